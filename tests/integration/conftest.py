@@ -1,0 +1,60 @@
+"""Shared fixtures for the integration tests: one lab for the whole session.
+
+``lab`` starts a 3-cluster lab (real Prometheus agents, a real receiver, the simulated
+Kubernetes API) once per test session and stops it at the end. Set FLEETOPS_LAB_WORKDIR to the
+workdir of a lab you started yourself (``tests/lab/fleetlab up --workdir DIR --clusters 3``) to
+reuse it while developing; it is then left running.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "tests" / "lab"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+LAB_CLUSTERS = int(os.environ.get("FLEETOPS_LAB_CLUSTERS", "3"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "lab: needs the lab (real agents and the simulated Kubernetes API)")
+    config.addinivalue_line("markers", "slow: takes more than 30 seconds")
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The running lab: a ``labkit.client.LabClient``."""
+    if shutil.which("prometheus") is None:
+        pytest.fail("prometheus is not installed: run `make test` (it apt-installs it) or tests/scripts/bootstrap.sh")
+    from labkit.client import LabClient  # pylint: disable=import-outside-toplevel
+
+    reuse = os.environ.get("FLEETOPS_LAB_WORKDIR")
+    if reuse:
+        yield LabClient.attach(reuse)
+        return
+    workdir = tempfile.mkdtemp(prefix="fleetops-lab-")
+    client = LabClient.up(workdir, clusters=LAB_CLUSTERS)
+    try:
+        yield client
+    finally:
+        client.down()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def lab_inventory(lab):
+    """Path of the lab's generated YAML inventory."""
+    return os.path.join(lab.workdir, "inventory.yml")
+
+
+@pytest.fixture(scope="session")
+def lab_kubeconfig(lab):
+    """Path of the lab's kubeconfig (one context per cluster)."""
+    return os.path.join(lab.workdir, "kubeconfig")

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# `make test`: install what is missing, then run every test stage.
+#   tests/scripts/test.sh [stage ...]   stages: build docs lint molecule sanity unit integration
+# Every stage runs even when an earlier one failed; the exit status is non-zero if any failed.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+export VENV="$root/.venv"
+"$root/tests/scripts/bootstrap.sh" || { echo "bootstrap failed" >&2; exit 1; }
+export PATH="$VENV/bin:$PATH"
+export ANSIBLE_NOCOLOR=1 PY_COLORS=0
+mkdir -p tests/output
+
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(build docs lint molecule sanity unit integration)
+failed=()
+declare -A took
+
+coll_base=""
+collections() {
+  # a collection tree for the tools that need one installed (ansible-doc, molecule)
+  if [ -z "$coll_base" ]; then
+    coll_base=$(mktemp -d /tmp/fleetops-colls.XXXXXX)
+    mkdir -p "$coll_base/ansible_collections/fleetops"
+    ln -s "$root" "$coll_base/ansible_collections/fleetops/prometheus_agent"
+  fi
+  echo "$coll_base"
+}
+
+stage_build() {
+  local out
+  out=$(mktemp -d)
+  ansible-galaxy collection build --force --output-path "$out" . >/dev/null || return 1
+  local tarball
+  tarball=$(ls "$out"/fleetops-prometheus_agent-*.tar.gz)
+  if tar -tzf "$tarball" | grep -E '^(tests|bench|\.venv|\.ci|molecule|reports)/|^Makefile$|requirements-dev.txt' ; then
+    echo "build: the artifact holds test or dev files (above)" >&2
+    return 1
+  fi
+  echo "build: $(basename "$tarball") $(tar -tzf "$tarball" | wc -l) files, no test or dev files"
+  rm -rf "$out"
+}
+
+stage_docs() {
+  local ok=0 m
+  export ANSIBLE_COLLECTIONS_PATH
+  ANSIBLE_COLLECTIONS_PATH=$(collections)
+  for m in plugins/modules/*.py; do
+    m=$(basename "$m" .py)
+    if ansible-doc "fleetops.prometheus_agent.$m" > "tests/output/ansible-doc-$m.txt" 2>&1; then
+      echo "ansible-doc fleetops.prometheus_agent.$m: ok"
+    else
+      echo "ansible-doc fleetops.prometheus_agent.$m: FAILED"; cat "tests/output/ansible-doc-$m.txt"; ok=1
+    fi
+  done
+  for m in plugins/inventory/*.py; do
+    [ -e "$m" ] || continue
+    m=$(basename "$m" .py)
+    ansible-doc -t inventory "fleetops.prometheus_agent.$m" > /dev/null || ok=1
+  done
+  return $ok
+}
+
+stage_lint() {
+  [ -d roles ] || return 0
+  ANSIBLE_COLLECTIONS_PATH=$(collections) ansible-lint --offline --profile production roles playbooks
+}
+
+stage_molecule() {
+  local ok=0 scen
+  export ANSIBLE_COLLECTIONS_PATH
+  ANSIBLE_COLLECTIONS_PATH=$(collections)
+  for scen in $(find roles -path '*/molecule/*/molecule.yml' 2>/dev/null | sort); do
+    local roledir scenario
+    roledir=$(dirname "$(dirname "$(dirname "$scen")")")
+    scenario=$(basename "$(dirname "$scen")")
+    echo "== molecule test -s $scenario in $roledir"
+    (cd "$roledir" && molecule test -s "$scenario") || ok=1
+  done
+  return $ok
+}
+
+stage_sanity() { "$root/tests/scripts/sanity.sh"; }
+
+stage_unit() {
+  python -m pytest -q -p no:cacheprovider tests/unit -n 2 --junitxml=tests/output/junit-unit.xml
+}
+
+stage_integration() {
+  python -m pytest -q -p no:cacheprovider tests/integration --junitxml=tests/output/junit-integration.xml
+}
+
+for s in "${stages[@]}"; do
+  echo
+  echo "######## stage: $s"
+  start=$(date +%s)
+  if "stage_$s"; then :; else failed+=("$s"); fi
+  took[$s]=$(( $(date +%s) - start ))
+done
+
+[ -n "$coll_base" ] && rm -rf "$coll_base"
+echo
+for s in "${stages[@]}"; do
+  status=ok
+  for f in "${failed[@]}"; do [ "$f" = "$s" ] && status=FAILED; done
+  printf '  %-12s %-7s %4ss\n' "$s" "$status" "${took[$s]}"
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "failed stages: ${failed[*]}"
+  exit 1
+fi
