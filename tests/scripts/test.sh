@@ -4,7 +4,7 @@
 # Every stage runs even when an earlier one failed; the exit status is non-zero if any failed.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 export VENV="$root/.venv"
 "$root/tests/scripts/bootstrap.sh" || { echo "bootstrap failed" >&2; exit 1; }
 export PATH="$VENV/bin:$PATH"
