@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test`: install what is missing, then run every test stage.
-#   tests/scripts/test.sh [stage ...]   stages: build docs lint molecule sanity unit integration
+#   tests/scripts/test.sh [stage ...]   stages: build docs lint changelog molecule sanity unit integration
 # Every stage runs even when an earlier one failed; the exit status is non-zero if any failed.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -12,7 +12,7 @@ export ANSIBLE_NOCOLOR=1 PY_COLORS=0
 mkdir -p tests/output
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(build docs lint molecule sanity unit integration)
+[ ${#stages[@]} -gt 0 ] || stages=(build docs lint changelog molecule sanity unit integration)
 failed=()
 declare -A took
 
@@ -64,6 +64,10 @@ stage_docs() {
 stage_lint() {
   [ -d roles ] || return 0
   ANSIBLE_COLLECTIONS_PATH=$(collections) ansible-lint --offline --profile production roles playbooks
+}
+
+stage_changelog() {
+  antsibull-changelog lint && antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 }
 
 stage_molecule() {
