@@ -1,0 +1,667 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetops maintainers
+# Apache License 2.0 (see LICENSE)
+"""Remediation guardrails: what may be done about which finding, and when not.
+
+Pure Python, no Ansible and no Kubernetes imports, so every rule here is unit-tested.
+The guardrails are those of ``shared/domain/checks.md``:
+
+* never restart an agent while its receiver is failing or its remote-write lag is high
+  (the unsent WAL would be lost, prometheus#13539), unless forced;
+* a forced restart (pod delete, no grace) only for a pod stuck Terminating past its grace
+  period, or after a graceful restart failed;
+* WAL recovery restarts first (Prometheus repairs its WAL at start-up); deleting WAL needs
+  ``allow_data_loss``;
+* drop rules never drop ``up`` or the agent's own metrics;
+* resources grow in bounded steps (+25 %) up to a cap;
+* queue settings stay within sane bounds (capacity 3-10x max_samples_per_send).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import math
+import re
+import datetime
+
+# --------------------------------------------------------------------------------------
+# actions
+
+GRACEFUL_RESTART = 'graceful_restart'
+FORCED_RESTART = 'forced_restart'
+WAL_RECOVERY = 'wal_recovery'
+RECEIVER_RESTART = 'receiver_restart'
+DROP_RULES = 'drop_rules'
+RESOURCES_INCREASE = 'resources_increase'
+QUEUE_TUNING = 'queue_tuning'
+
+ACTIONS = (GRACEFUL_RESTART, FORCED_RESTART, WAL_RECOVERY, RECEIVER_RESTART, DROP_RULES,
+           RESOURCES_INCREASE, QUEUE_TUNING)
+
+# actions that restart the agent pod, so the restart guardrails apply
+RESTARTING_ACTIONS = (GRACEFUL_RESTART, FORCED_RESTART, WAL_RECOVERY, RESOURCES_INCREASE)
+
+DEFAULT_BOUNDS = {
+    'max_lag_seconds': 120.0,          # RW-LAG critical
+    'max_pending_samples': None,       # no bound on pending samples unless given
+    'step_percent': 25.0,              # resources grow at most this much per step
+    'memory_cap': '2Gi',
+    'cpu_cap': '2',
+    'capacity_min_factor': 3,          # capacity >= 3 x max_samples_per_send
+    'capacity_max_factor': 10,         # capacity <= 10 x max_samples_per_send
+    'max_shards_cap': 200,
+    'min_max_samples_per_send': 100,
+    'max_max_samples_per_send': 10000,
+    'shards_headroom': 1.25,           # new maxShards = desired x headroom
+}
+
+# Prometheus defaults (QueueConfig), used when the resource does not set a value.
+QUEUE_DEFAULTS = {'capacity': 10000, 'maxShards': 50, 'minShards': 1, 'maxSamplesPerSend': 2000}
+
+QUEUE_KEYS = {
+    'capacity': 'capacity',
+    'max_shards': 'maxShards',
+    'min_shards': 'minShards',
+    'max_samples_per_send': 'maxSamplesPerSend',
+    'batch_send_deadline': 'batchSendDeadline',
+    'min_backoff': 'minBackoff',
+    'max_backoff': 'maxBackoff',
+    'retry_on_rate_limit': 'retryOnRateLimit',
+}
+
+
+class RemediationError(ValueError):
+    """A requested change breaks a guardrail (the message says which and why)."""
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _num(value):
+    """A float from a number or a numeric string, else None."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(result):
+        return None
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# Kubernetes quantities
+
+_BIN = {'Ki': 2 ** 10, 'Mi': 2 ** 20, 'Gi': 2 ** 30, 'Ti': 2 ** 40, 'Pi': 2 ** 50, 'Ei': 2 ** 60}
+_DEC = {'n': 1e-9, 'u': 1e-6, 'm': 1e-3, '': 1.0, 'k': 1e3, 'K': 1e3, 'M': 1e6, 'G': 1e9, 'T': 1e12,
+        'P': 1e15, 'E': 1e18}
+_QTY = re.compile(r'^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([-+]?[0-9]+))?\s*(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|K|M|G|T|P|E)?\s*$')
+
+
+def parse_quantity(value):
+    """A Kubernetes quantity ('512Mi', '1.5', '500m', 2e9) as a float (bytes or cores)."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    match = _QTY.match(str(value))
+    if not match:
+        raise RemediationError('not a Kubernetes quantity: %r' % (value,))
+    number = float(match.group(1))
+    if match.group(2):
+        number *= 10 ** int(match.group(2))
+    suffix = match.group(3) or ''
+    return number * (_BIN[suffix] if suffix in _BIN else _DEC[suffix])
+
+
+def format_memory(num_bytes):
+    """Bytes as a quantity, rounded up to a whole Mi (or Gi when exact)."""
+    mib = int(math.ceil(num_bytes / float(2 ** 20)))
+    if mib % 1024 == 0 and mib:
+        return '%dGi' % (mib // 1024)
+    return '%dMi' % mib
+
+
+def format_cpu(cores):
+    """Cores as a quantity in whole millicores ('750m', '2')."""
+    milli = int(math.ceil(round(cores * 1000, 6)))
+    if milli % 1000 == 0:
+        return '%d' % (milli // 1000)
+    return '%dm' % milli
+
+
+# --------------------------------------------------------------------------------------
+# the restart guardrail
+
+def receiver_failing_reasons(queues, max_lag_seconds=None, max_pending_samples=None):
+    """Why the remote-write state forbids a restart: an empty list means none.
+
+    ``queues`` are the ``remote_write_stats`` queues (or any dicts with the same keys):
+    ``retried_per_second``, ``failed_per_second``, ``bytes_per_second``,
+    ``samples_per_second``, ``pending_samples``, ``lag_seconds``, ``remote_name``.
+    """
+    if max_lag_seconds is None:
+        max_lag_seconds = DEFAULT_BOUNDS['max_lag_seconds']
+    reasons = []
+    for queue in queues or []:
+        name = queue.get('remote_name') or queue.get('url') or 'queue'
+        retried = _num(queue.get('retried_per_second'))
+        failed = _num(queue.get('failed_per_second'))
+        sent_bytes = _num(queue.get('bytes_per_second'))
+        pending = _num(queue.get('pending_samples'))
+        lag = _num(queue.get('lag_seconds'))
+        if retried is not None and retried > 0:
+            reasons.append('%s: the receiver is failing (%.1f samples/s retried)' % (name, retried))
+        if failed is not None and failed > 0:
+            reasons.append('%s: the receiver rejects samples (%.1f samples/s failed)' % (name, failed))
+        if sent_bytes is not None and sent_bytes <= 0 and ((pending or 0) > 0 or (lag or 0) > 0):
+            reasons.append('%s: no bytes sent while %d samples are pending' % (name, int(pending or 0)))
+        if lag is not None and lag > max_lag_seconds:
+            reasons.append('%s: remote-write lag %.0fs is above the bound of %.0fs' % (name, lag, max_lag_seconds))
+        if max_pending_samples is not None and pending is not None and pending > max_pending_samples:
+            reasons.append('%s: %d samples pending, above the bound of %d' % (name, int(pending), int(max_pending_samples)))
+    return reasons
+
+
+def restart_guard(queues, force=False, max_lag_seconds=None, max_pending_samples=None, readable=True):
+    """Decide whether a restart of the agent may go ahead.
+
+    Returns ``{'allowed': bool, 'reasons': [...], 'overridden': bool}``. When the remote-write
+    state could not be read (``readable`` false) the restart is refused too: not knowing
+    is not a go. ``force`` overrides every reason (and says so).
+    """
+    reasons = receiver_failing_reasons(queues, max_lag_seconds, max_pending_samples)
+    if not readable:
+        reasons.append('the remote-write state could not be read, so unsent WAL cannot be ruled out')
+    elif not queues:
+        # an agent without a queue has nothing unsent: allowed
+        pass
+    if reasons and force:
+        return {'allowed': True, 'reasons': reasons, 'overridden': True}
+    return {'allowed': not reasons, 'reasons': reasons, 'overridden': False}
+
+
+def rw_counters(queues):
+    """Totals of the remote-write counters over all queues of a ``snapshot`` style list.
+
+    Each item: ``samples_total``, ``bytes_total``, ``retried_total``, ``highest_sent_timestamp``.
+    """
+    totals = {'samples_total': 0.0, 'bytes_total': 0.0, 'retried_total': 0.0, 'highest_sent_timestamp': None}
+    for queue in queues or []:
+        for key in ('samples_total', 'bytes_total', 'retried_total'):
+            totals[key] += _num(queue.get(key)) or 0.0
+        sent = _num(queue.get('highest_sent_timestamp'))
+        if sent is not None and (totals['highest_sent_timestamp'] is None or sent > totals['highest_sent_timestamp']):
+            totals['highest_sent_timestamp'] = sent
+    return totals
+
+
+def sending_again(first, second, max_lag_seconds=None, newest_appended=None):
+    """From two counter readings (``rw_counters``) after a restart: is remote write flowing?
+
+    Returns ``(ok, reasons)``: samples and bytes must have increased; if the newest appended
+    timestamp is known, the lag must be under the bound.
+    """
+    if max_lag_seconds is None:
+        max_lag_seconds = DEFAULT_BOUNDS['max_lag_seconds']
+    reasons = []
+    if second['samples_total'] <= first['samples_total']:
+        reasons.append('samples sent did not increase')
+    if second['bytes_total'] <= first['bytes_total']:
+        reasons.append('bytes sent did not increase')
+    if second['retried_total'] > first['retried_total']:
+        reasons.append('retries are rising')
+    if newest_appended is not None and second.get('highest_sent_timestamp') is not None:
+        lag = newest_appended - second['highest_sent_timestamp']
+        if lag > max_lag_seconds:
+            reasons.append('lag %.0fs above %.0fs' % (lag, max_lag_seconds))
+    return (not reasons, reasons)
+
+
+# --------------------------------------------------------------------------------------
+# pods
+
+def _parse_time(value):
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+    text = str(value).replace('Z', '+00:00')
+    try:
+        parsed = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
+
+
+def pod_metadata(pod, key):
+    """``metadata.<key>`` of a pod as a dict (camelCase or snake_case) or a client object."""
+    meta = pod.get('metadata') if isinstance(pod, dict) else getattr(pod, 'metadata', None)
+    if meta is None:
+        return None
+    if isinstance(meta, dict):
+        camel = re.sub(r'_([a-z])', lambda m: m.group(1).upper(), key)
+        return meta.get(camel, meta.get(key))
+    return getattr(meta, key, None)
+
+
+def stuck_terminating(pod, now=None, slack_seconds=30):
+    """``(stuck, seconds_over)``: the pod has a deletionTimestamp older than its grace period."""
+    deleted = _parse_time(pod_metadata(pod, 'deletion_timestamp'))
+    if deleted is None:
+        return (False, 0.0)
+    now = now or _now()
+    # the API sets deletionTimestamp to the request time plus the grace period: the time by
+    # which the pod should be gone
+    over = (now - deleted).total_seconds()
+    return (over > slack_seconds, max(over, 0.0))
+
+
+def forced_restart_allowed(pod, graceful_failed=False, now=None, slack_seconds=30):
+    """``(allowed, reason)`` for a forced restart (delete with no grace) of ``pod``."""
+    if graceful_failed:
+        return (True, 'the graceful restart failed')
+    stuck, over = stuck_terminating(pod, now=now, slack_seconds=slack_seconds)
+    if stuck:
+        return (True, 'the pod is stuck Terminating %.0fs past its grace period' % over)
+    if pod_metadata(pod, 'deletion_timestamp') is not None:
+        return (False, 'the pod is Terminating but still within its grace period (+%ds): wait' % slack_seconds)
+    return (False, 'a forced restart is only for a pod stuck Terminating or after a failed graceful restart; '
+                   'use mode=graceful')
+
+
+# --------------------------------------------------------------------------------------
+# drop rules
+
+# Names a drop rule must never match: ``up`` and the synthetic scrape series, and the agent's
+# own metrics (by prefix: every name below is tried, so a regex like ``prometheus_remote.*``
+# or ``.*`` is refused).
+PROTECTED_NAMES = (
+    'up', 'scrape_duration_seconds', 'scrape_samples_scraped', 'scrape_samples_post_metric_relabeling',
+    'scrape_series_added',
+    'prometheus_', 'prometheus_agent_active_series', 'prometheus_agent_samples_appended_total',
+    'prometheus_remote_storage_samples_total', 'prometheus_remote_storage_samples_pending',
+    'prometheus_remote_storage_shards_desired', 'prometheus_remote_storage_bytes_total',
+    'prometheus_remote_storage_queue_highest_sent_timestamp_seconds',
+    'prometheus_remote_storage_highest_timestamp_in_seconds', 'prometheus_tsdb_wal_segment_current',
+    'prometheus_wal_watcher_current_segment', 'prometheus_config_last_reload_successful',
+    'prometheus_build_info', 'prometheus_ready', 'prometheus_target_interval_length_seconds',
+    'prometheus_sd_discovered_targets',
+    'process_', 'process_resident_memory_bytes', 'process_cpu_seconds_total', 'process_start_time_seconds',
+    'process_open_fds', 'process_max_fds',
+    'go_', 'go_goroutines', 'go_memstats_alloc_bytes', 'go_gc_duration_seconds', 'go_info',
+    'reloader_', 'reloader_last_reload_successful', 'reloader_config_apply_operations_total',
+)
+
+PROTECTED_PATTERNS = ('up', 'scrape_.*', 'prometheus_.*', 'process_.*', 'go_.*', 'reloader_.*')
+
+
+def protected_matches(regex):
+    """The protected names a metric-name drop ``regex`` would match (Prometheus anchors it)."""
+    try:
+        compiled = re.compile(r'^(?:%s)$' % regex)
+    except re.error as exc:
+        raise RemediationError('drop rule regex %r does not compile: %s' % (regex, exc))
+    hits = [name for name in PROTECTED_NAMES if compiled.match(name)]
+    # a regex that matches the prefix followed by anything also eats the whole family
+    for prefix in ('prometheus_', 'process_', 'go_', 'scrape_', 'reloader_'):
+        probe = prefix + 'zz_fleetops_probe'
+        if compiled.match(probe) and prefix not in hits:
+            hits.append(prefix + '*')
+    return hits
+
+
+def drop_rule(regex):
+    """A writeRelabelConfigs entry (operator spelling) dropping metric names matching ``regex``."""
+    hits = protected_matches(regex)
+    if hits:
+        raise RemediationError(
+            'refusing to drop %r: it matches %s. `up` and the agent\'s own metrics (%s) are what the '
+            'fleet checks and alerts read; dropping them would blind every check of this cluster.'
+            % (regex, ', '.join(sorted(set(hits))[:6]), ', '.join(PROTECTED_PATTERNS)))
+    return {'sourceLabels': ['__name__'], 'regex': regex, 'action': 'drop'}
+
+
+def _is_same_drop(rule, regex):
+    labels = rule.get('sourceLabels') or rule.get('source_labels') or []
+    return (str(rule.get('action', 'replace')).lower() == 'drop' and list(labels) == ['__name__']
+            and rule.get('regex') == regex)
+
+
+def merge_drop_rules(existing, regexes, state='present'):
+    """New writeRelabelConfigs with drop rules for ``regexes`` present (appended) or absent."""
+    rules = copy.deepcopy(existing or [])
+    if state == 'absent':
+        return [rule for rule in rules if not any(_is_same_drop(rule, regex) for regex in regexes)]
+    for regex in regexes:
+        wanted = drop_rule(regex)
+        if not any(_is_same_drop(rule, regex) for rule in rules):
+            rules.append(wanted)
+    return rules
+
+
+# --------------------------------------------------------------------------------------
+# queue config
+
+def _bounds(bounds):
+    merged = dict(DEFAULT_BOUNDS)
+    merged.update(dict((k, v) for k, v in (bounds or {}).items() if v is not None))
+    return merged
+
+
+def queue_config(current, wanted, bounds=None):
+    """Merge ``wanted`` (snake_case or camelCase keys) over ``current`` (operator queueConfig)
+    and check the bounds. Returns the new queueConfig; raises RemediationError when outside."""
+    bnd = _bounds(bounds)
+    result = copy.deepcopy(current or {})
+    for key, value in (wanted or {}).items():
+        if value is None:
+            continue
+        camel = QUEUE_KEYS.get(key, key)
+        if camel not in QUEUE_KEYS.values():
+            raise RemediationError('unknown queue setting %r (known: %s)' % (key, ', '.join(sorted(QUEUE_KEYS))))
+        result[camel] = value
+    eff = dict(QUEUE_DEFAULTS)
+    eff.update(result)
+    errors = []
+    try:
+        capacity = int(eff['capacity'])
+        per_send = int(eff['maxSamplesPerSend'])
+        max_shards = int(eff['maxShards'])
+        min_shards = int(eff['minShards'])
+    except (TypeError, ValueError):
+        raise RemediationError('queue settings must be integers: %r' % (result,))
+    if not bnd['min_max_samples_per_send'] <= per_send <= bnd['max_max_samples_per_send']:
+        errors.append('maxSamplesPerSend %d is outside %d-%d' % (per_send, bnd['min_max_samples_per_send'],
+                                                                 bnd['max_max_samples_per_send']))
+    low, high = per_send * bnd['capacity_min_factor'], per_send * bnd['capacity_max_factor']
+    if not low <= capacity <= high:
+        errors.append('capacity %d must be %d-%dx maxSamplesPerSend %d, i.e. %d-%d' % (
+            capacity, bnd['capacity_min_factor'], bnd['capacity_max_factor'], per_send, low, high))
+    if not 1 <= max_shards <= bnd['max_shards_cap']:
+        errors.append('maxShards %d is outside 1-%d' % (max_shards, bnd['max_shards_cap']))
+    if not 1 <= min_shards <= max_shards:
+        errors.append('minShards %d must be between 1 and maxShards %d' % (min_shards, max_shards))
+    if errors:
+        raise RemediationError('queue config out of bounds: ' + '; '.join(errors))
+    return result
+
+
+def shards_for(desired, current_max, bounds=None):
+    """A new maxShards for ``desired`` shards: desired x headroom, capped; None if no change."""
+    bnd = _bounds(bounds)
+    desired = _num(desired)
+    current_max = _num(current_max)
+    if desired is None:
+        return None
+    target = int(math.ceil(desired * bnd['shards_headroom']))
+    target = min(target, int(bnd['max_shards_cap']))
+    if current_max is not None and target <= current_max:
+        return None
+    return target
+
+
+# --------------------------------------------------------------------------------------
+# resources
+
+def step_resources(current, step=('memory',), step_from=None, bounds=None):
+    """Limits (and requests, kept at their ratio) raised by one step of ``step_percent``.
+
+    ``current`` is a container ``resources`` dict ({'limits': {...}, 'requests': {...}}).
+    The step is computed from ``step_from`` ({'memory': '512Mi'}) when given, else from the
+    current limit, so a repeated call with the same ``step_from`` is idempotent. Raises
+    RemediationError at the cap or when there is no limit to step from.
+    """
+    bnd = _bounds(bounds)
+    result = copy.deepcopy(current or {})
+    limits = result.setdefault('limits', {})
+    requests = result.get('requests') or {}
+    factor = 1.0 + bnd['step_percent'] / 100.0
+    for res in step:
+        if res not in ('memory', 'cpu'):
+            raise RemediationError('can only step memory or cpu, not %r' % (res,))
+        cap = parse_quantity(bnd['%s_cap' % res])
+        fmt = format_memory if res == 'memory' else format_cpu
+        base = (step_from or {}).get(res) or limits.get(res)
+        if base is None:
+            raise RemediationError('no %s limit to step from: give one explicitly' % res)
+        base_value = parse_quantity(base)
+        cur_value = parse_quantity(limits[res]) if limits.get(res) is not None else None
+        target = min(base_value * factor, cap)
+        if cur_value is not None and cur_value >= cap and not (step_from or {}).get(res):
+            raise RemediationError('%s limit %s is at the cap %s: look at what uses it (RIGHTSIZE, SERIES) instead'
+                                   % (res, limits[res], bnd['%s_cap' % res]))
+        if cur_value is not None and cur_value >= target:
+            continue  # already there (idempotent)
+        limits[res] = fmt(target)
+        if requests.get(res) is not None and cur_value:
+            req = parse_quantity(requests[res])
+            requests[res] = fmt(min(req * target / cur_value, target))
+    if requests:
+        result['requests'] = requests
+    return result
+
+
+def check_resources(current, wanted, bounds=None):
+    """Validate an explicit resources change: increases at most ``step_percent`` each, under the
+    caps, requests not above limits. Returns the merged resources; raises RemediationError."""
+    bnd = _bounds(bounds)
+    result = copy.deepcopy(current or {})
+    errors = []
+    factor = 1.0 + bnd['step_percent'] / 100.0
+    for section in ('limits', 'requests'):
+        for res, value in ((wanted or {}).get(section) or {}).items():
+            if value is None:
+                continue
+            new = parse_quantity(value)
+            old_raw = (result.get(section) or {}).get(res)
+            old = parse_quantity(old_raw) if old_raw is not None else None
+            cap_raw = bnd.get('%s_cap' % res)
+            if cap_raw is not None and new > parse_quantity(cap_raw) + 1e-9:
+                errors.append('%s.%s %s is above the cap %s' % (section, res, value, cap_raw))
+            if old is not None and new > old * factor * 1.0001 + (2 ** 20 if res == 'memory' else 0.001):
+                errors.append('%s.%s %s -> %s is more than +%g%% in one step' % (section, res, old_raw, value,
+                                                                                bnd['step_percent']))
+            result.setdefault(section, {})[res] = value
+    lim = result.get('limits') or {}
+    req = result.get('requests') or {}
+    for res in set(lim) & set(req):
+        if parse_quantity(req[res]) > parse_quantity(lim[res]):
+            errors.append('requests.%s %s is above limits.%s %s' % (res, req[res], res, lim[res]))
+    if errors:
+        raise RemediationError('resources out of bounds: ' + '; '.join(errors))
+    return result
+
+
+def same_quantities(left, right):
+    """True when two resources dicts mean the same ('1Gi' == '1024Mi')."""
+    left = left or {}
+    right = right or {}
+    for section in set(left) | set(right):
+        a = left.get(section) or {}
+        b = right.get(section) or {}
+        if set(a) != set(b):
+            return False
+        for key in a:
+            try:
+                if abs(parse_quantity(a[key]) - parse_quantity(b[key])) > 1e-9:
+                    return False
+            except RemediationError:
+                if a[key] != b[key]:
+                    return False
+    return True
+
+
+# --------------------------------------------------------------------------------------
+# plan from findings
+
+def _text(check):
+    value = check.get('value')
+    return ('%s %s' % (value, check.get('message') or '')).lower()
+
+
+def index_checks(checks):
+    """``{id: check}`` of a list of check dicts (the last one wins)."""
+    out = {}
+    for check in checks or []:
+        if isinstance(check, dict) and check.get('id'):
+            out[check['id']] = check
+    return out
+
+
+def _bad(check, levels=('critical',)):
+    return check is not None and check.get('status') in levels
+
+
+def receiver_failing(checks):
+    """True when the findings say the receiver is failing (retries with no bytes, 4xx, lag)."""
+    idx = index_checks(checks)
+    return (_bad(idx.get('RW-RETRY')) or _bad(idx.get('RW-SUCCESS'))
+            or (_bad(idx.get('RW-LAG')) and _bad(idx.get('RW-PENDING'), ('warning', 'critical'))))
+
+
+def plan(checks, allowed=None, options=None):
+    """Map the findings of one cluster to remediation actions.
+
+    ``checks``: [{id, status, value, threshold, message}]. ``allowed``: action names that may
+    act (None = all). ``options``: ``receiver_managed`` (bool), ``drop_metrics`` (list of
+    regexes for memory/cardinality findings), ``memory_action`` (``resources`` or ``drop``).
+
+    Returns a list of ``{action, findings, reason, blocked, blocked_reasons, allowed, params}``,
+    one per action, in the order they should run. ``blocked`` actions must not run (a
+    guardrail says no); not ``allowed`` ones are only reported.
+    """
+    options = options or {}
+    idx = index_checks(checks)
+    actions = []
+    rx_failing = receiver_failing(checks)
+
+    def add(action, findings, why, **params):
+        for existing in actions:
+            if existing['action'] == action:
+                existing['findings'] = sorted(set(existing['findings']) | set(findings))
+                existing['reason'] += '; ' + why
+                for key, value in params.items():
+                    existing['params'].setdefault(key, value)
+                return
+        actions.append({'action': action, 'findings': sorted(set(findings)), 'reason': why,
+                        'blocked': False, 'blocked_reasons': [], 'params': params})
+
+    pod = idx.get('POD')
+    health = idx.get('HEALTH')
+    pod_text = _text(pod) if pod else ''
+    if pod and pod.get('status') in ('warning', 'critical') and 'terminating' in pod_text:
+        add(FORCED_RESTART, ['POD'], 'the pod is stuck Terminating', reason='stuck_terminating')
+    elif _bad(pod):
+        why = 'crash looping' if 'crash' in pod_text else 'not running'
+        add(GRACEFUL_RESTART, ['POD'], 'the pod is %s' % why, reason='crashloop' if 'crash' in pod_text else 'unhealthy')
+    if _bad(health):
+        add(GRACEFUL_RESTART, ['HEALTH'], 'the agent is not healthy', reason='unhealthy')
+    if _bad(idx.get('INGEST')):
+        add(GRACEFUL_RESTART, ['INGEST'], 'ingest is stuck', reason='stuck_ingest')
+
+    wal_findings = []
+    if _bad(idx.get('WAL-HEALTH')):  # critical = corruption
+        wal_findings.append('WAL-HEALTH')
+    logs = idx.get('LOGS')
+    if _bad(logs) and ('corrupt' in _text(logs) or 'repair' in _text(logs)):
+        wal_findings.append('LOGS')
+    if wal_findings:
+        add(WAL_RECOVERY, wal_findings, 'the WAL is corrupted', reason='wal_corruption')
+
+    memory = idx.get('MEMORY')
+    if _bad(memory, ('critical',)) or (pod and 'oomkilled' in pod_text):
+        findings = ['MEMORY'] if memory else ['POD']
+        if options.get('memory_action') == 'drop' and options.get('drop_metrics'):
+            add(DROP_RULES, findings, 'memory near its limit: drop series', drop_metrics=list(options['drop_metrics']))
+        else:
+            add(RESOURCES_INCREASE, findings, 'memory near its limit or OOMKilled: +%g%% memory'
+                % _bounds(options.get('bounds'))['step_percent'], step=['memory'])
+    elif _bad(memory, ('warning',)) and options.get('drop_metrics'):
+        add(DROP_RULES, ['MEMORY'], 'memory above its warning level: drop series', drop_metrics=list(options['drop_metrics']))
+    if _bad(idx.get('SERIES'), ('warning', 'critical')) and options.get('drop_metrics'):
+        add(DROP_RULES, ['SERIES'], 'series growth: drop series', drop_metrics=list(options['drop_metrics']))
+
+    shards = idx.get('RW-SHARDS')
+    if _bad(shards):
+        desired, current_max = _shards_from(shards)
+        new_max = shards_for(desired, current_max, options.get('bounds')) if desired is not None else None
+        params = {'desired_shards': desired, 'current_max_shards': current_max}
+        if new_max is not None:
+            params['max_shards'] = new_max
+        add(QUEUE_TUNING, ['RW-SHARDS'], 'desired shards above max shards', **params)
+
+    if rx_failing:
+        ids = [i for i in ('RW-RETRY', 'RW-SUCCESS', 'RW-LAG', 'RW-PENDING') if _bad(idx.get(i), ('warning', 'critical'))]
+        if options.get('receiver_managed'):
+            add(RECEIVER_RESTART, ids, 'the receiver is failing')
+        for act in actions:
+            if act['action'] in RESTARTING_ACTIONS and act['action'] != FORCED_RESTART:
+                act['blocked'] = True
+                act['blocked_reasons'].append(
+                    'the receiver is failing (%s): restarting now loses the unsent WAL (prometheus#13539)' % ', '.join(ids))
+
+    if _bad(idx.get('CONFIG')):
+        for act in actions:
+            if act['action'] == GRACEFUL_RESTART and act['findings'] == ['CONFIG']:
+                act['blocked'] = True
+
+    # one restart per cluster: WAL recovery and forced restarts include it, a resources change restarts too
+    kinds = set(a['action'] for a in actions)
+    if GRACEFUL_RESTART in kinds and (kinds & set([WAL_RECOVERY, FORCED_RESTART, RESOURCES_INCREASE])):
+        graceful = [a for a in actions if a['action'] == GRACEFUL_RESTART][0]
+        actions.remove(graceful)
+        for act in actions:
+            if act['action'] in (WAL_RECOVERY, FORCED_RESTART, RESOURCES_INCREASE):
+                act['findings'] = sorted(set(act['findings']) | set(graceful['findings']))
+                act['reason'] += ' (also: %s)' % graceful['reason']
+                break
+    if WAL_RECOVERY in kinds and FORCED_RESTART in kinds:
+        wal = [a for a in actions if a['action'] == WAL_RECOVERY][0]
+        wal['params']['mode'] = 'forced'
+
+    order = {RECEIVER_RESTART: 0, FORCED_RESTART: 1, WAL_RECOVERY: 2, GRACEFUL_RESTART: 3, DROP_RULES: 4,
+             QUEUE_TUNING: 5, RESOURCES_INCREASE: 6}
+    actions.sort(key=lambda a: order[a['action']])
+    for act in actions:
+        act['allowed'] = allowed is None or act['action'] in allowed
+    return actions
+
+
+def _shards_from(check):
+    """(desired, max) shards from an RW-SHARDS check: value dict, or numbers in value/threshold."""
+    value = check.get('value')
+    if isinstance(value, dict):
+        desired = _num(value.get('desired') or value.get('shards_desired') or value.get('desired_shards'))
+        current_max = _num(value.get('max') or value.get('shards_max') or value.get('max_shards'))
+        return desired, current_max
+    desired = _num(value)
+    threshold = check.get('threshold')
+    if isinstance(threshold, dict):
+        current_max = _num(threshold.get('max') or threshold.get('critical') or threshold.get('shards_max'))
+    else:
+        current_max = _num(threshold)
+    if desired is None and isinstance(value, str):
+        numbers = re.findall(r'[0-9]+(?:\.[0-9]+)?', value)
+        if numbers:
+            desired = float(numbers[0])
+            if len(numbers) > 1 and current_max is None:
+                current_max = float(numbers[1])
+    return desired, current_max
+
+
+def record(action, outcome, changed=False, detail=None, when=None):
+    """One entry of a cluster's ``remediation`` list in the fleet report."""
+    return {
+        'action': action.get('action'),
+        'findings': action.get('findings', []),
+        'reason': action.get('reason'),
+        'outcome': outcome,
+        'changed': bool(changed),
+        'detail': detail or {},
+        'at': (when or _now()).strftime('%Y-%m-%dT%H:%M:%SZ'),
+    }
