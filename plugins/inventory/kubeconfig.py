@@ -1,0 +1,260 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, fleetops maintainers
+# Apache License 2.0 (see LICENSE)
+"""Inventory plugin: one host per context of one or more kubeconfig files."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: kubeconfig
+short_description: One inventory host per Kubernetes context of kubeconfig files
+version_added: 0.1.0
+author:
+  - fleetops maintainers (@fleetops)
+description:
+  - Reads the contexts of one or more kubeconfig files and makes one host per context, so a
+    fleet of hundreds of clusters is one small YAML file.
+  - Every host gets C(kube_context), C(kubeconfig) (the file the context came from),
+    C(cluster_name) (the context's cluster) and C(ansible_connection=local). The modules of
+    this collection run on the controller and reach the cluster through its API.
+  - Hosts are filtered by name with O(include) and O(exclude) (regular expressions, searched in
+    the context name) and grouped by name pattern with O(groups); O(compose), O(keyed_groups)
+    and O(conditional_groups) work as in the C(constructed) inventory plugin.
+  - The kubeconfig files are read as YAML only; no cluster is contacted.
+  - The inventory file name must end with C(kubeconfig.yml) or C(kubeconfig.yaml)
+    (for example C(fleet.kubeconfig.yml)).
+options:
+  plugin:
+    description: The name of this plugin; it makes the file this plugin's.
+    type: str
+    required: true
+    choices: [fleetops.prometheus_agent.kubeconfig]
+  kubeconfigs:
+    description:
+      - Kubeconfig files to read, in order. C(~) is expanded; relative paths are relative to the
+        inventory file.
+      - When empty, the files of the E(KUBECONFIG) environment variable (separated by C(:)),
+        or C(~/.kube/config).
+      - When two files hold a context of the same name, the first one wins (as kubectl does).
+    type: list
+    elements: path
+    default: []
+  include:
+    description:
+      - Only contexts whose name matches one of these regular expressions (Python C(re.search)).
+      - Empty means every context.
+    type: list
+    elements: str
+    default: []
+  exclude:
+    description: Leave out contexts whose name matches one of these regular expressions.
+    type: list
+    elements: str
+    default: []
+  group:
+    description: A group every host of this inventory joins (the collection's playbooks default to C(all)).
+    type: str
+    default: fleet
+  groups:
+    description:
+      - Groups by context name, a mapping of group name to regular expression (C(re.search)).
+        A host joins every group whose pattern matches.
+      - For example C(prod) with the pattern C(^prod-).
+      - For groups by Jinja2 conditionals, use O(conditional_groups).
+    type: dict
+    default: {}
+  conditional_groups:
+    description: Add hosts to groups based on Jinja2 conditionals (the C(groups) option of the C(constructed) plugin).
+    type: dict
+    default: {}
+  compose:
+    description: Create variables from Jinja2 expressions (as in the C(constructed) plugin).
+    type: dict
+    default: {}
+  keyed_groups:
+    description: Add hosts to groups based on the values of a variable (as in the C(constructed) plugin).
+    type: list
+    elements: dict
+    default: []
+  leading_separator:
+    description: Use in conjunction with O(keyed_groups); see the C(constructed) plugin.
+    type: bool
+    default: true
+  strict:
+    description: Make errors in O(compose), O(keyed_groups) and O(conditional_groups) fatal.
+    type: bool
+    default: false
+  vars:
+    description:
+      - Variables set on every host (plain values, not templated), for example C(agent_namespace)
+        or C(fleet_query_url). Group and host variables override them.
+    type: dict
+    default: {}
+  use_context_namespace:
+    description: Set C(agent_namespace) to the namespace of the context, when the context names one.
+    type: bool
+    default: false
+notes:
+  - A context whose name is not a valid host name is kept as is; Ansible accepts any string as a host name.
+  - Contexts that point to a cluster missing from the file are kept, with C(cluster_name) set to the
+    name the context gives.
+"""
+
+EXAMPLES = r"""
+# fleet.kubeconfig.yml: every context of two files, production ones in a group
+plugin: fleetops.prometheus_agent.kubeconfig
+kubeconfigs:
+  - ~/.kube/fleet-eu.yaml
+  - ~/.kube/fleet-us.yaml
+include:
+  - '^prod-'
+  - '^staging-'
+exclude:
+  - '-decommissioned$'
+groups:
+  prod: '^prod-'
+  staging: '^staging-'
+vars:
+  agent_namespace: monitoring
+  fleet_query_url: https://thanos-query.example.com
+
+# Groups by region from the context name, e.g. prod-eu-1 -> region_eu
+# plugin: fleetops.prometheus_agent.kubeconfig
+# keyed_groups:
+#   - key: kube_context.split('-')[1]
+#     prefix: region
+# compose:
+#   agent_pod: "'prom-agent-' ~ kube_context ~ '-0'"
+"""
+
+import os
+import re
+
+from ansible.errors import AnsibleParserError
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
+
+try:
+    import yaml
+except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
+    yaml = None
+
+
+def _compile(patterns, option):
+    compiled = []
+    for pattern in patterns or []:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as exc:
+            raise AnsibleParserError("kubeconfig inventory: %s: invalid regular expression %r: %s" % (option, pattern, exc)) from exc
+    return compiled
+
+
+def read_contexts(path):
+    """The contexts of one kubeconfig file: a list of dicts (name, cluster, namespace, user)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise AnsibleParserError("kubeconfig inventory: cannot read %s: %s" % (path, to_native(exc))) from exc
+    if not isinstance(data, dict):
+        raise AnsibleParserError("kubeconfig inventory: %s is not a kubeconfig (no mapping at the top)" % path)
+    clusters = {c.get("name"): c.get("cluster") or {} for c in data.get("clusters") or [] if isinstance(c, dict)}
+    found = []
+    for entry in data.get("contexts") or []:
+        if not isinstance(entry, dict) or not entry.get("name"):
+            continue
+        context = entry.get("context") or {}
+        cluster = context.get("cluster") or entry["name"]
+        found.append({
+            "name": str(entry["name"]),
+            "cluster": str(cluster),
+            "namespace": context.get("namespace"),
+            "server": (clusters.get(cluster) or {}).get("server"),
+        })
+    return found
+
+
+def select(names, include, exclude):
+    """The names kept by the include/exclude regular expressions, in order."""
+    kept = []
+    for name in names:
+        if include and not any(p.search(name) for p in include):
+            continue
+        if any(p.search(name) for p in exclude):
+            continue
+        kept.append(name)
+    return kept
+
+
+class InventoryModule(BaseInventoryPlugin, Constructable):
+    """Hosts from kubeconfig contexts."""
+
+    NAME = "fleetops.prometheus_agent.kubeconfig"
+
+    def verify_file(self, path):
+        return super().verify_file(path) and path.endswith(("kubeconfig.yml", "kubeconfig.yaml"))
+
+    def _kubeconfig_paths(self, inventory_path):
+        paths = self.get_option("kubeconfigs") or []
+        if not paths:
+            env = os.environ.get("KUBECONFIG")
+            paths = [p for p in env.split(os.pathsep) if p] if env else ["~/.kube/config"]
+        base = os.path.dirname(os.path.abspath(inventory_path))
+        resolved = []
+        for path in paths:
+            path = os.path.expanduser(os.path.expandvars(str(path)))
+            if not os.path.isabs(path):
+                path = os.path.join(base, path)
+            resolved.append(os.path.normpath(path))
+        return resolved
+
+    def parse(self, inventory, loader, path, cache=True):
+        super().parse(inventory, loader, path, cache)
+        if yaml is None:
+            raise AnsibleParserError("kubeconfig inventory: PyYAML is required")
+        self._read_config_data(path)
+
+        include = _compile(self.get_option("include"), "include")
+        exclude = _compile(self.get_option("exclude"), "exclude")
+        name_groups = {}
+        for group, pattern in (self.get_option("groups") or {}).items():
+            name_groups[group] = _compile([pattern], "groups.%s" % group)[0]
+        strict = self.get_option("strict")
+        common_vars = self.get_option("vars") or {}
+        top_group = self.get_option("group")
+        if top_group:
+            self.inventory.add_group(top_group)
+
+        contexts = {}
+        for kubeconfig in self._kubeconfig_paths(path):
+            for context in read_contexts(kubeconfig):
+                if context["name"] in contexts:
+                    self.display.vvv("kubeconfig inventory: context %s of %s already read from %s; skipped"
+                                     % (context["name"], kubeconfig, contexts[context["name"]]["kubeconfig"]))
+                    continue
+                context["kubeconfig"] = kubeconfig
+                contexts[context["name"]] = context
+
+        for name in select(list(contexts), include, exclude):
+            context = contexts[name]
+            host = self.inventory.add_host(name, group=top_group or None)
+            for key, value in common_vars.items():
+                self.inventory.set_variable(host, key, value)
+            self.inventory.set_variable(host, "ansible_connection", "local")
+            self.inventory.set_variable(host, "kube_context", name)
+            self.inventory.set_variable(host, "kubeconfig", context["kubeconfig"])
+            self.inventory.set_variable(host, "cluster_name", context["cluster"])
+            if context.get("server"):
+                self.inventory.set_variable(host, "kube_server", context["server"])
+            if self.get_option("use_context_namespace") and context.get("namespace"):
+                self.inventory.set_variable(host, "agent_namespace", context["namespace"])
+            for group, pattern in name_groups.items():
+                if pattern.search(name):
+                    self.inventory.add_group(group)
+                    self.inventory.add_child(group, host)
+
+            host_vars = self.inventory.get_host(host).get_vars()
+            self._set_composite_vars(self.get_option("compose"), host_vars, host, strict=strict)
+            self._add_host_to_composed_groups(self.get_option("conditional_groups"), host_vars, host, strict=strict)
+            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), host_vars, host, strict=strict)

@@ -1,0 +1,152 @@
+"""Unit tests of the kubeconfig inventory plugin (no cluster is contacted)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.fleetops.prometheus_agent.plugins.inventory import kubeconfig as plugin
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+VENV_BIN = Path(sys.executable).parent
+
+KUBECONFIG_A = """
+apiVersion: v1
+kind: Config
+clusters:
+- name: c-prod-1
+  cluster: {server: "https://10.0.0.1:6443"}
+- name: c-stg-1
+  cluster: {server: "https://10.0.0.2:6443"}
+contexts:
+- name: prod-eu-1
+  context: {cluster: c-prod-1, user: admin, namespace: mon}
+- name: stg-eu-1
+  context: {cluster: c-stg-1, user: admin}
+- name: old-decommissioned
+  context: {cluster: c-stg-1, user: admin}
+users:
+- name: admin
+  user: {token: sekret}
+"""
+
+KUBECONFIG_B = """
+apiVersion: v1
+kind: Config
+clusters:
+- name: c-prod-2
+  cluster: {server: "https://10.0.0.3:6443"}
+contexts:
+- name: prod-us-1
+  context: {cluster: c-prod-2, user: admin}
+- name: prod-eu-1
+  context: {cluster: c-prod-2, user: admin}
+users: []
+"""
+
+
+@pytest.fixture(name="kube_dir")
+def fixture_kube_dir(tmp_path):
+    (tmp_path / "a.yaml").write_text(KUBECONFIG_A)
+    (tmp_path / "b.yaml").write_text(KUBECONFIG_B)
+    return tmp_path
+
+
+def test_read_contexts(kube_dir):
+    contexts = plugin.read_contexts(str(kube_dir / "a.yaml"))
+    assert [c["name"] for c in contexts] == ["prod-eu-1", "stg-eu-1", "old-decommissioned"]
+    assert contexts[0]["cluster"] == "c-prod-1"
+    assert contexts[0]["server"] == "https://10.0.0.1:6443"
+    assert contexts[0]["namespace"] == "mon"
+
+
+def test_read_contexts_rejects_non_mapping(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(Exception, match="not a kubeconfig"):
+        plugin.read_contexts(str(bad))
+
+
+def test_select_include_exclude():
+    names = ["prod-eu-1", "prod-us-1", "stg-eu-1", "prod-old-decommissioned"]
+    include = plugin._compile(["^prod-"], "include")  # pylint: disable=protected-access
+    exclude = plugin._compile(["decommissioned$"], "exclude")  # pylint: disable=protected-access
+    assert plugin.select(names, include, exclude) == ["prod-eu-1", "prod-us-1"]
+    assert plugin.select(names, [], []) == names
+
+
+def test_invalid_regex_is_a_parser_error():
+    with pytest.raises(Exception, match="invalid regular expression"):
+        plugin._compile(["("], "include")  # pylint: disable=protected-access
+
+
+def _inventory(tmp_path, config):
+    """Run the real ansible-inventory on a plugin config; returns the parsed --list output."""
+    import json  # pylint: disable=import-outside-toplevel
+    coll = tmp_path / "colls" / "ansible_collections" / "fleetops"
+    coll.mkdir(parents=True)
+    (coll / "prometheus_agent").symlink_to(REPO_ROOT)
+    inv = tmp_path / "fleet.kubeconfig.yml"
+    inv.write_text(textwrap.dedent(config))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "colls"), ANSIBLE_INVENTORY_UNPARSED_FAILED="1")
+    env.pop("KUBECONFIG", None)
+    proc = subprocess.run([str(VENV_BIN / "ansible-inventory"), "-i", str(inv), "--list"], env=env,
+                          capture_output=True, text=True, check=False, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _plain(value):
+    return value.get("__ansible_unsafe", value) if isinstance(value, dict) else value
+
+
+def test_inventory_end_to_end(kube_dir):
+    data = _inventory(kube_dir, """
+        plugin: fleetops.prometheus_agent.kubeconfig
+        kubeconfigs: [a.yaml, b.yaml]
+        exclude: ['decommissioned']
+        groups:
+          prod: '^prod-'
+        keyed_groups:
+          - key: kube_context.split('-')[1]
+            prefix: region
+        compose:
+          agent_pod: >-
+            'prom-agent-' ~ kube_context ~ '-0'
+        vars:
+          agent_namespace: monitoring
+        """)
+    hostvars = data["_meta"]["hostvars"]
+    assert sorted(hostvars) == ["prod-eu-1", "prod-us-1", "stg-eu-1"]
+    eu1 = {k: _plain(v) for k, v in hostvars["prod-eu-1"].items()}
+    assert eu1["ansible_connection"] == "local"
+    assert eu1["kube_context"] == "prod-eu-1"
+    # the first file wins for a context defined twice
+    assert eu1["kubeconfig"] == str(kube_dir / "a.yaml")
+    assert eu1["cluster_name"] == "c-prod-1"
+    assert eu1["agent_namespace"] == "monitoring"
+    assert eu1["agent_pod"] == "prom-agent-prod-eu-1-0"
+    assert "sekret" not in str(hostvars)
+    assert sorted(data["prod"]["hosts"]) == ["prod-eu-1", "prod-us-1"]
+    assert sorted(data["region_eu"]["hosts"]) == ["prod-eu-1", "stg-eu-1"]
+    assert sorted(data["fleet"]["hosts"]) == ["prod-eu-1", "prod-us-1", "stg-eu-1"]
+
+
+def test_inventory_include_and_context_namespace(kube_dir):
+    data = _inventory(kube_dir, """
+        plugin: fleetops.prometheus_agent.kubeconfig
+        kubeconfigs: [a.yaml]
+        include: ['^prod-', '^stg-']
+        use_context_namespace: true
+        group: clusters
+        """)
+    hostvars = data["_meta"]["hostvars"]
+    assert sorted(hostvars) == ["prod-eu-1", "stg-eu-1"]
+    assert _plain(hostvars["prod-eu-1"]["agent_namespace"]) == "mon"
+    assert "agent_namespace" not in hostvars["stg-eu-1"]
+    assert sorted(data["clusters"]["hosts"]) == ["prod-eu-1", "stg-eu-1"]
