@@ -1,0 +1,234 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetops maintainers
+# Apache License 2.0 (see LICENSE)
+"""A coordination.k8s.io/v1 Lease so two remediation runs never act on one cluster at once.
+
+``Lease(api, namespace, name, holder, duration)``: ``acquire()`` creates the Lease, or takes
+over one whose holder let it expire (renewTime + leaseDurationSeconds in the past), using the
+resourceVersion for optimistic concurrency: of two runs racing for it, exactly one wins, the
+other gets ``LeaseHeld``. ``release()`` deletes it if we still hold it. An expired lease of a
+run that died is taken over after ``duration`` seconds.
+
+The API is reached through a small adaptor (``get``/``create``/``replace``/``delete`` on
+plain dicts, ``LeaseConflict`` on HTTP 409) so the logic is unit-tested without a cluster;
+``KubeLeaseApi`` is that adaptor over the ``kubernetes`` client.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import os
+import socket
+
+try:
+    from kubernetes.client import CoordinationV1Api
+    from kubernetes.client.rest import ApiException
+    HAS_KUBERNETES = True
+except ImportError:  # pragma: no cover - the import sanity test runs without it
+    CoordinationV1Api = None
+    ApiException = Exception
+    HAS_KUBERNETES = False
+
+MANAGED_BY = 'fleetops.prometheus_agent'
+TIME_FORMAT = '%Y-%m-%dT%H:%M:%S.%fZ'
+
+
+class LeaseConflict(Exception):
+    """The object changed (or appeared) between read and write: HTTP 409."""
+
+
+class LeaseHeld(Exception):
+    """Another run holds the lease."""
+
+    def __init__(self, holder, expires_at, action=None):
+        self.holder = holder
+        self.expires_at = expires_at
+        self.action = action
+        super(LeaseHeld, self).__init__(
+            'another remediation run holds the lease (%s%s) until %s' % (
+                holder, ', %s' % action if action else '', expires_at.strftime('%Y-%m-%dT%H:%M:%SZ') if expires_at else '?'))
+
+
+def default_holder():
+    """``user@host/pid``: who holds a lease, readable in ``kubectl get lease``."""
+    user = os.environ.get('USER') or os.environ.get('LOGNAME') or 'ansible'
+    job = os.environ.get('JOB_ID') or os.environ.get('AWX_JOB_ID') or os.environ.get('TOWER_JOB_ID')
+    ident = '%s@%s/%d' % (user, socket.gethostname(), os.getpid())
+    return ident + ('/awx-job-%s' % job if job else '')
+
+
+def lease_name(workload):
+    """The Lease name for a workload (a StatefulSet name): DNS-1123, at most 63 characters."""
+    name = ('fleetops-remediation-%s' % workload).lower()
+    return name[:63].rstrip('-.')
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _fmt(when):
+    return when.astimezone(datetime.timezone.utc).strftime(TIME_FORMAT)
+
+
+def _parse(value):
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+    text = str(value).replace('Z', '+00:00')
+    try:
+        parsed = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        # Python < 3.11 does not take every fraction length
+        try:
+            parsed = datetime.datetime.strptime(str(value)[:19], '%Y-%m-%dT%H:%M:%S')
+        except ValueError:
+            return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
+
+
+def expires_at(lease):
+    """When a lease (a dict) expires, or None if it has no holder."""
+    spec = lease.get('spec') or {}
+    if not spec.get('holderIdentity'):
+        return None
+    renewed = _parse(spec.get('renewTime') or spec.get('acquireTime'))
+    if renewed is None:
+        return None
+    return renewed + datetime.timedelta(seconds=int(spec.get('leaseDurationSeconds') or 0))
+
+
+class Lease:
+    """One lease on one workload, held by ``holder`` for ``duration`` seconds."""
+
+    def __init__(self, api, namespace, name, holder=None, duration=600, action=None, now=_now):
+        self.api = api
+        self.namespace = namespace
+        self.name = name
+        self.holder = holder or default_holder()
+        self.duration = int(duration)
+        self.action = action
+        self.now = now
+        self.held = False
+        self.took_over = None
+
+    def _body(self, resource_version=None, transitions=0):
+        when = _fmt(self.now())
+        meta = {'name': self.name, 'namespace': self.namespace,
+                'labels': {'app.kubernetes.io/managed-by': MANAGED_BY}}
+        if self.action:
+            meta['annotations'] = {'fleetops.io/action': str(self.action)}
+        if resource_version:
+            meta['resourceVersion'] = resource_version
+        return {'apiVersion': 'coordination.k8s.io/v1', 'kind': 'Lease', 'metadata': meta,
+                'spec': {'holderIdentity': self.holder, 'leaseDurationSeconds': self.duration,
+                         'acquireTime': when, 'renewTime': when, 'leaseTransitions': transitions}}
+
+    def acquire(self):
+        """Take the lease or raise LeaseHeld. Returns a dict describing it."""
+        try:
+            self.api.create(self.namespace, self._body())
+            self.held = True
+            return self.describe()
+        except LeaseConflict:
+            pass
+        current = self.api.get(self.namespace, self.name)
+        if current is None:  # deleted in between: try once more
+            try:
+                self.api.create(self.namespace, self._body())
+            except LeaseConflict:
+                raise LeaseHeld('another run', None, None)
+            self.held = True
+            return self.describe()
+        spec = current.get('spec') or {}
+        until = expires_at(current)
+        holder = spec.get('holderIdentity')
+        if holder and holder != self.holder and until is not None and until > self.now():
+            raise LeaseHeld(holder, until, ((current.get('metadata') or {}).get('annotations') or {}).get('fleetops.io/action'))
+        rv = (current.get('metadata') or {}).get('resourceVersion')
+        try:
+            self.api.replace(self.namespace, self.name,
+                             self._body(resource_version=rv, transitions=int(spec.get('leaseTransitions') or 0) + 1))
+        except LeaseConflict:
+            latest = self.api.get(self.namespace, self.name) or {}
+            raise LeaseHeld((latest.get('spec') or {}).get('holderIdentity') or 'another run', expires_at(latest) if latest else None)
+        self.held = True
+        self.took_over = holder if holder and holder != self.holder else None
+        return self.describe()
+
+    def release(self):
+        """Give the lease back (delete it) if we still hold it. Never raises for a lost lease."""
+        if not self.held:
+            return False
+        self.held = False
+        current = self.api.get(self.namespace, self.name)
+        if current is None or (current.get('spec') or {}).get('holderIdentity') != self.holder:
+            return False
+        try:
+            self.api.delete(self.namespace, self.name, (current.get('metadata') or {}).get('resourceVersion'))
+        except LeaseConflict:
+            return False
+        return True
+
+    def describe(self):
+        return {'name': self.name, 'namespace': self.namespace, 'holder': self.holder,
+                'duration_seconds': self.duration, 'held': self.held, 'took_over_from': self.took_over}
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+
+
+class KubeLeaseApi:
+    """The lease adaptor over ``kubernetes.client.CoordinationV1Api`` (dicts in and out)."""
+
+    def __init__(self, api_client):
+        self.client = api_client
+        self.api = CoordinationV1Api(api_client)
+
+    def _dict(self, obj):
+        return self.client.sanitize_for_serialization(obj)
+
+    def get(self, namespace, name):
+        try:
+            return self._dict(self.api.read_namespaced_lease(name, namespace))
+        except ApiException as exc:
+            if getattr(exc, 'status', None) == 404:
+                return None
+            raise
+
+    def create(self, namespace, body):
+        try:
+            return self._dict(self.api.create_namespaced_lease(namespace, body))
+        except ApiException as exc:
+            if getattr(exc, 'status', None) == 409:
+                raise LeaseConflict(str(exc))
+            raise
+
+    def replace(self, namespace, name, body):
+        try:
+            return self._dict(self.api.replace_namespaced_lease(name, namespace, body))
+        except ApiException as exc:
+            if getattr(exc, 'status', None) == 409:
+                raise LeaseConflict(str(exc))
+            raise
+
+    def delete(self, namespace, name, resource_version=None):
+        body = {'apiVersion': 'v1', 'kind': 'DeleteOptions'}
+        if resource_version:
+            body['preconditions'] = {'resourceVersion': resource_version}
+        try:
+            self.api.delete_namespaced_lease(name, namespace, body=body)
+        except ApiException as exc:
+            if getattr(exc, 'status', None) == 404:
+                return
+            if getattr(exc, 'status', None) == 409:
+                raise LeaseConflict(str(exc))
+            raise

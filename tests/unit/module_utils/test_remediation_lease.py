@@ -1,0 +1,163 @@
+"""Unit tests of the remediation lease (plugins/module_utils/lease.py) over an in-memory API."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import threading
+
+import pytest
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import lease as lease_mod
+
+UTC = datetime.timezone.utc
+
+
+class FakeApi:
+    """Lease objects with resourceVersions and 409s, like the API server."""
+
+    def __init__(self):
+        self.objects = {}
+        self.rv = 100
+        self.lock = threading.Lock()
+
+    def get(self, namespace, name):
+        obj = self.objects.get((namespace, name))
+        return copy.deepcopy(obj) if obj else None
+
+    def create(self, namespace, body):
+        with self.lock:
+            key = (namespace, body['metadata']['name'])
+            if key in self.objects:
+                raise lease_mod.LeaseConflict('exists')
+            self.rv += 1
+            body = copy.deepcopy(body)
+            body['metadata']['resourceVersion'] = str(self.rv)
+            self.objects[key] = body
+            return body
+
+    def replace(self, namespace, name, body):
+        with self.lock:
+            cur = self.objects.get((namespace, name))
+            if cur is None or cur['metadata']['resourceVersion'] != body['metadata'].get('resourceVersion'):
+                raise lease_mod.LeaseConflict('modified')
+            self.rv += 1
+            body = copy.deepcopy(body)
+            body['metadata']['resourceVersion'] = str(self.rv)
+            self.objects[(namespace, name)] = body
+            return body
+
+    def delete(self, namespace, name, resource_version=None):
+        with self.lock:
+            cur = self.objects.get((namespace, name))
+            if cur and resource_version and cur['metadata']['resourceVersion'] != resource_version:
+                raise lease_mod.LeaseConflict('modified')
+            self.objects.pop((namespace, name), None)
+
+
+class Clock:
+    def __init__(self):
+        self.t = datetime.datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+
+    def __call__(self):
+        return self.t
+
+
+def test_acquire_and_release():
+    api = FakeApi()
+    lease = lease_mod.Lease(api, 'monitoring', 'fleetops-remediation-x', holder='a', duration=60)
+    info = lease.acquire()
+    assert info['held'] and info['holder'] == 'a'
+    stored = api.get('monitoring', 'fleetops-remediation-x')
+    assert stored['spec']['holderIdentity'] == 'a' and stored['spec']['leaseDurationSeconds'] == 60
+    assert stored['metadata']['labels']['app.kubernetes.io/managed-by'] == 'fleetops.prometheus_agent'
+    assert lease.release() is True
+    assert api.get('monitoring', 'fleetops-remediation-x') is None
+
+
+def test_second_run_is_refused_while_held():
+    api, clock = FakeApi(), Clock()
+    first = lease_mod.Lease(api, 'm', 'l', holder='a', duration=600, action='graceful_restart', now=clock)
+    first.acquire()
+    second = lease_mod.Lease(api, 'm', 'l', holder='b', duration=600, now=clock)
+    with pytest.raises(lease_mod.LeaseHeld) as err:
+        second.acquire()
+    assert err.value.holder == 'a' and err.value.action == 'graceful_restart'
+    assert 'graceful_restart' in str(err.value)
+    assert second.release() is False  # never held: nothing deleted
+    assert api.get('m', 'l')['spec']['holderIdentity'] == 'a'
+
+
+def test_expired_lease_is_taken_over():
+    api, clock = FakeApi(), Clock()
+    lease_mod.Lease(api, 'm', 'l', holder='dead-run', duration=60, now=clock).acquire()
+    clock.t += datetime.timedelta(seconds=61)
+    taker = lease_mod.Lease(api, 'm', 'l', holder='b', duration=60, now=clock)
+    info = taker.acquire()
+    assert info['took_over_from'] == 'dead-run'
+    assert api.get('m', 'l')['spec']['leaseTransitions'] == 1
+
+
+def test_released_by_other_holder_is_not_deleted():
+    api, clock = FakeApi(), Clock()
+    mine = lease_mod.Lease(api, 'm', 'l', holder='a', duration=10, now=clock)
+    mine.acquire()
+    clock.t += datetime.timedelta(seconds=11)
+    lease_mod.Lease(api, 'm', 'l', holder='b', duration=10, now=clock).acquire()
+    assert mine.release() is False
+    assert api.get('m', 'l')['spec']['holderIdentity'] == 'b'
+
+
+def test_race_exactly_one_wins():
+    api = FakeApi()
+    winners, losers = [], []
+    barrier = threading.Barrier(8)
+
+    def run(i):
+        barrier.wait()
+        try:
+            lease_mod.Lease(api, 'm', 'l', holder='run-%d' % i, duration=600).acquire()
+            winners.append(i)
+        except lease_mod.LeaseHeld:
+            losers.append(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 1 and len(losers) == 7
+
+
+def test_race_on_takeover_one_wins():
+    api, clock = FakeApi(), Clock()
+    lease_mod.Lease(api, 'm', 'l', holder='dead', duration=1, now=clock).acquire()
+    clock.t += datetime.timedelta(seconds=5)
+    stale = api.get('m', 'l')
+
+    a = lease_mod.Lease(api, 'm', 'l', holder='a', duration=60, now=clock)
+    a.acquire()
+    # b read the stale (expired) object before a replaced it: its replace must conflict
+    b = lease_mod.Lease(api, 'm', 'l', holder='b', duration=60, now=clock)
+    b_api_get = api.get
+    api.get = lambda ns, name: copy.deepcopy(stale) if not b.held else b_api_get(ns, name)
+    with pytest.raises(lease_mod.LeaseHeld):
+        b.acquire()
+
+
+def test_context_manager_releases():
+    api = FakeApi()
+    with lease_mod.Lease(api, 'm', 'l', holder='a'):
+        assert api.get('m', 'l')
+    assert api.get('m', 'l') is None
+
+
+def test_lease_name_is_dns_safe():
+    name = lease_mod.lease_name('Prom-Agent-' + 'x' * 80)
+    assert len(name) <= 63 and name == name.lower() and name.startswith('fleetops-remediation-')
+
+
+def test_expires_at():
+    lease = {'spec': {'holderIdentity': 'a', 'renewTime': '2026-11-24T08:00:00.000000Z', 'leaseDurationSeconds': 30}}
+    assert lease_mod.expires_at(lease) == datetime.datetime(2026, 11, 24, 8, 0, 30, tzinfo=UTC)
+    assert lease_mod.expires_at({'spec': {}}) is None
