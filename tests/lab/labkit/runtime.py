@@ -1,0 +1,892 @@
+"""The lab's "kubelet": real processes standing in for the pods of a Kubernetes cluster.
+
+``Supervisor`` owns every real process of one lab (one receiver, one node_exporter, one
+Prometheus 2.42 agent per cluster), restarts them like a kubelet, injects faults and heals
+them. The simulated Kubernetes API server (``labkit.kubeapi``) runs in the same daemon and
+reads and drives these objects; this module is the seam between the two.
+
+Thread safety: every attribute documented below may be read at any time; hold
+``Supervisor.lock`` (an ``RLock``) to read several of them consistently. The methods that
+change things take the lock themselves and never hold it while they wait for a process, so
+a slow graceful stop does not block the API server.
+
+Kubelet behaviour (lab timings, shorter than the real kubelet's so tests stay fast):
+- a container that exits is started again; the first time after ``FIRST_RESTART_DELAY``
+  (1 s), then, if it keeps dying within ``QUICK_DEATH_SECONDS`` (10 s) of its start, the pod
+  shows ``waiting``/``CrashLoopBackOff`` and the delay doubles from ``BACKOFF_BASE`` (2 s) up
+  to ``BACKOFF_CAP`` (30 s). The real kubelet uses 10 s doubling up to 300 s and resets after
+  10 minutes of running. Set ``FLEETLAB_BACKOFF_BASE`` / ``FLEETLAB_BACKOFF_CAP`` to change.
+- ``restart_count`` counts container restarts of the current pod; it is 0 in a new pod.
+- ``pod_uid`` changes when the pod is recreated (``delete_pod``, ``restart`` = rollout
+  restart), never on a container restart (``kill``, a crash).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+FIRST_RESTART_DELAY = float(os.environ.get("FLEETLAB_FIRST_RESTART_DELAY", "1"))
+QUICK_DEATH_SECONDS = float(os.environ.get("FLEETLAB_QUICK_DEATH_SECONDS", "10"))
+BACKOFF_BASE = float(os.environ.get("FLEETLAB_BACKOFF_BASE", "2"))
+BACKOFF_CAP = float(os.environ.get("FLEETLAB_BACKOFF_CAP", "30"))
+
+DEFAULT_VOLUME_SIZE = "256Mi"
+AGENT_CONTAINER_PATH = "/prometheus"
+CGROUP_ROOT = Path("/sys/fs/cgroup/memory")
+CRASHLOOP_FLAG = "--fleetlab.crashloop-invalid-flag"
+
+PROCESS_FAULTS = (
+    "receiver-down", "receiver-4xx", "agent-kill", "crashloop", "wal-corrupt", "wal-corrupt-stopped",
+    "bad-config", "disk-full", "high-memory", "stuck-terminating",
+)
+
+_UNITS = {"": 1, "k": 1000, "M": 1000 ** 2, "G": 1000 ** 3, "T": 1000 ** 4,
+          "Ki": 1024, "Mi": 1024 ** 2, "Gi": 1024 ** 3, "Ti": 1024 ** 4}
+
+
+class LabError(Exception):
+    """A lab part could not be started or driven; the message says what to do."""
+
+
+def parse_quantity(value) -> int:
+    """Kubernetes memory/storage quantity ('256Mi', '1G', 1000) -> bytes."""
+    if isinstance(value, (int, float)):
+        return int(value)
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([kMGT]i?)?\s*", str(value))
+    if not match:
+        raise ValueError("not a quantity: %r" % (value,))
+    return int(float(match.group(1)) * _UNITS[match.group(2) or ""])
+
+
+def format_quantity(num_bytes: int) -> str:
+    """Bytes -> the shortest exact binary quantity ('256Mi')."""
+    for unit in ("Ti", "Gi", "Mi", "Ki"):
+        if num_bytes % _UNITS[unit] == 0 and num_bytes >= _UNITS[unit]:
+            return "%d%s" % (num_bytes // _UNITS[unit], unit)
+    return str(num_bytes)
+
+
+def find_binary(name: str, env_var: str, package: str) -> str:
+    """Absolute path of a program, or a LabError saying how to install it."""
+    path = os.environ.get(env_var) or shutil.which(name)
+    if not path or not os.access(path, os.X_OK):
+        raise LabError("%s not found on PATH (or set %s): install it with `apt-get install %s`" % (name, env_var, package))
+    return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rfc3339nano(epoch: float) -> str:
+    """Epoch seconds -> '2026-11-24T07:30:31.123456789Z' (the CRI log timestamp)."""
+    whole = int(epoch)
+    nanos = int(round((epoch - whole) * 1e9))
+    if nanos >= 1000000000:
+        whole, nanos = whole + 1, nanos - 1000000000
+    return datetime.fromtimestamp(whole, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + ".%09dZ" % nanos
+
+
+def http_request(url: str, method: str = "GET", data: bytes | None = None, timeout: float = 2.0):
+    """(status, body) of a plain HTTP request; status 0 when nothing answered."""
+    req = urllib.request.Request(url, data=data, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, OSError):
+        return 0, b""
+
+
+def camel_to_snake(name: str) -> str:
+    """'maxSamplesPerSend' -> 'max_samples_per_send'."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def _snake_keys(obj):
+    if isinstance(obj, dict):
+        return {camel_to_snake(k): _snake_keys(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_snake_keys(v) for v in obj]
+    return obj
+
+
+class ProcessRuntime:
+    """One container of one pod: a real process, supervised like the kubelet does.
+
+    Attributes (read-only from outside):
+    - ``name``: the process name in the lab ('receiver', 'node-exporter', 'agent-lab-1').
+    - ``pid``: pid of the running process, None when not running.
+    - ``started_at``: epoch float of the current container start (None before the first).
+    - ``created_at``: epoch float of the pod creation (changes with ``pod_uid``).
+    - ``pod_uid``: a UUID string; new when the pod is recreated, same on container restarts.
+    - ``restart_count``: container restarts in the current pod.
+    - ``state``: 'running' | 'waiting' | 'terminated' (the containerStatuses[].state key).
+    - ``waiting_reason``: with state 'waiting': 'ContainerCreating' or 'CrashLoopBackOff'.
+    - ``last_termination``: None or dict ``exit_code``, ``reason`` ('Error', 'Completed',
+      'OOMKilled'), ``signal`` (or None), ``started_at``, ``finished_at`` (epoch floats).
+    - ``terminating``: True while the pod is being deleted (stays True with the
+      stuck-terminating fault); ``deletion_timestamp`` epoch float or None.
+    - ``port``, ``url`` ('http://127.0.0.1:PORT'), ``log_path`` (CRI-format log of the current
+      container), ``previous_log_path`` (the previous container's, for ``previous=true``).
+    """
+
+    http_ready_path = "/-/ready"
+
+    def __init__(self, supervisor: "Supervisor", name: str, port: int, log_path: Path):
+        self.supervisor = supervisor
+        self.name = name
+        self.port = port
+        self.url = "http://127.0.0.1:%d" % port
+        self.log_path = Path(log_path)
+        self.previous_log_path = self.log_path.with_name(self.log_path.stem + ".previous.log")
+        self.pid_file = supervisor.workdir / "pids" / ("%s.pid" % name)
+        self.pod_uid = str(uuid.uuid4())
+        self.created_at = time.time()
+        self.started_at = None
+        self.restart_count = 0
+        self.state = "waiting"
+        self.waiting_reason = "ContainerCreating"
+        self.last_termination = None
+        self.terminating = False
+        self.deletion_timestamp = None
+        self.stuck_terminating = False
+        self.extra_args: list[str] = []
+        self._proc: subprocess.Popen | None = None
+        self._desired = False
+        self._stopping = False
+        self._next_start = 0.0
+        self._quick_deaths = 0
+        self._ready_cache = (0.0, False)
+        self._op_lock = threading.Lock()
+        self._monitor_thread: threading.Thread | None = None
+
+    # ----------------------------------------------------------------- read side
+    @property
+    def lock(self):
+        return self.supervisor.lock
+
+    @property
+    def pid(self):
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return None
+        return proc.pid
+
+    def is_ready(self) -> bool:
+        """HTTP GET ``/-/ready`` answers 200 (cached about 1 s)."""
+        now = time.monotonic()
+        stamp, value = self._ready_cache
+        if now - stamp < 1.0:
+            return value
+        value = False
+        if self.pid is not None:
+            status, _ = http_request(self.url + self.http_ready_path, timeout=1.0)
+            value = status == 200
+        self._ready_cache = (now, value)
+        return value
+
+    def cpu_seconds(self) -> float:
+        """User+system CPU seconds of the running process (0.0 when not running)."""
+        pid = self.pid
+        if pid is None:
+            return 0.0
+        try:
+            with open("/proc/%d/stat" % pid, encoding="ascii") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    def rss_bytes(self) -> int:
+        """Resident set size of the running process in bytes (0 when not running)."""
+        pid = self.pid
+        if pid is None:
+            return 0
+        try:
+            with open("/proc/%d/statm" % pid, encoding="ascii") as handle:
+                return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            return 0
+
+    def status(self) -> dict:
+        """A JSON-able summary (used by ``fleetlab status`` and state.json)."""
+        with self.lock:
+            return {
+                "name": self.name, "pid": self.pid, "port": self.port, "url": self.url,
+                "pod_uid": self.pod_uid, "created_at": self.created_at, "started_at": self.started_at,
+                "restart_count": self.restart_count, "state": self.state, "waiting_reason": self.waiting_reason,
+                "last_termination": self.last_termination, "terminating": self.terminating,
+                "ready": self.is_ready(),
+            }
+
+    # ---------------------------------------------------------------- subclass hooks
+    def build_argv(self) -> list[str]:
+        """The command line of the container (subclasses)."""
+        raise NotImplementedError
+
+    def _before_start(self):
+        """Called (lock held) right before the process is started."""
+
+    def _after_start(self, pid: int):
+        """Called (lock held) right after the process started."""
+
+    def _oom_killed(self) -> bool:
+        """True when the last exit was a kill by the memory cgroup."""
+        return False
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self):
+        """First start of the pod's container; from then on the kubelet keeps it running."""
+        with self.lock:
+            self._desired = True
+            self._start_container(restart=False)
+        if self._monitor_thread is None:
+            self._monitor_thread = threading.Thread(target=self._monitor, name="kubelet-" + self.name, daemon=True)
+            self._monitor_thread.start()
+
+    def kill(self):
+        """SIGKILL the container: the kubelet restarts it (restart_count + 1, same pod uid)."""
+        with self.lock:
+            proc = self._proc
+            if proc is not None and proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+
+    def restart(self, grace_seconds: float = 30, wait: bool = True):
+        """Rollout restart: graceful stop (SIGTERM, SIGKILL after the grace), new pod (new uid)."""
+        self.delete_pod(grace_seconds, wait=wait)
+
+    def delete_pod(self, grace_seconds: float = 30, wait: bool = True):
+        """Delete the pod: stop its container (grace 0 = SIGKILL) and let the StatefulSet
+        recreate it with a new uid. With the stuck-terminating fault the pod stays
+        Terminating (process stopped, no new pod) until healed. ``wait=False`` returns at
+        once and does the work in a thread (the API server's DELETE does that)."""
+        if not wait:
+            threading.Thread(target=self.delete_pod, args=(grace_seconds, True), daemon=True).start()
+            return
+        with self._op_lock:
+            with self.lock:
+                self.terminating = True
+                self.deletion_timestamp = time.time()
+            self._stop_container(grace_seconds)
+            with self.lock:
+                if self.stuck_terminating:
+                    return
+                self._recreate_pod()
+
+    def stop(self, grace_seconds: float = 10):
+        """Stop for good (lab shutdown): no restart."""
+        with self._op_lock:
+            with self.lock:
+                self._desired = False
+            self._stop_container(grace_seconds)
+            with self.lock:
+                self.state = "terminated"
+
+    def restart_container(self, grace_seconds: float = 10, between=None):
+        """Stop the container gracefully and start it again in the same pod
+        (restart_count + 1); ``between()`` runs while it is stopped (e.g. corrupt the WAL)."""
+        with self._op_lock:
+            self._stop_container(grace_seconds)
+            if between is not None:
+                between()
+            with self.lock:
+                self._start_container(restart=True)
+
+    # ---------------------------------------------------------------- internals
+    def _recreate_pod(self):
+        self.pod_uid = str(uuid.uuid4())
+        self.created_at = time.time()
+        self.restart_count = 0
+        self.last_termination = None
+        self.terminating = False
+        self.deletion_timestamp = None
+        self._quick_deaths = 0
+        try:
+            self.previous_log_path.unlink()
+        except FileNotFoundError:
+            pass
+        if self._desired:
+            self._start_container(restart=False)
+
+    def _start_container(self, restart: bool):
+        if self.log_path.exists() and self.log_path.stat().st_size:
+            os.replace(self.log_path, self.previous_log_path)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path.touch()
+        self._before_start()
+        argv = self.build_argv()
+        proc = subprocess.Popen(  # pylint: disable=consider-using-with
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True)
+        self._proc = proc
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_file.write_text("%d\n" % proc.pid, encoding="ascii")
+        self.started_at = time.time()
+        if restart:
+            self.restart_count += 1
+        self.state = "running"
+        self.waiting_reason = None
+        self._ready_cache = (0.0, False)
+        self._after_start(proc.pid)
+        threading.Thread(target=self._pump, args=(proc, self.log_path), name="log-" + self.name, daemon=True).start()
+
+    @staticmethod
+    def _pump(proc: subprocess.Popen, log_path: Path):
+        with open(log_path, "ab", buffering=0) as out:
+            for line in iter(proc.stdout.readline, b""):
+                out.write(rfc3339nano(time.time()).encode() + b" stderr F " + line.rstrip(b"\n") + b"\n")
+        proc.stdout.close()
+
+    def _record_exit(self, returncode: int):
+        now = time.time()
+        sig = -returncode if returncode < 0 else None
+        code = 128 + sig if sig else returncode
+        if self._oom_killed():
+            reason = "OOMKilled"
+        else:
+            reason = "Completed" if code == 0 else "Error"
+        self.last_termination = {"exit_code": code, "reason": reason, "signal": sig,
+                                 "started_at": self.started_at, "finished_at": now}
+        self._proc = None
+        self._ready_cache = (0.0, False)
+        return now
+
+    def _stop_container(self, grace_seconds: float):
+        with self.lock:
+            self._stopping = True
+            proc = self._proc
+        try:
+            if proc is not None and proc.poll() is None:
+                try:
+                    os.kill(proc.pid, signal.SIGKILL if grace_seconds <= 0 else signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+                try:
+                    proc.wait(timeout=max(grace_seconds, 0.1))
+                except subprocess.TimeoutExpired:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=10)
+            with self.lock:
+                if proc is not None and self._proc is proc:
+                    self._record_exit(proc.returncode)
+                self.state = "terminated"
+        finally:
+            with self.lock:
+                self._stopping = False
+
+    def _monitor(self):
+        while not self.supervisor.stopping.is_set():
+            with self.lock:
+                if not self._stopping:
+                    self._tick()
+            time.sleep(0.2)
+
+    def _tick(self):
+        proc = self._proc
+        if proc is not None and proc.poll() is not None:
+            ran = time.time() - (self.started_at or 0)
+            now = self._record_exit(proc.returncode)
+            if ran < QUICK_DEATH_SECONDS:
+                self._quick_deaths += 1
+            else:
+                self._quick_deaths = 1
+            if self._quick_deaths >= 2:
+                delay = min(BACKOFF_BASE * 2 ** (self._quick_deaths - 2), BACKOFF_CAP)
+                self.state, self.waiting_reason = "waiting", "CrashLoopBackOff"
+            else:
+                delay = FIRST_RESTART_DELAY
+                self.state, self.waiting_reason = "terminated", None
+            self._next_start = now + delay
+        if self._proc is None and self._desired and not self.terminating and time.time() >= self._next_start:
+            try:
+                self._start_container(restart=True)
+            except OSError as exc:
+                self.state, self.waiting_reason = "waiting", "CrashLoopBackOff"
+                self.last_termination = {"exit_code": 128, "reason": "StartError: %s" % exc, "signal": None,
+                                         "started_at": time.time(), "finished_at": time.time()}
+                self._next_start = time.time() + BACKOFF_CAP
+
+    def reset_backoff(self):
+        """Start a backed-off container now (used when a crashloop fault is healed)."""
+        with self.lock:
+            self._quick_deaths = 0
+            self._next_start = 0.0
+
+
+class SimpleProcess(ProcessRuntime):
+    """A container with a fixed command line (receiver, node_exporter)."""
+
+    def __init__(self, supervisor, name, port, log_path, argv_fn, ready_path="/-/ready"):
+        super().__init__(supervisor, name, port, log_path)
+        self._argv_fn = argv_fn
+        self.http_ready_path = ready_path
+
+    def build_argv(self):
+        return self._argv_fn(self) + list(self.extra_args)
+
+
+class AgentRuntime(ProcessRuntime):
+    """The ``prometheus`` container of one cluster's agent pod (Prometheus 2.42, agent mode).
+
+    Attributes:
+    - ``cluster``: cluster name ('lab-1').
+    - ``data_dir``: host path of the pod's data volume, a tmpfs of ``volume_capacity_bytes``
+      mounted at DIR/clusters/<cluster>/data; the agent sees it as ``/prometheus``.
+    - ``wal_dir``: ``data_dir / 'wal'`` (the agent's ``/prometheus/wal``).
+    - ``volume_capacity_bytes``: size of the tmpfs (the PVC capacity).
+    - ``config_path``: the rendered Prometheus config file (JSON, which is YAML).
+    - ``spec``: the PrometheusAgent ``spec`` dict (``remoteWrite`` [{url, name, queueConfig,
+      writeRelabelConfigs}], ``resources`` {requests, limits}, ``externalLabels``,
+      ``scrapeInterval``, ``version``, ``replicas``). Change it with ``apply_spec``.
+    - ``memory_limit_bytes``: ``spec.resources.limits.memory`` in bytes (None = no limit);
+      enforced by a cgroup v1 memory controller when available (``memory_cgroup``).
+    - names as the operator (or the runbook's install) would create them: ``namespace``,
+      ``pod_name``, ``statefulset_name``, ``agent_cr_name``, ``pvc_name``, ``pod_labels``.
+    """
+
+    def __init__(self, supervisor, cluster: str, port: int, volume_size: str = DEFAULT_VOLUME_SIZE):
+        cdir = supervisor.workdir / "clusters" / cluster
+        super().__init__(supervisor, "agent-" + cluster, port, cdir / "logs" / "prometheus.log")
+        self.cluster = cluster
+        self.cluster_dir = cdir
+        self.data_dir = cdir / "data"
+        self.wal_dir = self.data_dir / "wal"
+        self.config_path = cdir / "prometheus.yml"
+        self.volume_capacity_bytes = parse_quantity(volume_size)
+        self.filler_path = self.data_dir / ".fleetlab-disk-full-filler"
+        self.namespace = "monitoring"
+        if supervisor.layout == "runbook":
+            self.agent_cr_name = "prometheus-agent"
+            self.statefulset_name = "prometheus-agent-prometheus-agent"
+            self.pod_labels = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/instance": "prometheus-agent",
+                               "app.kubernetes.io/managed-by": "prometheus-operator",
+                               "operator.prometheus.io/name": "prometheus-agent", "operator.prometheus.io/shard": "0"}
+        else:
+            self.agent_cr_name = cluster
+            self.statefulset_name = "prom-agent-" + cluster
+            self.pod_labels = {"app.kubernetes.io/name": "prometheus-agent", "app.kubernetes.io/instance": cluster,
+                               "app.kubernetes.io/managed-by": "prometheus-operator",
+                               "operator.prometheus.io/name": cluster, "operator.prometheus.io/shard": "0"}
+        self.pod_name = self.statefulset_name + "-0"
+        self.pvc_name = "%s-db-%s" % (self.statefulset_name, self.pod_name)
+        self.config_override: str | None = None
+        self.memory_cgroup: Path | None = None
+        self._oom_kills_seen = 0
+        self.spec = {
+            "version": "v2.42.0",
+            "replicas": 1,
+            "scrapeInterval": "5s",
+            "externalLabels": {"cluster": cluster},
+            "remoteWrite": [{"url": supervisor.remote_write_url, "name": "thanos-receive",
+                             "queueConfig": {}, "writeRelabelConfigs": []}],
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+            "storage": {"volumeClaimTemplate": {"spec": {"resources": {"requests": {"storage": volume_size}}}}},
+        }
+
+    @property
+    def memory_limit_bytes(self):
+        limit = ((self.spec.get("resources") or {}).get("limits") or {}).get("memory")
+        return parse_quantity(limit) if limit is not None else None
+
+    # -------------------------------------------------------------- config
+    def render_config(self) -> dict:
+        """The Prometheus configuration for the current spec."""
+        spec = self.spec
+        interval = spec.get("scrapeInterval") or "5s"
+        labels = dict(spec.get("externalLabels") or {})
+        labels.setdefault("cluster", self.cluster)
+        remote_write = []
+        for item in spec.get("remoteWrite") or []:
+            entry = {"url": item["url"]}
+            for key, value in item.items():
+                if key in ("url",) or value in (None, {}, []):
+                    continue
+                if key == "queueConfig":
+                    entry["queue_config"] = _snake_keys(value)
+                elif key == "writeRelabelConfigs":
+                    entry["write_relabel_configs"] = _snake_keys(value)
+                elif key == "headers":
+                    entry["headers"] = value
+                else:
+                    entry[camel_to_snake(key)] = _snake_keys(value)
+            remote_write.append(entry)
+        return {
+            "global": {"scrape_interval": interval, "scrape_timeout": "4s", "external_labels": labels},
+            "scrape_configs": [
+                {"job_name": "prometheus-agent", "static_configs": [{"targets": ["127.0.0.1:%d" % self.port]}]},
+                {"job_name": "node", "static_configs": [{"targets": ["127.0.0.1:%d" % self.supervisor.node_exporter.port]}]},
+            ],
+            "remote_write": remote_write,
+        }
+
+    def write_config(self):
+        """Write the config file (the bad-config fault's text when set)."""
+        text = self.config_override if self.config_override is not None else json.dumps(self.render_config(), indent=2)
+        tmp = self.config_path.with_suffix(".tmp")
+        tmp.write_text(text + "\n", encoding="utf-8")
+        os.replace(tmp, self.config_path)
+
+    def reload(self) -> bool:
+        """POST /-/reload; True when Prometheus accepted the config."""
+        status, _ = http_request(self.url + "/-/reload", method="POST", data=b"", timeout=10)
+        return status == 200
+
+    def apply_spec(self, spec: dict) -> str:
+        """Take a new PrometheusAgent spec: re-render the config and reload it, or restart
+        the pod (rollout, new uid) when ``resources`` changed, like the operator does.
+        Returns 'unchanged', 'reloaded', 'reload-failed' or 'restarted'."""
+        with self.lock:
+            old = self.spec
+            self.spec = json.loads(json.dumps(spec))
+            if old == self.spec:
+                return "unchanged"
+            self.write_config()
+            resources_changed = old.get("resources") != self.spec.get("resources")
+        if resources_changed:
+            self.restart(grace_seconds=30, wait=False)
+            return "restarted"
+        return "reloaded" if self.reload() else "reload-failed"
+
+    # -------------------------------------------------------------- exec
+    def exec_argv(self, argv: list[str]) -> list[str]:
+        """Wrap ``argv`` so it runs with the pod's filesystem view: its own mount namespace
+        where the data volume is at ``/prometheus``, working directory ``/prometheus``.
+        Works whether or not the agent is running (the API server decides whether exec
+        into a non-running container is allowed)."""
+        return ["unshare", "-m", "--propagation", "private", "--", "sh", "-c",
+                'mount --bind "$0" %s && cd %s && exec "$@"' % (AGENT_CONTAINER_PATH, AGENT_CONTAINER_PATH),
+                str(self.data_dir)] + list(argv)
+
+    def build_argv(self):
+        return self.exec_argv([
+            self.supervisor.prometheus_bin,
+            "--enable-feature=agent",
+            "--config.file=%s" % self.config_path,
+            "--storage.agent.path=%s" % AGENT_CONTAINER_PATH,
+            "--web.listen-address=127.0.0.1:%d" % self.port,
+            "--web.enable-lifecycle",
+        ] + list(self.extra_args))
+
+    # -------------------------------------------------------------- cgroup
+    def _before_start(self):
+        if not self.config_path.exists():
+            self.write_config()
+        self.memory_cgroup = self.supervisor.memory_cgroup_for(self.name)
+        self.set_cgroup_limit(self.memory_limit_bytes)
+
+    def set_cgroup_limit(self, limit):
+        """Set the memory cgroup's hard limit (None = unlimited)."""
+        if self.memory_cgroup is None:
+            return
+        try:
+            (self.memory_cgroup / "memory.limit_in_bytes").write_text(str(limit if limit else -1), encoding="ascii")
+        except OSError:
+            pass
+
+    def _after_start(self, pid):
+        if self.memory_cgroup is not None:
+            try:
+                (self.memory_cgroup / "cgroup.procs").write_text(str(pid), encoding="ascii")
+            except OSError:
+                self.memory_cgroup = None
+        self._oom_kills_seen = self._oom_kill_count()
+
+    def _oom_kill_count(self) -> int:
+        if self.memory_cgroup is None:
+            return 0
+        try:
+            for line in (self.memory_cgroup / "memory.oom_control").read_text(encoding="ascii").splitlines():
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def _oom_killed(self):
+        count = self._oom_kill_count()
+        killed = count > self._oom_kills_seen
+        self._oom_kills_seen = count
+        return killed
+
+    def volume_usage(self) -> dict:
+        """statvfs of the data volume: capacity_bytes, used_bytes, available_bytes."""
+        try:
+            st = os.statvfs(self.data_dir)
+        except OSError:
+            return {"capacity_bytes": self.volume_capacity_bytes, "used_bytes": 0, "available_bytes": 0}
+        cap = st.f_blocks * st.f_frsize
+        return {"capacity_bytes": cap, "used_bytes": (st.f_blocks - st.f_bfree) * st.f_frsize,
+                "available_bytes": st.f_bavail * st.f_frsize}
+
+
+def fill_filesystem(path: Path) -> int:
+    """Create ``path`` and grow it until its filesystem has no space left; returns its size."""
+    size = 0
+    chunk = b"\0" * (1 << 20)
+    with open(path, "wb", buffering=0) as handle:
+        st = os.statvfs(path.parent)
+        free = st.f_bavail * st.f_frsize
+        if free > (4 << 20):
+            try:
+                os.posix_fallocate(handle.fileno(), 0, free - (2 << 20))
+                size = free - (2 << 20)
+                handle.seek(size)
+            except OSError:
+                size = 0
+        for piece in (chunk, b"\0" * 4096, b"\0"):
+            while True:
+                try:
+                    written = handle.write(piece)
+                except OSError as exc:
+                    if exc.errno != errno.ENOSPC:
+                        raise
+                    break
+                if not written:
+                    break
+                size += written
+    return size
+
+
+def cgroup_parent_for(workdir) -> Path:
+    """The memory cgroup directory that holds the lab's processes (one per workdir)."""
+    return CGROUP_ROOT / ("fleetlab-" + hashlib.sha1(str(Path(workdir).resolve()).encode()).hexdigest()[:12])
+
+
+class Supervisor:
+    """Every real process of one lab, and the faults on them.
+
+    Attributes:
+    - ``workdir`` (Path), ``layout`` ('operator' | 'runbook'), ``synthetic_count`` (int).
+    - ``clusters``: dict cluster name -> ``AgentRuntime`` (real clusters only, in order).
+    - ``receiver``: ``ProcessRuntime`` of the remote-write receiver (Prometheus with
+      ``--web.enable-remote-write-receiver``; also the central query API); its
+      ``remote_write_url`` is ``receiver.url + '/api/v1/write'``.
+    - ``node_exporter``: ``ProcessRuntime`` of the node_exporter every agent scrapes.
+    - ``lock``: ``threading.RLock`` guarding all runtime state.
+    - ``active_faults``: dict '<fault>/<cluster or ->' -> details of faults in force.
+    - ``stopping``: ``threading.Event`` set when the lab shuts down.
+
+    Faults: ``fault(name, cluster)`` / ``heal(name, cluster)`` handle the process faults in
+    ``PROCESS_FAULTS`` here; any other name goes to the handlers registered with
+    ``register_api_fault_handler`` (the API server registers one for api-error, api-slow,
+    api-auth); a name nobody handles raises ValueError, an unknown cluster KeyError.
+    """
+
+    def __init__(self, workdir, clusters=3, synthetic: int = 0, layout: str = "operator",
+                 volume_size: str = DEFAULT_VOLUME_SIZE):
+        if layout not in ("operator", "runbook"):
+            raise ValueError("layout must be 'operator' or 'runbook', not %r" % (layout,))
+        self.workdir = Path(workdir).resolve()
+        self.layout = layout
+        self.synthetic_count = int(synthetic)
+        self.lock = threading.RLock()
+        self.stopping = threading.Event()
+        self.active_faults: dict[str, dict] = {}
+        self._api_fault_handlers: list = []
+        self.prometheus_bin = find_binary("prometheus", "FLEETLAB_PROMETHEUS", "prometheus")
+        self.node_exporter_bin = find_binary("prometheus-node-exporter", "FLEETLAB_NODE_EXPORTER", "prometheus-node-exporter")
+        names = ["lab-%d" % (i + 1) for i in range(clusters)] if isinstance(clusters, int) else list(clusters)
+        ports = set()
+        while len(ports) < len(names) + 2:
+            ports.add(free_port())
+        ports = sorted(ports)
+        self.receiver_data = self.workdir / "receiver" / "data"
+        self.receiver = SimpleProcess(self, "receiver", ports[0], self.workdir / "receiver" / "logs" / "prometheus.log",
+                                      self._receiver_argv)
+        self.remote_write_url = self.receiver.url + "/api/v1/write"
+        self.textfile_dir = self.workdir / "node-exporter" / "textfile"
+        self.node_exporter = SimpleProcess(self, "node-exporter", ports[1],
+                                           self.workdir / "node-exporter" / "logs" / "node-exporter.log",
+                                           self._node_exporter_argv, ready_path="/metrics")
+        self.clusters: dict[str, AgentRuntime] = {}
+        for name, port in zip(names, ports[2:]):
+            self.clusters[name] = AgentRuntime(self, name, port, volume_size)
+        self.cgroup_parent = cgroup_parent_for(self.workdir)
+
+    # ------------------------------------------------------------------ argv
+    def _receiver_argv(self, proc):
+        cfg = self.workdir / "receiver" / "prometheus.yml"
+        if not cfg.exists():
+            cfg.write_text(json.dumps({"global": {"scrape_interval": "15s"}, "scrape_configs": []}, indent=2) + "\n",
+                           encoding="utf-8")
+        return [self.prometheus_bin, "--config.file=%s" % cfg, "--storage.tsdb.path=%s" % self.receiver_data,
+                "--web.listen-address=127.0.0.1:%d" % proc.port, "--web.enable-remote-write-receiver",
+                "--web.enable-lifecycle", "--storage.tsdb.retention.time=2d"]
+
+    def _node_exporter_argv(self, proc):
+        self.textfile_dir.mkdir(parents=True, exist_ok=True)
+        return [self.node_exporter_bin, "--web.listen-address=127.0.0.1:%d" % proc.port,
+                "--collector.disable-defaults", "--collector.cpu", "--collector.meminfo", "--collector.loadavg",
+                "--collector.filesystem", "--collector.time",
+                "--collector.textfile", "--collector.textfile.directory=%s" % self.textfile_dir]
+
+    # ------------------------------------------------------------------ lifecycle
+    def memory_cgroup_for(self, name: str):
+        """A cgroup v1 memory cgroup for process ``name`` (None when not available)."""
+        if os.environ.get("FLEETLAB_CGROUP", "1") == "0" or not os.access(CGROUP_ROOT, os.W_OK):
+            return None
+        path = self.cgroup_parent / name
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None
+        return path
+
+    def _mount_volume(self, agent: AgentRuntime):
+        agent.data_dir.mkdir(parents=True, exist_ok=True)
+        if os.path.ismount(agent.data_dir):
+            return
+        res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%d,mode=0755" % agent.volume_capacity_bytes,
+                              "fleetlab-" + agent.cluster, str(agent.data_dir)],
+                             capture_output=True, text=True, check=False)
+        if res.returncode != 0:
+            raise LabError("cannot mount the tmpfs data volume of %s at %s: %s (the lab needs root)"
+                           % (agent.cluster, agent.data_dir, res.stderr.strip()))
+
+    def start(self):
+        """Mount the volumes and start every process (does not wait for readiness)."""
+        if os.geteuid() != 0:
+            raise LabError("the lab needs root: it mounts a tmpfs per agent and runs each agent in its own mount namespace")
+        if shutil.which("unshare") is None:
+            raise LabError("unshare not found: install util-linux")
+        os.makedirs(AGENT_CONTAINER_PATH, exist_ok=True)
+        for sub in ("pids", "receiver/data", "receiver/logs"):
+            (self.workdir / sub).mkdir(parents=True, exist_ok=True)
+        for agent in self.clusters.values():
+            self._mount_volume(agent)
+            (agent.cluster_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.receiver.start()
+        self.node_exporter.start()
+        for agent in self.clusters.values():
+            agent.write_config()
+            agent.start()
+
+    def not_ready(self) -> list[str]:
+        """Names of the processes that are not ready (empty when all are)."""
+        procs = [self.receiver, self.node_exporter] + list(self.clusters.values())
+        return [proc.name for proc in procs if not proc.is_ready()]
+
+    def clusters_at_receiver(self) -> set:
+        """Cluster label values that have samples at the receiver now."""
+        query = urllib.request.quote("count by (cluster) (up)")
+        status, body = http_request(self.receiver.url + "/api/v1/query?query=" + query, timeout=3)
+        if status != 200:
+            return set()
+        try:
+            return {item["metric"].get("cluster") for item in json.loads(body)["data"]["result"]}
+        except (ValueError, KeyError, TypeError):
+            return set()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Wait until every process is ready and every cluster has samples at the receiver."""
+        deadline = time.time() + timeout
+        while True:
+            missing = self.not_ready()
+            if not missing:
+                missing = sorted(set(self.clusters) - self.clusters_at_receiver())
+                if not missing:
+                    return
+                missing = ["samples of " + name for name in missing]
+            if time.time() > deadline:
+                raise LabError("lab not ready after %ds: waiting for %s" % (timeout, ", ".join(missing)))
+            time.sleep(0.25)
+
+    def stop(self):
+        """Stop everything: agents first (SIGKILL when the receiver is gone, or they wait out
+        the 1 m flush deadline), then node_exporter and the receiver; unmount the volumes."""
+        receiver_up = self.receiver.pid is not None and not self.active_faults.get("receiver-4xx/-")
+        threads = []
+        for agent in self.clusters.values():
+            thread = threading.Thread(target=agent.stop, args=(5 if receiver_up else 0,), daemon=True)
+            thread.start()
+            threads.append(thread)
+        for thread in threads:
+            thread.join(30)
+        self.node_exporter.stop(5)
+        self.receiver.stop(10)
+        self.stopping.set()
+        for agent in self.clusters.values():
+            subprocess.run(["umount", "-l", str(agent.data_dir)], capture_output=True, check=False)
+        self.remove_cgroups()
+
+    def remove_cgroups(self):
+        if self.cgroup_parent.is_dir():
+            for child in self.cgroup_parent.iterdir():
+                if child.is_dir():
+                    try:
+                        child.rmdir()
+                    except OSError:
+                        pass
+            try:
+                self.cgroup_parent.rmdir()
+            except OSError:
+                pass
+
+    # ------------------------------------------------------------------ faults
+    def register_api_fault_handler(self, handler):
+        """Register ``handler(action, name, cluster) -> dict | None``: action is 'fault' or
+        'heal'; return a dict (details) when the fault is yours, None when it is not."""
+        self._api_fault_handlers.append(handler)
+
+    def _dispatch(self, action: str, name: str, cluster):
+        if cluster is not None and cluster not in self.clusters and not cluster.startswith("syn-"):
+            raise KeyError("no cluster %r (clusters: %s)" % (cluster, ", ".join(self.clusters)))
+        if name in PROCESS_FAULTS:
+            from labkit import faults  # pylint: disable=import-outside-toplevel
+            details = getattr(faults, action)(self, name, cluster)
+        else:
+            details = None
+            for handler in self._api_fault_handlers:
+                details = handler(action, name, cluster)
+                if details is not None:
+                    break
+            if details is None:
+                raise ValueError("unknown fault %r (process faults: %s; API faults need the API server)"
+                                 % (name, ", ".join(PROCESS_FAULTS)))
+        key = "%s/%s" % (name, cluster or "-")
+        with self.lock:
+            if action == "fault":
+                self.active_faults[key] = dict(details, since=time.time())
+            else:
+                self.active_faults.pop(key, None)
+        return details
+
+    def fault(self, name: str, cluster: str | None = None) -> dict:
+        """Inject fault ``name`` (into ``cluster`` when it is per cluster); returns details."""
+        return self._dispatch("fault", name, cluster)
+
+    def heal(self, name: str, cluster: str | None = None) -> dict:
+        """Take fault ``name`` back; returns details."""
+        return self._dispatch("heal", name, cluster)
+
+    def status(self) -> dict:
+        """JSON-able status of every process and the active faults."""
+        with self.lock:
+            return {
+                "receiver": self.receiver.status(),
+                "node_exporter": self.node_exporter.status(),
+                "clusters": {name: dict(agent.status(), volume=agent.volume_usage(), rss_bytes=agent.rss_bytes(),
+                                        memory_limit_bytes=agent.memory_limit_bytes)
+                             for name, agent in self.clusters.items()},
+                "active_faults": dict(self.active_faults),
+            }
