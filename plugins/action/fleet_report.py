@@ -1,0 +1,114 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, fleetops maintainers
+# Apache License 2.0 (see LICENSE)
+"""Action plugin of fleet_report: build and write the fleet report on the controller."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import report as fleet_report
+
+try:
+    from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation as _remediation
+except ImportError:  # pragma: no cover - the remediation layer ships with the collection
+    _remediation = None
+
+FAIL_ON = ("never", "critical", "warning")
+
+
+def _planner(checks):
+    if _remediation is None:
+        return []
+    return _remediation.plan(checks)
+
+
+class ActionModule(ActionBase):
+    """Collect ``fleet_result`` of every play host and write the report files."""
+
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("cadence", "dest", "hosts", "result_var", "history_file", "fail_on",
+                             "html_template", "md_template", "remediation"))
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        started = time.monotonic()
+
+        fail_on = args.get("fail_on") or "never"
+        if fail_on not in FAIL_ON:
+            raise AnsibleActionFail("fail_on must be one of %s, not %r" % (", ".join(FAIL_ON), fail_on))
+        result_var = args.get("result_var") or "fleet_result"
+        hosts = args.get("hosts")
+        if hosts is None:
+            hosts = task_vars.get("ansible_play_hosts_all") or []
+        hostvars = task_vars.get("hostvars") or {}
+
+        results, missing = {}, {}
+        for host in hosts:
+            host = str(host)
+            values = hostvars.get(host) if hasattr(hostvars, "get") else None
+            value = None
+            if values is not None:
+                try:
+                    value = values.get(result_var)
+                except Exception as exc:  # pylint: disable=broad-except
+                    missing[host] = "its result could not be read: %s" % to_native(exc)
+                if not value:
+                    error = values.get("fleet_error")
+                    if error:
+                        missing[host] = "the checks failed: %s" % to_native(error)
+            if not value and host not in missing:
+                missing[host] = ("the host failed or was unreachable before its checks finished"
+                                 if host not in (task_vars.get("ansible_play_hosts") or [host]) else
+                                 "no check ran for this cluster")
+            results[host] = value
+
+        now = datetime.datetime.now(datetime.timezone.utc)
+        use_planner = args.get("remediation", True)
+        doc = fleet_report.build(results, args.get("cadence") or "daily", generated_at=now,
+                                 planner=_planner if use_planner else None, missing_reasons=missing)
+
+        dest = args.get("dest") or os.path.join("reports", now.strftime("%Y%m%dT%H%M%SZ"))
+        dest = os.path.abspath(os.path.expanduser(str(dest)))
+        html = args.get("html_template") or self._find_needle("templates", "fleet-report.html.j2")
+        markdown = args.get("md_template") or self._find_needle("templates", "fleet-report.md.j2")
+        # the report is the output of a read-only run: it is written in check mode too
+        try:
+            paths = fleet_report.write_report(doc, dest, html, markdown)
+            if args.get("history_file"):
+                fleet_report.update_history(os.path.abspath(os.path.expanduser(str(args["history_file"]))), doc)
+        except (OSError, ValueError) as exc:
+            raise AnsibleActionFail("could not write the fleet report to %s: %s" % (dest, to_native(exc))) from exc
+
+        summary = doc["summary"]
+        statuses = {"critical": summary["critical"], "warning": summary["warning"]}
+        should_fail = (fail_on == "critical" and statuses["critical"] > 0) or \
+                      (fail_on == "warning" and (statuses["critical"] + statuses["warning"]) > 0)
+        result.update({
+            "changed": bool(paths),
+            "report_dir": dest,
+            "paths": paths,
+            "summary": summary,
+            "status": summary["status"],
+            "should_fail": should_fail,
+            "elapsed_seconds": round(time.monotonic() - started, 3),
+            "stats": {
+                "fleet_report": {
+                    "dir": dest, "cadence": doc["cadence"], "status": summary["status"],
+                    "clusters": summary["clusters"], "ok": summary["ok"], "warning": summary["warning"],
+                    "critical": summary["critical"], "unknown": summary["unknown"],
+                    "critical_clusters": summary["critical_clusters"][:50],
+                    "warning_clusters": summary["warning_clusters"][:50],
+                    "unknown_clusters": summary["unknown_clusters"][:50],
+                },
+            },
+        })
+        return result

@@ -1,0 +1,145 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, fleetops maintainers
+# Apache License 2.0 (see LICENSE)
+"""Documentation of the fleet_report action (the work is done by the action plugin)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: fleet_report
+short_description: Write the fleet report (JSON, Markdown, HTML, Prometheus text) on the controller
+version_added: 0.1.0
+author:
+  - fleetops maintainers (@fleetops)
+description:
+  - Collects the per-cluster result (the C(fleet_result) variable set by the check roles) of every
+    host of the play and writes C(fleet-report.json), C(fleet-report.md), C(fleet-report.html) and
+    C(fleet-report.prom) to one directory on the controller.
+  - The JSON follows C(docs/report-schema.json). A host without a result (it failed, or was unreachable)
+    is reported with status C(unknown) and the reason.
+  - Secrets never reach the report, keys that name one are dropped and URL credentials are masked.
+  - Runs as an action plugin on the controller; use it once per play (C(run_once)).
+options:
+  cadence:
+    description: The cadence or cadences the report covers (a list or a comma-separated string).
+    type: raw
+    default: daily
+  dest:
+    description: Directory to write to; made when missing. Default C(reports/<UTC timestamp>) under the current directory.
+    type: path
+  hosts:
+    description: The inventory hosts to report; default every host of the play (C(ansible_play_hosts_all)).
+    type: list
+    elements: str
+  result_var:
+    description: The host variable holding each cluster's result.
+    type: str
+    default: fleet_result
+  history_file:
+    description:
+      - A JSON file where each report appends per-cluster figures (WAL size, volume use, active series,
+        version); the weekly checks read it for WAL-TREND and SERIES.
+    type: path
+  fail_on:
+    description:
+      - Sets RV(should_fail) when a cluster is C(critical) (V(critical)), or C(warning) or worse (V(warning)).
+      - The module itself never fails for a finding; the C(fleet_report) role fails the play on RV(should_fail).
+    type: str
+    choices: [never, critical, warning]
+    default: never
+  html_template:
+    description: A Jinja2 template for the HTML page instead of the role's C(templates/fleet-report.html.j2).
+    type: path
+  md_template:
+    description: A Jinja2 template for the Markdown instead of the role's C(templates/fleet-report.md.j2).
+    type: path
+  remediation:
+    description: Add, per cluster, what the remediation role would do about its findings (a plan; nothing is done).
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    details: The report is written in check mode too; it changes nothing in the clusters.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+notes:
+  - Writes files on the controller only.
+"""
+
+EXAMPLES = r"""
+- name: Write the fleet report
+  fleetops.prometheus_agent.fleet_report:
+    cadence: daily
+    dest: /var/lib/fleetops/reports/today
+    fail_on: critical
+  run_once: true
+  delegate_to: localhost
+  register: fleet_report_result
+"""
+
+RETURN = r"""
+report_dir:
+  description: The directory the files were written to.
+  returned: always
+  type: str
+  sample: /home/ops/reports/20261124T072500Z
+paths:
+  description: The written files by kind (json, md, html, prom).
+  returned: always
+  type: dict
+  sample: {"json": "/home/ops/reports/20261124T072500Z/fleet-report.json"}
+summary:
+  description: Counts of clusters by status, per-check counts, and the lists of clusters not ok.
+  returned: always
+  type: dict
+  sample: {"clusters": 3, "ok": 2, "warning": 0, "critical": 1, "unknown": 0, "status": "critical"}
+status:
+  description: The worst status of the fleet.
+  returned: always
+  type: str
+  sample: critical
+should_fail:
+  description: Whether O(fail_on) asks the play to fail.
+  returned: always
+  type: bool
+  sample: false
+stats:
+  description: A short summary for C(ansible.builtin.set_stats) (AWX job artifacts).
+  returned: always
+  type: dict
+  sample: {"fleet_report": {"dir": "/home/ops/reports/20261124T072500Z", "critical": 1}}
+elapsed_seconds:
+  description: Time spent building and writing the report.
+  returned: always
+  type: float
+  sample: 0.12
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    """Only reached when the action plugin is bypassed: say so."""
+    module = AnsibleModule(
+        argument_spec=dict(
+            cadence=dict(type="raw", default="daily"),
+            dest=dict(type="path"),
+            hosts=dict(type="list", elements="str"),
+            result_var=dict(type="str", default="fleet_result"),
+            history_file=dict(type="path"),
+            fail_on=dict(type="str", choices=["never", "critical", "warning"], default="never"),
+            html_template=dict(type="path"),
+            md_template=dict(type="path"),
+            remediation=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    module.fail_json(msg="fleet_report runs as an action plugin on the controller; it cannot run as a module")
+
+
+if __name__ == "__main__":
+    main()
