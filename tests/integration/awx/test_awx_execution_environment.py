@@ -17,18 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-VENV_BIN = REPO_ROOT / ".venv" / "bin"
-
-
-def _tool(name):
-    path = VENV_BIN / name
-    if path.exists():
-        return str(path)
-    found = shutil.which(name)
-    if not found:
-        pytest.fail("%s is not installed: it is in requirements-dev.txt (run tests/scripts/bootstrap.sh)" % name)
-    return found
+from awx_helpers import REPO_ROOT, build_collection, install_collection, tool, tool_env
 
 
 def _requirement_lines(path):
@@ -51,11 +40,10 @@ def ee_context(tmp_path_factory):
     work = tmp_path_factory.mktemp("ee")
     for name in ("execution-environment.yml", "requirements.txt", "bindep.txt"):
         shutil.copy(REPO_ROOT / name, work / name)
-    subprocess.run([_tool("ansible-galaxy"), "collection", "build", "--force", "--output-path", str(work / "build"), str(REPO_ROOT)],
-                   check=True, capture_output=True, text=True)
-    proc = subprocess.run([_tool("ansible-builder"), "create", "--file", str(work / "execution-environment.yml"),
+    build_collection(work / "build", work)
+    proc = subprocess.run([tool("ansible-builder"), "create", "--file", str(work / "execution-environment.yml"),
                            "--context", str(work / "context"), "--output-filename", "Containerfile", "-v", "3"],
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False, env=tool_env())
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return work, proc.stdout + proc.stderr
 
@@ -113,9 +101,7 @@ def test_introspection_of_the_installed_collection_finds_its_requirements(ee_con
     build = work / "context" / "_build"
     tarball = build / "collections" / ("fleetops-prometheus_agent-%s.tar.gz" % _galaxy_version())
     colls = tmp_path / "colls"
-    subprocess.run([_tool("ansible-galaxy"), "collection", "install", "--offline", "-p", str(colls), str(tarball)],
-                   check=True, capture_output=True, text=True)
-    installed = colls / "ansible_collections" / "fleetops" / "prometheus_agent"
+    installed = install_collection(tarball, colls)
     for name in ("meta/execution-environment.yml", "requirements.txt", "bindep.txt"):
         assert (installed / name).is_file(), "%s is not in the collection artifact" % name
 
