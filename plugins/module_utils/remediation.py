@@ -497,6 +497,74 @@ def same_quantities(left, right):
 
 
 # --------------------------------------------------------------------------------------
+# the operator resource spec
+
+def _rw_selected(entry, index, wanted):
+    if not wanted:
+        return True
+    for item in wanted:
+        if item == str(index) or item == entry.get('name') or (entry.get('url') and item in entry['url']):
+            return True
+    return False
+
+
+def tune_spec(spec, params, bounds=None):
+    """The new spec and the list of changes (pure: no API calls). Raises RemediationError."""
+    new = copy.deepcopy(spec or {})
+    changes = []
+    entries = new.get('remoteWrite') or []
+    wants_rw = params.get('drop_metrics') or any(v is not None for v in (params.get('queue') or {}).values())
+    if wants_rw and not entries:
+        raise RemediationError('the resource has no remoteWrite entry to tune')
+    matched = 0
+    for index, entry in enumerate(entries):
+        if not _rw_selected(entry, index, params.get('remote_write')):
+            continue
+        matched += 1
+        label = 'remoteWrite[%d]%s' % (index, ' (%s)' % entry['name'] if entry.get('name') else '')
+        if params.get('drop_metrics'):
+            rules = merge_drop_rules(entry.get('writeRelabelConfigs'), params['drop_metrics'], params.get('drop_state', 'present'))
+            if rules != (entry.get('writeRelabelConfigs') or []):
+                verb = 'drop' if params.get('drop_state', 'present') == 'present' else 'stop dropping'
+                changes.append('%s: %s %s' % (label, verb, ', '.join(params['drop_metrics'])))
+                if rules:
+                    entry['writeRelabelConfigs'] = rules
+                else:
+                    entry.pop('writeRelabelConfigs', None)
+        queue = dict((k, v) for k, v in (params.get('queue') or {}).items() if v is not None)
+        if queue:
+            current = entry.get('queueConfig') or {}
+            merged = queue_config(current, queue, bounds)
+            if merged != current:
+                diffs = ['%s %s -> %s' % (k, current.get(k, 'default'), merged[k]) for k in sorted(merged) if current.get(k) != merged[k]]
+                changes.append('%s.queueConfig: %s' % (label, ', '.join(diffs)))
+                entry['queueConfig'] = merged
+    if wants_rw and not matched:
+        raise RemediationError('no remoteWrite entry matches %s' % params.get('remote_write'))
+    current_res = new.get('resources') or {}
+    wanted_res = None
+    if params.get('resources'):
+        wanted_res = check_resources(current_res, params['resources'], bounds)
+    if params.get('resources_step'):
+        wanted_res = step_resources(wanted_res or current_res, params['resources_step'],
+                                        step_from=params.get('resources_step_from'), bounds=bounds)
+    if wanted_res is not None and not same_quantities(wanted_res, current_res):
+        for section in ('limits', 'requests'):
+            for res in sorted(set((wanted_res.get(section) or {})) | set((current_res.get(section) or {}))):
+                old = (current_res.get(section) or {}).get(res)
+                val = (wanted_res.get(section) or {}).get(res)
+                if old != val:
+                    changes.append('resources.%s.%s %s -> %s' % (section, res, old, val))
+        new['resources'] = wanted_res
+    return new, changes
+
+
+def tuned_parts(spec):
+    return {'remoteWrite': copy.deepcopy((spec or {}).get('remoteWrite') or []),
+            'resources': copy.deepcopy((spec or {}).get('resources') or {})}
+
+
+# --------------------------------------------------------------------------------------
 # plan from findings
 
 def _text(check):

@@ -357,3 +357,69 @@ def test_record():
                        when=NOW)
     assert entry == {'action': 'graceful_restart', 'findings': ['HEALTH'], 'reason': 'r', 'outcome': 'done',
                      'changed': True, 'detail': {}, 'at': '2026-11-24T08:00:00Z'}
+
+
+# ---------------------------------------------------------------- tune_spec (agent_tune's pure part)
+
+SPEC = {
+    'remoteWrite': [{'url': 'http://receiver:19291/api/v1/receive', 'name': 'thanos',
+                     'queueConfig': {'maxShards': 10, 'capacity': 2500, 'maxSamplesPerSend': 500}}],
+    'resources': {'limits': {'memory': '512Mi'}, 'requests': {'memory': '256Mi', 'cpu': '100m'}},
+    'scrapeInterval': '15s',
+}
+
+
+def test_tune_drop_and_idempotent():
+    new, changes = rem.tune_spec(SPEC, {'drop_metrics': ['node_netstat_.*']})
+    assert changes == ['remoteWrite[0] (thanos): drop node_netstat_.*']
+    assert new['remoteWrite'][0]['writeRelabelConfigs'] == [{'sourceLabels': ['__name__'], 'regex': 'node_netstat_.*', 'action': 'drop'}]
+    again, changes2 = rem.tune_spec(new, {'drop_metrics': ['node_netstat_.*']})
+    assert changes2 == [] and again == new
+    removed, changes3 = rem.tune_spec(new, {'drop_metrics': ['node_netstat_.*'], 'drop_state': 'absent'})
+    assert 'writeRelabelConfigs' not in removed['remoteWrite'][0] and changes3
+    assert SPEC['remoteWrite'][0].get('writeRelabelConfigs') is None  # input not mutated
+
+
+def test_tune_refuses_protected_drop():
+    with pytest.raises(rem.RemediationError) as err:
+        rem.tune_spec(SPEC, {'drop_metrics': ['node_.*', 'prometheus_remote_storage_.*']})
+    assert 'prometheus_' in str(err.value)
+
+
+def test_tune_queue():
+    new, changes = rem.tune_spec(SPEC, {'queue': {'max_shards': 18, 'capacity': None}})
+    assert new['remoteWrite'][0]['queueConfig']['maxShards'] == 18
+    assert changes == ['remoteWrite[0] (thanos).queueConfig: maxShards 10 -> 18']
+    assert rem.tune_spec(new, {'queue': {'max_shards': 18}})[1] == []
+    with pytest.raises(rem.RemediationError):
+        rem.tune_spec(SPEC, {'queue': {'capacity': 100000}})
+
+
+def test_tune_remote_write_selection():
+    spec = {'remoteWrite': [{'url': 'http://a/write'}, {'url': 'http://b/write', 'name': 'b'}]}
+    new, changes = rem.tune_spec(spec, {'queue': {'max_shards': 5}, 'remote_write': ['b']})
+    assert 'queueConfig' not in new['remoteWrite'][0] and new['remoteWrite'][1]['queueConfig'] == {'maxShards': 5}
+    with pytest.raises(rem.RemediationError):
+        rem.tune_spec(spec, {'queue': {'max_shards': 5}, 'remote_write': ['zzz']})
+    with pytest.raises(rem.RemediationError):
+        rem.tune_spec({}, {'queue': {'max_shards': 5}})
+
+
+def test_tune_resources_step_idempotent():
+    params = {'resources_step': ['memory'], 'resources_step_from': {'memory': '512Mi'}}
+    new, changes = rem.tune_spec(SPEC, params)
+    assert new['resources']['limits']['memory'] == '640Mi' and new['resources']['requests']['memory'] == '320Mi'
+    assert changes == ['resources.limits.memory 512Mi -> 640Mi', 'resources.requests.memory 256Mi -> 320Mi']
+    assert rem.tune_spec(new, params)[1] == []
+
+
+def test_tune_resources_explicit_bounded():
+    new, changes = rem.tune_spec(SPEC, {'resources': {'limits': {'memory': '640Mi'}}})
+    assert changes == ['resources.limits.memory 512Mi -> 640Mi']
+    assert rem.tune_spec(new, {'resources': {'limits': {'memory': '640Mi'}}})[1] == []
+    with pytest.raises(rem.RemediationError):
+        rem.tune_spec(SPEC, {'resources': {'limits': {'memory': '4Gi'}}})
+
+
+def test_tuned_parts():
+    assert rem.tuned_parts({'scrapeInterval': '1m'}) == {'remoteWrite': [], 'resources': {}}
