@@ -1,0 +1,345 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fleetops maintainers
+# Apache License 2.0 (see LICENSE)
+"""Tune a Prometheus agent through its operator resource: drop rules, queue config, resources."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: agent_tune
+short_description: Tune a Prometheus agent's remote write and resources through its PrometheusAgent resource
+version_added: 0.1.0
+author:
+  - fleetops maintainers (@fleetops)
+description:
+  - Patches the Prometheus Operator resource behind an agent (C(PrometheusAgent) of
+    C(monitoring.coreos.com/v1alpha1), or C(Prometheus) of C(monitoring.coreos.com/v1)) within the
+    bounds of the collection's remediation guardrails. The operator then re-renders the agent's
+    configuration (drop rules, queue config) or rolls its pod (resources).
+  - I(drop_metrics) adds C(writeRelabelConfigs) rules dropping metric names. A rule that would drop
+    C(up), the scrape series or the agent's own metrics (C(prometheus_.*), C(process_.*), C(go_.*),
+    C(reloader_.*)) is refused with the reason: the fleet checks read them.
+  - I(queue) sets C(queueConfig) within bounds (capacity 3-10x maxSamplesPerSend, maxShards at most
+    I(max_shards_cap), minShards not above maxShards).
+  - I(resources) sets explicit container resources (each increase at most I(step_percent) over the
+    current value, never above the caps), or I(resources_step) raises the limits by one step of
+    I(step_percent) up to the caps. A resources change restarts the agent, so the restart guardrail
+    applies (refused while the receiver is failing or lag is high, unless I(force)).
+  - Idempotent (a second run with the same arguments reports C(changed=false)), supports check mode
+    (nothing is patched) and diff mode (the spec before and after).
+extends_documentation_fragment:
+  - fleetops.prometheus_agent.common
+options:
+  kind:
+    description: The operator resource kind.
+    type: str
+    choices: [PrometheusAgent, Prometheus]
+    default: PrometheusAgent
+  name:
+    description:
+      - The resource name. Default is found from the agent pod's C(operator.prometheus.io/name) label
+        (or its StatefulSet name).
+    type: str
+  remote_write:
+    description:
+      - Which C(remoteWrite) entries to change, by C(name) or C(url) (a substring match). Default is every entry.
+    type: list
+    elements: str
+  drop_metrics:
+    description:
+      - Metric name regexes (RE2, anchored like Prometheus does) to drop before sending
+        (C(writeRelabelConfigs) with C(sourceLabels=[__name__]) and C(action=drop)).
+    type: list
+    elements: str
+  drop_state:
+    description: Add the drop rules (C(present)) or remove those same rules (C(absent)).
+    type: str
+    choices: [present, absent]
+    default: present
+  queue:
+    description: C(queueConfig) settings to set. Unset ones keep their current value.
+    type: dict
+    suboptions:
+      capacity:
+        description: Samples buffered per shard. Must be 3-10x I(max_samples_per_send).
+        type: int
+      max_shards:
+        description: The most shards. 1 to I(max_shards_cap).
+        type: int
+      min_shards:
+        description: The fewest shards.
+        type: int
+      max_samples_per_send:
+        description: Samples per request (batch size).
+        type: int
+      batch_send_deadline:
+        description: Longest wait before sending a partial batch (a duration, e.g. C(5s)).
+        type: str
+  max_shards_cap:
+    description: The largest maxShards this module sets.
+    type: int
+    default: 200
+  resources:
+    description: Explicit container resources for the agent (C(limits), C(requests) with C(memory), C(cpu)).
+    type: dict
+  resources_step:
+    description: Raise these limits (and their requests in proportion) by one step of I(step_percent).
+    type: list
+    elements: str
+    choices: [memory, cpu]
+  resources_step_from:
+    description:
+      - The limits the step is computed from (e.g. C({memory = 512Mi}), the limit seen by the check).
+        With it a repeated run is idempotent; without it every run raises the current limit again.
+    type: dict
+  step_percent:
+    description: The largest increase of a resource in one change, in percent.
+    type: float
+    default: 25
+  memory_cap:
+    description: The largest memory limit or request this module sets.
+    type: str
+    default: 2Gi
+  cpu_cap:
+    description: The largest CPU limit or request this module sets.
+    type: str
+    default: '2'
+  force:
+    description: Change resources even though the receiver is failing or lag is high (the pod restarts).
+    type: bool
+    default: false
+  max_lag_seconds:
+    description: The remote-write lag above which a resources change (a restart) is refused.
+    type: float
+    default: 120
+  rw_interval:
+    description: Seconds between the two readings of the remote-write metrics for the restart guardrail.
+    type: float
+    default: 5
+  wait:
+    description: After a resources change, wait for the new pod to be Ready (up to I(wait_timeout) seconds).
+    type: bool
+    default: true
+  wait_timeout:
+    description: Seconds to wait for the new pod after a resources change.
+    type: int
+    default: 300
+notes:
+  - Supports check mode and diff mode.
+seealso:
+  - module: fleetops.prometheus_agent.agent_restart
+'''
+
+EXAMPLES = r'''
+- name: Drop a noisy metric family before it is sent (check mode first)
+  fleetops.prometheus_agent.agent_tune:
+    context: "{{ kube_context }}"
+    drop_metrics:
+      - node_softnet_.*
+      - apiserver_request_duration_seconds_bucket
+  check_mode: true
+  diff: true
+
+- name: More shards for a queue whose desired shards are above max
+  fleetops.prometheus_agent.agent_tune:
+    context: "{{ kube_context }}"
+    queue:
+      max_shards: 20
+      capacity: 10000
+      max_samples_per_send: 2000
+
+- name: One +25% memory step from the limit the check saw (idempotent)
+  fleetops.prometheus_agent.agent_tune:
+    context: "{{ kube_context }}"
+    resources_step: [memory]
+    resources_step_from:
+      memory: 512Mi
+'''
+
+RETURN = r'''
+changed:
+  description: Whether the resource was patched (or would be, in check mode).
+  returned: always
+  type: bool
+kind:
+  description: The resource kind.
+  returned: always
+  type: str
+  sample: PrometheusAgent
+name:
+  description: The resource name.
+  returned: always
+  type: str
+  sample: lab-1
+changes:
+  description: One sentence per change.
+  returned: always
+  type: list
+  elements: str
+  sample: ["remoteWrite[0].queueConfig: maxShards 10 -> 18", "resources.limits.memory 512Mi -> 640Mi"]
+before:
+  description: The tuned parts of the spec before (remoteWrite, resources).
+  returned: always
+  type: dict
+  sample: {"remoteWrite": [{"url": "http://receiver/api/v1/write", "queueConfig": {"maxShards": 10}}],
+           "resources": {"limits": {"memory": "512Mi"}}}
+after:
+  description: The same parts after the change (what was or would be written).
+  returned: always
+  type: dict
+  sample: {"remoteWrite": [{"url": "http://receiver/api/v1/write", "queueConfig": {"maxShards": 18}}],
+           "resources": {"limits": {"memory": "640Mi"}}}
+resource_version:
+  description: The resource's resourceVersion after the run (unchanged in check mode).
+  returned: always
+  type: str
+  sample: "1042"
+restarts_pod:
+  description: True when the change restarts the agent pod (a resources change).
+  returned: always
+  type: bool
+guard:
+  description: The restart guardrail's reading when a resources change restarts the pod.
+  returned: when resources change
+  type: dict
+  sample: {"allowed": true, "reasons": [], "overridden": false}
+pod_after:
+  description: The agent pod after a resources change (new uid, ready).
+  returned: when resources changed and I(wait) is true
+  type: dict
+  sample: {"name": "prom-agent-lab-1-0", "uid": "a1b2...", "ready": true}
+msg:
+  description: A summary.
+  returned: always
+  type: str
+  sample: patched PrometheusAgent monitoring/lab-1 (2 changes)
+'''
+
+import time
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation as rem
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation_ops as ops
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import COMMON_ARGS, target_from_params
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.lease import HAS_KUBERNETES
+
+try:
+    from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError
+except ImportError:  # pragma: no cover
+    FleetopsError = RuntimeError
+
+
+def argument_spec():
+    spec = dict(COMMON_ARGS)
+    spec.update(
+        kind=dict(type='str', choices=['PrometheusAgent', 'Prometheus'], default='PrometheusAgent'),
+        name=dict(type='str'),
+        remote_write=dict(type='list', elements='str'),
+        drop_metrics=dict(type='list', elements='str'),
+        drop_state=dict(type='str', choices=['present', 'absent'], default='present'),
+        queue=dict(type='dict', options=dict(
+            capacity=dict(type='int'),
+            max_shards=dict(type='int'),
+            min_shards=dict(type='int'),
+            max_samples_per_send=dict(type='int'),
+            batch_send_deadline=dict(type='str'),
+        )),
+        max_shards_cap=dict(type='int', default=200),
+        resources=dict(type='dict'),
+        resources_step=dict(type='list', elements='str', choices=['memory', 'cpu']),
+        resources_step_from=dict(type='dict'),
+        step_percent=dict(type='float', default=25),
+        memory_cap=dict(type='str', default='2Gi'),
+        cpu_cap=dict(type='str', default='2'),
+        force=dict(type='bool', default=False),
+        max_lag_seconds=dict(type='float', default=120),
+        rw_interval=dict(type='float', default=5),
+        wait=dict(type='bool', default=True),
+        wait_timeout=dict(type='int', default=300),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           mutually_exclusive=[('resources', 'resources_step')])
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib('kubernetes'))
+    p = module.params
+    if not (p.get('drop_metrics') or any(v is not None for v in (p.get('queue') or {}).values())
+            or p.get('resources') or p.get('resources_step')):
+        module.fail_json(msg='nothing to tune: give drop_metrics, queue, resources or resources_step')
+    bounds = {'step_percent': p['step_percent'], 'memory_cap': p['memory_cap'], 'cpu_cap': p['cpu_cap'],
+              'max_shards_cap': p['max_shards_cap']}
+    result = {'changed': False, 'kind': p['kind'], 'name': p.get('name'), 'changes': [], 'restarts_pod': False}
+    try:
+        target = target_from_params(p)
+        namespace = p.get('namespace') or 'monitoring'
+        pod = None
+        if not p.get('name') or p.get('resources') or p.get('resources_step'):
+            pods = ops.list_pods(target, namespace, selector=p.get('label_selector'), name=p.get('pod'))
+            pod = pods[0] if pods else None
+        kind, name, obj = ops.find_cr(target, namespace, pod=pod, name=p.get('name'), kind=p['kind'])
+        result.update(kind=kind, name=name)
+        if obj is None:
+            module.fail_json(msg='no %s %s in namespace %s (give name)' % (kind, name or '(name not found from the pod)', namespace), **result)
+        spec = obj.get('spec') or {}
+        try:
+            new_spec, changes = rem.tune_spec(spec, p, bounds)
+        except rem.RemediationError as exc:
+            module.fail_json(msg='Refused: %s' % exc, refused=True, **result)
+        result['changes'] = changes
+        result['before'] = rem.tuned_parts(spec)
+        result['after'] = rem.tuned_parts(new_spec)
+        result['resource_version'] = obj['metadata'].get('resourceVersion')
+        if module._diff:
+            result['diff'] = {'before': result['before'], 'after': result['after'],
+                              'before_header': '%s %s/%s' % (kind, namespace, name), 'after_header': '%s %s/%s' % (kind, namespace, name)}
+        if not changes:
+            result['msg'] = '%s %s/%s already as wanted' % (kind, namespace, name)
+            module.exit_json(**result)
+        restarts = new_spec.get('resources') != spec.get('resources')
+        result['restarts_pod'] = restarts
+        if restarts and pod is not None:
+            guard = ops.restart_guard(target, p, remote_write_urls=ops.remote_write_urls(obj))
+            result['guard'] = dict((k, v) for k, v in guard.items() if k != 'queues')
+            if not guard['allowed']:
+                module.fail_json(msg='Refused: a resources change restarts the agent, and %s (prometheus#13539); '
+                                     'fix the receiver first or set force=true' % '; '.join(guard['reasons']), refused=True, **result)
+        result['changed'] = True
+        if module.check_mode:
+            result['msg'] = 'would patch %s %s/%s: %s' % (kind, namespace, name, '; '.join(changes))
+            module.exit_json(**result)
+        patch = {'metadata': {'resourceVersion': obj['metadata'].get('resourceVersion')}, 'spec': {}}
+        if new_spec.get('remoteWrite') != spec.get('remoteWrite'):
+            patch['spec']['remoteWrite'] = new_spec.get('remoteWrite')
+        if restarts:
+            patch['spec']['resources'] = new_spec.get('resources')
+        old_uid = ops.pod_summary(pod).get('uid') if pod else None
+        stored = ops.patch_cr(target, kind, namespace, name, patch)
+        result['resource_version'] = ((stored or {}).get('metadata') or {}).get('resourceVersion')
+        result['msg'] = 'patched %s %s/%s (%d change%s)' % (kind, namespace, name, len(changes), '' if len(changes) == 1 else 's')
+        if restarts and p['wait'] and pod is not None:
+            started = time.time()
+            new_pod, waited, last = ops.wait_new_pod_ready(target, namespace, pod['metadata']['name'], old_uid, p['wait_timeout'])
+            result['pod_after'] = last
+            if new_pod is None:
+                module.fail_json(msg=result['msg'] + ', but no new Ready pod within %ds' % p['wait_timeout'], **result)
+            result['msg'] += ', new pod Ready after %.0fs' % (time.time() - started)
+    except FleetopsError as exc:
+        module.fail_json(msg='%s' % exc, **result)
+    except rem.RemediationError as exc:
+        module.fail_json(msg='Refused: %s' % exc, refused=True, **result)
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg='unexpected error: %s' % exc, exception=traceback.format_exc(), **result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
