@@ -87,17 +87,6 @@ def _set_stats(artifact_dir: Path) -> dict:
     return stats[-1]["event_data"].get("artifact_data") or {}
 
 
-def _contains(data, wanted) -> bool:
-    """``wanted`` is ``data`` or a value somewhere inside it."""
-    if data == wanted:
-        return True
-    if isinstance(data, dict):
-        return any(_contains(v, wanted) for v in data.values())
-    if isinstance(data, list):
-        return any(_contains(v, wanted) for v in data)
-    return False
-
-
 def _files_holding(root: Path, secret: str) -> list:
     found = []
     for path in sorted(root.rglob("*")):
@@ -107,9 +96,9 @@ def _files_holding(root: Path, secret: str) -> list:
 
 
 def _report(report_dir: Path) -> dict:
-    reports = sorted(report_dir.rglob("fleet-report.json"))
-    assert reports, "no fleet-report.json under %s: %s" % (report_dir, sorted(str(p) for p in report_dir.rglob("*")))
-    with open(reports[-1], encoding="utf-8") as handle:
+    path = report_dir / "fleet-report.json"
+    assert path.is_file(), "no fleet-report.json in %s: %s" % (report_dir, sorted(str(p) for p in report_dir.rglob("*")))
+    with open(path, encoding="utf-8") as handle:
         return json.load(handle)
 
 
@@ -127,8 +116,13 @@ def _assert_run_ok(runner, pdd: Path, ident: str, hosts: list, report_dir: Path)
     assert report["cadence"] == "daily"
     assert sorted(report["clusters"]) == sorted(hosts)
     stats = _set_stats(artifact_dir)
-    assert stats, "the run published no set_stats data; stdout:\n%s" % stdout[-4000:]
-    assert _contains(stats, report["summary"]), "set_stats %s does not hold the report summary %s" % (stats, report["summary"])
+    assert "fleet_report" in stats, "the run published no fleet_report set_stats data (%s); stdout:\n%s" % (stats, stdout[-4000:])
+    published = stats["fleet_report"]
+    summary = report["summary"]
+    for key in ("status", "clusters", "ok", "warning", "critical", "unknown", "critical_clusters", "warning_clusters", "unknown_clusters"):
+        assert published.get(key) == summary[key], "set_stats fleet_report.%s = %r, the report says %r" % (key, published.get(key), summary[key])
+    assert published["cadence"] == report["cadence"]
+    assert Path(published["dir"]).resolve() == report_dir.resolve()
     return artifact_dir, stdout, report
 
 
