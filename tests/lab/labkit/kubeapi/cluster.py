@@ -1,0 +1,415 @@
+"""One simulated cluster: its objects, built from the lab's processes (or synthetic ones)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import threading
+import time
+
+from .store import Store
+from .util import bytes_quantity, new_uid, rfc3339, short_hash, stable_uid
+
+NODE_NAME = "lab-node-1"
+AGENT_IMAGE = "quay.io/prometheus/prometheus:v2.42.0"
+AGENT_IMAGE_ID = "quay.io/prometheus/prometheus@sha256:d2ab0a27783fd4ad96a8853e2847b99a0be0043687b8a5d1ebfc2dd3fa4f5e59"
+RELOADER_IMAGE = "quay.io/prometheus-operator/prometheus-config-reloader:v0.63.0"
+RELOADER_IMAGE_ID = "quay.io/prometheus-operator/prometheus-config-reloader@sha256:3fbe1c26bd4d52e3d8f1ad3f2ab7ab4bb0fc0b5a3b7fd1e4b13e4c5f7f8f5b2a"
+RECEIVE_IMAGE = "quay.io/thanos/thanos:v0.31.0"
+RECEIVE_IMAGE_ID = "quay.io/thanos/thanos@sha256:0e1bc3a4e6a4a0a52aa7d1b6f1c0e0c8f3f2e1a8d1c3b5e7f9a1c3e5b7d9f1a3"
+STARTED = time.time()
+
+
+def agent_names(cluster, layout):
+    """Names and labels of the agent objects of ``cluster`` for the install ``layout``."""
+    if layout == "runbook":
+        cr = "prometheus-agent"
+        sts = "prometheus-agent-prometheus-agent"
+        app = "prometheus"
+    else:
+        cr = cluster
+        sts = "prom-agent-%s" % cluster
+        app = "prometheus-agent"
+    selector = {
+        "app.kubernetes.io/instance": cr,
+        "app.kubernetes.io/managed-by": "prometheus-operator",
+        "app.kubernetes.io/name": app,
+        "operator.prometheus.io/name": cr,
+        "operator.prometheus.io/shard": "0",
+    }
+    return {
+        "namespace": "monitoring", "cr": cr, "statefulset": sts, "pod": sts + "-0", "volume": sts + "-db",
+        "pvc": "%s-db-%s-0" % (sts, sts), "selector": selector, "service_account": "prometheus-agent",
+        "agent_selector": "app.kubernetes.io/name=%s" % app, "governing_service": "prometheus-agent-operated",
+    }
+
+
+def _attr(obj, name, default=None):
+    try:
+        value = getattr(obj, name, default)
+    except Exception:  # pylint: disable=broad-except
+        return default
+    if callable(value) and name.startswith("is_"):
+        try:
+            return value()
+        except Exception:  # pylint: disable=broad-except
+            return default
+    return value
+
+
+def container_id(uid, started):
+    """A containerd-style container id, stable for one container start."""
+    return "containerd://" + hashlib.sha256(("%s/%s" % (uid, started)).encode()).hexdigest()
+
+
+def _terminated(term, uid):
+    out = {
+        "exitCode": int(term.get("exit_code", term.get("exitCode", 1)) or 0),
+        "reason": term.get("reason") or "Error",
+        "startedAt": rfc3339(term.get("started_at", term.get("startedAt")) or STARTED),
+        "finishedAt": rfc3339(term.get("finished_at", term.get("finishedAt")) or time.time()),
+    }
+    out["containerID"] = container_id(uid, out["startedAt"])
+    return out
+
+
+def process_container_status(proc, name, image, image_id, ready):
+    """The containerStatuses entry of a process (a ``labkit.runtime.ProcessRuntime`` or a synthetic one)."""
+    uid = _attr(proc, "pod_uid", "")
+    state_name = _attr(proc, "state", "running") or "running"
+    last = _attr(proc, "last_termination", None) or None
+    started = _attr(proc, "started_at", None)
+    status = {"name": name, "image": image, "imageID": image_id, "restartCount": int(_attr(proc, "restart_count", 0) or 0),
+              "ready": bool(ready), "started": state_name == "running"}
+    if state_name == "running":
+        status["state"] = {"running": {"startedAt": rfc3339(started or STARTED)}}
+        status["containerID"] = container_id(uid, rfc3339(started or STARTED))
+    elif state_name == "waiting":
+        reason = _attr(proc, "waiting_reason", None) or "ContainerCreating"
+        waiting = {"reason": reason}
+        if reason == "CrashLoopBackOff":
+            waiting["message"] = "back-off 5m0s restarting failed container=%s pod=%s" % (name, _attr(proc, "pod_name", name))
+        status["state"] = {"waiting": waiting}
+        if last:
+            status["containerID"] = container_id(uid, rfc3339(last.get("started_at") or STARTED))
+    else:
+        term = _terminated(last or {}, uid)
+        status["state"] = {"terminated": term}
+        status["containerID"] = term["containerID"]
+        last = None
+    status["lastState"] = {"terminated": _terminated(last, uid)} if last else {}
+    return status
+
+
+def pod_conditions(ready, created, started):
+    """The five pod conditions of a scheduled, initialized pod."""
+    ready_s = "True" if ready else "False"
+    conds = [
+        {"type": "PodReadyToStartContainers", "status": "True", "lastProbeTime": None, "lastTransitionTime": rfc3339(created)},
+        {"type": "Initialized", "status": "True", "lastProbeTime": None, "lastTransitionTime": rfc3339(created)},
+        {"type": "Ready", "status": ready_s, "lastProbeTime": None, "lastTransitionTime": rfc3339(started)},
+        {"type": "ContainersReady", "status": ready_s, "lastProbeTime": None, "lastTransitionTime": rfc3339(started)},
+        {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": rfc3339(created)},
+    ]
+    for cond in conds:
+        if not ready and cond["type"] in ("Ready", "ContainersReady"):
+            cond["reason"] = "ContainersNotReady"
+            cond["message"] = "containers with unready status: [prometheus]"
+        del cond["lastProbeTime"]
+    return conds
+
+
+class Workload:
+    """A StatefulSet of one replica whose pod is one process of the lab (or a synthetic stand-in)."""
+
+    # pylint: disable=too-many-instance-attributes
+
+    def __init__(self, cluster, kind, names, proc_getter, port=9090):
+        self.cluster = cluster
+        self.kind = kind  # "agent" or "receiver"
+        self.names = names
+        self.proc_getter = proc_getter
+        self.port = port
+        self.sts_uid = stable_uid(cluster.name, names["namespace"], names["statefulset"], STARTED)
+        self.pod_revision = None
+        self.rolling = False
+        self.stuck_deletion = None  # epoch of a deletion the pod is stuck in (stuck-terminating)
+        self.deleting = None  # (epoch, grace) of a deletion in progress
+        self.lock = threading.RLock()
+
+    @property
+    def proc(self):
+        """The process behind the pod (AgentRuntime, ProcessRuntime or synthetic)."""
+        return self.proc_getter()
+
+    # ------------------------------------------------------------ specs
+
+    def container_specs(self):
+        """The pod's containers as the operator renders them."""
+        names = self.names
+        if self.kind == "receiver":
+            return [{
+                "name": "thanos-receive", "image": RECEIVE_IMAGE, "imagePullPolicy": "IfNotPresent",
+                "args": ["receive", "--tsdb.path=/var/thanos/receive", "--remote-write.address=0.0.0.0:19291", "--label=receive_replica=\"$(NAME)\""],
+                "ports": [{"name": "http", "containerPort": 10902, "protocol": "TCP"}, {"name": "remote-write", "containerPort": 19291, "protocol": "TCP"}],
+                "resources": {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
+                "volumeMounts": [{"name": "data", "mountPath": "/var/thanos/receive"}],
+                "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
+            }]
+        spec = self.cluster.agent_spec() or {}
+        resources = copy.deepcopy(spec.get("resources") or {})
+        if not resources:
+            limit = _attr(self.proc, "memory_limit_bytes", None)
+            resources = {"requests": {"cpu": "100m", "memory": "256Mi"}}
+            if limit:
+                resources["limits"] = {"memory": bytes_quantity(limit)}
+        return [
+            {
+                "name": "prometheus", "image": AGENT_IMAGE, "imagePullPolicy": "IfNotPresent",
+                "args": ["--web.console.templates=/etc/prometheus/consoles", "--web.console.libraries=/etc/prometheus/console_libraries",
+                         "--config.file=/etc/prometheus/config_out/prometheus.env.yaml", "--web.enable-lifecycle", "--web.route-prefix=/",
+                         "--storage.agent.path=/prometheus", "--enable-feature=agent", "--web.config.file=/etc/prometheus/web_config/web-config.yaml"],
+                "ports": [{"name": "web", "containerPort": 9090, "protocol": "TCP"}],
+                "resources": resources,
+                "readinessProbe": {"httpGet": {"path": "/-/ready", "port": "web", "scheme": "HTTP"}, "timeoutSeconds": 3, "periodSeconds": 5,
+                                   "successThreshold": 1, "failureThreshold": 3},
+                "startupProbe": {"httpGet": {"path": "/-/ready", "port": "web", "scheme": "HTTP"}, "timeoutSeconds": 3, "periodSeconds": 15,
+                                 "successThreshold": 1, "failureThreshold": 60},
+                "volumeMounts": [{"name": "config-out", "readOnly": True, "mountPath": "/etc/prometheus/config_out"},
+                                 {"name": names["volume"], "mountPath": "/prometheus"}],
+                "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "FallbackToLogsOnError",
+            },
+            {
+                "name": "config-reloader", "image": RELOADER_IMAGE, "imagePullPolicy": "IfNotPresent",
+                "command": ["/bin/prometheus-config-reloader"],
+                "args": ["--listen-address=:8080", "--reload-url=http://127.0.0.1:9090/-/reload", "--config-file=/etc/prometheus/config/prometheus.yaml.gz",
+                         "--config-envsubst-file=/etc/prometheus/config_out/prometheus.env.yaml"],
+                "ports": [{"name": "reloader-web", "containerPort": 8080, "protocol": "TCP"}],
+                "resources": {"requests": {"cpu": "10m", "memory": "50Mi"}, "limits": {"cpu": "10m", "memory": "50Mi"}},
+                "volumeMounts": [{"name": "config-out", "mountPath": "/etc/prometheus/config_out"}],
+                "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "FallbackToLogsOnError",
+            },
+        ]
+
+    def pod_spec(self):
+        """The pod template's spec."""
+        names = self.names
+        if self.kind == "receiver":
+            volumes = [{"name": "data", "persistentVolumeClaim": {"claimName": names["pvc"]}}]
+        else:
+            volumes = [{"name": "config-out", "emptyDir": {"medium": "Memory"}},
+                       {"name": names["volume"], "persistentVolumeClaim": {"claimName": names["pvc"]}}]
+        return {
+            "containers": self.container_specs(), "volumes": volumes, "restartPolicy": "Always",
+            "terminationGracePeriodSeconds": 600 if self.kind == "agent" else 120, "dnsPolicy": "ClusterFirst",
+            "serviceAccountName": names["service_account"], "serviceAccount": names["service_account"],
+            "securityContext": {"runAsUser": 1000, "runAsNonRoot": True, "fsGroup": 2000}, "schedulerName": "default-scheduler",
+            "subdomain": names["governing_service"], "enableServiceLinks": True, "priority": 0, "preemptionPolicy": "PreemptLowerPriority",
+        }
+
+    def template(self, annotations=None):
+        """The StatefulSet's pod template."""
+        ann = {"kubectl.kubernetes.io/default-container": self.container_specs()[0]["name"]}
+        ann.update(annotations or {})
+        return {"metadata": {"labels": dict(self.names["selector"]), "annotations": ann}, "spec": self.pod_spec()}
+
+    def capacity_bytes(self):
+        """The size of the PVC (the data volume)."""
+        cap = _attr(self.proc, "volume_capacity_bytes", None)
+        if cap:
+            return int(cap)
+        data_dir = _attr(self.proc, "data_dir", None)
+        if data_dir and os.path.isdir(data_dir):
+            st = os.statvfs(data_dir)
+            return st.f_blocks * st.f_frsize
+        return 10 * 1024 ** 3
+
+    # ------------------------------------------------------------ objects
+
+    def statefulset_object(self, existing=None):
+        """The StatefulSet, from the stored one (spec kept) and the live status."""
+        names = self.names
+        if existing is None:
+            existing = {
+                "apiVersion": "apps/v1", "kind": "StatefulSet",
+                "metadata": {"name": names["statefulset"], "namespace": names["namespace"], "uid": self.sts_uid, "generation": 1,
+                             "creationTimestamp": rfc3339(STARTED - 86400 * 3), "labels": dict(names["selector"]),
+                             "annotations": {"prometheus-operator-input-hash": short_hash(names, 16)}},
+                "spec": {
+                    "replicas": 1, "selector": {"matchLabels": dict(names["selector"])}, "serviceName": names["governing_service"],
+                    "template": self.template(), "podManagementPolicy": "Parallel", "updateStrategy": {"type": "RollingUpdate"},
+                    "revisionHistoryLimit": 10, "minReadySeconds": 0,
+                    "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+                    "volumeClaimTemplates": [{
+                        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                        "metadata": {"name": names["volume"] if self.kind == "agent" else "data", "creationTimestamp": None},
+                        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": bytes_quantity(self.capacity_bytes())}},
+                                 "volumeMode": "Filesystem", "storageClassName": "local-path"},
+                        "status": {"phase": "Pending"}}],
+                },
+            }
+            if self.kind == "agent":
+                cr = self.cluster.store.get("prometheusagents", names["namespace"], names["cr"])
+                existing["metadata"]["ownerReferences"] = [{
+                    "apiVersion": "monitoring.coreos.com/v1alpha1", "kind": "PrometheusAgent", "name": names["cr"],
+                    "uid": cr["metadata"]["uid"] if cr else stable_uid(self.cluster.name, "cr"), "controller": True, "blockOwnerDeletion": True}]
+            for tmpl in existing["spec"]["volumeClaimTemplates"]:
+                tmpl["metadata"].pop("creationTimestamp", None)
+        sts = copy.deepcopy(existing)
+        update_rev = "%s-%s" % (names["statefulset"], short_hash(sts["spec"]["template"]))
+        with self.lock:
+            if self.pod_revision is None:
+                self.pod_revision = update_rev
+            pod_rev = self.pod_revision
+        ready = self.pod_ready()
+        status = {"observedGeneration": sts["metadata"].get("generation", 1), "replicas": 1, "currentReplicas": 1 if pod_rev == update_rev else 0,
+                  "updatedReplicas": 1 if pod_rev == update_rev else 0, "currentRevision": pod_rev, "updateRevision": update_rev,
+                  "collisionCount": 0}
+        if pod_rev != update_rev:
+            status["currentReplicas"] = 1
+            status["updatedReplicas"] = 0
+        if ready:
+            status["readyReplicas"] = 1
+            status["availableReplicas"] = 1
+        else:
+            status["availableReplicas"] = 0
+            status.pop("availableReplicas")
+        sts["status"] = status
+        return sts
+
+    def pod_ready(self):
+        """True when the pod's main container is Ready."""
+        proc = self.proc
+        if proc is None:
+            return False
+        if _attr(proc, "state", "running") != "running":
+            return False
+        return bool(_attr(proc, "is_ready", False))
+
+    def pod_object(self):
+        """The pod as the kubelet reports it (None when no process is behind it)."""
+        proc = self.proc
+        if proc is None:
+            return None
+        names = self.names
+        sts = self.cluster.store.get("statefulsets", names["namespace"], names["statefulset"])
+        uid = _attr(proc, "pod_uid", None) or stable_uid(self.cluster.name, names["pod"])
+        created = _attr(proc, "created_at", None) or STARTED
+        started = _attr(proc, "started_at", None) or created
+        ready = self.pod_ready()
+        with self.lock:
+            revision = self.pod_revision or ""
+        template = (sts or {}).get("spec", {}).get("template") or self.template()
+        labels = dict(template["metadata"].get("labels") or names["selector"])
+        labels.update({"controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": names["pod"], "apps.kubernetes.io/pod-index": "0"})
+        meta = {
+            "name": names["pod"], "generateName": names["statefulset"] + "-", "namespace": names["namespace"], "uid": uid,
+            "creationTimestamp": rfc3339(created), "labels": labels, "annotations": dict(template["metadata"].get("annotations") or {}),
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": names["statefulset"], "uid": self.sts_uid,
+                                 "controller": True, "blockOwnerDeletion": True}],
+        }
+        terminating = bool(_attr(proc, "terminating", False))
+        with self.lock:
+            deletion = self.stuck_deletion or (self.deleting[0] if self.deleting else None)
+            grace = self.deleting[1] if self.deleting else 600
+        if terminating or deletion:
+            meta["deletionTimestamp"] = rfc3339((deletion or time.time()) + (grace or 0))
+            meta["deletionGracePeriodSeconds"] = int(grace or 0)
+        spec = copy.deepcopy(template["spec"])
+        spec.update({"nodeName": NODE_NAME, "hostname": names["pod"],
+                     "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                                     {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]})
+        containers = []
+        if self.kind == "receiver":
+            containers.append(process_container_status(proc, "thanos-receive", RECEIVE_IMAGE, RECEIVE_IMAGE_ID, ready))
+        else:
+            containers.append(process_container_status(proc, "prometheus", AGENT_IMAGE, AGENT_IMAGE_ID, ready))
+            containers.append({"name": "config-reloader", "image": RELOADER_IMAGE, "imageID": RELOADER_IMAGE_ID, "ready": True, "started": True,
+                               "restartCount": 0, "state": {"running": {"startedAt": rfc3339(created)}}, "lastState": {},
+                               "containerID": container_id(uid, "reloader")})
+        state_name = _attr(proc, "state", "running")
+        phase = "Running"
+        if state_name == "waiting" and not _attr(proc, "last_termination", None) and not _attr(proc, "restart_count", 0):
+            phase = "Pending"
+        status = {
+            "phase": phase, "conditions": pod_conditions(ready, created, started), "hostIP": "127.0.0.1", "hostIPs": [{"ip": "127.0.0.1"}],
+            "podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}], "startTime": rfc3339(created), "containerStatuses": containers,
+            "qosClass": "Burstable",
+        }
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
+
+    def pvc_object(self):
+        """The PersistentVolumeClaim of the pod's data volume."""
+        names = self.names
+        cap = bytes_quantity(self.capacity_bytes())
+        return {
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": names["pvc"], "namespace": names["namespace"], "uid": stable_uid(self.cluster.name, names["pvc"]),
+                         "creationTimestamp": rfc3339(STARTED - 86400 * 3), "labels": dict(names["selector"]),
+                         "annotations": {"pv.kubernetes.io/bind-completed": "yes", "pv.kubernetes.io/bound-by-controller": "yes",
+                                         "volume.beta.kubernetes.io/storage-provisioner": "rancher.io/local-path",
+                                         "volume.kubernetes.io/selected-node": NODE_NAME},
+                         "finalizers": ["kubernetes.io/pvc-protection"]},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": cap}}, "storageClassName": "local-path",
+                     "volumeMode": "Filesystem", "volumeName": "pvc-" + stable_uid(self.cluster.name, names["pvc"], "pv")},
+            "status": {"phase": "Bound", "accessModes": ["ReadWriteOnce"], "capacity": {"storage": cap}},
+        }
+
+    def refresh(self):
+        """Put the live pod, StatefulSet and PVC into the store (no-op when nothing changed)."""
+        store = self.cluster.store
+        names = self.names
+        with store.lock:
+            existing = store.get("statefulsets", names["namespace"], names["statefulset"])
+            store.put("statefulsets", self.statefulset_object(existing))
+            if store.get("persistentvolumeclaims", names["namespace"], names["pvc"]) is None:
+                store.put("persistentvolumeclaims", self.pvc_object())
+            pod = self.pod_object()
+            if pod is None:
+                store.delete("pods", names["namespace"], names["pod"])
+            else:
+                store.put("pods", pod)
+
+
+def namespace_object(name, created):
+    """A Namespace."""
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "uid": new_uid(), "creationTimestamp": rfc3339(created), "labels": {"kubernetes.io/metadata.name": name}},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+
+
+def node_object(cluster_name, created, capacity_bytes):
+    """The lab's only node, Ready."""
+    now = rfc3339()
+    mem_kib = 0
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            mem_kib = int(handle.readline().split()[1])
+    except (OSError, ValueError, IndexError):
+        mem_kib = 8 * 1024 * 1024
+    cpus = str(os.cpu_count() or 2)
+    resources = {"cpu": cpus, "memory": "%dKi" % mem_kib, "pods": "110", "ephemeral-storage": bytes_quantity(capacity_bytes)}
+    conds = []
+    for ctype, status, reason, message in (
+            ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+            ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+            ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+            ("Ready", "True", "KubeletReady", "kubelet is posting ready status")):
+        conds.append({"type": ctype, "status": status, "lastHeartbeatTime": now, "lastTransitionTime": rfc3339(created), "reason": reason,
+                      "message": message})
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": NODE_NAME, "uid": stable_uid(cluster_name, NODE_NAME), "creationTimestamp": rfc3339(created),
+                     "labels": {"kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                                "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64", "node-role.kubernetes.io/worker": ""}},
+        "spec": {"podCIDR": "10.244.0.0/24", "podCIDRs": ["10.244.0.0/24"]},
+        "status": {
+            "capacity": resources, "allocatable": dict(resources), "conditions": conds,
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": NODE_NAME}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {"machineID": short_hash(cluster_name, 32), "systemUUID": stable_uid(cluster_name, "system"), "bootID": stable_uid(cluster_name, "boot"),
+                         "kernelVersion": os.uname().release, "osImage": "Debian GNU/Linux 12 (bookworm)", "containerRuntimeVersion": "containerd://1.7.13",
+                         "kubeletVersion": "v1.32.4", "kubeProxyVersion": "v1.32.4", "operatingSystem": "linux", "architecture": "amd64"},
+        },
+    }

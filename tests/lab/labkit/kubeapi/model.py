@@ -1,0 +1,348 @@
+"""A simulated cluster: the store, the workloads, the StatefulSet controller and the operator loop."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+
+from .cluster import NODE_NAME, STARTED, Workload, _attr, agent_names, namespace_object, node_object
+from .store import Store
+from .util import merge_patch, rfc3339, stable_uid
+
+LOG = logging.getLogger("labkit.kubeapi")
+
+# what a rollout does to the pod's process: "restart" (same pod, process restarted) or "delete_pod" (new pod, new uid)
+ROLLOUT_ACTION = "delete_pod"
+RECEIVER_NAMES = {
+    "namespace": "thanos", "cr": None, "statefulset": "thanos-receive", "pod": "thanos-receive-0", "volume": "data",
+    "pvc": "data-thanos-receive-0", "service_account": "thanos-receive", "governing_service": "thanos-receive-headless",
+    "selector": {"app.kubernetes.io/name": "thanos-receive", "app.kubernetes.io/instance": "thanos-receive",
+                 "app.kubernetes.io/component": "receive"},
+    "agent_selector": "app.kubernetes.io/name=thanos-receive",
+}
+OPERATOR_FIELDS = ("remoteWrite", "resources", "scrapeInterval", "externalLabels", "logLevel", "replicas", "shards", "retention")
+
+
+class ClusterModel:
+    """Everything one cluster's API serves."""
+
+    # pylint: disable=too-many-instance-attributes
+
+    def __init__(self, name, token, supervisor, runtime, synthetic=False, layout="operator"):
+        self.name = name
+        self.token = token
+        self.supervisor = supervisor
+        self.runtime = runtime
+        self.synthetic = synthetic
+        self.layout = layout
+        self.faults = set()
+        self.store = Store()
+        self.names = agent_names(name, layout)
+        self.lock = threading.RLock()
+        self.last_refresh = 0.0
+        self.cpu_samples = {}
+        self.operator_busy = False
+        self.applied_spec = copy.deepcopy(_attr(runtime, "spec", None) or {})
+        self.agent = Workload(self, "agent", self.names, lambda: self.runtime)
+        receiver = getattr(supervisor, "receiver", None)
+        self.receiver = Workload(self, "receiver", RECEIVER_NAMES, lambda: getattr(self.supervisor, "receiver", None)) if receiver is not None else None
+        created = STARTED - 86400 * 30
+        for ns in ("default", "kube-system", "kube-public", "kube-node-lease", "monitoring", "thanos"):
+            self.store.put("namespaces", namespace_object(ns, created))
+        self.store.put("nodes", node_object(name, created, self.agent.capacity_bytes()))
+        self.store.put("prometheusagents", self.agent_cr_object())
+        self.refresh(force=True)
+
+    # ------------------------------------------------------------ the PrometheusAgent
+
+    def agent_spec(self):
+        """The PrometheusAgent's spec as stored (the operator's input)."""
+        cr = self.store.get("prometheusagents", self.names["namespace"], self.names["cr"])
+        if cr is None:
+            return copy.deepcopy(_attr(self.runtime, "spec", None) or {})
+        return cr.get("spec") or {}
+
+    def agent_cr_object(self):
+        """The initial PrometheusAgent resource."""
+        names = self.names
+        spec = copy.deepcopy(_attr(self.runtime, "spec", None) or {})
+        spec.setdefault("replicas", 1)
+        spec.setdefault("serviceAccountName", names["service_account"])
+        spec.setdefault("version", "v2.42.0")
+        spec.setdefault("image", "quay.io/prometheus/prometheus:v2.42.0")
+        spec.setdefault("podMetadata", {"labels": {"app.kubernetes.io/name": names["selector"]["app.kubernetes.io/name"]}})
+        spec.setdefault("storage", {"volumeClaimTemplate": {"spec": {"resources": {"requests": {"storage": "%dMi" % (self.agent.capacity_bytes() // 1048576)}}}}})
+        self.applied_spec = copy.deepcopy(spec)
+        return {
+            "apiVersion": "monitoring.coreos.com/v1alpha1", "kind": "PrometheusAgent",
+            "metadata": {"name": names["cr"], "namespace": names["namespace"], "uid": stable_uid(self.name, "cr"), "generation": 1,
+                         "creationTimestamp": rfc3339(STARTED - 86400 * 3),
+                         "labels": {"app.kubernetes.io/name": "prometheus-agent", "app.kubernetes.io/part-of": "fleetops-lab"}},
+            "spec": spec,
+            "status": self._cr_status(1, True),
+        }
+
+    def _cr_status(self, generation, reconciled):
+        ready = self.agent.pod_ready() if hasattr(self, "agent") else True
+        now = rfc3339()
+        return {
+            "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1 if ready else 0, "unavailableReplicas": 0 if ready else 1, "paused": False,
+            "conditions": [
+                {"type": "Available", "status": "True" if ready else "False", "lastTransitionTime": now, "observedGeneration": generation,
+                 "reason": "" if ready else "NoPodReady"},
+                {"type": "Reconciled", "status": "True" if reconciled else "False", "lastTransitionTime": now, "observedGeneration": generation,
+                 "reason": "" if reconciled else "Reconciling"},
+            ],
+            "shardStatuses": [{"shardID": "0", "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1 if ready else 0,
+                               "unavailableReplicas": 0 if ready else 1}],
+        }
+
+    def patch_agent_cr(self, new_obj):
+        """Store a changed PrometheusAgent and run the operator on it. Returns the stored object."""
+        old = self.store.get("prometheusagents", new_obj["metadata"].get("namespace", ""), new_obj["metadata"]["name"])
+        if old is not None and old.get("spec") != new_obj.get("spec"):
+            new_obj["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
+        stored = self.store.put("prometheusagents", new_obj)
+        if stored["metadata"]["name"] == self.names["cr"] and old is not None and old.get("spec") != stored.get("spec"):
+            self._operator(stored)
+        return self.store.get("prometheusagents", stored["metadata"]["namespace"], stored["metadata"]["name"])
+
+    def _operator(self, cr):
+        """The operator loop for one change: re-render the agent (apply_spec) when the spec changed."""
+        spec = copy.deepcopy(cr.get("spec") or {})
+        generation = int(cr["metadata"].get("generation", 1))
+        changed = [f for f in OPERATOR_FIELDS if spec.get(f) != self.applied_spec.get(f)]
+        cur = self.store.get("prometheusagents", cr["metadata"]["namespace"], cr["metadata"]["name"])
+        cur["status"] = self._cr_status(generation, not changed)
+        self.store.put("prometheusagents", cur)
+        if not changed:
+            return
+        resources_changed = spec.get("resources") != self.applied_spec.get("resources")
+
+        def work():
+            with self.lock:
+                self.operator_busy = True
+            try:
+                if resources_changed:
+                    self._set_template_resources()
+                apply = getattr(self.runtime, "apply_spec", None)
+                if apply is not None:
+                    apply(spec)
+                self.applied_spec = copy.deepcopy(spec)
+                if resources_changed:
+                    with self.agent.lock:
+                        sts = self.store.get("statefulsets", self.names["namespace"], self.names["statefulset"])
+                        self.agent.pod_revision = self.agent.statefulset_object(sts)["status"]["updateRevision"]
+            except Exception as exc:  # pylint: disable=broad-except
+                LOG.exception("operator: apply_spec failed for %s: %s", self.name, exc)
+            finally:
+                with self.lock:
+                    self.operator_busy = False
+                latest = self.store.get("prometheusagents", cr["metadata"]["namespace"], cr["metadata"]["name"])
+                if latest is not None:
+                    latest["status"] = self._cr_status(int(latest["metadata"].get("generation", 1)), True)
+                    self.store.put("prometheusagents", latest)
+                self.refresh(force=True)
+
+        threading.Thread(target=work, name="operator-%s" % self.name, daemon=True).start()
+
+    def _set_template_resources(self):
+        names = self.names
+        with self.store.lock:
+            sts = self.store.get("statefulsets", names["namespace"], names["statefulset"])
+            if sts is None:
+                return
+            new = self.agent.container_specs()[0]["resources"]
+            for container in sts["spec"]["template"]["spec"]["containers"]:
+                if container["name"] == "prometheus" and container.get("resources") != new:
+                    container["resources"] = new
+                    sts["metadata"]["generation"] = int(sts["metadata"].get("generation", 1)) + 1
+            self.store.put("statefulsets", sts)
+
+    # ------------------------------------------------------------ workloads
+
+    def workloads(self):
+        """The agent's workload, and the receiver's."""
+        return [w for w in (self.agent, self.receiver) if w is not None]
+
+    def workload_for(self, namespace, name, kind="pod"):
+        """The workload behind a pod or StatefulSet name (None when not one of ours)."""
+        for work in self.workloads():
+            if work.names["namespace"] == namespace and work.names["pod" if kind == "pod" else "statefulset"] == name:
+                return work
+        return None
+
+    def refresh(self, force=False):
+        """Bring the stored objects up to date with the processes (at most every 0.2 s unless forced)."""
+        now = time.monotonic()
+        with self.lock:
+            if not force and now - self.last_refresh < 0.2:
+                return
+            self.last_refresh = now
+        for work in self.workloads():
+            try:
+                work.refresh()
+                self._controller(work)
+            except Exception as exc:  # pylint: disable=broad-except
+                LOG.exception("refresh of %s/%s failed: %s", self.name, work.names["pod"], exc)
+        self._sample_cpu()
+
+    def _controller(self, work):
+        """The StatefulSet controller: a template change replaces the pod (pod by pod: there is one)."""
+        sts = self.store.get("statefulsets", work.names["namespace"], work.names["statefulset"])
+        if sts is None:
+            return
+        update_rev = sts["status"]["updateRevision"]
+        with work.lock:
+            if work.rolling or self.operator_busy or work.pod_revision == update_rev:
+                return
+            work.rolling = True
+        grace = int(sts["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30))
+
+        def roll():
+            try:
+                proc = work.proc
+                action = getattr(proc, ROLLOUT_ACTION, None) or getattr(proc, "restart")
+                with work.lock:
+                    work.deleting = (time.time(), grace)
+                try:
+                    action(min(grace, 30))
+                finally:
+                    with work.lock:
+                        work.deleting = None
+                        work.pod_revision = update_rev
+            except Exception as exc:  # pylint: disable=broad-except
+                LOG.exception("rollout of %s failed: %s", work.names["statefulset"], exc)
+            finally:
+                with work.lock:
+                    work.rolling = False
+                self.refresh(force=True)
+
+        threading.Thread(target=roll, name="rollout-%s" % work.names["pod"], daemon=True).start()
+
+    def delete_pod(self, work, grace):
+        """Delete the pod: the process stops and the StatefulSet brings a new pod (new uid)."""
+        proc = work.proc
+        if "stuck-terminating" in self.faults and grace != 0:
+            with work.lock:
+                work.stuck_deletion = work.stuck_deletion or time.time()
+            self.refresh(force=True)
+            return
+        with work.lock:
+            work.stuck_deletion = None
+            work.deleting = (time.time(), grace)
+
+        def run():
+            try:
+                deleter = getattr(proc, "delete_pod", None)
+                if deleter is not None:
+                    deleter(grace)
+                else:
+                    proc.restart(grace)
+            except Exception as exc:  # pylint: disable=broad-except
+                LOG.exception("delete of %s failed: %s", work.names["pod"], exc)
+            finally:
+                with work.lock:
+                    work.deleting = None
+                    sts = self.store.get("statefulsets", work.names["namespace"], work.names["statefulset"])
+                    if sts is not None:
+                        work.pod_revision = sts["status"]["updateRevision"]
+                self.refresh(force=True)
+
+        threading.Thread(target=run, name="delete-%s" % work.names["pod"], daemon=True).start()
+        time.sleep(0.05)
+        self.refresh(force=True)
+
+    # ------------------------------------------------------------ metrics
+
+    def _sample_cpu(self):
+        now = time.time()
+        for work in self.workloads():
+            proc = work.proc
+            if proc is None:
+                continue
+            try:
+                cpu = float(proc.cpu_seconds())
+            except Exception:  # pylint: disable=broad-except
+                continue
+            key = work.names["pod"]
+            samples = self.cpu_samples.setdefault(key, [])
+            if samples and now - samples[-1][0] < 5:
+                continue
+            samples.append((now, cpu, _attr(proc, "pod_uid", "")))
+            del samples[:-4]
+
+    def pod_usage(self, work):
+        """(cpu cores, rss bytes, window seconds, timestamp) of a pod's main process."""
+        proc = work.proc
+        now = time.time()
+        try:
+            cpu_now = float(proc.cpu_seconds())
+            rss = int(proc.rss_bytes())
+        except Exception:  # pylint: disable=broad-except
+            return 0.0, 0, 10.0, now
+        samples = [s for s in self.cpu_samples.get(work.names["pod"], []) if s[2] == _attr(proc, "pod_uid", "") and now - s[0] >= 1.0]
+        if samples:
+            then, cpu_then, _uid = samples[-1]
+            window = now - then
+            cores = max(0.0, (cpu_now - cpu_then) / window)
+        else:
+            started = _attr(proc, "started_at", None)
+            window = max(1.0, now - float(started)) if isinstance(started, (int, float)) else 10.0
+            cores = cpu_now / window if window else 0.0
+        return cores, rss, window, now
+
+    def node_summary(self):
+        """The kubelet's /stats/summary for this cluster's node."""
+        now = rfc3339()
+        pods = []
+        for work in self.workloads():
+            proc = work.proc
+            pod = self.store.get("pods", work.names["namespace"], work.names["pod"])
+            if proc is None or pod is None:
+                continue
+            cores, rss, _window, _ts = self.pod_usage(work)
+            cpu = {"time": now, "usageNanoCores": int(cores * 1e9), "usageCoreNanoSeconds": int(float(_safe(proc.cpu_seconds, 0)) * 1e9)}
+            mem = {"time": now, "workingSetBytes": rss, "rssBytes": rss, "usageBytes": rss}
+            vol = volume_stats(work)
+            containers = [{"name": c["name"], "startTime": pod["status"]["startTime"], "cpu": cpu, "memory": mem}
+                          for c in pod["spec"]["containers"][:1]]
+            entry = {"podRef": {"name": pod["metadata"]["name"], "namespace": pod["metadata"]["namespace"], "uid": pod["metadata"]["uid"]},
+                     "startTime": pod["status"]["startTime"], "containers": containers, "cpu": cpu, "memory": mem, "volume": []}
+            if vol is not None:
+                vol.update({"time": now, "name": work.names["volume"], "pvcRef": {"name": work.names["pvc"], "namespace": work.names["namespace"]}})
+                entry["volume"].append(vol)
+            pods.append(entry)
+        return {"node": {"nodeName": NODE_NAME, "startTime": rfc3339(STARTED), "systemContainers": []}, "pods": pods}
+
+
+def _safe(func, default):
+    try:
+        return func()
+    except Exception:  # pylint: disable=broad-except
+        return default
+
+
+def volume_stats(work):
+    """usedBytes/capacityBytes/availableBytes of the workload's data volume (statvfs of its real directory)."""
+    import os  # pylint: disable=import-outside-toplevel
+    data_dir = _attr(work.proc, "data_dir", None)
+    if not data_dir or not os.path.isdir(data_dir):
+        return None
+    st = os.statvfs(data_dir)
+    capacity = st.f_blocks * st.f_frsize
+    available = st.f_bavail * st.f_frsize
+    used = (st.f_blocks - st.f_bfree) * st.f_frsize
+    declared = _attr(work.proc, "volume_capacity_bytes", None)
+    if declared and int(declared) < capacity:
+        capacity = int(declared)
+        available = max(0, capacity - used)
+    return {"availableBytes": available, "capacityBytes": capacity, "usedBytes": used, "inodesFree": st.f_ffree, "inodes": st.f_files,
+            "inodesUsed": st.f_files - st.f_ffree}
+
+
+def merge_into(obj, patch):
+    """Merge patch helper kept here for the operator's callers."""
+    return merge_patch(obj, patch)
