@@ -1,0 +1,918 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) fleetops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Prometheus (agent) write-ahead log on disk: listing, streaming verification, repair preview.
+
+Free of Ansible and of anything beyond the standard library. Two optional accelerators:
+
+* ``crc32c`` (PyPI): C / hardware CRC-32C. Without it a pure-Python table implementation is
+  used: correct, but some 100x slower (a few MB/s). ``CRC_IMPLEMENTATION`` says which one.
+* ``cramjam`` (PyPI): zstd decoding, only to name the type of zstd-compressed records
+  (Prometheus 2.46+). Snappy records are named without it (the first decoded byte of a snappy
+  block is always a literal). Verification itself never decompresses anything: the CRC-32C
+  covers the raw (compressed) fragment payload.
+
+On-disk format (Prometheus ``tsdb/wlog``): a WAL directory holds segments named ``%08d``
+made of 32 KiB pages, and checkpoints ``checkpoint.%08d/`` (``.tmp`` while being built) whose
+files use the same format. A page holds fragments: a 7-byte header (type byte: low 3 bits 0
+page-term, 1 full, 2 first, 3 middle, 4 last; bit 3 snappy, bit 4 zstd; 2 bytes big-endian
+length; 4 bytes big-endian CRC-32C of the payload) then the payload. Fragments never cross a
+page, records never cross a segment. After the last fragment of a page the rest is zeros.
+
+Verification reads every file in ``READ_SIZE`` blocks (32 pages) into one reused buffer and
+walks the fragments in place (memoryviews, no copies), so memory stays flat whatever the WAL
+size. Input is anything with ``readinto`` (a file) or an iterator of byte chunks (a segment
+streamed out of a pod with ``cat``), see ``IterReader``.
+
+Corruptions are reported as ``{segment, offset, reason, fragment_offset}``: ``offset`` is the
+offset in the segment of the first fragment of the bad record (where Prometheus's repair cuts
+the segment: it keeps every record that ends before the corruption), ``fragment_offset`` the
+offset of the fragment where the error was seen. After a corruption the reader resynchronises
+at the next page (a page always starts with a fragment header) so one run lists every damaged
+place, not only the first one.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import re
+import stat as _stat
+import struct
+import time
+
+try:
+    import crc32c as _crc32c_mod
+    _crc32c_fast = getattr(_crc32c_mod, 'crc32c', None)
+    if _crc32c_fast is None:  # pragma: no cover - very old or very new package layout
+        _crc32c_fast = _crc32c_mod.crc32
+    HAS_CRC32C = True
+    CRC_IMPLEMENTATION = 'crc32c %s (%s)' % (
+        getattr(_crc32c_mod, '__version__', '?'),
+        'hardware' if getattr(_crc32c_mod, 'hardware_based', False) else 'software')
+except ImportError:
+    _crc32c_fast = None
+    HAS_CRC32C = False
+    CRC_IMPLEMENTATION = 'python'
+
+try:
+    import cramjam as _cramjam
+    HAS_CRAMJAM = True
+except ImportError:
+    _cramjam = None
+    HAS_CRAMJAM = False
+
+
+PAGE_SIZE = 32 * 1024
+HEADER_SIZE = 7
+READ_SIZE = 32 * PAGE_SIZE          # 1 MiB: one read() per 32 pages
+TAIL_PAGES = 2                      # verify: tail also reads the last pages of the previous segment
+LIVE_WINDOW_SECONDS = 300           # local mode: a last segment written this recently means the agent is running
+MAX_CORRUPTIONS = 100               # listed; the total is always counted
+
+REC_PAGE_TERM, REC_FULL, REC_FIRST, REC_MIDDLE, REC_LAST = 0, 1, 2, 3, 4
+SNAPPY_MASK = 0x08
+ZSTD_MASK = 0x10
+
+RECORD_TYPE_NAMES = {
+    1: 'series', 2: 'samples', 3: 'tombstones', 4: 'exemplars', 5: 'mmap_markers',
+    6: 'metadata', 7: 'histogram_samples', 8: 'float_histogram_samples',
+    9: 'custom_bucket_histogram_samples', 10: 'custom_bucket_float_histogram_samples',
+    11: 'samples_v2', 12: 'histogram_samples_v2', 13: 'float_histogram_samples_v2',
+}
+
+SEGMENT_RE = re.compile(r'^[0-9]+$')
+CHECKPOINT_RE = re.compile(r'^checkpoint\.([0-9]+)(\.tmp)?$')
+
+_HEADER = struct.Struct('>BHI')
+
+
+# --------------------------------------------------------------------------- CRC-32C
+
+def _make_table():
+    table = []
+    for i in range(256):
+        crc = i
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        table.append(crc)
+    return tuple(table)
+
+
+_TABLE = _make_table()
+
+
+def crc32c_python(data, crc=0):
+    """CRC-32C (Castagnoli) in pure Python: slow, always available."""
+    table = _TABLE
+    crc ^= 0xFFFFFFFF
+    for byte in bytes(data):
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+crc32c = _crc32c_fast if _crc32c_fast is not None else crc32c_python
+
+
+# --------------------------------------------------------------------------- streams
+
+class IterReader:
+    """``readinto`` over an iterator of byte chunks (e.g. ``Target.exec_stream(['cat', seg])``)."""
+
+    def __init__(self, chunks):
+        self._it = iter(chunks)
+        self._chunk = memoryview(b'')
+        self._pos = 0
+
+    def readinto(self, buf):
+        while self._pos >= len(self._chunk):
+            try:
+                chunk = next(self._it)
+            except StopIteration:
+                return 0
+            self._chunk = memoryview(chunk)
+            self._pos = 0
+        n = min(len(buf), len(self._chunk) - self._pos)
+        buf[:n] = self._chunk[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+    def close(self):
+        close = getattr(self._it, 'close', None)
+        if close is not None:
+            close()
+
+
+def _fill(readinto, view):
+    """Fill ``view`` as far as the stream allows; fewer bytes than asked means end of stream."""
+    got = 0
+    size = len(view)
+    while got < size:
+        n = readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return got
+
+
+# --------------------------------------------------------------------------- the verifier
+
+def _record_type(buf, pos, length, typ_byte):
+    """Type of a record from its first fragment's payload at ``pos`` (None: cannot tell here)."""
+    if length == 0:
+        return None
+    if not typ_byte & (SNAPPY_MASK | ZSTD_MASK):
+        return buf[pos]
+    if typ_byte & SNAPPY_MASK:
+        # snappy block: uvarint decoded length, then the first element, always a literal
+        end = pos + length
+        i = pos
+        while i < end and buf[i] & 0x80:
+            i += 1
+        i += 1
+        if i >= end:
+            return None
+        tag = buf[i]
+        if tag & 3:
+            return None
+        lenc = tag >> 2
+        i += 1 if lenc < 60 else lenc - 58
+        return buf[i] if i < end else None
+    return None
+
+
+class SegmentResult:
+    """What verifying one file found."""
+
+    __slots__ = ('segment', 'start', 'bytes', 'fragments', 'records', 'record_types', 'compression',
+                 'corruptions', 'corruptions_total', 'torn_tail', 'eof_offset')
+
+    def __init__(self, segment, start):
+        self.segment = segment
+        self.start = start
+        self.bytes = 0
+        self.fragments = 0
+        self.records = 0
+        self.record_types = [0] * 257     # index 256: unknown
+        self.compression = [0] * 32        # by type byte >> 3: none, snappy, zstd, both bits (higher: unused bits)
+        self.corruptions = []
+        self.corruptions_total = 0
+        self.torn_tail = None
+        self.eof_offset = start
+
+
+class Verifier:
+    """Streaming WAL verifier. One instance holds one read buffer, reused for every file."""
+
+    def __init__(self, read_size=READ_SIZE, max_corruptions=MAX_CORRUPTIONS, record_types=True):
+        if read_size % PAGE_SIZE:
+            raise ValueError('read_size must be a multiple of %d' % PAGE_SIZE)
+        self.buf = bytearray(read_size)
+        self.view = memoryview(self.buf)
+        self.max_corruptions = max_corruptions
+        self.want_types = record_types
+
+    def verify(self, stream, segment, start=0, last=False, live=False, partial=False):
+        """Verify one segment (or checkpoint file) read from ``stream``.
+
+        ``stream``: an object with ``readinto`` or an iterable of byte chunks, positioned at
+        ``start`` (a multiple of the page size). ``last``: the newest segment of the WAL;
+        ``live``: the agent is writing it, so an incomplete record at its very end is a write in
+        progress (``torn_tail``), not a corruption. ``partial``: reading starts mid-segment, so
+        the first fragments of the first page may continue a record we did not see.
+        """
+        if start % PAGE_SIZE:
+            raise ValueError('start must be page aligned')
+        readinto = getattr(stream, 'readinto', None)
+        if readinto is None:
+            stream = IterReader(stream)
+            readinto = stream.readinto
+        res = SegmentResult(segment, start)
+        buf = self.buf
+        view = self.view
+        size = len(buf)
+        unpack = _HEADER.unpack_from
+        crc = crc32c
+        count = buf.count
+        want_types = self.want_types
+        rtypes = res.record_types
+        comp = res.compression
+        page_size = PAGE_SIZE
+
+        base = start            # segment offset of buf[0]
+        in_rec = False          # inside a record (after first/middle)
+        rec_start = 0           # segment offset of the current record's first fragment
+        skip = partial          # resynchronising: ignore middle/last until a full/first
+        zrec = None             # bytearray collecting a zstd record (only to name its type)
+        continued = 0          # middle and last fragments (fragments = records + these)
+        records = 0
+        eof = False
+        incomplete = None       # (reason, record offset, fragment offset) when the data stops mid-fragment
+
+        while not eof:
+            n = _fill(readinto, view)
+            if n < size:
+                eof = True
+            if not n:
+                break
+            page = 0
+            while page < n:
+                pend = page + page_size
+                if pend > n:
+                    pend = n
+                pos = page
+                bad = None
+                hend = pend - 7     # the last offset where a whole header fits in this page
+                # Hot loop: literals instead of the module constants (7 = HEADER_SIZE,
+                # 1 full, 2 first, 3 middle, 4 last, 8 = SNAPPY_MASK, 16 = ZSTD_MASK).
+                while pos <= hend:
+                    t, length, want = unpack(buf, pos)
+                    typ = t & 7
+                    if not typ:
+                        break       # page terminator: checked below
+                    end = pos + 7 + length
+                    if end > pend:
+                        if length > page_size - 7:
+                            bad = ('invalid record size %d' % length, pos)
+                        elif pend - page < page_size and end - page <= page_size:
+                            incomplete = ('truncated fragment payload (unexpected EOF)', pos)
+                        else:
+                            bad = ('invalid record size %d: fragment crosses the page boundary' % length, pos)
+                        break
+                    got = crc(view[pos + 7:end])
+                    if got != want:
+                        bad = ('unexpected checksum %08x, expected %08x' % (got, want), pos)
+                        break
+                    if typ == 1 or typ == 2:
+                        # hot path: the start of a record
+                        if in_rec:
+                            bad = ('unexpected %s record' % ('full' if typ == 1 else 'first'), pos)
+                            break
+                        skip = False
+                        records += 1
+                        comp[t >> 3] += 1
+                        if typ == 2:
+                            in_rec = True
+                            rec_start = base + pos
+                        if want_types:
+                            i = pos + 7
+                            if t & 8:
+                                # snappy block: uvarint length, then a literal whose first byte is the type
+                                while i < end and buf[i] & 0x80:
+                                    i += 1
+                                if i + 2 < end and buf[i + 1] < 240 and not buf[i + 1] & 3:
+                                    rtypes[buf[i + 2]] += 1
+                                else:
+                                    rt = _record_type(buf, pos + 7, length, t)
+                                    rtypes[256 if rt is None else rt] += 1
+                            elif t & 16:
+                                zrec = bytearray(view[i:end])
+                                if typ == 1:
+                                    rtypes[self._zstd_type(zrec)] += 1
+                                    zrec = None
+                            elif length:
+                                rtypes[buf[i]] += 1
+                            else:
+                                rtypes[256] += 1
+                    elif typ == 3 or typ == 4:
+                        if not in_rec:
+                            if not skip:
+                                bad = ('unexpected %s record' % ('middle' if typ == 3 else 'last'), pos)
+                                break
+                        else:
+                            continued += 1
+                            if zrec is not None:
+                                zrec += view[pos + 7:end]
+                            if typ == 4:
+                                in_rec = False
+                                if zrec is not None:
+                                    rtypes[self._zstd_type(zrec)] += 1
+                                    zrec = None
+                    else:
+                        bad = ('unexpected record type %d' % typ, pos)
+                        break
+                    pos = end
+                if bad is None and incomplete is None and pos < pend:
+                    if not buf[pos] & 7:
+                        # page terminator: the rest of the page must be zeros
+                        if count(0, pos + 1, pend) != pend - pos - 1:
+                            bad = ('unexpected non-zero byte in padded page', pos)
+                        elif pend - page < page_size:
+                            incomplete = ('unexpected EOF in padded page', pos)
+                    elif pend - page < page_size:
+                        incomplete = ('truncated fragment header (unexpected EOF)', pos)
+                    else:
+                        bad = ('fragment header crosses the page boundary', pos)
+                if bad is not None:
+                    reason, frag = bad
+                    frag += base
+                    self._add(res, reason, rec_start if in_rec else frag, frag)
+                    in_rec = False
+                    skip = True
+                    zrec = None
+                if incomplete is not None:
+                    break
+                page += page_size
+            base += n
+            if incomplete is not None:
+                break
+
+        res.bytes = base - start
+        res.eof_offset = base
+        res.fragments = records + continued
+        res.records = records
+        if incomplete is not None:
+            reason, frag = incomplete
+            frag += base - n
+            offset = rec_start if in_rec else frag
+            if last and live:
+                res.torn_tail = {'segment': segment, 'offset': offset, 'bytes': base - offset,
+                                 'reason': reason + ' while the agent is writing'}
+            else:
+                self._add(res, reason, offset, frag)
+        elif in_rec:
+            if last and live:
+                res.torn_tail = {'segment': segment, 'offset': rec_start, 'bytes': base - rec_start,
+                                 'reason': 'last record is torn (write in progress)'}
+            else:
+                self._add(res, 'last record is torn', rec_start, rec_start)
+        return res
+
+    @staticmethod
+    def _zstd_type(rec):
+        if _cramjam is None:
+            return 256
+        try:
+            out = bytes(_cramjam.zstd.decompress(bytes(rec)))
+        except Exception:  # pylint: disable=broad-except
+            return 256
+        return out[0] if out else 256
+
+    def _add(self, res, reason, offset, fragment_offset):
+        res.corruptions_total += 1
+        if len(res.corruptions) < self.max_corruptions:
+            res.corruptions.append({'segment': res.segment, 'offset': offset, 'reason': reason,
+                                    'fragment_offset': fragment_offset})
+
+
+def verify_file(path, segment=None, start=0, last=False, live=False, partial=False, verifier=None):
+    """Verify one local file (a segment or a checkpoint file)."""
+    verifier = verifier or Verifier()
+    with open(path, 'rb', buffering=0) as handle:
+        if start:
+            handle.seek(start)
+        return verifier.verify(handle, segment or os.path.basename(path), start=start, last=last,
+                               live=live, partial=partial)
+
+
+# --------------------------------------------------------------------------- listing
+
+class WalListing:
+    """The files of a WAL directory, from the local file system or from ``stat`` in a pod."""
+
+    def __init__(self, path, now=None):
+        self.path = path
+        self.now = time.time() if now is None else now
+        self.segments = []       # [(index, name, size, mtime)] sorted by index
+        self.checkpoints = []    # [{'name','index','size_bytes','mtime','tmp','files': [(name, size)]}]
+        self.other_bytes = 0
+        self.volume = None       # {'capacity','used','available','used_ratio'} or None
+
+    @property
+    def size_bytes(self):
+        return (sum(s[2] for s in self.segments) + sum(c['size_bytes'] for c in self.checkpoints) + self.other_bytes)
+
+    def add(self, relname, size, mtime, is_dir):
+        """Add one entry: ``relname`` relative to the WAL directory (one level of subdirectory)."""
+        parts = relname.strip('/').split('/')
+        if parts[0] in ('', '.'):
+            return
+        if len(parts) == 1:
+            m = CHECKPOINT_RE.match(parts[0])
+            if m and is_dir:
+                self._checkpoint(parts[0], m)['mtime'] = mtime
+            elif SEGMENT_RE.match(parts[0]) and not is_dir:
+                self.segments.append((int(parts[0]), parts[0], size, mtime))
+            elif not is_dir:
+                self.other_bytes += size
+            return
+        m = CHECKPOINT_RE.match(parts[0])
+        if m:
+            cp = self._checkpoint(parts[0], m)
+            if not is_dir:
+                cp['size_bytes'] += size
+                cp['files'].append(('/'.join(parts[1:]), size))
+        elif not is_dir:
+            self.other_bytes += size
+
+    def _checkpoint(self, name, match):
+        for cp in self.checkpoints:
+            if cp['name'] == name:
+                return cp
+        cp = {'name': name, 'index': int(match.group(1)), 'size_bytes': 0, 'mtime': None,
+              'tmp': bool(match.group(2)), 'files': []}
+        self.checkpoints.append(cp)
+        return cp
+
+    def finish(self):
+        self.segments.sort()
+        self.checkpoints.sort(key=lambda c: (c['index'], c['tmp']))
+        for cp in self.checkpoints:
+            cp['files'].sort()
+        return self
+
+    def age(self, mtime):
+        if mtime is None:
+            return None
+        return max(0, int(round(self.now - mtime)))
+
+    @property
+    def checkpoint(self):
+        done = [c for c in self.checkpoints if not c['tmp']]
+        return done[-1] if done else None
+
+    def gaps(self):
+        """Missing segment numbers: between the first and the last (Prometheus refuses to open
+        such a WAL), and between the checkpoint and the first segment (replay fails)."""
+        out = []
+        cp = self.checkpoint
+        if cp is not None and self.segments and self.segments[0][0] > cp['index'] + 1:
+            out.append((cp['index'] + 1, self.segments[0][0] - 1))
+        for (a, _n, _s, _m), (b, _n2, _s2, _m2) in zip(self.segments, self.segments[1:]):
+            if b != a + 1:
+                out.append((a + 1, b - 1))
+        return out
+
+    def summary(self):
+        """The ``wal`` facts of the listing (no verification)."""
+        segs = self.segments
+        cp = self.checkpoint
+        out = {
+            'path': self.path,
+            'size_bytes': self.size_bytes,
+            'segments_bytes': sum(s[2] for s in segs),
+            'segment_count': len(segs),
+            'first_segment': segs[0][1] if segs else None,
+            'last_segment': segs[-1][1] if segs else None,
+            'oldest_segment_age_seconds': self.age(segs[0][3]) if segs else None,
+            'last_write_age_seconds': self.age(segs[-1][3]) if segs else None,
+            'checkpoint': None,
+            'checkpoints_in_progress': [
+                {'name': c['name'], 'index': c['index'], 'size_bytes': c['size_bytes'], 'age_seconds': self.age(c['mtime'])}
+                for c in self.checkpoints if c['tmp']],
+            'non_sequential_segments': ['%08d-%08d' % g if g[0] != g[1] else '%08d' % g[0] for g in self.gaps()],
+        }
+        if cp is not None:
+            out['checkpoint'] = {'name': cp['name'], 'index': cp['index'], 'size_bytes': cp['size_bytes'],
+                                 'age_seconds': self.age(cp['mtime'])}
+        return out
+
+
+def volume_from_statvfs(st):
+    capacity = st.f_blocks * st.f_frsize
+    used = (st.f_blocks - st.f_bfree) * st.f_frsize
+    available = st.f_bavail * st.f_frsize
+    return make_volume(capacity, used, available)
+
+
+def make_volume(capacity, used, available):
+    ratio = round(float(used) / capacity, 4) if capacity else None
+    return {'capacity': int(capacity), 'used': int(used), 'available': int(available), 'used_ratio': ratio}
+
+
+def list_local(path, now=None):
+    """List a local WAL directory. Raises ``FileNotFoundError`` / ``NotADirectoryError``."""
+    listing = WalListing(path, now=now)
+    if not os.path.isdir(path):
+        if os.path.exists(path):
+            raise NotADirectoryError('%s is not a directory' % path)
+        raise FileNotFoundError('%s does not exist' % path)
+    with os.scandir(path) as entries:
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue        # deleted by a truncation while we list
+            is_dir = _stat.S_ISDIR(st.st_mode)
+            listing.add(entry.name, 0 if is_dir else st.st_size, st.st_mtime, is_dir)
+            if is_dir and CHECKPOINT_RE.match(entry.name):
+                try:
+                    with os.scandir(entry.path) as sub:
+                        for child in sub:
+                            try:
+                                cst = child.stat(follow_symlinks=False)
+                            except FileNotFoundError:
+                                continue
+                            cdir = _stat.S_ISDIR(cst.st_mode)
+                            listing.add(entry.name + '/' + child.name, 0 if cdir else cst.st_size, cst.st_mtime, cdir)
+                except FileNotFoundError:
+                    pass
+    try:
+        listing.volume = volume_from_statvfs(os.statvfs(path))
+    except OSError:
+        listing.volume = None
+    return listing.finish()
+
+
+# pod mode: one exec lists the directory, the clock and the volume (busybox or GNU userland)
+POD_LIST_SCRIPT = r'''
+cd "$1" || exit 3
+echo "__NOW__ $(date +%s)"
+for f in * */*; do
+  [ -e "$f" ] || continue
+  stat -c '%s %Y %F|%n' "$f" 2>/dev/null || ls -ld --time-style=+%s "$f"
+done
+echo "__DF__"
+df -P -B1 . 2>/dev/null || df -P -k .
+'''
+
+
+def pod_list_argv(path):
+    return ['sh', '-c', POD_LIST_SCRIPT, 'wal_inspect', path]
+
+
+def parse_pod_listing(path, out, now=None):
+    """Parse the output of ``pod_list_argv`` into a ``WalListing``."""
+    if isinstance(out, bytes):
+        out = out.decode('utf-8', 'replace')
+    pod_now = None
+    lines = out.splitlines()
+    df_lines = []
+    entries = []
+    in_df = False
+    for line in lines:
+        if line.startswith('__NOW__'):
+            try:
+                pod_now = float(line.split()[1])
+            except (IndexError, ValueError):
+                pod_now = None
+            continue
+        if line.strip() == '__DF__':
+            in_df = True
+            continue
+        if in_df:
+            df_lines.append(line)
+        elif line.strip():
+            entries.append(line)
+    listing = WalListing(path, now=pod_now if pod_now is not None else now)
+    for line in entries:
+        parsed = _parse_entry(line)
+        if parsed is not None:
+            listing.add(*parsed)
+    listing.volume = _parse_df(df_lines)
+    return listing.finish()
+
+
+def _parse_entry(line):
+    if '|' in line and not line.startswith(('-', 'd', 'l')):
+        head, name = line.split('|', 1)
+        fields = head.split(None, 2)
+        if len(fields) == 3:
+            try:
+                return name, int(fields[0]), float(fields[1]), fields[2].strip() == 'directory'
+            except ValueError:
+                return None
+    # ls -ld --time-style=+%s: mode links user group size epoch name
+    fields = line.split(None, 6)
+    if len(fields) == 7:
+        try:
+            return fields[6], int(fields[4]), float(fields[5]), fields[0].startswith('d')
+        except ValueError:
+            return None
+    return None
+
+
+def _parse_df(lines):
+    if len(lines) < 2:
+        return None
+    header = lines[0].split()
+    fields = lines[-1].split()
+    if len(fields) < 4:
+        return None
+    scale = 1
+    if header and len(header) > 1 and header[1].lower().startswith('1024'):
+        scale = 1024
+    try:
+        # Filesystem, blocks, used, available, capacity%, mounted on (the first field may be long)
+        blocks, used, avail = int(fields[-5]) * scale, int(fields[-4]) * scale, int(fields[-3]) * scale
+    except (ValueError, IndexError):
+        return None
+    return make_volume(blocks, used, avail)
+
+
+# --------------------------------------------------------------------------- the whole WAL
+
+def compression_name(counts):
+    """none / snappy / zstd / mixed from record counts by compression bits.
+
+    Prometheus stores a record uncompressed when compressing does not make it smaller, so a
+    snappy WAL holds some plain records: plain records are ignored once any compressed one is
+    seen. ``mixed`` means both snappy and zstd records (the setting changed).
+    """
+    snappy = counts[1] + counts[3]
+    zstd = counts[2] + counts[3]
+    if snappy and zstd:
+        return 'mixed'
+    if snappy:
+        return 'snappy'
+    if zstd:
+        return 'zstd'
+    if counts[0]:
+        return 'none'
+    return 'unknown'
+
+
+def plan_verification(listing, mode):
+    """The reads ``verify`` does: [(kind, name, relpath, start, size, last, partial)]."""
+    plan = []
+    segs = listing.segments
+    if mode == 'none' or not segs and not listing.checkpoints:
+        return plan
+    if mode == 'full':
+        cp = listing.checkpoint
+        if cp is not None:
+            for fname, fsize in cp['files']:
+                if SEGMENT_RE.match(fname):
+                    plan.append(('checkpoint', cp['name'] + '/' + fname, cp['name'] + '/' + fname, 0, fsize, False, False))
+        for i, (_idx, name, size, _mt) in enumerate(segs):
+            plan.append(('segment', name, name, 0, size, i == len(segs) - 1, False))
+    elif mode == 'tail' and segs:
+        if len(segs) > 1:
+            _idx, name, size, _mt = segs[-2]
+            start = max(0, (size // PAGE_SIZE - TAIL_PAGES) * PAGE_SIZE)
+            plan.append(('segment', name, name, start, size - start, False, start > 0))
+        _idx, name, size, _mt = segs[-1]
+        plan.append(('segment', name, name, 0, size, True, False))
+    return plan
+
+
+class WalReport:
+    """Accumulates segment results into the ``wal`` facts and the repair preview."""
+
+    def __init__(self, listing, mode, live):
+        self.listing = listing
+        self.mode = mode
+        self.live = live
+        self.results = []
+        self.notes = []
+        self.started = time.time()
+        self.seconds = None
+
+    def add(self, kind, result):
+        self.results.append((kind, result))
+
+    def note(self, text):
+        self.notes.append(text)
+
+    def finish(self):
+        self.seconds = round(time.time() - self.started, 3)
+        return self
+
+    def corruptions(self):
+        out = []
+        for kind, res in self.results:
+            for c in res.corruptions:
+                item = dict(c)
+                item['kind'] = kind
+                out.append(item)
+        return out[:MAX_CORRUPTIONS]
+
+    def corruptions_total(self):
+        return sum(res.corruptions_total for _k, res in self.results)
+
+    def torn_tail(self):
+        for _k, res in self.results:
+            if res.torn_tail:
+                return res.torn_tail
+        return None
+
+    def verify_facts(self):
+        comp = [0, 0, 0, 0]
+        types = [0] * 257
+        fragments = records = nbytes = 0
+        for _k, res in self.results:
+            for i, v in enumerate(res.compression):
+                comp[i & 3] += v
+            for i, v in enumerate(res.record_types):
+                if v:
+                    types[i] += v
+            fragments += res.fragments
+            records += res.records
+            nbytes += res.bytes
+        named = {}
+        for i, v in enumerate(types):
+            if v:
+                key = 'unknown' if i == 256 else RECORD_TYPE_NAMES.get(i, 'type_%d' % i)
+                named[key] = named.get(key, 0) + v
+        return {
+            'mode': self.mode,
+            'files': len(self.results),
+            'verified_bytes': nbytes,
+            'fragments': fragments,
+            'records': records,
+            'record_types': named,
+            'compression_records': {'none': comp[0], 'snappy': comp[1] + comp[3], 'zstd': comp[2] + comp[3]},
+            'compression': compression_name(comp),
+            'torn_tail': self.torn_tail(),
+            'agent_running': self.live,
+            'seconds': self.seconds,
+            'bytes_per_second': int(nbytes / self.seconds) if self.seconds else None,
+            'crc_implementation': CRC_IMPLEMENTATION,
+            'notes': list(self.notes),
+        }
+
+    def repair_preview(self):
+        """What Prometheus's own repair (at start-up, on a read error) would do to this WAL."""
+        return repair_preview(self.listing, self.corruptions(), live=self.live, torn_tail=self.torn_tail())
+
+
+def repair_preview(listing, corruptions, live=False, torn_tail=None):
+    """Prometheus ``wlog.Repair``: delete every segment after the corrupted one, rewrite the
+    corrupted one up to the corruption (the records that end before it), start a new segment.
+    A corrupted checkpoint is not repaired (the agent fails to start)."""
+    out = {'needed': False, 'would_delete': [], 'would_truncate': None, 'would_keep': [], 'bytes_lost': 0,
+           'checkpoint_corrupted': None, 'message': ''}
+    seg_corr = [c for c in corruptions if c.get('kind', 'segment') == 'segment']
+    cp_corr = [c for c in corruptions if c.get('kind') == 'checkpoint']
+    if cp_corr:
+        out['checkpoint_corrupted'] = {'file': cp_corr[0]['segment'], 'offset': cp_corr[0]['offset'],
+                                       'reason': cp_corr[0]['reason']}
+    segs = listing.segments
+    if not seg_corr:
+        out['would_keep'] = [{'segment': s[1], 'size_bytes': s[2]} for s in segs]
+        if cp_corr:
+            out['message'] = ('checkpoint %s is corrupted: Prometheus does not repair checkpoints and the agent will fail '
+                              'to start; the WAL must be removed with the pod stopped (data loss)' % cp_corr[0]['segment'])
+        elif torn_tail and live:
+            out['message'] = ('no repair needed: the last record of %s is being written' % torn_tail['segment'])
+        else:
+            out['message'] = 'no repair needed: no corruption found'
+        return out
+    first = min(seg_corr, key=lambda c: (int(c['segment']), c['offset']))
+    idx = int(first['segment'])
+    out['needed'] = True
+    for s in segs:
+        if s[0] < idx:
+            out['would_keep'].append({'segment': s[1], 'size_bytes': s[2]})
+        elif s[0] == idx:
+            lost = max(0, s[2] - first['offset'])
+            out['would_truncate'] = {'segment': s[1], 'at_offset': first['offset'], 'bytes_lost': lost,
+                                     'size_bytes': s[2], 'reason': first['reason']}
+            out['bytes_lost'] += lost
+        else:
+            out['would_delete'].append({'segment': s[1], 'size_bytes': s[2]})
+            out['bytes_lost'] += s[2]
+    out['message'] = ('on its next start Prometheus would truncate segment %s at offset %d and delete %d newer segment(s): '
+                      '%d bytes of WAL lost (not yet sent samples in them are lost)'
+                      % (first['segment'], first['offset'], len(out['would_delete']), out['bytes_lost']))
+    if cp_corr:
+        out['message'] += '; checkpoint %s is corrupted too and is not repaired' % cp_corr[0]['segment']
+    return out
+
+
+def guess_live(listing, window=LIVE_WINDOW_SECONDS):
+    """Local mode: the agent is taken as running when its last segment was written recently."""
+    if not listing.segments:
+        return False
+    age = listing.age(listing.segments[-1][3])
+    return age is not None and age <= window
+
+
+def verify_listing(listing, mode, opener, live=False, verifier=None):
+    """Verify the files of ``listing`` per ``mode``; ``opener(relpath, start)`` returns a stream
+    (object with ``readinto`` or iterator of chunks), may raise ``FileNotFoundError``."""
+    report = WalReport(listing, mode, live)
+    if mode == 'none':
+        return report.finish()
+    verifier = verifier or Verifier()
+    for kind, name, rel, start, size, last, partial in plan_verification(listing, mode):
+        try:
+            stream = opener(rel, start)
+        except FileNotFoundError:
+            report.note('%s %s vanished before it could be read (truncated by the agent?)' % (kind, name))
+            continue
+        try:
+            res = verifier.verify(stream, name, start=start, last=last, live=live, partial=partial)
+        finally:
+            close = getattr(stream, 'close', None)
+            if close is not None:
+                close()
+        if res.bytes < size and not last:
+            report.note('%s %s: read %d of %d bytes (deleted or truncated while being read?)' % (kind, name, res.bytes, size))
+        report.add(kind, res)
+    return report.finish()
+
+
+def local_opener(path):
+    def opener(rel, start):
+        handle = open(os.path.join(path, rel), 'rb', buffering=0)
+        if start:
+            handle.seek(start)
+        return handle
+    return opener
+
+
+def pod_opener(target, path, chunk_size=READ_SIZE):
+    """Stream files out of the pod: ``cat`` (or ``tail -c +N`` from an offset)."""
+    def opener(rel, start):
+        full = path.rstrip('/') + '/' + rel
+        argv = ['cat', full] if not start else ['tail', '-c', '+%d' % (start + 1), full]
+        try:
+            return target.exec_stream(argv, chunk_size=chunk_size)
+        except TypeError:
+            return target.exec_stream(argv)
+    return opener
+
+
+def inspect_local(path, verify='none', live=None, now=None):
+    """List and verify a local WAL directory. Returns (listing, report)."""
+    listing = list_local(path, now=now)
+    if live is None:
+        live = guess_live(listing)
+    report = verify_listing(listing, verify, local_opener(path), live=live)
+    return listing, report
+
+
+def wal_facts(listing, report):
+    """The ``wal`` return value: listing facts plus what verification found."""
+    facts = listing.summary()
+    vf = report.verify_facts()
+    facts['compression'] = vf['compression'] if report.results else None
+    facts['corruptions'] = report.corruptions()
+    facts['corruptions_total'] = report.corruptions_total()
+    facts['verified_bytes'] = vf['verified_bytes']
+    facts['crc_implementation'] = CRC_IMPLEMENTATION
+    facts['verify'] = vf
+    return facts
+
+
+def detect_compression_local(listing, path, verifier=None):
+    """verify: none still names the compression: verify the first page of the last segment."""
+    if not listing.segments:
+        return None
+    name = listing.segments[-1][1]
+    verifier = verifier or Verifier(read_size=PAGE_SIZE)
+    try:
+        with open(os.path.join(path, name), 'rb', buffering=0) as handle:
+            res = verifier.verify(_Limited(handle, PAGE_SIZE), name, last=True, live=True)
+    except OSError:
+        return None
+    comp = [0, 0, 0, 0]
+    for i, v in enumerate(res.compression):
+        comp[i & 3] += v
+    name = compression_name(comp)
+    return None if name == 'unknown' else name
+
+
+class _Limited:
+    def __init__(self, handle, limit):
+        self.handle = handle
+        self.left = limit
+
+    def readinto(self, buf):
+        if self.left <= 0:
+            return 0
+        n = self.handle.readinto(buf[:min(len(buf), self.left)])
+        self.left -= n
+        return n
