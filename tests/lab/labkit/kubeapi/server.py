@@ -86,10 +86,9 @@ class ApiServer:
         self.clusters = {}
         self.stopping = threading.Event()
         self.threads = []
-        tokens = {}
+        self._by_token = {}
         for name, runtime in sorted((getattr(supervisor, "clusters", None) or {}).items()):
             token = secrets.token_urlsafe(24)
-            tokens[name] = token
             self.clusters[name] = ClusterModel(name, token, supervisor, runtime, synthetic=False, layout=self.layout)
         self.synthetic = SyntheticFleet(self, int(getattr(supervisor, "synthetic_count", 0) or 0))
         for name, runtime in self.synthetic.runtimes():
@@ -120,6 +119,14 @@ class ApiServer:
             for model in list(self.clusters.values()):
                 if not model.synthetic:
                     model.refresh()
+
+    def cluster_by_token(self, token):
+        """The name of the cluster whose bearer token this is (None when none)."""
+        if not token:
+            return None
+        if len(self._by_token) != len(self.clusters):
+            self._by_token = {m.token: n for n, m in self.clusters.items()}
+        return self._by_token.get(token)
 
     def server_url(self, name):
         """The server URL of a cluster."""
@@ -294,7 +301,13 @@ class _Handler(BaseHTTPRequestHandler):
                 if parsed.path in ("/healthz", "/livez", "/readyz"):
                     self.send_bytes(200, b"ok", "text/plain; charset=utf-8")
                     return
-                raise ApiError(404, "the server could not find the requested resource", "NotFound")
+                # no /clusters/<name> prefix (``kubectl get --raw /api/...`` drops it): the token says which cluster
+                token = (self.headers.get("Authorization") or "")[len("Bearer "):]
+                owner = self.api.cluster_by_token(token)
+                if owner is None:
+                    self.send_status(status_obj(401, "Unauthorized"))
+                    return
+                parts = ["", "clusters", owner] + parts[1:]
             model = self.api.clusters.get(parts[2])
             if model is None:
                 raise ApiError(404, "the server could not find the requested resource (no cluster %r)" % parts[2], "NotFound")
@@ -815,6 +828,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.connection.settimeout(None)
         proc = work.proc
+        if model.synthetic:
+            proc.ensure_wal()
         if container == containers[0]:
             argv = proc.exec_argv(commands)
         else:

@@ -14,6 +14,7 @@ import math
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -165,6 +166,11 @@ class SyntheticAgent:
         old, self.spec = self.spec, json.loads(json.dumps(spec))
         return "unchanged" if old == self.spec else "reloaded"
 
+    def ensure_wal(self):
+        """Link the shared WAL copy in (taken again from a real agent when it was still nearly empty)."""
+        self.fleet.refresh_shared_wal()
+        self.fleet.link_wal(self)
+
     def exec_argv(self, argv):
         """Run ``argv`` with this cluster's directory at /prometheus (like AgentRuntime.exec_argv)."""
         return ["unshare", "-m", "--propagation", "private", "--", "sh", "-c",
@@ -247,25 +253,63 @@ class SyntheticFleet:
         self.count = count
         self.root = Path(api.workdir) / "synthetic"
         self.agents = []
+        self.lock = threading.Lock()
+        self.shared_checked = 0.0
+        self.shared = None
         if count <= 0:
             return
         self.recording = Recording()
         self.root.mkdir(parents=True, exist_ok=True)
-        shared = self._shared_wal()
+        self.shared = self._shared_wal()
         log_text = self._log_text()
         for index in range(1, count + 1):
             agent = SyntheticAgent(self, "syn-%04d" % index, index)
-            agent.wal_dir.mkdir(parents=True, exist_ok=True)
-            for fname in os.listdir(shared):
-                dest = agent.wal_dir / fname
-                if not dest.exists():
-                    try:
-                        os.link(shared / fname, dest)
-                    except OSError:
-                        shutil.copyfile(shared / fname, dest)
+            self.link_wal(agent)
             with open(agent.log_path, "w", encoding="utf-8") as handle:
                 handle.write(log_text.replace("@START@", rfc3339(agent.started_at)).replace("@CLUSTER@", agent.cluster))
             self.agents.append(agent)
+
+    def link_wal(self, agent):
+        """Hardlink the shared WAL files into the agent's wal dir (copies across filesystems)."""
+        agent.wal_dir.mkdir(parents=True, exist_ok=True)
+        for fname in os.listdir(self.shared):
+            dest = agent.wal_dir / fname
+            if not dest.exists():
+                try:
+                    os.link(self.shared / fname, dest)
+                except OSError:
+                    shutil.copyfile(self.shared / fname, dest)
+
+    def refresh_shared_wal(self):
+        """Take a fresh copy of a real agent's WAL when the shared one is under 64 KiB (the agents had just started)."""
+        with self.lock:
+            size = sum(f.stat().st_size for f in self.shared.iterdir() if f.is_file())
+            if size >= 65536 or time.time() - self.shared_checked < 30:
+                return
+            self.shared_checked = time.time()
+            fresh = self.root / ("_shared_wal.%d" % int(time.time()))
+            self._copy_real_wal(fresh)
+            if not any(fresh.iterdir()) or sum(f.stat().st_size for f in fresh.iterdir()) <= size:
+                shutil.rmtree(fresh, ignore_errors=True)
+                return
+            old, self.shared = self.shared, fresh
+            for agent in self.agents:
+                if agent.wal_dir.is_dir():
+                    for fname in os.listdir(agent.wal_dir):
+                        if (old / fname).exists():
+                            os.unlink(agent.wal_dir / fname)
+            shutil.rmtree(old, ignore_errors=True)
+
+    def _copy_real_wal(self, dest):
+        dest.mkdir(parents=True, exist_ok=True)
+        for runtime in (getattr(self.api.supervisor, "clusters", None) or {}).values():
+            wal = Path(getattr(runtime, "wal_dir", "") or "")
+            if wal.is_dir():
+                for fname in sorted(os.listdir(wal)):
+                    src = wal / fname
+                    if src.is_file() and re.match(r"^\d{8}$", fname):
+                        shutil.copyfile(src, dest / fname)
+                return
 
     def runtimes(self):
         """(name, SyntheticAgent) pairs."""
@@ -277,14 +321,7 @@ class SyntheticFleet:
         shared.mkdir(parents=True, exist_ok=True)
         if any(shared.iterdir()):
             return shared
-        for runtime in (getattr(self.api.supervisor, "clusters", None) or {}).values():
-            wal = Path(getattr(runtime, "wal_dir", "") or "")
-            if wal.is_dir():
-                for fname in sorted(os.listdir(wal)):
-                    src = wal / fname
-                    if src.is_file() and re.match(r"^\d{8}$", fname):
-                        shutil.copyfile(src, shared / fname)
-                break
+        self._copy_real_wal(shared)
         if not any(shared.iterdir()):
             (shared / "00000000").write_bytes(b"")
         return shared

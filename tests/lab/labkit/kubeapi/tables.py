@@ -122,7 +122,7 @@ def metrics_objects(model, res, namespace):
         if namespace is not None and work.names["namespace"] != namespace:
             continue
         pod = model.store.get("pods", work.names["namespace"], work.names["pod"])
-        if pod is None or work.proc is None or not getattr(work.proc, "pid", 1):
+        if pod is None or work.proc is None or getattr(work.proc, "state", "running") != "running":
             continue
         cores, rss, window, stamp = model.pod_usage(work)
         containers = [{"name": pod["spec"]["containers"][0]["name"], "usage": {"cpu": "%dn" % int(cores * 1e9), "memory": "%dKi" % int(rss // 1024)}}]
