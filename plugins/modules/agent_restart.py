@@ -101,6 +101,13 @@ options:
     description: A Terminating pod counts as stuck this many seconds after its deletion deadline.
     type: int
     default: 30
+  skip_if_healthy:
+    description:
+      - Do nothing (C(changed=false)) when the pod is Ready, not Terminating and the agent answers
+        C(/-/healthy) and C(/-/ready): the finding that asked for the restart has cleared by itself
+        (for example the kubelet already restarted a killed container). Not applied to I(reason=wal_corruption).
+    type: bool
+    default: false
   lease:
     description: Hold a Lease while acting (refuse when another run holds it).
     type: bool
@@ -286,6 +293,7 @@ def argument_spec():
         verify_timeout=dict(type='int', default=180),
         forced_fallback=dict(type='bool', default=False),
         stuck_after_seconds=dict(type='int', default=30),
+        skip_if_healthy=dict(type='bool', default=False),
         lease=dict(type='bool', default=True),
         lease_duration=dict(type='int', default=900),
         lease_holder=dict(type='str'),
@@ -369,6 +377,11 @@ class Restart:
         if not sts:
             self.fail('cannot tell the StatefulSet of pod %s: give statefulset' % before['name'])
         self.result['statefulset'] = sts
+        healthy_now = before['ready'] and not before['terminating'] and before['health']['healthy'] and before['health']['ready']
+        if p['skip_if_healthy'] and healthy_now and p['reason'] != 'wal_corruption':
+            self.result['msg'] = '%s is Ready and healthy now: no restart needed (skip_if_healthy)' % before['name']
+            self.step(self.result['msg'])
+            return self.result
 
         # 1. the guardrail: never while the receiver is failing or lag is high
         urls = p.get('receiver_urls')

@@ -193,6 +193,11 @@ after:
   type: dict
   sample: {"remoteWrite": [{"url": "http://receiver/api/v1/write", "queueConfig": {"maxShards": 18}}],
            "resources": {"limits": {"memory": "640Mi"}}}
+step_from:
+  description: The limits a I(resources_step) was computed from when the resource itself sets none (taken from the pod).
+  returned: when used
+  type: dict
+  sample: {"memory": "512Mi"}
 resource_version:
   description: The resource's resourceVersion after the run (unchanged in check mode).
   returned: always
@@ -266,6 +271,14 @@ def argument_spec():
     return spec
 
 
+def pod_limits(pod, container):
+    """The limits of ``container`` in a pod dict ({} when none)."""
+    for item in ((pod or {}).get('spec') or {}).get('containers') or []:
+        if item.get('name') == container:
+            return dict(((item.get('resources') or {}).get('limits')) or {})
+    return {}
+
+
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
                            mutually_exclusive=[('resources', 'resources_step')])
@@ -290,6 +303,14 @@ def main():
         if obj is None:
             module.fail_json(msg='no %s %s in namespace %s (give name)' % (kind, name or '(name not found from the pod)', namespace), **result)
         spec = obj.get('spec') or {}
+        if p.get('resources_step') and not p.get('resources_step_from') and pod is not None:
+            # the resource may not say the limits (operator defaults): step from what the pod runs with
+            limits = pod_limits(pod, p.get('container') or 'prometheus')
+            cr_limits = (spec.get('resources') or {}).get('limits') or {}
+            base = dict((res, limits[res]) for res in p['resources_step'] if res in limits and res not in cr_limits)
+            if base:
+                p = dict(p, resources_step_from=base)
+                result['step_from'] = base
         try:
             new_spec, changes = rem.tune_spec(spec, p, bounds)
         except rem.RemediationError as exc:
