@@ -464,8 +464,8 @@ def check_resources(current, wanted, bounds=None):
             if cap_raw is not None and new > parse_quantity(cap_raw) + 1e-9:
                 errors.append('%s.%s %s is above the cap %s' % (section, res, value, cap_raw))
             if old is not None and new > old * factor * 1.0001 + (2 ** 20 if res == 'memory' else 0.001):
-                errors.append('%s.%s %s -> %s is more than +%g%% in one step' % (section, res, old_raw, value,
-                                                                                bnd['step_percent']))
+                errors.append('%s.%s %s -> %s is more than +%g%% in one step'
+                              % (section, res, old_raw, value, bnd['step_percent']))
             result.setdefault(section, {})[res] = value
     lim = result.get('limits') or {}
     req = result.get('requests') or {}
@@ -547,7 +547,7 @@ def tune_spec(spec, params, bounds=None):
         wanted_res = check_resources(current_res, params['resources'], bounds)
     if params.get('resources_step'):
         wanted_res = step_resources(wanted_res or current_res, params['resources_step'],
-                                        step_from=params.get('resources_step_from'), bounds=bounds)
+                                    step_from=params.get('resources_step_from'), bounds=bounds)
     if wanted_res is not None and not same_quantities(wanted_res, current_res):
         for section in ('limits', 'requests'):
             for res in sorted(set((wanted_res.get(section) or {})) | set((current_res.get(section) or {}))):

@@ -443,8 +443,8 @@ class Restart:
                 else:
                     self.result['after'] = last
                     self.fail('graceful restart of %s did not bring a Ready pod within %ds (last: phase %s, ready %s, '
-                              'waiting %s); mode=forced deletes the pod' % (before['name'], p['wait_timeout'], last.get('phase'),
-                                                                           last.get('ready'), last.get('waiting_reason')))
+                              'waiting %s); mode=forced deletes the pod'
+                              % (before['name'], p['wait_timeout'], last.get('phase'), last.get('ready'), last.get('waiting_reason')))
         if forced_now:
             current = ops.list_pods(self.target, namespace, name=before['name'])
             uid = current[0]['metadata']['uid'] if current else before['uid']
@@ -539,8 +539,8 @@ class Restart:
                 wal['corruptions_after'] = report.corruptions()
             except Exception as exc:  # pylint: disable=broad-except
                 wal['wal_check_error'] = str(exc)
-            self.step('WAL after restart: %s, %s corruption(s) left' % (
-                'repair logged' if wal['repaired'] else 'no repair logged', len(wal['corruptions_after'] or []) if wal['corruptions_after'] is not None else '?'))
+            left = len(wal['corruptions_after']) if wal['corruptions_after'] is not None else '?'
+            self.step('WAL after restart: %s, %s corruption(s) left' % ('repair logged' if wal['repaired'] else 'no repair logged', left))
             if not wal['corruptions_after']:
                 return wal
         if not self.p['allow_data_loss']:
