@@ -1,0 +1,101 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, fleetops maintainers
+# Apache License 2.0 (see LICENSE)
+"""Action plugin of fleet_evaluate: one cluster's fleet_result from the results of its modules."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import urlencode
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_native
+from ansible.module_utils.urls import open_url
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import fleet_checks
+from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import report as fleet_report
+
+CADENCES = tuple(fleet_checks.CADENCE_CHECKS)
+
+
+def query_scalar(url, promql, timeout=10, validate_certs=True, bearer_token=None):
+    """The smallest value of an instant query at the central query API, or (None, reason)."""
+    headers = {"Accept": "application/json"}
+    if bearer_token:
+        headers["Authorization"] = "Bearer %s" % bearer_token
+    full = "%s/api/v1/query?%s" % (url.rstrip("/"), urlencode({"query": promql}))
+    try:
+        resp = open_url(full, headers=headers, timeout=timeout, validate_certs=validate_certs)
+        data = json.loads(resp.read())
+    except Exception as exc:  # pylint: disable=broad-except
+        return None, "the query API at %s did not answer: %s" % (fleet_report.scrub(url), fleet_report.scrub(to_native(exc))[:200])
+    if data.get("status") != "success":
+        return None, "the query API refused %s: %s" % (promql, data.get("error"))
+    values = []
+    for sample in (data.get("data") or {}).get("result") or []:
+        try:
+            values.append(float(sample["value"][1]))
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue
+    if not values:
+        return None, "the query API has no data for %s" % promql
+    return min(values), None
+
+
+class ActionModule(ActionBase):
+    """Evaluate one cadence for one cluster and set the fact ``fleet_result``."""
+
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("cadence", "results", "errors", "thresholds", "previous", "baseline", "history_file",
+                             "fleet_versions", "target_version", "duplicates", "query_url", "query_selector",
+                             "query_validate_certs", "query_timeout", "query_bearer_token", "result_var"))
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        cadence = args.get("cadence")
+        if cadence not in CADENCES:
+            raise AnsibleActionFail("cadence must be one of %s, not %r" % (", ".join(CADENCES), cadence))
+        results = args.get("results") or {}
+        if not isinstance(results, dict):
+            raise AnsibleActionFail("results must be a dict of module name to registered result")
+        host = task_vars.get("inventory_hostname")
+        now = time.time()
+        context = {
+            "now": now,
+            "baseline": args.get("baseline"),
+            "fleet_versions": args.get("fleet_versions") or [],
+            "target_version": args.get("target_version") or None,
+            "duplicates": args.get("duplicates") or [],
+        }
+        if args.get("history_file") and cadence == "weekly":
+            history = fleet_report.load_history(args["history_file"])
+            context["history"] = history.get(host) or []
+
+        url = args.get("query_url")
+        selector = args.get("query_selector") or ""
+        query_args = {"timeout": float(args.get("query_timeout") or 10),
+                      "validate_certs": bool(args.get("query_validate_certs", True)),
+                      "bearer_token": args.get("query_bearer_token")}
+        if cadence == "monthly":
+            if url:
+                context["uptime"], context["uptime_reason"] = query_scalar(url, "avg_over_time(up{%s}[30d])" % selector, **query_args)
+            else:
+                context["uptime_reason"] = "UPTIME needs fleet_query_url (the central query API): set it for this cluster"
+        if cadence == "weekly" and url:
+            context["series_week_ago"], _why = query_scalar(
+                url, "max_over_time(prometheus_agent_active_series{%s}[1h] offset 7d)" % selector, **query_args)
+
+        try:
+            fleet_result = fleet_checks.evaluate(cadence, results, args.get("thresholds") or {}, args.get("errors") or [],
+                                                 args.get("previous") or {}, context)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AnsibleActionFail("could not evaluate the %s checks of %s: %s" % (cadence, host, to_native(exc))) from exc
+        fleet_result = fleet_report.scrub(fleet_result)
+        var = args.get("result_var") or "fleet_result"
+        result.update({"changed": False, "ansible_facts": {var: fleet_result}, "status": fleet_result["status"],
+                       "checks": [c for c in fleet_result["checks"] if c.get("status") != "ok"]})
+        return result

@@ -1,0 +1,494 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, fleetops maintainers
+# Apache License 2.0 (see LICENSE)
+"""One cluster's result for a cadence, from the results of the modules the check roles ran.
+
+Pure Python (no Ansible imports): used by the ``fleet_evaluate`` action plugin and unit-tested
+alone. The modules produce most checks; this layer
+* keeps the checks of the cadence, merges a check that two modules report (worst wins),
+* says ``unknown`` (with the reason) for every check whose module failed or did not run,
+* marks the rate-based remote-write checks ``unknown`` when the two readings were too close,
+* computes the checks no module makes: WAL-TREND, SERIES, OOO (weekly), VERSION, RIGHTSIZE,
+  UPTIME (monthly), from the module results, the history of earlier reports and the central
+  query API; every status comes from ``checks.py``, the one threshold evaluator,
+* extracts the figures the fleet report draws and keeps (``facts``).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks as _checks
+
+CADENCE_CHECKS = {
+    "daily": ("POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS",
+              "RW-LATENCY", "WAL-SIZE", "WAL-HEALTH", "MEMORY", "INGEST", "CONFIG"),
+    "weekly": ("PVC", "WAL-TREND", "TARGETS", "LOGS", "RULES", "SERIES", "OOO"),
+    "monthly": ("VERSION", "RIGHTSIZE", "WAL-ROTATION", "BACKUP", "UPTIME"),
+}
+
+# which module produces which checks (a missing module result makes these unknown)
+SOURCES = {
+    "agent_status": ("POD", "RESTARTS", "HEALTH", "MEMORY", "INGEST", "CONFIG", "TARGETS"),
+    "remote_write_stats": ("RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY"),
+    "wal_inspect": ("WAL-SIZE", "WAL-HEALTH", "PVC", "WAL-ROTATION"),
+    "agent_logs": ("LOGS",),
+    "rules_status": ("RULES",),
+    "agent_backup": ("BACKUP",),
+}
+
+# computed here, from these module results
+COMPUTED = {
+    "WAL-TREND": ("wal_inspect",),
+    "SERIES": ("agent_status",),
+    "OOO": ("agent_status",),
+    "VERSION": ("agent_status",),
+    "RIGHTSIZE": ("agent_status",),
+    "UPTIME": (),
+}
+
+# rate-based checks: they need two readings far enough apart
+RATE_CHECKS = ("RW-SUCCESS", "RW-RETRY")
+
+# defaults for the thresholds of the checks computed here, used only where checks.py has none
+LOCAL_DEFAULTS = {
+    "wal_trend_warning_days": 7.0,
+    "wal_trend_critical_days": 1.0,
+    "series_growth_warning": 0.20,
+    "series_growth_critical": 0.50,
+    "ooo_warning": 0.0,
+    "uptime_warning": 0.999,
+    "uptime_critical": 0.995,
+    "rightsize_off_ratio": 0.50,
+    "rightsize_limit_critical_ratio": 0.90,
+    "rw_min_window_seconds": 10.0,
+    "version_min_supported": "2.32.0",
+}
+
+
+def thresholds(user=None):
+    """The evaluator's thresholds (checks.py) with the user's over them."""
+    merged = dict(LOCAL_DEFAULTS)
+    merged.update(_checks.merge_thresholds(user or {}))
+    for key, value in (user or {}).items():
+        merged[key] = value
+    return merged
+
+
+def worst(statuses):
+    """Worst of statuses, as checks.py says."""
+    return _checks.worst(list(statuses))
+
+
+def make(cid, status, value, threshold, message):
+    """A check dict made by checks.py's Check."""
+    return _checks.Check(cid, status, value, threshold, message).as_dict()
+
+
+def dig(data, *path, default=None):
+    """data[path[0]][path[1]]... or default."""
+    for key in path:
+        if isinstance(data, dict) and key in data:
+            data = data[key]
+        elif isinstance(data, (list, tuple)) and isinstance(key, int) and -len(data) <= key < len(data):
+            data = data[key]
+        else:
+            return default
+    return data
+
+
+def number(value):
+    """A float or None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def version_tuple(text):
+    """'v2.42.0+ds' -> (2, 42, 0)."""
+    found = re.findall(r"\d+", str(text or "").split("+")[0])[:3]
+    return tuple(int(x) for x in found) + (0,) * (3 - len(found)) if found else None
+
+
+def _ran(result):
+    """Whether a registered module result holds data (not skipped, not failed, not missing)."""
+    return isinstance(result, dict) and bool(result) and not result.get("skipped") and not result.get("failed")
+
+
+def _why_missing(name, result):
+    if not isinstance(result, dict) or not result:
+        return "%s did not run" % name
+    if result.get("skipped"):
+        return "%s was skipped" % name
+    if result.get("failed"):
+        return "%s failed: %s" % (name, str(result.get("msg") or result.get("exception") or "no message")[:300])
+    return "%s gave no result" % name
+
+
+def merge_checks(found):
+    """Merge checks of the same id (two modules saying something about WAL-HEALTH): worst wins."""
+    merged = {}
+    for check in found:
+        cid = check.get("id")
+        if cid not in merged:
+            merged[cid] = dict(check)
+            continue
+        have = merged[cid]
+        if have.get("status") == check.get("status") and have.get("message") == check.get("message"):
+            continue
+        first, second = (have, check) if worst([have.get("status"), check.get("status")]) == have.get("status") else (check, have)
+        combined = dict(first)
+        if second.get("status") != "ok" and second.get("message") and second.get("message") != first.get("message"):
+            combined["message"] = "%s; also: %s" % (first.get("message"), second.get("message"))
+        merged[cid] = combined
+    return merged
+
+
+def rw_window(rw_result, baseline_result):
+    """Seconds between the two remote-write readings, or None when it cannot be told."""
+    for key in ("window_seconds", "interval_seconds", "elapsed_seconds"):
+        value = number(dig(rw_result, key))
+        if value is not None:
+            return value
+    times = []
+    for result in (rw_result, baseline_result):
+        snap = dig(result, "snapshot") or {}
+        found = None
+        for key in ("time", "timestamp", "ts", "taken_at"):
+            found = number(snap.get(key)) if isinstance(snap, dict) else None
+            if found is not None:
+                break
+        times.append(found)
+    if None in times:
+        return None
+    return times[0] - times[1]
+
+
+def extract_facts(results):
+    """The figures the report draws and keeps, from whatever modules ran."""
+    facts = {}
+    agent = dig(results, "agent_status") or {}
+    rw = dig(results, "remote_write_stats") or {}
+    wal = dig(results, "wal_inspect") or {}
+    ag = agent.get("agent") or {}
+    for key in ("version", "mode", "uptime_seconds", "memory_bytes", "cpu_cores", "healthy", "ready"):
+        if ag.get(key) is not None:
+            facts[key] = ag[key]
+    pods = agent.get("pods") or []
+    if pods:
+        pod = pods[0]
+        facts["pod"] = pod.get("name")
+        facts["restarts"] = pod.get("restarts")
+        limit = number(dig(pod, "limits", "memory_bytes")) or number(dig(pod, "limits", "memory"))
+        if limit is not None:
+            facts["memory_limit_bytes"] = limit
+    series = number(dig(agent, "ingest", "active_series"))
+    if series is not None:
+        facts["active_series"] = series
+    queues = rw.get("queues") or []
+    lags = [number(q.get("lag_seconds")) for q in queues if number(q.get("lag_seconds")) is not None]
+    ratios = [number(q.get("success_ratio")) for q in queues if number(q.get("success_ratio")) is not None]
+    if lags:
+        facts["lag_seconds"] = max(lags)
+    if ratios:
+        facts["success_ratio"] = min(ratios)
+    pending = [number(q.get("pending_samples")) for q in queues if number(q.get("pending_samples")) is not None]
+    if pending:
+        facts["pending_samples"] = sum(pending)
+    w = wal.get("wal") or {}
+    vol = wal.get("volume") or {}
+    if number(w.get("size_bytes")) is not None:
+        facts["wal_bytes"] = number(w.get("size_bytes"))
+    if w.get("segment_count") is not None:
+        facts["wal_segments"] = w.get("segment_count")
+    capacity = number(vol.get("capacity") or vol.get("capacity_bytes"))
+    used = number(vol.get("used") or vol.get("used_bytes"))
+    if capacity:
+        facts["volume_capacity_bytes"] = capacity
+    if used is not None:
+        facts["volume_used_bytes"] = used
+    ratio = number(vol.get("used_ratio"))
+    if ratio is None and capacity and used is not None:
+        ratio = used / capacity
+    if ratio is not None:
+        facts["wal_used_ratio"] = ratio
+    return facts
+
+
+# ----------------------------------------------------------------------------- computed checks
+
+def _history_before(points, now, min_age, max_age=None):
+    """The newest history point at least ``min_age`` seconds old (and at most ``max_age``)."""
+    best = None
+    for point in points or []:
+        age = now - (number(point.get("time")) or 0)
+        if age < min_age or (max_age is not None and age > max_age):
+            continue
+        if best is None or point["time"] > best["time"]:
+            best = point
+    return best
+
+
+def check_wal_trend(facts, history, now, th):
+    """WAL-TREND: at the growth since an earlier measurement, when is the volume full."""
+    threshold = {"warning_days": th["wal_trend_warning_days"], "critical_days": th["wal_trend_critical_days"]}
+    used = facts.get("volume_used_bytes", facts.get("wal_bytes"))
+    capacity = facts.get("volume_capacity_bytes")
+    if used is None or not capacity:
+        return make("WAL-TREND", "unknown", None, threshold, "no WAL size or volume capacity was measured, so no trend")
+    earlier = _history_before(history, now, min_age=3600, max_age=8 * 86400)
+    key = "volume_used_bytes" if "volume_used_bytes" in facts else "wal_bytes"
+    if not earlier or number(earlier.get(key)) is None:
+        return make("WAL-TREND", "unknown", None, threshold,
+                    "no measurement from 1 h to 8 days ago yet; the trend is known from the next weekly run on")
+    span = now - earlier["time"]
+    rate = (used - number(earlier[key])) / span
+    free = capacity - used
+    if rate <= 0:
+        return make("WAL-TREND", "ok", 0.0, threshold,
+                    "the WAL volume did not grow over the last %.1f days" % (span / 86400.0))
+    days = free / rate / 86400.0
+    value = round(days, 2)
+    if days <= th["wal_trend_critical_days"]:
+        status = "critical"
+    elif days <= th["wal_trend_warning_days"]:
+        status = "warning"
+    else:
+        status = "ok"
+    return make("WAL-TREND", status, value, threshold,
+                "growing %.1f MiB/day, the volume is full in %.1f days%s" % (
+                    rate * 86400 / 1048576.0, days,
+                    ": find why truncation does not keep up (receiver, churn) or grow the volume" if status != "ok" else ""))
+
+
+def check_series(facts, history, now, th, query_value=None):
+    """SERIES: active series now against a week ago (history, or the query API)."""
+    threshold = {"warning": th["series_growth_warning"], "critical": th["series_growth_critical"]}
+    current = number(facts.get("active_series"))
+    if current is None:
+        return make("SERIES", "unknown", None, threshold, "the agent's active series could not be read")
+    before = number(query_value)
+    if before is None:
+        earlier = _history_before(history, now, min_age=6 * 86400, max_age=9 * 86400)
+        before = number((earlier or {}).get("active_series"))
+    if not before:
+        return make("SERIES", "unknown", current, threshold,
+                    "no figure from a week ago (history or fleet_query_url) to compare %d active series with" % current)
+    growth = (current - before) / before
+    if growth > th["series_growth_critical"]:
+        status = "critical"
+    elif growth > th["series_growth_warning"]:
+        status = "warning"
+    else:
+        status = "ok"
+    return make("SERIES", status, round(growth, 4), threshold,
+                "%d active series, %+.0f%% week over week%s" % (
+                    current, growth * 100, ": look for a new high-cardinality target or label" if status != "ok" else ""))
+
+
+def check_ooo(agent_result, duplicates, th):
+    """OOO: out-of-order samples on this agent, and external labels shared with other clusters."""
+    threshold = {"warning": th["ooo_warning"]}
+    count = None
+    for path in (("ingest", "out_of_order_samples_total"), ("ingest", "out_of_order_samples"),
+                 ("agent", "out_of_order_samples_total")):
+        count = number(dig(agent_result, *path))
+        if count is not None:
+            break
+    if duplicates:
+        return make("OOO", "warning", count, threshold,
+                    "the external labels are the same as on %s: samples of two agents collide (prometheus#9867); "
+                    "give each agent unique external labels" % ", ".join(sorted(duplicates)[:5]))
+    if count is None:
+        return make("OOO", "unknown", None, threshold, "the agent's out-of-order sample counter could not be read")
+    if count > th["ooo_warning"]:
+        return make("OOO", "warning", count, threshold,
+                    "%d out-of-order samples since start: look for two agents or targets writing the same series" % count)
+    return make("OOO", "ok", count, threshold, "no out-of-order samples")
+
+
+def check_version(facts, target, fleet_versions, th):
+    """VERSION: running version against the target (default: the newest version in the fleet)."""
+    running = facts.get("version")
+    min_supported = th["version_min_supported"]
+    known = sorted({v for v in fleet_versions or [] if version_tuple(v)}, key=version_tuple)
+    target = target or (known[-1] if known else None)
+    threshold = {"target": target, "min_supported": min_supported}
+    if not running or not version_tuple(running):
+        return make("VERSION", "unknown", running, threshold, "the agent's version could not be read")
+    spread = " (fleet runs %s)" % ", ".join(known) if len(known) > 1 else ""
+    if version_tuple(running) < version_tuple(min_supported):
+        return make("VERSION", "critical", running, threshold,
+                    "Prometheus %s is older than the oldest supported %s: upgrade%s" % (running, min_supported, spread))
+    if target and version_tuple(target) and version_tuple(running) < version_tuple(target):
+        return make("VERSION", "warning", running, threshold, "Prometheus %s is behind the target %s: plan the upgrade%s" % (running, target, spread))
+    return make("VERSION", "ok", running, threshold, "Prometheus %s is at the target%s" % (running, spread))
+
+
+def _quantity(value):
+    """Kubernetes quantity ('512Mi', '250m', 0.5) to a float (bytes or cores)."""
+    num = number(value)
+    if num is not None:
+        return num
+    match = re.match(r"^\s*([0-9.]+)\s*([A-Za-z]*)\s*$", str(value or ""))
+    if not match:
+        return None
+    base, unit = float(match.group(1)), match.group(2)
+    factors = {"": 1, "m": 1e-3, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+               "Ki": 1024, "Mi": 1024 ** 2, "Gi": 1024 ** 3, "Ti": 1024 ** 4}
+    return base * factors[unit] if unit in factors else None
+
+
+def _resources(agent_result, kind):
+    pods = dig(agent_result, "pods") or []
+    pod = pods[0] if pods else {}
+    out = {}
+    for key in ("memory", "cpu"):
+        value = dig(pod, kind, key)
+        if value is None:
+            value = dig(pod, "resources", kind, key)
+        out[key] = _quantity(value)
+    return out
+
+
+def _mib(value):
+    return "%dMi" % int(round(value / 1048576.0)) if value is not None else "-"
+
+
+def check_rightsize(agent_result, th):
+    """RIGHTSIZE: memory and CPU used against requests and limits, with a recommendation."""
+    used_mem = number(dig(agent_result, "agent", "memory_bytes"))
+    used_cpu = number(dig(agent_result, "agent", "cpu_cores"))
+    requests = _resources(agent_result, "requests")
+    limits = _resources(agent_result, "limits")
+    off = th["rightsize_off_ratio"]
+    threshold = {"off_ratio": off, "limit_critical_ratio": th["rightsize_limit_critical_ratio"]}
+    if used_mem is None:
+        return make("RIGHTSIZE", "unknown", None, threshold, "the agent's memory use could not be read")
+    recommend = {"requests": {"memory": _mib(used_mem * 1.2)}, "limits": {"memory": _mib(max(used_mem * 2, (limits["memory"] or 0)))}}
+    if used_cpu is not None:
+        recommend["requests"]["cpu"] = "%dm" % max(10, int(round(used_cpu * 1.2 * 1000)))
+    value = {"memory_bytes": used_mem, "cpu_cores": used_cpu, "requests": requests, "limits": limits}
+    if limits["memory"] and used_mem > th["rightsize_limit_critical_ratio"] * limits["memory"]:
+        return make("RIGHTSIZE", "critical", value, threshold,
+                    "memory %s is over %d%% of the limit %s: raise the limit (recommended requests %s, limit %s)" % (
+                        _mib(used_mem), th["rightsize_limit_critical_ratio"] * 100, _mib(limits["memory"]),
+                        recommend["requests"]["memory"], recommend["limits"]["memory"]))
+    findings = []
+    if requests["memory"]:
+        ratio = used_mem / requests["memory"]
+        if abs(ratio - 1) > off:
+            findings.append("memory uses %.0f%% of its request %s" % (ratio * 100, _mib(requests["memory"])))
+    if requests["cpu"] and used_cpu is not None:
+        ratio = used_cpu / requests["cpu"]
+        if abs(ratio - 1) > off:
+            findings.append("CPU uses %.0f%% of its request %dm" % (ratio * 100, requests["cpu"] * 1000))
+    if not requests["memory"] and not requests["cpu"]:
+        return make("RIGHTSIZE", "warning", value, threshold,
+                    "the agent has no resource requests: set requests %s" % recommend["requests"])
+    if findings:
+        return make("RIGHTSIZE", "warning", value, threshold,
+                    "%s: set requests to %s" % ("; ".join(findings), recommend["requests"]))
+    return make("RIGHTSIZE", "ok", value, threshold, "requests match the use (memory %s)" % _mib(used_mem))
+
+
+def check_uptime(value, reason, th):
+    """UPTIME: availability over 30 days (a ratio from the query API)."""
+    threshold = {"warning": th["uptime_warning"], "critical": th["uptime_critical"]}
+    value = number(value)
+    if value is None:
+        return make("UPTIME", "unknown", None, threshold, reason or "no availability figure")
+    if value < th["uptime_critical"]:
+        status = "critical"
+    elif value < th["uptime_warning"]:
+        status = "warning"
+    else:
+        status = "ok"
+    return make("UPTIME", status, round(value, 6), threshold,
+                "available %.3f%% of the last 30 days%s" % (value * 100, "" if status == "ok" else ": read the restarts and POD history"))
+
+
+# ----------------------------------------------------------------------------- the whole cluster
+
+def evaluate(cadence, results, user_thresholds=None, errors=None, previous=None, context=None):
+    """The cluster's ``fleet_result`` after one cadence.
+
+    ``results``: {module name: registered result}. ``context``: computed-check inputs:
+    ``now`` (epoch seconds), ``history`` (this cluster's points), ``baseline`` (the first
+    remote_write_stats result), ``fleet_versions``, ``target_version``, ``duplicates``
+    (clusters sharing this one's external labels), ``series_week_ago``, ``uptime`` and
+    ``uptime_reason``.
+    """
+    context = context or {}
+    th = thresholds(user_thresholds)
+    wanted = CADENCE_CHECKS[cadence]
+    errors = [str(e) for e in errors or [] if e]
+
+    found = []
+    for name, result in (results or {}).items():
+        if _ran(result):
+            found.extend(c for c in result.get("checks") or [] if isinstance(c, dict) and c.get("id") in wanted)
+    merged = merge_checks(found)
+
+    for name, ids in SOURCES.items():
+        if name not in results:
+            continue
+        result = results[name]
+        why = None if _ran(result) else _why_missing(name, result)
+        for cid in ids:
+            if cid in wanted and cid not in merged and cid not in COMPUTED:
+                reason = why or ("%s did not report %s" % (name, cid))
+                if errors and not _ran(result):
+                    reason = "%s (%s)" % (reason, "; ".join(errors)[:300])
+                merged[cid] = make(cid, "unknown", None, None, reason)
+
+    if cadence == "daily" and _ran(results.get("remote_write_stats")):
+        window = rw_window(results["remote_write_stats"], context.get("baseline"))
+        if window is not None and window < th["rw_min_window_seconds"]:
+            for cid in RATE_CHECKS:
+                if cid in merged and merged[cid].get("status") != "critical":
+                    merged[cid] = make(cid, "unknown", merged[cid].get("value"), merged[cid].get("threshold"),
+                                       "the two remote-write readings were %.1f s apart, less than %.0f s: no reliable rate" % (
+                                           window, th["rw_min_window_seconds"]))
+
+    facts = extract_facts(results)
+    now = context.get("now")
+    agent = results.get("agent_status") if _ran(results.get("agent_status")) else None
+    agent_missing = _why_missing("agent_status", results.get("agent_status"))
+
+    if cadence == "weekly":
+        merged["WAL-TREND"] = check_wal_trend(facts, context.get("history"), now, th) if _ran(results.get("wal_inspect")) else \
+            make("WAL-TREND", "unknown", None, None, _why_missing("wal_inspect", results.get("wal_inspect")))
+        merged["SERIES"] = check_series(facts, context.get("history"), now, th, context.get("series_week_ago")) if agent else \
+            make("SERIES", "unknown", None, None, agent_missing)
+        merged["OOO"] = check_ooo(agent, context.get("duplicates"), th) if agent else make("OOO", "unknown", None, None, agent_missing)
+    if cadence == "monthly":
+        merged["VERSION"] = check_version(facts, context.get("target_version"), context.get("fleet_versions"), th) if agent else \
+            make("VERSION", "unknown", None, None, agent_missing)
+        merged["RIGHTSIZE"] = check_rightsize(agent, th) if agent else make("RIGHTSIZE", "unknown", None, None, agent_missing)
+        merged["UPTIME"] = check_uptime(context.get("uptime"), context.get("uptime_reason"), th)
+
+    if errors and not merged:
+        for cid in wanted:
+            merged[cid] = make(cid, "unknown", None, None, "; ".join(errors)[:300])
+
+    checks = [merged[cid] for cid in wanted if cid in merged]
+    result = dict(previous or {})
+    kept = [c for c in result.get("checks") or [] if c.get("id") not in merged]
+    result["checks"] = kept + checks
+    result["status"] = worst(c.get("status", "unknown") for c in result["checks"]) if result["checks"] else "unknown"
+    result_facts = dict(result.get("facts") or {})
+    result_facts.update(facts)
+    result["facts"] = result_facts
+    result["cadences"] = sorted(set(result.get("cadences") or []) | {cadence})
+    if errors:
+        result["errors"] = list(result.get("errors") or []) + errors
+    unknown = [c for c in checks if c.get("status") == "unknown"]
+    if checks and len(unknown) == len(checks):
+        result["reason"] = unknown[0].get("message")
+    return result
