@@ -147,7 +147,7 @@ def test_one_cluster_template_with_the_awx_kubernetes_credential(lab, tmp_path):
         host_vars.pop(key, None)
     host_vars["ansible_connection"] = "local"
     host_vars["ansible_python_interpreter"] = "{{ ansible_playbook_python }}"
-    inventory = {"all": {"hosts": {name: host_vars}}}
+    inventory = {"fleet": {"hosts": {name: host_vars}}}
     report_dir = tmp_path / "reports"
     pdd = _private_data_dir(tmp_path, inventory, {"cadence": "daily", "fleet_fail_on": "never", "fleet_report_dir": str(report_dir)})
     credential = {
