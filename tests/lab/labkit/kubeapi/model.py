@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import threading
 import time
 
 from .cluster import NODE_NAME, STARTED, Workload, _attr, agent_names, namespace_object, node_object
 from .store import Store
-from .util import merge_patch, rfc3339, stable_uid
+from .util import rfc3339, stable_uid
 
 LOG = logging.getLogger("labkit.kubeapi")
 
@@ -325,9 +326,23 @@ def _safe(func, default):
         return default
 
 
+def _du(path):
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for fname in files:
+            try:
+                total += os.lstat(os.path.join(root, fname)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
 def volume_stats(work):
-    """usedBytes/capacityBytes/availableBytes of the workload's data volume (statvfs of its real directory)."""
-    import os  # pylint: disable=import-outside-toplevel
+    """usedBytes/capacityBytes/availableBytes of the workload's data volume.
+
+    The lab's agents have a tmpfs of their own: its statvfs. A directory on a shared disk (synthetic
+    clusters): what the files use, against the declared capacity.
+    """
     data_dir = _attr(work.proc, "data_dir", None)
     if not data_dir or not os.path.isdir(data_dir):
         return None
@@ -336,13 +351,9 @@ def volume_stats(work):
     available = st.f_bavail * st.f_frsize
     used = (st.f_blocks - st.f_bfree) * st.f_frsize
     declared = _attr(work.proc, "volume_capacity_bytes", None)
-    if declared and int(declared) < capacity:
+    if not os.path.ismount(str(data_dir)) and declared:
         capacity = int(declared)
+        used = _du(str(data_dir))
         available = max(0, capacity - used)
     return {"availableBytes": available, "capacityBytes": capacity, "usedBytes": used, "inodesFree": st.f_ffree, "inodes": st.f_files,
             "inodesUsed": st.f_files - st.f_ffree}
-
-
-def merge_into(obj, patch):
-    """Merge patch helper kept here for the operator's callers."""
-    return merge_patch(obj, patch)

@@ -185,6 +185,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # pylint: disable=invalid-name,too-many-public-methods
 
+    def version_string(self):
+        return self.server_version
+
     def log_message(self, format, *args):  # pylint: disable=redefined-builtin
         LOG.debug("%s %s", self.address_string(), format % args)
 
