@@ -89,6 +89,13 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("could not write the fleet report to %s: %s" % (dest, to_native(exc))) from exc
 
         summary = doc["summary"]
+        lines = []
+        for name in summary["critical_clusters"] + summary["warning_clusters"] + summary["unknown_clusters"]:
+            cluster = doc["clusters"][name]
+            bad = ["%s %s" % (c["id"], c["status"]) for c in cluster["checks"] if c["status"] != "ok"]
+            lines.append("%-24s %-8s %s" % (name, cluster["status"], ", ".join(bad) or cluster.get("reason", "")))
+        if len(lines) > 25:
+            lines = lines[:25] + ["... and %d more clusters not ok (see the report)" % (len(lines) - 25)]
         statuses = {"critical": summary["critical"], "warning": summary["warning"]}
         should_fail = (fail_on == "critical" and statuses["critical"] > 0) or \
                       (fail_on == "warning" and (statuses["critical"] + statuses["warning"]) > 0)
@@ -97,6 +104,7 @@ class ActionModule(ActionBase):
             "report_dir": dest,
             "paths": paths,
             "summary": summary,
+            "summary_lines": lines,
             "status": summary["status"],
             "should_fail": should_fail,
             "elapsed_seconds": round(time.monotonic() - started, 3),

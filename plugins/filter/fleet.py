@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import alert_rules
+
 
 def _dig(data, path):
     for key in path:
@@ -48,8 +50,13 @@ def fleet_shared(values):
     return shared
 
 
+def fleet_rules_sha256(rules):
+    """The digest the RULES check compares (rule groups, formatting ignored)."""
+    return alert_rules.canonical_sha(alert_rules.groups_of(rules))
+
+
 class FilterModule:
-    """fleet_values, fleet_shared."""
+    """fleet_values, fleet_shared, fleet_rules_sha256."""
 
     def filters(self):
-        return {"fleet_values": fleet_values, "fleet_shared": fleet_shared}
+        return {"fleet_values": fleet_values, "fleet_shared": fleet_shared, "fleet_rules_sha256": fleet_rules_sha256}

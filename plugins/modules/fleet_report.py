@@ -97,6 +97,12 @@ summary:
   returned: always
   type: dict
   sample: {"clusters": 3, "ok": 2, "warning": 0, "critical": 1, "unknown": 0, "status": "critical"}
+summary_lines:
+  description: One line per cluster that is not ok (at most 25), its status and its checks that are not ok.
+  returned: always
+  type: list
+  elements: str
+  sample: ["lab-2                    critical RW-RETRY critical, RW-LAG critical"]
 status:
   description: The worst status of the fleet.
   returned: always
