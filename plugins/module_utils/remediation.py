@@ -72,6 +72,9 @@ QUEUE_KEYS = {
 }
 
 
+FLAT_LAG_SECONDS = 15.0
+
+
 class RemediationError(ValueError):
     """A requested change breaks a guardrail (the message says which and why)."""
 
@@ -158,8 +161,10 @@ def receiver_failing_reasons(queues, max_lag_seconds=None, max_pending_samples=N
             reasons.append('%s: the receiver is failing (%.1f samples/s retried)' % (name, retried))
         if failed is not None and failed > 0:
             reasons.append('%s: the receiver rejects samples (%.1f samples/s failed)' % (name, failed))
-        if sent_bytes is not None and sent_bytes <= 0 and ((pending or 0) > 0 or (lag or 0) > 0):
-            reasons.append('%s: no bytes sent while %d samples are pending' % (name, int(pending or 0)))
+        # batches go out every batch_send_deadline (5 s): a short window without bytes is normal,
+        # bytes flat while the lag grows past FLAT_LAG_SECONDS is not
+        if sent_bytes is not None and sent_bytes <= 0 and (lag or 0) > min(FLAT_LAG_SECONDS, max_lag_seconds):
+            reasons.append('%s: no bytes sent while %d samples are pending and the lag is %.0fs' % (name, int(pending or 0), lag))
         if lag is not None and lag > max_lag_seconds:
             reasons.append('%s: remote-write lag %.0fs is above the bound of %.0fs' % (name, lag, max_lag_seconds))
         if max_pending_samples is not None and pending is not None and pending > max_pending_samples:

@@ -314,7 +314,9 @@ def restart_guard(target, params, remote_write_urls=None, interval=None):
         else:
             queues = rw_rates(first, second)
     extra = []
-    if not readable and remote_write_urls:
+    # probe the receiver when the metrics cannot tell: agent down, or no bytes sent in the window
+    ambiguous = any((q.get('bytes_per_second') or 0) <= 0 for q in queues)
+    if (not readable or ambiguous) and remote_write_urls:
         readable = True
         for url in remote_write_urls:
             ok, detail = probe_receiver(url, timeout=timeout or 5.0, validate_certs=params.get('validate_certs', True))

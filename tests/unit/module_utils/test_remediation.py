@@ -61,6 +61,18 @@ def test_guard_refuses_receiver_outage_like_2_42():
     assert 'retried' in text and 'no bytes sent' in text
 
 
+def test_guard_allows_a_window_between_batches():
+    # no bytes in a few seconds is normal between batches (batch_send_deadline 5 s)
+    quiet = dict(HEALTHY_Q, bytes_per_second=0, samples_per_second=0, pending_samples=284, lag_seconds=0)
+    assert rem.restart_guard([quiet])['allowed']
+
+
+def test_guard_refuses_bytes_flat_with_growing_lag():
+    flat = dict(HEALTHY_Q, bytes_per_second=0, pending_samples=3499, lag_seconds=20)
+    guard = rem.restart_guard([flat])
+    assert not guard['allowed'] and 'no bytes sent' in guard['reasons'][0]
+
+
 def test_guard_refuses_high_lag_only():
     guard = rem.restart_guard([dict(HEALTHY_Q, lag_seconds=300)], max_lag_seconds=120)
     assert not guard['allowed']
