@@ -312,6 +312,23 @@ class ProcessRuntime:
             with self.lock:
                 self._start_container(restart=True)
 
+    def resume(self):
+        """Start again after ``stop`` in the same pod (restart_count + 1)."""
+        with self._op_lock:
+            with self.lock:
+                self._desired = True
+                if self.pid is None:
+                    self._start_container(restart=True)
+
+    def finish_termination(self):
+        """End a stuck Terminating pod (heal of stuck-terminating): the StatefulSet then
+        creates the new pod (new uid)."""
+        with self._op_lock:
+            with self.lock:
+                self.stuck_terminating = False
+                if self.terminating:
+                    self._recreate_pod()
+
     # ---------------------------------------------------------------- internals
     def _recreate_pod(self):
         self.pod_uid = str(uuid.uuid4())
@@ -490,6 +507,7 @@ class AgentRuntime(ProcessRuntime):
         self.pod_name = self.statefulset_name + "-0"
         self.pvc_name = "%s-db-%s" % (self.statefulset_name, self.pod_name)
         self.config_override: str | None = None
+        self.saved_memory_limit = None
         self.memory_cgroup: Path | None = None
         self._oom_kills_seen = 0
         self.spec = {
@@ -702,6 +720,7 @@ class Supervisor:
         self.lock = threading.RLock()
         self.stopping = threading.Event()
         self.active_faults: dict[str, dict] = {}
+        self.receiver_4xx = False
         self._api_fault_handlers: list = []
         self.prometheus_bin = find_binary("prometheus", "FLEETLAB_PROMETHEUS", "prometheus")
         self.node_exporter_bin = find_binary("prometheus-node-exporter", "FLEETLAB_NODE_EXPORTER", "prometheus-node-exporter")
@@ -729,9 +748,11 @@ class Supervisor:
         if not cfg.exists():
             cfg.write_text(json.dumps({"global": {"scrape_interval": "15s"}, "scrape_configs": []}, indent=2) + "\n",
                            encoding="utf-8")
-        return [self.prometheus_bin, "--config.file=%s" % cfg, "--storage.tsdb.path=%s" % self.receiver_data,
-                "--web.listen-address=127.0.0.1:%d" % proc.port, "--web.enable-remote-write-receiver",
-                "--web.enable-lifecycle", "--storage.tsdb.retention.time=2d"]
+        argv = [self.prometheus_bin, "--config.file=%s" % cfg, "--storage.tsdb.path=%s" % self.receiver_data,
+                "--web.listen-address=127.0.0.1:%d" % proc.port, "--web.enable-lifecycle", "--storage.tsdb.retention.time=2d"]
+        if not self.receiver_4xx:
+            argv.append("--web.enable-remote-write-receiver")
+        return argv
 
     def _node_exporter_argv(self, proc):
         self.textfile_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,211 @@
+"""Process faults of the lab: what each one really does to which process.
+
+Called by ``Supervisor.fault`` / ``Supervisor.heal`` as ``fault(supervisor, name, cluster)``
+and ``heal(supervisor, name, cluster)``; each returns a dict of details (JSON-able).
+See tests/lab/README.md for the table.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from labkit.runtime import CRASHLOOP_FLAG, AgentRuntime, LabError, fill_filesystem, format_quantity
+
+WAL_PAGE_SIZE = 32 * 1024
+BAD_CONFIG = """# written by the fleetlab bad-config fault
+global:
+  scrape_interval: 5s
+scrape_configs:
+  - job_name: broken
+    bogus_field_from_fleetlab: true
+    static_configs:
+      - targets: ['127.0.0.1:9']
+"""
+
+
+def _agent(sup, cluster) -> AgentRuntime:
+    if cluster is None:
+        raise ValueError("this fault needs --cluster")
+    if cluster not in sup.clusters:
+        raise KeyError("no real cluster %r (clusters: %s)" % (cluster, ", ".join(sup.clusters)))
+    return sup.clusters[cluster]
+
+
+def list_segments(wal_dir: Path) -> list[Path]:
+    """WAL segment files (named %08d) in order."""
+    try:
+        return sorted((p for p in wal_dir.iterdir() if p.name.isdigit() and p.is_file()), key=lambda p: int(p.name))
+    except FileNotFoundError:
+        return []
+
+
+def record_fragments(data: bytes) -> list[tuple[int, int, int]]:
+    """(offset, type, length) of every non-padding fragment of a WAL segment's bytes."""
+    frags = []
+    for page_start in range(0, len(data), WAL_PAGE_SIZE):
+        pos = page_start
+        page_end = min(page_start + WAL_PAGE_SIZE, len(data))
+        while pos + 7 <= page_end:
+            ftype = data[pos] & 0x07
+            if ftype == 0:
+                break
+            length = int.from_bytes(data[pos + 1:pos + 3], "big")
+            if pos + 7 + length > page_end:
+                break
+            frags.append((pos, ftype, length))
+            pos += 7 + length
+    return frags
+
+
+def corrupt_wal(agent: AgentRuntime) -> dict:
+    """Flip bytes in the payload of a record in a middle segment (never the last one) of a
+    stopped agent's WAL; the fragment's CRC-32C no longer matches."""
+    segments = [p for p in list_segments(agent.wal_dir) if p.stat().st_size > 0]
+    candidates = segments[:-1]
+    if not candidates:
+        raise LabError("the WAL of %s has fewer than two segments with data" % agent.cluster)
+    segment = candidates[len(candidates) // 2]
+    data = bytearray(segment.read_bytes())
+    frags = [f for f in record_fragments(bytes(data)) if f[1] in (1, 2) and f[2] >= 8]
+    if not frags:
+        raise LabError("no record found in %s" % segment)
+    offset, _, length = frags[len(frags) // 2]
+    start = offset + 7 + length // 2
+    for i in range(start, min(start + 4, offset + 7 + length)):
+        data[i] ^= 0xFF
+    segment.write_bytes(bytes(data))
+    return {"segment": str(segment), "segment_name": segment.name, "record_offset": offset, "flipped_at": start,
+            "segments": [p.name for p in list_segments(agent.wal_dir)]}
+
+
+def _ensure_two_segments(agent: AgentRuntime):
+    """Every agent start opens a new segment: restart the container until the WAL has two
+    segments with data, so a segment before the last one can be corrupted."""
+    for _ in range(3):
+        if len([p for p in list_segments(agent.wal_dir) if p.stat().st_size > 0]) >= 2:
+            return
+        agent.restart_container(grace_seconds=10)
+        deadline = time.time() + 30
+        while not agent.is_ready() and time.time() < deadline:
+            time.sleep(0.25)
+        time.sleep(6)
+
+
+def fault(sup, name: str, cluster):  # pylint: disable=too-many-return-statements,too-many-branches
+    """Inject process fault ``name``."""
+    if name == "receiver-down":
+        pid = sup.receiver.pid
+        sup.receiver.stop(grace_seconds=10)
+        return {"stopped_pid": pid, "receiver": sup.receiver.url}
+    if name == "receiver-4xx":
+        sup.receiver_4xx = True
+        sup.receiver.restart_container(grace_seconds=10)
+        return {"receiver": sup.receiver.url, "answer": "404 remote write receiver needs to be enabled",
+                "pid": sup.receiver.pid}
+    agent = _agent(sup, cluster)
+    if name == "agent-kill":
+        pid = agent.pid
+        if pid is None:
+            raise LabError("agent of %s is not running" % cluster)
+        agent.kill()
+        return {"killed_pid": pid, "restart_count_before": agent.restart_count}
+    if name == "crashloop":
+        with sup.lock:
+            agent.extra_args = [CRASHLOOP_FLAG]
+        agent.kill()
+        return {"flag": CRASHLOOP_FLAG}
+    if name == "wal-corrupt":
+        _ensure_two_segments(agent)
+        details = {}
+        agent.restart_container(grace_seconds=10, between=lambda: details.update(corrupt_wal(agent)))
+        return details
+    if name == "wal-corrupt-stopped":
+        _ensure_two_segments(agent)
+        agent.stop(grace_seconds=10)
+        return corrupt_wal(agent)
+    if name == "bad-config":
+        with sup.lock:
+            agent.config_override = BAD_CONFIG
+            agent.write_config()
+        return {"reload_ok": agent.reload(), "config": str(agent.config_path)}
+    if name == "disk-full":
+        size = fill_filesystem(agent.filler_path)
+        return {"filler": str(agent.filler_path), "filler_bytes": size, "volume": agent.volume_usage()}
+    if name == "high-memory":
+        usage = max(agent.rss_bytes(), _cgroup_usage(agent))
+        if usage == 0:
+            raise LabError("agent of %s is not running" % cluster)
+        limit = ((int(usage / 0.9) >> 20) + 1) << 20
+        with sup.lock:
+            old = agent.spec.setdefault("resources", {}).setdefault("limits", {}).get("memory")
+            agent.spec["resources"]["limits"]["memory"] = format_quantity(limit)
+            agent.saved_memory_limit = old
+            agent.set_cgroup_limit(limit)
+        return {"usage_bytes": usage, "memory_limit": format_quantity(limit), "previous_limit": old,
+                "cgroup": str(agent.memory_cgroup) if agent.memory_cgroup else None}
+    if name == "stuck-terminating":
+        with sup.lock:
+            agent.stuck_terminating = True
+        agent.delete_pod(grace_seconds=30, wait=False)
+        return {"pod": agent.pod_name, "pod_uid": agent.pod_uid}
+    raise ValueError("unknown process fault %r" % name)
+
+
+def _cgroup_usage(agent: AgentRuntime) -> int:
+    if agent.memory_cgroup is None:
+        return 0
+    try:
+        return int((agent.memory_cgroup / "memory.usage_in_bytes").read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return 0
+
+
+def heal(sup, name: str, cluster):  # pylint: disable=too-many-return-statements
+    """Take process fault ``name`` back."""
+    if name == "receiver-down":
+        sup.receiver.resume()
+        return {"pid": sup.receiver.pid}
+    if name == "receiver-4xx":
+        sup.receiver_4xx = False
+        sup.receiver.restart_container(grace_seconds=10)
+        return {"pid": sup.receiver.pid}
+    agent = _agent(sup, cluster)
+    if name == "agent-kill":
+        return {"pid": agent.pid, "restart_count": agent.restart_count}
+    if name == "crashloop":
+        with sup.lock:
+            agent.extra_args = []
+        agent.reset_backoff()
+        return {}
+    if name == "wal-corrupt":
+        return {"pid": agent.pid}
+    if name == "wal-corrupt-stopped":
+        agent.resume()
+        return {"pid": agent.pid}
+    if name == "bad-config":
+        with sup.lock:
+            agent.config_override = None
+            agent.write_config()
+        return {"reload_ok": agent.reload()}
+    if name == "disk-full":
+        try:
+            os.unlink(agent.filler_path)
+        except FileNotFoundError:
+            pass
+        return {"volume": agent.volume_usage()}
+    if name == "high-memory":
+        with sup.lock:
+            old = getattr(agent, "saved_memory_limit", None)
+            limits = agent.spec.setdefault("resources", {}).setdefault("limits", {})
+            if old is None:
+                limits.pop("memory", None)
+            else:
+                limits["memory"] = old
+            agent.set_cgroup_limit(agent.memory_limit_bytes)
+        return {"memory_limit": old}
+    if name == "stuck-terminating":
+        agent.finish_termination()
+        return {"pod_uid": agent.pod_uid}
+    raise ValueError("unknown process fault %r" % name)
