@@ -236,8 +236,8 @@ wal:
   description: With I(reason=wal_corruption), the repair evidence from the logs, the WAL check after, and what was deleted.
   returned: when reason is wal_corruption
   type: dict
-  sample: {"repaired": true, "log_lines": ["... msg=\"successfully repaired WAL\""], "corruptions_after": [],
-           "deleted": [], "data_loss": false}
+  sample: {"repaired": true, "log_lines": [], "corruptions_after": [], "deleted": [], "data_loss": false,
+           "log_lines_before_restart": ["... level=warn msg=\"Starting corruption repair\" segment=0 offset=38840"]}
 lease:
   description: The Lease held while acting.
   returned: when a lease was used
@@ -273,7 +273,8 @@ except ImportError:  # pragma: no cover
     FleetopsError = RuntimeError
 
 REPAIR_LINES = ('encountered WAL read error', 'Starting corruption repair', 'Deleting all segments newer than corrupted segment',
-                'successfully repaired WAL', 'Repairing WAL', 'repair')
+                'Rewrite corrupted segment', 'successfully repaired WAL', 'repair corrupted WAL')
+REPAIR_DONE = ('starting corruption repair', 'rewrite corrupted segment', 'successfully repaired wal')
 
 
 def argument_spec():
@@ -315,6 +316,7 @@ class Restart:
         self.target = target
         self.result = {'changed': False, 'action': 'none', 'refused': False, 'refusal_reasons': [], 'steps': [], 'msg': ''}
         self.lease = None
+        self.pre_repair_lines = []
 
     def step(self, text):
         self.result['steps'].append(text)
@@ -420,6 +422,8 @@ class Restart:
 
         action = 'forced' if forced_now else 'graceful'
         self.take_lease(namespace, sts, action)
+        if p['reason'] == 'wal_corruption':
+            self.pre_repair_lines, _error = self.repair_log_lines(86400)
         if self.module.check_mode:
             self.result.update(changed=True, action=action,
                                msg='would %s restart %s (StatefulSet %s)%s' % (
@@ -505,16 +509,17 @@ class Restart:
     # ------------------------------------------------------------------ WAL
 
     def repair_log_lines(self, since_seconds):
+        """(lines about WAL corruption and repair in the agent's log, error)."""
         try:
             text = self.target.logs(since_seconds=int(since_seconds) + 5, timestamps=False)
         except TypeError:
             text = self.target.logs(since_seconds=int(since_seconds) + 5)
         except Exception as exc:  # pylint: disable=broad-except
-            return None, str(exc)
+            return [], str(exc)
         if isinstance(text, bytes):
             text = text.decode('utf-8', 'replace')
-        lines = [line for line in (text or '').splitlines() if any(key.lower() in line.lower() for key in REPAIR_LINES[:4])]
-        return lines, None
+        keys = [key.lower() for key in REPAIR_LINES]
+        return [line.strip() for line in (text or '').splitlines() if any(key in line.lower() for key in keys)][-20:], None
 
     def wal_check(self):
         from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import wal as walmod  # pylint: disable=import-outside-toplevel
@@ -527,27 +532,35 @@ class Restart:
         return listing, report
 
     def wal_after(self, namespace, sts, before, new_pod, started, container):
-        wal = {'repaired': False, 'log_lines': [], 'corruptions_after': None, 'deleted': [], 'data_loss': False}
+        """After the restart: the repair from the logs, the WAL's tail verified; delete only with allow_data_loss."""
+        wal = {'repaired': False, 'log_lines': [], 'log_lines_before_restart': self.pre_repair_lines or [],
+               'corruptions_after': None, 'deleted': [], 'data_loss': False}
         if new_pod is not None:
             lines, error = self.repair_log_lines(time.time() - started)
-            wal['log_lines'] = lines or []
-            wal['repaired'] = any('successfully repaired wal' in line.lower() for line in lines or [])
+            wal['log_lines'] = lines
             if error:
                 wal['log_error'] = error
+            seen = [line.lower() for line in lines + wal['log_lines_before_restart']]
+            failed = any('repair corrupted wal' in line for line in seen)
             try:
                 _listing, report = self.wal_check()
                 wal['corruptions_after'] = report.corruptions()
             except Exception as exc:  # pylint: disable=broad-except
                 wal['wal_check_error'] = str(exc)
-            left = len(wal['corruptions_after']) if wal['corruptions_after'] is not None else '?'
-            self.step('WAL after restart: %s, %s corruption(s) left' % ('repair logged' if wal['repaired'] else 'no repair logged', left))
-            if not wal['corruptions_after']:
+            clean = wal['corruptions_after'] == []
+            wal['repaired'] = bool(any(key in line for line in seen for key in REPAIR_DONE) and not failed and clean)
+            left = len(wal['corruptions_after']) if wal['corruptions_after'] is not None else 'unknown'
+            self.step('WAL after the restart: %s; %s corruption(s) left in the tail' % (
+                'repair logged' if wal['repaired'] else ('repair FAILED' if failed else 'no repair logged'), left))
+            if clean or (wal['corruptions_after'] is None and not failed):
                 return wal
         if not self.p['allow_data_loss']:
             if new_pod is None:
-                self.fail('the agent did not come back after the restart and its WAL may be corrupted beyond what Prometheus '
-                          'repairs (e.g. a checkpoint); deleting WAL needs allow_data_loss=true', wal=wal)
-            return wal
+                self.fail('the agent did not come back after the restart: its WAL may be corrupted beyond what Prometheus '
+                          'repairs (a corrupted checkpoint); deleting WAL needs allow_data_loss=true', wal=wal)
+            self.fail('the WAL is still corrupted after the restart (%s); deleting the corrupted segments needs '
+                      'allow_data_loss=true' % ', '.join('%s@%s' % (c.get('segment'), c.get('offset')) for c in wal['corruptions_after'] or []),
+                      wal=wal)
         wal.update(self.delete_wal(namespace, sts, container))
         wal['_pod'] = wal.pop('pod', None)
         return wal
