@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,20 @@ class Kube:
         if check and proc.returncode != 0:
             raise AssertionError("%s failed (%d): %s" % (" ".join(argv), proc.returncode, proc.stderr))
         return proc
+
+    def fault(self, name, cluster, action="fault"):
+        """Inject (or heal) a fault through the lab's control endpoint."""
+        if self.lab is not None and hasattr(self.lab, action):
+            return getattr(self.lab, action)(name, cluster)
+        body = json.dumps({"name": name, "cluster": cluster}).encode()
+        req = urllib.request.Request(self.state["control_url"] + "/" + action, data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            return json.loads(resp.read())
+
+    def heal(self, name, cluster):
+        """Take a fault back."""
+        return self.fault(name, cluster, action="heal")
 
     def api_client(self, context):
         """A kubernetes.client.ApiClient for one context of the lab's kubeconfig."""

@@ -134,7 +134,6 @@ class Workload:
         self.sts_uid = stable_uid(cluster.name, names["namespace"], names["statefulset"], STARTED)
         self.pod_revision = None
         self.rolling = False
-        self.stuck_deletion = None  # epoch of a deletion the pod is stuck in (stuck-terminating)
         self.deleting = None  # (epoch, grace) of a deletion in progress
         self.lock = threading.RLock()
 
@@ -311,8 +310,8 @@ class Workload:
         }
         terminating = bool(_attr(proc, "terminating", False))
         with self.lock:
-            deletion = self.stuck_deletion or (self.deleting[0] if self.deleting else None)
-            grace = self.deleting[1] if self.deleting else 600
+            deletion = _attr(proc, "deletion_timestamp", None) or (self.deleting[0] if self.deleting else None)
+            grace = self.deleting[1] if self.deleting else 30
         if terminating or deletion:
             meta["deletionTimestamp"] = rfc3339((deletion or time.time()) + (grace or 0))
             meta["deletionGracePeriodSeconds"] = int(grace or 0)

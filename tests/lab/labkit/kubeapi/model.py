@@ -226,13 +226,13 @@ class ClusterModel:
     def delete_pod(self, work, grace):
         """Delete the pod: the process stops and the StatefulSet brings a new pod (new uid)."""
         proc = work.proc
-        if "stuck-terminating" in self.faults and grace != 0:
-            with work.lock:
-                work.stuck_deletion = work.stuck_deletion or time.time()
+        if _attr(proc, "terminating", False) and _attr(proc, "stuck_terminating", False):
+            # stuck in Terminating (the supervisor's stuck-terminating fault): only a force delete ends it
+            if grace == 0 and hasattr(proc, "finish_termination"):
+                proc.finish_termination()
             self.refresh(force=True)
             return
         with work.lock:
-            work.stuck_deletion = None
             work.deleting = (time.time(), grace)
 
         def run():

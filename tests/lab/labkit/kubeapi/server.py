@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -155,18 +156,22 @@ class ApiServer:
 
     # ------------------------------------------------------------ faults
 
-    def handle_fault(self, name, cluster, active=True):
-        """The API fault handler given to the supervisor: True when ``name`` is an API fault we applied."""
+    def handle_fault(self, action, name, cluster):
+        """The API fault handler given to the supervisor (``handler(action, name, cluster)``).
+
+        Returns details when ``name`` is an API fault (api-error, api-slow, api-auth), None otherwise.
+        """
         if name not in API_FAULTS:
-            return False
+            return None
         model = self.clusters.get(cluster)
         if model is None:
             raise KeyError("no cluster %r" % cluster)
-        if active:
+        if action == "fault":
             model.faults.add(name)
         else:
             model.faults.discard(name)
-        return True
+        return {"cluster": cluster, "server": self.server_url(cluster), "api_faults": sorted(model.faults),
+                "slow_seconds": SLOW_SECONDS if name == "api-slow" else None}
 
 
 def serve(supervisor, state, port=0):
@@ -330,7 +335,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.route(model, [p for p in parts[3:]], parsed)
         except ApiError as exc:
             self.send_status(exc.status)
-        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+        except (ConnectionError, socket.timeout, ssl.SSLError):
             self.close_connection = True
         except Exception as exc:  # pylint: disable=broad-except
             LOG.exception("request %s %s failed", self.command, self.path)
