@@ -1,0 +1,122 @@
+"""The daily playbook against the lab: healthy clusters are all ok, and each fault shows up as the
+right check with the right status for that cluster only (one fault per cluster, healed after)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from ansible_runner_helpers import run_playbook
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+DAILY = ["POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY",
+         "WAL-SIZE", "WAL-HEALTH", "MEMORY", "INGEST", "CONFIG"]
+
+
+def _real(lab):
+    return sorted(n for n, c in lab.state["clusters"].items() if not c.get("synthetic"))
+
+
+def daily(lab_inventory, tmp_path, limit=None, extra=None):
+    """Run the daily playbook; returns (run, report document)."""
+    out = tmp_path / "report"
+    extra_vars = {"fleet_report_dir": str(out), "fleet_history_file": ""}
+    extra_vars.update(extra or {})
+    run = run_playbook("fleetops.prometheus_agent.daily", lab_inventory, extra_vars=extra_vars, limit=limit, cwd=str(tmp_path))
+    report = out / "fleet-report.json"
+    assert report.exists(), run.output[-5000:]
+    return run, json.loads(report.read_text())
+
+
+def _checks(doc, cluster):
+    return {c["id"]: c for c in doc["clusters"][cluster]["checks"]}
+
+
+def test_healthy_clusters_are_all_ok(lab, lab_inventory, tmp_path):
+    run, doc = daily(lab_inventory, tmp_path)
+    assert run.rc == 0, run.output[-5000:]
+    for cluster in _real(lab):
+        checks = _checks(doc, cluster)
+        assert sorted(checks) == sorted(DAILY), cluster
+        bad = {cid: (c["status"], c["message"]) for cid, c in checks.items() if c["status"] != "ok"}
+        assert not bad, "%s: %s" % (cluster, bad)
+    assert doc["summary"]["ok"] == len(_real(lab))
+    for name in ("fleet-report.md", "fleet-report.html", "fleet-report.prom"):
+        assert (tmp_path / "report" / name).stat().st_size > 0
+    assert run.custom_stats, "no set_stats summary"
+
+
+def test_receiver_down_makes_remote_write_critical(lab, lab_inventory, tmp_path):
+    cluster = _real(lab)[1]
+    lab.fault("receiver-down", cluster)
+    try:
+        time.sleep(20)  # retries start at once; let some back-off rounds pass
+        run, doc = daily(lab_inventory, tmp_path)
+        assert run.rc == 0, run.output[-5000:]
+        checks = _checks(doc, cluster)
+        assert "critical" in (checks["RW-RETRY"]["status"], checks["RW-LAG"]["status"]), checks
+        assert doc["clusters"][cluster]["status"] == "critical"
+        for other in _real(lab):
+            if other != cluster:
+                others = _checks(doc, other)
+                assert others["RW-RETRY"]["status"] == "ok" and others["RW-LAG"]["status"] == "ok", (other, others)
+        prom = (tmp_path / "report" / "fleet-report.prom").read_text()
+        assert 'fleet_cluster_status{cluster="%s"} 2' % cluster in prom
+    finally:
+        lab.heal("receiver-down", cluster)
+
+
+def test_agent_kill_shows_in_restarts_or_pod(lab, lab_inventory, tmp_path):
+    cluster = _real(lab)[-1]
+    lab.fault("agent-kill", cluster)
+    try:
+        time.sleep(3)
+        run, doc = daily(lab_inventory, tmp_path, limit=cluster)
+        checks = _checks(doc, cluster)
+        assert checks["RESTARTS"]["status"] != "ok" or checks["POD"]["status"] != "ok", checks
+    finally:
+        lab.heal("agent-kill", cluster)
+        lab.wait_ready(cluster, 120)
+
+
+def test_wal_corrupt_makes_wal_health_critical(lab, lab_inventory, tmp_path):
+    cluster = _real(lab)[0]
+    lab.fault("wal-corrupt", cluster)
+    try:
+        run, doc = daily(lab_inventory, tmp_path, limit=cluster, extra={"fleet_wal_verify": "full"})
+        checks = _checks(doc, cluster)
+        assert checks["WAL-HEALTH"]["status"] == "critical", checks["WAL-HEALTH"]
+    finally:
+        lab.heal("wal-corrupt", cluster)
+
+
+def test_unreachable_cluster_is_unknown_and_the_rest_go_on(lab, lab_inventory, tmp_path):
+    inventory = Path(tmp_path) / "inventory.yml"
+    text = Path(lab_inventory).read_text()
+    inventory.write_text(text.replace("    fleet:\n      vars:\n", "    fleet:\n      vars:\n", 1) +
+                         "    broken:\n      hosts:\n        broken-1:\n          kube_context: no-such-context\n"
+                         "          ansible_connection: local\n"
+                         "          ansible_python_interpreter: \"{{ ansible_playbook_python }}\"\n"
+                         "          kubeconfig: /nonexistent/kubeconfig\n")
+    run, doc = daily(str(inventory), tmp_path, extra={"fleet_hosts": "fleet:broken"})
+    assert run.rc == 0, run.output[-5000:]
+    assert doc["clusters"]["broken-1"]["status"] == "unknown"
+    assert doc["clusters"]["broken-1"].get("reason") or doc["clusters"]["broken-1"]["checks"]
+    assert doc["clusters"][_real(lab)[0]]["checks"], "the healthy clusters were not checked"
+
+
+def test_fail_on_critical_fails_the_play_after_the_report(lab, lab_inventory, tmp_path):
+    cluster = _real(lab)[1]
+    lab.fault("receiver-down", cluster)
+    try:
+        time.sleep(15)
+        run, doc = daily(lab_inventory, tmp_path, limit=cluster, extra={"fleet_fail_on": "critical"})
+        assert doc["clusters"][cluster]["status"] == "critical"
+        assert run.rc != 0
+        assert "fleet_fail_on=critical" in run.output
+    finally:
+        lab.heal("receiver-down", cluster)
