@@ -70,9 +70,6 @@ def inventory(state: dict) -> dict:
     }
     if with_api:
         group_vars["kubeconfig"] = str(workdir / "kubeconfig")
-        ca_cert = (state.get("api") or {}).get("ca_cert")
-        if ca_cert:
-            group_vars["ca_cert"] = ca_cert
     return {"all": {"children": {"fleet": {"vars": group_vars, "hosts": hosts}}}}
 
 
