@@ -230,7 +230,7 @@ def sending_again(first, second, max_lag_seconds=None, newest_appended=None):
 # --------------------------------------------------------------------------------------
 # pods
 
-def _parse_time(value):
+def parse_time(value):
     if value is None:
         return None
     if isinstance(value, datetime.datetime):
@@ -256,7 +256,7 @@ def pod_metadata(pod, key):
 
 def stuck_terminating(pod, now=None, slack_seconds=30):
     """``(stuck, seconds_over)``: the pod has a deletionTimestamp older than its grace period."""
-    deleted = _parse_time(pod_metadata(pod, 'deletion_timestamp'))
+    deleted = parse_time(pod_metadata(pod, 'deletion_timestamp'))
     if deleted is None:
         return (False, 0.0)
     now = now or _now()

@@ -108,6 +108,13 @@ options:
         (for example the kubelet already restarted a killed container). Not applied to I(reason=wal_corruption).
     type: bool
     default: false
+  cooldown_seconds:
+    description:
+      - Do nothing (C(changed=false)) when the StatefulSet was rollout-restarted less than this many seconds
+        ago, or the pod was replaced while this run waited for the Lease: another run already restarted it.
+      - Does not apply to I(mode=forced). C(0) turns it off.
+    type: int
+    default: 300
   lease:
     description: Hold a Lease while acting (refuse when another run holds it).
     type: bool
@@ -295,6 +302,7 @@ def argument_spec():
         forced_fallback=dict(type='bool', default=False),
         stuck_after_seconds=dict(type='int', default=30),
         skip_if_healthy=dict(type='bool', default=False),
+        cooldown_seconds=dict(type='int', default=300),
         lease=dict(type='bool', default=True),
         lease_duration=dict(type='int', default=900),
         lease_holder=dict(type='str'),
@@ -305,6 +313,10 @@ def argument_spec():
         receiver_urls=dict(type='list', elements='str'),
     )
     return spec
+
+
+def pod_metadata_terminating(pod):
+    return rem.pod_metadata(pod, 'deletion_timestamp') is not None
 
 
 class Restart:
@@ -422,6 +434,8 @@ class Restart:
 
         action = 'forced' if forced_now else 'graceful'
         self.take_lease(namespace, sts, action)
+        if self.recently_restarted(namespace, sts, pod, before):
+            return self.result
         if p['reason'] == 'wal_corruption':
             self.pre_repair_lines, _error = self.repair_log_lines(86400)
         if self.module.check_mode:
@@ -484,6 +498,29 @@ class Restart:
             self.fail(what + ', but verification failed: %s' % '; '.join(self.result['verification']['failures']))
         self.result['msg'] = what + (', health, targets and remote write verified' if p['verify'] else '')
         return self.result
+
+    def recently_restarted(self, namespace, sts, pod, before):
+        """Another run restarted this agent meanwhile, or within cooldown_seconds: do nothing."""
+        cooldown = self.p['cooldown_seconds']
+        now_pods = ops.list_pods(self.target, namespace, name=before['name'])
+        if now_pods and now_pods[0]['metadata'].get('uid') != before['uid']:
+            why = 'the pod was replaced while this run waited (another run restarted it)'
+        else:
+            stamp = None
+            try:
+                obj = ops.to_dict(self.target.apps.api_client, self.target.apps.read_namespaced_stateful_set(sts, namespace))
+                stamp = ((((obj.get('spec') or {}).get('template') or {}).get('metadata') or {}).get('annotations') or {}).get(ops.RESTARTED_AT)
+            except Exception:  # pylint: disable=broad-except
+                stamp = None
+            when = rem.parse_time(stamp)
+            age = (ops.now_utc() - when).total_seconds() if when else None
+            if age is None or age >= cooldown or self.p['mode'] == 'forced' or pod_metadata_terminating(pod):
+                return False
+            why = 'the StatefulSet was restarted %.0fs ago (%s), within cooldown_seconds=%d' % (age, stamp, cooldown)
+        self.result['msg'] = 'not restarting %s: %s' % (before['name'], why)
+        self.step(self.result['msg'])
+        self.release()
+        return True
 
     def verify(self, after):
         p = self.p

@@ -26,6 +26,7 @@ FAST = {
     "remediate_rw_interval": 3,
     "remediate_wait_timeout": 90,
     "remediate_verify_timeout": 60,
+    "remediate_cooldown_seconds": 0,
 }
 
 AUDIT_PLAY = """
