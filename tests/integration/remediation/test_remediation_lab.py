@@ -415,3 +415,26 @@ def test_shards_above_max_queue_tuning(lab, inventory, cluster):
     assert cr_of(lab, cluster)["spec"]["remoteWrite"][0]["queueConfig"]["maxShards"] == want
     again = run_module("agent_tune", {"queue": {"max_shards": want}}, host=cluster, inventory=inventory).result(cluster)
     assert again["changed"] is False
+
+
+def test_two_runs_at_once_restart_once(lab, inventory, cluster):
+    """Issue 8 item 5: two remediation runs on one cluster at the same time restart it once."""
+    import threading  # pylint: disable=import-outside-toplevel
+    uid = pod_of(lab, cluster).metadata.uid
+    results = {}
+
+    def go(i):
+        run = run_module("agent_restart", {"rw_interval": 2, "wait_timeout": 90, "verify_timeout": 60, "lease_holder": "run-%d" % i},
+                         host=cluster, inventory=inventory)
+        results[i] = run.result(cluster)
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    changed = [r for r in results.values() if r.get("changed")]
+    assert len(changed) == 1, results
+    other = [r for r in results.values() if not r.get("changed")][0]
+    assert other.get("refused") or "not restarting" in other.get("msg", ""), other
+    assert pod_of(lab, cluster).metadata.uid != uid
