@@ -440,12 +440,11 @@ def evaluate(cadence, results, user_thresholds=None, errors=None, previous=None,
             continue
         result = results[name]
         why = None if _ran(result) else _why_missing(name, result)
+        if why and errors and not (isinstance(result, dict) and result.get("failed")):
+            why = "not measured, the gathering stopped at %s" % "; ".join(errors)[:300]
         for cid in ids:
             if cid in wanted and cid not in merged and cid not in COMPUTED:
-                reason = why or ("%s did not report %s" % (name, cid))
-                if errors and not _ran(result):
-                    reason = "%s (%s)" % (reason, "; ".join(errors)[:300])
-                merged[cid] = make(cid, "unknown", None, None, reason)
+                merged[cid] = make(cid, "unknown", None, None, why or ("%s did not report %s" % (name, cid)))
 
     if cadence == "daily" and _ran(results.get("remote_write_stats")):
         window = rw_window(results["remote_write_stats"], context.get("baseline"))
@@ -488,7 +487,8 @@ def evaluate(cadence, results, user_thresholds=None, errors=None, previous=None,
     result["cadences"] = sorted(set(result.get("cadences") or []) | {cadence})
     if errors:
         result["errors"] = list(result.get("errors") or []) + errors
-    unknown = [c for c in checks if c.get("status") == "unknown"]
-    if checks and len(unknown) == len(checks):
-        result["reason"] = unknown[0].get("message")
+    if result["checks"] and all(c.get("status") == "unknown" for c in result["checks"]):
+        result["reason"] = result["checks"][0].get("message")
+    else:
+        result.pop("reason", None)
     return result

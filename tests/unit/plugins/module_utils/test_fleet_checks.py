@@ -1,0 +1,134 @@
+"""fleet_checks: one cluster's fleet_result from its module results, and the checks computed there."""
+
+from __future__ import annotations
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import fleet_checks as fc
+
+NOW = 1_800_000_000.0
+DAY = 86400.0
+
+
+def _check(cid, status="ok", value=1, message="fine"):
+    return {"id": cid, "status": status, "value": value, "threshold": None, "message": message}
+
+
+def _daily_results(rw_status="ok"):
+    return {
+        "agent_status": {"status": "ok", "checks": [_check(c) for c in ("POD", "RESTARTS", "HEALTH", "MEMORY", "INGEST", "CONFIG", "TARGETS")],
+                         "agent": {"version": "2.42.0", "memory_bytes": 8e7}, "pods": [{"name": "p-0", "restarts": 0}],
+                         "ingest": {"active_series": 1200}},
+        "remote_write_stats": {"status": rw_status, "checks": [_check(c, rw_status) for c in
+                                                               ("RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY")],
+                               "queues": [{"lag_seconds": 2.0, "success_ratio": 1.0, "pending_samples": 3}],
+                               "snapshot": {"time": NOW + 12}},
+        "wal_inspect": {"status": "ok", "checks": [_check("WAL-SIZE"), _check("WAL-HEALTH")],
+                        "wal": {"size_bytes": 5e6, "segment_count": 3}, "volume": {"capacity": 1e9, "used": 1e8}},
+        "agent_logs": {"status": "ok", "checks": [_check("LOGS")]},
+    }
+
+
+def test_daily_keeps_the_cadence_and_extracts_facts():
+    result = fc.evaluate("daily", _daily_results(), context={"baseline": {"snapshot": {"time": NOW}}, "now": NOW})
+    ids = [c["id"] for c in result["checks"]]
+    assert ids == list(fc.CADENCE_CHECKS["daily"])
+    assert "TARGETS" not in ids and "LOGS" not in ids
+    assert result["status"] == "ok"
+    facts = result["facts"]
+    assert facts["lag_seconds"] == 2.0 and facts["wal_bytes"] == 5e6 and abs(facts["wal_used_ratio"] - 0.1) < 1e-9
+    assert facts["version"] == "2.42.0" and facts["active_series"] == 1200
+
+
+def test_missing_module_makes_its_checks_unknown_with_reason():
+    results = _daily_results()
+    results["remote_write_stats"] = {"failed": True, "msg": "connection refused"}
+    result = fc.evaluate("daily", results, errors=["Read the remote-write queues: connection refused"])
+    rw = {c["id"]: c for c in result["checks"] if c["id"].startswith("RW-")}
+    assert len(rw) == 6 and all(c["status"] == "unknown" for c in rw.values())
+    assert "connection refused" in rw["RW-LAG"]["message"]
+    assert result["status"] == "unknown"
+
+
+def test_short_window_makes_rates_unknown_but_keeps_criticals():
+    results = _daily_results()
+    results["remote_write_stats"]["snapshot"]["time"] = NOW + 2
+    result = fc.evaluate("daily", results, {"rw_min_window_seconds": 10}, context={"baseline": {"snapshot": {"time": NOW}}})
+    by_id = {c["id"]: c for c in result["checks"]}
+    assert by_id["RW-SUCCESS"]["status"] == "unknown" and "2.0 s apart" in by_id["RW-SUCCESS"]["message"]
+    assert by_id["RW-LAG"]["status"] == "ok"
+    results = _daily_results("critical")
+    results["remote_write_stats"]["snapshot"]["time"] = NOW + 2
+    result = fc.evaluate("daily", results, {"rw_min_window_seconds": 10}, context={"baseline": {"snapshot": {"time": NOW}}})
+    assert {c["id"]: c for c in result["checks"]}["RW-RETRY"]["status"] == "critical"
+
+
+def test_same_check_from_two_modules_worst_wins():
+    results = _daily_results()
+    results["agent_logs"]["checks"].append(_check("WAL-HEALTH", "critical", 2, "2 WAL repairs in the logs"))
+    result = fc.evaluate("daily", results)
+    wal = {c["id"]: c for c in result["checks"]}["WAL-HEALTH"]
+    assert wal["status"] == "critical" and "repairs" in wal["message"]
+
+
+def test_previous_cadence_is_kept():
+    daily = fc.evaluate("daily", _daily_results())
+    weekly = fc.evaluate("weekly", {"agent_status": _daily_results()["agent_status"]}, previous=daily, context={"now": NOW})
+    ids = [c["id"] for c in weekly["checks"]]
+    assert "POD" in ids and "TARGETS" in ids and weekly["cadences"] == ["daily", "weekly"]
+
+
+def test_wal_trend():
+    th = fc.thresholds()
+    facts = {"volume_used_bytes": 60e9, "volume_capacity_bytes": 100e9}
+    growing = [{"time": NOW - 2 * DAY, "volume_used_bytes": 40e9}]          # 10 GB/day, 40 GB free: 4 days
+    assert fc.check_wal_trend(facts, growing, NOW, th)["status"] == "warning"
+    fast = [{"time": NOW - DAY, "volume_used_bytes": 10e9}]                  # 50 GB/day: < 1 day
+    assert fc.check_wal_trend(facts, fast, NOW, th)["status"] == "critical"
+    flat = [{"time": NOW - 3 * DAY, "volume_used_bytes": 60e9}]
+    assert fc.check_wal_trend(facts, flat, NOW, th)["status"] == "ok"
+    assert fc.check_wal_trend(facts, [], NOW, th)["status"] == "unknown"
+
+
+def test_series_week_over_week():
+    th = fc.thresholds()
+    week = [{"time": NOW - 7 * DAY, "active_series": 1000}]
+    assert fc.check_series({"active_series": 1100}, week, NOW, th)["status"] == "ok"
+    assert fc.check_series({"active_series": 1300}, week, NOW, th)["status"] == "warning"
+    assert fc.check_series({"active_series": 1600}, week, NOW, th)["status"] == "critical"
+    assert fc.check_series({"active_series": 1600}, [], NOW, th, query_value=1500)["status"] == "ok"
+    assert fc.check_series({"active_series": 1600}, [], NOW, th)["status"] == "unknown"
+
+
+def test_ooo():
+    th = fc.thresholds()
+    assert fc.check_ooo({"ingest": {"out_of_order_samples_total": 0}}, [], th)["status"] == "ok"
+    assert fc.check_ooo({"ingest": {"out_of_order_samples_total": 5}}, [], th)["status"] == "warning"
+    twin = fc.check_ooo({"ingest": {"out_of_order_samples_total": 0}}, ["lab-2"], th)
+    assert twin["status"] == "warning" and "lab-2" in twin["message"]
+
+
+def test_version():
+    th = fc.thresholds()
+    assert fc.check_version({"version": "2.42.0"}, None, ["2.42.0", "2.53.1"], th)["status"] == "warning"
+    assert fc.check_version({"version": "2.53.1"}, None, ["2.42.0", "2.53.1"], th)["status"] == "ok"
+    assert fc.check_version({"version": "2.30.0"}, None, [], th)["status"] == "critical"
+    assert fc.check_version({"version": "3.5.0"}, "3.5.0", [], th)["status"] == "ok"
+    assert fc.check_version({}, None, [], th)["status"] == "unknown"
+
+
+def test_rightsize():
+    th = fc.thresholds()
+    agent = {"agent": {"memory_bytes": 480 * 2 ** 20, "cpu_cores": 0.1},
+             "pods": [{"requests": {"memory": "256Mi", "cpu": "100m"}, "limits": {"memory": "512Mi"}}]}
+    assert fc.check_rightsize(agent, th)["status"] == "critical"
+    agent["agent"]["memory_bytes"] = 250 * 2 ** 20
+    assert fc.check_rightsize(agent, th)["status"] == "ok"
+    agent["agent"]["memory_bytes"] = 50 * 2 ** 20
+    assert fc.check_rightsize(agent, th)["status"] == "warning"
+
+
+def test_uptime():
+    th = fc.thresholds()
+    assert fc.check_uptime(1.0, None, th)["status"] == "ok"
+    assert fc.check_uptime(0.998, None, th)["status"] == "warning"
+    assert fc.check_uptime(0.99, None, th)["status"] == "critical"
+    assert fc.check_uptime(None, "no query API", th)["message"] == "no query API"
