@@ -646,6 +646,20 @@ class AgentRuntime(ProcessRuntime):
         self._oom_kills_seen = count
         return killed
 
+    def memory_usage_bytes(self) -> int:
+        """Working set like cAdvisor reports it: the memory cgroup's usage minus its inactive
+        file pages (the RSS when there is no cgroup); 0 when not running."""
+        if self.pid is None:
+            return 0
+        if self.memory_cgroup is not None:
+            try:
+                usage = int((self.memory_cgroup / "memory.usage_in_bytes").read_text(encoding="ascii"))
+                stat = dict(line.split() for line in (self.memory_cgroup / "memory.stat").read_text(encoding="ascii").splitlines())
+                return max(usage - int(stat.get("total_inactive_file", 0)), 0)
+            except (OSError, ValueError):
+                pass
+        return self.rss_bytes()
+
     def volume_usage(self) -> dict:
         """statvfs of the data volume: capacity_bytes, used_bytes, available_bytes."""
         try:
@@ -907,6 +921,7 @@ class Supervisor:
                 "receiver": self.receiver.status(),
                 "node_exporter": self.node_exporter.status(),
                 "clusters": {name: dict(agent.status(), volume=agent.volume_usage(), rss_bytes=agent.rss_bytes(),
+                                        memory_usage_bytes=agent.memory_usage_bytes(),
                                         memory_limit_bytes=agent.memory_limit_bytes)
                              for name, agent in self.clusters.items()},
                 "active_faults": dict(self.active_faults),
