@@ -111,7 +111,7 @@ def number(value):
 
 def version_tuple(text):
     """'v2.42.0+ds' -> (2, 42, 0)."""
-    found = re.findall(r"\d+", str(text or "").split("+")[0])[:3]
+    found = re.findall(r"\d+", str(text or "").split("+", maxsplit=1)[0])[:3]
     return tuple(int(x) for x in found) + (0,) * (3 - len(found)) if found else None
 
 

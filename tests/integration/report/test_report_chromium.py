@@ -72,9 +72,9 @@ def test_report_is_self_contained(html_report):
 
 
 def test_dump_dom_renders_table_and_charts(html_report):
-    proc = subprocess.run([_chromium()] + CHROMIUM_FLAGS + ["--user-data-dir=" + tempfile.mkdtemp(prefix="chr-"),
-                                                             "--virtual-time-budget=3000", "--dump-dom", "file://" + html_report],
-                          capture_output=True, text=True, timeout=120, check=False)
+    argv = [_chromium()] + CHROMIUM_FLAGS + ["--user-data-dir=" + tempfile.mkdtemp(prefix="chr-"),
+                                             "--virtual-time-budget=3000", "--dump-dom", "file://" + html_report]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     dom = proc.stdout
     assert 'data-ready="1"' in dom, proc.stderr[-2000:]
     assert dom.count('<tr data-cluster=') == len(STATUS_OF)
@@ -87,7 +87,7 @@ class DevTools:
 
     def __init__(self, ws_url):
         from websockets.sync.client import connect  # pylint: disable=import-outside-toplevel
-        self.conn = connect(ws_url, max_size=64 * 1024 * 1024, open_timeout=30)
+        self.conn = connect(ws_url, max_size=64 * 1024 * 1024, open_timeout=30).__enter__()  # pylint: disable=unnecessary-dunder-call
         self.next_id = 0
 
     def call(self, method, **params):
@@ -113,9 +113,9 @@ class DevTools:
 
 def _start_chromium(html):
     profile = tempfile.mkdtemp(prefix="chr-")
-    proc = subprocess.Popen([_chromium()] + CHROMIUM_FLAGS + ["--user-data-dir=" + profile, "--remote-debugging-port=0",
-                                                               "--window-size=1400,1000", "file://" + html],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    argv = [_chromium()] + CHROMIUM_FLAGS + ["--user-data-dir=" + profile, "--remote-debugging-port=0",
+                                             "--window-size=1400,1000", "file://" + html]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     port = None
     while time.time() < deadline and port is None:
@@ -128,7 +128,7 @@ def _start_chromium(html):
     if port is None:
         proc.kill()
         pytest.fail("chromium did not open its DevTools port")
-    for _ in range(100):
+    for _attempt in range(100):
         with urllib.request.urlopen("http://127.0.0.1:%d/json/list" % port, timeout=10) as resp:
             pages = [t for t in json.load(resp) if t.get("type") == "page"]
         if pages:
@@ -148,7 +148,7 @@ def test_click_sorts_table_and_screenshot(html_report):
     devtools = None
     try:
         devtools = DevTools(ws_url)
-        for _ in range(100):
+        for _attempt in range(100):
             if devtools.js("document.body && document.body.dataset.ready") == "1":
                 break
             time.sleep(0.1)
@@ -193,9 +193,8 @@ def test_screenshot_flag(html_report):
     target = OUTPUT / "fleet-report-screenshot.png"
     if target.exists():
         target.unlink()
-    subprocess.run([_chromium()] + CHROMIUM_FLAGS + ["--user-data-dir=" + tempfile.mkdtemp(prefix="chr-"),
-                                                     "--window-size=1400,900", "--virtual-time-budget=3000",
-                                                     "--screenshot=" + str(target), "file://" + html_report],
-                   capture_output=True, timeout=120, check=False, cwd=str(OUTPUT))
+    argv = [_chromium()] + CHROMIUM_FLAGS + ["--user-data-dir=" + tempfile.mkdtemp(prefix="chr-"), "--window-size=1400,900",
+                                             "--virtual-time-budget=3000", "--screenshot=" + str(target), "file://" + html_report]
+    subprocess.run(argv, capture_output=True, timeout=120, check=False, cwd=str(OUTPUT))
     assert target.exists() and target.stat().st_size > 5000
     assert os.path.getsize(target) > 0

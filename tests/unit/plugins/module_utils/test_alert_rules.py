@@ -13,7 +13,8 @@ SHIPPED = yaml.safe_load((REPO_ROOT / "roles" / "weekly_check" / "files" / "prom
 CAPTURE = (REPO_ROOT / "tests" / "fixtures" / "captures" / "prometheus-2.42-agent" / "agent_metrics.txt").read_text()
 
 RUNBOOK_RULES = [{"name": "prometheus-agent", "rules": [
-    {"alert": "RemoteWriteFailing", "expr": "rate(prometheus_remote_storage_failed_samples_total[5m]) / rate(prometheus_remote_storage_sent_samples_total[5m]) > 0.01"},
+    {"alert": "RemoteWriteFailing",
+     "expr": "rate(prometheus_remote_storage_failed_samples_total[5m]) / rate(prometheus_remote_storage_sent_samples_total[5m]) > 0.01"},
     {"alert": "RemoteWriteQueueHigh", "expr": "prometheus_remote_storage_queue_length > 5000"},
     {"alert": "WALCorruption", "expr": "increase(prometheus_tsdb_wal_corruptions_total[1h]) > 0"},
 ]}]
