@@ -81,7 +81,7 @@ def crc32c(data: bytes) -> int:
     crc = 0xFFFFFFFF
     for byte in data:
         crc ^= byte
-        for _ in range(8):
+        for _bit in range(8):
             crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
     return crc ^ 0xFFFFFFFF
 
@@ -203,8 +203,11 @@ def test_agent_kill_is_restarted_by_the_kubelet(lab):
     details = lab.fault("agent-kill", name)
     try:
         assert details["killed_pid"] == before["pid"]
-        after = wait_for(lambda: (lambda s: s if s["pid"] and s["pid"] != before["pid"] else None)(cluster_status(lab, name)),
-                         20, "a new agent pid")
+        def restarted():
+            now = cluster_status(lab, name)
+            return now if now["pid"] and now["pid"] != before["pid"] else None
+
+        after = wait_for(restarted, 20, "a new agent pid")
         assert after["restart_count"] == before["restart_count"] + 1
         assert after["pod_uid"] == before["pod_uid"]
         assert after["last_termination"]["exit_code"] == 137

@@ -24,8 +24,8 @@ def cmd_up(args) -> int:
     kubeconfig = workdir / "kubeconfig"
     print("kubeconfig:    %s" % (kubeconfig if kubeconfig.exists() else "(none: the Kubernetes API is not there)"))
     print("inventory:     %s" % (workdir / "inventory.yml"))
-    print("receiver:      %s (remote write %s, pid %s)" % (state["receiver"]["url"], state["receiver"]["remote_write_url"],
-                                                         state["receiver"]["pid"]))
+    receiver = state["receiver"]
+    print("receiver:      %s (remote write %s, pid %s)" % (receiver["url"], receiver["remote_write_url"], receiver["pid"]))
     print("node_exporter: %s (pid %s)" % (state["node_exporter"]["url"], state["node_exporter"]["pid"]))
     if state.get("api"):
         print("api:           %s" % state["api"].get("base_url"))
@@ -67,15 +67,15 @@ def cmd_status(args) -> int:
         print(json.dumps(status, indent=2, default=str))
         return 0
     rows = [("receiver", status["receiver"]), ("node-exporter", status["node_exporter"])]
-    rows += [(name, info) for name, info in status["clusters"].items()]
+    rows += list(status["clusters"].items())
     print("%-14s %-8s %-8s %-18s %-8s %-6s %s" % ("NAME", "PID", "READY", "STATE", "RESTARTS", "PORT", "LAST TERMINATION"))
     for name, info in rows:
         state = info["state"] + ("/" + info["waiting_reason"] if info.get("waiting_reason") else "")
         if info.get("terminating"):
             state = "Terminating"
         last = info.get("last_termination") or {}
-        print("%-14s %-8s %-8s %-18s %-8s %-6s %s" % (name, info["pid"], info["ready"], state, info["restart_count"],
-                                                     info["port"], ("%s (%s)" % (last["reason"], last["exit_code"])) if last else ""))
+        last_text = "%s (%s)" % (last["reason"], last["exit_code"]) if last else ""
+        print("%-14s %-8s %-8s %-18s %-8s %-6s %s" % (name, info["pid"], info["ready"], state, info["restart_count"], info["port"], last_text))
     for key in sorted(status.get("active_faults", {})):
         print("fault in force: %s" % key)
     return 0

@@ -89,7 +89,7 @@ def down_workdir(workdir, timeout: float = 90) -> dict:
     daemon_pid = _read_pid(workdir / "pids" / "daemon.pid") or state.get("daemon_pid")
     if _owned(daemon_pid, workdir):
         if state.get("control_url"):
-            status, _ = http_request(state["control_url"] + "/stop", method="POST", data=b"{}", timeout=5)
+            status = http_request(state["control_url"] + "/stop", method="POST", data=b"{}", timeout=5)[0]
             done["daemon"] = "asked to stop" if status == 200 else "control endpoint did not answer (%s)" % status
         else:
             os.kill(daemon_pid, signal.SIGTERM)

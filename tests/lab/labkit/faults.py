@@ -71,7 +71,7 @@ def corrupt_wal(agent: AgentRuntime) -> dict:
     frags = [f for f in record_fragments(bytes(data)) if f[1] in (1, 2) and f[2] >= 8]
     if not frags:
         raise LabError("no record found in %s" % segment)
-    offset, _, length = frags[len(frags) // 2]
+    offset, length = frags[len(frags) // 2][0], frags[len(frags) // 2][2]
     start = offset + 7 + length // 2
     for i in range(start, min(start + 4, offset + 7 + length)):
         data[i] ^= 0xFF
@@ -83,7 +83,7 @@ def corrupt_wal(agent: AgentRuntime) -> dict:
 def _ensure_two_segments(agent: AgentRuntime):
     """Every agent start opens a new segment: restart the container until the WAL has two
     segments with data, so a segment before the last one can be corrupted."""
-    for _ in range(3):
+    for _attempt in range(3):
         if len([p for p in list_segments(agent.wal_dir) if p.stat().st_size > 0]) >= 2:
             return
         agent.restart_container(grace_seconds=10)

@@ -200,7 +200,7 @@ class ProcessRuntime:
             return value
         value = False
         if self.pid is not None:
-            status, _ = http_request(self.url + self.http_ready_path, timeout=1.0)
+            status = http_request(self.url + self.http_ready_path, timeout=1.0)[0]
             value = status == 200
         self._ready_cache = (now, value)
         return value
@@ -566,7 +566,7 @@ class AgentRuntime(ProcessRuntime):
 
     def reload(self) -> bool:
         """POST /-/reload; True when Prometheus accepted the config."""
-        status, _ = http_request(self.url + "/-/reload", method="POST", data=b"", timeout=10)
+        status = http_request(self.url + "/-/reload", method="POST", data=b"", timeout=10)[0]
         return status == 200
 
     def apply_spec(self, spec: dict) -> str:
