@@ -537,8 +537,15 @@ def tune_spec(spec, params, bounds=None):
                 else:
                     entry.pop('writeRelabelConfigs', None)
         queue = dict((k, v) for k, v in (params.get('queue') or {}).items() if v is not None)
+        current = entry.get('queueConfig') or {}
+        if queue and params.get('only_increase'):
+            # never lower a setting (the planner raises maxShards; the live default may already be higher)
+            for key in list(queue):
+                camel = QUEUE_KEYS.get(key, key)
+                now = _num(current.get(camel, QUEUE_DEFAULTS.get(camel)))
+                if now is not None and _num(queue[key]) is not None and _num(queue[key]) <= now:
+                    del queue[key]
         if queue:
-            current = entry.get('queueConfig') or {}
             merged = queue_config(current, queue, bounds)
             if merged != current:
                 diffs = ['%s %s -> %s' % (k, current.get(k, 'default'), merged[k]) for k in sorted(merged) if current.get(k) != merged[k]]

@@ -79,6 +79,12 @@ options:
       batch_send_deadline:
         description: Longest wait before sending a partial batch (a duration, e.g. C(5s)).
         type: str
+  only_increase:
+    description:
+      - Never lower a queue setting (compared with its current value, or the Prometheus default when unset).
+        The remediate role sets it, so a planned maxShards never shrinks a larger default.
+    type: bool
+    default: false
   max_shards_cap:
     description: The largest maxShards this module sets.
     type: int
@@ -255,6 +261,7 @@ def argument_spec():
             max_samples_per_send=dict(type='int'),
             batch_send_deadline=dict(type='str'),
         )),
+        only_increase=dict(type='bool', default=False),
         max_shards_cap=dict(type='int', default=200),
         resources=dict(type='dict'),
         resources_step=dict(type='list', elements='str', choices=['memory', 'cpu']),

@@ -405,16 +405,39 @@ def test_module_tune_idempotent_and_check_mode(lab, inventory, cluster):
     assert back["changed"] is True, back
 
 
-def test_shards_above_max_queue_tuning(lab, inventory, cluster):
-    """desired shards above max: the plan raises maxShards (bounded) through queueConfig."""
-    spec = cr_of(lab, cluster)["spec"]
-    current = ((spec.get("remoteWrite") or [{}])[0].get("queueConfig") or {}).get("maxShards")
-    want = max(int(current or 1) + 1, 2)
-    res = run_module("agent_tune", {"queue": {"max_shards": want}}, host=cluster, inventory=inventory).result(cluster)
-    assert not res.get("failed"), res
-    assert cr_of(lab, cluster)["spec"]["remoteWrite"][0]["queueConfig"]["maxShards"] == want
-    again = run_module("agent_tune", {"queue": {"max_shards": want}}, host=cluster, inventory=inventory).result(cluster)
-    assert again["changed"] is False
+def test_shards_above_max_queue_tuning(lab, inventory, cluster, tmp_path):
+    """desired shards above max: the plan raises maxShards (bounded, never lowered) through queueConfig.
+
+    Three lab agents at a few hundred samples/s never need more than one shard, so the finding
+    comes from a report file (remediate_report), the way a scheduled audit hands its findings over.
+    """
+    info = _state(lab)["clusters"][cluster]
+    report = tmp_path / "findings.json"
+    report.write_text(json.dumps({"clusters": {cluster: {"status": "critical", "checks": [
+        {"id": "RW-SHARDS", "status": "critical", "value": {"desired": 64, "max": 50}, "threshold": None,
+         "message": "desired shards 64 above max 50"}]}}}), encoding="utf-8")
+    rv = cr_of(lab, cluster)["metadata"]["resourceVersion"]
+    pid = agent_pid(lab, cluster)
+    run, entry = remediate(lab, inventory, cluster, tmp_path, "shards-plan", approved=False, extra={"remediate_report": str(report)})
+    assert run.rc == 0, run.output[-4000:]
+    assert [r["action"] for r in entry["remediation"]] == ["queue_tuning"], entry["remediation"]
+    assert entry["remediation"][0]["detail"]["would_change"] is True
+    assert cr_of(lab, cluster)["metadata"]["resourceVersion"] == rv and agent_pid(lab, cluster) == pid
+    run, entry = remediate(lab, inventory, cluster, tmp_path, "shards-go", approved=True,
+                           extra={"remediate_report": str(report), "remediate_recheck": False})
+    assert run.rc == 0, run.output[-4000:]
+    record = entry["remediation"][0]
+    assert record["outcome"] == "done" and record["changed"], record
+    queue = cr_of(lab, cluster)["spec"]["remoteWrite"][0]["queueConfig"]
+    assert queue["maxShards"] == 80, queue
+    # a second run changes nothing (idempotent), the agent kept running (a reload, not a restart)
+    run, entry = remediate(lab, inventory, cluster, tmp_path, "shards-again", approved=True,
+                           extra={"remediate_report": str(report), "remediate_recheck": False})
+    assert entry["remediation"][0]["changed"] is False, entry["remediation"]
+    assert agent_pid(lab, cluster) == pid
+    _core, custom = kube(lab, cluster)
+    custom.patch_namespaced_custom_object("monitoring.coreos.com", "v1alpha1", info["namespace"], "prometheusagents", info["agent_cr"],
+                                          {"spec": {"remoteWrite": [dict(cr_of(lab, cluster)["spec"]["remoteWrite"][0], queueConfig={})]}})
 
 
 def test_two_runs_at_once_restart_once(lab, inventory, cluster):

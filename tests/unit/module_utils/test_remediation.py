@@ -435,3 +435,11 @@ def test_tune_resources_explicit_bounded():
 
 def test_tuned_parts():
     assert rem.tuned_parts({'scrapeInterval': '1m'}) == {'remoteWrite': [], 'resources': {}}
+
+
+def test_tune_queue_only_increase():
+    spec = {'remoteWrite': [{'url': 'http://a/write', 'queueConfig': {}}]}
+    # default maxShards is 50: raising to 4 would lower it
+    assert rem.tune_spec(spec, {'queue': {'max_shards': 4}, 'only_increase': True})[1] == []
+    new, changes = rem.tune_spec(spec, {'queue': {'max_shards': 60}, 'only_increase': True})
+    assert new['remoteWrite'][0]['queueConfig'] == {'maxShards': 60} and changes
