@@ -169,6 +169,44 @@ def rw_window(rw_result, baseline_result):
     return times[0] - times[1]
 
 
+_WAL_LOG_PATTERN = re.compile(r"corrupt|repair|checkpoint|truncat|wal", re.I)
+
+
+def _pattern_counts(logs_result):
+    """{pattern: count} from an agent_logs result, whatever shape its counts have."""
+    counts = {}
+    for key in ("counts", "patterns", "by_pattern", "matches"):
+        value = dig(logs_result, key)
+        if isinstance(value, dict):
+            for name, count in value.items():
+                number_ = number(count.get("count") if isinstance(count, dict) else count)
+                if number_:
+                    counts[str(name)] = counts.get(str(name), 0) + number_
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    number_ = number(item.get("count"))
+                    name = item.get("pattern") or item.get("name") or item.get("id")
+                    if name and number_:
+                        counts[str(name)] = counts.get(str(name), 0) + number_
+    return counts
+
+
+def wal_health_from_logs(logs_result):
+    """WAL-HEALTH as the logs tell it: WAL corruption or repair lines are critical, failed
+    checkpoints or truncations a warning; None when the logs say nothing about the WAL."""
+    counts = {k: v for k, v in _pattern_counts(logs_result).items() if _WAL_LOG_PATTERN.search(k)}
+    if not counts:
+        return None
+    text = ", ".join("%s %d" % (k, v) for k, v in sorted(counts.items()))
+    if any(re.search("corrupt|repair", k, re.I) for k in counts):
+        return make("WAL-HEALTH", "critical", int(sum(counts.values())), "no WAL corruption or repair",
+                    "the agent's logs show WAL corruption or repair (%s): data between the corruption and the repair is lost; "
+                    "find the cause (disk, OOM kill during a write) and watch the next restart" % text)
+    return make("WAL-HEALTH", "warning", int(sum(counts.values())), "no failed checkpoint or truncation",
+                "the agent's logs show WAL trouble (%s): the WAL may grow until the volume is full" % text)
+
+
 def extract_facts(results):
     """The figures the report draws and keeps, from whatever modules ran."""
     facts = {}
@@ -433,6 +471,10 @@ def evaluate(cadence, results, user_thresholds=None, errors=None, previous=None,
     for name, result in (results or {}).items():
         if _ran(result):
             found.extend(c for c in result.get("checks") or [] if isinstance(c, dict) and c.get("id") in wanted)
+    if "WAL-HEALTH" in wanted and _ran(results.get("agent_logs")):
+        from_logs = wal_health_from_logs(results["agent_logs"])
+        if from_logs:
+            found.append(from_logs)
     merged = merge_checks(found)
 
     for name, ids in SOURCES.items():

@@ -132,3 +132,15 @@ def test_uptime():
     assert fc.check_uptime(0.998, None, th)["status"] == "warning"
     assert fc.check_uptime(0.99, None, th)["status"] == "critical"
     assert fc.check_uptime(None, "no query API", th)["message"] == "no query API"
+
+
+def test_wal_repair_in_the_logs_makes_wal_health_critical():
+    results = _daily_results()
+    results["agent_logs"]["counts"] = {"wal_repair": 1, "remote_write_failure": 3}
+    result = fc.evaluate("daily", results)
+    wal = {c["id"]: c for c in result["checks"]}["WAL-HEALTH"]
+    assert wal["status"] == "critical" and "wal_repair 1" in wal["message"]
+    results["agent_logs"]["counts"] = [{"pattern": "checkpoint_failed", "count": 2}]
+    assert {c["id"]: c for c in fc.evaluate("daily", results)["checks"]}["WAL-HEALTH"]["status"] == "warning"
+    results["agent_logs"]["counts"] = {"remote_write_failure": 3}
+    assert {c["id"]: c for c in fc.evaluate("daily", results)["checks"]}["WAL-HEALTH"]["status"] == "ok"
