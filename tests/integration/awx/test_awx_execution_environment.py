@@ -93,6 +93,8 @@ def test_build_context_holds_the_collection_and_its_requirements(ee_context):
     assert "introspect" in containerfile
     assert "quay.io/centos/centos:stream9" in containerfile
     assert re.search(r"ansible-core>=2\.19", containerfile)
+    # promtool for the RULES and BACKUP checks, after the system packages (tar) are installed
+    assert containerfile.index("install-from-bindep") < containerfile.index("/promtool")
 
 
 def test_introspection_of_the_installed_collection_finds_its_requirements(ee_context, tmp_path):
