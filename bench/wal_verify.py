@@ -139,6 +139,9 @@ def main():
     ap.add_argument("--no-module", action="store_true", help="skip the module process")
     ap.add_argument("--output", default=os.path.join(REPO, "bench", "results", "wal_verify.md"))
     ap.add_argument("--append", action="store_true", help="append to the results file instead of replacing it")
+    ap.add_argument("--lab", metavar="WORKDIR", help="also measure pod mode through a running lab (fleetlab up --workdir WORKDIR)")
+    ap.add_argument("--lab-cluster", default="lab-1")
+    ap.add_argument("--lab-segments", type=int, default=1, help="segments (128 MiB each) copied into the lab pod's volume")
     opts = ap.parse_args()
 
     colls = collections_root()
@@ -173,7 +176,53 @@ def main():
                    "fragments": info["fragments"], "crc": info["crc"], "times": times, "median": med, "rss": rss}
             rows.append(row)
             print(fmt_row(row), flush=True)
-    write_results(opts, rows)
+        pod_row = bench_pod(opts, rows and opts.cache, tmp, env) if opts.lab else None
+    write_results(opts, rows, pod_row)
+
+
+def bench_pod(opts, _cache, tmp, env):
+    """Pod mode through the lab's Kubernetes API: segments copied into the pod's volume (outside
+    its WAL, at /prometheus/benchwal), ``kubectl exec cat`` (the transport's floor) against the
+    module in pod mode (``cat`` streamed through pods/exec, verified as it arrives)."""
+    with open(os.path.join(opts.lab, "state.json"), encoding="utf-8") as fh:
+        state = json.load(fh)
+    c = state["clusters"][opts.lab_cluster]
+    src = sorted(glob.glob(os.path.join(build(opts.cache, 1, opts.profile), "[0-9]*")))[:opts.lab_segments]
+    dest = os.path.join(c["data_dir"], "benchwal")
+    os.makedirs(dest, exist_ok=True)
+    try:
+        for f in src:
+            shutil.copyfile(f, os.path.join(dest, os.path.basename(f)))
+        nbytes = sum(os.path.getsize(f) for f in src)
+        kubeconfig = os.path.join(opts.lab, "kubeconfig")
+        kubectl = ["kubectl", "--kubeconfig", kubeconfig, "--context", c["context"], "-n", c["namespace"], "exec", c["pod"], "--",
+                   "sh", "-c", 'cat /prometheus/benchwal/* > /dev/null']
+        kubectl_stream = ["sh", "-c", 'exec "$@" > /dev/null', "kubectl", "kubectl", "--kubeconfig", kubeconfig, "--context", c["context"],
+                          "-n", c["namespace"], "exec", c["pod"], "--", "sh", "-c", "cat /prometheus/benchwal/*"]
+        args = os.path.join(tmp, "pod-args.json")
+        with open(args, "w", encoding="utf-8") as fh:
+            json.dump({"ANSIBLE_MODULE_ARGS": {"location": "pod", "kubeconfig": kubeconfig, "context": c["context"],
+                                               "namespace": c["namespace"], "pod": c["pod"], "path": "/prometheus/benchwal",
+                                               "verify": "full", "agent_running": False}}, fh)
+        module = [sys.executable, os.path.join(REPO, "plugins", "modules", "wal_inspect.py"), args]
+        times = {"cat_in_pod": [], "kubectl_stream": [], "module_pod": []}
+        rss = 0
+        for _ in range(opts.runs):
+            times["cat_in_pod"].append(run_child(kubectl)[0])
+            times["kubectl_stream"].append(run_child(kubectl_stream)[0])
+            s, r, out = run_child(module, env=env)
+            res = json.loads(out)
+            assert res["wal"]["verified_bytes"] == nbytes, res
+            times["module_pod"].append(s)
+            rss = max(rss, r)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        row = {"bytes": nbytes, "segments": len(src), "times": times, "median": med, "rss": rss}
+        print("pod mode, %d MB: kubectl exec cat (in the pod) %.2f s, kubectl exec streaming out %.2f s, module %.2f s "
+              "(%.2f x the kubectl stream), peak RSS %.1f MiB" % (nbytes / 1e6, med["cat_in_pod"], med["kubectl_stream"], med["module_pod"],
+                                                              med["kubectl_stream"] / med["module_pod"], rss / 2 ** 20), flush=True)
+        return row
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
 
 
 def fmt_row(row):
@@ -188,7 +237,7 @@ def fmt_row(row):
     return "; ".join(parts)
 
 
-def write_results(opts, rows):
+def write_results(opts, rows, pod_row=None):
     m = machine()
     lines = []
     if not opts.append:
@@ -216,6 +265,17 @@ def write_results(opts, rows):
             med["domain"], mb / med["domain"], med["cat"] / med["domain"],
             "%.2f s (%.0f MB/s)" % (mod, mb / mod) if mod else "-", "%.2f" % (med["cat"] / mod) if mod else "-",
             r["rss"]["domain"] / 2 ** 20, "%.1f MiB" % (r["rss"]["module"] / 2 ** 20) if mod else "-"))
+    if pod_row:
+        med = pod_row["median"]
+        mb = pod_row["bytes"] / 1e6
+        lines += ["", "Pod mode through the lab's Kubernetes API (pods/exec over WebSocket, %d segment(s), %d B, copied into the pod's "
+                  "volume outside its WAL):" % (pod_row["segments"], pod_row["bytes"]), "",
+                  "| reader | seconds | MB/s |", "|---|---|---|",
+                  "| `kubectl exec -- cat > /dev/null` inside the pod (no transfer) | %.2f | %.0f |" % (med["cat_in_pod"], mb / med["cat_in_pod"]),
+                  "| `kubectl exec -- cat` streamed out to /dev/null (the transport's floor) | %.2f | %.0f |"
+                  % (med["kubectl_stream"], mb / med["kubectl_stream"]),
+                  "| wal_inspect module, pod mode, verify full | %.2f | %.0f (%.2f x the kubectl stream; peak RSS %.1f MiB) |"
+                  % (med["module_pod"], mb / med["module_pod"], med["kubectl_stream"] / med["module_pod"], pod_row["rss"] / 2 ** 20)]
     lines += ["", "All runs (seconds): " + "; ".join(
         "%d GiB %s" % (r["gib"], ", ".join("%s %s" % (k, "/".join("%.2f" % x for x in v)) for k, v in r["times"].items() if v))
         for r in rows), ""]

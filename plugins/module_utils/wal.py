@@ -42,6 +42,8 @@ import stat as _stat
 import struct
 import time
 
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks as _checks
+
 try:
     import crc32c as _crc32c_mod
     _crc32c_fast = getattr(_crc32c_mod, 'crc32c', None)
@@ -195,7 +197,7 @@ class SegmentResult:
         self.fragments = 0
         self.records = 0
         self.record_types = [0] * 257     # index 256: unknown
-        self.compression = [0] * 32        # by type byte >> 3: none, snappy, zstd, both bits (higher: unused bits)
+        self.compression = [0, 0, 0, 0]    # records by (type byte >> 3) & 3: none, snappy, zstd, both bits
         self.corruptions = []
         self.corruptions_total = 0
         self.torn_tail = None
@@ -205,13 +207,12 @@ class SegmentResult:
 class Verifier:
     """Streaming WAL verifier. One instance holds one read buffer, reused for every file."""
 
-    def __init__(self, read_size=READ_SIZE, max_corruptions=MAX_CORRUPTIONS, record_types=True):
+    def __init__(self, read_size=READ_SIZE, max_corruptions=MAX_CORRUPTIONS):
         if read_size % PAGE_SIZE:
             raise ValueError('read_size must be a multiple of %d' % PAGE_SIZE)
         self.buf = bytearray(read_size)
         self.view = memoryview(self.buf)
         self.max_corruptions = max_corruptions
-        self.want_types = record_types
 
     def verify(self, stream, segment, start=0, last=False, live=False, partial=False):
         """Verify one segment (or checkpoint file) read from ``stream``.
@@ -235,9 +236,9 @@ class Verifier:
         unpack = _HEADER.unpack_from
         crc = crc32c
         count = buf.count
-        want_types = self.want_types
-        rtypes = res.record_types
-        comp = res.compression
+        tally = [0] * 2048      # records by (type byte & 0x18) << 6 | record type (256: unknown)
+        zflags = 0
+        ptype = 0               # type byte of a record whose first fragment was empty (type not named yet)
         page_size = PAGE_SIZE
 
         base = start            # segment offset of buf[0]
@@ -246,7 +247,6 @@ class Verifier:
         skip = partial          # resynchronising: ignore middle/last until a full/first
         zrec = None             # bytearray collecting a zstd record (only to name its type)
         continued = 0          # middle and last fragments (fragments = records + these)
-        records = 0
         eof = False
         incomplete = None       # (reason, record offset, fragment offset) when the data stops mid-fragment
 
@@ -284,50 +284,63 @@ class Verifier:
                     if got != want:
                         bad = ('unexpected checksum %08x, expected %08x' % (got, want), pos)
                         break
-                    if typ == 1 or typ == 2:
-                        # hot path: the start of a record
+                    if typ < 3:
+                        # hot path: the start of a record; tally[(compression bits) << 6 | record type]
                         if in_rec:
                             bad = ('unexpected %s record' % ('full' if typ == 1 else 'first'), pos)
                             break
                         skip = False
-                        records += 1
-                        comp[t >> 3] += 1
                         if typ == 2:
                             in_rec = True
                             rec_start = base + pos
-                        if want_types:
-                            i = pos + 7
-                            if t & 8:
-                                # snappy block: uvarint length, then a literal whose first byte is the type
-                                while i < end and buf[i] & 0x80:
+                        i = pos + 7
+                        if t & 8:
+                            # snappy block: uvarint length, then the first element, always a literal
+                            # (tag < 240: one byte; 240..252: 1-4 length bytes follow); the type is the
+                            # literal's first byte. Bounds: length > 9 keeps every index inside the fragment.
+                            if length > 9:
+                                if buf[i] < 128:
                                     i += 1
-                                if i + 2 < end and buf[i + 1] < 240 and not buf[i + 1] & 3:
-                                    rtypes[buf[i + 2]] += 1
+                                elif buf[i + 1] < 128:
+                                    i += 2
+                                elif buf[i + 2] < 128:
+                                    i += 3
                                 else:
-                                    rt = _record_type(buf, pos + 7, length, t)
-                                    rtypes[256 if rt is None else rt] += 1
-                            elif t & 16:
-                                zrec = bytearray(view[i:end])
-                                if typ == 1:
-                                    rtypes[self._zstd_type(zrec)] += 1
-                                    zrec = None
+                                    i += 4      # records over 256 MiB (a 5-byte uvarint) cannot be in a segment
+                                tag = buf[i]
+                                tally[(t & 24) << 6 | buf[i + 1 if tag < 240 else i + (tag >> 2) - 58]] += 1
                             elif length:
-                                rtypes[buf[i]] += 1
+                                rt = _record_type(buf, i, length, t)
+                                tally[(t & 24) << 6 | (256 if rt is None else rt)] += 1
                             else:
-                                rtypes[256] += 1
-                    elif typ == 3 or typ == 4:
+                                ptype = t       # an empty first fragment (7 bytes left in the page): name it from the next one
+                        elif t & 16:
+                            zrec = bytearray(view[i:end])
+                            zflags = t & 24
+                            if typ == 1:
+                                tally[zflags << 6 | self._zstd_type(zrec)] += 1
+                                zrec = None
+                        elif length:
+                            tally[(t & 24) << 6 | buf[i]] += 1
+                        else:
+                            ptype = t
+                    elif typ < 5:
                         if not in_rec:
                             if not skip:
                                 bad = ('unexpected %s record' % ('middle' if typ == 3 else 'last'), pos)
                                 break
                         else:
                             continued += 1
+                            if ptype:
+                                rt = _record_type(buf, pos + 7, length, ptype)
+                                tally[(ptype & 24) << 6 | (256 if rt is None else rt)] += 1
+                                ptype = 0
                             if zrec is not None:
                                 zrec += view[pos + 7:end]
                             if typ == 4:
                                 in_rec = False
                                 if zrec is not None:
-                                    rtypes[self._zstd_type(zrec)] += 1
+                                    tally[zflags << 6 | self._zstd_type(zrec)] += 1
                                     zrec = None
                     else:
                         bad = ('unexpected record type %d' % typ, pos)
@@ -351,6 +364,7 @@ class Verifier:
                     in_rec = False
                     skip = True
                     zrec = None
+                    ptype = 0
                 if incomplete is not None:
                     break
                 page += page_size
@@ -360,6 +374,15 @@ class Verifier:
 
         res.bytes = base - start
         res.eof_offset = base
+        for k in range(4):
+            row = tally[k * 512:k * 512 + 257]
+            n_k = sum(row)
+            if n_k:
+                res.compression[k] += n_k
+                for rt, v in enumerate(row):
+                    if v:
+                        res.record_types[rt] += v
+        records = sum(res.compression)
         res.fragments = records + continued
         res.records = records
         if incomplete is not None:
@@ -696,6 +719,7 @@ class WalReport:
         self.live = live
         self.results = []
         self.notes = []
+        self.error = None
         self.started = time.time()
         self.seconds = None
 
@@ -760,6 +784,7 @@ class WalReport:
             'bytes_per_second': int(nbytes / self.seconds) if self.seconds else None,
             'crc_implementation': CRC_IMPLEMENTATION,
             'notes': list(self.notes),
+            'error': self.error,
         }
 
     def repair_preview(self):
@@ -916,3 +941,173 @@ class _Limited:
         n = self.handle.readinto(buf[:min(len(buf), self.left)])
         self.left -= n
         return n
+
+
+# --------------------------------------------------------------------------- checks
+
+WAL_CHECK_IDS = ('WAL-SIZE', 'WAL-HEALTH', 'PVC', 'WAL-ROTATION')
+
+# Defaults of the catalog (../shared/domain/checks.md) for the WAL checks, used where checks.py
+# has no value under these names.
+WAL_DEFAULTS = {
+    'wal_size_warning': 40 * 1024 ** 3,          # of a 50Gi volume
+    'wal_size_critical': 45 * 1024 ** 3,
+    'pvc_warning': 0.80,
+    'pvc_critical': 0.90,
+    # retention max-time (4h) + truncate frequency (2h)
+    'wal_rotation_warning_seconds': 4 * 3600 + 2 * 3600,
+    # no checkpoint / truncation for 24 h
+    'wal_rotation_critical_seconds': 24 * 3600,
+    # a checkpoint.N.tmp older than the truncate frequency is a failed (crashed) checkpoint
+    'wal_checkpoint_tmp_warning_seconds': 2 * 3600,
+}
+
+
+def wal_thresholds(user=None):
+    """The WAL checks' thresholds: catalog defaults, checks.py's defaults, the user's."""
+    merged = dict(WAL_DEFAULTS)
+    merged.update(_checks.merge_thresholds(user or {}))
+    for key, value in (user or {}).items():
+        merged[key] = value
+    return merged
+
+
+def _human(n):
+    if n is None:
+        return '?'
+    n = float(n)
+    for unit in ('B', 'KiB', 'MiB', 'GiB', 'TiB'):
+        if abs(n) < 1024 or unit == 'TiB':
+            return ('%d %s' % (n, unit)) if unit == 'B' else ('%.1f %s' % (n, unit))
+        n /= 1024.0
+    return '%.1f TiB' % n  # pragma: no cover
+
+
+def _hours(seconds):
+    return '%.1f h' % (seconds / 3600.0)
+
+
+def _check(cid, status, value, threshold, message):
+    return _checks.Check(cid, status, value, threshold, message).as_dict()
+
+
+def worst_status(checks):
+    return _checks.worst([c['status'] for c in checks])
+
+
+def unknown_checks(reason, th=None):
+    th = th or wal_thresholds()
+    return [_check(cid, 'unknown', None, _threshold_of(cid, th), reason) for cid in WAL_CHECK_IDS]
+
+
+def _threshold_of(cid, th):
+    if cid == 'WAL-SIZE':
+        return {'warning': th['wal_size_warning'], 'critical': th['wal_size_critical']}
+    if cid == 'PVC':
+        return {'warning': th['pvc_warning'], 'critical': th['pvc_critical']}
+    if cid == 'WAL-ROTATION':
+        return {'warning': th['wal_rotation_warning_seconds'], 'critical': th['wal_rotation_critical_seconds']}
+    return {'warning': 'checkpoint in progress for over %ds' % th['wal_checkpoint_tmp_warning_seconds'],
+            'critical': 'any corruption'}
+
+
+def wal_checks(facts, volume, th=None, verify='none'):
+    """WAL-SIZE, WAL-HEALTH, PVC, WAL-ROTATION from the ``wal`` facts and the volume."""
+    th = th or wal_thresholds()
+    return [check_wal_size(facts, th), check_wal_health(facts, th, verify), check_pvc(volume, th),
+            check_wal_rotation(facts, th)]
+
+
+def check_wal_size(facts, th):
+    size = facts.get('size_bytes')
+    thr = _threshold_of('WAL-SIZE', th)
+    if size is None:
+        return _check('WAL-SIZE', 'unknown', None, thr, 'the WAL size could not be read')
+    what = 'WAL is %s in %d segment(s)' % (_human(size), facts.get('segment_count') or 0)
+    if size > thr['critical']:
+        return _check('WAL-SIZE', 'critical', size, thr,
+                      '%s, over %s: truncation is failing or remote write is far behind; check WAL-ROTATION and RW-LAG before the '
+                      'volume fills' % (what, _human(thr['critical'])))
+    if size > thr['warning']:
+        return _check('WAL-SIZE', 'warning', size, thr,
+                      '%s, over %s: look at remote-write lag, series churn and checkpoint failures' % (what, _human(thr['warning'])))
+    return _check('WAL-SIZE', 'ok', size, thr, what)
+
+
+def check_wal_health(facts, th, verify='none'):
+    thr = _threshold_of('WAL-HEALTH', th)
+    total = facts.get('corruptions_total') or 0
+    corr = facts.get('corruptions') or []
+    gaps = facts.get('non_sequential_segments') or []
+    vf = facts.get('verify') or {}
+    if total:
+        first = corr[0] if corr else {}
+        seg = [c for c in corr if c.get('kind', 'segment') == 'segment']
+        cps = [c for c in corr if c.get('kind') == 'checkpoint']
+        if seg:
+            msg = ('%d corruption(s) in the WAL, first in segment %s at offset %d (%s): Prometheus repairs it at its next start by '
+                   'cutting that segment there and deleting every newer segment (unsent samples in them are lost); '
+                   'see repair_preview' % (total, seg[0]['segment'], seg[0]['offset'], seg[0]['reason']))
+        else:
+            msg = ''
+        if cps:
+            msg = (msg + '; ' if msg else '') + (
+                'checkpoint file %s is corrupted at offset %d (%s): Prometheus does not repair checkpoints, the agent fails to '
+                'start until the WAL is removed (data loss)' % (cps[0]['segment'], cps[0]['offset'], cps[0]['reason']))
+        if not msg:
+            msg = '%d corruption(s) in the WAL (%s)' % (total, first.get('reason'))
+        return _check('WAL-HEALTH', 'critical', total, thr, msg)
+    if gaps:
+        return _check('WAL-HEALTH', 'critical', 0, thr,
+                      'segments missing from the WAL (%s): Prometheus cannot replay it and fails to start' % ', '.join(gaps))
+    if vf.get('error'):
+        return _check('WAL-HEALTH', 'unknown', None, thr, 'the WAL could not be verified: %s' % vf['error'])
+    stale = [c for c in facts.get('checkpoints_in_progress') or []
+             if c.get('age_seconds') is not None and c['age_seconds'] > th['wal_checkpoint_tmp_warning_seconds']]
+    if stale:
+        return _check('WAL-HEALTH', 'warning', 0, thr,
+                      '%s has been in progress for %s: a checkpoint failed or crashed (look for checkpoint failures in the logs and a '
+                      'full volume)' % (stale[0]['name'], _hours(stale[0]['age_seconds'])))
+    if verify == 'none':
+        return _check('WAL-HEALTH', 'ok', None, thr, 'WAL structure looks sane; its contents were not verified (verify=none)')
+    msg = 'no corruption in %s of WAL verified (%s)' % (_human(facts.get('verified_bytes') or 0), verify)
+    torn = vf.get('torn_tail')
+    if torn:
+        msg += '; the last record of %s is being written' % torn['segment']
+    return _check('WAL-HEALTH', 'ok', 0, thr, msg)
+
+
+def check_pvc(volume, th):
+    thr = _threshold_of('PVC', th)
+    if not volume or volume.get('used_ratio') is None:
+        return _check('PVC', 'unknown', None, thr, 'the usage of the WAL volume could not be read')
+    ratio = volume['used_ratio']
+    what = 'WAL volume %.1f%% used (%s of %s, %s free)' % (ratio * 100, _human(volume['used']), _human(volume['capacity']),
+                                                          _human(volume['available']))
+    if ratio > thr['critical']:
+        return _check('PVC', 'critical', ratio, thr, what + ': a full volume stops WAL writes and checkpoints; grow the PVC or '
+                                                         'find why the WAL grows')
+    if ratio > thr['warning']:
+        return _check('PVC', 'warning', ratio, thr, what + ': plan to grow the PVC or reduce the WAL')
+    return _check('PVC', 'ok', ratio, thr, what)
+
+
+def check_wal_rotation(facts, th):
+    thr = _threshold_of('WAL-ROTATION', th)
+    age = facts.get('oldest_segment_age_seconds')
+    cp = facts.get('checkpoint')
+    if not facts.get('segment_count'):
+        return _check('WAL-ROTATION', 'ok', None, thr, 'the WAL has no segments yet')
+    if age is None:
+        return _check('WAL-ROTATION', 'unknown', None, thr, 'the age of the oldest segment could not be read')
+    cps = 'no checkpoint' if not cp else 'checkpoint %s is %s old' % (cp['name'], _hours(cp.get('age_seconds') or 0))
+    what = 'oldest segment %s is %s old, %s' % (facts.get('first_segment'), _hours(age), cps)
+    if age > thr['critical']:
+        return _check('WAL-ROTATION', 'critical', age, thr,
+                      what + ': no truncation for over %s; look for checkpoint/truncation failures and a full volume'
+                      % _hours(thr['critical']))
+    if age > thr['warning']:
+        return _check('WAL-ROTATION', 'warning', age, thr,
+                      what + ': older than retention max-time + truncate frequency (%s); truncation may be failing or '
+                             'remote write is holding old segments' % _hours(thr['warning']))
+    return _check('WAL-ROTATION', 'ok', age, thr, what)

@@ -546,3 +546,17 @@ def test_pod_opener_streams_with_cat_and_tail(genwal):
     local = wal.verify_listing(wal.list_local(str(genwal)), "tail", wal.local_opener(str(genwal)), live=True)
     assert report.verify_facts()["verified_bytes"] == local.verify_facts()["verified_bytes"]
     assert target.calls[1][:2] == ["tail", "-c"] and target.calls[2][0] == "cat"
+
+
+def test_empty_first_fragment_when_seven_bytes_are_left(tmp_path):
+    d = tmp_path / "wal"
+    w = walgen.WalWriter(str(d), segment_size=SEG, compression="none")
+    w.log(b"\x02" + bytes(32754 - 1))        # leaves exactly 7 bytes in the page
+    w.log(b"\x01" + b"x" * 99)               # an empty first fragment, then the last one on the next page
+    w.close()
+    frags = walgen.read_fragments(d / "00000000")
+    assert [(f[1], f[2]) for f in frags] == [(1, 32754), (2, 0), (4, 100)]
+    _l, _r, facts = inspect(d, "full")
+    assert facts["corruptions"] == []
+    assert facts["verify"]["record_types"] == {"samples": 1, "series": 1}
+    assert (facts["verify"]["records"], facts["verify"]["fragments"]) == (2, 3)

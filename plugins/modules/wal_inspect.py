@@ -1,0 +1,472 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fleetops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Inspect a Prometheus agent's write-ahead log (read-only)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: wal_inspect
+short_description: Inspect a Prometheus agent's WAL (size, segments, checkpoint, volume, checksums)
+version_added: 0.1.0
+author:
+  - fleetops maintainers (@fleetops)
+description:
+  - Lists the write-ahead log of a Prometheus agent (size, segments, the oldest segment's age, the
+    checkpoint and checkpoints in progress, the WAL compression) and the use of its volume, and with
+    I(verify) walks its 32 KiB pages and checks every fragment's CRC-32C, the fragment sequence
+    (full, first, middle, last), the record lengths against the page bounds and the zero padding at
+    the end of each page, like Prometheus's own WAL reader.
+  - Each corruption is reported as C({segment, offset, reason}); I(offset) is the offset in the
+    segment of the first fragment of the damaged record, where Prometheus's repair cuts the segment
+    (Prometheus's log shows the reader's position when it met the error, at or after it).
+    Verification resynchronises at the next page, so every damaged page is listed (up to 100; the
+    total is counted).
+  - An incomplete record at the very end of the last segment while the agent is running is a write
+    in progress (C(wal.verify.torn_tail)), not a corruption; when the agent is stopped it is the
+    C(last record is torn) corruption Prometheus repairs at its next start.
+  - I(repair_preview) says what Prometheus's own repair (at start-up, on a read error) would do:
+    delete every segment after the corrupted one and cut the corrupted one at the corruption.
+  - Two ways to reach the WAL. C(local) reads I(path) on the machine the module runs on (an agent on
+    a VM, or the WAL of a stopped pod's volume mounted somewhere); it needs nothing beyond the Python
+    standard library. C(pod) runs C(sh), C(stat), C(date) and C(df) in the agent's container through
+    the Kubernetes API (pods/exec) and streams the segments out with C(cat) (C(tail -c) for a part)
+    to verify them; memory stays flat whatever the WAL size (32 pages are read at a time).
+  - CRC-32C comes from the C(crc32c) Python package when it is installed (C speed, hardware
+    instructions where the CPU has them) and otherwise from a pure-Python table implementation
+    (correct, about a hundred times slower); the result says which one in C(wal.crc_implementation).
+    Snappy records are named without any library; zstd records (Prometheus 2.46+) only with the
+    optional C(cramjam) package. Checksums never need decompression.
+  - Returns the checks C(WAL-SIZE), C(WAL-HEALTH), C(PVC) and C(WAL-ROTATION). A missing path, an
+    unreachable cluster or a stopped container gives C(status=unknown) with the reason; a corrupted
+    WAL is a finding (C(critical)), never a failed task.
+extends_documentation_fragment:
+  - fleetops.prometheus_agent.common
+options:
+  path:
+    description:
+      - The WAL directory. In a pod, the path inside the agent's container (the Prometheus Operator
+        mounts the data volume at C(/prometheus)). Locally, a directory on the machine the module
+        runs on.
+    type: path
+    default: /prometheus/wal
+  verify:
+    description:
+      - C(none) lists only (the compression is still read from the first page of the last segment).
+      - C(tail) verifies the last segment and the last two pages of the segment before it (where an
+        unclean stop leaves a torn record): at most one segment plus 64 KiB is read.
+      - C(full) verifies every segment and the checkpoint.
+    type: str
+    choices: [none, tail, full]
+    default: none
+  repair_preview:
+    description: Also return C(repair_preview), what Prometheus's own repair would delete and keep.
+    type: bool
+    default: false
+  location:
+    description:
+      - Where the WAL is read. C(pod) through the Kubernetes API, C(local) on the machine the module
+        runs on.
+      - C(auto) is C(local) when I(url) is set (an agent outside Kubernetes) or when no Kubernetes
+        connection is configured at all (no I(kubeconfig), I(context), I(host), I(api_key), I(pod),
+        no C(K8S_AUTH_*) or C(KUBECONFIG) variable and no C(~/.kube/config)), and C(pod) otherwise.
+    type: str
+    choices: [auto, local, pod]
+    default: auto
+  agent_running:
+    description:
+      - Whether the agent is writing the WAL, which decides if an incomplete record at the end of the
+        last segment is a write in progress or a corruption.
+      - When not set, C(pod) mode takes C(true) (the command ran in the agent's running container)
+        and C(local) mode takes C(true) when the last segment was written in the last five minutes.
+    type: bool
+  thresholds:
+    description:
+      - Thresholds merged over the defaults of the check catalog, e.g. C(wal_size_warning),
+        C(wal_size_critical) (bytes), C(pvc_warning), C(pvc_critical) (ratios),
+        C(wal_rotation_warning_seconds) (default 21600, retention max-time + truncate frequency),
+        C(wal_rotation_critical_seconds) (default 86400) and C(wal_checkpoint_tmp_warning_seconds)
+        (default 7200). Keys that are not about these checks are ignored.
+    type: dict
+attributes:
+  check_mode:
+    description: Read-only; runs the same in check mode.
+    support: full
+  diff_mode:
+    description: Changes nothing, so there is no diff.
+    support: none
+requirements:
+  - Local mode, python standard library only; optional C(crc32c) (fast CRC-32C) and C(cramjam) (names zstd records).
+  - Pod mode, the C(kubernetes) Python library, and C(sh), C(stat), C(df), C(cat) and C(tail) in the agent's container (busybox has them).
+notes:
+  - A Prometheus agent in a pod writes the WAL while it is read; a segment deleted by a truncation
+    during the read is noted in C(wal.verify.notes), not reported as corruption.
+seealso:
+  - name: Prometheus WAL format
+    description: The on-disk format of the write-ahead log.
+    link: https://github.com/prometheus/prometheus/blob/main/tsdb/docs/format/wal.md
+'''
+
+EXAMPLES = r'''
+- name: Daily - size, checkpoint, volume and the checksums of the newest segment, through the API
+  fleetops.prometheus_agent.wal_inspect:
+    kubeconfig: ~/.kube/fleet.yml
+    context: prod-eu-1
+    namespace: monitoring
+    label_selector: app.kubernetes.io/name=prometheus-agent
+    verify: tail
+  register: wal
+
+- name: Monthly - verify the whole WAL and show what Prometheus's repair would do
+  fleetops.prometheus_agent.wal_inspect:
+    context: prod-eu-1
+    pod: prom-agent-kube-prometheus-stack-prometheus-0
+    verify: full
+    repair_preview: true
+  register: wal_full
+
+- name: An agent on a VM - run on its host, read the WAL directory directly
+  fleetops.prometheus_agent.wal_inspect:
+    location: local
+    path: /var/lib/prometheus-agent/wal
+    verify: full
+    thresholds:
+      wal_size_warning: 8589934592
+      wal_size_critical: 10737418240
+  delegate_to: "{{ agent_vm }}"
+
+- name: Stop when a corruption was found
+  ansible.builtin.assert:
+    that: wal_full.wal.corruptions | length == 0
+    fail_msg: "corruption in segment {{ wal_full.wal.corruptions[0].segment }} at {{ wal_full.wal.corruptions[0].offset }}"
+'''
+
+RETURN = r'''
+status:
+  description: The worst status of C(checks) (C(unknown) when the WAL could not be read).
+  returned: always
+  type: str
+  sample: ok
+reason:
+  description: Why the status is C(unknown) (path missing, cluster unreachable, container not running...).
+  returned: when the WAL could not be read
+  type: str
+  sample: "WAL directory /prometheus/wal not found in the agent container of monitoring/prom-agent-lab-1-0"
+location:
+  description: Where the WAL was read, C(local) or C(pod).
+  returned: always
+  type: str
+  sample: pod
+pod:
+  description: The pod (namespace/name) the WAL was read from.
+  returned: in pod mode, when the target names its pod
+  type: str
+  sample: monitoring/prom-agent-lab-1-0
+checks:
+  description: The checks C(WAL-SIZE), C(WAL-HEALTH), C(PVC) and C(WAL-ROTATION).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: Check id of the catalog.
+      type: str
+      sample: WAL-HEALTH
+    status:
+      description: C(ok), C(warning), C(critical) or C(unknown).
+      type: str
+      sample: ok
+    value:
+      description: The measured value (bytes, ratio, seconds, number of corruptions).
+      type: raw
+      sample: 0
+    threshold:
+      description: The thresholds applied.
+      type: raw
+      sample: {warning: 42949672960, critical: 48318382080}
+    message:
+      description: One sentence to act on.
+      type: str
+      sample: "no corruption in 936.0 KiB of WAL verified (full)"
+wal:
+  description: The WAL facts.
+  returned: always (only C(path) when the WAL could not be read)
+  type: dict
+  contains:
+    path:
+      description: The WAL directory.
+      type: str
+      sample: /prometheus/wal
+    size_bytes:
+      description: Bytes of every file in the WAL directory (segments, checkpoints, anything else).
+      type: int
+      sample: 958464
+    segments_bytes:
+      description: Bytes of the segments alone.
+      type: int
+      sample: 720896
+    segment_count:
+      description: Number of segments.
+      type: int
+      sample: 4
+    first_segment:
+      description: Name of the oldest segment.
+      type: str
+      sample: "00000002"
+    last_segment:
+      description: Name of the newest segment (the one being written).
+      type: str
+      sample: "00000005"
+    oldest_segment_age_seconds:
+      description: Seconds since the oldest segment was last written (the age of the oldest data kept).
+      type: int
+      sample: 5400
+    last_write_age_seconds:
+      description: Seconds since the newest segment was written.
+      type: int
+      sample: 1
+    checkpoint:
+      description: The newest completed checkpoint, C(null) when there is none.
+      type: dict
+      sample: {name: checkpoint.00000001, index: 1, size_bytes: 229376, age_seconds: 3600}
+    checkpoints_in_progress:
+      description: C(checkpoint.N.tmp) directories (a checkpoint being built, or left by a crash).
+      type: list
+      elements: dict
+      sample: []
+    non_sequential_segments:
+      description: Missing segment numbers (between segments, or between the checkpoint and the first segment); Prometheus cannot replay such a WAL.
+      type: list
+      elements: str
+      sample: []
+    compression:
+      description: C(snappy), C(zstd), C(none), C(mixed) (snappy and zstd records) or C(unknown), from the fragment type bits.
+      type: str
+      sample: snappy
+    corruptions:
+      description: Damaged places found by I(verify), up to 100.
+      type: list
+      elements: dict
+      sample:
+        - {segment: "00000003", offset: 94208, fragment_offset: 98304, kind: segment,
+           reason: "unexpected checksum 54903dbc, expected c5332ad1"}
+    corruptions_total:
+      description: Number of damaged places found (the list is capped at 100).
+      type: int
+      sample: 0
+    verified_bytes:
+      description: Bytes read and verified.
+      type: int
+      sample: 958464
+    crc_implementation:
+      description: The CRC-32C implementation used (C(crc32c <version> (hardware|software)) or C(python)).
+      type: str
+      sample: crc32c 2.9.post0 (hardware)
+    verify:
+      description: >-
+        Details of the verification: C(mode), C(files), C(verified_bytes), C(fragments), C(records),
+        C(record_types) (counts by record type), C(compression_records), C(torn_tail) (an incomplete
+        last record being written), C(agent_running), C(seconds), C(bytes_per_second), C(notes), C(error).
+      type: dict
+      sample: {mode: tail, files: 2, verified_bytes: 131072, fragments: 61, records: 58, record_types: {samples: 58}}
+volume:
+  description: The file system holding the WAL (statvfs locally, C(df) in the pod); C(null) when unknown.
+  returned: always
+  type: dict
+  sample: {capacity: 53687091200, used: 10737418240, available: 42949672960, used_ratio: 0.2}
+repair_preview:
+  description: What Prometheus's own repair would do at the agent's next start.
+  returned: when I(repair_preview=true) and the WAL was read
+  type: dict
+  contains:
+    needed:
+      description: A segment corruption was found, so the next start repairs.
+      type: bool
+      sample: true
+    would_delete:
+      description: Segments after the corrupted one (C(segment), C(size_bytes)).
+      type: list
+      elements: dict
+      sample: [{segment: "00000004", size_bytes: 134217728}]
+    would_truncate:
+      description: The corrupted segment, C(at_offset) where it is cut and C(bytes_lost).
+      type: dict
+      sample: {segment: "00000003", at_offset: 94208, bytes_lost: 134123520, size_bytes: 134217728}
+    would_keep:
+      description: Segments before the corrupted one.
+      type: list
+      elements: dict
+      sample: [{segment: "00000002", size_bytes: 134217728}]
+    bytes_lost:
+      description: Bytes of WAL lost by the repair.
+      type: int
+      sample: 268341248
+    checkpoint_corrupted:
+      description: A corrupted checkpoint file; Prometheus does not repair those (the agent fails to start).
+      type: dict
+      sample: null
+    message:
+      description: The preview in one sentence.
+      type: str
+      sample: "no repair needed: no corruption found"
+'''
+
+import os
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import wal as walmod
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import COMMON_ARGS, target_from_params
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError
+
+KUBE_OPTIONS = ('kubeconfig', 'context', 'host', 'api_key', 'pod')
+KUBE_ENV = ('K8S_AUTH_KUBECONFIG', 'K8S_AUTH_CONTEXT', 'K8S_AUTH_HOST', 'K8S_AUTH_API_KEY', 'KUBECONFIG')
+
+
+def argument_spec():
+    spec = dict(COMMON_ARGS)
+    spec.update(
+        path=dict(type='path', default='/prometheus/wal'),
+        verify=dict(type='str', choices=['none', 'tail', 'full'], default='none'),
+        repair_preview=dict(type='bool', default=False),
+        location=dict(type='str', choices=['auto', 'local', 'pod'], default='auto'),
+        agent_running=dict(type='bool'),
+    )
+    if 'thresholds' not in spec:
+        spec['thresholds'] = dict(type='dict')
+    return spec
+
+
+def choose_location(params, environ=None, home=None):
+    """``auto``: local for an agent outside Kubernetes (``url``) or with no Kubernetes configured."""
+    if params.get('location') in ('local', 'pod'):
+        return params['location']
+    if params.get('url'):
+        return 'local'
+    environ = os.environ if environ is None else environ
+    if any(params.get(k) for k in KUBE_OPTIONS) or any(environ.get(k) for k in KUBE_ENV):
+        return 'pod'
+    home = os.path.expanduser('~') if home is None else home
+    return 'pod' if os.path.exists(os.path.join(home, '.kube', 'config')) else 'local'
+
+
+class Unknown(Exception):
+    """The WAL could not be read: the result is ``status: unknown`` with this reason."""
+
+
+def read_local(params):
+    path = params['path']
+    try:
+        listing = walmod.list_local(path)
+    except FileNotFoundError:
+        raise Unknown('WAL directory %s does not exist on %s' % (path, os.uname()[1]))
+    except NotADirectoryError:
+        raise Unknown('%s is not a directory' % path)
+    except PermissionError as exc:
+        raise Unknown('cannot read %s: %s' % (path, exc))
+    live = params['agent_running']
+    if live is None:
+        live = walmod.guess_live(listing)
+    report = walmod.verify_listing(listing, params['verify'], walmod.local_opener(path), live=live)
+    compression = None
+    if params['verify'] == 'none':
+        compression = walmod.detect_compression_local(listing, path)
+    return listing, report, compression, {}
+
+
+def _pod_name(target):
+    for attr in ('pod_ref', 'pod_name', 'pod'):
+        value = getattr(target, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def read_pod(params):
+    path = params['path'].rstrip('/') or '/'
+    try:
+        target = target_from_params(params)
+        rc, out, err = target.exec(walmod.pod_list_argv(path))
+    except FleetopsError as exc:
+        raise Unknown('cannot reach the agent pod: %s' % exc)
+    extra = {}
+    pod = _pod_name(target)
+    if pod:
+        extra['pod'] = pod
+    if isinstance(err, bytes):
+        err = err.decode('utf-8', 'replace')
+    if rc == 3:
+        raise Unknown('WAL directory %s not found in the agent container%s' % (path, ' of %s' % pod if pod else ''))
+    if rc not in (0, None):
+        raise Unknown('listing %s in the agent container failed (exit %s): %s' % (path, rc, (err or '').strip()[:300]))
+    listing = walmod.parse_pod_listing(path, out)
+    live = params['agent_running']
+    if live is None:
+        live = True
+    try:
+        report = walmod.verify_listing(listing, params['verify'], walmod.pod_opener(target, path), live=live)
+    except FleetopsError as exc:
+        # the listing stands; the verification could not finish (connection lost, container gone)
+        report = walmod.WalReport(listing, params['verify'], live).finish()
+        report.error = 'streaming the segments out of the pod failed: %s' % exc
+    compression = None
+    if params['verify'] == 'none' and listing.segments:
+        compression = _pod_compression(target, path, listing)
+    return listing, report, compression, extra
+
+
+def _pod_compression(target, path, listing):
+    name = listing.segments[-1][1]
+    try:
+        rc, out, _err = target.exec(['head', '-c', str(walmod.PAGE_SIZE), path + '/' + name])
+    except FleetopsError:
+        return None
+    if rc not in (0, None) or not out:
+        return None
+    res = walmod.Verifier(read_size=walmod.PAGE_SIZE).verify([out], name, last=True, live=True)
+    found = walmod.compression_name(res.compression)
+    return None if found == 'unknown' else found
+
+
+def run(module):
+    params = module.params
+    location = choose_location(params)
+    result = dict(changed=False, location=location)
+    thresholds = walmod.wal_thresholds(params.get('thresholds'))
+    try:
+        if location == 'local':
+            listing, report, compression, extra = read_local(params)
+        else:
+            listing, report, compression, extra = read_pod(params)
+    except Unknown as exc:
+        reason = str(exc)
+        result.update(status='unknown', reason=reason, wal={'path': params['path']}, volume=None,
+                      checks=walmod.unknown_checks(reason, thresholds))
+        return result
+    result.update(extra)
+    facts = walmod.wal_facts(listing, report)
+    if compression is not None and facts.get('compression') is None:
+        facts['compression'] = compression
+    checks = walmod.wal_checks(facts, listing.volume, thresholds, verify=params['verify'])
+    result.update(wal=facts, volume=listing.volume, checks=checks, status=walmod.worst_status(checks))
+    if params['repair_preview']:
+        result['repair_preview'] = report.repair_preview()
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    try:
+        result = run(module)
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg='wal_inspect failed: %s' % exc, exception=traceback.format_exc())
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

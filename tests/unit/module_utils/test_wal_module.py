@@ -1,0 +1,140 @@
+"""plugins/modules/wal_inspect.py without an Ansible process: location choice, local and pod runs
+(the pod through a fake target that runs the commands on this machine), unknown results."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import errors
+from ansible_collections.fleetops.prometheus_agent.plugins.modules import wal_inspect
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "wal"
+REAL = FIXTURES / "real-2.42"
+sys.path.insert(0, str(FIXTURES))
+
+import walgen  # noqa: E402  pylint: disable=wrong-import-position
+
+
+class FakeModule:
+    def __init__(self, **params):
+        spec = wal_inspect.argument_spec()
+        self.params = {k: v.get("default") for k, v in spec.items()}
+        self.params.update(params)
+
+
+class FakeTarget:
+    """A pod whose container is this machine."""
+
+    def __init__(self, fail=None):
+        self.calls = []
+        self.fail = fail
+        self.pod_ref = "monitoring/prom-agent-test-0"
+
+    def exec(self, argv, timeout=None):
+        self.calls.append(argv)
+        if self.fail:
+            raise self.fail
+        proc = subprocess.run(argv, capture_output=True, check=False)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def exec_stream(self, argv, chunk_size=None):
+        self.calls.append(argv)
+        with subprocess.Popen(argv, stdout=subprocess.PIPE) as proc:
+            while True:
+                data = proc.stdout.read(chunk_size or 65536)
+                if not data:
+                    break
+                yield data
+
+
+@pytest.fixture
+def walcopy(tmp_path):
+    d = tmp_path / "wal"
+    shutil.copytree(REAL, d)
+    return d
+
+
+def by_id(res):
+    return {c["id"]: c for c in res["checks"]}
+
+
+def test_choose_location():
+    choose = wal_inspect.choose_location
+    assert choose({"location": "pod"}, environ={}, home="/nonexistent") == "pod"
+    assert choose({"location": "auto", "url": "http://vm:9090"}, environ={"KUBECONFIG": "x"}, home="/nonexistent") == "local"
+    assert choose({"location": "auto", "context": "prod"}, environ={}, home="/nonexistent") == "pod"
+    assert choose({"location": "auto"}, environ={"K8S_AUTH_KUBECONFIG": "/k"}, home="/nonexistent") == "pod"
+    assert choose({"location": "auto"}, environ={}, home="/nonexistent") == "local"
+
+
+def test_local_full_with_preview(walcopy):
+    res = wal_inspect.run(FakeModule(path=str(walcopy), location="local", verify="full", repair_preview=True,
+                                     agent_running=False))
+    assert res["status"] in ("ok", "warning", "critical")  # WAL-ROTATION depends on the files' age here
+    assert by_id(res)["WAL-HEALTH"]["status"] == "ok"
+    assert res["wal"]["corruptions"] == [] and res["wal"]["compression"] == "snappy"
+    assert res["repair_preview"]["needed"] is False
+    assert res["changed"] is False and res["location"] == "local"
+
+
+def test_local_corrupt_is_critical(walcopy):
+    seg = sorted(p for p in walcopy.iterdir() if p.name.isdigit())[0]
+    frag = next(off for off, typ, n in walgen.read_fragments(seg) if typ & 7 == 1 and n > 20)
+    walgen.flip_byte(seg, frag + 7 + 1)
+    res = wal_inspect.run(FakeModule(path=str(walcopy), location="local", verify="full", repair_preview=True))
+    assert res["status"] == "critical"
+    assert res["wal"]["corruptions"][0]["segment"] == seg.name
+    assert res["repair_preview"]["would_truncate"]["segment"] == seg.name
+
+
+def test_local_verify_none_still_names_compression(walcopy):
+    res = wal_inspect.run(FakeModule(path=str(walcopy), location="local"))
+    assert res["wal"]["compression"] == "snappy" and res["wal"]["verified_bytes"] == 0
+    assert by_id(res)["WAL-HEALTH"]["value"] is None
+
+
+def test_local_missing_path_is_unknown(tmp_path):
+    res = wal_inspect.run(FakeModule(path=str(tmp_path / "nope"), location="local", verify="full"))
+    assert res["status"] == "unknown" and "nope" in res["reason"]
+    assert [c["status"] for c in res["checks"]] == ["unknown"] * 4
+
+
+def test_pod_mode_through_exec(walcopy, monkeypatch):
+    target = FakeTarget()
+    monkeypatch.setattr(wal_inspect, "target_from_params", lambda params: target)
+    res = wal_inspect.run(FakeModule(path=str(walcopy), location="pod", verify="tail", repair_preview=True))
+    assert res["location"] == "pod" and res["pod"] == "monitoring/prom-agent-test-0"
+    assert res["wal"]["verified_bytes"] > 0 and res["wal"]["corruptions"] == []
+    assert res["wal"]["verify"]["agent_running"] is True
+    assert res["volume"]["capacity"] > 0
+    assert target.calls[0][0] == "sh" and any(c[0] in ("cat", "tail") for c in target.calls[1:])
+    res = wal_inspect.run(FakeModule(path=str(walcopy), location="pod"))
+    assert res["wal"]["compression"] == "snappy"
+
+
+def test_pod_mode_missing_dir_and_unreachable(tmp_path, monkeypatch):
+    monkeypatch.setattr(wal_inspect, "target_from_params", lambda params: FakeTarget())
+    res = wal_inspect.run(FakeModule(path=str(tmp_path / "nope"), location="pod"))
+    assert res["status"] == "unknown" and "not found" in res["reason"]
+    fail = errors.TargetUnreachable("connection refused")
+    monkeypatch.setattr(wal_inspect, "target_from_params", lambda params: FakeTarget(fail=fail))
+    res = wal_inspect.run(FakeModule(location="pod"))
+    assert res["status"] == "unknown" and "connection refused" in res["reason"]
+
+
+def test_pod_stream_broken_midway(walcopy, monkeypatch):
+    class Broken(FakeTarget):
+        def exec_stream(self, argv, chunk_size=None):
+            yield b"\x00" * 10
+            raise errors.TargetUnreachable("stream reset")
+
+    monkeypatch.setattr(wal_inspect, "target_from_params", lambda params: Broken())
+    res = wal_inspect.run(FakeModule(path=str(walcopy), location="pod", verify="full"))
+    health = by_id(res)["WAL-HEALTH"]
+    assert health["status"] == "unknown" and "stream reset" in health["message"]
+    assert res["wal"]["segment_count"] > 0
