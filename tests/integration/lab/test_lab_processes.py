@@ -203,6 +203,7 @@ def test_agent_kill_is_restarted_by_the_kubelet(lab):
     details = lab.fault("agent-kill", name)
     try:
         assert details["killed_pid"] == before["pid"]
+
         def restarted():
             now = cluster_status(lab, name)
             return now if now["pid"] and now["pid"] != before["pid"] else None

@@ -90,10 +90,13 @@ def down_workdir(workdir, timeout: float = 90) -> dict:
     if _owned(daemon_pid, workdir):
         if state.get("control_url"):
             status = http_request(state["control_url"] + "/stop", method="POST", data=b"{}", timeout=5)[0]
-            done["daemon"] = "asked to stop" if status == 200 else "control endpoint did not answer (%s)" % status
+        else:
+            status = 0
+        if status == 200:
+            done["daemon"] = "asked to stop"
         else:
             os.kill(daemon_pid, signal.SIGTERM)
-            done["daemon"] = "SIGTERM"
+            done["daemon"] = "SIGTERM (control endpoint did not answer)"
         deadline = time.time() + timeout
         while _alive(daemon_pid) and time.time() < deadline:
             time.sleep(0.2)
@@ -184,18 +187,22 @@ class LabClient:
         client = cls(workdir, proc)
         deadline = time.time() + timeout
         problem = None
-        while problem is None:
-            state = client.state
-            if state.get("ready"):
-                return client
-            if state.get("error"):
-                problem = state["error"]
-            elif proc.poll() is not None:
-                problem = "the lab daemon exited with status %s" % proc.returncode
-            elif time.time() > deadline:
-                problem = "the lab was not ready after %ds" % timeout
-            else:
-                time.sleep(0.2)
+        try:
+            while problem is None:
+                state = client.state
+                if state.get("ready"):
+                    return client
+                if state.get("error"):
+                    problem = state["error"]
+                elif proc.poll() is not None:
+                    problem = "the lab daemon exited with status %s" % proc.returncode
+                elif time.time() > deadline:
+                    problem = "the lab was not ready after %ds" % timeout
+                else:
+                    time.sleep(0.2)
+        except KeyboardInterrupt:
+            client.down()
+            raise
         client.down()
         raise LabError("%s\n--- last lines of %s ---\n%s" % (problem, log_path, tail(log_path)))
 
