@@ -822,15 +822,24 @@ class Supervisor:
         return [proc.name for proc in procs if not proc.is_ready()]
 
     def clusters_at_receiver(self) -> set:
-        """Cluster label values that have samples at the receiver now."""
+        """Cluster label values whose samples of every scrape job are at the receiver now."""
         query = urllib.request.quote("count by (cluster) (up)")
         status, body = http_request(self.receiver.url + "/api/v1/query?query=" + query, timeout=3)
         if status != 200:
             return set()
         try:
-            return {item["metric"].get("cluster") for item in json.loads(body)["data"]["result"]}
+            result = json.loads(body)["data"]["result"]
         except (ValueError, KeyError, TypeError):
             return set()
+        found = set()
+        for item in result:
+            agent = self.clusters.get(item.get("metric", {}).get("cluster"))
+            try:
+                if agent is not None and float(item["value"][1]) >= len(agent.render_config()["scrape_configs"]):
+                    found.add(agent.cluster)
+            except (ValueError, KeyError, TypeError, IndexError):
+                continue
+        return found
 
     def wait_ready(self, timeout: float = 60) -> None:
         """Wait until every process is ready and every cluster has samples at the receiver."""
