@@ -950,10 +950,8 @@ WAL_CHECK_IDS = ('WAL-SIZE', 'WAL-HEALTH', 'PVC', 'WAL-ROTATION')
 # Defaults of the catalog (../shared/domain/checks.md) for the WAL checks, used where checks.py
 # has no value under these names.
 WAL_DEFAULTS = {
-    'wal_size_warning': 40 * 1024 ** 3,          # of a 50Gi volume
-    'wal_size_critical': 45 * 1024 ** 3,
-    'pvc_warning': 0.80,
-    'pvc_critical': 0.90,
+    # WAL-SIZE (wal_size_warning / wal_size_critical) and PVC (pvc_warning / pvc_critical) come
+    # from checks.DEFAULT_THRESHOLDS; the catalog gives WAL-ROTATION no key, these are ours:
     # retention max-time (4h) + truncate frequency (2h)
     'wal_rotation_warning_seconds': 4 * 3600 + 2 * 3600,
     # no checkpoint / truncation for 24 h
@@ -964,11 +962,9 @@ WAL_DEFAULTS = {
 
 
 def wal_thresholds(user=None):
-    """The WAL checks' thresholds: catalog defaults, checks.py's defaults, the user's."""
+    """The WAL checks' thresholds: checks.py's defaults and ours, the user's over them."""
     merged = dict(WAL_DEFAULTS)
     merged.update(_checks.merge_thresholds(user or {}))
-    for key, value in (user or {}).items():
-        merged[key] = value
     return merged
 
 
@@ -1024,12 +1020,13 @@ def check_wal_size(facts, th):
     if size is None:
         return _check('WAL-SIZE', 'unknown', None, thr, 'the WAL size could not be read')
     what = 'WAL is %s in %d segment(s)' % (_human(size), facts.get('segment_count') or 0)
-    if size > thr['critical']:
-        return _check('WAL-SIZE', 'critical', size, thr,
+    status = _checks.level(size, thr['warning'], thr['critical'])
+    if status == 'critical':
+        return _check('WAL-SIZE', status, size, thr,
                       '%s, over %s: truncation is failing or remote write is far behind; check WAL-ROTATION and RW-LAG before the '
                       'volume fills' % (what, _human(thr['critical'])))
-    if size > thr['warning']:
-        return _check('WAL-SIZE', 'warning', size, thr,
+    if status == 'warning':
+        return _check('WAL-SIZE', status, size, thr,
                       '%s, over %s: look at remote-write lag, series churn and checkpoint failures' % (what, _human(thr['warning'])))
     return _check('WAL-SIZE', 'ok', size, thr, what)
 
@@ -1084,10 +1081,11 @@ def check_pvc(volume, th):
     ratio = volume['used_ratio']
     what = 'WAL volume %.1f%% used (%s of %s, %s free)' % (ratio * 100, _human(volume['used']), _human(volume['capacity']),
                                                           _human(volume['available']))
-    if ratio > thr['critical']:
+    status = _checks.level(ratio, thr['warning'], thr['critical'])
+    if status == 'critical':
         return _check('PVC', 'critical', ratio, thr, what + ': a full volume stops WAL writes and checkpoints; grow the PVC or '
                                                          'find why the WAL grows')
-    if ratio > thr['warning']:
+    if status == 'warning':
         return _check('PVC', 'warning', ratio, thr, what + ': plan to grow the PVC or reduce the WAL')
     return _check('PVC', 'ok', ratio, thr, what)
 
@@ -1102,11 +1100,12 @@ def check_wal_rotation(facts, th):
         return _check('WAL-ROTATION', 'unknown', None, thr, 'the age of the oldest segment could not be read')
     cps = 'no checkpoint' if not cp else 'checkpoint %s is %s old' % (cp['name'], _hours(cp.get('age_seconds') or 0))
     what = 'oldest segment %s is %s old, %s' % (facts.get('first_segment'), _hours(age), cps)
-    if age > thr['critical']:
+    status = _checks.level(age, thr['warning'], thr['critical'])
+    if status == 'critical':
         return _check('WAL-ROTATION', 'critical', age, thr,
                       what + ': no truncation for over %s; look for checkpoint/truncation failures and a full volume'
                       % _hours(thr['critical']))
-    if age > thr['warning']:
+    if status == 'warning':
         return _check('WAL-ROTATION', 'warning', age, thr,
                       what + ': older than retention max-time + truncate frequency (%s); truncation may be failing or '
                              'remote write is holding old segments' % _hours(thr['warning']))
