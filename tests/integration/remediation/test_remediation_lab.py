@@ -55,6 +55,23 @@ def _http_json(url, timeout=10):
         return json.loads(resp.read().decode())
 
 
+def conn(lab, cluster, **args):
+    """Module arguments reaching the cluster's agent (ad-hoc runs get no inventory defaults)."""
+    info = _state(lab)["clusters"][cluster]
+    base = {"kubeconfig": os.path.join(lab.workdir, "kubeconfig"), "context": info["context"], "namespace": info["namespace"],
+            "pod": info["pod"]}
+    base.update(args)
+    return base
+
+
+def module(name, lab, cluster, inventory, check=False, **args):
+    """Run a module on one cluster: (result dict, failed?)."""
+    run = run_module(name, conn(lab, cluster, **args), host=cluster, inventory=inventory, check=check)
+    found = run.for_host(cluster)
+    assert found, run.output[-3000:]
+    return found[-1]["result"], found[-1]["status"] == "failed"
+
+
 def agent_pid(lab, cluster):
     """The agent's pid now (the daemon's live status; state.json as a fallback)."""
     state = _state(lab)
@@ -208,10 +225,8 @@ def test_receiver_down_restart_is_refused(lab, inventory, cluster, tmp_path):
         time.sleep(15)
         # the module refuses, in check mode and for real, even with a restart asked for explicitly
         for check in (True, False):
-            run = run_module("agent_restart", {"reason": "unhealthy", "rw_interval": 3}, host=cluster, inventory=inventory,
-                             check=check)
-            res = run.result(cluster)
-            assert res.get("failed") and res.get("refused"), res
+            res, failed = module("agent_restart", lab, cluster, inventory, check=check, reason="unhealthy", rw_interval=3)
+            assert failed and res.get("refused"), res
             assert any("receiver" in r or "lag" in r for r in res["refusal_reasons"]), res["refusal_reasons"]
             assert res["changed"] is False
         assert agent_pid(lab, cluster) == pid
@@ -355,7 +370,7 @@ def test_module_graceful_restart_and_lease(lab, inventory, cluster):
     """agent_restart on a healthy agent: new uid, verified; a held lease refuses a second run."""
     info = _state(lab)["clusters"][cluster]
     uid = pod_of(lab, cluster).metadata.uid
-    check = run_module("agent_restart", {"rw_interval": 2}, host=cluster, inventory=inventory, check=True)
+    check = run_module("agent_restart", conn(lab, cluster, rw_interval=2, cooldown_seconds=0), host=cluster, inventory=inventory, check=True)
     res = check.result(cluster)
     assert res["changed"] is True and res["action"] == "graceful" and res["msg"].startswith("would"), res
     assert pod_of(lab, cluster).metadata.uid == uid
@@ -369,13 +384,14 @@ def test_module_graceful_restart_and_lease(lab, inventory, cluster):
     coord.create_namespaced_lease(info["namespace"], {"metadata": {"name": name}, "spec": {
         "holderIdentity": "someone-else", "leaseDurationSeconds": 300, "acquireTime": now, "renewTime": now}})
     try:
-        held = run_module("agent_restart", {"rw_interval": 2}, host=cluster, inventory=inventory).result(cluster)
-        assert held.get("failed") and held.get("refused") and "someone-else" in held["msg"], held
+        held, failed = module("agent_restart", lab, cluster, inventory, rw_interval=2)
+        assert failed and held.get("refused") and "someone-else" in held["msg"], held
         assert pod_of(lab, cluster).metadata.uid == uid
     finally:
         coord.delete_namespaced_lease(name, info["namespace"])
 
-    run = run_module("agent_restart", {"rw_interval": 2, "wait_timeout": 90, "verify_timeout": 60}, host=cluster, inventory=inventory)
+    run = run_module("agent_restart", conn(lab, cluster, rw_interval=2, wait_timeout=90, verify_timeout=60, cooldown_seconds=0),
+                     host=cluster, inventory=inventory)
     res = run.result(cluster)
     assert not res.get("failed"), res
     assert res["changed"] is True and res["action"] == "graceful"
@@ -388,21 +404,23 @@ def test_module_graceful_restart_and_lease(lab, inventory, cluster):
 
 def test_module_tune_idempotent_and_check_mode(lab, inventory, cluster):
     """agent_tune: check mode changes nothing, a drop rule is added once, protected names are refused."""
-    rv = cr_of(lab, cluster)["metadata"]["resourceVersion"]
     args = {"drop_metrics": ["node_softnet_.*"]}
-    check = run_module("agent_tune", args, host=cluster, inventory=inventory, check=True).result(cluster)
-    assert check["changed"] is True and cr_of(lab, cluster)["metadata"]["resourceVersion"] == rv, check
-    first = run_module("agent_tune", args, host=cluster, inventory=inventory).result(cluster)
-    assert first["changed"] is True, first
-    second = run_module("agent_tune", args, host=cluster, inventory=inventory).result(cluster)
-    assert second["changed"] is False, second
-    refused = run_module("agent_tune", {"drop_metrics": ["prometheus_remote_.*"]}, host=cluster, inventory=inventory).result(cluster)
-    assert refused.get("failed") and refused.get("refused") and "prometheus_" in refused["msg"], refused
-    bounds = run_module("agent_tune", {"queue": {"capacity": 100, "max_samples_per_send": 500}}, host=cluster,
-                        inventory=inventory).result(cluster)
-    assert bounds.get("failed") and "3-10x" in bounds["msg"], bounds
-    back = run_module("agent_tune", dict(args, drop_state="absent"), host=cluster, inventory=inventory).result(cluster)
-    assert back["changed"] is True, back
+    module("agent_tune", lab, cluster, inventory, drop_state="absent", **args)  # a clean start
+    rv = cr_of(lab, cluster)["metadata"]["resourceVersion"]
+    check, failed = module("agent_tune", lab, cluster, inventory, check=True, **args)
+    assert not failed and check["changed"] is True, check
+    assert cr_of(lab, cluster)["metadata"]["resourceVersion"] == rv
+    first, failed = module("agent_tune", lab, cluster, inventory, **args)
+    assert not failed and first["changed"] is True, first
+    assert cr_of(lab, cluster)["metadata"]["resourceVersion"] != rv
+    second, failed = module("agent_tune", lab, cluster, inventory, **args)
+    assert not failed and second["changed"] is False, second
+    refused, failed = module("agent_tune", lab, cluster, inventory, drop_metrics=["prometheus_remote_.*"])
+    assert failed and refused.get("refused") and "prometheus_" in refused["msg"], refused
+    bounds, failed = module("agent_tune", lab, cluster, inventory, queue={"capacity": 100, "max_samples_per_send": 500})
+    assert failed and "3-10x" in bounds["msg"], bounds
+    back, failed = module("agent_tune", lab, cluster, inventory, drop_state="absent", **args)
+    assert not failed and back["changed"] is True, back
 
 
 def test_shards_above_max_queue_tuning(lab, inventory, cluster, tmp_path):
@@ -447,8 +465,8 @@ def test_two_runs_at_once_restart_once(lab, inventory, cluster):
     results = {}
 
     def go(i):
-        run = run_module("agent_restart", {"rw_interval": 2, "wait_timeout": 90, "verify_timeout": 60, "lease_holder": "run-%d" % i},
-                         host=cluster, inventory=inventory)
+        args = conn(lab, cluster, rw_interval=2, wait_timeout=90, verify_timeout=60, lease_holder="run-%d" % i, cooldown_seconds=0)
+        run = run_module("agent_restart", args, host=cluster, inventory=inventory)
         results[i] = run.result(cluster)
 
     threads = [threading.Thread(target=go, args=(i,)) for i in range(2)]
