@@ -319,6 +319,23 @@ def test_high_memory_brings_the_limit_near_usage(lab):
     assert cluster_status(lab, name)["memory_limit_bytes"] == 512 * 1024 * 1024
 
 
+def test_oom_kill_is_reported_as_oomkilled(lab):
+    name = lab.clusters[1]
+    lab.wait_ready(name, 60)
+    before = cluster_status(lab, name)
+    try:
+        details = lab.fault("oom-kill", name)
+        assert details["killed_pid"] == before["pid"]
+        lab.wait_ready(name, 30)
+        after = cluster_status(lab, name)
+        assert after["last_termination"]["reason"] == "OOMKilled"
+        assert after["last_termination"]["exit_code"] == 137
+        assert after["restart_count"] == before["restart_count"] + 1
+        assert after["pod_uid"] == before["pod_uid"]
+    finally:
+        lab.heal("oom-kill", name)
+
+
 def test_stuck_terminating_keeps_the_pod_until_healed(lab):
     name = lab.clusters[2]
     lab.wait_ready(name, 60)

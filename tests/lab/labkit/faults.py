@@ -147,12 +147,36 @@ def fault(sup, name: str, cluster):  # pylint: disable=too-many-return-statement
             agent.set_cgroup_limit(limit)
         return {"usage_bytes": usage, "memory_limit": format_quantity(limit), "previous_limit": old,
                 "cgroup": str(agent.memory_cgroup) if agent.memory_cgroup else None}
+    if name == "oom-kill":
+        return _oom_kill(agent)
     if name == "stuck-terminating":
         with sup.lock:
             agent.stuck_terminating = True
         agent.delete_pod(grace_seconds=30, wait=False)
         return {"pod": agent.pod_name, "pod_uid": agent.pod_uid}
     raise ValueError("unknown process fault %r" % name)
+
+
+def _oom_kill(agent: AgentRuntime) -> dict:
+    """Squeeze the memory cgroup to just above its usage until the kernel OOM-kills the agent."""
+    if agent.memory_cgroup is None:
+        raise LabError("no memory cgroup for %s (cgroup v1 memory controller missing or FLEETLAB_CGROUP=0)" % agent.cluster)
+    pid = agent.pid
+    if pid is None:
+        raise LabError("agent of %s is not running" % agent.cluster)
+    usage_file = agent.memory_cgroup / "memory.usage_in_bytes"
+    deadline = time.time() + 30
+    while agent.pid == pid and time.time() < deadline:
+        try:
+            usage = int(usage_file.read_text(encoding="ascii"))
+            (agent.memory_cgroup / "memory.limit_in_bytes").write_text(str(usage + (256 << 10)), encoding="ascii")
+        except OSError:
+            pass
+        time.sleep(0.5)
+    if agent.pid == pid:
+        agent.set_cgroup_limit(agent.memory_limit_bytes)
+        raise LabError("the kernel did not OOM-kill the agent of %s within 30 s" % agent.cluster)
+    return {"killed_pid": pid, "last_termination": agent.last_termination}
 
 
 def heal(sup, name: str, cluster):  # pylint: disable=too-many-return-statements
@@ -198,6 +222,9 @@ def heal(sup, name: str, cluster):  # pylint: disable=too-many-return-statements
                 limits["memory"] = old
             agent.set_cgroup_limit(agent.memory_limit_bytes)
         return {"memory_limit": old}
+    if name == "oom-kill":
+        agent.set_cgroup_limit(agent.memory_limit_bytes)
+        return {"pid": agent.pid, "restart_count": agent.restart_count}
     if name == "stuck-terminating":
         agent.finish_termination()
         return {"pod_uid": agent.pod_uid}

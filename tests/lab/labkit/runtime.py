@@ -52,7 +52,7 @@ CRASHLOOP_FLAG = "--fleetlab.crashloop-invalid-flag"
 
 PROCESS_FAULTS = (
     "receiver-down", "receiver-4xx", "agent-kill", "crashloop", "wal-corrupt", "wal-corrupt-stopped",
-    "bad-config", "disk-full", "high-memory", "stuck-terminating",
+    "bad-config", "disk-full", "high-memory", "oom-kill", "stuck-terminating",
 )
 
 _UNITS = {"": 1, "k": 1000, "M": 1000 ** 2, "G": 1000 ** 3, "T": 1000 ** 4,
