@@ -1,0 +1,99 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, fleetops maintainers
+# Apache License 2.0 (see LICENSE)
+"""The options every fleetops.prometheus_agent module shares (argument spec: module_utils/args_common.py)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+
+    DOCUMENTATION = r'''
+options:
+  kubeconfig:
+    description:
+      - Path of the kubeconfig file. Defaults to C(KUBECONFIG) or C(~/.kube/config).
+      - Falls back to the E(K8S_AUTH_KUBECONFIG) environment variable.
+    type: path
+  context:
+    description:
+      - The kubeconfig context of the cluster (one inventory host per cluster usually sets it
+        from C(kube_context)).
+      - Falls back to E(K8S_AUTH_CONTEXT).
+    type: str
+  host:
+    description:
+      - URL of the Kubernetes API server, instead of a kubeconfig (the AWX Kubernetes credential
+        injects E(K8S_AUTH_HOST)).
+    type: str
+  api_key:
+    description:
+      - Bearer token for the API server. Falls back to E(K8S_AUTH_API_KEY). Never logged.
+    type: str
+  validate_certs:
+    description:
+      - Verify the TLS certificate of the API server (and of I(url)). Turn off only for a lab.
+      - Falls back to E(K8S_AUTH_VERIFY_SSL).
+    type: bool
+    default: true
+    aliases: [verify_ssl]
+  ca_cert:
+    description:
+      - CA certificate file to verify the API server (or I(url)) with. Falls back to E(K8S_AUTH_SSL_CA_CERT).
+    type: path
+    aliases: [ssl_ca_cert]
+  namespace:
+    description: Namespace of the agent pods.
+    type: str
+    default: monitoring
+  pod:
+    description: Name of the agent pod. When not set, the first ready pod matching I(label_selector).
+    type: str
+  label_selector:
+    description:
+      - Label selector of the agent pods. The Prometheus Operator's PrometheusAgent labels its pods
+        C(app.kubernetes.io/name=prometheus-agent); other installs differ (set it per cluster).
+    type: str
+    default: app.kubernetes.io/name=prometheus-agent
+  container:
+    description: The agent's container in the pod.
+    type: str
+    default: prometheus
+  port:
+    description: The agent's HTTP port in the pod.
+    type: int
+    default: 9090
+  url:
+    description:
+      - Base URL of an agent outside Kubernetes (a VM, a port-forward), e.g. C(http://10.0.0.5:9090).
+        When set, the agent is reached directly and the Kubernetes options are ignored.
+    type: str
+  url_username:
+    description: User name for HTTP basic authentication to I(url).
+    type: str
+  url_password:
+    description: Password for HTTP basic authentication to I(url). Never logged.
+    type: str
+  bearer_token:
+    description: Bearer token for I(url). Never logged.
+    type: str
+  timeout:
+    description:
+      - Seconds to wait for each answer of the API server or the agent. An unanswered cluster is
+        reported C(unknown), not failed.
+    type: float
+    default: 10.0
+  thresholds:
+    description:
+      - Thresholds merged over the defaults of the check catalog (docs/checks.md), e.g.
+        C(rw_lag_warning), C(memory_warning). Values are numbers (bytes, seconds, ratios).
+    type: dict
+    default: {}
+notes:
+  - The modules run on the controller and reach each cluster through its Kubernetes API (pod
+    proxy, pods/exec, pods/log); C(ansible_connection=local) per cluster host.
+requirements:
+  - kubernetes >= 29.0.0 (the Python client), when the agent is reached through Kubernetes.
+'''

@@ -1,0 +1,91 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, fleetops maintainers
+# Apache License 2.0 (see LICENSE)
+"""The one argument spec of the options every module shares (documented in the
+``fleetops.prometheus_agent.common`` doc fragment), and the target it describes."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import target as _target
+
+DEFAULT_SELECTOR = 'app.kubernetes.io/name=prometheus-agent'
+
+COMMON_ARGS = dict(
+    kubeconfig=dict(type='path', fallback=(env_fallback, ['K8S_AUTH_KUBECONFIG'])),
+    context=dict(type='str', fallback=(env_fallback, ['K8S_AUTH_CONTEXT'])),
+    host=dict(type='str', fallback=(env_fallback, ['K8S_AUTH_HOST'])),
+    api_key=dict(type='str', no_log=True, fallback=(env_fallback, ['K8S_AUTH_API_KEY'])),
+    validate_certs=dict(type='bool', default=True, aliases=['verify_ssl'], fallback=(env_fallback, ['K8S_AUTH_VERIFY_SSL'])),
+    ca_cert=dict(type='path', aliases=['ssl_ca_cert'], fallback=(env_fallback, ['K8S_AUTH_SSL_CA_CERT'])),
+    namespace=dict(type='str', default='monitoring'),
+    pod=dict(type='str'),
+    label_selector=dict(type='str', default=DEFAULT_SELECTOR),
+    container=dict(type='str', default='prometheus'),
+    port=dict(type='int', default=9090),
+    url=dict(type='str'),
+    url_username=dict(type='str'),
+    url_password=dict(type='str', no_log=True),
+    bearer_token=dict(type='str', no_log=True),
+    timeout=dict(type='float', default=10.0),
+    thresholds=dict(type='dict', default={}),
+)
+
+K8S_OPTIONS = ('kubeconfig', 'context', 'host', 'api_key')
+
+
+def common_argument_spec(**extra):
+    """``COMMON_ARGS`` plus a module's own options (a copy: modules never share dicts)."""
+    spec = dict((k, dict(v)) for k, v in COMMON_ARGS.items())
+    spec.update(extra)
+    return spec
+
+
+def validate_common(params):
+    """Argument errors the spec cannot express; returns a message naming the option, or None."""
+    if params.get('timeout') is not None and params['timeout'] <= 0:
+        return 'timeout must be a positive number of seconds, got %s' % params['timeout']
+    if params.get('port') is not None and not 0 < params['port'] < 65536:
+        return 'port must be between 1 and 65535, got %s' % params['port']
+    url = params.get('url')
+    if url and not (url.startswith('http://') or url.startswith('https://')):
+        return 'url must start with http:// or https://, got %s' % url.split('@')[-1]
+    for key, value in (params.get('thresholds') or {}).items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                return 'thresholds.%s must be a number, got %r' % (key, value)
+        if value < 0:
+            return 'thresholds.%s must not be negative, got %r' % (key, value)
+    return None
+
+
+def uses_kubernetes(params):
+    """True when the target is reached through the Kubernetes API (no ``url``)."""
+    return not params.get('url')
+
+
+def target_from_params(params):
+    """The ``Target`` the shared options describe: ``url`` means direct, else Kubernetes."""
+    if params.get('url'):
+        return _target.DirectTarget(
+            params['url'], url_username=params.get('url_username'), url_password=params.get('url_password'),
+            bearer_token=params.get('bearer_token'), validate_certs=params.get('validate_certs', True),
+            ca_cert=params.get('ca_cert'), timeout=params.get('timeout'), log_path=params.get('log_path'))
+    return _target.KubeTarget(
+        kubeconfig=params.get('kubeconfig'), context=params.get('context'), host=params.get('host'),
+        api_key=params.get('api_key'), validate_certs=params.get('validate_certs', True), ca_cert=params.get('ca_cert'),
+        namespace=params.get('namespace') or 'monitoring', pod=params.get('pod'),
+        label_selector=params.get('label_selector') or DEFAULT_SELECTOR, container=params.get('container') or 'prometheus',
+        port=params.get('port') or 9090, timeout=params.get('timeout'))
+
+
+def check_kubernetes_library(module, params=None):
+    """fail_json with missing_required_lib when the Kubernetes path is used without the library."""
+    from ansible.module_utils.basic import missing_required_lib  # pylint: disable=import-outside-toplevel
+    if uses_kubernetes(params if params is not None else module.params) and not _target.HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib('kubernetes'), exception=str(_target.KUBERNETES_IMPORT_ERROR))

@@ -1,0 +1,849 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, fleetops maintainers
+# Apache License 2.0 (see LICENSE)
+"""How to reach one agent: through the Kubernetes API (pod proxy, exec, logs) or directly.
+
+``Target`` is the interface (see docs/development.md):
+
+* ``http_get(path, timeout=None) -> (status_code, bytes)``: the agent's own answer (a 503 of
+  ``/-/ready`` is data); the API server's failures raise the errors of ``errors.py``;
+* ``http_get_stream(path, timeout=None, chunk_size=...) -> (status_code, iterator of bytes)``;
+* ``exec(argv, timeout=None) -> (rc, stdout_bytes, stderr_bytes)``;
+* ``exec_stream(argv, chunk_size=...) -> iterator of bytes`` (stdout as it arrives, memory flat;
+  a non-zero exit raises ``FleetopsError`` at the end);
+* ``logs(since_seconds=None, since_time=None, tail_lines=None, timestamps=True) -> str``;
+* ``pods() -> list of pod dicts`` (the API's camelCase JSON); ``core``, ``apps``, ``custom``.
+
+``KubeTarget`` uses the ``kubernetes`` client, one ``ApiClient`` per (kubeconfig, context,
+host, token, TLS settings), cached in-process. ``DirectTarget`` reads ``url`` (basic auth or a
+bearer token, TLS verified by default), runs commands locally (the agent's own host) and
+reads a local log file.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import datetime
+import errno
+import hashlib
+import json
+import os
+import re
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import (
+    FleetopsError, MissingLibrary, TargetAuthError, TargetConfigError, TargetTimeout, TargetUnreachable)
+
+try:
+    from urllib.request import Request, build_opener, HTTPSHandler, HTTPHandler
+    from urllib.error import HTTPError, URLError
+except ImportError:  # pragma: no cover - Python 2
+    from urllib2 import Request, build_opener, HTTPSHandler, HTTPHandler, HTTPError, URLError  # type: ignore
+
+try:
+    import kubernetes  # noqa: F401  pylint: disable=unused-import
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+    from kubernetes.client.rest import ApiException
+    HAS_KUBERNETES = True
+    KUBERNETES_IMPORT_ERROR = None
+except ImportError as _exc:  # pragma: no cover - depends on the controller
+    HAS_KUBERNETES = False
+    KUBERNETES_IMPORT_ERROR = str(_exc)
+
+    class ApiException(Exception):  # type: ignore
+        status = None
+        body = None
+
+try:
+    from kubernetes.stream import stream as k8s_stream
+    HAS_STREAM = True
+except ImportError:  # pragma: no cover
+    HAS_STREAM = False
+
+try:
+    import urllib3
+    HAS_URLLIB3 = True
+except ImportError:  # pragma: no cover
+    HAS_URLLIB3 = False
+
+CHUNK_SIZE = 256 * 1024
+_CLIENTS = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _now():
+    return time.time()
+
+
+def parse_time(value):
+    """RFC3339 (``2026-11-24T07:00:00Z``, with fraction / offset) or epoch seconds -> epoch float."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    match = re.match(r'^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?$', text)
+    if not match:
+        raise ValueError('not an RFC3339 time: %r' % text)
+    base = datetime.datetime.strptime(match.group(1) + 'T' + match.group(2), '%Y-%m-%dT%H:%M:%S')
+    seconds = (base - datetime.datetime(1970, 1, 1)).total_seconds()
+    if match.group(3):
+        seconds += float(match.group(3))
+    zone = match.group(4)
+    if zone and zone != 'Z':
+        sign = 1 if zone[0] == '+' else -1
+        digits = zone[1:].replace(':', '')
+        seconds -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    return seconds
+
+
+def rfc3339(epoch):
+    return datetime.datetime.utcfromtimestamp(epoch).strftime('%Y-%m-%dT%H:%M:%S.%fZ') if epoch is not None else None
+
+
+def _scrub(text, secrets):
+    text = str(text)
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, '********')
+    return text
+
+
+def _short(text, limit=300):
+    text = ' '.join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + '...'
+
+
+def _root_cause(exc):
+    """The innermost exception of a urllib3 / socket error chain."""
+    seen = set()
+    cur = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        nxt = getattr(cur, 'reason', None)
+        if isinstance(nxt, BaseException):
+            cur = nxt
+            continue
+        nxt = cur.__cause__ or cur.__context__
+        if isinstance(nxt, BaseException):
+            cur = nxt
+            continue
+        break
+    return cur
+
+
+def classify_connection_error(exc, where, secrets=()):
+    """A connection-level exception (socket, ssl, urllib3, websocket) as an error of errors.py."""
+    root = _root_cause(exc)
+    text = '%s %s' % (exc, root)
+    low = text.lower()
+    if isinstance(root, (socket.timeout,)) or 'timed out' in low or 'timeout' in type(root).__name__.lower() \
+            or 'timeout' in type(exc).__name__.lower():
+        return TargetTimeout('%s did not answer in time (%s)' % (where, _short(_scrub(root, secrets), 160)))
+    if isinstance(root, ssl.SSLError) or 'certificate' in low or 'ssl' in type(exc).__name__.lower() or 'ssl' in low:
+        return TargetUnreachable('%s: TLS failed (%s); check ca_cert (or the kubeconfig\'s certificate-authority) '
+                                 'or, only for a lab, validate_certs: false' % (where, _short(_scrub(root, secrets), 200)))
+    if isinstance(root, socket.gaierror) or 'name or service not known' in low or 'nodename nor servname' in low \
+            or 'name resolution' in low or 'getaddrinfo' in low:
+        return TargetUnreachable('%s: the host name cannot be resolved (DNS); check the server address' % where)
+    if (isinstance(root, OSError) and getattr(root, 'errno', None) == errno.ECONNREFUSED) or 'refused' in low:
+        return TargetUnreachable('%s refused the connection; is it running and is the address right?' % where)
+    if isinstance(root, OSError) and getattr(root, 'errno', None) in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return TargetUnreachable('%s: no route to the host' % where)
+    return TargetUnreachable('%s cannot be reached: %s' % (where, _short(_scrub(root, secrets), 200)))
+
+
+def _status_message(body):
+    """The message of a Kubernetes ``Status`` body, or None when the body is not one."""
+    if isinstance(body, bytes):
+        body = body.decode('utf-8', 'replace')
+    if not body or '"kind"' not in body[:400]:
+        return None
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(obj, dict) and obj.get('kind') == 'Status':
+        return obj.get('message') or obj.get('reason') or 'status %s' % obj.get('code')
+    return None
+
+
+def classify_api_status(status, body, where, secrets=()):
+    """An error of errors.py for an HTTP error of the Kubernetes API server (or the direct URL)."""
+    message = _status_message(body)
+    detail = (': ' + _short(_scrub(message, secrets), 200)) if message else ''
+    if status == 401:
+        return TargetAuthError('%s: token rejected (401)%s; renew the token or the kubeconfig credentials' % (where, detail))
+    if status == 403:
+        return TargetAuthError('%s: forbidden (403)%s; the account needs get/list on pods, pods/proxy, pods/log and '
+                               'create on pods/exec in the namespace' % (where, detail))
+    if status == 404:
+        return TargetUnreachable('%s: not found (404)%s' % (where, detail))
+    if status == 0:
+        return TargetUnreachable('%s cannot be reached%s' % (where, detail))
+    if status and status >= 500:
+        return TargetUnreachable('%s answered %s%s' % (where, status, detail or ' (server error)'))
+    return TargetUnreachable('%s answered %s%s' % (where, status, detail))
+
+
+class Target(object):
+    """Base: what every target offers (see the module docstring)."""
+
+    kind = None
+    namespace = None
+    pod_name = None
+
+    def describe(self):
+        return 'the agent'
+
+    def http_get(self, path, timeout=None):
+        raise NotImplementedError
+
+    def http_get_stream(self, path, timeout=None, chunk_size=CHUNK_SIZE):
+        status, body = self.http_get(path, timeout=timeout)
+        return status, iter([body])
+
+    def http_json(self, path, timeout=None):
+        """(status, decoded JSON or None)."""
+        status, body = self.http_get(path, timeout=timeout)
+        try:
+            return status, json.loads(body.decode('utf-8', 'replace') if isinstance(body, bytes) else body)
+        except ValueError:
+            return status, None
+
+    def exec(self, argv, timeout=None):
+        raise NotImplementedError
+
+    def exec_stream(self, argv, chunk_size=CHUNK_SIZE):
+        raise NotImplementedError
+
+    def logs(self, since_seconds=None, since_time=None, tail_lines=None, timestamps=True):
+        raise NotImplementedError
+
+    def pods(self):
+        return []
+
+
+# ------------------------------------------------------------------------------- Kubernetes
+
+def _cache_key(kubeconfig, context, host, api_key, validate_certs, ca_cert):
+    token = hashlib.sha256(api_key.encode('utf-8')).hexdigest() if api_key else None
+    return (kubeconfig, context, host, token, bool(validate_certs), ca_cert)
+
+
+def api_client_for(kubeconfig=None, context=None, host=None, api_key=None, validate_certs=True, ca_cert=None):
+    """One ``ApiClient`` per configuration, cached in-process. Returns (api_client, cluster label)."""
+    if not HAS_KUBERNETES:
+        raise MissingLibrary('kubernetes')
+    key = _cache_key(kubeconfig, context, host, api_key, validate_certs, ca_cert)
+    with _CLIENTS_LOCK:
+        if key in _CLIENTS:
+            return _CLIENTS[key]
+        cfg = k8s_client.Configuration()
+        label = context
+        use_file = bool(kubeconfig or context or not host)
+        if use_file:
+            path = os.path.expanduser(kubeconfig) if kubeconfig else None
+            if path and not os.path.exists(path):
+                raise TargetConfigError('kubeconfig %s does not exist' % path)
+            try:
+                k8s_config.load_kube_config(config_file=path, context=context, client_configuration=cfg, persist_config=False)
+                if not label:
+                    try:
+                        _contexts, active = k8s_config.list_kube_config_contexts(config_file=path)
+                        label = (active or {}).get('name')
+                    except Exception:  # pylint: disable=broad-except
+                        label = None
+            except Exception as exc:  # pylint: disable=broad-except
+                if host or (not kubeconfig and not context and os.environ.get('KUBERNETES_SERVICE_HOST')):
+                    try:
+                        if not host:
+                            k8s_config.load_incluster_config(client_configuration=cfg)
+                    except Exception as exc2:  # pylint: disable=broad-except
+                        raise TargetConfigError('no usable Kubernetes configuration: %s' % _short(_scrub(exc2, [api_key])))
+                else:
+                    raise TargetConfigError('cannot load the kubeconfig%s%s: %s' % (
+                        ' ' + kubeconfig if kubeconfig else '', ' (context %s)' % context if context else '',
+                        _short(_scrub(exc, [api_key]), 200)))
+        if host:
+            cfg.host = host.rstrip('/')
+        if api_key:
+            cfg.api_key = {'authorization': 'Bearer ' + api_key}
+            cfg.api_key_prefix = {}
+        if ca_cert:
+            if not os.path.exists(ca_cert):
+                raise TargetConfigError('ca_cert %s does not exist' % ca_cert)
+            cfg.ssl_ca_cert = ca_cert
+        cfg.verify_ssl = bool(validate_certs)
+        if not validate_certs:
+            cfg.assert_hostname = False
+        try:
+            cfg.retries = 1
+        except Exception:  # pylint: disable=broad-except
+            pass
+        api = k8s_client.ApiClient(configuration=cfg)
+        if not label:
+            label = cfg.host
+        _CLIENTS[key] = (api, label)
+        return _CLIENTS[key]
+
+
+def clear_client_cache():
+    with _CLIENTS_LOCK:
+        _CLIENTS.clear()
+
+
+class KubeTarget(Target):
+    """An agent pod reached through the Kubernetes API."""
+
+    kind = 'kubernetes'
+
+    def __init__(self, kubeconfig=None, context=None, host=None, api_key=None, validate_certs=True, ca_cert=None,
+                 namespace='monitoring', pod=None, label_selector='app.kubernetes.io/name=prometheus-agent',
+                 container='prometheus', port=9090, timeout=30):
+        self.api_client, self.cluster = api_client_for(kubeconfig, context, host, api_key, validate_certs, ca_cert)
+        self.namespace = namespace
+        self.fixed_pod = pod
+        self.label_selector = label_selector
+        self.container = container
+        self.port = port
+        self.timeout = timeout
+        self._secrets = [api_key]
+        self._pod = pod
+        self._core = self._apps = self._custom = None
+
+    # -- the API objects other code uses directly
+    @property
+    def core(self):
+        if self._core is None:
+            self._core = k8s_client.CoreV1Api(self.api_client)
+        return self._core
+
+    @property
+    def apps(self):
+        if self._apps is None:
+            self._apps = k8s_client.AppsV1Api(self.api_client)
+        return self._apps
+
+    @property
+    def custom(self):
+        if self._custom is None:
+            self._custom = k8s_client.CustomObjectsApi(self.api_client)
+        return self._custom
+
+    @property
+    def server(self):
+        return self.api_client.configuration.host
+
+    def where(self):
+        return 'cluster %s: API server %s' % (self.cluster, self.server)
+
+    def describe(self):
+        return 'cluster %s pod %s/%s' % (self.cluster, self.namespace, self._pod or '(%s)' % self.label_selector)
+
+    def _raise(self, exc, what=None):
+        """Map any exception of the client to errors.py (re-raises FleetopsError as is)."""
+        if isinstance(exc, FleetopsError):
+            raise exc
+        where = self.where() + ((' (%s)' % what) if what else '')
+        if isinstance(exc, ApiException):
+            status = getattr(exc, 'status', None)
+            body = getattr(exc, 'body', None)
+            if status == 0 or status is None:
+                raise classify_connection_error(exc, where, self._secrets)
+            raise classify_api_status(status, body, where, self._secrets)
+        status = getattr(exc, 'status', None) or getattr(exc, 'status_code', None)
+        if isinstance(status, int) and status >= 400:
+            raise classify_api_status(status, getattr(exc, 'body', None) or getattr(exc, 'resp_body', None), where, self._secrets)
+        raise classify_connection_error(exc, where, self._secrets)
+
+    def _timeout(self, timeout):
+        return float(timeout or self.timeout or 30)
+
+    def call(self, func, *args, **kwargs):
+        """Call a client API method with the target's timeout and errors mapped."""
+        kwargs.setdefault('_request_timeout', self._timeout(None))
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:  # pylint: disable=broad-except
+            self._raise(exc)
+
+    # -- pods
+    def pods(self):
+        """The agent pods (camelCase dicts): the named one, or those matching the selector."""
+        try:
+            if self.fixed_pod:
+                try:
+                    found = [self.core.read_namespaced_pod(self.fixed_pod, self.namespace, _request_timeout=self._timeout(None))]
+                except ApiException as exc:
+                    if getattr(exc, 'status', None) == 404:
+                        return []
+                    raise
+            else:
+                found = self.core.list_namespaced_pod(self.namespace, label_selector=self.label_selector or None,
+                                                      _request_timeout=self._timeout(None)).items
+        except Exception as exc:  # pylint: disable=broad-except
+            self._raise(exc, 'listing pods')
+        return [self.api_client.sanitize_for_serialization(p) for p in found]
+
+    @staticmethod
+    def _pod_rank(pod):
+        status = pod.get('status') or {}
+        ready = any(c.get('type') == 'Ready' and c.get('status') == 'True' for c in status.get('conditions') or [])
+        deleting = (pod.get('metadata') or {}).get('deletionTimestamp') is not None
+        return (0 if ready and not deleting else 1, 0 if status.get('phase') == 'Running' else 1,
+                (pod.get('metadata') or {}).get('name') or '')
+
+    @property
+    def pod_name(self):
+        """The pod the HTTP API, exec and logs go to (resolved once from the selector)."""
+        if self._pod:
+            return self._pod
+        pods = self.pods()
+        if not pods:
+            raise TargetUnreachable('cluster %s: no pod matches %s in namespace %s; check label_selector/pod and namespace'
+                                    % (self.cluster, self.label_selector, self.namespace))
+        self._pod = sorted(pods, key=self._pod_rank)[0]['metadata']['name']
+        return self._pod
+
+    @property
+    def pod_ref(self):
+        return self.pod_name
+
+    def forget_pod(self):
+        """Resolve the pod again next time (after a restart replaced it)."""
+        if not self.fixed_pod:
+            self._pod = None
+
+    # -- HTTP through the pod proxy
+    def _proxy_path(self, path):
+        if not path.startswith('/'):
+            path = '/' + path
+        return '/api/v1/namespaces/%s/pods/%s:%s/proxy%s' % (self.namespace, self.pod_name, self.port, path)
+
+    def _raw_get(self, resource_path, timeout):
+        """(status, urllib3 response not yet read) of a GET on the API server, any version of the client."""
+        api = self.api_client
+        headers = {'Accept': '*/*'}
+        if hasattr(api, 'param_serialize'):
+            method, url, hdrs, _body, _post = api.param_serialize('GET', resource_path, header_params=headers,
+                                                                   auth_settings=['BearerToken'])
+            resp = api.call_api(method, url, header_params=hdrs, _request_timeout=timeout)
+            raw = getattr(resp, 'response', resp)
+            return resp.status, raw
+        try:
+            raw = api.call_api(resource_path, 'GET', header_params=headers, auth_settings=['BearerToken'],
+                               _preload_content=False, _request_timeout=timeout, _return_http_data_only=True)
+        except ApiException as exc:
+            return exc.status, _Preread(exc.body)
+        return raw.status, raw
+
+    def _proxy_open(self, path, timeout):
+        timeout = self._timeout(timeout)
+        for attempt in (0, 1):
+            try:
+                status, raw = self._raw_get(self._proxy_path(path), timeout)
+            except FleetopsError:
+                raise
+            except Exception as exc:  # pylint: disable=broad-except
+                self._raise(exc, 'GET %s on pod %s' % (path, self._pod))
+            if status >= 400:
+                body = _read_all(raw)
+                message = _status_message(body)
+                if message is None:
+                    return status, _Preread(body)     # the agent's own answer
+                if status == 404 and attempt == 0 and not self.fixed_pod:
+                    self.forget_pod()
+                    continue
+                if status == 503 and 'error trying to reach service' in message:
+                    raise TargetUnreachable('cluster %s: the agent in pod %s/%s does not answer on port %s (%s)' % (
+                        self.cluster, self.namespace, self._pod, self.port, _short(message, 160)))
+                raise classify_api_status(status, body, self.where() + ' (GET %s on pod %s)' % (path, self._pod), self._secrets)
+            return status, raw
+        raise TargetUnreachable('cluster %s: pod %s/%s is gone' % (self.cluster, self.namespace, self._pod))  # pragma: no cover
+
+    def http_get(self, path, timeout=None):
+        status, raw = self._proxy_open(path, timeout)
+        try:
+            return status, _read_all(raw)
+        except Exception as exc:  # pylint: disable=broad-except
+            self._raise(exc, 'reading %s' % path)
+
+    def http_get_stream(self, path, timeout=None, chunk_size=CHUNK_SIZE):
+        status, raw = self._proxy_open(path, timeout)
+        return status, self._iter_raw(raw, chunk_size, path)
+
+    def _iter_raw(self, raw, chunk_size, path):
+        try:
+            if hasattr(raw, 'stream'):
+                for chunk in raw.stream(chunk_size):
+                    if chunk:
+                        yield chunk
+            else:
+                yield _read_all(raw)
+        except Exception as exc:  # pylint: disable=broad-except
+            self._raise(exc, 'reading %s' % path)
+        finally:
+            _release(raw)
+
+    # -- exec
+    def _ws(self, argv, binary):
+        if not HAS_STREAM:
+            raise MissingLibrary('kubernetes', 'kubernetes.stream (websocket-client) is required for exec')
+        kwargs = dict(command=list(argv), container=self.container, stderr=True, stdin=False, stdout=True, tty=False,
+                      _preload_content=False)
+        if binary:
+            kwargs['binary'] = True
+        try:
+            return k8s_stream(self.core.connect_get_namespaced_pod_exec, self.pod_name, self.namespace, **kwargs)
+        except TypeError:
+            kwargs.pop('binary', None)
+            return k8s_stream(self.core.connect_get_namespaced_pod_exec, self.pod_name, self.namespace, **kwargs)
+        except Exception as exc:  # pylint: disable=broad-except
+            self._raise(exc, 'exec in pod %s' % self._pod)
+
+    @staticmethod
+    def _as_bytes(data):
+        if isinstance(data, bytes):
+            return data
+        return (data or '').encode('utf-8', 'surrogateescape')
+
+    def _returncode(self, ws):
+        try:
+            rc = ws.returncode
+        except Exception:  # pylint: disable=broad-except
+            rc = None
+        return rc
+
+    def exec(self, argv, timeout=None):
+        """(rc, stdout, stderr) of a command in the agent's container."""
+        deadline = _now() + self._timeout(timeout)
+        ws = self._ws(argv, binary=True)
+        out, err = [], []
+        try:
+            while ws.is_open():
+                if _now() > deadline:
+                    raise TargetTimeout('cluster %s: %s in pod %s/%s did not finish within %ss' % (
+                        self.cluster, ' '.join(argv[:3]), self.namespace, self._pod, self._timeout(timeout)))
+                ws.update(timeout=1)
+                if ws.peek_stdout():
+                    out.append(self._as_bytes(ws.read_stdout()))
+                if ws.peek_stderr():
+                    err.append(self._as_bytes(ws.read_stderr()))
+            if ws.peek_stdout():
+                out.append(self._as_bytes(ws.read_stdout()))
+            if ws.peek_stderr():
+                err.append(self._as_bytes(ws.read_stderr()))
+            rc = self._returncode(ws)
+        except FleetopsError:
+            raise
+        except Exception as exc:  # pylint: disable=broad-except
+            self._raise(exc, 'exec in pod %s' % self._pod)
+        finally:
+            try:
+                ws.close()
+            except Exception:  # pylint: disable=broad-except
+                pass
+        return (rc if rc is not None else 0), b''.join(out), b''.join(err)
+
+    def exec_stream(self, argv, chunk_size=CHUNK_SIZE):
+        """stdout of a command in the agent's container, chunk by chunk as it arrives."""
+        ws = self._ws(argv, binary=True)
+        err = []
+        idle_deadline = _now() + self._timeout(None)
+        try:
+            while ws.is_open():
+                ws.update(timeout=1)
+                got = False
+                if ws.peek_stdout():
+                    data = self._as_bytes(ws.read_stdout())
+                    if data:
+                        got = True
+                        yield data
+                if ws.peek_stderr():
+                    err.append(self._as_bytes(ws.read_stderr())[-4096:])
+                    got = True
+                if got:
+                    idle_deadline = _now() + self._timeout(None)
+                elif _now() > idle_deadline:
+                    raise TargetTimeout('cluster %s: %s in pod %s/%s sent nothing for %ss' % (
+                        self.cluster, ' '.join(argv[:3]), self.namespace, self._pod, self._timeout(None)))
+            if ws.peek_stdout():
+                data = self._as_bytes(ws.read_stdout())
+                if data:
+                    yield data
+            rc = self._returncode(ws)
+        except FleetopsError:
+            raise
+        except Exception as exc:  # pylint: disable=broad-except
+            self._raise(exc, 'exec in pod %s' % self._pod)
+        finally:
+            try:
+                ws.close()
+            except Exception:  # pylint: disable=broad-except
+                pass
+        if rc:
+            raise FleetopsError('%s in pod %s/%s exited %s: %s' % (' '.join(argv[:3]), self.namespace, self._pod, rc,
+                                                                  _short(b''.join(err).decode('utf-8', 'replace'), 200)))
+
+    # -- logs
+    def logs(self, since_seconds=None, since_time=None, tail_lines=None, timestamps=True, previous=False):
+        """The container's log (text). ``since_time`` (RFC3339 or epoch) is turned into
+        ``since_seconds`` for the API and the older lines are dropped here."""
+        kwargs = dict(container=self.container, timestamps=bool(timestamps or since_time is not None),
+                      _preload_content=False, _request_timeout=self._timeout(None))
+        since_epoch = parse_time(since_time) if since_time is not None else None
+        if since_epoch is not None:
+            since_seconds = max(1, int(_now() - since_epoch) + 2)
+        if since_seconds is not None:
+            kwargs['since_seconds'] = max(1, int(since_seconds))
+        if tail_lines is not None:
+            kwargs['tail_lines'] = int(tail_lines)
+        if previous:
+            kwargs['previous'] = True
+        try:
+            raw = self.core.read_namespaced_pod_log(self.pod_name, self.namespace, **kwargs)
+            data = _read_all(raw)
+        except FleetopsError:
+            raise
+        except Exception as exc:  # pylint: disable=broad-except
+            self._raise(exc, 'log of pod %s' % self._pod)
+        text = data.decode('utf-8', 'replace') if isinstance(data, bytes) else str(data)
+        if since_epoch is not None:
+            text = _drop_before(text, since_epoch, keep_timestamps=timestamps)
+        return text
+
+
+def _drop_before(text, since_epoch, keep_timestamps=True):
+    """Lines of ``<RFC3339> line`` text at or after ``since_epoch``."""
+    out = []
+    for line in text.splitlines():
+        stamp, _sep, rest = line.partition(' ')
+        try:
+            when = parse_time(stamp)
+        except ValueError:
+            when = None
+        if when is not None and when < since_epoch:
+            continue
+        out.append(line if keep_timestamps or when is None else rest)
+    return '\n'.join(out) + ('\n' if out else '')
+
+
+class _Preread(object):
+    """A body already read, with the shape of a response."""
+
+    def __init__(self, data):
+        self.data = data if isinstance(data, bytes) else (data or '').encode('utf-8')
+
+    def stream(self, _chunk_size):
+        yield self.data
+
+
+def _read_all(raw):
+    if raw is None:
+        return b''
+    if isinstance(raw, bytes):
+        return raw
+    if isinstance(raw, str):
+        return raw.encode('utf-8')
+    data = getattr(raw, 'data', None)
+    if data is None and hasattr(raw, 'read'):
+        data = raw.read()
+    _release(raw)
+    if isinstance(data, str):
+        data = data.encode('utf-8')
+    return data or b''
+
+
+def _release(raw):
+    for name in ('release_conn', 'close'):
+        func = getattr(raw, name, None)
+        if func is not None:
+            try:
+                func()
+            except Exception:  # pylint: disable=broad-except
+                pass
+            return
+
+
+# ------------------------------------------------------------------------------- direct
+
+class DirectTarget(Target):
+    """An agent reached at ``url`` (and, on its own host, a local WAL ``path`` and log file)."""
+
+    kind = 'direct'
+
+    def __init__(self, url, username=None, password=None, bearer_token=None, validate_certs=True, ca_cert=None,
+                 timeout=30, path=None, log_file=None):
+        if not re.match(r'^https?://', url or ''):
+            raise TargetConfigError('url must start with http:// or https://, got %r' % (url,))
+        self.url = url.rstrip('/')
+        self.timeout = timeout
+        self.path = path
+        self.log_file = log_file
+        self._secrets = [password, bearer_token]
+        self._headers = {'Accept': '*/*', 'User-Agent': 'fleetops.prometheus_agent'}
+        if bearer_token:
+            self._headers['Authorization'] = 'Bearer ' + bearer_token
+        elif username:
+            token = base64.b64encode(('%s:%s' % (username, password or '')).encode('utf-8')).decode('ascii')
+            self._headers['Authorization'] = 'Basic ' + token
+        handlers = [HTTPHandler()]
+        if self.url.startswith('https://'):
+            ctx = ssl.create_default_context(cafile=ca_cert) if ca_cert else ssl.create_default_context()
+            if not validate_certs:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            handlers.append(HTTPSHandler(context=ctx))
+        self._opener = build_opener(*handlers)
+
+    def where(self):
+        return 'agent %s' % self.url
+
+    def describe(self):
+        return self.where()
+
+    def _open(self, path, timeout):
+        if not path.startswith('/'):
+            path = '/' + path
+        req = Request(self.url + path, headers=self._headers)
+        timeout = float(timeout or self.timeout or 30)
+        try:
+            resp = self._opener.open(req, timeout=timeout)
+            return resp.getcode(), resp
+        except HTTPError as exc:
+            if exc.code in (401, 403):
+                body = exc.read()
+                raise classify_api_status(exc.code, body, self.where(), self._secrets)
+            return exc.code, exc
+        except (URLError, socket.error, ssl.SSLError, ValueError) as exc:
+            raise classify_connection_error(exc, self.where(), self._secrets)
+
+    def http_get(self, path, timeout=None):
+        status, resp = self._open(path, timeout)
+        try:
+            return status, resp.read()
+        except (socket.error, ssl.SSLError) as exc:
+            raise classify_connection_error(exc, self.where(), self._secrets)
+        finally:
+            resp.close()
+
+    def http_get_stream(self, path, timeout=None, chunk_size=CHUNK_SIZE):
+        status, resp = self._open(path, timeout)
+
+        def chunks():
+            try:
+                while True:
+                    data = resp.read(chunk_size)
+                    if not data:
+                        break
+                    yield data
+            except (socket.error, ssl.SSLError) as exc:
+                raise classify_connection_error(exc, self.where(), self._secrets)
+            finally:
+                resp.close()
+        return status, chunks()
+
+    def exec(self, argv, timeout=None):
+        """Run a command on this host (where the agent runs)."""
+        try:
+            proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError as exc:
+            raise FleetopsError('cannot run %s: %s' % (argv[0], exc))
+        try:
+            out, err = proc.communicate(timeout=float(timeout or self.timeout or 30))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise TargetTimeout('%s did not finish in time' % ' '.join(argv[:3]))
+        return proc.returncode, out, err
+
+    def exec_stream(self, argv, chunk_size=CHUNK_SIZE):
+        try:
+            proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError as exc:
+            raise FleetopsError('cannot run %s: %s' % (argv[0], exc))
+        try:
+            while True:
+                data = proc.stdout.read(chunk_size)
+                if not data:
+                    break
+                yield data
+            err = proc.stderr.read()
+            rc = proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if rc:
+            raise FleetopsError('%s exited %s: %s' % (' '.join(argv[:3]), rc, _short(err.decode('utf-8', 'replace'), 200)))
+
+    def logs(self, since_seconds=None, since_time=None, tail_lines=None, timestamps=True):
+        """Lines of the local ``log_file`` (plain, or CRI ``<time> stderr F <line>``)."""
+        if not self.log_file:
+            raise FleetopsError('no log_file is set: with url the agent\'s log is read from a local file')
+        try:
+            with open(self.log_file, 'rb') as handle:
+                data = handle.read()
+        except (IOError, OSError) as exc:
+            raise FleetopsError('cannot read the log file %s: %s' % (self.log_file, exc))
+        lines = data.decode('utf-8', 'replace').splitlines()
+        since = parse_time(since_time) if since_time is not None else None
+        if since_seconds is not None:
+            since = max(since or 0, _now() - float(since_seconds))
+        if tail_lines is not None:
+            lines = lines[-int(tail_lines):] if int(tail_lines) > 0 else []
+        text = '\n'.join(lines) + ('\n' if lines else '')
+        if since is not None:
+            text = filter_lines_since(text, since)
+        return text
+
+
+_CRI = re.compile(r'^(\S+) (?:stdout|stderr) [FP] ')
+
+
+def filter_lines_since(text, since_epoch):
+    """Drop lines older than ``since_epoch`` (CRI prefix, leading RFC3339, or logfmt ``ts=``)."""
+    out = []
+    for line in text.splitlines():
+        when = line_time(line)
+        if when is not None and when < since_epoch:
+            continue
+        out.append(line)
+    return '\n'.join(out) + ('\n' if out else '')
+
+
+_TS = re.compile(r'(?:^|\s)(?:ts|time)="?(\d{4}-\d\d-\d\d[T ][0-9:.]+(?:Z|[+-]\d\d:?\d\d)?)')
+_JSON_TS = re.compile(r'"(?:ts|time)"\s*:\s*"([^"]+)"')
+
+
+def line_time(line):
+    """The time of a log line (epoch seconds) or None."""
+    head = line.split(' ', 1)[0]
+    if head[:4].isdigit() and len(head) >= 19 and head[4:5] == '-':
+        try:
+            return parse_time(head)
+        except ValueError:
+            pass
+    match = _TS.search(line) or _JSON_TS.search(line)
+    if match:
+        try:
+            return parse_time(match.group(1))
+        except ValueError:
+            return None
+    return None
+
+
+__all__ = ['Target', 'KubeTarget', 'DirectTarget', 'HAS_KUBERNETES', 'api_client_for', 'clear_client_cache',
+           'parse_time', 'rfc3339', 'line_time', 'filter_lines_since', 'classify_connection_error', 'classify_api_status']
