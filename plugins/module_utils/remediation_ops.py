@@ -14,6 +14,7 @@ __metaclass__ = type
 
 import datetime
 import json
+import re
 import time
 
 try:
@@ -44,6 +45,14 @@ def now_utc():
 
 def rfc3339(when=None):
     return (when or now_utc()).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def api_message(exc):
+    """The message of a Kubernetes Status in an ApiException body (or its reason)."""
+    try:
+        return json.loads(getattr(exc, 'body', '') or '{}').get('message') or getattr(exc, 'reason', '')
+    except (ValueError, AttributeError):
+        return str(getattr(exc, 'reason', exc))
 
 
 def to_dict(api_client, obj):
@@ -179,32 +188,57 @@ def rw_reading(target, timeout=None):
 
 def parse_rw(text):
     """The remote-write counters out of a /metrics page (every name since 2.0)."""
-    from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remote_write  # noqa: E501 pylint: disable=import-outside-toplevel
-    snap = remote_write.snapshot_from_text(text) if hasattr(remote_write, 'snapshot_from_text') else None
-    return _reading_from_snapshot(snap, text)
+    if isinstance(text, bytes):
+        text = text.decode('utf-8', 'replace')
+    return reading_from_families(parse_metric_lines(text, RW_NAMES))
 
 
-def _reading_from_snapshot(snap, text):
-    """Adapt the shared snapshot (or, failing that, a direct parse) to the reading shape."""
-    from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import exposition  # pylint: disable=import-outside-toplevel
-    families = exposition.parse(text)
+# the names the restart guardrail reads, old and new (shared/domain/prometheus-agent.md)
+RW_KEYS = (
+    ('samples_total', ('prometheus_remote_storage_samples_total', 'prometheus_remote_storage_succeeded_samples_total')),
+    ('bytes_total', ('prometheus_remote_storage_bytes_total', 'prometheus_remote_storage_sent_bytes_total',
+                     'prometheus_remote_storage_samples_bytes_total')),
+    ('retried_total', ('prometheus_remote_storage_samples_retried_total', 'prometheus_remote_storage_retried_samples_total')),
+    ('failed_total', ('prometheus_remote_storage_samples_failed_total', 'prometheus_remote_storage_failed_samples_total')),
+    ('pending_samples', ('prometheus_remote_storage_samples_pending', 'prometheus_remote_storage_pending_samples')),
+    ('highest_sent_timestamp', ('prometheus_remote_storage_queue_highest_sent_timestamp_seconds',)),
+    ('queue_highest_timestamp', ('prometheus_remote_storage_queue_highest_timestamp_seconds',)),
+)
+NEWEST_APPENDED = 'prometheus_remote_storage_highest_timestamp_in_seconds'
+RW_NAMES = frozenset([name for _key, names in RW_KEYS for name in names] + [NEWEST_APPENDED])
+
+_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metric_lines(text, names):
+    """``{name: [(labels, value)]}`` for the sample lines of ``names`` (a small reader for the
+    handful of remote-write series the guardrail needs; comments and other names are skipped)."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line[0] == '#':
+            continue
+        match = _LINE.match(line)
+        if not match or match.group(1) not in names:
+            continue
+        try:
+            value = float(match.group(3))
+        except ValueError:
+            continue
+        labels = dict(_LABEL.findall(match.group(2) or ''))
+        out.setdefault(match.group(1), []).append((labels, value))
+    return out
+
+
+def reading_from_families(families):
+    """The reading shape (see ``rw_reading``) from parsed families."""
     queues = {}
     newest = None
 
     def qkey(labels):
         return labels.get('remote_name') or labels.get('queue') or labels.get('url') or 'default'
 
-    names = {
-        'samples_total': ('prometheus_remote_storage_samples_total', 'prometheus_remote_storage_succeeded_samples_total'),
-        'bytes_total': ('prometheus_remote_storage_bytes_total', 'prometheus_remote_storage_sent_bytes_total',
-                        'prometheus_remote_storage_samples_bytes_total'),
-        'retried_total': ('prometheus_remote_storage_samples_retried_total', 'prometheus_remote_storage_retried_samples_total'),
-        'failed_total': ('prometheus_remote_storage_samples_failed_total', 'prometheus_remote_storage_failed_samples_total'),
-        'pending_samples': ('prometheus_remote_storage_samples_pending', 'prometheus_remote_storage_pending_samples'),
-        'highest_sent_timestamp': ('prometheus_remote_storage_queue_highest_sent_timestamp_seconds',),
-        'queue_highest_timestamp': ('prometheus_remote_storage_queue_highest_timestamp_seconds',),
-    }
-    for key, candidates in names.items():
+    for key, candidates in RW_KEYS:
         for name in candidates:
             samples = exposition_samples(families, name)
             if not samples:
@@ -213,43 +247,18 @@ def _reading_from_snapshot(snap, text):
                 queue = queues.setdefault(qkey(labels), {'remote_name': qkey(labels), 'url': labels.get('url')})
                 queue[key] = queue.get(key, 0.0) + value if key.endswith('_total') else value
             break
-    for labels, value in exposition_samples(families, 'prometheus_remote_storage_highest_timestamp_in_seconds'):
+    for _labels, value in exposition_samples(families, NEWEST_APPENDED):
         newest = value if newest is None else max(newest, value)
     for queue in queues.values():
         own = queue.get('queue_highest_timestamp')
         if own is not None:
             newest = own if newest is None else max(newest, own)
-    return {'time': time.time(), 'queues': list(queues.values()), 'newest_appended': newest, 'snapshot': snap}
+    return {'time': time.time(), 'queues': list(queues.values()), 'newest_appended': newest}
 
 
 def exposition_samples(families, name):
-    """[(labels, value)] of one metric name from whatever ``exposition.parse`` returned."""
-    found = []
-    fam = None
-    if isinstance(families, dict):
-        fam = families.get(name)
-    elif hasattr(families, 'get'):
-        fam = families.get(name)
-    if fam is None:
-        return found
-    items = fam.samples if hasattr(fam, 'samples') else fam
-    for item in items:
-        if isinstance(item, dict):
-            if item.get('name', name) != name:
-                continue
-            found.append((item.get('labels') or {}, float(item.get('value'))))
-        elif isinstance(item, (tuple, list)) and len(item) >= 2:
-            if len(item) >= 3:
-                if item[0] != name:
-                    continue
-                found.append((item[1] or {}, float(item[2])))
-            else:
-                found.append((item[0] or {}, float(item[1])))
-        else:
-            if getattr(item, 'name', name) != name:
-                continue
-            found.append((getattr(item, 'labels', {}) or {}, float(getattr(item, 'value'))))
-    return found
+    """[(labels, value)] of one metric name."""
+    return list(families.get(name) or [])
 
 
 def rw_rates(first, second):

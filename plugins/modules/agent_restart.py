@@ -272,7 +272,7 @@ from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import r
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation_ops as ops
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import COMMON_ARGS, target_from_params
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.lease import (
-    HAS_KUBERNETES, KubeLeaseApi, Lease, LeaseHeld, lease_name)
+    HAS_KUBERNETES, ApiException, KubeLeaseApi, Lease, LeaseHeld, lease_name)
 
 try:
     from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError
@@ -665,8 +665,10 @@ def main():
         result = run.receiver() if module.params['target'] == 'receiver' else run.agent()
     except FleetopsError as exc:
         run.fail('%s' % exc)
+    except ApiException as exc:
+        run.fail('the Kubernetes API answered %s %s: %s' % (exc.status, exc.reason, ops.api_message(exc)))
     except Exception as exc:  # pylint: disable=broad-except
-        run.fail('unexpected error: %s' % exc, exception=traceback.format_exc())
+        run.fail('%s: %s' % (type(exc).__name__, exc), exception=traceback.format_exc())
     module.exit_json(**result)
 
 

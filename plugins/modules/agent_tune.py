@@ -238,7 +238,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation as rem
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation_ops as ops
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import COMMON_ARGS, target_from_params
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.lease import HAS_KUBERNETES
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.lease import HAS_KUBERNETES, ApiException
 
 try:
     from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError
@@ -364,6 +364,8 @@ def main():
         module.fail_json(msg='%s' % exc, **result)
     except rem.RemediationError as exc:
         module.fail_json(msg='Refused: %s' % exc, refused=True, **result)
+    except ApiException as exc:
+        module.fail_json(msg='the Kubernetes API answered %s %s: %s' % (exc.status, exc.reason, ops.api_message(exc)), **result)
     except Exception as exc:  # pylint: disable=broad-except
         module.fail_json(msg='unexpected error: %s' % exc, exception=traceback.format_exc(), **result)
     module.exit_json(**result)
