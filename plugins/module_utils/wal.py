@@ -859,6 +859,12 @@ def verify_listing(listing, mode, opener, live=False, verifier=None):
             continue
         try:
             res = verifier.verify(stream, name, start=start, last=last, live=live, partial=partial)
+        except Exception as exc:  # pylint: disable=broad-except
+            # a streamed file that the agent deleted (truncation) before ``cat`` opened it
+            if 'No such file' not in str(exc):
+                raise
+            report.note('%s %s vanished before it could be read (truncated by the agent?)' % (kind, name))
+            continue
         finally:
             close = getattr(stream, 'close', None)
             if close is not None:

@@ -318,11 +318,12 @@ repair_preview:
 import os
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import wal as walmod
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import target as _target
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import COMMON_ARGS, target_from_params
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError, MissingLibrary
 
 KUBE_OPTIONS = ('kubeconfig', 'context', 'host', 'api_key', 'pod')
 KUBE_ENV = ('K8S_AUTH_KUBECONFIG', 'K8S_AUTH_CONTEXT', 'K8S_AUTH_HOST', 'K8S_AUTH_API_KEY', 'KUBECONFIG')
@@ -381,17 +382,23 @@ def read_local(params):
 
 def _pod_name(target):
     for attr in ('pod_ref', 'pod_name', 'pod'):
-        value = getattr(target, attr, None)
+        try:
+            value = getattr(target, attr, None)
+        except FleetopsError:
+            return None
         if isinstance(value, str) and value:
-            return value
+            namespace = getattr(target, 'namespace', None)
+            return '%s/%s' % (namespace, value) if namespace and '/' not in value else value
     return None
 
 
 def read_pod(params):
     path = params['path'].rstrip('/') or '/'
     try:
-        target = target_from_params(params)
+        target = target_from_params(dict(params, url=None))
         rc, out, err = target.exec(walmod.pod_list_argv(path))
+    except MissingLibrary:
+        raise
     except FleetopsError as exc:
         raise Unknown('cannot reach the agent pod: %s' % exc)
     extra = {}
@@ -461,8 +468,12 @@ def run(module):
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if choose_location(module.params) == 'pod' and not _target.HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib('kubernetes'), exception=str(getattr(_target, 'KUBERNETES_IMPORT_ERROR', '')))
     try:
         result = run(module)
+    except MissingLibrary as exc:
+        module.fail_json(msg=missing_required_lib(exc.library))
     except Exception as exc:  # pylint: disable=broad-except
         module.fail_json(msg='wal_inspect failed: %s' % exc, exception=traceback.format_exc())
     module.exit_json(**result)

@@ -33,7 +33,8 @@ class FakeTarget:
     def __init__(self, fail=None):
         self.calls = []
         self.fail = fail
-        self.pod_ref = "monitoring/prom-agent-test-0"
+        self.namespace = "monitoring"
+        self.pod_ref = "prom-agent-test-0"
 
     def exec(self, argv, timeout=None):
         self.calls.append(argv)
