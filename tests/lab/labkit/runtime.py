@@ -27,6 +27,7 @@ import errno
 import hashlib
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -45,6 +46,7 @@ QUICK_DEATH_SECONDS = float(os.environ.get("FLEETLAB_QUICK_DEATH_SECONDS", "10")
 BACKOFF_BASE = float(os.environ.get("FLEETLAB_BACKOFF_BASE", "2"))
 BACKOFF_CAP = float(os.environ.get("FLEETLAB_BACKOFF_CAP", "30"))
 
+PORT_RANGE = (20000, 32000)
 DEFAULT_VOLUME_SIZE = "256Mi"
 AGENT_CONTAINER_PATH = "/prometheus"
 CGROUP_ROOT = Path("/sys/fs/cgroup/memory")
@@ -90,7 +92,16 @@ def find_binary(name: str, env_var: str, package: str) -> str:
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
+    """A TCP port on 127.0.0.1 that is free right now, picked below the kernel's ephemeral
+    range (32768+) so that no outgoing connection takes it before the lab binds it."""
+    for _attempt in range(50):
+        port = random.randrange(PORT_RANGE[0], PORT_RANGE[1])
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -699,6 +710,13 @@ def fill_filesystem(path: Path) -> int:
     return size
 
 
+def _tail_lines(path: Path, count: int) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()[-count:]
+    except OSError:
+        return []
+
+
 def cgroup_parent_for(workdir) -> Path:
     """The memory cgroup directory that holds the lab's processes (one per workdir)."""
     return CGROUP_ROOT / ("fleetlab-" + hashlib.sha1(str(Path(workdir).resolve()).encode()).hexdigest()[:12])
@@ -844,7 +862,13 @@ class Supervisor:
     def wait_ready(self, timeout: float = 60) -> None:
         """Wait until every process is ready and every cluster has samples at the receiver."""
         deadline = time.time() + timeout
+        procs = [self.receiver, self.node_exporter] + list(self.clusters.values())
         while True:
+            for proc in procs:
+                if proc.restart_count >= 3 and not proc.is_ready():
+                    raise LabError("%s keeps dying while the lab starts (exit %s); last lines of %s:\n%s" % (
+                        proc.name, (proc.last_termination or {}).get("exit_code"), proc.log_path,
+                        "\n".join(_tail_lines(proc.previous_log_path if proc.pid is None else proc.log_path, 15))))
             missing = self.not_ready()
             if not missing:
                 missing = sorted(set(self.clusters) - self.clusters_at_receiver())
