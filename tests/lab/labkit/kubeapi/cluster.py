@@ -8,7 +8,6 @@ import os
 import threading
 import time
 
-from .store import Store
 from .util import bytes_quantity, new_uid, rfc3339, short_hash, stable_uid
 
 NODE_NAME = "lab-node-1"
@@ -407,7 +406,8 @@ def node_object(cluster_name, created, capacity_bytes):
             "capacity": resources, "allocatable": dict(resources), "conditions": conds,
             "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": NODE_NAME}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
-            "nodeInfo": {"machineID": short_hash(cluster_name, 32), "systemUUID": stable_uid(cluster_name, "system"), "bootID": stable_uid(cluster_name, "boot"),
+            "nodeInfo": {"machineID": short_hash(cluster_name, 32), "systemUUID": stable_uid(cluster_name, "system"),
+                         "bootID": stable_uid(cluster_name, "boot"),
                          "kernelVersion": os.uname().release, "osImage": "Debian GNU/Linux 12 (bookworm)", "containerRuntimeVersion": "containerd://1.7.13",
                          "kubeletVersion": "v1.32.4", "kubeProxyVersion": "v1.32.4", "operatingSystem": "linux", "architecture": "amd64"},
         },

@@ -51,7 +51,8 @@ RESOURCES = [
     Resource("", "v1", "pods", "Pod", short=["po"], categories=["all"], subresources=[
         ("exec", "PodExecOptions", ["create", "get"]), ("log", "Pod", ["get"]), ("proxy", "PodProxyOptions", ["create", "delete", "get", "patch", "update"]),
         ("status", "Pod", ["get", "patch", "update"]), ("eviction", "Eviction", ["create"])]),
-    Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", short=["pvc"], subresources=[("status", "PersistentVolumeClaim", ["get", "patch", "update"])]),
+    Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", short=["pvc"],
+             subresources=[("status", "PersistentVolumeClaim", ["get", "patch", "update"])]),
     Resource("", "v1", "events", "Event", short=["ev"]),
     Resource("", "v1", "configmaps", "ConfigMap", short=["cm"]),
     Resource("", "v1", "services", "Service", short=["svc"], categories=["all"]),

@@ -74,7 +74,8 @@ class ClusterModel:
         spec.setdefault("version", "v2.42.0")
         spec.setdefault("image", "quay.io/prometheus/prometheus:v2.42.0")
         spec.setdefault("podMetadata", {"labels": {"app.kubernetes.io/name": names["selector"]["app.kubernetes.io/name"]}})
-        spec.setdefault("storage", {"volumeClaimTemplate": {"spec": {"resources": {"requests": {"storage": "%dMi" % (self.agent.capacity_bytes() // 1048576)}}}}})
+        size = "%dMi" % (self.agent.capacity_bytes() // 1048576)
+        spec.setdefault("storage", {"volumeClaimTemplate": {"spec": {"resources": {"requests": {"storage": size}}}}})
         self.applied_spec = copy.deepcopy(spec)
         return {
             "apiVersion": "monitoring.coreos.com/v1alpha1", "kind": "PrometheusAgent",

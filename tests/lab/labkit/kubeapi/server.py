@@ -332,7 +332,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_status(status_obj(500, "Internal error occurred: etcdserver: request timed out", "InternalError",
                                             {"causes": [{"message": "etcdserver: request timed out"}]}))
                 return
-            self.route(model, [p for p in parts[3:]], parsed)
+            self.route(model, list(parts[3:]), parsed)
         except ApiError as exc:
             self.send_status(exc.status)
         except (ConnectionError, socket.timeout, ssl.SSLError):
@@ -681,8 +681,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.start_chunked(200, "application/json")
         if initial is None:
-            self.write_chunk(json.dumps({"type": "ERROR", "object": status_obj(410, "too old resource version: %s (%d)" % (rv_param, store.oldest_rv),
-                                                                                 "Expired")}).encode() + b"\n")
+            gone = status_obj(410, "too old resource version: %s (%d)" % (rv_param, store.oldest_rv), "Expired")
+            self.write_chunk(json.dumps({"type": "ERROR", "object": gone}).encode() + b"\n")
             self.end_chunked()
             return
         for obj in initial:
@@ -699,8 +699,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self.write_chunk(json.dumps({"type": kind, "object": self._decorate(res, obj)}).encode() + b"\n")
             if bookmarks and time.monotonic() - last_bookmark > 10:
                 last_bookmark = time.monotonic()
-                self.write_chunk(json.dumps({"type": "BOOKMARK", "object": {"kind": res.kind, "apiVersion": res.api_version,
-                                                                              "metadata": {"resourceVersion": str(since)}}}).encode() + b"\n")
+                mark = {"kind": res.kind, "apiVersion": res.api_version, "metadata": {"resourceVersion": str(since)}}
+                self.write_chunk(json.dumps({"type": "BOOKMARK", "object": mark}).encode() + b"\n")
         self.end_chunked()
 
     # ------------------------------------------------------------ subresources
