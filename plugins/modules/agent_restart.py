@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: fleetops maintainers
-# Apache License 2.0 (see LICENSE)
+# Apache License 2.0 (see LICENSE), which is compatible with the GNU General Public License v3.0+ of ansible-core
 """Restart a Prometheus agent (or a replica of its receiver) with the remediation guardrails."""
 
 from __future__ import absolute_import, division, print_function
@@ -104,14 +104,14 @@ options:
   skip_if_healthy:
     description:
       - Do nothing (C(changed=false)) when the pod is Ready, not Terminating and the agent answers
-        C(/-/healthy) and C(/-/ready): the finding that asked for the restart has cleared by itself
+        C(/-/healthy) and C(/-/ready), because the finding that asked for the restart has cleared by itself
         (for example the kubelet already restarted a killed container). Not applied to I(reason=wal_corruption).
     type: bool
     default: false
   cooldown_seconds:
     description:
       - Do nothing (C(changed=false)) when the StatefulSet was rollout-restarted less than this many seconds
-        ago, or the pod was replaced while this run waited for the Lease: another run already restarted it.
+        ago, or the pod was replaced while this run waited for the Lease (another run already restarted it).
       - Does not apply to I(mode=forced). C(0) turns it off.
     type: int
     default: 300

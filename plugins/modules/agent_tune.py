@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: fleetops maintainers
-# Apache License 2.0 (see LICENSE)
+# Apache License 2.0 (see LICENSE), which is compatible with the GNU General Public License v3.0+ of ansible-core
 """Tune a Prometheus agent through its operator resource: drop rules, queue config, resources."""
 
 from __future__ import absolute_import, division, print_function
@@ -22,7 +22,7 @@ description:
     configuration (drop rules, queue config) or rolls its pod (resources).
   - I(drop_metrics) adds C(writeRelabelConfigs) rules dropping metric names. A rule that would drop
     C(up), the scrape series or the agent's own metrics (C(prometheus_.*), C(process_.*), C(go_.*),
-    C(reloader_.*)) is refused with the reason: the fleet checks read them.
+    C(reloader_.*)) is refused with the reason, because the fleet checks read them.
   - I(queue) sets C(queueConfig) within bounds (capacity 3-10x maxSamplesPerSend, maxShards at most
     I(max_shards_cap), minShards not above maxShards).
   - I(resources) sets explicit container resources (each increase at most I(step_percent) over the
