@@ -836,10 +836,51 @@ def repair_preview(listing, corruptions, live=False, torn_tail=None):
     return out
 
 
-def guess_live(listing, window=LIVE_WINDOW_SECONDS):
-    """Local mode: the agent is taken as running when its last segment was written recently."""
+def writer_pids(path, listing, proc='/proc'):
+    """Processes on this machine holding a segment of the WAL at ``path`` open (the running
+    agent keeps its active segment open), compared by device and inode so an agent in another
+    mount namespace (a container) is found too. None when ``/proc`` cannot be read."""
+    wanted = set()
+    for _idx, name, _size, _mtime in listing.segments[-2:]:
+        try:
+            st = os.stat(os.path.join(path, name))
+        except OSError:
+            continue
+        wanted.add((st.st_dev, st.st_ino))
+    if not wanted:
+        return []
+    try:
+        pids = [p for p in os.listdir(proc) if p.isdigit()]
+    except OSError:
+        return None
+    found = []
+    readable = False
+    for pid in pids:
+        fddir = os.path.join(proc, pid, 'fd')
+        try:
+            fds = os.listdir(fddir)
+        except OSError:
+            continue
+        readable = True
+        for fd in fds:
+            try:
+                st = os.stat(os.path.join(fddir, fd))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in wanted:
+                found.append(int(pid))
+                break
+    return found if readable else None
+
+
+def guess_live(listing, window=LIVE_WINDOW_SECONDS, path=None, proc='/proc'):
+    """Local mode: is an agent writing this WAL? A process holding its newest segment open says
+    yes; when processes cannot be inspected, a last segment written within ``window`` seconds."""
     if not listing.segments:
         return False
+    pids = writer_pids(path or listing.path, listing, proc=proc)
+    if pids is not None:
+        return bool(pids)
     age = listing.age(listing.segments[-1][3])
     return age is not None and age <= window
 

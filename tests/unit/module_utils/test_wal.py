@@ -434,11 +434,18 @@ def test_segment_vanishing_during_verify_is_a_note(genwal):
     assert report.corruptions() == []
 
 
-def test_guess_live(genwal):
+def test_guess_live_from_open_segment_or_mtime(genwal, tmp_path):
     listing = wal.list_local(str(genwal))
-    assert wal.guess_live(listing) is True
+    assert wal.writer_pids(str(genwal), listing) == []
+    assert wal.guess_live(listing) is False          # nobody holds a segment open
+    last = genwal / segs(genwal)[-1]
+    with open(last, "ab"):
+        assert wal.writer_pids(str(genwal), listing) == [os.getpid()]
+        assert wal.guess_live(listing) is True
+    # no /proc to look at: the last segment's age decides
+    assert wal.guess_live(listing, proc=str(tmp_path / "noproc")) is True
     listing.now += 3600
-    assert wal.guess_live(listing) is False
+    assert wal.guess_live(listing, proc=str(tmp_path / "noproc")) is False
 
 
 def test_memory_stays_flat(tmp_path, pool):
