@@ -282,7 +282,7 @@ class Verifier:
                         break
                     got = crc(view[pos + 7:end])
                     if got != want:
-                        bad = ('unexpected checksum %08x, expected %08x' % (got, want), pos)
+                        bad = ('unexpected checksum %x, expected %x' % (got, want), pos)
                         break
                     if typ < 3:
                         # hot path: the start of a record; tally[(compression bits) << 6 | record type]
