@@ -97,11 +97,11 @@ def test_synthetic_agent_endpoints(synlab, clients):
 
     assert get("-/healthy").data.startswith(b"Prometheus Agent is Healthy")
     assert get("-/ready").status == 200
-    assert json.loads(get("api/v1/status/buildinfo").data)["data"]["version"] == "2.42.0"
+    assert json.loads(get("api/v1/status/buildinfo").data)["data"]["version"].startswith("2.42.0")
     assert json.loads(get("api/v1/status/runtimeinfo").data)["status"] == "success"
     assert json.loads(get("api/v1/targets").data)["data"]["activeTargets"]
     with pytest.raises(ApiException) as err:
-        get("api/v1/query?query=up")
+        get("api/v1/query")
     assert err.value.status == 422
     first = get("metrics").data.decode()
     time.sleep(2.5)

@@ -298,6 +298,8 @@ class ClusterModel:
 
     def node_summary(self):
         """The kubelet's /stats/summary for this cluster's node."""
+        if self.synthetic and hasattr(self.runtime, "ensure_wal"):
+            self.runtime.ensure_wal()
         now = rfc3339()
         pods = []
         for work in self.workloads():
@@ -329,8 +331,8 @@ def _safe(func, default):
 
 def _du(path):
     total = 0
-    for root, _dirs, files in os.walk(path):
-        for fname in files:
+    for root, dirs, files in os.walk(path):
+        for fname in files + dirs:
             try:
                 total += os.lstat(os.path.join(root, fname)).st_blocks * 512
             except OSError:
