@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, fleetops maintainers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The RULES check: are the collection's agent alert rules deployed, current and valid.
 
 Pure Python (no Ansible, no Kubernetes imports), unit-tested alone. ``rules_status`` feeds it

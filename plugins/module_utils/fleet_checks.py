@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, fleetops maintainers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """One cluster's result for a cadence, from the results of the modules the check roles ran.
 
 Pure Python (no Ansible imports): used by the ``fleet_evaluate`` action plugin and unit-tested

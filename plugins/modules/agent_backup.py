@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, fleetops maintainers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """agent_backup: export an agent's operator resource, configuration and flags, and check them (BACKUP)."""
 
 from __future__ import absolute_import, division, print_function
@@ -44,17 +44,13 @@ options:
   name:
     description: The operator resource name; default found from the pod's labels.
     type: str
-  thresholds:
-    description: Accepted for symmetry with the other check modules (BACKUP has no numeric threshold).
-    type: dict
 attributes:
   check_mode:
+    description: The export is written in check mode too; it changes nothing in the cluster.
     support: full
-    details: The export is written in check mode too; it changes nothing in the cluster.
   diff_mode:
+    description: Changes nothing, so there is no diff.
     support: none
-  platform:
-    platforms: posix
 requirements:
   - kubernetes >= 29.0.0
 """
@@ -94,11 +90,11 @@ import os
 import shutil
 import subprocess
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation_ops as ops
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import COMMON_ARGS, target_from_params
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.lease import HAS_KUBERNETES
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
+    check_kubernetes_library, common_argument_spec, target_from_params, validate_common)
 
 THRESHOLD = "export and promtool check config pass"
 MISSING_FILE_HINTS = ("no such file", "not found", "doesn't exist", "does not exist")
@@ -140,17 +136,17 @@ def promtool_check_config(promtool, path, agent_mode):
 
 
 def main():
-    spec = dict(COMMON_ARGS)
-    spec.update(
+    spec = common_argument_spec(
         dest=dict(type="path", required=True),
         promtool=dict(type="str", default="promtool"),
         kind=dict(type="str", choices=["PrometheusAgent", "Prometheus"]),
         name=dict(type="str"),
-        thresholds=dict(type="dict"),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"))
+    error = validate_common(module.params)
+    if error:
+        module.fail_json(msg=error)
+    check_kubernetes_library(module)
     p = module.params
     dest = os.path.abspath(p["dest"])
     timeout = p.get("timeout")

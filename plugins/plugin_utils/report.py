@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, fleetops maintainers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The fleet report: build the document from per-cluster results and render its four files.
 
 Controller-side only (used by the ``fleet_report`` action plugin); no Ansible imports, so it is
