@@ -96,7 +96,7 @@ def _make_table():
     table = []
     for i in range(256):
         crc = i
-        for _ in range(8):
+        for _bit in range(8):
             crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
         table.append(crc)
     return tuple(table)
@@ -1126,12 +1126,12 @@ def check_pvc(volume, th):
     if not volume or volume.get('used_ratio') is None:
         return _check('PVC', 'unknown', None, thr, 'the usage of the WAL volume could not be read')
     ratio = volume['used_ratio']
-    what = 'WAL volume %.1f%% used (%s of %s, %s free)' % (ratio * 100, _human(volume['used']), _human(volume['capacity']),
-                                                          _human(volume['available']))
+    what = 'WAL volume %.1f%% used (%s of %s, %s free)' % (
+        ratio * 100, _human(volume['used']), _human(volume['capacity']), _human(volume['available']))
     status = _checks.level(ratio, thr['warning'], thr['critical'])
     if status == 'critical':
-        return _check('PVC', 'critical', ratio, thr, what + ': a full volume stops WAL writes and checkpoints; grow the PVC or '
-                                                         'find why the WAL grows')
+        return _check('PVC', 'critical', ratio, thr,
+                      what + ': a full volume stops WAL writes and checkpoints; grow the PVC or find why the WAL grows')
     if status == 'warning':
         return _check('PVC', 'warning', ratio, thr, what + ': plan to grow the PVC or reduce the WAL')
     return _check('PVC', 'ok', ratio, thr, what)

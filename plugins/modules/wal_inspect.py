@@ -29,8 +29,8 @@ description:
   - An incomplete record at the very end of the last segment while the agent is running is a write
     in progress (C(wal.verify.torn_tail)), not a corruption; when the agent is stopped it is the
     C(last record is torn) corruption Prometheus repairs at its next start.
-  - I(repair_preview) says what Prometheus's own repair (at start-up, on a read error) would do:
-    delete every segment after the corrupted one and cut the corrupted one at the corruption.
+  - I(repair_preview) says what Prometheus's own repair (at start-up, on a read error) would do; it
+    deletes every segment after the corrupted one and cuts the corrupted one at the corruption.
   - Two ways to reach the WAL. C(local) reads I(path) on the machine the module runs on (an agent on
     a VM, or the WAL of a stopped pod's volume mounted somewhere); it needs nothing beyond the Python
     standard library. C(pod) runs C(sh), C(stat), C(date) and C(df) in the agent's container through
@@ -58,7 +58,7 @@ options:
     description:
       - C(none) lists only (the compression is still read from the first page of the last segment).
       - C(tail) verifies the last segment and the last two pages of the segment before it (where an
-        unclean stop leaves a torn record): at most one segment plus 64 KiB is read.
+        unclean stop leaves a torn record), so at most one segment plus 64 KiB is read.
       - C(full) verifies every segment and the checkpoint.
     type: str
     choices: [none, tail, full]
@@ -84,14 +84,6 @@ options:
       - When not set, C(pod) mode takes C(true) (the command ran in the agent's running container)
         and C(local) mode takes C(true) when the last segment was written in the last five minutes.
     type: bool
-  thresholds:
-    description:
-      - Thresholds merged over the defaults of the check catalog, e.g. C(wal_size_warning),
-        C(wal_size_critical) (bytes), C(pvc_warning), C(pvc_critical) (ratios),
-        C(wal_rotation_warning_seconds) (default 21600, retention max-time + truncate frequency),
-        C(wal_rotation_critical_seconds) (default 86400) and C(wal_checkpoint_tmp_warning_seconds)
-        (default 7200). Keys that are not about these checks are ignored.
-    type: dict
 attributes:
   check_mode:
     description: Read-only; runs the same in check mode.
@@ -105,6 +97,12 @@ requirements:
 notes:
   - A Prometheus agent in a pod writes the WAL while it is read; a segment deleted by a truncation
     during the read is noted in C(wal.verify.notes), not reported as corruption.
+  - The I(thresholds) this module reads are C(wal_size_warning) and C(wal_size_critical) (bytes,
+    WAL-SIZE), C(pvc_warning) and C(pvc_critical) (used ratio, PVC), C(wal_rotation_warning_seconds)
+    (default 21600, the retention max-time of 4h plus the truncate frequency of 2h) and
+    C(wal_rotation_critical_seconds) (default 86400) for WAL-ROTATION, and
+    C(wal_checkpoint_tmp_warning_seconds) (default 7200, a C(checkpoint.N.tmp) older than that is a
+    failed checkpoint) for WAL-HEALTH.
 seealso:
   - name: Prometheus WAL format
     description: The on-disk format of the write-ahead log.
@@ -338,8 +336,6 @@ def argument_spec():
         location=dict(type='str', choices=['auto', 'local', 'pod'], default='auto'),
         agent_running=dict(type='bool'),
     )
-    if 'thresholds' not in spec:
-        spec['thresholds'] = dict(type='dict')
     return spec
 
 
@@ -352,7 +348,7 @@ def choose_location(params, environ=None, home=None):
     environ = os.environ if environ is None else environ
     if any(params.get(k) for k in KUBE_OPTIONS) or any(environ.get(k) for k in KUBE_ENV):
         return 'pod'
-    home = os.path.expanduser('~') if home is None else home
+    home = environ.get('HOME', '') if home is None else home
     return 'pod' if os.path.exists(os.path.join(home, '.kube', 'config')) else 'local'
 
 
