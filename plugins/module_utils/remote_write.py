@@ -1,0 +1,810 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, fleetops maintainers
+# Apache License 2.0 (see LICENSE)
+"""Remote-write queues of a Prometheus agent, from its metrics (any version 2.0 .. 3.x).
+
+Pure Python (no Ansible). The pieces:
+
+* ``read_queues(metrics, now)`` -> a *reading*: per queue the cumulative counters (samples,
+  failed, retried, dropped, bytes, enqueue retries, the batch-duration histogram) and gauges
+  (pending, shards, capacity, newest timestamps), plus the WAL segment figures. A reading is
+  also the ``snapshot`` a module returns and later takes back as ``baseline`` (JSON-safe).
+* ``queue_figures(reading, baseline)`` -> the ``queues`` list of the module: rates over the
+  window between baseline and reading, success ratio, latency, lag, segments behind.
+* ``rw_checks(queues, thresholds)`` -> RW-SUCCESS, RW-RETRY, RW-LAG, RW-PENDING, RW-SHARDS,
+  RW-LATENCY (one check per id: the worst queue's).
+* ``query_reading(...)`` the same reading from a central Prometheus / Thanos Query over a window.
+
+Counter semantics (shared/domain/prometheus-agent.md): since 2.23 ``samples_total`` counts
+every send *attempt* (retries included) and ``samples_retried_total`` every retried attempt, so
+the samples that reached the receiver are ``samples - retried - failed``; before 2.23
+``succeeded_samples_total`` counted the delivered samples. ``samples_per_second`` and the
+success ratio use the *delivered* samples: during a receiver outage (retries rising, bytes
+flat, ``failed`` still 0) nothing is delivered, and the success ratio is 0, never "100%".
+
+Without a baseline (and no ``interval``), rates and the success ratio over a window cannot be
+had: RW-SUCCESS and RW-RETRY are ``unknown`` (saying so; the ratio since the agent's start is
+in the message and in each queue's ``since_start``); lag, pending, shards and latency (the
+cumulative histogram) are still evaluated.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import math
+import re
+import ssl
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks as _checks
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import (
+    FleetopsError, ParseError, TargetAuthError, TargetTimeout, TargetUnreachable)
+
+try:
+    from urllib.request import Request, build_opener, HTTPSHandler, HTTPHandler
+    from urllib.error import HTTPError, URLError
+    from urllib.parse import urlencode
+except ImportError:  # pragma: no cover - Python 2
+    from urllib2 import Request, build_opener, HTTPSHandler, HTTPHandler, HTTPError, URLError  # type: ignore
+    from urllib import urlencode  # type: ignore
+
+PREFIX = 'prometheus_remote_storage_'
+SNAPSHOT_VERSION = 1
+
+# counters: our name -> metric names, newest first (shared/domain/prometheus-agent.md)
+COUNTERS = (
+    ('samples', ('samples_total',)),                      # 2.23+: attempts, retries included
+    ('succeeded', ('succeeded_samples_total',)),          # 2.0-2.22: delivered
+    ('failed', ('samples_failed_total', 'failed_samples_total')),
+    ('retried', ('samples_retried_total', 'retried_samples_total')),
+    ('dropped', ('samples_dropped_total', 'dropped_samples_total')),
+    ('bytes', ('bytes_total', 'sent_bytes_total', 'samples_bytes_total')),
+    ('enqueue_retries', ('enqueue_retries_total',)),
+)
+COUNTER_FIELDS = tuple(field for field, _names in COUNTERS)
+GAUGES = (
+    ('pending', ('samples_pending', 'pending_samples')),
+    ('queue_length', ('queue_length',)),                  # gone by 2.10
+    ('shards', ('shards',)),
+    ('shards_min', ('shards_min',)),
+    ('shards_max', ('shards_max',)),
+    ('shards_desired', ('shards_desired',)),
+    ('capacity', ('shard_capacity', 'queue_capacity')),
+    ('max_samples_per_send', ('max_samples_per_send',)),
+    ('highest_sent', ('queue_highest_sent_timestamp_seconds',)),
+    ('highest_queued', ('queue_highest_timestamp_seconds',)),  # 3.7+
+)
+LATENCY = 'sent_batch_duration_seconds'
+HIGHEST_GLOBAL = PREFIX + 'highest_timestamp_in_seconds'
+WAL_SEGMENT = 'prometheus_tsdb_wal_segment_current'
+WATCHER_SEGMENT = 'prometheus_wal_watcher_current_segment'
+START_TIME = 'process_start_time_seconds'
+
+RW_CHECK_IDS = ('RW-SUCCESS', 'RW-RETRY', 'RW-LAG', 'RW-PENDING', 'RW-SHARDS', 'RW-LATENCY')
+NO_BASELINE = ('no baseline: rates need two readings; pass baseline (the snapshot of an earlier call) or interval')
+
+_OLD_QUEUE = re.compile(r'^\d+:(.+)$')
+
+
+# ----------------------------------------------------------------------------- small helpers
+
+def finite(value):
+    """A finite float, or None (NaN, +-Inf, junk)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(value) or math.isinf(value):
+        return None
+    return value
+
+
+def _round(value, digits=6):
+    return None if value is None else round(value, digits)
+
+
+def _int(value):
+    """A whole float as an int (gauges like shards and capacity), else the value."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
+        return int(value)
+    return value
+
+
+def _le(text):
+    """A histogram bucket bound (``+Inf`` included) as a float, None when junk."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+def queue_identity(labels):
+    """(key, remote_name, url) of a queue from a sample's labels, None when it has none.
+
+    2.15+ labels are ``remote_name`` and ``url``; older versions have ``queue`` (``<index>:<url>``
+    in the versions that named queues by their client).
+    """
+    name = labels.get('remote_name')
+    url = labels.get('url')
+    if name is not None or url is not None:
+        return '%s|%s' % (name or '', url or ''), name or url, url
+    queue = labels.get('queue')
+    if queue is not None:
+        match = _OLD_QUEUE.match(queue)
+        return 'queue=%s' % queue, queue, match.group(1) if match else None
+    return None
+
+
+def parse_duration(text):
+    """``30s``, ``5m``, ``1h30m``, ``1d``, ``90`` (seconds) -> seconds (float); ValueError when junk."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        if text < 0:
+            raise ValueError('negative duration %r' % (text,))
+        return float(text)
+    raw = str(text or '').strip()
+    if re.match(r'^\d+(\.\d+)?$', raw):
+        return float(raw)
+    units = {'ms': 0.001, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800, 'y': 31536000}
+    parts = re.findall(r'(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)', raw)
+    if not parts or ''.join(a + b for a, b in parts) != raw:
+        raise ValueError('not a duration: %r (use e.g. 30s, 5m, 1h, 1d)' % (text,))
+    return sum(float(a) * units[b] for a, b in parts)
+
+
+def prom_duration(seconds):
+    """Seconds as a PromQL duration (whole seconds)."""
+    return '%ds' % max(1, int(round(seconds)))
+
+
+# ----------------------------------------------------------------------------- one reading
+
+def _new_queue(name, url):
+    return {'remote_name': name, 'url': url, 'counters': {}, 'gauges': {}, 'latency': None}
+
+
+def _latency_of(queue):
+    if queue['latency'] is None:
+        queue['latency'] = {'sum': None, 'count': None, 'buckets': {}}
+    return queue['latency']
+
+
+def read_queues(metrics, now):
+    """A reading (JSON-safe dict) of every remote-write queue on a parsed metrics page.
+
+    ``now``: the epoch seconds of the reading (the module's clock).
+    """
+    queues = {}
+
+    def queue_for(labels):
+        ident = queue_identity(labels)
+        if ident is None:
+            return None
+        key, name, url = ident
+        if key not in queues:
+            queues[key] = _new_queue(name, url)
+        return queues[key]
+
+    for field, names in COUNTERS + GAUGES:
+        is_counter = field in COUNTER_FIELDS
+        for name in names:
+            samples = metrics.samples(PREFIX + name)
+            if not samples:
+                continue
+            for labels, value in samples:
+                queue = queue_for(labels)
+                value = finite(value)
+                if queue is None or value is None:
+                    continue
+                bucket = queue['counters'] if is_counter else queue['gauges']
+                if field in bucket:
+                    # several series of one queue (``reason`` of samples_dropped_total since 2.50)
+                    bucket[field] = bucket[field] + value if is_counter else max(bucket[field], value)
+                else:
+                    bucket[field] = value
+            break   # the newest name present wins; older names of the same figure are ignored
+
+    for labels, value in metrics.samples(PREFIX + LATENCY + '_bucket'):
+        queue = queue_for(labels)
+        le = labels.get('le')
+        value = finite(value)
+        if queue is None or le is None or value is None or _le(le) is None:
+            continue
+        buckets = _latency_of(queue)['buckets']
+        buckets[le] = buckets.get(le, 0.0) + value
+    for suffix in ('sum', 'count'):
+        for labels, value in metrics.samples(PREFIX + LATENCY + '_' + suffix):
+            queue = queue_for(labels)
+            value = finite(value)
+            if queue is not None and value is not None:
+                _latency_of(queue)[suffix] = value
+
+    watcher = {}
+    for labels, value in metrics.samples(WATCHER_SEGMENT):
+        value = finite(value)
+        if value is not None and labels.get('consumer') is not None:
+            watcher[labels['consumer']] = value
+    highest = None
+    for _labels, value in metrics.samples(HIGHEST_GLOBAL):
+        value = finite(value)
+        if value is not None:
+            highest = value if highest is None else max(highest, value)
+
+    return {
+        'version': SNAPSHOT_VERSION,
+        'time': now,
+        'source': 'metrics',
+        'start_time': finite(metrics.value(START_TIME)),
+        'highest_timestamp': highest,
+        'wal_segment': finite(metrics.value(WAL_SEGMENT)),
+        'watcher_segments': watcher,
+        'queues': queues,
+    }
+
+
+def as_reading(baseline):
+    """A reading from what a user passes as ``baseline``: a snapshot, or a whole module result."""
+    if not baseline:
+        return None
+    if isinstance(baseline, str):
+        try:
+            baseline = json.loads(baseline)
+        except ValueError:
+            raise ValueError('baseline is not a snapshot (not JSON)')
+    if not isinstance(baseline, dict):
+        raise ValueError('baseline must be the snapshot of an earlier remote_write_stats call (a dict)')
+    if 'queues' not in baseline and isinstance(baseline.get('snapshot'), dict):
+        baseline = baseline['snapshot']
+    if not isinstance(baseline.get('queues'), dict) or finite(baseline.get('time')) is None:
+        raise ValueError('baseline must be the snapshot of an earlier remote_write_stats call (with time and queues)')
+    return baseline
+
+
+# ----------------------------------------------------------------------------- figures
+
+def _delta(cur, base, reset):
+    """Counter increase; a counter that went down (restart) counts from 0, like rate()."""
+    if cur is None or base is None:
+        return None
+    if reset or cur < base:
+        return cur
+    return cur - base
+
+
+def delivered_of(counters):
+    """(delivered, attempted) samples of cumulative counters or of increases; None when unknown."""
+    samples = counters.get('samples')
+    failed = counters.get('failed') or 0.0
+    retried = counters.get('retried') or 0.0
+    if samples is not None:
+        return max(0.0, samples - retried - failed), samples
+    succeeded = counters.get('succeeded')
+    if succeeded is not None:
+        return succeeded, succeeded + retried + failed
+    return None, None
+
+
+def success_ratio(delivered, failed, retried):
+    """1 - failed/(delivered+failed); 0.0 when samples were only retried (nothing delivered)."""
+    if delivered is None:
+        return None
+    failed = failed or 0.0
+    if delivered + failed > 0:
+        return delivered / (delivered + failed)
+    if retried:
+        return 0.0
+    return None
+
+
+def histogram_quantile(q, buckets):
+    """Prometheus's histogram_quantile over {le: cumulative count} (le as text or float)."""
+    pairs = []
+    for le, count in (buckets or {}).items():
+        bound = _le(le)
+        count = finite(count)
+        if bound is None or count is None:
+            continue
+        pairs.append((bound, count))
+    pairs.sort()
+    if len(pairs) < 2 or not math.isinf(pairs[-1][0]):
+        return None
+    fixed = []
+    high = 0.0
+    for bound, count in pairs:     # monotonic, as Prometheus enforces
+        high = max(high, count)
+        fixed.append((bound, high))
+    total = fixed[-1][1]
+    if total <= 0:
+        return None
+    rank = q * total
+    for i, (bound, count) in enumerate(fixed):
+        if count >= rank:
+            if math.isinf(bound):
+                return fixed[-2][0]
+            if i == 0 and bound <= 0:
+                return bound
+            lower = 0.0 if i == 0 else fixed[i - 1][0]
+            below = 0.0 if i == 0 else fixed[i - 1][1]
+            inside = count - below
+            if inside <= 0:
+                return bound
+            return lower + (bound - lower) * (rank - below) / inside
+    return fixed[-2][0]  # pragma: no cover
+
+
+def _latency(cur, base, reset):
+    """(p99, avg, basis) of the batch-duration histogram over the window (or cumulative)."""
+    if not cur or not cur.get('buckets'):
+        return None, None, None
+    if base and base.get('buckets') is not None:
+        went_down = reset or any(finite(cur['buckets'].get(le)) is not None and finite(v) is not None
+                                 and cur['buckets'][le] < v for le, v in base['buckets'].items())
+        if went_down:
+            buckets = dict(cur['buckets'])
+            count, total = cur.get('count'), cur.get('sum')
+        else:
+            buckets = dict((le, v - (base['buckets'].get(le) or 0.0)) for le, v in cur['buckets'].items())
+            count = _delta(cur.get('count'), base.get('count'), False)
+            total = _delta(cur.get('sum'), base.get('sum'), False)
+        basis = 'window'
+    else:
+        buckets = cur['buckets']
+        count, total = cur.get('count'), cur.get('sum')
+        basis = 'since_start'
+    p99 = histogram_quantile(0.99, buckets)
+    avg = (total / count) if (count and total is not None) else None
+    return p99, avg, basis
+
+
+def _window_of(reading, baseline):
+    """(window seconds or None, counters reset between the readings)."""
+    if reading.get('source') == 'query':
+        return finite(reading.get('window_seconds')), False
+    if baseline is None:
+        return None, False
+    now, then = finite(reading.get('time')), finite(baseline.get('time'))
+    if now is None or then is None or now - then <= 0:
+        return None, False
+    start, base_start = finite(reading.get('start_time')), finite(baseline.get('start_time'))
+    reset = start is not None and base_start is not None and abs(start - base_start) > 1
+    return now - then, reset
+
+
+def _lag(reading, gauges, notes):
+    newest = gauges.get('highest_queued')
+    if newest is None:
+        newest = finite(reading.get('highest_timestamp'))
+    sent = gauges.get('highest_sent')
+    if newest is None or newest <= 0:
+        return None
+    if sent is not None and sent > 0:
+        return _round(max(0.0, newest - sent), 3)
+    if finite(reading.get('start_time')) is not None:
+        notes.append('nothing sent since the agent started: lag counted from its start')
+        return _round(max(0.0, newest - reading['start_time']), 3)
+    notes.append('nothing sent yet and no start time: lag unknown')
+    return None
+
+
+def _queue_order(reading):
+    queues = reading.get('queues') or {}
+    return sorted(queues, key=lambda k: (queues[k].get('remote_name') or '', k))
+
+
+def queue_figures(reading, baseline=None):
+    """The ``queues`` of the module (list of dicts, by remote_name) and the window in seconds."""
+    window, reset = _window_of(reading, baseline)
+    base_queues = (baseline or {}).get('queues') or {} if window else {}
+    query = reading.get('source') == 'query'
+    out = []
+    for key in _queue_order(reading):
+        cur = reading['queues'][key]
+        cc = cur.get('counters') or {}
+        g = cur.get('gauges') or {}
+        base = base_queues.get(key)
+        notes = []
+        deltas = None
+        if query:
+            deltas = dict(cc) if window else None
+        elif window and base is not None:
+            bc = base.get('counters') or {}
+            deltas = dict((k, _delta(v, bc.get(k), reset)) for k, v in cc.items())
+            if reset:
+                notes.append('the agent restarted between the readings: counters counted from 0')
+        elif window:
+            notes.append('the queue was not in the baseline: no rates until the next reading')
+        pending = g.get('pending') if g.get('pending') is not None else g.get('queue_length')
+        q = {
+            'remote_name': cur.get('remote_name'),
+            'url': cur.get('url'),
+            'samples_per_second': None,
+            'attempted_per_second': None,
+            'failed_per_second': None,
+            'retried_per_second': None,
+            'dropped_per_second': None,
+            'bytes_per_second': None,
+            'enqueue_retries_per_second': None,
+            'success_ratio': None,
+            'pending_samples': _int(pending),
+            'shards': {'current': _int(g.get('shards')), 'min': _int(g.get('shards_min')), 'max': _int(g.get('shards_max')),
+                       'desired': _round(g.get('shards_desired'), 4)},
+            'capacity': _int(g.get('capacity')),
+            'max_samples_per_send': _int(g.get('max_samples_per_send')),
+            'send_latency_seconds': {'p99': None, 'avg': None, 'basis': None},
+            'lag_seconds': None,
+            'segments_behind': None,
+            'window_seconds': _round(window, 3) if deltas is not None else None,
+        }
+        if deltas is not None:
+            delivered, attempted = delivered_of(deltas)
+            for name in ('failed', 'retried', 'dropped', 'bytes', 'enqueue_retries'):
+                if deltas.get(name) is not None:
+                    q[name + '_per_second'] = _round(deltas[name] / window)
+            if delivered is not None:
+                q['samples_per_second'] = _round(delivered / window)
+                q['attempted_per_second'] = _round(attempted / window)
+            q['success_ratio'] = _round(success_ratio(delivered, deltas.get('failed'), deltas.get('retried')))
+            q['window'] = {'delivered': _int(delivered), 'attempted': _int(attempted), 'failed': _int(deltas.get('failed')),
+                           'retried': _int(deltas.get('retried')), 'bytes': _int(deltas.get('bytes'))}
+        if not query:
+            delivered_total, attempted_total = delivered_of(cc)
+            if delivered_total is not None:
+                q['since_start'] = {
+                    'delivered': _int(delivered_total), 'attempted': _int(attempted_total), 'failed': _int(cc.get('failed')),
+                    'retried': _int(cc.get('retried')), 'dropped': _int(cc.get('dropped')), 'bytes': _int(cc.get('bytes')),
+                    'success_ratio': _round(success_ratio(delivered_total, cc.get('failed'), cc.get('retried'))),
+                }
+        p99, avg, basis = _latency(cur.get('latency'), (base or {}).get('latency') if deltas is not None else None, reset)
+        if query and basis:
+            basis = 'window'
+        q['send_latency_seconds'] = {'p99': _round(p99), 'avg': _round(avg), 'basis': basis}
+        q['lag_seconds'] = _lag(reading, g, notes)
+        wal_seg = finite(reading.get('wal_segment'))
+        watch = finite((reading.get('watcher_segments') or {}).get(cur.get('remote_name')))
+        if wal_seg is not None and watch is not None:
+            q['segments_behind'] = int(max(0, wal_seg - watch))
+        if notes:
+            q['notes'] = notes
+        out.append(q)
+    return out, window
+
+
+# ----------------------------------------------------------------------------- checks
+
+def thresholds(user=None):
+    """checks.py's defaults with the user's over them."""
+    return _checks.merge_thresholds(user or {})
+
+
+def _named(queue, many):
+    return ('queue %s: ' % queue.get('remote_name')) if many else ''
+
+
+def _pct(ratio):
+    return '%.3f%%' % (ratio * 100) if ratio is not None else '?'
+
+
+def _rate_reason(q, rate_reason):
+    return '; '.join(n for n in q.get('notes') or [] if 'baseline' in n) or rate_reason
+
+
+def check_success(q, th, many, rate_reason):
+    thr = {'warning': th['rw_success_warning'], 'critical': th['rw_success_critical']}
+    name = _named(q, many)
+    ratio = q.get('success_ratio')
+    win = q.get('window') or {}
+    if q.get('window_seconds') is None:
+        since = (q.get('since_start') or {}).get('success_ratio')
+        extra = ' (since the agent started: %s)' % _pct(since) if since is not None else ''
+        return _checks.unknown('RW-SUCCESS', name + _rate_reason(q, rate_reason) + extra, thr)
+    span = q['window_seconds']
+    if ratio is None:
+        return _checks.Check('RW-SUCCESS', 'ok', None, thr,
+                             name + 'no samples were sent in the last %.0f s (nothing to deliver)' % span).as_dict()
+    if ratio == 0.0 and not win.get('failed'):
+        return _checks.Check('RW-SUCCESS', 'critical', 0.0, thr,
+                             name + 'nothing reached the receiver in %.0f s: %d samples retried, none delivered (receiver '
+                             'down or failing); fix the receiver, do not restart the agent' % (span, win.get('retried') or 0)).as_dict()
+    status = _checks.level(ratio, th['rw_success_warning'], th['rw_success_critical'], above=False)
+    if status == 'ok':
+        msg = name + '%s of the samples delivered over %.0f s' % (_pct(ratio), span)
+    else:
+        msg = name + ('%s delivered over %.0f s, %d samples rejected for good (4xx): read the receiver\'s errors '
+                      '(out of order, limits, authentication)' % (_pct(ratio), span, win.get('failed') or 0))
+    return _checks.Check('RW-SUCCESS', status, ratio, thr, msg).as_dict()
+
+
+def check_retry(q, th, many, rate_reason):
+    limit = th.get('rw_retry_warning', 0.0)
+    thr = {'warning': 'retried samples/s > %s' % limit, 'critical': 'retried samples/s > %s and no bytes sent' % limit}
+    name = _named(q, many)
+    if q.get('window_seconds') is None:
+        return _checks.unknown('RW-RETRY', name + _rate_reason(q, rate_reason), thr)
+    span = q['window_seconds']
+    retried = q.get('retried_per_second')
+    bytes_ps = q.get('bytes_per_second')
+    if retried is None:
+        return _checks.unknown('RW-RETRY', name + 'the agent exports no retried-samples counter (Prometheus before 2.9?)', thr)
+    if retried > limit:
+        if not bytes_ps:
+            return _checks.Check('RW-RETRY', 'critical', retried, thr,
+                                 name + '%.1f samples/s retried and no bytes sent for %.0f s: the receiver is down or failing '
+                                 '(5xx, refused); the WAL keeps the data, do not restart the agent' % (retried, span)).as_dict()
+        return _checks.Check('RW-RETRY', 'warning', retried, thr,
+                             name + '%.1f samples/s retried while %.0f bytes/s still go out: the receiver fails some requests '
+                             '(5xx, timeouts)' % (retried, bytes_ps)).as_dict()
+    return _checks.Check('RW-RETRY', 'ok', retried, thr, name + 'no retries in %.0f s' % span).as_dict()
+
+
+def check_lag(q, th, many):
+    seg_limit = th.get('rw_segments_behind_warning')
+    thr = {'warning': th['rw_lag_warning'], 'critical': th['rw_lag_critical'], 'segments_behind_warning': seg_limit}
+    name = _named(q, many)
+    lag = q.get('lag_seconds')
+    behind = q.get('segments_behind')
+    too_far = behind is not None and seg_limit is not None and behind > seg_limit
+    seg = ', %d WAL segment(s) behind' % behind if behind is not None else ''
+    if lag is None:
+        if too_far:
+            return _checks.Check('RW-LAG', 'warning', None, thr,
+                                 name + 'the remote-write WAL reader is %d segments behind the WAL' % behind).as_dict()
+        return _checks.unknown('RW-LAG', name + 'the newest appended or sent timestamp is not exported: lag unknown' + seg, thr)
+    status = _checks.level(lag, th['rw_lag_warning'], th['rw_lag_critical'])
+    if status == 'ok' and too_far:
+        status = 'warning'
+    if status == 'ok':
+        msg = name + 'remote write is %.0f s behind%s' % (lag, seg)
+    else:
+        msg = name + ('remote write is %.0f s behind%s: the receiver is slow or down, or the queue needs more shards; '
+                      'never restart the agent now (unsent WAL would be lost)' % (lag, seg))
+    return _checks.Check('RW-LAG', status, lag, thr, msg).as_dict()
+
+
+def check_pending(q, th, many):
+    thr = {'warning': th['rw_pending_warning'], 'critical': th['rw_pending_critical'], 'critical_needs_lag': True}
+    name = _named(q, many)
+    pending = q.get('pending_samples')
+    if pending is None:
+        return _checks.unknown('RW-PENDING', name + 'the agent exports no pending-samples gauge', thr)
+    lag = q.get('lag_seconds') or 0
+    status = _checks.level(pending, th['rw_pending_warning'], None)
+    if pending > th['rw_pending_critical']:
+        status = 'critical' if lag > 0 else 'warning'
+    if status == 'ok':
+        msg = name + '%d samples pending in the shards' % pending
+    else:
+        cap = ''
+        if q.get('capacity') and (q.get('shards') or {}).get('current'):
+            cap = ' (capacity %d x %d shard(s))' % (q['capacity'], q['shards']['current'])
+        msg = name + '%d samples pending%s with %.0f s lag: sending does not keep up; look at the receiver and RW-SHARDS' % (
+            pending, cap, lag)
+    return _checks.Check('RW-PENDING', status, pending, thr, msg).as_dict()
+
+
+def check_shards(q, th, many):
+    thr = {'warning': th['rw_shards_warning'], 'critical': th.get('rw_shards_critical', 1.0)}
+    name = _named(q, many)
+    sh = q.get('shards') or {}
+    desired, high = sh.get('desired'), sh.get('max')
+    if desired is None or not high:
+        return _checks.unknown('RW-SHARDS', name + 'the agent exports no desired/max shards', thr)
+    ratio = desired / high
+    status = _checks.level(ratio, th['rw_shards_warning'], th.get('rw_shards_critical', 1.0))
+    if status == 'ok':
+        msg = name + 'desired shards %.2f of max %d' % (desired, high)
+    else:
+        msg = name + ('desired shards %.1f vs max %d (%.0f%%): raise queue_config max_shards or find why sending is slow '
+                      '(receiver latency)' % (desired, high, ratio * 100))
+    return _checks.Check('RW-SHARDS', status, _round(ratio, 4), thr, msg).as_dict()
+
+
+def check_latency(q, th, many):
+    thr = {'p99_warning': th['rw_latency_p99_warning'], 'avg_warning': th['rw_latency_avg_warning'],
+           'p99_critical': th['rw_latency_p99_critical']}
+    name = _named(q, many)
+    lat = q.get('send_latency_seconds') or {}
+    p99, avg = lat.get('p99'), lat.get('avg')
+    if p99 is None and avg is None:
+        why = 'no batch was sent in the window' if q.get('window_seconds') else 'the agent exports no batch-duration histogram'
+        return _checks.unknown('RW-LATENCY', name + why, thr)
+    status = 'ok'
+    if p99 is not None and p99 > th['rw_latency_p99_critical']:
+        status = 'critical'
+    elif (p99 is not None and p99 > th['rw_latency_p99_warning']) or (avg is not None and avg > th['rw_latency_avg_warning']):
+        status = 'warning'
+    text = 'batch send latency p99 %s, avg %s%s' % ('%.3fs' % p99 if p99 is not None else '?',
+                                                   '%.3fs' % avg if avg is not None else '?',
+                                                   ' since the agent started' if lat.get('basis') == 'since_start' else '')
+    if status != 'ok':
+        text += ': the receiver answers slowly; check its load and the network'
+    return _checks.Check('RW-LATENCY', status, {'p99': p99, 'avg': avg}, thr, name + text).as_dict()
+
+
+def rw_checks(queues, th=None, rate_reason=NO_BASELINE):
+    """One check per RW id: the worst queue's (ties: the first queue)."""
+    th = th or thresholds()
+    if not queues:
+        out = [_checks.unknown(cid, 'no remote-write queue in the agent\'s metrics: remote_write is not configured or the '
+                                    'agent has just started') for cid in RW_CHECK_IDS]
+        out[2] = _checks.Check('RW-LAG', 'critical', None, None,
+                               'the agent has no remote-write queue: its samples go nowhere; check remote_write in its '
+                               'configuration').as_dict()
+        return out
+    many = len(queues) > 1
+    per_id = {}
+    for q in queues:
+        for chk in (check_success(q, th, many, rate_reason), check_retry(q, th, many, rate_reason), check_lag(q, th, many),
+                    check_pending(q, th, many), check_shards(q, th, many), check_latency(q, th, many)):
+            have = per_id.get(chk['id'])
+            if have is None or _checks.STATUS_ORDER[chk['status']] > _checks.STATUS_ORDER[have['status']]:
+                per_id[chk['id']] = chk
+    return [per_id[cid] for cid in RW_CHECK_IDS]
+
+
+def unknown_checks(reason):
+    """Every RW check ``unknown`` for one reason (the agent could not be read)."""
+    return [_checks.unknown(cid, reason) for cid in RW_CHECK_IDS]
+
+
+# ----------------------------------------------------------------------------- the central query API
+
+class QueryClient(object):
+    """Instant queries against a Prometheus-compatible API (Prometheus, Thanos Query)."""
+
+    def __init__(self, url, timeout=10.0, validate_certs=True, ca_cert=None, bearer_token=None):
+        if not re.match(r'^https?://', url or ''):
+            raise ValueError('query_url must start with http:// or https://, got %r' % (url,))
+        self.url = url.rstrip('/')
+        self.timeout = float(timeout or 10)
+        self.headers = {'Accept': 'application/json', 'User-Agent': 'fleetops.prometheus_agent'}
+        if bearer_token:
+            self.headers['Authorization'] = 'Bearer ' + bearer_token
+        handlers = [HTTPHandler()]
+        if self.url.startswith('https://'):
+            ctx = ssl.create_default_context(cafile=ca_cert) if ca_cert else ssl.create_default_context()
+            if not validate_certs:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            handlers.append(HTTPSHandler(context=ctx))
+        self._opener = build_opener(*handlers)
+
+    def query(self, promql, at=None):
+        """[(labels, value)] of an instant vector."""
+        params = {'query': promql}
+        if at is not None:
+            params['time'] = '%.3f' % at
+        req = Request(self.url + '/api/v1/query?' + urlencode(params), headers=self.headers)
+        try:
+            resp = self._opener.open(req, timeout=self.timeout)
+            try:
+                body = resp.read()
+            finally:
+                resp.close()
+        except HTTPError as exc:
+            body = exc.read()
+            if exc.code in (401, 403):
+                raise TargetAuthError('query API %s: %s (%d)' % (self.url, 'token rejected' if exc.code == 401 else 'forbidden',
+                                                                exc.code))
+            if exc.code not in (400, 422):
+                raise TargetUnreachable('query API %s answered %d' % (self.url, exc.code))
+        except (URLError, IOError, ssl.SSLError) as exc:
+            text = str(getattr(exc, 'reason', exc))
+            if 'timed out' in text.lower():
+                raise TargetTimeout('query API %s did not answer within %.0fs' % (self.url, self.timeout))
+            raise TargetUnreachable('query API %s cannot be reached: %s' % (self.url, text[:200]))
+        try:
+            doc = json.loads(body.decode('utf-8', 'replace'))
+        except ValueError:
+            raise ParseError('query API %s did not answer JSON (is query_url a Prometheus / Thanos Query URL?)' % self.url)
+        if not isinstance(doc, dict) or doc.get('status') != 'success':
+            raise FleetopsError('query %s failed: %s' % (promql[:120], str((doc or {}).get('error'))[:200]))
+        data = doc.get('data') or {}
+        if data.get('resultType') != 'vector':
+            return []
+        out = []
+        for item in data.get('result') or []:
+            try:
+                out.append((item.get('metric') or {}, float(item['value'][1])))
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+                continue
+        return out
+
+
+def selector(cluster_label, cluster, extra=None):
+    """Label matchers (without braces) for one cluster's series in the central store."""
+    parts = []
+    if cluster is not None:
+        parts.append('%s="%s"' % (cluster_label, str(cluster).replace('\\', '\\\\').replace('"', '\\"')))
+    if extra:
+        parts.append(extra.strip().strip('{}').strip())
+    return ','.join(p for p in parts if p)
+
+
+def query_reading(client, window_seconds, cluster=None, cluster_label='cluster', extra_selector=None, now=None):
+    """A reading whose counters are increases over the window, read from the central query API."""
+    sel = selector(cluster_label, cluster, extra_selector)
+    win = prom_duration(window_seconds)
+    by = 'remote_name, url, queue'
+    queues = {}
+
+    def queue_for(labels):
+        ident = queue_identity(labels)
+        if ident is None:
+            return None
+        key, name, url = ident
+        if key not in queues:
+            queues[key] = _new_queue(name, url)
+        return queues[key]
+
+    # every gauge in one raw query (a raw selector keeps __name__); the newest name wins
+    gauge_names = {}
+    for field, names in GAUGES:
+        for rank, name in enumerate(names):
+            gauge_names[PREFIX + name] = (field, rank)
+    raw = '{__name__=~"%s"%s}' % ('|'.join(sorted(gauge_names)), (',' + sel) if sel else '')
+    ranks = {}
+    for labels, value in client.query(raw, at=now):
+        field, rank = gauge_names.get(labels.get('__name__'), (None, None))
+        queue = queue_for(labels)
+        value = finite(value)
+        if field is None or queue is None or value is None:
+            continue
+        have = ranks.get((id(queue), field))
+        if have is not None and have < rank:
+            continue
+        if have is None or rank < have:
+            queue['gauges'][field] = value
+        else:
+            queue['gauges'][field] = max(queue['gauges'][field], value)
+        ranks[(id(queue), field)] = rank
+    for field, names in COUNTERS:
+        for name in names:
+            found = client.query('sum by (%s) (increase(%s%s{%s}[%s]))' % (by, PREFIX, name, sel, win), at=now)
+            for labels, value in found:
+                queue = queue_for(labels)
+                value = finite(value)
+                if queue is not None and value is not None:
+                    queue['counters'][field] = queue['counters'].get(field, 0.0) + value
+            if found:
+                break
+    for labels, value in client.query('sum by (%s, le) (increase(%s%s_bucket{%s}[%s]))' % (by, PREFIX, LATENCY, sel, win), at=now):
+        queue = queue_for(labels)
+        value = finite(value)
+        if queue is not None and value is not None and labels.get('le') is not None:
+            _latency_of(queue)['buckets'][labels['le']] = value
+    for suffix in ('sum', 'count'):
+        for labels, value in client.query('sum by (%s) (increase(%s%s_%s{%s}[%s]))' % (by, PREFIX, LATENCY, suffix, sel, win),
+                                          at=now):
+            queue = queue_for(labels)
+            value = finite(value)
+            if queue is not None and value is not None:
+                _latency_of(queue)[suffix] = value
+    highest = None
+    watcher = {}
+    segment = None
+    extra = '{__name__=~"%s|%s|%s"%s}' % (HIGHEST_GLOBAL, WAL_SEGMENT, WATCHER_SEGMENT, (',' + sel) if sel else '')
+    for labels, value in client.query(extra, at=now):
+        value = finite(value)
+        if value is None:
+            continue
+        name = labels.get('__name__')
+        if name == HIGHEST_GLOBAL:
+            highest = value if highest is None else max(highest, value)
+        elif name == WAL_SEGMENT:
+            segment = value if segment is None else max(segment, value)
+        elif name == WATCHER_SEGMENT and labels.get('consumer') is not None:
+            watcher[labels['consumer']] = value
+    return {
+        'version': SNAPSHOT_VERSION,
+        'time': now,
+        'source': 'query',
+        'window_seconds': float(window_seconds),
+        'start_time': None,
+        'highest_timestamp': highest,
+        'wal_segment': segment,
+        'watcher_segments': watcher,
+        'queues': queues,
+    }

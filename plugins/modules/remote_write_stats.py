@@ -1,0 +1,420 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fleetops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Remote-write queues of a Prometheus agent: rates, success, retries, lag, shards, latency (read-only)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: remote_write_stats
+short_description: Remote-write queues of a Prometheus agent (rates, success, retries, lag, shards, latency)
+version_added: 0.1.0
+author:
+  - fleetops maintainers (@fleetops)
+description:
+  - Reads the agent's C(/metrics) (through the Kubernetes pod proxy, or directly at I(url)) and returns one entry per
+    remote-write queue, with the checks C(RW-SUCCESS), C(RW-RETRY), C(RW-LAG), C(RW-PENDING), C(RW-SHARDS) and
+    C(RW-LATENCY).
+  - Reads every metric name Prometheus has used since 2.0, the old C(queue) label (before 2.15), C(succeeded_samples_total),
+    C(failed_samples_total), C(retried_samples_total), C(dropped_samples_total), C(pending_samples), C(queue_length),
+    C(queue_capacity), C(sent_bytes_total) and C(samples_bytes_total), and 3.7+ C(queue_highest_timestamp_seconds).
+  - Rates need two readings. The module never sleeps unless asked (I(interval)); pass as I(baseline) the C(snapshot) of an
+    earlier call (for example registered by a task at the start of the play) and the rates are over the time between them.
+    Without either, C(RW-SUCCESS) and C(RW-RETRY) are C(unknown) (saying why) and each queue has C(since_start), the
+    figures since the agent started; lag, pending, shards and latency (the cumulative histogram) are still evaluated.
+  - Since Prometheus 2.23 C(samples_total) counts every send attempt, retries included. The samples that reached the
+    receiver are C(samples_total - samples_retried_total - samples_failed_total); C(samples_per_second) and
+    C(success_ratio) are about those. During a receiver outage (retries rising, bytes flat, C(samples_failed_total) still
+    0) the success ratio is 0 and C(RW-RETRY) and C(RW-LAG) are C(critical), never "100% success".
+  - With I(source=query) the same figures come from a central Prometheus or Thanos Query (I(query_url)) as increases over
+    I(window), for the series whose I(cluster_label) is I(cluster).
+  - An unreachable cluster or agent gives C(status=unknown) with the reason, not a failed task.
+extends_documentation_fragment:
+  - fleetops.prometheus_agent.common
+options:
+  baseline:
+    description:
+      - The C(snapshot) returned by an earlier call for the same agent (or that whole result). Rates are computed over the
+        time between that reading and this one. A counter that went down (the agent restarted) counts from zero.
+    type: raw
+  interval:
+    description:
+      - When above 0 and no usable I(baseline) is given, read the metrics, wait this many seconds and read them again.
+        Leave at 0 in plays over many clusters and pass I(baseline) instead.
+    type: float
+    default: 0
+  source:
+    description:
+      - C(metrics) reads the agent's own C(/metrics). C(query) reads the central query API at I(query_url).
+    type: str
+    choices: [metrics, query]
+    default: metrics
+  query_url:
+    description:
+      - Base URL of the central Prometheus or Thanos Query, e.g. the inventory's C(fleet_query_url). Required with
+        I(source=query).
+    type: str
+  query_bearer_token:
+    description: Bearer token for I(query_url). Never logged.
+    type: str
+  query_validate_certs:
+    description: Verify the TLS certificate of I(query_url).
+    type: bool
+    default: true
+  window:
+    description: With I(source=query), the window of the increases, a Prometheus duration such as C(5m), C(1h), C(24h).
+    type: str
+    default: 5m
+  cluster:
+    description:
+      - With I(source=query), the value of I(cluster_label) that marks this cluster's series in the central store (the
+        agents' external label), usually the inventory host name.
+    type: str
+  cluster_label:
+    description: With I(source=query), the label that tells the clusters apart in the central store.
+    type: str
+    default: cluster
+  query_selector:
+    description:
+      - With I(source=query), more label matchers for every series, e.g. C(job="prometheus-agent").
+    type: str
+attributes:
+  check_mode:
+    description: Read-only; runs the same in check mode.
+    support: full
+  diff_mode:
+    description: Changes nothing, so there is no diff.
+    support: none
+notes:
+  - Thresholds (I(thresholds)) used here are C(rw_success_warning), C(rw_success_critical), C(rw_retry_warning),
+    C(rw_lag_warning), C(rw_lag_critical), C(rw_segments_behind_warning), C(rw_pending_warning), C(rw_pending_critical),
+    C(rw_shards_warning), C(rw_shards_critical), C(rw_latency_p99_warning), C(rw_latency_avg_warning) and
+    C(rw_latency_p99_critical).
+  - With several queues, each check is the worst queue's and its message names the queue.
+seealso:
+  - name: Prometheus remote write tuning
+    description: Queue configuration and the metrics of the remote-write queues.
+    link: https://prometheus.io/docs/practices/remote_write/
+'''
+
+EXAMPLES = r'''
+- name: First reading (the baseline of the rates), early in the play
+  fleetops.prometheus_agent.remote_write_stats:
+    context: "{{ kube_context }}"
+    namespace: monitoring
+  register: rw_first
+
+- name: Second reading, rates over the time since the first
+  fleetops.prometheus_agent.remote_write_stats:
+    context: "{{ kube_context }}"
+    namespace: monitoring
+    baseline: "{{ rw_first.snapshot }}"
+  register: rw
+
+- name: An agent on a VM, two readings 15 seconds apart
+  fleetops.prometheus_agent.remote_write_stats:
+    url: http://10.0.0.5:9090
+    interval: 15
+
+- name: The last 24 hours from the central Thanos Query
+  fleetops.prometheus_agent.remote_write_stats:
+    source: query
+    query_url: "{{ fleet_query_url }}"
+    cluster: "{{ inventory_hostname }}"
+    window: 24h
+
+- name: Fail the play when remote write is critical
+  ansible.builtin.assert:
+    that: rw.status != 'critical'
+    fail_msg: "{{ rw.checks | selectattr('status', 'equalto', 'critical') | map(attribute='message') | join('; ') }}"
+'''
+
+RETURN = r'''
+status:
+  description: The worst status of C(checks); C(unknown) when the metrics could not be read.
+  returned: always
+  type: str
+  sample: critical
+reason:
+  description: Why the status is C(unknown) (cluster or agent unreachable, not a metrics page...).
+  returned: when the metrics could not be read
+  type: str
+  sample: "cluster lab-1: API server https://127.0.0.1:6443 answered 500: etcdserver: request timed out"
+source:
+  description: Where the figures come from, C(metrics) or C(query).
+  returned: always
+  type: str
+  sample: metrics
+agent:
+  description: The agent read (cluster and pod, or URL; no secrets).
+  returned: always
+  type: str
+  sample: cluster lab-1 pod monitoring/prom-agent-lab-1-0
+window_seconds:
+  description: Seconds between the baseline and this reading (or the I(window) of a query); C(null) without a baseline.
+  returned: always
+  type: float
+  sample: 31.2
+checks:
+  description: The checks C(RW-SUCCESS), C(RW-RETRY), C(RW-LAG), C(RW-PENDING), C(RW-SHARDS), C(RW-LATENCY).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: Check id of the catalog.
+      type: str
+      sample: RW-RETRY
+    status:
+      description: C(ok), C(warning), C(critical) or C(unknown).
+      type: str
+      sample: critical
+    value:
+      description: The measured value (ratio, samples per second, seconds, samples, desired/max, latencies).
+      type: raw
+      sample: 1166.7
+    threshold:
+      description: The thresholds applied.
+      type: raw
+      sample: {warning: "retries > 0.0/s", critical: "retries > 0 and no bytes sent"}
+    message:
+      description: One sentence to act on.
+      type: str
+      sample: "1166.7 samples/s retried and no bytes sent for 30 s: the receiver is down or failing (5xx)"
+queues:
+  description: One entry per remote-write queue.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    remote_name:
+      description: The queue's C(remote_name) label (before 2.15 its C(queue) label).
+      type: str
+      sample: thanos-receive
+    url:
+      description: The receiver URL of the queue (C(null) when the metrics do not say).
+      type: str
+      sample: http://thanos-receive:19291/api/v1/receive
+    samples_per_second:
+      description: Samples delivered to the receiver per second over the window (retried and failed attempts excluded).
+      type: float
+      sample: 210.5
+    attempted_per_second:
+      description: Samples sent per second, each retry counted again (C(samples_total)).
+      type: float
+      sample: 210.5
+    failed_per_second:
+      description: Samples failed for good (non-recoverable, 4xx) per second.
+      type: float
+      sample: 0.0
+    retried_per_second:
+      description: Samples retried (recoverable failures, 5xx, connection refused) per second.
+      type: float
+      sample: 0.0
+    dropped_per_second:
+      description: Samples dropped before sending (relabelling, unknown series) per second.
+      type: float
+      sample: 0.0
+    bytes_per_second:
+      description: Bytes sent per second (flat while the receiver is down).
+      type: float
+      sample: 4670.3
+    enqueue_retries_per_second:
+      description: Enqueue retries per second (the shards' queues were full, the WAL reader waits).
+      type: float
+      sample: 0.0
+    success_ratio:
+      description: Delivered / (delivered + failed) over the window; 0 when samples were only retried; C(null) without a window.
+      type: float
+      sample: 1.0
+    pending_samples:
+      description: Samples waiting in the shards' queues (C(queue_length) on versions before 2.10).
+      type: int
+      sample: 272
+    shards:
+      description: The queue's shards, C(current), C(min), C(max) and C(desired).
+      type: dict
+      sample: {current: 1, min: 1, max: 200, desired: 0.0006}
+    capacity:
+      description: Capacity of each shard's queue (C(shard_capacity), C(queue_capacity) before 2.4).
+      type: int
+      sample: 2500
+    max_samples_per_send:
+      description: Samples per request at most.
+      type: int
+      sample: 500
+    send_latency_seconds:
+      description: C(p99) and C(avg) of C(sent_batch_duration_seconds), over the window (C(basis=window)) or since the
+        agent started (C(basis=since_start)).
+      type: dict
+      sample: {p99: 0.0095, avg: 0.0021, basis: window}
+    lag_seconds:
+      description: Newest timestamp appended (3.7+, in this queue) minus the newest timestamp sent.
+      type: float
+      sample: 0.0
+    segments_behind:
+      description: The WAL's current segment minus the segment this queue's WAL reader is at.
+      type: int
+      sample: 0
+    window_seconds:
+      description: Seconds the rates are over (C(null) without a baseline).
+      type: float
+      sample: 31.2
+    window:
+      description: The increases over the window (C(delivered), C(attempted), C(failed), C(retried), C(bytes)).
+      type: dict
+      returned: when there is a window
+      sample: {delivered: 6315, attempted: 6315, failed: 0, retried: 0, bytes: 140110}
+    since_start:
+      description: The cumulative figures since the agent started, and their success ratio.
+      type: dict
+      returned: with I(source=metrics)
+      sample: {delivered: 10500, attempted: 10500, failed: 0, retried: 0, dropped: 0, bytes: 233841, success_ratio: 1.0}
+    notes:
+      description: What to know about these figures (a restart between the readings, nothing sent yet...).
+      type: list
+      elements: str
+      returned: when there is something to say
+      sample: ["the agent restarted between the readings: counters counted from 0"]
+snapshot:
+  description: The raw counters and gauges with the time they were read; pass it as I(baseline) to a later call.
+  returned: when the metrics were read
+  type: dict
+  sample: {version: 1, time: 1795503183.0, source: metrics, start_time: 1795503108.72, queues: {}}
+'''
+
+import time
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks as checksmod
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import exposition
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remote_write as rw
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
+    COMMON_ARGS, check_kubernetes_library, target_from_params, validate_common)
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError, MissingLibrary
+
+
+def argument_spec():
+    spec = dict((k, dict(v)) for k, v in COMMON_ARGS.items())
+    spec.update(
+        baseline=dict(type='raw'),
+        interval=dict(type='float', default=0),
+        source=dict(type='str', choices=['metrics', 'query'], default='metrics'),
+        query_url=dict(type='str'),
+        query_bearer_token=dict(type='str', no_log=True),
+        query_validate_certs=dict(type='bool', default=True),
+        window=dict(type='str', default='5m'),
+        cluster=dict(type='str'),
+        cluster_label=dict(type='str', default='cluster'),
+        query_selector=dict(type='str'),
+    )
+    return spec
+
+
+def read_metrics(target):
+    """One reading of the agent's /metrics."""
+    status, body = target.http_get('/metrics')
+    now = time.time()
+    if status != 200:
+        raise FleetopsError('%s answered HTTP %s on /metrics' % (target.describe(), status))
+    metrics = exposition.parse(body, source='%s /metrics' % target.describe())
+    return rw.read_queues(metrics, now)
+
+
+def run(module):
+    params = module.params
+    th = rw.thresholds(params.get('thresholds'))
+    result = dict(changed=False, source=params['source'], window_seconds=None, queues=[])
+    baseline = None
+    if params.get('baseline') not in (None, '', {}):
+        try:
+            baseline = rw.as_reading(params['baseline'])
+        except ValueError as exc:
+            module.fail_json(msg='baseline: %s' % exc)
+
+    if params['source'] == 'query':
+        try:
+            window = rw.parse_duration(params['window'])
+        except ValueError as exc:
+            module.fail_json(msg='window: %s' % exc)
+        if window <= 0:
+            module.fail_json(msg='window must be longer than 0 seconds')
+        if not params.get('query_url'):
+            module.fail_json(msg='query_url is required with source=query (for example the inventory\'s fleet_query_url)')
+        if not params.get('cluster') and not params.get('query_selector'):
+            module.fail_json(msg='cluster (or query_selector) is required with source=query: without it the whole fleet is summed')
+        try:
+            client = rw.QueryClient(params['query_url'], timeout=params['timeout'], validate_certs=params['query_validate_certs'],
+                                    ca_cert=params.get('ca_cert'), bearer_token=params.get('query_bearer_token'))
+        except ValueError as exc:
+            module.fail_json(msg=str(exc))
+        result['agent'] = '%s=%s at %s' % (params['cluster_label'], params.get('cluster'), client.url)
+        try:
+            reading = rw.query_reading(client, window, cluster=params.get('cluster'), cluster_label=params['cluster_label'],
+                                       extra_selector=params.get('query_selector'), now=time.time())
+        except FleetopsError as exc:
+            return unknown(result, str(exc), th)
+        queues, window = rw.queue_figures(reading)
+        reason = 'the query API has no remote-write series for %s="%s" over %s' % (params['cluster_label'], params.get('cluster'),
+                                                                                   params['window'])
+        return finish(result, reading, queues, window, th, empty_reason=reason)
+
+    check_kubernetes_library(module)
+    if params['interval'] < 0:
+        module.fail_json(msg='interval must not be negative, got %s' % params['interval'])
+    try:
+        target = target_from_params(params)
+    except MissingLibrary as exc:
+        module.fail_json(msg=str(exc))
+    except FleetopsError as exc:
+        result['agent'] = 'the agent'
+        return unknown(result, str(exc), th)
+    result['agent'] = target.describe()
+    try:
+        reading = read_metrics(target)
+        if params['interval'] > 0 and baseline is None:
+            baseline = reading
+            time.sleep(params['interval'])
+            reading = read_metrics(target)
+    except FleetopsError as exc:
+        return unknown(result, str(exc), th)
+    result['agent'] = target.describe()
+    queues, window = rw.queue_figures(reading, baseline)
+    return finish(result, reading, queues, window, th)
+
+
+def unknown(result, reason, th):
+    result.update(status='unknown', reason=reason, checks=rw.unknown_checks(reason))
+    return result
+
+
+def finish(result, reading, queues, window, th, empty_reason=None):
+    if not queues and empty_reason:
+        result['snapshot'] = reading
+        return unknown(result, empty_reason, th)
+    checks = rw.rw_checks(queues, th)
+    result.update(queues=queues, window_seconds=None if window is None else round(window, 3), snapshot=reading,
+                  checks=checks, status=checksmod.result_status(checks))
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    problem = validate_common(module.params)
+    if problem:
+        module.fail_json(msg=problem)
+    try:
+        result = run(module)
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg='remote_write_stats failed: %s' % exc, exception=traceback.format_exc())
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
