@@ -17,11 +17,8 @@ import json
 import re
 import time
 
-try:
-    from urllib.request import Request, urlopen
-    from urllib.error import HTTPError, URLError
-except ImportError:  # pragma: no cover
-    Request = urlopen = HTTPError = URLError = None
+from ansible.module_utils.urls import open_url
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 
 try:
     from kubernetes.client.rest import ApiException
@@ -288,13 +285,8 @@ def rw_rates(first, second):
 def probe_receiver(url, timeout=5.0, validate_certs=True):
     """``(ok, detail)``: can the remote-write receiver at ``url`` be reached (any answer < 500)?"""
     try:
-        request = Request(url, method='GET')
-        context = None
-        if url.startswith('https') and not validate_certs:
-            import ssl  # pylint: disable=import-outside-toplevel
-            context = ssl._create_unverified_context()  # pylint: disable=protected-access
-        with urlopen(request, timeout=timeout, context=context) as resp:  # nosec - a URL from the agent's config
-            return True, 'HTTP %s' % resp.status
+        resp = open_url(url, method='GET', timeout=timeout, validate_certs=validate_certs)
+        return True, 'HTTP %s' % resp.getcode()
     except HTTPError as exc:
         if exc.code >= 500:
             return False, 'HTTP %s' % exc.code

@@ -516,7 +516,7 @@ class Restart:
             age = (ops.now_utc() - when).total_seconds() if when else None
             if age is None or age >= cooldown or self.p['mode'] == 'forced' or pod_metadata_terminating(pod):
                 return False
-            why = 'the StatefulSet was restarted %.0fs ago (%s), within cooldown_seconds=%d' % (age, stamp, cooldown)
+            why = 'the StatefulSet was restarted %ds ago (%s), within cooldown_seconds=%d' % (int(age), stamp, cooldown)
         self.result['msg'] = 'not restarting %s: %s' % (before['name'], why)
         self.step(self.result['msg'])
         self.release()
@@ -665,9 +665,9 @@ def main():
         result = run.receiver() if module.params['target'] == 'receiver' else run.agent()
     except FleetopsError as exc:
         run.fail('%s' % exc)
-    except ApiException as exc:
-        run.fail('the Kubernetes API answered %s %s: %s' % (exc.status, exc.reason, ops.api_message(exc)))
     except Exception as exc:  # pylint: disable=broad-except
+        if isinstance(exc, ApiException) and hasattr(exc, 'status'):
+            run.fail('the Kubernetes API answered %s %s: %s' % (exc.status, exc.reason, ops.api_message(exc)))
         run.fail('%s: %s' % (type(exc).__name__, exc), exception=traceback.format_exc())
     module.exit_json(**result)
 

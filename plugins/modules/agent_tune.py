@@ -364,10 +364,10 @@ def main():
         module.fail_json(msg='%s' % exc, **result)
     except rem.RemediationError as exc:
         module.fail_json(msg='Refused: %s' % exc, refused=True, **result)
-    except ApiException as exc:
-        module.fail_json(msg='the Kubernetes API answered %s %s: %s' % (exc.status, exc.reason, ops.api_message(exc)), **result)
     except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg='unexpected error: %s' % exc, exception=traceback.format_exc(), **result)
+        if isinstance(exc, ApiException) and hasattr(exc, 'status'):
+            module.fail_json(msg='the Kubernetes API answered %s %s: %s' % (exc.status, exc.reason, ops.api_message(exc)), **result)
+        module.fail_json(msg='%s: %s' % (type(exc).__name__, exc), exception=traceback.format_exc(), **result)
     module.exit_json(**result)
 
 
