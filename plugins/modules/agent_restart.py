@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: fleetops maintainers
-# Apache License 2.0 (see LICENSE), which is compatible with the GNU General Public License v3.0+ of ansible-core
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Restart a Prometheus agent (or a replica of its receiver) with the remediation guardrails."""
 
 from __future__ import absolute_import, division, print_function
@@ -152,8 +152,15 @@ options:
         C(remoteWrite) URLs of the agent's PrometheusAgent/Prometheus resource.
     type: list
     elements: str
-notes:
-  - Supports check mode (says what it would do, including a refusal, and changes nothing).
+attributes:
+  check_mode:
+    description: Says what it would do (including a refusal, read live) and changes nothing.
+    support: full
+  diff_mode:
+    description: A restart has no diff; the result has C(before) and C(after).
+    support: none
+requirements:
+  - kubernetes >= 29.0.0
 seealso:
   - module: fleetops.prometheus_agent.agent_tune
   - module: fleetops.prometheus_agent.remote_write_stats
@@ -266,18 +273,16 @@ steps:
 import time
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation as rem
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation_ops as ops
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import COMMON_ARGS, target_from_params
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
+    check_kubernetes_library, common_argument_spec, target_from_params, validate_common)
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.lease import (
-    HAS_KUBERNETES, ApiException, KubeLeaseApi, Lease, LeaseHeld, lease_name)
+    ApiException, KubeLeaseApi, Lease, LeaseHeld, lease_name)
 
-try:
-    from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError
-except ImportError:  # pragma: no cover
-    FleetopsError = RuntimeError
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError
 
 REPAIR_LINES = ('encountered WAL read error', 'Starting corruption repair', 'Deleting all segments newer than corrupted segment',
                 'Rewrite corrupted segment', 'successfully repaired WAL', 'repair corrupted WAL')
@@ -285,8 +290,7 @@ REPAIR_DONE = ('starting corruption repair', 'rewrite corrupted segment', 'succe
 
 
 def argument_spec():
-    spec = dict(COMMON_ARGS)
-    spec.update(
+    return common_argument_spec(
         mode=dict(type='str', choices=['graceful', 'forced'], default='graceful'),
         target=dict(type='str', choices=['agent', 'receiver'], default='agent'),
         reason=dict(type='str', default='manual',
@@ -312,7 +316,6 @@ def argument_spec():
         receiver_selector=dict(type='str', default='app.kubernetes.io/name=thanos-receive'),
         receiver_urls=dict(type='list', elements='str'),
     )
-    return spec
 
 
 def pod_metadata_terminating(pod):
@@ -654,8 +657,12 @@ class Restart:
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib('kubernetes'))
+    error = validate_common(module.params)
+    if error:
+        module.fail_json(msg=error)
+    if module.params.get('url'):
+        module.fail_json(msg='agent_restart works through the Kubernetes API: url (an agent outside Kubernetes) cannot be restarted by it')
+    check_kubernetes_library(module)
     try:
         target = target_from_params(module.params)
     except FleetopsError as exc:

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: fleetops maintainers
-# Apache License 2.0 (see LICENSE), which is compatible with the GNU General Public License v3.0+ of ansible-core
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Tune a Prometheus agent through its operator resource: drop rules, queue config, resources."""
 
 from __future__ import absolute_import, division, print_function
@@ -134,8 +134,15 @@ options:
     description: Seconds to wait for the new pod after a resources change.
     type: int
     default: 300
-notes:
-  - Supports check mode and diff mode.
+attributes:
+  check_mode:
+    description: Says what it would change (and refusals) and patches nothing.
+    support: full
+  diff_mode:
+    description: The tuned parts of the spec (remoteWrite, resources) before and after.
+    support: full
+requirements:
+  - kubernetes >= 29.0.0
 seealso:
   - module: fleetops.prometheus_agent.agent_restart
 '''
@@ -233,22 +240,19 @@ msg:
 import time
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation as rem
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation_ops as ops
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import COMMON_ARGS, target_from_params
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.lease import HAS_KUBERNETES, ApiException
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
+    check_kubernetes_library, common_argument_spec, target_from_params, validate_common)
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.lease import ApiException
 
-try:
-    from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError
-except ImportError:  # pragma: no cover
-    FleetopsError = RuntimeError
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError
 
 
 def argument_spec():
-    spec = dict(COMMON_ARGS)
-    spec.update(
+    return common_argument_spec(
         kind=dict(type='str', choices=['PrometheusAgent', 'Prometheus'], default='PrometheusAgent'),
         name=dict(type='str'),
         remote_write=dict(type='list', elements='str'),
@@ -275,7 +279,6 @@ def argument_spec():
         wait=dict(type='bool', default=True),
         wait_timeout=dict(type='int', default=300),
     )
-    return spec
 
 
 def pod_limits(pod, container):
@@ -289,8 +292,12 @@ def pod_limits(pod, container):
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
                            mutually_exclusive=[('resources', 'resources_step')])
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib('kubernetes'))
+    error = validate_common(module.params)
+    if error:
+        module.fail_json(msg=error)
+    if module.params.get('url'):
+        module.fail_json(msg='agent_tune patches the operator resource through the Kubernetes API: url cannot be used')
+    check_kubernetes_library(module)
     p = module.params
     if not (p.get('drop_metrics') or any(v is not None for v in (p.get('queue') or {}).values())
             or p.get('resources') or p.get('resources_step')):
