@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: fleetops maintainers
-# Apache License 2.0 (see LICENSE), which is compatible with the GNU General Public License v3.0+ of ansible-core
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of the remediate role: findings to actions, and the record of what was done."""
 
 from __future__ import absolute_import, division, print_function

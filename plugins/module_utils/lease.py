@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: fleetops maintainers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A coordination.k8s.io/v1 Lease so two remediation runs never act on one cluster at once.
 
 ``Lease(api, namespace, name, holder, duration)``: ``acquire()`` creates the Lease, or takes

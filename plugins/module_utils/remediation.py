@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: fleetops maintainers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Remediation guardrails: what may be done about which finding, and when not.
 
 Pure Python, no Ansible and no Kubernetes imports, so every rule here is unit-tested.

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: fleetops maintainers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The Kubernetes side of remediation: read a workload's state, restart it, wait, verify.
 
 Used by the ``agent_restart`` and ``agent_tune`` modules. The decisions (what is allowed)
