@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import pytest
 
@@ -44,9 +45,13 @@ def _ok_result(run, host):
     return res
 
 
+# localhost has no inventory: run the module with this Python (the venv, with crc32c), not a discovered one
+LOCAL_ENV = {"ANSIBLE_PYTHON_INTERPRETER": sys.executable}
+
+
 def local(lab_inventory, args, check=False):
     args = dict(args, location="local")
-    return run_module("wal_inspect", args, host="localhost", check=check)
+    return run_module("wal_inspect", args, host="localhost", check=check, env=LOCAL_ENV)
 
 
 def pod(lab_inventory, host, args, check=False):
@@ -166,6 +171,6 @@ def test_missing_pod_path_is_unknown(lab, lab_inventory):
 def test_unreachable_cluster_is_unknown(lab, lab_inventory):
     run = run_module("wal_inspect", {"location": "pod", "host": "https://127.0.0.1:9", "api_key": "x",
                                      "validate_certs": False, "namespace": "monitoring", "pod": "prom-agent-x-0",
-                                     "timeout": 5}, host="localhost")
+                                     "timeout": 5}, host="localhost", env=LOCAL_ENV)
     res = _ok_result(run, "localhost")
     assert res["status"] == "unknown" and res["reason"]
