@@ -72,8 +72,6 @@ def thresholds(user=None):
     """The evaluator's thresholds (checks.py) with the user's over them."""
     merged = dict(LOCAL_DEFAULTS)
     merged.update(_checks.merge_thresholds(user or {}))
-    for key, value in (user or {}).items():
-        merged[key] = value
     return merged
 
 
