@@ -712,26 +712,25 @@ def plan(checks, allowed=None, options=None):
     return actions
 
 
+_SHARDS_MSG = re.compile(r'desired shards ([0-9.]+) (?:vs|of) max ([0-9.]+)')
+
+
 def _shards_from(check):
-    """(desired, max) shards from an RW-SHARDS check: value dict, or numbers in value/threshold."""
+    """(desired, max) shards from an RW-SHARDS check: a value dict, the message, or value/threshold."""
     value = check.get('value')
     if isinstance(value, dict):
         desired = _num(value.get('desired') or value.get('shards_desired') or value.get('desired_shards'))
         current_max = _num(value.get('max') or value.get('shards_max') or value.get('max_shards'))
         return desired, current_max
+    match = _SHARDS_MSG.search(str(check.get('message') or ''))
+    if match:
+        return float(match.group(1)), float(match.group(2))
     desired = _num(value)
     threshold = check.get('threshold')
-    if isinstance(threshold, dict):
-        current_max = _num(threshold.get('max') or threshold.get('critical') or threshold.get('shards_max'))
-    else:
-        current_max = _num(threshold)
-    if desired is None and isinstance(value, str):
-        numbers = re.findall(r'[0-9]+(?:\.[0-9]+)?', value)
-        if numbers:
-            desired = float(numbers[0])
-            if len(numbers) > 1 and current_max is None:
-                current_max = float(numbers[1])
-    return desired, current_max
+    current_max = _num(threshold) if not isinstance(threshold, dict) else None
+    if desired is not None and current_max is not None and desired > current_max:
+        return desired, current_max
+    return None, None
 
 
 def record(action, outcome, changed=False, detail=None, when=None):

@@ -351,6 +351,12 @@ def test_plan_shards():
     assert result[0]['params']['max_shards'] == 18
     text = rem.plan([chk('RW-SHARDS', 'critical', value=14, threshold=10)])
     assert text[0]['params']['max_shards'] == 18
+    # what remote_write.check_shards says: the value is the ratio, the figures are in the message
+    real = rem.plan([chk('RW-SHARDS', 'critical', value=1.28, threshold={'warning': 0.8, 'critical': 1.0},
+                         message='thanos: desired shards 64.0 vs max 50 (128%): raise queue_config max_shards')])
+    assert real[0]['params']['max_shards'] == 80 and real[0]['params']['desired_shards'] == 64.0
+    ratio_only = rem.plan([chk('RW-SHARDS', 'critical', value=1.28, threshold={'warning': 0.8, 'critical': 1.0})])
+    assert 'max_shards' not in ratio_only[0]['params']
     assert rem.plan([chk('RW-SHARDS', 'warning', value=9, threshold=10)]) == []
 
 
