@@ -82,7 +82,10 @@ options:
       - Whether the agent is writing the WAL, which decides if an incomplete record at the end of the
         last segment is a write in progress or a corruption.
       - When not set, C(pod) mode takes C(true) (the command ran in the agent's running container)
-        and C(local) mode takes C(true) when the last segment was written in the last five minutes.
+        and C(local) mode takes C(true) when a process on the machine holds one of the two newest
+        segments open (the running agent keeps its active segment open; found through C(/proc) by
+        device and inode, so an agent in a container counts too), or, when C(/proc) cannot be read,
+        when the last segment was written in the last five minutes.
     type: bool
 attributes:
   check_mode:
