@@ -209,6 +209,7 @@ class ClusterModel:
                 action = getattr(proc, ROLLOUT_ACTION, None) or getattr(proc, "restart")
                 with work.lock:
                     work.deleting = (time.time(), grace)
+                self.refresh(force=True)
                 try:
                     action(min(grace, 30))
                 finally:
@@ -235,6 +236,7 @@ class ClusterModel:
             return
         with work.lock:
             work.deleting = (time.time(), grace)
+        self.refresh(force=True)  # the Terminating state is an event of its own, however fast the process stops
 
         def run():
             try:
@@ -254,8 +256,6 @@ class ClusterModel:
                 self.refresh(force=True)
 
         threading.Thread(target=run, name="delete-%s" % work.names["pod"], daemon=True).start()
-        time.sleep(0.05)
-        self.refresh(force=True)
 
     # ------------------------------------------------------------ metrics
 

@@ -685,8 +685,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.write_chunk(json.dumps({"type": "ERROR", "object": gone}).encode() + b"\n")
             self.end_chunked()
             return
+        as_table = self.wants_table()
+        include = self.qget("includeObject", "Metadata")
+
+        def encode(kind, obj):
+            body = tables.table(res, [self._decorate(res, obj)], include) if as_table and kind != "BOOKMARK" else self._decorate(res, obj)
+            return json.dumps({"type": kind, "object": body}).encode() + b"\n"
+
         for obj in initial:
-            self.write_chunk(json.dumps({"type": "ADDED", "object": self._decorate(res, obj)}).encode() + b"\n")
+            self.write_chunk(encode("ADDED", obj))
         deadline = time.monotonic() + timeout
         last_bookmark = time.monotonic()
         while time.monotonic() < deadline and not self.api.stopping.is_set():
@@ -696,7 +703,7 @@ class _Handler(BaseHTTPRequestHandler):
             since = max(since, newest)
             for _rv, kind, obj in events:
                 if matches(obj):
-                    self.write_chunk(json.dumps({"type": kind, "object": self._decorate(res, obj)}).encode() + b"\n")
+                    self.write_chunk(encode(kind, obj))
             if bookmarks and time.monotonic() - last_bookmark > 10:
                 last_bookmark = time.monotonic()
                 mark = {"kind": res.kind, "apiVersion": res.api_version, "metadata": {"resourceVersion": str(since)}}
