@@ -1,0 +1,639 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, fleetops maintainers
+# Apache License 2.0 (see LICENSE)
+"""The state of one Prometheus agent: its pods, health, build, mode, memory, CPU, config reload,
+scrape targets and ingestion, and the checks POD, RESTARTS, HEALTH, MEMORY, INGEST, CONFIG and
+TARGETS.
+
+Pure Python (no Ansible). ``gather(target, now, baseline)`` reads everything through a
+``target.Target`` (Kubernetes pod proxy or a direct URL) and returns the module's result; the
+pieces (``pod_facts``, ``agent_facts``, ``targets_facts``, ``ingest_facts``, the ``check_*``)
+work on plain data and are unit-tested alone.
+
+Rates (samples appended per second, CPU cores) need two readings: the result's ``snapshot``
+passed back later as ``baseline``. Without one the ingest rate is unknown and INGEST is judged
+from the scrape targets (an up target scraped in the last three intervals while the appended
+counter is above 0 means samples are coming in); CPU comes from metrics.k8s.io when the
+cluster serves it. RESTARTS without a baseline counts the container's ``restartCount`` when the
+pod is younger than 24 h or its last termination finished in the last 24 h.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import math
+import re
+import time
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks as _checks
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import exposition
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.target import parse_time
+
+CHECK_IDS = ('POD', 'RESTARTS', 'HEALTH', 'MEMORY', 'INGEST', 'CONFIG', 'TARGETS')
+DAY = 86400.0
+MI = 1024 * 1024
+SNAPSHOT_VERSION = 1
+
+# scrape limit counters (TARGETS: "sample/label/target limit hits")
+LIMIT_COUNTERS = (
+    'prometheus_target_scrapes_exceeded_sample_limit_total',
+    'prometheus_target_scrape_pool_exceeded_target_limit_total',
+    'prometheus_target_scrape_pool_exceeded_label_limits_total',
+    'prometheus_target_scrapes_exceeded_body_size_limit_total',
+    'prometheus_target_scrapes_exceeded_native_histogram_bucket_limit_total',
+)
+_QUANTITY = re.compile(r'^\s*([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*$')
+_FACTORS = {'': 1.0, 'n': 1e-9, 'u': 1e-6, 'm': 1e-3, 'k': 1e3, 'K': 1e3, 'M': 1e6, 'G': 1e9, 'T': 1e12, 'P': 1e15,
+            'E': 1e18, 'Ki': 1024.0, 'Mi': 1024.0 ** 2, 'Gi': 1024.0 ** 3, 'Ti': 1024.0 ** 4, 'Pi': 1024.0 ** 5,
+            'Ei': 1024.0 ** 6}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def finite(value):
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if (math.isnan(value) or math.isinf(value)) else value
+
+
+def quantity(value):
+    """A Kubernetes quantity (``512Mi``, ``250m``, ``1.5``, ``12345n``) as a float; None when junk."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return finite(value)
+    match = _QUANTITY.match(str(value))
+    if not match or match.group(2) not in _FACTORS:
+        return None
+    try:
+        return float(match.group(1)) * _FACTORS[match.group(2)]
+    except ValueError:
+        return None
+
+
+def epoch(value):
+    """RFC3339 or epoch -> epoch seconds, None when junk."""
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except (ValueError, TypeError):
+        return None
+
+
+def mib(value):
+    return '%.0fMi' % (value / MI) if value is not None else '?'
+
+
+def _int(value):
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
+        return int(value)
+    return value
+
+
+def _check(cid, status, value, threshold, message):
+    return _checks.Check(cid, status, value, threshold, message).as_dict()
+
+
+# ----------------------------------------------------------------------------- pods
+
+def _container(items, name):
+    for item in items or []:
+        if item.get('name') == name:
+            return item
+    return None
+
+
+def pod_facts(pod, container='prometheus', now=None):
+    """The ``pods`` entry of one pod dict (camelCase, as the API returns it)."""
+    now = time.time() if now is None else now
+    meta = pod.get('metadata') or {}
+    spec = pod.get('spec') or {}
+    status = pod.get('status') or {}
+    statuses = status.get('containerStatuses') or []
+    cs = _container(statuses, container) or (statuses[0] if statuses else {})
+    cspec = _container(spec.get('containers'), container) or ((spec.get('containers') or [{}])[0])
+    resources = cspec.get('resources') or {}
+    conditions = status.get('conditions') or []
+    ready = any(c.get('type') == 'Ready' and c.get('status') == 'True' for c in conditions)
+    last = ((cs.get('lastState') or {}).get('terminated')) or {}
+    state = cs.get('state') or {}
+    waiting = state.get('waiting') or {}
+    terminated = state.get('terminated') or {}
+    created = epoch(meta.get('creationTimestamp'))
+    started = epoch(status.get('startTime'))
+    facts = {
+        'name': meta.get('name'),
+        'uid': meta.get('uid'),
+        'node': spec.get('nodeName'),
+        'phase': status.get('phase'),
+        'ready': ready,
+        'container_ready': bool(cs.get('ready')),
+        'restarts': int(cs.get('restartCount') or 0),
+        'age_seconds': int(max(0, now - (created or started))) if (created or started) else None,
+        'last_termination_reason': last.get('reason'),
+        'last_termination_exit_code': last.get('exitCode'),
+        'last_termination_at': last.get('finishedAt'),
+        'waiting_reason': waiting.get('reason'),
+        'state': 'running' if state.get('running') is not None else ('waiting' if waiting or 'waiting' in state
+                                                                      else ('terminated' if terminated or 'terminated' in state
+                                                                            else None)),
+        'terminating': meta.get('deletionTimestamp') is not None,
+        'requests': dict(resources.get('requests') or {}),
+        'limits': dict(resources.get('limits') or {}),
+        'containers': [{'name': c.get('name'), 'ready': bool(c.get('ready')), 'restarts': int(c.get('restartCount') or 0),
+                        'waiting_reason': ((c.get('state') or {}).get('waiting') or {}).get('reason')} for c in statuses],
+    }
+    if terminated and not facts['last_termination_reason']:
+        facts['last_termination_reason'] = terminated.get('reason')
+        facts['last_termination_exit_code'] = terminated.get('exitCode')
+        facts['last_termination_at'] = terminated.get('finishedAt')
+    return facts
+
+
+def restarts_in_day(pod, now, baseline_pods=None):
+    """(restarts in the last 24 h, how it was counted) of one ``pods`` entry."""
+    if baseline_pods is not None and pod.get('uid') in baseline_pods:
+        before = baseline_pods[pod['uid']].get('restarts') or 0
+        return max(0, pod['restarts'] - before), 'since the baseline'
+    if pod.get('age_seconds') is not None and pod['age_seconds'] <= DAY:
+        return pod['restarts'], 'since the pod started %.1f h ago' % (pod['age_seconds'] / 3600.0)
+    finished = epoch(pod.get('last_termination_at'))
+    if pod['restarts'] and finished is not None and now - finished <= DAY:
+        return pod['restarts'], 'restartCount; the last restart was %.1f h ago' % ((now - finished) / 3600.0)
+    return 0, 'no restart in the last 24 h (restartCount %d)' % pod['restarts']
+
+
+def check_pod(pods, where):
+    thr = {'warning': 'not Running or not Ready', 'critical': 'CrashLoopBackOff or no pod'}
+    if not pods:
+        return _check('POD', 'critical', 0, thr, 'no agent pod found (%s): the agent is not running, or the selector/pod is wrong'
+                      % where)
+    found = []
+    status = 'ok'
+    for pod in pods:
+        if pod.get('waiting_reason') == 'CrashLoopBackOff' or any(c.get('waiting_reason') == 'CrashLoopBackOff'
+                                                                  for c in pod.get('containers') or []):
+            status = 'critical'
+            found.append('%s is in CrashLoopBackOff (%d restarts, last %s): read its logs (agent_logs) before anything else'
+                         % (pod['name'], pod['restarts'], pod.get('last_termination_reason') or 'exit'))
+        elif pod.get('terminating'):
+            status = _checks.worst([status, 'warning'])
+            found.append('%s is terminating' % pod['name'])
+        elif pod.get('phase') != 'Running' or not pod.get('ready'):
+            status = _checks.worst([status, 'warning'])
+            why = pod.get('waiting_reason') or pod.get('state') or 'not ready'
+            found.append('%s is %s, %s (%s)' % (pod['name'], pod.get('phase'), 'ready' if pod.get('ready') else 'not ready', why))
+    if status == 'ok':
+        return _check('POD', 'ok', len(pods), thr, '%d agent pod(s) Running and Ready (%s)' % (
+            len(pods), ', '.join(p['name'] for p in pods)))
+    return _check('POD', status, len(pods), thr, '; '.join(found))
+
+
+def check_restarts(pods, th, now, baseline_pods=None):
+    thr = {'warning': th['restarts_warning'], 'critical': th['restarts_critical']}
+    if not pods:
+        return _checks.unknown('RESTARTS', 'no agent pod to count restarts of', thr)
+    total = 0
+    hows = []
+    for pod in pods:
+        count, how = restarts_in_day(pod, now, baseline_pods)
+        total += count
+        if count:
+            hows.append('%s %d (%s; last %s)' % (pod['name'], count, how, pod.get('last_termination_reason') or '?'))
+    status = _checks.level(total, th['restarts_warning'], th['restarts_critical'])
+    if status == 'ok':
+        return _check('RESTARTS', 'ok', total, thr, 'no restart in the last 24 h')
+    return _check('RESTARTS', status, total, thr, '%d restart(s) in the last 24 h: %s; look at OOMKilled (MEMORY) and the '
+                  'logs' % (total, '; '.join(hows)))
+
+
+# ----------------------------------------------------------------------------- the agent
+
+def _data(doc):
+    if isinstance(doc, dict) and isinstance(doc.get('data'), dict):
+        return doc['data']
+    return {}
+
+
+def mode_of(flags):
+    """``agent`` or ``server`` from /api/v1/status/flags data (None when unknown)."""
+    if not flags:
+        return None
+    feature = str(flags.get('enable-feature') or '')
+    if 'agent' in [f.strip() for f in feature.split(',')]:
+        return 'agent'
+    if str(flags.get('agent', '')).lower() == 'true':
+        return 'agent'
+    return 'server'
+
+
+def agent_facts(healthy, ready, buildinfo, flags, metrics, pod=None, now=None, cpu_cores=None):
+    """The ``agent`` dict. ``healthy``/``ready``: HTTP status codes (None: no answer)."""
+    now = time.time() if now is None else now
+    start = finite(metrics.value('process_start_time_seconds')) if metrics is not None else None
+    rss = finite(metrics.value('process_resident_memory_bytes')) if metrics is not None else None
+    reload_ok = finite(metrics.value('prometheus_config_last_reload_successful')) if metrics is not None else None
+    reload_at = finite(metrics.value('prometheus_config_last_reload_success_timestamp_seconds')) if metrics is not None else None
+    limit = quantity((pod or {}).get('limits', {}).get('memory')) if pod else None
+    version = _data(buildinfo).get('version')
+    return {
+        'healthy': healthy == 200 if healthy is not None else False,
+        'ready': ready == 200 if ready is not None else False,
+        'version': version,
+        'revision': _data(buildinfo).get('revision'),
+        'mode': mode_of(_data(flags)),
+        'uptime_seconds': int(now - start) if start else None,
+        'start_time': start,
+        'memory_bytes': _int(rss),
+        'memory_limit_bytes': _int(limit),
+        'cpu_cores': cpu_cores,
+        'config_reload_ok': None if reload_ok is None else reload_ok == 1,
+        'config_last_reload_success_time': reload_at,
+        'storage_path': _data(flags).get('storage.agent.path') or None,
+    }
+
+
+def cpu_from_pod_metrics(doc, container):
+    """Cores used by ``container`` from a metrics.k8s.io PodMetrics object, None when absent."""
+    if not isinstance(doc, dict):
+        return None
+    for item in doc.get('containers') or []:
+        if item.get('name') == container:
+            value = quantity((item.get('usage') or {}).get('cpu'))
+            return None if value is None else round(value, 4)
+    return None
+
+
+def check_health(agent, reason=None):
+    thr = {'warning': 'not ready', 'critical': 'not healthy or unreachable'}
+    if agent is None:
+        return _check('HEALTH', 'critical', None, thr, 'the agent does not answer: %s' % (reason or 'no answer'))
+    value = {'healthy': agent['healthy'], 'ready': agent['ready']}
+    if not agent['healthy']:
+        return _check('HEALTH', 'critical', value, thr, '/-/healthy does not answer 200: the agent is unhealthy; read its logs')
+    if not agent['ready']:
+        return _check('HEALTH', 'warning', value, thr, '/-/ready is not 200: the agent is starting (WAL replay) or stuck; '
+                      'check again in a few minutes')
+    return _check('HEALTH', 'ok', value, thr, 'healthy and ready (Prometheus %s, %s mode)' % (agent.get('version') or '?',
+                                                                                           agent.get('mode') or '?'))
+
+
+def _oom_recent(pods, now):
+    for pod in pods or []:
+        if pod.get('last_termination_reason') == 'OOMKilled':
+            finished = epoch(pod.get('last_termination_at'))
+            if finished is None or now - finished <= DAY:
+                return pod
+    return None
+
+
+def check_memory(agent, pods, th, now):
+    ratio = th.get('memory_critical_ratio', 0.9)
+    if th.get('memory_critical') is not None and th['memory_critical'] <= 1.5:   # the older key name, a ratio
+        ratio = th['memory_critical']
+    thr = {'warning': th['memory_warning'], 'critical': 'over %s of the limit or OOMKilled' % ratio}
+    oom = _oom_recent(pods, now)
+    used = (agent or {}).get('memory_bytes')
+    limit = (agent or {}).get('memory_limit_bytes')
+    if oom:
+        return _check('MEMORY', 'critical', used, thr, '%s was OOMKilled (at %s): raise the memory limit (%s) or cut series '
+                      '(write relabel drop rules)' % (oom['name'], oom.get('last_termination_at'), oom['limits'].get('memory')
+                                                      or 'none'))
+    if used is None:
+        return _checks.unknown('MEMORY', 'the agent\'s resident memory could not be read', thr)
+    if limit and ratio is not None and used > ratio * limit:
+        return _check('MEMORY', 'critical', used, thr, 'resident memory %s is %.0f%% of the limit %s: an OOM kill is near; raise '
+                      'the limit or cut series' % (mib(used), 100.0 * used / limit, mib(limit)))
+    if used > th['memory_warning']:
+        return _check('MEMORY', 'warning', used, thr, 'resident memory %s is over %s%s: watch series growth (SERIES) and the '
+                      'limit' % (mib(used), mib(th['memory_warning']), ' (limit %s)' % mib(limit) if limit else ''))
+    return _check('MEMORY', 'ok', used, thr, 'resident memory %s%s' % (mib(used), ' of a %s limit' % mib(limit) if limit else ''))
+
+
+def check_config(agent, pods):
+    thr = {'critical': 'last reload failed'}
+    ok = (agent or {}).get('config_reload_ok')
+    reloader = []
+    for pod in pods or []:
+        for cont in pod.get('containers') or []:
+            if 'reload' in (cont.get('name') or '') and not cont.get('ready'):
+                reloader.append('%s/%s' % (pod['name'], cont['name']))
+    if ok is None:
+        return _checks.unknown('CONFIG', 'prometheus_config_last_reload_successful could not be read', thr)
+    if not ok:
+        return _check('CONFIG', 'critical', 0, thr, 'the last configuration reload failed: the agent runs on its previous config; '
+                      'fix the config (agent_logs shows the error) and do NOT restart the agent, it would not start')
+    if reloader:
+        return _check('CONFIG', 'warning', 1, thr, 'config reloader not ready in %s: configuration changes will not be applied'
+                      % ', '.join(reloader))
+    return _check('CONFIG', 'ok', 1, thr, 'the last configuration reload succeeded')
+
+
+# ----------------------------------------------------------------------------- targets and ingest
+
+def targets_facts(doc, now=None):
+    """``targets`` from /api/v1/targets: by job up/down, the down ones with their last error."""
+    now = time.time() if now is None else now
+    active = _data(doc).get('activeTargets') or []
+    jobs = {}
+    down = []
+    freshest = None
+    for item in active:
+        labels = item.get('labels') or {}
+        job = labels.get('job') or item.get('scrapePool') or '?'
+        entry = jobs.setdefault(job, {'up': 0, 'down': 0, 'unknown': 0})
+        health = item.get('health') or 'unknown'
+        entry[health if health in entry else 'unknown'] += 1
+        if health == 'down':
+            down.append({'job': job, 'instance': labels.get('instance'), 'scrape_url': item.get('scrapeUrl'),
+                         'last_error': item.get('lastError'), 'last_scrape': item.get('lastScrape')})
+        if health == 'up':
+            scraped = epoch(item.get('lastScrape'))
+            interval = _duration(item.get('scrapeInterval'))
+            if scraped is not None:
+                age = now - scraped
+                if interval:
+                    age = age / interval     # in intervals
+                freshest = age if freshest is None else min(freshest, age)
+    return {
+        'total': len(active),
+        'up': sum(j['up'] for j in jobs.values()),
+        'down': sum(j['down'] for j in jobs.values()),
+        'jobs': jobs,
+        'down_targets': down[:50],
+        'dropped': len(_data(doc).get('droppedTargets') or []),
+        'freshest_scrape_intervals_ago': None if freshest is None else round(freshest, 2),
+    }
+
+
+def _duration(text):
+    match = re.match(r'^(\d+(?:\.\d+)?)(ms|s|m|h)$', str(text or ''))
+    if not match:
+        return None
+    return float(match.group(1)) * {'ms': 0.001, 's': 1, 'm': 60, 'h': 3600}[match.group(2)]
+
+
+def limit_hits(metrics):
+    if metrics is None:
+        return None
+    total = 0.0
+    seen = False
+    for name in LIMIT_COUNTERS:
+        value = metrics.sum(name)
+        if value is not None and finite(value) is not None:
+            total += value
+            seen = True
+    return total if seen else None
+
+
+def check_targets(targets, hits, hits_basis):
+    thr = {'warning': 'any target down or a scrape limit hit', 'critical': 'every target of a job down'}
+    if targets is None:
+        return _checks.unknown('TARGETS', 'the agent\'s /api/v1/targets could not be read', thr)
+    whole = sorted(job for job, j in targets['jobs'].items() if j['down'] and not j['up'])
+    value = {'up': targets['up'], 'down': targets['down']}
+    if whole:
+        first = next((d for d in targets['down_targets'] if d['job'] == whole[0]), {})
+        return _check('TARGETS', 'critical', value, thr, 'every target of job(s) %s is down (e.g. %s: %s): nothing of them is '
+                      'collected' % (', '.join(whole), first.get('scrape_url'), first.get('last_error') or 'no error given'))
+    if targets['down']:
+        first = targets['down_targets'][0] if targets['down_targets'] else {}
+        return _check('TARGETS', 'warning', value, thr, '%d of %d targets down (e.g. %s: %s)' % (
+            targets['down'], targets['total'], first.get('scrape_url'), first.get('last_error') or 'no error given'))
+    if hits:
+        return _check('TARGETS', 'warning', value, thr, 'scrapes hit a sample/label/target limit %d times %s: samples are '
+                      'being dropped; raise the limit or drop series' % (hits, hits_basis))
+    if not targets['total']:
+        return _check('TARGETS', 'warning', value, thr, 'the agent has no active scrape target: check its scrape configs / '
+                      'ServiceMonitors')
+    return _check('TARGETS', 'ok', value, thr, 'all %d targets up in %d job(s)' % (targets['total'], len(targets['jobs'])))
+
+
+def ingest_facts(metrics, now, baseline=None):
+    """``ingest``: samples appended (total and per second with a baseline), active series."""
+    if metrics is None:
+        return None
+    appended = metrics.sum('prometheus_agent_samples_appended_total')
+    series = metrics.value('prometheus_agent_active_series')
+    if appended is None:     # server mode
+        appended = metrics.sum('prometheus_tsdb_head_samples_appended_total')
+        series = metrics.value('prometheus_tsdb_head_series') if series is None else series
+    appended = finite(appended)
+    out = {
+        'samples_appended_total': _int(appended),
+        'samples_appended_per_second': None,
+        'active_series': _int(finite(series)),
+        'out_of_order_samples_total': _int(finite(metrics.sum('prometheus_agent_out_of_order_samples_total'))),
+        'window_seconds': None,
+    }
+    base = baseline or {}
+    then = finite(base.get('time'))
+    if appended is not None and then is not None and now > then and finite(base.get('samples_appended_total')) is not None:
+        before = base['samples_appended_total']
+        start, base_start = finite(metrics.value('process_start_time_seconds')), finite(base.get('start_time'))
+        restarted = start is not None and base_start is not None and abs(start - base_start) > 1
+        delta = appended if (restarted or appended < before) else appended - before
+        out['samples_appended_per_second'] = round(delta / (now - then), 3)
+        out['window_seconds'] = round(now - then, 3)
+    return out
+
+
+def check_ingest(ingest, targets, th):
+    thr = {'critical': th.get('ingest_critical', 0.0)}
+    if ingest is None:
+        return _checks.unknown('INGEST', 'the agent\'s metrics could not be read', thr)
+    rate = ingest.get('samples_appended_per_second')
+    have_targets = targets is not None and targets['total'] > 0
+    if rate is not None:
+        if rate <= thr['critical'] and (have_targets or targets is None):
+            return _check('INGEST', 'critical', rate, thr, 'no sample appended in %.0f s%s: scraping or the WAL is stuck; look '
+                          'at TARGETS, the volume (PVC) and the logs' % (
+                              ingest['window_seconds'], ' while %d targets exist' % targets['total'] if have_targets else ''))
+        return _check('INGEST', 'ok', rate, thr, '%.1f samples/s appended, %s active series' % (
+            rate, ingest.get('active_series') if ingest.get('active_series') is not None else '?'))
+    if targets is None:
+        return _checks.unknown('INGEST', 'no baseline and no target list: the ingest rate is unknown', thr)
+    if not have_targets:
+        return _checks.unknown('INGEST', 'the agent has no active scrape target, so nothing to ingest', thr)
+    if not targets['up']:
+        return _check('INGEST', 'critical', 0, thr, 'none of the %d targets is up: nothing is being ingested' % targets['total'])
+    fresh = targets.get('freshest_scrape_intervals_ago')
+    if fresh is not None and fresh > 3:
+        return _check('INGEST', 'critical', None, thr, 'no target was scraped for %.0f scrape intervals: scraping is stuck' % fresh)
+    if not ingest.get('samples_appended_total'):
+        return _check('INGEST', 'critical', 0, thr, 'no sample appended since the agent started although %d targets are up'
+                      % targets['up'])
+    return _check('INGEST', 'ok', None, thr, '%d of %d targets up and scraped recently, %s samples appended since start (no '
+                  'baseline: pass the snapshot of an earlier call as baseline for a rate)' % (
+                      targets['up'], targets['total'], ingest['samples_appended_total']))
+
+
+# ----------------------------------------------------------------------------- snapshot / baseline
+
+def snapshot(now, pods, agent, ingest, metrics, hits):
+    return {
+        'version': SNAPSHOT_VERSION,
+        'time': now,
+        'start_time': (agent or {}).get('start_time'),
+        'samples_appended_total': (ingest or {}).get('samples_appended_total'),
+        'cpu_seconds_total': finite(metrics.value('process_cpu_seconds_total')) if metrics is not None else None,
+        'limit_hits_total': hits,
+        'pods': dict((p['uid'] or p['name'], {'name': p['name'], 'restarts': p['restarts']}) for p in pods or []),
+    }
+
+
+def as_baseline(value):
+    """A snapshot from what a user passes as ``baseline`` (a snapshot or a whole result)."""
+    if not value:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError('baseline is not a snapshot (not JSON)')
+    if not isinstance(value, dict):
+        raise ValueError('baseline must be the snapshot of an earlier agent_status call (a dict)')
+    if 'time' not in value and isinstance(value.get('snapshot'), dict):
+        value = value['snapshot']
+    if finite(value.get('time')) is None:
+        raise ValueError('baseline must be the snapshot of an earlier agent_status call (with its time)')
+    return value
+
+
+def _cpu_rate(metrics, baseline, now):
+    if metrics is None or not baseline:
+        return None
+    cur = finite(metrics.value('process_cpu_seconds_total'))
+    before = finite(baseline.get('cpu_seconds_total'))
+    then = finite(baseline.get('time'))
+    if cur is None or before is None or then is None or now <= then or cur < before:
+        return None
+    return round((cur - before) / (now - then), 4)
+
+
+# ----------------------------------------------------------------------------- everything
+
+def _get(target, path, timeout=None):
+    """(status, body) or raises FleetopsError."""
+    return target.http_get(path, timeout=timeout)
+
+
+def _json(body):
+    try:
+        return json.loads(body.decode('utf-8', 'replace') if isinstance(body, bytes) else body)
+    except (ValueError, AttributeError):
+        return None
+
+
+def read_pod_metrics(target, pod_name):
+    """The metrics.k8s.io PodMetrics of a pod (dict) or None when the cluster does not serve it."""
+    getter = getattr(target, 'pod_metrics', None)
+    if getter is not None:
+        try:
+            return getter()
+        except FleetopsError:
+            return None
+    custom = getattr(target, 'custom', None)
+    if custom is None or not pod_name:
+        return None
+    try:
+        return target.call(custom.get_namespaced_custom_object, 'metrics.k8s.io', 'v1beta1', target.namespace, 'pods', pod_name)
+    except FleetopsError:
+        return None
+
+
+def gather(target, now=None, baseline=None, thresholds=None, clock=time.time):
+    """The result of ``agent_status`` for one target (no ``changed``)."""
+    th = _checks.merge_thresholds(thresholds or {})
+    now = clock() if now is None else now
+    kube = getattr(target, 'kind', None) == 'kubernetes'
+    container = getattr(target, 'container', None) or 'prometheus'
+    pods = []
+    where = target.describe()
+    if kube:
+        pods = [pod_facts(p, container, now) for p in target.pods()]   # an unreachable API raises: status unknown
+    pod = None
+    agent = None
+    metrics = None
+    targets = None
+    notes = []
+    why_down = None
+    if kube and not pods:
+        why_down = 'no pod matches %s in namespace %s' % (getattr(target, 'label_selector', None) or target.describe(),
+                                                         target.namespace)
+    else:
+        try:
+            if kube:
+                name = target.pod_name
+                pod = next((p for p in pods if p['name'] == name), pods[0] if pods else None)
+            healthy, _b = _get(target, '/-/healthy')
+            ready, _b = _get(target, '/-/ready')
+            status, body = _get(target, '/metrics')
+            if status == 200:
+                try:
+                    metrics = exposition.parse(body, source='%s /metrics' % where)
+                except FleetopsError as exc:
+                    notes.append(str(exc))
+            else:
+                notes.append('/metrics answered %s' % status)
+            status, body = _get(target, '/api/v1/status/buildinfo')
+            buildinfo = _json(body) if status == 200 else None
+            status, body = _get(target, '/api/v1/status/flags')
+            flags = _json(body) if status == 200 else None
+            status, body = _get(target, '/api/v1/targets')
+            targets = targets_facts(_json(body), now) if status == 200 else None
+            cpu = _cpu_rate(metrics, baseline, now)
+            if cpu is None and kube and pod is not None:
+                cpu = cpu_from_pod_metrics(read_pod_metrics(target, pod['name']), container)
+            agent = agent_facts(healthy, ready, buildinfo, flags, metrics, pod, now, cpu)
+            agent['pod'] = pod['name'] if pod else None
+        except FleetopsError as exc:
+            if not kube:
+                raise       # direct: the agent is the only thing to reach; unreachable = unknown
+            why_down = str(exc)
+    ingest = ingest_facts(metrics, now, baseline)
+    hits = limit_hits(metrics)
+    hits_delta, hits_basis = hits, 'since the agent started'
+    if hits is not None and baseline and finite(baseline.get('limit_hits_total')) is not None:
+        hits_delta, hits_basis = max(0.0, hits - baseline['limit_hits_total']), 'since the baseline'
+    baseline_pods = (baseline or {}).get('pods') if baseline else None
+    down = 'the agent does not answer: %s' % why_down
+    checks = []
+    if kube:    # direct mode (url): no pod, so no POD and RESTARTS (left out, not unknown)
+        checks += [check_pod(pods, where), check_restarts(pods, th, now, baseline_pods)]
+    checks += [
+        check_health(agent, why_down),
+        check_memory(agent, pods, th, now),
+        check_ingest(ingest, targets, th) if agent else _checks.unknown('INGEST', down),
+        check_config(agent, pods) if agent else _checks.unknown('CONFIG', down),
+        check_targets(targets, hits_delta, hits_basis) if agent else _checks.unknown('TARGETS', down),
+    ]
+    result = {
+        'status': _checks.result_status(checks),
+        'checks': checks,
+        'pods': pods,
+        'agent': agent,
+        'targets': targets,
+        'ingest': ingest,
+        'snapshot': snapshot(now, pods, agent, ingest, metrics, hits),
+    }
+    if why_down:
+        result['agent_error'] = why_down
+    if notes:
+        result['notes'] = notes
+    return result
+
+
+def unknown_result(reason, kube=True):
+    """The result when the cluster (or the agent, directly) cannot be reached at all."""
+    ids = CHECK_IDS if kube else tuple(c for c in CHECK_IDS if c not in ('POD', 'RESTARTS'))
+    return {'status': 'unknown', 'reason': reason, 'checks': [_checks.unknown(cid, reason) for cid in ids],
+            'pods': [], 'agent': None, 'targets': None, 'ingest': None}

@@ -1,0 +1,254 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fleetops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pods, health, version, mode, memory, CPU, config reload, targets and ingest of a Prometheus agent (read-only)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: agent_status
+short_description: State of a Prometheus agent (pods, health, version, memory, config reload, targets, ingest)
+version_added: 0.1.0
+author:
+  - fleetops maintainers (@fleetops)
+description:
+  - Reads the agent's pods from the Kubernetes API (phase, readiness, restarts, last termination, requests and limits), and
+    through the pod proxy (or directly at I(url)) its C(/-/healthy), C(/-/ready), C(/metrics), C(/api/v1/status/buildinfo),
+    C(/api/v1/status/flags) and C(/api/v1/targets).
+  - Returns the checks C(POD), C(RESTARTS), C(HEALTH), C(MEMORY), C(INGEST), C(CONFIG) and C(TARGETS). With I(url) (no
+    Kubernetes) there is no pod, so C(POD) and C(RESTARTS) are not returned.
+  - Rates (samples appended per second, CPU cores) need two readings; pass the C(snapshot) of an earlier call as I(baseline),
+    or set I(interval). Without them C(INGEST) is judged from the scrape targets (an up target scraped in the last three
+    intervals while samples were appended) and CPU comes from metrics.k8s.io when the cluster serves it.
+  - C(RESTARTS) counts restarts in the last 24 hours; without a I(baseline) it takes the container's restart count when the pod
+    is younger than 24 hours or its last termination finished in the last 24 hours.
+  - An unreachable cluster (API errors, timeouts, rejected credentials) or, with I(url), an unreachable agent gives
+    C(status=unknown) with the reason, not a failed task. When the cluster answers but the agent in the pod does not,
+    C(HEALTH) is C(critical) and C(POD) tells why.
+extends_documentation_fragment:
+  - fleetops.prometheus_agent.common
+options:
+  baseline:
+    description:
+      - The C(snapshot) of an earlier call for the same agent (or that whole result); rates are over the time between them,
+        and C(RESTARTS) counts the restarts since then.
+    type: raw
+  interval:
+    description:
+      - When above 0 and no I(baseline) is given, read the agent, wait this many seconds and read it again (for the rates).
+    type: float
+    default: 0
+attributes:
+  check_mode:
+    description: Read-only; runs the same in check mode.
+    support: full
+  diff_mode:
+    description: Changes nothing, so there is no diff.
+    support: none
+notes:
+  - Thresholds (I(thresholds)) used here are C(restarts_warning), C(restarts_critical), C(memory_warning) (bytes),
+    C(memory_critical_ratio) (of the container limit) and C(ingest_critical) (samples per second).
+'''
+
+EXAMPLES = r'''
+- name: State of the agent of one cluster
+  fleetops.prometheus_agent.agent_status:
+    kubeconfig: ~/.kube/fleet.yml
+    context: prod-eu-1
+    namespace: monitoring
+    label_selector: app.kubernetes.io/name=prometheus-agent
+  register: agent
+
+- name: An agent on a VM
+  fleetops.prometheus_agent.agent_status:
+    url: http://10.0.0.5:9090
+    thresholds:
+      memory_warning: 1073741824
+
+- name: Ingest rate and CPU over the play
+  fleetops.prometheus_agent.agent_status:
+    context: prod-eu-1
+    baseline: "{{ agent.snapshot }}"
+
+- name: Show the down targets
+  ansible.builtin.debug:
+    msg: "{{ agent.targets.down_targets | map(attribute='last_error') | list }}"
+  when: agent.targets and agent.targets.down
+'''
+
+RETURN = r'''
+status:
+  description: The worst status of C(checks); C(unknown) when the cluster or agent could not be reached.
+  returned: always
+  type: str
+  sample: ok
+reason:
+  description: Why the status is C(unknown).
+  returned: when the cluster (or, with I(url), the agent) could not be reached
+  type: str
+  sample: "cluster lab-2: API server https://127.0.0.1:6443: token rejected (401): Unauthorized"
+target:
+  description: What was read (cluster and pod, or URL; no secrets).
+  returned: always
+  type: str
+  sample: cluster lab-1 pod monitoring/prom-agent-lab-1-0
+checks:
+  description: The checks C(POD), C(RESTARTS), C(HEALTH), C(MEMORY), C(INGEST), C(CONFIG), C(TARGETS).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: Check id of the catalog.
+      type: str
+      sample: MEMORY
+    status:
+      description: C(ok), C(warning), C(critical) or C(unknown).
+      type: str
+      sample: ok
+    value:
+      description: The measured value.
+      type: raw
+      sample: 53788672
+    threshold:
+      description: The thresholds applied.
+      type: raw
+      sample: {warning: 419430400, critical: "over 0.9 of the limit or OOMKilled"}
+    message:
+      description: One sentence to act on.
+      type: str
+      sample: "resident memory 51Mi of a 512Mi limit"
+pods:
+  description: The agent pods (Kubernetes only).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - name: prom-agent-lab-1-0
+      uid: 9d5c...
+      node: lab-node-1
+      phase: Running
+      ready: true
+      container_ready: true
+      restarts: 0
+      age_seconds: 3600
+      last_termination_reason: null
+      last_termination_exit_code: null
+      last_termination_at: null
+      waiting_reason: null
+      state: running
+      terminating: false
+      requests: {cpu: 100m, memory: 256Mi}
+      limits: {memory: 512Mi}
+      containers: [{name: prometheus, ready: true, restarts: 0, waiting_reason: null}]
+agent:
+  description: >-
+    The agent: C(healthy), C(ready), C(version) and C(revision) (build info), C(mode) (C(agent) or C(server), from the flags),
+    C(uptime_seconds) and C(start_time), C(memory_bytes) (resident), C(memory_limit_bytes) (the pod's limit), C(cpu_cores)
+    (rate with a baseline, else metrics.k8s.io), C(config_reload_ok), C(config_last_reload_success_time), C(storage_path),
+    C(pod). C(null) when the agent does not answer.
+  returned: always
+  type: dict
+  sample: {healthy: true, ready: true, version: 2.42.0+ds, mode: agent, uptime_seconds: 3600, memory_bytes: 53788672,
+           memory_limit_bytes: 536870912, cpu_cores: 0.012, config_reload_ok: true, pod: prom-agent-lab-1-0}
+targets:
+  description: >-
+    Scrape targets from /api/v1/targets, C(total), C(up), C(down), C(jobs) ({job, {up, down, unknown}}), C(down_targets)
+    (C(job), C(instance), C(scrape_url), C(last_error), C(last_scrape)), C(dropped), C(freshest_scrape_intervals_ago).
+  returned: always (C(null) when not read)
+  type: dict
+  sample: {total: 2, up: 2, down: 0, jobs: {node: {up: 1, down: 0, unknown: 0}}, down_targets: []}
+ingest:
+  description: >-
+    C(samples_appended_total), C(samples_appended_per_second) (with a baseline), C(active_series),
+    C(out_of_order_samples_total), C(window_seconds).
+  returned: always (C(null) when not read)
+  type: dict
+  sample: {samples_appended_total: 10772, samples_appended_per_second: 154.2, active_series: 772, out_of_order_samples_total: 0}
+snapshot:
+  description: The counters with their time; pass it as I(baseline) to a later call.
+  returned: when the cluster or agent was reached
+  type: dict
+  sample: {version: 1, time: 1795503183.0, samples_appended_total: 10772, cpu_seconds_total: 0.79, pods: {}}
+agent_error:
+  description: Why the agent in the pod could not be read although the cluster answered.
+  returned: when the agent did not answer
+  type: str
+  sample: "cluster lab-1: the agent in pod monitoring/prom-agent-lab-1-0 does not answer on port 9090"
+notes:
+  description: Things worth knowing about the reading (a page that is not a metrics page...).
+  returned: when there is something to say
+  type: list
+  elements: str
+'''
+
+import time
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import agent_health
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
+    COMMON_ARGS, check_kubernetes_library, target_from_params, validate_common)
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError, MissingLibrary
+
+
+def argument_spec():
+    spec = dict((k, dict(v)) for k, v in COMMON_ARGS.items())
+    spec.update(
+        baseline=dict(type='raw'),
+        interval=dict(type='float', default=0),
+    )
+    return spec
+
+
+def run(module):
+    params = module.params
+    if params['interval'] < 0:
+        module.fail_json(msg='interval must not be negative, got %s' % params['interval'])
+    baseline = None
+    if params.get('baseline') not in (None, '', {}):
+        try:
+            baseline = agent_health.as_baseline(params['baseline'])
+        except ValueError as exc:
+            module.fail_json(msg='baseline: %s' % exc)
+    check_kubernetes_library(module)
+    kube = not params.get('url')
+    try:
+        target = target_from_params(params)
+    except MissingLibrary as exc:
+        module.fail_json(msg=str(exc))
+    except FleetopsError as exc:
+        result = agent_health.unknown_result(str(exc), kube)
+        result.update(changed=False, target='the agent')
+        return result
+    try:
+        if params['interval'] > 0 and baseline is None:
+            first = agent_health.gather(target, thresholds=params.get('thresholds'))
+            baseline = first['snapshot']
+            time.sleep(params['interval'])
+        result = agent_health.gather(target, baseline=baseline, thresholds=params.get('thresholds'))
+    except FleetopsError as exc:
+        result = agent_health.unknown_result(str(exc), kube)
+    result.update(changed=False, target=target.describe())
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    problem = validate_common(module.params)
+    if problem:
+        module.fail_json(msg=problem)
+    try:
+        result = run(module)
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg='agent_status failed: %s' % exc, exception=traceback.format_exc())
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
