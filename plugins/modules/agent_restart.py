@@ -33,9 +33,8 @@ description:
   - A C(coordination.k8s.io/v1) Lease named C(fleetops-remediation-<statefulset>) in the agent's
     namespace is held while acting, so two remediation runs never restart the same cluster at once.
   - With I(reason=wal_corruption) it restarts first (Prometheus repairs its WAL at start-up), then
-    verifies the repair from the new pod's logs and checks the tail of the WAL. Deleting WAL segments
-    needs I(allow_data_loss=true); the agent is stopped first (StatefulSet scaled to 0) and what was
-    deleted is returned.
+    verifies the repair from the logs and checks the tail of the WAL. It never deletes WAL itself
+    (see I(allow_data_loss)).
   - With I(target=receiver) it restarts the not-ready replicas of the receiver's StatefulSet one at a
     time, each only while all the other replicas are Ready.
   - A refused restart fails the task with C(refused=true) and changes nothing.
@@ -133,9 +132,10 @@ options:
   allow_data_loss:
     description:
       - With I(reason=wal_corruption), when the restart did not repair the WAL (the agent does not come
-        back, or corruption remains), delete the corrupted segments and everything after them, and a
-        corrupted checkpoint. The agent is stopped first (StatefulSet scaled to 0). Data in those
-        segments that was not yet sent is lost; the deleted files are returned.
+        back, or corruption remains), the corrupted segments (and those after them) or a corrupted
+        checkpoint would have to be deleted with the agent stopped. Without this option the module fails
+        and deletes nothing. With it the module still deletes nothing in this version (not automated):
+        it fails with the manual procedure (scale to 0, helper pod on the volume, delete, scale back).
     type: bool
     default: false
   receiver_namespace:
@@ -606,8 +606,12 @@ class Restart:
         return wal
 
     def delete_wal(self, namespace, sts, container):
-        """Stop the agent (scale to 0), delete corrupted segments, scale back. Returns what was deleted."""
-        raise FleetopsError('deleting WAL with the agent stopped is not available on this cluster yet')
+        """Deleting WAL with the agent stopped: not automated (see the message); nothing is deleted."""
+        self.fail('allow_data_loss=true, but deleting WAL with the agent stopped is not automated by this module yet: '
+                  'nothing was deleted. By hand: scale StatefulSet %s/%s to 0, mount its data volume in a helper pod, '
+                  'delete the corrupted checkpoint (or the corrupted segment and every segment after it) under %s, '
+                  'then scale back to 1 and run this module again with reason=wal_corruption to verify.'
+                  % (namespace, sts, self.p['wal_path']), wal_delete_automated=False)
 
     # ------------------------------------------------------------------ the receiver
 
