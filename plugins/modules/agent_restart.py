@@ -134,7 +134,7 @@ options:
       - With I(reason=wal_corruption), when the restart did not repair the WAL (the agent does not come
         back, or corruption remains), the corrupted segments (and those after them) or a corrupted
         checkpoint would have to be deleted with the agent stopped. Without this option the module fails
-        and deletes nothing. With it the module still deletes nothing in this version (not automated):
+        and deletes nothing. With it the module still deletes nothing in this version (not automated),
         it fails with the manual procedure (scale to 0, helper pod on the volume, delete, scale back).
     type: bool
     default: false
