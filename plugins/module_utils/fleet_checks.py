@@ -212,7 +212,7 @@ def extract_facts(results):
     rw = dig(results, "remote_write_stats") or {}
     wal = dig(results, "wal_inspect") or {}
     ag = agent.get("agent") or {}
-    for key in ("version", "mode", "uptime_seconds", "memory_bytes", "cpu_cores", "healthy", "ready"):
+    for key in ("version", "mode", "uptime_seconds", "memory_bytes", "memory_limit_bytes", "cpu_cores", "healthy", "ready"):
         if ag.get(key) is not None:
             facts[key] = ag[key]
     pods = agent.get("pods") or []
@@ -220,8 +220,8 @@ def extract_facts(results):
         pod = pods[0]
         facts["pod"] = pod.get("name")
         facts["restarts"] = pod.get("restarts")
-        limit = number(dig(pod, "limits", "memory_bytes")) or number(dig(pod, "limits", "memory"))
-        if limit is not None:
+        limit = _quantity(dig(pod, "limits", "memory"))
+        if limit is not None and "memory_limit_bytes" not in facts:
             facts["memory_limit_bytes"] = limit
     series = number(dig(agent, "ingest", "active_series"))
     if series is not None:
