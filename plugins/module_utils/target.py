@@ -40,11 +40,8 @@ import time
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import (
     FleetopsError, MissingLibrary, TargetAuthError, TargetConfigError, TargetTimeout, TargetUnreachable)
 
-try:
-    from urllib.request import Request, build_opener, HTTPSHandler, HTTPHandler
-    from urllib.error import HTTPError, URLError
-except ImportError:  # pragma: no cover - Python 2
-    from urllib2 import Request, build_opener, HTTPSHandler, HTTPHandler, HTTPError, URLError  # type: ignore
+from urllib.request import Request, build_opener, HTTPSHandler, HTTPHandler
+from urllib.error import HTTPError, URLError
 
 try:
     import kubernetes  # noqa: F401  pylint: disable=unused-import
@@ -66,12 +63,6 @@ try:
     HAS_STREAM = True
 except ImportError:  # pragma: no cover
     HAS_STREAM = False
-
-try:
-    import urllib3
-    HAS_URLLIB3 = True
-except ImportError:  # pragma: no cover
-    HAS_URLLIB3 = False
 
 CHUNK_SIZE = 256 * 1024
 _CLIENTS = {}
@@ -437,8 +428,8 @@ class KubeTarget(Target):
         api = self.api_client
         headers = {'Accept': '*/*'}
         if hasattr(api, 'param_serialize'):
-            method, url, hdrs, _body, _post = api.param_serialize('GET', resource_path, header_params=headers,
-                                                                   auth_settings=['BearerToken'])
+            method, url, hdrs, _body, _post = api.param_serialize(
+                'GET', resource_path, header_params=headers, auth_settings=['BearerToken'])
             resp = api.call_api(method, url, header_params=hdrs, _request_timeout=timeout)
             raw = getattr(resp, 'response', resp)
             return resp.status, raw
@@ -594,8 +585,8 @@ class KubeTarget(Target):
             except Exception:  # pylint: disable=broad-except
                 pass
         if rc:
-            raise FleetopsError('%s in pod %s/%s exited %s: %s' % (' '.join(argv[:3]), self.namespace, self._pod, rc,
-                                                                  _short(b''.join(err).decode('utf-8', 'replace'), 200)))
+            raise FleetopsError('%s in pod %s/%s exited %s: %s' % (
+                ' '.join(argv[:3]), self.namespace, self._pod, rc, _short(b''.join(err).decode('utf-8', 'replace'), 200)))
 
     # -- logs
     def logs(self, since_seconds=None, since_time=None, tail_lines=None, timestamps=True, previous=False):
