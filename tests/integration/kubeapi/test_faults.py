@@ -99,3 +99,32 @@ def test_stuck_terminating_until_force_delete(kube, cluster):
             break
         time.sleep(1)
     assert pod.status.container_statuses[0].ready
+
+
+@pytest.mark.slow
+def test_crashloop_shows_in_pod_status(kube, cluster):
+    info = kube.state["clusters"][cluster]
+    core = k8s.CoreV1Api(kube.api_client(cluster))
+    kube.fault("crashloop", cluster)
+    try:
+        deadline = time.time() + 60
+        status = None
+        while time.time() < deadline:
+            status = core.read_namespaced_pod(info["pod"], NS).status.container_statuses[0]
+            if status.state.waiting is not None and status.state.waiting.reason == "CrashLoopBackOff":
+                break
+            time.sleep(1)
+        assert status.state.waiting.reason == "CrashLoopBackOff"
+        assert status.restart_count >= 1 and not status.ready
+        assert status.last_state.terminated.reason == "Error" and status.last_state.terminated.exit_code != 0
+        out = kube.kubectl(cluster, "get", "pods", "-n", NS).stdout
+        assert "CrashLoopBackOff" in out
+        last = kube.kubectl(cluster, "logs", "-n", NS, info["pod"]).stdout  # the last (failed) attempt's log
+        assert "unknown long flag" in last
+        assert kube.kubectl(cluster, "logs", "-n", NS, info["pod"], "--previous").stdout
+    finally:
+        kube.heal("crashloop", cluster)
+    deadline = time.time() + 90
+    while time.time() < deadline and not core.read_namespaced_pod(info["pod"], NS).status.container_statuses[0].ready:
+        time.sleep(1)
+    assert core.read_namespaced_pod(info["pod"], NS).status.container_statuses[0].ready

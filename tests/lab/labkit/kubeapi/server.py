@@ -767,7 +767,7 @@ class _Handler(BaseHTTPRequestHandler):
             lines = tables.reloader_log(pod)
         else:
             path = getattr(proc, "previous_log_path" if previous else "log_path", None)
-            if previous and (path is None or not os.path.exists(str(path))):
+            if previous and (path is None or not os.path.exists(str(path)) or not getattr(proc, "restart_count", 0)):
                 raise ApiError(400, 'previous terminated container "%s" in pod "%s" not found' % (container, name), "BadRequest")
             lines = tables.read_cri_log(path)
         since = None
