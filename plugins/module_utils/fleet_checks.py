@@ -396,6 +396,10 @@ def _mib(value):
     return "%dMi" % int(round(value / 1048576.0)) if value is not None else "-"
 
 
+def _fmt_resources(resources):
+    return ", ".join("%s %s" % (k, v) for k, v in sorted(resources.items()))
+
+
 def check_rightsize(agent_result, th):
     """RIGHTSIZE: memory and CPU used against requests and limits, with a recommendation."""
     used_mem = number(dig(agent_result, "agent", "memory_bytes"))
@@ -426,10 +430,10 @@ def check_rightsize(agent_result, th):
             findings.append("CPU uses %.0f%% of its request %dm" % (ratio * 100, requests["cpu"] * 1000))
     if not requests["memory"] and not requests["cpu"]:
         return make("RIGHTSIZE", "warning", value, threshold,
-                    "the agent has no resource requests: set requests %s" % recommend["requests"])
+                    "the agent has no resource requests: set requests to %s" % _fmt_resources(recommend["requests"]))
     if findings:
         return make("RIGHTSIZE", "warning", value, threshold,
-                    "%s: set requests to %s" % ("; ".join(findings), recommend["requests"]))
+                    "%s: set requests to %s" % ("; ".join(findings), _fmt_resources(recommend["requests"])))
     return make("RIGHTSIZE", "ok", value, threshold, "requests match the use (memory %s)" % _mib(used_mem))
 
 
