@@ -30,12 +30,12 @@ def daemon_python() -> str:
     return str(venv) if venv.exists() else sys.executable
 
 
-def _cmdline(pid: int) -> str:
+def _cmdline(pid: int) -> list[str]:
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as handle:
-            return handle.read().replace(b"\0", b" ").decode("utf-8", "replace")
+            return handle.read().decode("utf-8", "replace").split("\0")
     except OSError:
-        return ""
+        return []
 
 
 def _alive(pid: int) -> bool:
@@ -47,7 +47,11 @@ def _alive(pid: int) -> bool:
 
 
 def _owned(pid, workdir: Path) -> bool:
-    return bool(pid) and pid != os.getpid() and _alive(pid) and str(workdir) in _cmdline(pid)
+    """The process is alive and its command line names ``workdir`` (or a path inside it)."""
+    if not pid or pid == os.getpid() or not _alive(pid):
+        return False
+    inside = str(workdir) + "/"
+    return any(arg == str(workdir) or inside in arg for arg in _cmdline(pid))
 
 
 def _read_pid(path: Path):
