@@ -30,7 +30,7 @@ import time
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks as _checks
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import exposition
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.target import parse_time
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.target import DirectTarget, parse_time
 
 CHECK_IDS = ('POD', 'RESTARTS', 'HEALTH', 'MEMORY', 'INGEST', 'CONFIG', 'TARGETS')
 DAY = 86400.0
@@ -637,3 +637,22 @@ def unknown_result(reason, kube=True):
     ids = CHECK_IDS if kube else tuple(c for c in CHECK_IDS if c not in ('POD', 'RESTARTS'))
     return {'status': 'unknown', 'reason': reason, 'checks': [_checks.unknown(cid, reason) for cid in ids],
             'pods': [], 'agent': None, 'targets': None, 'ingest': None}
+
+
+def direct_target(params):
+    """A ``DirectTarget`` for ``url`` from module params.
+
+    ``args_common.target_from_params`` passes ``url_username``/``url_password``/``log_path`` while
+    ``DirectTarget`` takes ``username``/``password``/``log_file`` (a TypeError for every direct
+    call); until that is fixed in the core, the modules of this file's owner build it here.
+    """
+    return DirectTarget(params['url'], username=params.get('url_username'), password=params.get('url_password'),
+                        bearer_token=params.get('bearer_token'), validate_certs=params.get('validate_certs', True),
+                        ca_cert=params.get('ca_cert'), timeout=params.get('timeout'), log_file=params.get('log_path'))
+
+
+def make_target(params, target_from_params):
+    """The target of the shared options: direct for ``url`` (see ``direct_target``), else the core's."""
+    if params.get('url'):
+        return direct_target(params)
+    return target_from_params(params)
