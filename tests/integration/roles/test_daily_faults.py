@@ -17,16 +17,16 @@ DAILY = ["POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PE
          "WAL-SIZE", "WAL-HEALTH", "MEMORY", "INGEST", "CONFIG"]
 
 
-def _real(lab):
+def _real(roles_lab):
     return sorted(n for n, c in lab.state["clusters"].items() if not c.get("synthetic"))
 
 
-def daily(lab_inventory, tmp_path, limit=None, extra=None):
+def daily(roles_inventory, tmp_path, limit=None, extra=None):
     """Run the daily playbook; returns (run, report document)."""
     out = tmp_path / "report"
     extra_vars = {"fleet_report_dir": str(out), "fleet_history_file": ""}
     extra_vars.update(extra or {})
-    run = run_playbook("fleetops.prometheus_agent.daily", lab_inventory, extra_vars=extra_vars, limit=limit, cwd=str(tmp_path))
+    run = run_playbook("fleetops.prometheus_agent.daily", roles_inventory, extra_vars=extra_vars, limit=limit, cwd=str(tmp_path))
     report = out / "fleet-report.json"
     assert report.exists(), run.output[-5000:]
     return run, json.loads(report.read_text())
@@ -36,29 +36,29 @@ def _checks(doc, cluster):
     return {c["id"]: c for c in doc["clusters"][cluster]["checks"]}
 
 
-def test_healthy_clusters_are_all_ok(lab, lab_inventory, tmp_path):
-    run, doc = daily(lab_inventory, tmp_path)
+def test_healthy_clusters_are_all_ok(roles_lab, roles_inventory, tmp_path):
+    run, doc = daily(roles_inventory, tmp_path)
     assert run.rc == 0, run.output[-5000:]
-    for cluster in _real(lab):
+    for cluster in _real(roles_lab):
         checks = _checks(doc, cluster)
         assert sorted(checks) == sorted(DAILY), cluster
         bad = {cid: (c["status"], c["message"]) for cid, c in checks.items() if c["status"] != "ok"}
         assert not bad, "%s: %s" % (cluster, bad)
-    assert doc["summary"]["ok"] == len(_real(lab))
+    assert doc["summary"]["ok"] == len(_real(roles_lab))
     for name in ("fleet-report.md", "fleet-report.html", "fleet-report.prom"):
         assert (tmp_path / "report" / name).stat().st_size > 0
     assert run.custom_stats, "no set_stats summary"
 
 
-def test_receiver_down_makes_remote_write_critical(lab, lab_inventory, tmp_path):
+def test_receiver_down_makes_remote_write_critical(roles_lab, roles_inventory, tmp_path):
     # the lab has one receiver for every cluster: its outage is every cluster's
-    cluster = _real(lab)[1]
-    lab.fault("receiver-down", cluster)
+    cluster = _real(roles_lab)[1]
+    roles_lab.fault("receiver-down", cluster)
     try:
         time.sleep(20)  # retries start at once; let some back-off rounds pass
-        run, doc = daily(lab_inventory, tmp_path)
+        run, doc = daily(roles_inventory, tmp_path)
         assert run.rc == 0, run.output[-5000:]
-        for name in _real(lab):
+        for name in _real(roles_lab):
             checks = _checks(doc, name)
             assert "critical" in (checks["RW-RETRY"]["status"], checks["RW-LAG"]["status"]), (name, checks)
             assert doc["clusters"][name]["status"] == "critical"
@@ -68,36 +68,36 @@ def test_receiver_down_makes_remote_write_critical(lab, lab_inventory, tmp_path)
         assert 'fleet_cluster_status{cluster="%s"} 2' % cluster in prom
         assert 'fleet_check_status{cluster="%s",check="RW-RETRY"}' % cluster in prom
     finally:
-        lab.heal("receiver-down", cluster)
+        roles_lab.heal("receiver-down", cluster)
 
 
-def test_agent_kill_shows_in_restarts_or_pod(lab, lab_inventory, tmp_path):
-    cluster = _real(lab)[-1]
-    lab.fault("agent-kill", cluster)
+def test_agent_kill_shows_in_restarts_or_pod(roles_lab, roles_inventory, tmp_path):
+    cluster = _real(roles_lab)[-1]
+    roles_lab.fault("agent-kill", cluster)
     try:
         time.sleep(3)
-        run, doc = daily(lab_inventory, tmp_path, limit=cluster)
+        run, doc = daily(roles_inventory, tmp_path, limit=cluster)
         checks = _checks(doc, cluster)
         assert checks["RESTARTS"]["status"] != "ok" or checks["POD"]["status"] != "ok", checks
     finally:
-        lab.heal("agent-kill", cluster)
-        lab.wait_ready(cluster, 120)
+        roles_lab.heal("agent-kill", cluster)
+        roles_lab.wait_ready(cluster, 120)
 
 
-def test_wal_corrupt_makes_wal_health_critical(lab, lab_inventory, tmp_path):
-    cluster = _real(lab)[0]
-    lab.fault("wal-corrupt", cluster)
+def test_wal_corrupt_makes_wal_health_critical(roles_lab, roles_inventory, tmp_path):
+    cluster = _real(roles_lab)[0]
+    roles_lab.fault("wal-corrupt", cluster)
     try:
-        run, doc = daily(lab_inventory, tmp_path, limit=cluster, extra={"fleet_wal_verify": "full"})
+        run, doc = daily(roles_inventory, tmp_path, limit=cluster, extra={"fleet_wal_verify": "full"})
         checks = _checks(doc, cluster)
         assert checks["WAL-HEALTH"]["status"] == "critical", checks["WAL-HEALTH"]
     finally:
-        lab.heal("wal-corrupt", cluster)
+        roles_lab.heal("wal-corrupt", cluster)
 
 
-def test_unreachable_cluster_is_unknown_and_the_rest_go_on(lab, lab_inventory, tmp_path):
+def test_unreachable_cluster_is_unknown_and_the_rest_go_on(roles_lab, roles_inventory, tmp_path):
     inventory = Path(tmp_path) / "inventory.yml"
-    text = Path(lab_inventory).read_text()
+    text = Path(roles_inventory).read_text()
     inventory.write_text(text.replace("    fleet:\n      vars:\n", "    fleet:\n      vars:\n", 1) +
                          "    broken:\n      hosts:\n        broken-1:\n          kube_context: no-such-context\n"
                          "          ansible_connection: local\n"
@@ -107,17 +107,17 @@ def test_unreachable_cluster_is_unknown_and_the_rest_go_on(lab, lab_inventory, t
     assert run.rc == 0, run.output[-5000:]
     assert doc["clusters"]["broken-1"]["status"] == "unknown"
     assert doc["clusters"]["broken-1"].get("reason") or doc["clusters"]["broken-1"]["checks"]
-    assert doc["clusters"][_real(lab)[0]]["checks"], "the healthy clusters were not checked"
+    assert doc["clusters"][_real(roles_lab)[0]]["checks"], "the healthy clusters were not checked"
 
 
-def test_fail_on_critical_fails_the_play_after_the_report(lab, lab_inventory, tmp_path):
-    cluster = _real(lab)[1]
-    lab.fault("receiver-down", cluster)
+def test_fail_on_critical_fails_the_play_after_the_report(roles_lab, roles_inventory, tmp_path):
+    cluster = _real(roles_lab)[1]
+    roles_lab.fault("receiver-down", cluster)
     try:
         time.sleep(15)
-        run, doc = daily(lab_inventory, tmp_path, limit=cluster, extra={"fleet_fail_on": "critical"})
+        run, doc = daily(roles_inventory, tmp_path, limit=cluster, extra={"fleet_fail_on": "critical"})
         assert doc["clusters"][cluster]["status"] == "critical"
         assert run.rc != 0
         assert "fleet_fail_on=critical" in run.output
     finally:
-        lab.heal("receiver-down", cluster)
+        roles_lab.heal("receiver-down", cluster)

@@ -27,34 +27,34 @@ RUNBOOK_RULE = {
 }
 
 
-def _kubectl(lab_kubeconfig, context, *args, stdin=None):
-    return subprocess.run(["kubectl", "--kubeconfig", lab_kubeconfig, "--context", context] + list(args),
+def _kubectl(roles_kubeconfig, context, *args, stdin=None):
+    return subprocess.run(["kubectl", "--kubeconfig", roles_kubeconfig, "--context", context] + list(args),
                           input=stdin, capture_output=True, text=True, timeout=60, check=False)
 
 
-def _audit(lab_inventory, tmp_path, cadence, cluster, extra=None):
+def _audit(roles_inventory, tmp_path, cadence, cluster, extra=None):
     out = tmp_path / ("report-" + cadence)
     extra_vars = {"cadence": cadence, "fleet_report_dir": str(out), "fleet_history_file": str(tmp_path / "history.json"),
                   "fleet_backup_dir": str(tmp_path / "backups")}
     extra_vars.update(extra or {})
-    run = run_playbook("fleetops.prometheus_agent.audit", lab_inventory, extra_vars=extra_vars, limit=cluster, cwd=str(tmp_path))
+    run = run_playbook("fleetops.prometheus_agent.audit", roles_inventory, extra_vars=extra_vars, limit=cluster, cwd=str(tmp_path))
     assert (out / "fleet-report.json").exists(), run.output[-5000:]
     doc = json.loads((out / "fleet-report.json").read_text())
     return run, {c["id"]: c for c in doc["clusters"][cluster]["checks"]}, doc
 
 
-def test_rules_missing_stale_current(lab, lab_inventory, lab_kubeconfig, tmp_path):
-    cluster = sorted(lab.clusters)[0]
-    _kubectl(lab_kubeconfig, cluster, "-n", "monitoring", "delete", "prometheusrule", "prometheus-agent-alerts", "--ignore-not-found")
-    run, checks, _doc = _audit(lab_inventory, tmp_path, "weekly", cluster)
+def test_rules_missing_stale_current(roles_lab, roles_inventory, roles_kubeconfig, tmp_path):
+    cluster = sorted(roles_lab.clusters)[0]
+    _kubectl(roles_kubeconfig, cluster, "-n", "monitoring", "delete", "prometheusrule", "prometheus-agent-alerts", "--ignore-not-found")
+    run, checks, _doc = _audit(roles_inventory, tmp_path, "weekly", cluster)
     assert run.rc == 0, run.output[-5000:]
     assert set(checks) == WEEKLY
     assert (checks["RULES"]["status"], checks["RULES"]["value"]) == ("warning", "missing"), checks["RULES"]
     assert checks["PVC"]["status"] == "ok" and checks["TARGETS"]["status"] == "ok", checks
 
-    applied = _kubectl(lab_kubeconfig, cluster, "apply", "--validate=false", "-f", "-", stdin=yaml.safe_dump(RUNBOOK_RULE))
+    applied = _kubectl(roles_kubeconfig, cluster, "apply", "--validate=false", "-f", "-", stdin=yaml.safe_dump(RUNBOOK_RULE))
     assert applied.returncode == 0, applied.stderr
-    _run, checks, _doc = _audit(lab_inventory, tmp_path, "weekly", cluster)
+    _run, checks, _doc = _audit(roles_inventory, tmp_path, "weekly", cluster)
     assert (checks["RULES"]["status"], checks["RULES"]["value"]) == ("warning", "stale"), checks["RULES"]
     assert "prometheus_remote_storage_queue_length" in checks["RULES"]["message"]
 
@@ -63,18 +63,18 @@ def test_rules_missing_stale_current(lab, lab_inventory, lab_kubeconfig, tmp_pat
                             "        name: fleetops.prometheus_agent.weekly_check\n        tasks_from: render_rules\n"
                             "      vars:\n        fleet_rules_manifest: %s\n" % manifest)
     assert rendered.rc == 0, rendered.output[-3000:]
-    applied = _kubectl(lab_kubeconfig, cluster, "apply", "--validate=false", "-f", str(manifest))
+    applied = _kubectl(roles_kubeconfig, cluster, "apply", "--validate=false", "-f", str(manifest))
     assert applied.returncode == 0, applied.stderr
     try:
-        _run, checks, _doc = _audit(lab_inventory, tmp_path, "weekly", cluster)
+        _run, checks, _doc = _audit(roles_inventory, tmp_path, "weekly", cluster)
         assert (checks["RULES"]["status"], checks["RULES"]["value"]) == ("ok", "current"), checks["RULES"]
     finally:
-        _kubectl(lab_kubeconfig, cluster, "-n", "monitoring", "delete", "prometheusrule", "prometheus-agent-alerts", "--ignore-not-found")
+        _kubectl(roles_kubeconfig, cluster, "-n", "monitoring", "delete", "prometheusrule", "prometheus-agent-alerts", "--ignore-not-found")
 
 
-def test_monthly_backup_version_uptime(lab, lab_inventory, tmp_path):
-    cluster = sorted(lab.clusters)[0]
-    run, checks, _doc = _audit(lab_inventory, tmp_path, "monthly", cluster)
+def test_monthly_backup_version_uptime(roles_lab, roles_inventory, tmp_path):
+    cluster = sorted(roles_lab.clusters)[0]
+    run, checks, _doc = _audit(roles_inventory, tmp_path, "monthly", cluster)
     assert run.rc == 0, run.output[-5000:]
     assert set(checks) == MONTHLY
     assert checks["BACKUP"]["status"] == "ok", checks["BACKUP"]
@@ -87,9 +87,9 @@ def test_monthly_backup_version_uptime(lab, lab_inventory, tmp_path):
     assert checks["WAL-ROTATION"]["status"] in ("ok", "warning"), checks["WAL-ROTATION"]
 
 
-def test_audit_all_cadences_and_history(lab, lab_inventory, tmp_path):
-    cluster = sorted(lab.clusters)[0]
-    _run, checks, doc = _audit(lab_inventory, tmp_path, "all", cluster)
+def test_audit_all_cadences_and_history(roles_lab, roles_inventory, tmp_path):
+    cluster = sorted(roles_lab.clusters)[0]
+    _run, checks, doc = _audit(roles_inventory, tmp_path, "all", cluster)
     assert doc["cadence"] == "daily,monthly,weekly" or set(doc["cadence"].split(",")) == {"daily", "weekly", "monthly"}
     assert len(checks) == 14 + len(WEEKLY) + len(MONTHLY)
     history = json.loads((tmp_path / "history.json").read_text())
