@@ -81,8 +81,8 @@ def test_runbook_layout_names(synlab, clients):
     assert "prometheus-agent-prometheus-agent-0" in out
     sts = k8s.AppsV1Api(clients[real]).read_namespaced_stateful_set("prometheus-agent-prometheus-agent", NS)
     assert sts.status.ready_replicas == 1
-    agent = k8s.CustomObjectsApi(clients[real]).get_namespaced_custom_object("monitoring.coreos.com", "v1alpha1", NS, "prometheusagents",
-                                                                               "prometheus-agent")
+    custom = k8s.CustomObjectsApi(clients[real])
+    agent = custom.get_namespaced_custom_object("monitoring.coreos.com", "v1alpha1", NS, "prometheusagents", "prometheus-agent")
     assert agent["spec"]["remoteWrite"]
 
 
