@@ -207,8 +207,8 @@ def scan(text, since=None, after=None, examples=3):
         'examples': samples,
         'first_seen': first_seen,
         'last_seen': last_seen,
-        'errors': levels['error'],
-        'warnings': levels['warn'],
+        'error_lines': levels['error'],
+        'warning_lines': levels['warn'],
         'lines_scanned': scanned,
         'lines_without_time': untimed,
         'last_timestamp': rfc3339(newest),
@@ -232,9 +232,9 @@ def check_logs(summary, period):
             advice.append('a configuration reload failed: fix the config; a restart now would not start')
         return _checks.Check('LOGS', 'critical', value, thr, '%s %s: %s' % (period, text, '; '.join(advice))).as_dict()
     known = [k for k in found if k != 'other']
-    if summary['errors'] or known:
+    if summary['error_lines'] or known:
         return _checks.Check('LOGS', 'warning', value, thr, '%s %s (%d error, %d warning lines): see examples' % (
-            period, text, summary['errors'], summary['warnings'])).as_dict()
+            period, text, summary['error_lines'], summary['warning_lines'])).as_dict()
     if found:
         return _checks.Check('LOGS', 'ok', value, thr, '%s only %d unclassified warning line(s)' % (period, found['other'])).as_dict()
     return _checks.Check('LOGS', 'ok', 0, thr, '%s no error or warning line (%d lines read)' % (period, summary['lines_scanned'])).as_dict()

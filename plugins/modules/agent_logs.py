@@ -148,12 +148,12 @@ last_seen:
   description: Time of the last line of each pattern seen (RFC3339).
   returned: when the log was read
   type: dict
-errors:
+error_lines:
   description: Error lines counted.
   returned: when the log was read
   type: int
   sample: 1
-warnings:
+warning_lines:
   description: Warning lines counted.
   returned: when the log was read
   type: int

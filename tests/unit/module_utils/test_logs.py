@@ -42,7 +42,7 @@ def test_wal_repair_sequence_cri_is_critical():
     assert summary["counts"]["wal_corruption"] == 1      # the read error with the corruption
     assert summary["counts"]["wal_repair"] == 4          # starting, deleting, rewrite, successfully repaired (info)
     assert summary["counts"]["other"] == 0
-    assert summary["warnings"] == 4 and summary["errors"] == 0
+    assert summary["warning_lines"] == 4 and summary["error_lines"] == 0
     check = logs.check_logs(summary, "in the whole log:")
     assert check["status"] == "critical" and "repaired" in check["message"]
     assert summary["last_timestamp"].startswith("2026-11-24T08:00:05")
@@ -81,7 +81,7 @@ def test_3x_slog_levels_and_patterns():
     c = summary["counts"]
     assert c["out_of_order"] == 1 and c["duplicate_samples"] == 1 and c["checkpoint_failure"] == 1
     assert c["truncation_failure"] == 1 and c["disk_full"] == 1 and c["other"] == 1
-    assert summary["errors"] == 2 and summary["warnings"] == 4 and summary["lines_scanned"] == 7
+    assert summary["error_lines"] == 2 and summary["warning_lines"] == 4 and summary["lines_scanned"] == 7
     assert logs.check_logs(summary, "x")["status"] == "warning"
 
 
@@ -101,15 +101,15 @@ def test_free_text_errors_crashloop_and_panic():
         cri(4, "main.main()"),
     ])
     summary = logs.scan(text)
-    assert summary["errors"] == 2 and summary["counts"]["other"] == 2
+    assert summary["error_lines"] == 2 and summary["counts"]["other"] == 2
     assert logs.check_logs(summary, "x")["status"] == "warning"
 
 
 def test_since_and_after_filtering():
     text = "\n".join(kube(i, 'ts=x level=error msg="boom %d"' % i) for i in range(10))
     base = logs.parse_since("2026-11-24T08:00:05Z")
-    assert logs.scan(text, since=base)["errors"] == 5            # 05.12 .. 09.12
-    assert logs.scan(text, after=logs.parse_since(T % 5))["errors"] == 4   # strictly after 05.123456789
+    assert logs.scan(text, since=base)["error_lines"] == 5            # 05.12 .. 09.12
+    assert logs.scan(text, after=logs.parse_since(T % 5))["error_lines"] == 4   # strictly after 05.123456789
     assert logs.scan(text, examples=2)["examples"]["other"] == [
         'ts=x level=error msg="boom 0"', 'ts=x level=error msg="boom 1"']
 
@@ -143,5 +143,5 @@ def test_hostile_input():
     text = "\x00\x01garbage\n" + "=" * 10000 + "\n" + 'level="unterminated msg=x\n' + "\ufffd\ufffd level=error msg=\"bad bytes\"\n"
     summary = logs.scan(text)
     json.dumps(summary)
-    assert summary["errors"] >= 1
+    assert summary["error_lines"] >= 1
     assert all(len(x) <= logs.MAX_EXAMPLE_CHARS for v in summary["examples"].values() for x in v)
