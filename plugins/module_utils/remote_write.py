@@ -460,6 +460,9 @@ def queue_figures(reading, baseline=None):
         p99, avg, basis = _latency(cur.get('latency'), (base or {}).get('latency') if deltas is not None else None, reset)
         if query and basis:
             basis = 'window'
+        elif basis == 'window' and p99 is None and avg is None and not (deltas or {}).get('retried'):
+            # no batch went out in a short quiet window (batches leave every few seconds): the figures since start
+            p99, avg, basis = _latency(cur.get('latency'), None, False)
         q['send_latency_seconds'] = {'p99': _round(p99), 'avg': _round(avg), 'basis': basis}
         q['lag_seconds'] = _lag(reading, g, notes)
         wal_seg = finite(reading.get('wal_segment'))
