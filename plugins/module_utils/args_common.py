@@ -73,9 +73,10 @@ def target_from_params(params):
     """The ``Target`` the shared options describe: ``url`` means direct, else Kubernetes."""
     if params.get('url'):
         return _target.DirectTarget(
-            params['url'], url_username=params.get('url_username'), url_password=params.get('url_password'),
+            params['url'], username=params.get('url_username'), password=params.get('url_password'),
             bearer_token=params.get('bearer_token'), validate_certs=params.get('validate_certs', True),
-            ca_cert=params.get('ca_cert'), timeout=params.get('timeout'), log_path=params.get('log_path'))
+            ca_cert=params.get('ca_cert'), timeout=params.get('timeout') or 10.0,
+            log_file=params.get('log_path') or params.get('log_file'))
     return _target.KubeTarget(
         kubeconfig=params.get('kubeconfig'), context=params.get('context'), host=params.get('host'),
         api_key=params.get('api_key'), validate_certs=params.get('validate_certs', True), ca_cert=params.get('ca_cert'),
