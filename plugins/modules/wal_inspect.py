@@ -316,7 +316,9 @@ repair_preview:
       sample: "no repair needed: no corruption found"
 '''
 
+import json
 import os
+import socket
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -324,7 +326,15 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import wal as walmod
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import target as _target
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import COMMON_ARGS, target_from_params
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError, MissingLibrary
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import (
+    FleetopsError, MissingLibrary, TargetTimeout, TargetUnreachable)
+
+try:
+    from kubernetes.stream import stream as k8s_stream
+    HAS_WS = True
+except ImportError:
+    k8s_stream = None
+    HAS_WS = False
 
 KUBE_OPTIONS = ('kubeconfig', 'context', 'host', 'api_key', 'pod')
 KUBE_ENV = ('K8S_AUTH_KUBECONFIG', 'K8S_AUTH_CONTEXT', 'K8S_AUTH_HOST', 'K8S_AUTH_API_KEY', 'KUBECONFIG')
@@ -391,6 +401,151 @@ def _pod_name(target):
     return None
 
 
+class FlatStream(object):
+    """``exec_stream`` with flat memory and full speed for big outputs (``cat`` of a segment).
+
+    The kubernetes client's ``WSClient.update()`` appends every frame to the channel buffer and to
+    a copy of the whole output (``_all``): streaming a 128 MiB segment through it costs memory in
+    proportion to the segment and time in proportion to its square. websocket-client's own frame
+    reader is also slow on big frames (many small reads). So this opens the exec WebSocket with the
+    kubernetes client (authentication, TLS, protocol negotiation as usual) and then reads the frames
+    off the TLS socket itself, into one reused 1 MiB buffer, handing each piece of stdout on as it
+    arrives. Falls back to the target's own ``exec_stream`` for targets without a Kubernetes API.
+    """
+
+    BUFFER = 1024 * 1024
+
+    def __init__(self, target):
+        self.target = target
+
+    def exec(self, argv, timeout=None):
+        return self.target.exec(argv, timeout=timeout)
+
+    def exec_stream(self, argv, chunk_size=None):
+        core = getattr(self.target, 'core', None)
+        if not HAS_WS or core is None:
+            return self.target.exec_stream(argv) if chunk_size is None else self.target.exec_stream(argv, chunk_size=chunk_size)
+        return self._frames(core, list(argv))
+
+    def _frames(self, core, argv):
+        # pylint: disable=too-many-locals,too-many-branches,too-many-statements
+        target = self.target
+        where = 'exec %s in pod %s/%s' % (' '.join(argv[:2]), target.namespace, target.pod_name)
+        timeout = float(getattr(target, 'timeout', None) or 30)
+        try:
+            client = k8s_stream(core.connect_get_namespaced_pod_exec, target.pod_name, target.namespace, command=argv,
+                                container=target.container, stderr=True, stdin=False, stdout=True, tty=False,
+                                _preload_content=False, binary=True)
+        except Exception as exc:  # pylint: disable=broad-except
+            raise TargetUnreachable('%s: %s' % (where, exc))
+        raw = client.sock.sock
+        buf = bytearray(self.BUFFER)
+        view = memoryview(buf)
+        state = {'start': 0, 'end': 0}
+
+        def fill(need):
+            """Make ``need`` bytes available at buf[start:]; False at the end of the stream."""
+            start, end = state['start'], state['end']
+            if end - start >= need:
+                return True
+            if start:
+                buf[:end - start] = buf[start:end]
+                end -= start
+                start = 0
+            while end - start < need:
+                try:
+                    n = raw.recv_into(view[end:])
+                except socket.timeout:
+                    raise TargetTimeout('%s: nothing received for %ss' % (where, timeout))
+                if not n:
+                    state['start'], state['end'] = start, end
+                    return False
+                end += n
+            state['start'], state['end'] = start, end
+            return True
+
+        status = b''
+        err = b''
+        channel = None
+        try:
+            raw.settimeout(timeout)
+            while fill(2):
+                short = buf[state['start'] + 1] & 0x7F
+                head = 4 if short == 126 else 10 if short == 127 else 2
+                if not fill(head):      # may move the buffered bytes: read the header after it
+                    break
+                start = state['start']
+                b0, b1 = buf[start], buf[start + 1]
+                opcode = b0 & 0x0F
+                length = short if head == 2 else int.from_bytes(buf[start + 2:start + head], 'big')
+                if b1 & 0x80:
+                    raise TargetUnreachable('%s: the server sent a masked frame' % where)
+                state['start'] += head
+                if opcode == 0x8:       # close
+                    break
+                data_frame = opcode in (0x0, 0x1, 0x2)
+                left = length
+                first = True
+                while left:
+                    if not fill(1):
+                        raise TargetUnreachable('%s: the stream ended inside a frame' % where)
+                    start, end = state['start'], state['end']
+                    take = min(left, end - start)
+                    piece = view[start:start + take]
+                    state['start'] = start + take
+                    left -= take
+                    if not data_frame:
+                        continue
+                    if first and opcode != 0x0:
+                        channel = piece[0]
+                        piece = piece[1:]
+                    first = False
+                    if not len(piece):
+                        continue
+                    if channel == 1:
+                        yield bytes(piece)
+                    elif channel == 2:
+                        err = (err + bytes(piece))[-4096:]
+                    elif channel == 3:
+                        status += bytes(piece)
+                if opcode == 0x9:       # ping: answer so the server keeps the stream
+                    try:
+                        client.sock.pong(b'')
+                    except Exception:  # pylint: disable=broad-except
+                        pass
+        except FleetopsError:
+            raise
+        except Exception as exc:  # pylint: disable=broad-except
+            raise TargetUnreachable('%s: %s' % (where, exc))
+        finally:
+            try:
+                client.close()
+            except Exception:  # pylint: disable=broad-except
+                pass
+        rc = _exit_code(status)
+        if rc:
+            raise FleetopsError('%s exited %s: %s' % (where, rc, err.decode('utf-8', 'replace').strip()[-300:]))
+
+
+def _exit_code(status):
+    """The exit code from the exec error channel's Status (``Success``, or ``ExitCode`` causes)."""
+    if not status:
+        return 0
+    try:
+        doc = json.loads(status.decode('utf-8', 'replace'))
+    except ValueError:
+        return 1
+    if doc.get('status') == 'Success':
+        return 0
+    for cause in (doc.get('details') or {}).get('causes') or []:
+        if cause.get('reason') == 'ExitCode':
+            try:
+                return int(cause.get('message'))
+            except (TypeError, ValueError):
+                return 1
+    return 1
+
+
 def read_pod(params):
     path = params['path'].rstrip('/') or '/'
     try:
@@ -415,7 +570,7 @@ def read_pod(params):
     if live is None:
         live = True
     try:
-        report = walmod.verify_listing(listing, params['verify'], walmod.pod_opener(target, path), live=live)
+        report = walmod.verify_listing(listing, params['verify'], walmod.pod_opener(FlatStream(target), path), live=live)
     except FleetopsError as exc:
         # the listing stands; the verification could not finish (connection lost, container gone)
         report = walmod.WalReport(listing, params['verify'], live).finish()

@@ -139,3 +139,82 @@ def test_pod_stream_broken_midway(walcopy, monkeypatch):
     health = by_id(res)["WAL-HEALTH"]
     assert health["status"] == "unknown" and "stream reset" in health["message"]
     assert res["wal"]["segment_count"] > 0
+
+
+# ------------------------------------------------------------------ FlatStream: exec WebSocket frames read off the socket
+
+def _frame(opcode, payload, fin=True):
+    n = len(payload)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    if n < 126:
+        head += bytes([n])
+    elif n < 65536:
+        head += bytes([126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([127]) + n.to_bytes(8, "big")
+    return head + payload
+
+
+class FakeRaw:
+    def __init__(self, data, step):
+        self.data = data
+        self.pos = 0
+        self.step = step
+
+    def settimeout(self, _t):
+        pass
+
+    def recv_into(self, view):
+        n = min(len(view), self.step, len(self.data) - self.pos)
+        view[:n] = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return n
+
+
+class FakeClient:
+    def __init__(self, raw):
+        self.sock = type("S", (), {"sock": raw, "pong": lambda self, _d: None})()
+        self.closed = False
+
+    def close(self):
+        self.closed = True
+
+
+class KubeLikeTarget:
+    namespace = "monitoring"
+    pod_name = "prom-agent-x-0"
+    container = "prometheus"
+    timeout = 5
+    core = type("Core", (), {"connect_get_namespaced_pod_exec": None})()
+
+
+@pytest.mark.parametrize("step", [1, 7, 4096, 1 << 20])
+def test_flat_stream_frames(monkeypatch, step):
+    big = bytes(range(256)) * 300            # 76,800 bytes: a 64-bit length frame
+    stream = (_frame(2, b"\x01hello ") + _frame(2, b"\x01" + big) + _frame(9, b"") + _frame(2, b"\x02warn", fin=True)
+              + _frame(2, b"\x01part1-", fin=False) + _frame(0, b"part2") + _frame(2, b"\x03" + b'{"status":"Success"}')
+              + _frame(8, b"\x03\xe8"))
+    client = FakeClient(FakeRaw(stream, step))
+    monkeypatch.setattr(wal_inspect, "k8s_stream", lambda *a, **kw: client)
+    monkeypatch.setattr(wal_inspect, "HAS_WS", True)
+    out = b"".join(wal_inspect.FlatStream(KubeLikeTarget()).exec_stream(["cat", "x"]))
+    assert out == b"hello " + big + b"part1-part2"
+    assert client.closed
+
+
+def test_flat_stream_nonzero_exit(monkeypatch):
+    status = b'{"status":"Failure","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"1"}]}}'
+    stream = _frame(2, b"\x02cat: x: No such file or directory\n") + _frame(2, b"\x03" + status) + _frame(8, b"")
+    monkeypatch.setattr(wal_inspect, "k8s_stream", lambda *a, **kw: FakeClient(FakeRaw(stream, 100)))
+    monkeypatch.setattr(wal_inspect, "HAS_WS", True)
+    with pytest.raises(errors.FleetopsError) as err:
+        list(wal_inspect.FlatStream(KubeLikeTarget()).exec_stream(["cat", "x"]))
+    assert "No such file" in str(err.value) and "exited 1" in str(err.value)
+
+
+def test_flat_stream_truncated_frame(monkeypatch):
+    stream = _frame(2, b"\x01" + b"x" * 1000)[:500]
+    monkeypatch.setattr(wal_inspect, "k8s_stream", lambda *a, **kw: FakeClient(FakeRaw(stream, 100)))
+    monkeypatch.setattr(wal_inspect, "HAS_WS", True)
+    with pytest.raises(errors.TargetUnreachable):
+        list(wal_inspect.FlatStream(KubeLikeTarget()).exec_stream(["cat", "x"]))
