@@ -102,6 +102,16 @@ def _report(report_dir: Path) -> dict:
         return json.load(handle)
 
 
+def _reached(report: dict, host: str) -> bool:
+    """The cluster's API and its agent answered: POD (Kubernetes API) and HEALTH (pod proxy) are known.
+
+    Other checks may still be ``unknown`` on a loaded machine (an ``exec`` that times out), which
+    says nothing about the credential.
+    """
+    checks = {c["id"]: c["status"] for c in report["clusters"][host]["checks"]}
+    return checks.get("POD") not in (None, "unknown") and checks.get("HEALTH") not in (None, "unknown")
+
+
 def _assert_run_ok(runner, pdd: Path, ident: str, hosts: list, report_dir: Path):
     artifact_dir = pdd / "artifacts" / ident
     stdout = (artifact_dir / "stdout").read_text(encoding="utf-8")
@@ -158,8 +168,7 @@ def test_one_cluster_template_with_the_awx_kubernetes_credential(lab, tmp_path):
     }
     runner = _run(pdd, "one-cluster", _runner_env(credential))
     artifact_dir, stdout, report = _assert_run_ok(runner, pdd, "one-cluster", [name], report_dir)
-    assert report["clusters"][name]["status"] != "unknown", (
-        "the cluster was not reached with the K8S_AUTH_* credential: %s" % json.dumps(report["clusters"][name], indent=1)[:4000])
+    assert _reached(report, name), "the cluster was not reached with the K8S_AUTH_* credential: %s" % json.dumps(report["clusters"][name], indent=1)[:4000]
     assert not list(pdd.rglob("kubeconfig*"))
     _assert_secret_kept(cluster["token"], pdd, artifact_dir, stdout, report_dir, env_may_hold=True)
 
@@ -172,8 +181,8 @@ def test_fleet_template_with_kubeconfig_contexts(lab, tmp_path):
     hosts = sorted(lab.state["clusters"])
     runner = _run(pdd, "fleet", _runner_env())
     artifact_dir, stdout, report = _assert_run_ok(runner, pdd, "fleet", hosts, report_dir)
-    reached = [h for h in hosts if report["clusters"][h]["status"] != "unknown"]
-    assert reached == hosts, "clusters not reached through their kubeconfig context: %s" % sorted(set(hosts) - set(reached))
+    missed = [h for h in hosts if not _reached(report, h)]
+    assert not missed, "clusters not reached through their kubeconfig context: %s" % json.dumps({h: report["clusters"][h] for h in missed})[:4000]
     for cluster in lab.state["clusters"].values():
         _assert_secret_kept(cluster["token"], pdd, artifact_dir, stdout, report_dir, env_may_hold=False)
 
