@@ -55,7 +55,8 @@ def test_hosts_and_variables(lab, plugin_inventory):
 def test_module_runs_through_the_plugin_inventory(lab, plugin_inventory):
     run = run_module("agent_status", {"context": "{{ kube_context }}", "kubeconfig": "{{ kubeconfig }}",
                                       "namespace": "{{ agent_namespace }}", "pod": "{{ agent_pod }}"},
-                     host="lab-1", inventory=plugin_inventory)
-    result = run.result("lab-1")
+                     host="lab-1", inventory=plugin_inventory, env={"ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops"})
+    assert run.rc == 0, run.output[-3000:]
+    result = json.loads(run.stdout[run.stdout.index("{"):])
     assert result.get("status") in ("ok", "warning", "critical"), run.output[-3000:]
     assert result["agent"]["healthy"] is True
