@@ -19,8 +19,9 @@ name: result_dump
 type: aggregate
 short_description: dump task results to a JSON file (tests only)
 description:
-  - Writes C({"results": [{host, task, action, status, result}], "stats": {...}}) to the file
-    named by the environment variable E(FLEETOPS_RESULT_DUMP) at the end of the run.
+  - >-
+    Writes every task result (host, task, action, status, result) and the play stats as JSON
+    to the file named by the environment variable E(FLEETOPS_RESULT_DUMP) at the end of the run.
 """
 
 
