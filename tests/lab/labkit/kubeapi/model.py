@@ -86,10 +86,10 @@ class ClusterModel:
             "status": self._cr_status(1, True),
         }
 
-    def _cr_status(self, generation, reconciled):
+    def _cr_status(self, generation, reconciled, previous=None):
         ready = self.agent.pod_ready() if hasattr(self, "agent") else True
         now = rfc3339()
-        return {
+        status = {
             "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1 if ready else 0, "unavailableReplicas": 0 if ready else 1, "paused": False,
             "conditions": [
                 {"type": "Available", "status": "True" if ready else "False", "lastTransitionTime": now, "observedGeneration": generation,
@@ -100,6 +100,24 @@ class ClusterModel:
             "shardStatuses": [{"shardID": "0", "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1 if ready else 0,
                                "unavailableReplicas": 0 if ready else 1}],
         }
+        before = {c["type"]: c for c in (previous or {}).get("conditions", [])}
+        for cond in status["conditions"]:
+            old = before.get(cond["type"])
+            if old and old.get("status") == cond["status"]:
+                cond["lastTransitionTime"] = old.get("lastTransitionTime", now)
+        return status
+
+    def _refresh_cr(self):
+        """Keep the PrometheusAgent's status in step with its pod (not while the operator works on it)."""
+        if self.operator_busy:
+            return
+        cr = self.store.get("prometheusagents", self.names["namespace"], self.names["cr"])
+        if cr is None:
+            return
+        generation = int(cr["metadata"].get("generation", 1))
+        reconciled = all(c.get("status") == "True" for c in (cr.get("status") or {}).get("conditions", []) if c.get("type") == "Reconciled")
+        cr["status"] = self._cr_status(generation, reconciled, cr.get("status"))
+        self.store.put("prometheusagents", cr)
 
     def patch_agent_cr(self, new_obj):
         """Store a changed PrometheusAgent and run the operator on it. Returns the stored object."""
@@ -117,7 +135,7 @@ class ClusterModel:
         generation = int(cr["metadata"].get("generation", 1))
         changed = [f for f in OPERATOR_FIELDS if spec.get(f) != self.applied_spec.get(f)]
         cur = self.store.get("prometheusagents", cr["metadata"]["namespace"], cr["metadata"]["name"])
-        cur["status"] = self._cr_status(generation, not changed)
+        cur["status"] = self._cr_status(generation, not changed, cur.get("status"))
         self.store.put("prometheusagents", cur)
         if not changed:
             return
@@ -134,9 +152,11 @@ class ClusterModel:
                     apply(spec)
                 self.applied_spec = copy.deepcopy(spec)
                 if resources_changed:
+                    # lock order: store before workload, never the other way round
+                    sts = self.store.get("statefulsets", self.names["namespace"], self.names["statefulset"])
+                    revision = self.agent.statefulset_object(sts)["status"]["updateRevision"]
                     with self.agent.lock:
-                        sts = self.store.get("statefulsets", self.names["namespace"], self.names["statefulset"])
-                        self.agent.pod_revision = self.agent.statefulset_object(sts)["status"]["updateRevision"]
+                        self.agent.pod_revision = revision
             except Exception as exc:  # pylint: disable=broad-except
                 LOG.exception("operator: apply_spec failed for %s: %s", self.name, exc)
             finally:
@@ -144,7 +164,7 @@ class ClusterModel:
                     self.operator_busy = False
                 latest = self.store.get("prometheusagents", cr["metadata"]["namespace"], cr["metadata"]["name"])
                 if latest is not None:
-                    latest["status"] = self._cr_status(int(latest["metadata"].get("generation", 1)), True)
+                    latest["status"] = self._cr_status(int(latest["metadata"].get("generation", 1)), True, latest.get("status"))
                     self.store.put("prometheusagents", latest)
                 self.refresh(force=True)
 
@@ -190,6 +210,10 @@ class ClusterModel:
             except Exception as exc:  # pylint: disable=broad-except
                 LOG.exception("refresh of %s/%s failed: %s", self.name, work.names["pod"], exc)
         self._sample_cpu()
+        try:
+            self._refresh_cr()
+        except Exception as exc:  # pylint: disable=broad-except
+            LOG.exception("status of the PrometheusAgent of %s: %s", self.name, exc)
 
     def _controller(self, work):
         """The StatefulSet controller: a template change replaces the pod (pod by pod: there is one)."""
@@ -248,9 +272,9 @@ class ClusterModel:
             except Exception as exc:  # pylint: disable=broad-except
                 LOG.exception("delete of %s failed: %s", work.names["pod"], exc)
             finally:
+                sts = self.store.get("statefulsets", work.names["namespace"], work.names["statefulset"])
                 with work.lock:
                     work.deleting = None
-                    sts = self.store.get("statefulsets", work.names["namespace"], work.names["statefulset"])
                     if sts is not None:
                         work.pod_revision = sts["status"]["updateRevision"]
                 self.refresh(force=True)
