@@ -372,9 +372,9 @@ def main(argv=None):
     parser.add_argument("--workdir", default="/tmp/fleetops-bench-audit", help="lab, inventories, logs and reports")
     parser.add_argument("--keep-lab", action="store_true", help="leave the lab it started running")
     parser.add_argument("--out", default=str(BENCH / "results" / "fleet_audit.md"))
-    parser.add_argument("--quick", action="store_true", help="sizes 10,30 (a smoke run)")
+    parser.add_argument("--quick", action="store_true", help="sizes 5,15 (a smoke run)")
     args = parser.parse_args(argv)
-    sizes = [10, 30] if args.quick else sorted(int(x) for x in args.sizes.split(","))
+    sizes = [5, 15] if args.quick else sorted(int(x) for x in args.sizes.split(","))
     kinds = [k for k in args.playbooks.split(",") if k]
     for kind in kinds:
         if kind not in PLAYBOOKS:
