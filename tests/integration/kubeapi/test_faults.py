@@ -117,8 +117,13 @@ def test_crashloop_shows_in_pod_status(kube, cluster):
         assert status.state.waiting.reason == "CrashLoopBackOff"
         assert status.restart_count >= 1 and not status.ready
         assert status.last_state.terminated.reason == "Error" and status.last_state.terminated.exit_code != 0
-        out = kube.kubectl(cluster, "get", "pods", "-n", NS).stdout
-        assert "CrashLoopBackOff" in out
+        seen = ""
+        for _attempt in range(20):  # the container runs for an instant between back-offs
+            seen = kube.kubectl(cluster, "get", "pods", "-n", NS).stdout
+            if "CrashLoopBackOff" in seen:
+                break
+            time.sleep(0.5)
+        assert "CrashLoopBackOff" in seen
         last = kube.kubectl(cluster, "logs", "-n", NS, info["pod"]).stdout  # the last (failed) attempt's log
         assert "unknown long flag" in last
         assert kube.kubectl(cluster, "logs", "-n", NS, info["pod"], "--previous").stdout

@@ -467,7 +467,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def list(self, model, res, namespace):
         """LIST (JSON or Table)."""
-        items = self._select(self._objects(model, res, namespace))
+        with model.store.lock:  # the list's resourceVersion must not pass a change the items do not show
+            items = self._select(self._objects(model, res, namespace))
+            list_rv = str(current_rv())
         limit = self.qint("limit")
         if self.wants_table():
             self.send_json(200, tables.table(res, items, self.qget("includeObject", "Metadata")))
@@ -478,7 +480,7 @@ class _Handler(BaseHTTPRequestHandler):
                 obj.pop("apiVersion", None)
                 obj.pop("kind", None)
             out_items.append(obj)
-        self.send_json(200, {"kind": res.list_kind, "apiVersion": res.api_version, "metadata": {"resourceVersion": str(current_rv())},
+        self.send_json(200, {"kind": res.list_kind, "apiVersion": res.api_version, "metadata": {"resourceVersion": list_rv},
                              "items": out_items})
 
     def _get_obj(self, model, res, namespace, name):
