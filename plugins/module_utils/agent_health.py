@@ -111,6 +111,13 @@ def _container(items, name):
     return None
 
 
+def _state_name(state):
+    for name in ('running', 'waiting', 'terminated'):
+        if name in state:
+            return name
+    return None
+
+
 def pod_facts(pod, container='prometheus', now=None):
     """The ``pods`` entry of one pod dict (camelCase, as the API returns it)."""
     now = time.time() if now is None else now
@@ -142,9 +149,7 @@ def pod_facts(pod, container='prometheus', now=None):
         'last_termination_exit_code': last.get('exitCode'),
         'last_termination_at': last.get('finishedAt'),
         'waiting_reason': waiting.get('reason'),
-        'state': 'running' if state.get('running') is not None else ('waiting' if waiting or 'waiting' in state
-                                                                      else ('terminated' if terminated or 'terminated' in state
-                                                                            else None)),
+        'state': _state_name(state),
         'terminating': meta.get('deletionTimestamp') is not None,
         'requests': dict(resources.get('requests') or {}),
         'limits': dict(resources.get('limits') or {}),
@@ -282,8 +287,8 @@ def check_health(agent, reason=None):
     if not agent['ready']:
         return _check('HEALTH', 'warning', value, thr, '/-/ready is not 200: the agent is starting (WAL replay) or stuck; '
                       'check again in a few minutes')
-    return _check('HEALTH', 'ok', value, thr, 'healthy and ready (Prometheus %s, %s mode)' % (agent.get('version') or '?',
-                                                                                           agent.get('mode') or '?'))
+    return _check('HEALTH', 'ok', value, thr, 'healthy and ready (Prometheus %s, %s mode)' % (
+        agent.get('version') or '?', agent.get('mode') or '?'))
 
 
 def _oom_recent(pods, now):
@@ -567,8 +572,8 @@ def gather(target, now=None, baseline=None, thresholds=None, clock=time.time):
     notes = []
     why_down = None
     if kube and not pods:
-        why_down = 'no pod matches %s in namespace %s' % (getattr(target, 'label_selector', None) or target.describe(),
-                                                         target.namespace)
+        why_down = 'no pod matches %s in namespace %s' % (
+            getattr(target, 'label_selector', None) or target.describe(), target.namespace)
     else:
         try:
             if kube:

@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import math
 import re
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import ParseError
@@ -171,7 +172,7 @@ def json_number(value):
     """Floats JSON can carry: NaN and infinities as strings, integral floats as ints."""
     if value is None:
         return None
-    if value != value:  # NaN
+    if isinstance(value, float) and math.isnan(value):
         return 'NaN'
     if value in (float('inf'), float('-inf')):
         return '+Inf' if value > 0 else '-Inf'
@@ -303,7 +304,7 @@ def bucket_quantile(q, buckets):
     if buckets[-1][0] != float('inf'):
         return None
     total = buckets[-1][1]
-    if not total or total != total or total <= 0:
+    if not total or math.isnan(total) or total <= 0:
         return None
     rank = q * total
     prev_bound, prev_count = 0.0, 0.0

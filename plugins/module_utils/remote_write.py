@@ -41,13 +41,9 @@ from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import c
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import (
     FleetopsError, ParseError, TargetAuthError, TargetTimeout, TargetUnreachable)
 
-try:
-    from urllib.request import Request, build_opener, HTTPSHandler, HTTPHandler
-    from urllib.error import HTTPError, URLError
-    from urllib.parse import urlencode
-except ImportError:  # pragma: no cover - Python 2
-    from urllib2 import Request, build_opener, HTTPSHandler, HTTPHandler, HTTPError, URLError  # type: ignore
-    from urllib import urlencode  # type: ignore
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlencode
+from urllib.request import Request, build_opener, HTTPSHandler, HTTPHandler
 
 PREFIX = 'prometheus_remote_storage_'
 SNAPSHOT_VERSION = 1
@@ -618,9 +614,9 @@ def check_latency(q, th, many):
         status = 'critical'
     elif (p99 is not None and p99 > th['rw_latency_p99_warning']) or (avg is not None and avg > th['rw_latency_avg_warning']):
         status = 'warning'
-    text = 'batch send latency p99 %s, avg %s%s' % ('%.3fs' % p99 if p99 is not None else '?',
-                                                   '%.3fs' % avg if avg is not None else '?',
-                                                   ' since the agent started' if lat.get('basis') == 'since_start' else '')
+    text = 'batch send latency p99 %s, avg %s%s' % (
+        '%.3fs' % p99 if p99 is not None else '?', '%.3fs' % avg if avg is not None else '?',
+        ' since the agent started' if lat.get('basis') == 'since_start' else '')
     if status != 'ok':
         text += ': the receiver answers slowly; check its load and the network'
     return _checks.Check('RW-LATENCY', status, {'p99': p99, 'avg': avg}, thr, name + text).as_dict()
@@ -689,8 +685,8 @@ class QueryClient(object):
         except HTTPError as exc:
             body = exc.read()
             if exc.code in (401, 403):
-                raise TargetAuthError('query API %s: %s (%d)' % (self.url, 'token rejected' if exc.code == 401 else 'forbidden',
-                                                                exc.code))
+                raise TargetAuthError('query API %s: %s (%d)' % (
+                    self.url, 'token rejected' if exc.code == 401 else 'forbidden', exc.code))
             if exc.code not in (400, 422):
                 raise TargetUnreachable('query API %s answered %d' % (self.url, exc.code))
         except (URLError, IOError, ssl.SSLError) as exc:
