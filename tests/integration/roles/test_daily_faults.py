@@ -22,14 +22,15 @@ DAILY = ["POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PE
          "WAL-SIZE", "WAL-HEALTH", "MEMORY", "INGEST", "CONFIG"]
 
 
-def _real(roles_lab):
+def _real(lab):
     return sorted(n for n, c in lab.state["clusters"].items() if not c.get("synthetic"))
 
 
 def daily(roles_inventory, tmp_path, limit=None, extra=None):
     """Run the daily playbook; returns (run, report document)."""
     out = tmp_path / "report"
-    extra_vars = {"fleet_report_dir": str(out), "fleet_history_file": ""}
+    # generous module timeouts: the test machine is shared and often loaded
+    extra_vars = {"fleet_report_dir": str(out), "fleet_history_file": "", "fleet_module_timeout": 90}
     extra_vars.update(extra or {})
     run = run_playbook("fleetops.prometheus_agent.daily", roles_inventory, extra_vars=extra_vars, limit=limit, cwd=str(tmp_path), env=PLAIN)
     report = out / "fleet-report.json"

@@ -37,7 +37,7 @@ def _kubectl(roles_kubeconfig, context, *args, stdin=None):
 def _audit(roles_inventory, tmp_path, cadence, cluster, extra=None):
     out = tmp_path / ("report-" + cadence)
     extra_vars = {"cadence": cadence, "fleet_report_dir": str(out), "fleet_history_file": str(tmp_path / "history.json"),
-                  "fleet_backup_dir": str(tmp_path / "backups")}
+                  "fleet_backup_dir": str(tmp_path / "backups"), "fleet_module_timeout": 90}
     extra_vars.update(extra or {})
     run = run_playbook("fleetops.prometheus_agent.audit", roles_inventory, extra_vars=extra_vars, limit=cluster, cwd=str(tmp_path), env=PLAIN)
     assert (out / "fleet-report.json").exists(), run.output[-5000:]
