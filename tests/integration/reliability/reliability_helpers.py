@@ -26,6 +26,10 @@ import yaml
 
 from ansible_runner_helpers import REPO_ROOT, run_playbook
 
+# ansible-core 2.19 refuses tests/integration/plugins/callback/result_dump.py ("malformed
+# documentation", the run stops with rc 1): the suite uses its own copy with valid YAML.
+CALLBACK_DIR = Path(__file__).resolve().parent / "callback"
+ANSIBLE_ENV = {"ANSIBLE_CALLBACK_PLUGINS": str(CALLBACK_DIR)}
 MATRIX_FILE = REPO_ROOT / "tests" / "output" / "fault-matrix.md"
 DAILY_CHECKS = ("POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY",
                 "WAL-SIZE", "WAL-HEALTH", "MEMORY", "INGEST", "CONFIG")
@@ -352,8 +356,10 @@ def run_daily(inventory, workdir, extra_vars: dict | None = None, verbosity: int
     ev.update(extra_vars or {})
     start = time.time()
     run = run_playbook("fleetops.prometheus_agent.daily", inventory, extra_vars=ev, verbosity=verbosity,
-                       timeout=timeout, cwd=str(workdir), env=env)
+                       timeout=timeout, cwd=str(workdir), env=dict(ANSIBLE_ENV, **(env or {})))
     seconds = time.time() - start
+    (workdir / "ansible-output.log").write_text("rc=%s\n--- stdout ---\n%s\n--- stderr ---\n%s" % (run.rc, run.stdout, run.stderr),
+                                              encoding="utf-8")
     doc = None
     path = report_dir / "fleet-report.json"
     if path.is_file():
