@@ -114,3 +114,23 @@ def test_relative_links_resolve():
             elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
                 broken.append("%s -> %s (no such heading)" % (rel, target))
     assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+def test_playbooks_md_gives_the_defaults_of_the_argument_specs():
+    rows = {}
+    for line in (DOCS / "playbooks.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        single = re.fullmatch(r"`([a-z0-9_]+)`", cells[0]) if len(cells) >= 3 else None
+        if single:
+            rows[single.group(1)] = cells[1]
+    wrong = []
+    for role in _role_dirs():
+        for entry in _yaml(role / "meta" / "argument_specs.yml")["argument_specs"].values():
+            for name, spec in (entry.get("options") or {}).items():
+                default = spec.get("default")
+                if name not in rows or default is None or isinstance(default, (list, dict)) or "{{" in str(default):
+                    continue
+                shown = str(default).lower() if isinstance(default, bool) else str(default)
+                if shown not in rows[name]:
+                    wrong.append("%s: %s documented as %s, the role says %r" % (role.name, name, rows[name], default))
+    assert not wrong, "\n".join(wrong)
