@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: ``wal_inspect verify: full`` against ``cat`` of the same files, and its peak memory.
 
 Builds (once, cached under --cache) WALs of real-format segments (tests/unit/fixtures/wal/walgen.py:
@@ -153,7 +152,7 @@ def main():
             # the module's fixed cost: Python, Ansible's module_utils and the shared imports, on an empty WAL
             empty = os.path.join(tmp, "empty-wal")
             os.makedirs(empty)
-            startup = statistics.median(run_child(module_argv(empty, tmp), env=env)[0] for _ in range(max(3, opts.runs)))
+            startup = statistics.median(run_child(module_argv(empty, tmp), env=env)[0] for _run in range(max(3, opts.runs)))
             print("module process on an empty WAL (fixed cost): %.2f s" % startup, flush=True)
         for gib in [int(s) for s in opts.sizes.split(",") if s]:
             d = build(opts.cache, gib, opts.profile)
@@ -164,7 +163,7 @@ def main():
             times = {"cat": [], "domain": [], "module": []}
             rss = {"cat": 0, "domain": 0, "module": 0}
             info = {}
-            for _ in range(opts.runs):
+            for _run in range(opts.runs):
                 s, r, _o = run_child(cat)
                 times["cat"].append(s)
                 rss["cat"] = max(rss["cat"], r)
@@ -214,7 +213,7 @@ def bench_pod(opts, tmp, env):
         module = [sys.executable, os.path.join(REPO, "plugins", "modules", "wal_inspect.py"), args]
         times = {"cat_in_pod": [], "kubectl_stream": [], "module_pod": []}
         rss = 0
-        for _ in range(opts.runs):
+        for _run in range(opts.runs):
             times["cat_in_pod"].append(run_child(kubectl)[0])
             times["kubectl_stream"].append(run_child(kubectl_stream)[0])
             s, r, out = run_child(module, env=env)
@@ -225,8 +224,9 @@ def bench_pod(opts, tmp, env):
         med = {k: statistics.median(v) for k, v in times.items()}
         row = {"bytes": nbytes, "segments": len(src), "times": times, "median": med, "rss": rss}
         print("pod mode, %d MB: kubectl exec cat (in the pod) %.2f s, kubectl exec streaming out %.2f s, module %.2f s "
-              "(%.2f x the kubectl stream), peak RSS %.1f MiB" % (nbytes / 1e6, med["cat_in_pod"], med["kubectl_stream"], med["module_pod"],
-                                                              med["kubectl_stream"] / med["module_pod"], rss / 2 ** 20), flush=True)
+              "(%.2f x the kubectl stream), peak RSS %.1f MiB" % (
+                  nbytes / 1e6, med["cat_in_pod"], med["kubectl_stream"], med["module_pod"], med["kubectl_stream"] / med["module_pod"],
+                  rss / 2 ** 20), flush=True)
         return row
     finally:
         shutil.rmtree(dest, ignore_errors=True)
@@ -253,8 +253,9 @@ def write_results(opts, rows, pod_row=None):
         "## %s, profile `%s`" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), opts.profile), "",
         "- machine: %d CPU (%s), %s RAM, Linux %s, Python %s; load average at the end %s"
         % (m["nproc"], m["cpu"], m["memory"], m["kernel"], m["python"], m["load"]),
-        "- command: `%s`" % " ".join([os.path.relpath(sys.executable, REPO) if sys.executable.startswith(REPO) else sys.executable]
-                                       + [os.path.relpath(os.path.abspath(__file__), REPO)] + sys.argv[1:]),
+        "- command: `%s`" % " ".join(
+            [os.path.relpath(sys.executable, REPO) if sys.executable.startswith(REPO) else sys.executable]
+            + [os.path.relpath(os.path.abspath(__file__), REPO)] + sys.argv[1:]),
         "- WAL: real-format segments (walgen: Prometheus 2.42 wlog writer, snappy, 128 MiB segments), profile %s %s"
         % (opts.profile, json.dumps(PROFILES[opts.profile])),
         "- CRC-32C: %s; %d run(s) each, medians; page cache warm for every reader (cat ran first)"
@@ -277,8 +278,9 @@ def write_results(opts, rows, pod_row=None):
         lines += ["", "The module process includes a fixed cost of %.2f s (median, the module on an empty WAL: Python, Ansible's "
                   "module_utils, and the shared module_utils, which import the kubernetes client even in local mode). Without it the "
                   "module verifies at: %s." % (startup, "; ".join(
-                      "%d GiB %.0f MB/s (%.2f x cat)" % (r["gib"], r["bytes"] / 1e6 / max(1e-6, r["median"]["module"] - startup),
-                                                        r["median"]["cat"] / max(1e-6, r["median"]["module"] - startup))
+                      "%d GiB %.0f MB/s (%.2f x cat)" % (
+                          r["gib"], r["bytes"] / 1e6 / max(1e-6, r["median"]["module"] - startup),
+                          r["median"]["cat"] / max(1e-6, r["median"]["module"] - startup))
                       for r in rows if "module" in r["median"]))]
     if pod_row:
         med = pod_row["median"]

@@ -220,8 +220,8 @@ def test_torn_tail_of_last_segment_live_vs_stopped(genwal):
     assert tt["segment"] == last.name and tt["offset"] == off
     assert report.repair_preview()["needed"] is False
     _l, report, facts = inspect(genwal, "full", live=False)
-    assert facts["corruptions"] == [{"segment": last.name, "offset": off, "reason": "last record is torn",
-                                      "fragment_offset": off, "kind": "segment"}]
+    expected = {"segment": last.name, "offset": off, "reason": "last record is torn", "fragment_offset": off, "kind": "segment"}
+    assert facts["corruptions"] == [expected]
     preview = report.repair_preview()
     assert preview["would_truncate"]["at_offset"] == off and preview["would_delete"] == []
 
@@ -355,7 +355,7 @@ def test_corruption_list_is_capped(tmp_path):
     d = tmp_path / "wal"
     d.mkdir()
     rnd = random.Random(3)
-    (d / "00000000").write_bytes(bytes(rnd.getrandbits(8) | 1 for _ in range(300 * 32768 // 64)) * 64)
+    (d / "00000000").write_bytes(bytes(rnd.getrandbits(8) | 1 for _i in range(300 * 32768 // 64)) * 64)
     _l, _r, facts = inspect(d, "full")
     assert len(facts["corruptions"]) == wal.MAX_CORRUPTIONS
     assert facts["corruptions_total"] > wal.MAX_CORRUPTIONS
