@@ -20,6 +20,7 @@ from conftest import Kube
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 SYNTHETIC = int(os.environ.get("KUBEAPI_TEST_SYNTHETIC", "500"))
+START_LIMIT = float(os.environ.get("KUBEAPI_TEST_START_LIMIT", "60"))  # issue 3: under 60 s (10 s on an idle 2-core machine)
 NS = "monitoring"
 
 
@@ -62,7 +63,7 @@ def _samples(text, name):
 
 def test_start_time_and_state(synlab, clients):
     kube, took = synlab
-    assert took < 60, "lab with %d synthetic clusters took %.1fs" % (SYNTHETIC, took)
+    assert took < START_LIMIT, "lab with %d synthetic clusters took %.1fs" % (SYNTHETIC, took)
     state = kube.state
     syn = [n for n, c in state["clusters"].items() if c.get("synthetic")]
     assert len(syn) == SYNTHETIC and "syn-0001" in syn

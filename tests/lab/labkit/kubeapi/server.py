@@ -9,11 +9,13 @@ to ``state["clusters"]`` and writes ``DIR/kubeconfig``.
 from __future__ import annotations
 
 import copy
+import faulthandler
 import http.client
 import json
 import logging
 import os
 import secrets
+import signal
 import socket
 import ssl
 import threading
@@ -102,7 +104,12 @@ class ApiServer:
     # ------------------------------------------------------------ lifecycle
 
     def start(self):
-        """Serve in background threads."""
+        """Serve in background threads (``kill -USR2 <daemon pid>`` dumps every thread's stack to DIR/kubeapi-threads.txt)."""
+        try:
+            self._dump_file = open(self.workdir / "kubeapi-threads.txt", "a", encoding="utf-8")  # pylint: disable=consider-using-with
+            faulthandler.register(signal.SIGUSR2, file=self._dump_file, all_threads=True)
+        except (OSError, ValueError, AttributeError):
+            pass
         for target, name in ((self.httpd.serve_forever, "kubeapi-http"), (self._poll, "kubeapi-poll")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
