@@ -52,7 +52,7 @@ def _state(lab):
         return json.load(handle)
 
 
-def _http_json(url, timeout=10):
+def _http_json(url, timeout=30):
     with urllib.request.urlopen(url, timeout=timeout) as resp:  # nosec - the lab on 127.0.0.1
         return json.loads(resp.read().decode())
 
@@ -242,8 +242,8 @@ def test_receiver_down_restart_is_refused(lab, inventory, cluster, tmp_path):
     t_heal = time.time()
     # the WAL held the outage: after the backlog drains the receiver has those samples too
     rate = base[2] / base[1]
-    wait_until(lambda: receiver_count(lab, cluster, t_fault + 2, t_heal - 2) >= 0.8 * rate * (t_heal - t_fault - 4), 120,
-               what="the outage's samples at the receiver")
+    wait_until(lambda: receiver_count(lab, cluster, t_fault + 2, t_heal - 2) >= 0.8 * rate * (t_heal - t_fault - 4), 300,
+               step=5, what="the outage's samples at the receiver")
     nothing_lost(lab, cluster, base)
 
 
