@@ -79,7 +79,8 @@ stage_molecule() {
     roledir=$(dirname "$(dirname "$(dirname "$scen")")")
     scenario=$(basename "$(dirname "$scen")")
     echo "== molecule test -s $scenario in $roledir"
-    (cd "$roledir" && molecule test -s "$scenario") || ok=1
+    # molecule keeps scenario state under ~/.ansible/tmp across checkouts: start clean
+    (cd "$roledir" && molecule reset -s "$scenario" >/dev/null 2>&1; molecule test -s "$scenario") || ok=1
   done
   return $ok
 }
