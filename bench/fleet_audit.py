@@ -192,13 +192,15 @@ def ansible_env(forks, timing_file):
     return env
 
 
-def run_playbook(kind, inventory, forks, workdir, daemon_pid, extra_vars=None):
+def run_playbook(kind, inventory, forks, workdir, daemon_pid, module_timeout=None, extra_vars=None):
     """Run one playbook; return its measurements."""
     workdir.mkdir(parents=True, exist_ok=True)
     timing_file = str(workdir / "timing.json")
     cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), PLAYBOOKS[kind]]
     if kind == "daily":
         cmd += ["-e", "fleet_report_dir=%s" % (workdir / "report")]
+        if module_timeout:
+            cmd += ["-e", "fleet_module_timeout=%d" % module_timeout]
     for key, value in (extra_vars or {}).items():
         cmd += ["-e", "%s=%s" % (key, value)]
     env = ansible_env(forks, timing_file)
@@ -289,7 +291,7 @@ def analyse(results, sizes, kinds):
     """Ratios per size and per-host fits per playbook."""
     ratios = {}
     for size in sizes:
-        by = {r["kind"]: r for r in results if r["size"] == size}
+        by = {r["kind"]: r for r in results if r["size"] == size and r["rc"] >= 0}
         row = {}
         if "daily" in by and "floor" in by:
             row["daily_vs_floor_wall"] = ratio(by["daily"]["wall_s"], by["floor"]["wall_s"])
@@ -302,7 +304,7 @@ def analyse(results, sizes, kinds):
         ratios[size] = row
     fits = {}
     for kind in kinds:
-        rows = [r for r in results if r["kind"] == kind]
+        rows = [r for r in results if r["kind"] == kind and r["rc"] >= 0]
         if not rows:
             continue
         wall_a, wall_b = fit([(r["size"], r["wall_s"]) for r in rows])
@@ -335,6 +337,9 @@ def markdown(meta, results, ratios, fits, forks):
            "| clusters | playbook | rc | wall s | CPU s (tree) | peak PSS MiB (tree) | peak RSS sum MiB | main RSS MiB | procs | API server CPU s | load before/after |",
            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
+        if r["rc"] < 0:
+            out.append("| %d | %s | killed | (stopped after %.0f s: %s) | | | | | | | |" % (r["size"], r["kind"], r["wall_s"], r.get("note") or "interrupted"))
+            continue
         out.append("| %d | %s | %d | %.1f | %.1f | %.0f | %.0f | %.0f | %d | %.1f | %.1f / %.1f |" % (
             r["size"], r["kind"], r["rc"], r["wall_s"], r["cpu_s"], r["peak_pss_sum_mib"], r["peak_rss_sum_mib"], r["peak_main_rss_mib"],
             r["peak_procs"], r["api_server_cpu_s"], r["load_before"], r["load_after"]))
@@ -352,7 +357,7 @@ def markdown(meta, results, ratios, fits, forks):
         out.append("| %s | %.1f | %.3f | %.1f | %.3f | %.0f | %.2f |" % (kind, row["wall_fixed_s"], row["wall_per_host_s"], row["cpu_fixed_s"],
                                                                        row["cpu_per_host_s"], row["pss_fixed_mib"], row["pss_per_host_mib"]))
     for r in results:
-        if r["kind"] in ("daily", "naive") and r["size"] == max(x["size"] for x in results if x["kind"] == r["kind"]):
+        if r["kind"] in ("daily", "naive") and r["rc"] >= 0 and r["size"] == max(x["size"] for x in results if x["kind"] == r["kind"] and x["rc"] >= 0):
             out += ["", "## Per-task cost: %s, %d clusters (bench/callback_plugins/task_timing.py)" % (r["kind"], r["size"]), ""]
             out += task_table(r)
             if r.get("report_summary"):
@@ -367,18 +372,37 @@ def main(argv=None):
     parser.add_argument("--sizes", default="50,200,500", help="cluster counts, comma-separated")
     parser.add_argument("--forks", type=int, default=20)
     parser.add_argument("--playbooks", default="floor,floor_x6,daily,naive", help="which of: " + ", ".join(PLAYBOOKS))
-    parser.add_argument("--naive-max", type=int, default=0, help="skip the naive playbook above this many clusters (0: never skip)")
+    parser.add_argument("--max", action="append", default=[], metavar="PLAYBOOK=N",
+                        help="run PLAYBOOK only up to N clusters (repeatable), e.g. --max naive=200; the fit extrapolates")
     parser.add_argument("--lab", help="a running lab to use (its inventory has at least max(sizes) clusters); default: start one")
     parser.add_argument("--workdir", default="/tmp/fleetops-bench-audit", help="lab, inventories, logs and reports")
     parser.add_argument("--keep-lab", action="store_true", help="leave the lab it started running")
+    parser.add_argument("--module-timeout", type=int, default=60,
+                        help="fleet_module_timeout of the daily playbook (its default 20 s times out on a loaded 2-core machine)")
     parser.add_argument("--out", default=str(BENCH / "results" / "fleet_audit.md"))
     parser.add_argument("--quick", action="store_true", help="sizes 5,15 (a smoke run)")
+    parser.add_argument("--render", metavar="JSON", help="only write --out again from the fleet_audit.json of an earlier run")
     args = parser.parse_args(argv)
+    if args.render:
+        data = json.loads(Path(args.render).read_text(encoding="utf-8"))
+        done = [r for r in data["results"] if r["rc"] >= 0]
+        kinds = [k for k in PLAYBOOKS if any(r["kind"] == k for r in done)]
+        sizes = sorted({r["size"] for r in done})
+        ratios, fits = analyse(done, sizes, kinds)
+        Path(args.out).write_text(markdown(data["meta"], data["results"], ratios, fits, data["forks"]), encoding="utf-8")
+        print("wrote %s" % args.out)
+        return 0
     sizes = [5, 15] if args.quick else sorted(int(x) for x in args.sizes.split(","))
     kinds = [k for k in args.playbooks.split(",") if k]
     for kind in kinds:
         if kind not in PLAYBOOKS:
             parser.error("unknown playbook %s" % kind)
+    limits = {}
+    for item in args.max:
+        kind, _sep, num = item.partition("=")
+        if kind not in PLAYBOOKS or not num.isdigit():
+            parser.error("--max wants PLAYBOOK=N, got %s" % item)
+        limits[kind] = int(num)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -396,12 +420,14 @@ def main(argv=None):
         for size in sizes:
             inventory = subset_inventory(lab, size, work / ("inventory-%d.yml" % size))
             for kind in kinds:
-                if kind == "naive" and args.naive_max and size > args.naive_max:
+                if size > limits.get(kind, size):
                     continue
                 rundir = Path(tempfile.mkdtemp(prefix="%s-%d-" % (kind, size), dir=str(work)))
-                res = run_playbook(kind, inventory, args.forks, rundir, daemon_pid)
+                res = run_playbook(kind, inventory, args.forks, rundir, daemon_pid, args.module_timeout)
                 res["size"] = size
                 results.append(res)
+                (work / "fleet_audit.json").write_text(json.dumps({"meta": meta, "forks": args.forks, "results": results}, indent=1, default=str),
+                                                       encoding="utf-8")
                 print("%4d clusters %-9s rc=%d wall %7.1f s  CPU %7.1f s  PSS %6.0f MiB  (load %.1f)" % (
                     size, kind, res["rc"], res["wall_s"], res["cpu_s"], res["peak_pss_sum_mib"], res["load_before"]), flush=True)
     finally:

@@ -19,7 +19,8 @@ Contenders, alternating within every run so all see the same machine state:
 - ``remote_write_stats domain``: parse + ``remote_write.read_queues`` + ``queue_figures`` against
   a baseline reading + ``rw_checks``: what the module does with the page;
 - ``agent_status domain``: parse + ``agent_health.agent_facts`` + ``ingest_facts`` +
-  ``limit_hits``: what agent_status does with the page.
+  ``limit_hits``: what agent_status does with the page;
+- the two domain steps alone on an already parsed page (what they add to the parse).
 Median CPU time of the process (``time.process_time``: the machine is shared, wall time would
 measure the neighbours) of ``--runs`` (each run parses the page ``--inner`` times), throughput in MB/s,
 ratios to prometheus_client, and the peak of Python allocations (tracemalloc) of one parse.
@@ -124,6 +125,20 @@ def contenders(exposition, remote_write, agent_health):
     now = time.time()
     baselines = {}
 
+    parsed = {}
+
+    def rw_only(page):
+        metrics = parsed.get(len(page)) or parsed.setdefault(len(page), exposition.parse(page))
+        reading = remote_write.read_queues(metrics, now)
+        base = baselines.setdefault(len(page), dict(reading, time=now - 60))
+        queues, _window = remote_write.queue_figures(reading, base)
+        return remote_write.rw_checks(queues)
+
+    def status_only(page):
+        metrics = parsed.get(len(page)) or parsed.setdefault(len(page), exposition.parse(page))
+        agent = agent_health.agent_facts(200, 200, {"data": {"version": "2.42.0"}}, {"data": {"enable-feature": "agent"}}, metrics, None, now)
+        return agent, agent_health.ingest_facts(metrics, now), agent_health.limit_hits(metrics)
+
     def rw_domain(page):
         metrics = exposition.parse(page)
         reading = remote_write.read_queues(metrics, now)
@@ -137,7 +152,8 @@ def contenders(exposition, remote_write, agent_health):
         return agent, agent_health.ingest_facts(metrics, now), agent_health.limit_hits(metrics)
 
     return [("prometheus_client", reference), ("exposition.parse", parse), ("remote_write_stats domain", rw_domain),
-            ("agent_status domain", status_domain)]
+            ("agent_status domain", status_domain), ("remote_write domain step only (parsed page)", rw_only),
+            ("agent_health domain step only (parsed page)", status_only)]
 
 
 def measure(page, funcs, runs, inner):
@@ -181,7 +197,7 @@ def machine():
 def main(argv=None):
     """Run both pages, print and write the results."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--quick", action="store_true", help="3 runs")
     parser.add_argument("--out", default=str(BENCH / "results" / "metrics_parse.md"))
     args = parser.parse_args(argv)
@@ -192,7 +208,7 @@ def main(argv=None):
     big, big_series = large_page()
     capture = CAPTURE.read_text(encoding="utf-8")
     cap_series = sum(1 for line in capture.splitlines() if line and not line.startswith("#"))
-    pages = [("large (generated)", big, big_series, 1), ("capture (2.42 agent)", capture, cap_series, 20)]
+    pages = [("large (generated)", big, big_series, 3), ("capture (2.42 agent)", capture, cap_series, 50)]
     lines = ["# /metrics parsing: the collection against prometheus_client", "",
              "- date: %s" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
              "- command: `.venv/bin/python bench/metrics_parse.py%s`" % ((" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()),
