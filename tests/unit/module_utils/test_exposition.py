@@ -85,13 +85,13 @@ def test_empty_page_is_empty_not_an_error():
 
 
 def test_large_page_is_fast():
-    """A 50 MB page (about 700k series) parses in seconds and keeps every series."""
+    """A 50 MB page (700k series) parses in seconds of CPU and keeps every series."""
     line = 'prometheus_remote_storage_samples_total{remote_name="r%d",url="http://receiver.example:19291/api/v1/receive"} %d\n'
     n = 700000
     page = "".join(line % (i, i) for i in range(n))
     assert len(page) > 50 * 1000 * 1000 * 0.9
-    start = time.time()
+    start = time.process_time()     # CPU time: the wall clock of a shared, loaded machine says little
     fams = exposition.parse(page)
-    took = time.time() - start
+    took = time.process_time() - start
     assert fams.sample_count == n
-    assert took < 90, took  # about 19 s on the shared 2-core machine under load
+    assert took < 60, took  # about 5 s of CPU here
