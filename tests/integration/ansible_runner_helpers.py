@@ -43,6 +43,8 @@ def ansible_env(extra: dict | None = None) -> dict:
     env["ANSIBLE_CALLBACKS_ENABLED"] = "result_dump"
     env["ANSIBLE_HOST_KEY_CHECKING"] = "False"
     env["ANSIBLE_RETRY_FILES_ENABLED"] = "False"
+    # localhost runs use the venv's Python (interpreter discovery may find a broken shim)
+    env.setdefault("ANSIBLE_PYTHON_INTERPRETER", str(VENV_BIN / "python"))
     env["ANSIBLE_NOCOLOR"] = "1"
     env["ANSIBLE_FORCE_COLOR"] = "0"
     env.setdefault("ANSIBLE_FORKS", "10")
