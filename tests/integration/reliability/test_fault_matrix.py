@@ -93,7 +93,7 @@ def expect_any(*detectors):
 # ---------------------------------------------------------------------------- injections
 
 def lab_fault(name, settle=None, reset=False, wait_ready=False):
-    """inject/heal of a lab fault (``fleetlab fault NAME --cluster``)."""
+    """inject/heal of a lab fault (``fleetlab fault NAME --cluster``); ``reset``: new pods after the heal."""
     def inject(ctx, host):
         ctx.lab.fault(name, None if host == "all" else host)
         if settle:
@@ -103,7 +103,7 @@ def lab_fault(name, settle=None, reset=False, wait_ready=False):
         ctx.lab.heal(name, None if host == "all" else host)
         if wait_ready:
             ctx.lab.wait_ready(host, 120)
-        if reset:
+        for _ in range(int(reset)):
             reset_pod(ctx.lab, host)
     return inject, heal
 
@@ -200,7 +200,9 @@ TIMEOUT_RE = r"time(d)?[ -]?out"
 
 _bc = lab_fault("bad-config")
 _ae = lab_fault("api-error")
-_df = lab_fault("disk-full", settle=sleep_for(8), reset=True)
+# a full volume tears the WAL tail: the next start repairs it and logs the repair (WAL-HEALTH
+# critical for a day); a second new pod starts from the repaired WAL with a clean log
+_df = lab_fault("disk-full", settle=sleep_for(8), reset=2)
 _aa = lab_fault("api-auth")
 _ak = lab_fault("agent-kill", settle=until_restarted, reset=True)
 _as = lab_fault("api-slow")
