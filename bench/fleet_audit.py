@@ -320,8 +320,8 @@ def task_table(result):
     lines = ["| task | action | hosts | sum of per-host s | per host s | max s | span s |", "|---|---|---:|---:|---:|---:|---:|"]
     for task in result["tasks"]:
         per = task["sum_s"] / task["hosts"] if task["hosts"] else 0
-        lines.append("| %s | %s | %d | %.1f | %.3f | %.2f | %.1f |" % (task["name"][:70].replace("|", "/"), task["action"], task["hosts"],
-                                                                     task["sum_s"], per, task["max_s"], task["span_s"]))
+        cells = (task["name"][:70].replace("|", "/"), task["action"], task["hosts"], task["sum_s"], per, task["max_s"], task["span_s"])
+        lines.append("| %s | %s | %d | %.1f | %.3f | %.2f | %.1f |" % cells)
     return lines
 
 
@@ -334,7 +334,8 @@ def markdown(meta, results, ratios, fits, forks):
                ", ".join("%.1f" % x for x in meta["machine"]["loadavg"])),
            "- forks: %d for every playbook; lab: synthetic clusters of tests/lab/fleetlab (no agent processes), one API server process" % forks,
            "", "## Runs", "",
-           "| clusters | playbook | rc | wall s | CPU s (tree) | peak PSS MiB (tree) | peak RSS sum MiB | main RSS MiB | procs | API server CPU s | load before/after |",
+           "| clusters | playbook | rc | wall s | CPU s (tree) | peak PSS MiB (tree) | peak RSS sum MiB | main RSS MiB | procs "
+           "| API server CPU s | load before/after |",
            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
         if r["rc"] < 0:
@@ -354,8 +355,9 @@ def markdown(meta, results, ratios, fits, forks):
             "| playbook | wall fixed s | wall per host s | CPU fixed s | CPU per host s | PSS fixed MiB | PSS per host MiB |",
             "|---|---:|---:|---:|---:|---:|---:|"]
     for kind, row in fits.items():
-        out.append("| %s | %.1f | %.3f | %.1f | %.3f | %.0f | %.2f |" % (kind, row["wall_fixed_s"], row["wall_per_host_s"], row["cpu_fixed_s"],
-                                                                       row["cpu_per_host_s"], row["pss_fixed_mib"], row["pss_per_host_mib"]))
+        cells = (kind, row["wall_fixed_s"], row["wall_per_host_s"], row["cpu_fixed_s"], row["cpu_per_host_s"], row["pss_fixed_mib"],
+                 row["pss_per_host_mib"])
+        out.append("| %s | %.1f | %.3f | %.1f | %.3f | %.0f | %.2f |" % cells)
     for r in results:
         if r["kind"] in ("daily", "naive") and r["rc"] >= 0 and r["size"] == max(x["size"] for x in results if x["kind"] == r["kind"] and x["rc"] >= 0):
             out += ["", "## Per-task cost: %s, %d clusters (bench/callback_plugins/task_timing.py)" % (r["kind"], r["size"]), ""]
@@ -437,8 +439,8 @@ def main(argv=None):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(markdown(meta, results, ratios, fits, args.forks), encoding="utf-8")
-    (work / "fleet_audit.json").write_text(json.dumps({"meta": meta, "forks": args.forks, "results": results, "ratios": ratios, "fits": fits},
-                                                   indent=1, default=str), encoding="utf-8")
+    summary = {"meta": meta, "forks": args.forks, "results": results, "ratios": ratios, "fits": fits}
+    (work / "fleet_audit.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
     print("wrote %s" % out)
     return 0
 

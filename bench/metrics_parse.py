@@ -190,8 +190,8 @@ def machine():
         for line in handle:
             if line.startswith("MemTotal:"):
                 mem = int(line.split()[1]) * 1024
-    return "%d CPUs (%s), %.1f GiB RAM, Python %s, load %s" % (os.cpu_count(), model, mem / 1024 ** 3, sys.version.split()[0],
-                                                            ", ".join("%.1f" % x for x in os.getloadavg()))
+    load = ", ".join("%.1f" % x for x in os.getloadavg())
+    return "%d CPUs (%s), %.1f GiB RAM, Python %s, load %s" % (os.cpu_count(), model, mem / 1024 ** 3, sys.version.split()[0], load)
 
 
 def main(argv=None):
@@ -224,8 +224,8 @@ def main(argv=None):
                   "|---|---:|---:|---:|---:|---:|---:|"]
         for name, row in res.items():
             med = row["median_s"]
-            lines.append("| %s | %.1f | %.1f | %.0f | %.2f | %.2fx | %.1f |" % (name, med * 1000, size / med / 1e6, series / med, med / ref,
-                                                                           ref / med, row["peak_alloc"] / 2 ** 20))
+            cells = (name, med * 1000, size / med / 1e6, series / med, med / ref, ref / med, row["peak_alloc"] / 2 ** 20)
+            lines.append("| %s | %.1f | %.1f | %.0f | %.2f | %.2fx | %.1f |" % cells)
         lines.append("")
         print("\n".join(lines[-(len(res) + 4):]), flush=True)
     out = Path(args.out)
