@@ -17,8 +17,18 @@ trap cleanup EXIT
 echo "== starting the lab (3 clusters) in $lab"
 fleetlab up --workdir "$lab" --clusters 3
 echo "== injecting trouble: lab-2 remote-write path failing, lab-3 corrupt WAL"
-fleetlab fault remote-write-blocked --cluster lab-2 --workdir "$lab"
-fleetlab fault wal-corrupt-stopped --cluster lab-3 --workdir "$lab"
+# lab-2: its PrometheusAgent now remote-writes to a closed port (the operator loop re-renders
+# and reloads the agent): retries rise, nothing is delivered, the backlog grows
+k2() { kubectl --kubeconfig "$lab/kubeconfig" --context lab-2 -n monitoring "$@"; }
+patch=$(k2 get prometheusagent lab-2 -o json | python -c '
+import json, sys
+spec = json.load(sys.stdin)["spec"]
+for rw in spec["remoteWrite"]:
+    rw["url"] = "http://127.0.0.1:9/api/v1/write"
+print(json.dumps({"spec": {"remoteWrite": spec["remoteWrite"]}}))')
+k2 patch prometheusagent lab-2 --type merge -p "$patch" >/dev/null
+# lab-3: the agent stopped with flipped bytes in a WAL record
+fleetlab fault wal-corrupt-stopped --cluster lab-3 --workdir "$lab" >/dev/null
 sleep 15   # let lab-2's backlog build up so the lag is visible
 
 coll=$(mktemp -d /tmp/fleetops-demo-colls.XXXXXX)
@@ -29,7 +39,7 @@ report_dir="$root/reports/demo-$(date -u +%Y%m%dT%H%M%SZ)"
 
 echo "== ansible-playbook fleetops.prometheus_agent.audit -e cadence=daily"
 ansible-playbook fleetops.prometheus_agent.audit -i "$lab/inventory.yml" \
-  -e cadence=daily -e fleet_report_dir="$report_dir" || true
+  -e cadence=daily -e fleet_wal_verify=full -e fleet_report_dir="$report_dir" || true
 
 echo
 echo "================ fleet summary ================"

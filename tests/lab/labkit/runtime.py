@@ -317,11 +317,17 @@ class ProcessRuntime:
         """Stop the container gracefully and start it again in the same pod
         (restart_count + 1); ``between()`` runs while it is stopped (e.g. corrupt the WAL)."""
         with self._op_lock:
-            self._stop_container(grace_seconds)
-            if between is not None:
-                between()
-            with self.lock:
-                self._start_container(restart=True)
+            # the kubelet loop must not start the container while it is down on purpose
+            # (it would race the start below: two agents on one port)
+            self._stop_container(grace_seconds, keep_stopping=True)
+            try:
+                if between is not None:
+                    between()
+                with self.lock:
+                    self._start_container(restart=True)
+            finally:
+                with self.lock:
+                    self._stopping = False
 
     def resume(self):
         """Start again after ``stop`` in the same pod (restart_count + 1)."""
@@ -399,7 +405,7 @@ class ProcessRuntime:
         self._ready_cache = (0.0, False)
         return now
 
-    def _stop_container(self, grace_seconds: float):
+    def _stop_container(self, grace_seconds: float, keep_stopping: bool = False):
         with self.lock:
             self._stopping = True
             proc = self._proc
@@ -419,8 +425,9 @@ class ProcessRuntime:
                     self._record_exit(proc.returncode)
                 self.state = "terminated"
         finally:
-            with self.lock:
-                self._stopping = False
+            if not keep_stopping:
+                with self.lock:
+                    self._stopping = False
 
     def _monitor(self):
         while not self.supervisor.stopping.is_set():
