@@ -233,6 +233,44 @@ def _cache_key(kubeconfig, context, host, api_key, validate_certs, ca_cert):
     return (kubeconfig, context, host, token, bool(validate_certs), ca_cert)
 
 
+_FILE_KEYS = {'cluster': ('certificate-authority',), 'user': ('client-certificate', 'client-key', 'tokenFile')}
+
+
+def _kubeconfig_context(path, context):
+    """The kubeconfig at ``path`` cut down to one context, its cluster and its user, or None.
+
+    A fleet kubeconfig holds hundreds of contexts; the client's loader parses all of it in pure
+    Python on every module call (about 1 s for 500 contexts). This parses it once with libyaml
+    when present and hands the client only what the context uses. Relative file references are
+    made absolute against the kubeconfig's directory, as the client's own loader does. None
+    (use the client's loader, which also gives its own error messages) when anything is unusual.
+    """
+    try:
+        import yaml  # pylint: disable=import-outside-toplevel
+        loader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
+        with open(path, 'rb') as handle:
+            doc = yaml.load(handle, Loader=loader)  # nosec - a safe loader
+        name = context or doc.get('current-context')
+        ctx = [c for c in doc.get('contexts') or [] if c.get('name') == name]
+        if not ctx:
+            return None
+        spec = ctx[0].get('context') or {}
+        reduced = {'apiVersion': 'v1', 'kind': 'Config', 'current-context': name, 'contexts': ctx}
+        base = os.path.dirname(os.path.abspath(path))
+        for kind in ('cluster', 'user'):
+            found = [dict(item) for item in doc.get(kind + 's') or [] if item.get('name') == spec.get(kind)]
+            for item in found:
+                body = dict(item.get(kind) or {})
+                for key in _FILE_KEYS[kind]:
+                    if isinstance(body.get(key), str) and not os.path.isabs(body[key]):
+                        body[key] = os.path.join(base, body[key])
+                item[kind] = body
+            reduced[kind + 's'] = found
+        return reduced
+    except Exception:  # pylint: disable=broad-except
+        return None
+
+
 def api_client_for(kubeconfig=None, context=None, host=None, api_key=None, validate_certs=True, ca_cert=None):
     """One ``ApiClient`` per configuration, cached in-process. Returns (api_client, cluster label)."""
     if not HAS_KUBERNETES:
@@ -249,7 +287,13 @@ def api_client_for(kubeconfig=None, context=None, host=None, api_key=None, valid
             if path and not os.path.exists(path):
                 raise TargetConfigError('kubeconfig %s does not exist' % path)
             try:
-                k8s_config.load_kube_config(config_file=path, context=context, client_configuration=cfg, persist_config=False)
+                reduced = _kubeconfig_context(path, context) if path else None
+                if reduced is not None:
+                    k8s_config.load_kube_config_from_dict(reduced, context=reduced['current-context'],
+                                                          client_configuration=cfg, persist_config=False)
+                    label = label or reduced['current-context']
+                else:
+                    k8s_config.load_kube_config(config_file=path, context=context, client_configuration=cfg, persist_config=False)
                 if not label:
                     try:
                         _contexts, active = k8s_config.list_kube_config_contexts(config_file=path)
