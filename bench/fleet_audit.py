@@ -310,8 +310,10 @@ def analyse(results, sizes, kinds):
         wall_a, wall_b = fit([(r["size"], r["wall_s"]) for r in rows])
         cpu_a, cpu_b = fit([(r["size"], r["cpu_s"]) for r in rows])
         pss_a, pss_b = fit([(r["size"], r["peak_pss_sum_mib"]) for r in rows])
-        fits[kind] = {"wall_fixed_s": round(wall_a, 2), "wall_per_host_s": round(wall_b, 4), "cpu_fixed_s": round(cpu_a, 2),
-                      "cpu_per_host_s": round(cpu_b, 4), "pss_fixed_mib": round(pss_a, 1), "pss_per_host_mib": round(pss_b, 3)}
+        if len({r["size"] for r in rows}) < 2:
+            pss_a, pss_b = max(r["peak_pss_sum_mib"] for r in rows), 0.0
+        fits[kind] = {"sizes": sorted({r["size"] for r in rows}), "wall_fixed_s": round(wall_a, 2), "wall_per_host_s": round(wall_b, 4),
+                      "cpu_fixed_s": round(cpu_a, 2), "cpu_per_host_s": round(cpu_b, 4), "pss_fixed_mib": round(pss_a, 1), "pss_per_host_mib": round(pss_b, 3)}
     return ratios, fits
 
 
@@ -339,7 +341,7 @@ def markdown(meta, results, ratios, fits, forks):
            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
         if r["rc"] < 0:
-            out.append("| %d | %s | killed | (stopped after %.0f s: %s) | | | | | | | |" % (r["size"], r["kind"], r["wall_s"], r.get("note") or "interrupted"))
+            out.append("| %d | %s | killed | (after %.0f s: %s) | | | | | | | |" % (r["size"], r["kind"], r["wall_s"], r.get("note") or "interrupted"))
             continue
         out.append("| %d | %s | %d | %.1f | %.1f | %.0f | %.0f | %.0f | %d | %.1f | %.1f / %.1f |" % (
             r["size"], r["kind"], r["rc"], r["wall_s"], r["cpu_s"], r["peak_pss_sum_mib"], r["peak_rss_sum_mib"], r["peak_main_rss_mib"],
@@ -348,13 +350,22 @@ def markdown(meta, results, ratios, fits, forks):
             "## Ratios", "", "| clusters | daily / floor (wall) | daily / floor (CPU) | daily / floor_x6 (wall) | naive / daily (wall) | naive / daily (CPU) |",
             "|---:|---:|---:|---:|---:|---:|"]
     for size, row in ratios.items():
-        out.append("| %d | %s | %s | %s | %s | %s |" % (size, row.get("daily_vs_floor_wall"), row.get("daily_vs_floor_cpu"),
-                                                        row.get("daily_vs_floor_x6_wall"), row.get("naive_vs_daily_wall"),
-                                                        row.get("naive_vs_daily_cpu")))
+        if not row:
+            continue
+        out.append("| %d | %s | %s | %s | %s | %s |" % tuple([size] + [row.get(k, "-") for k in (
+            "daily_vs_floor_wall", "daily_vs_floor_cpu", "daily_vs_floor_x6_wall", "naive_vs_daily_wall", "naive_vs_daily_cpu")]))
+    per = {k: v["cpu_per_host_s"] for k, v in fits.items()}
+    if "daily" in per:
+        out += ["", "Per-cluster CPU (the slopes below): daily / floor %s, naive / daily %s; daily / floor_x6 %s." % (
+            ratio(per["daily"], per.get("floor", 0)), ratio(per.get("naive", 0), per["daily"]), ratio(per["daily"], per.get("floor_x6", 0)))]
     out += ["", "## Growth with the cluster count (least squares, cost = fixed + per_host x clusters)", "",
             "| playbook | wall fixed s | wall per host s | CPU fixed s | CPU per host s | PSS fixed MiB | PSS per host MiB |",
             "|---|---:|---:|---:|---:|---:|---:|"]
     for kind, row in fits.items():
+        if len(row.get("sizes", [])) < 2:
+            out.append("| %s (one size: %s) | - | %.3f | - | %.3f | %.0f (peak) | - |" % (
+                kind, row["sizes"][0], row["wall_per_host_s"], row["cpu_per_host_s"], row["pss_fixed_mib"]))
+            continue
         cells = (kind, row["wall_fixed_s"], row["wall_per_host_s"], row["cpu_fixed_s"], row["cpu_per_host_s"], row["pss_fixed_mib"],
                  row["pss_per_host_mib"])
         out.append("| %s | %.1f | %.3f | %.1f | %.3f | %.0f | %.2f |" % cells)
