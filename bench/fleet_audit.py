@@ -1,5 +1,5 @@
 # Copyright: fleetops contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fleet audit at scale: the daily playbook against Ansible's floor and the naive runbook.
 
     .venv/bin/python bench/fleet_audit.py                         # 50, 200, 500 synthetic clusters

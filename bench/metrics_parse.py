@@ -1,5 +1,5 @@
 # Copyright: fleetops contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The collection's /metrics parsing against prometheus_client's parser, in one process.
 
     .venv/bin/python bench/metrics_parse.py              # 1 MB / 10k series page and the 2.42 capture

@@ -1,5 +1,5 @@
 # Copyright: fleetops contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run every benchmark of bench/ (``make bench``); ``--quick`` for small sizes.
 
     .venv/bin/python bench/run_all.py            # full sizes (about 1.5 h on a 2-core machine)

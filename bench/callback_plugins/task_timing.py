@@ -1,5 +1,5 @@
 # Copyright: fleetops contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark-only callback: how long every task took on every host, written as JSON.
 
 Enabled by bench/fleet_audit.py with ANSIBLE_CALLBACK_PLUGINS=bench/callback_plugins,

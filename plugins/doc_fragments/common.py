@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, fleetops maintainers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The options every fleetops.prometheus_agent module shares (argument spec: module_utils/args_common.py)."""
 
 from __future__ import absolute_import, division, print_function

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, fleetops maintainers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The state of one Prometheus agent: its pods, health, build, mode, memory, CPU, config reload,
 scrape targets and ingestion, and the checks POD, RESTARTS, HEALTH, MEMORY, INGEST, CONFIG and
 TARGETS.
@@ -30,7 +30,7 @@ import time
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks as _checks
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import exposition
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.target import DirectTarget, parse_time
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.target import parse_time
 
 CHECK_IDS = ('POD', 'RESTARTS', 'HEALTH', 'MEMORY', 'INGEST', 'CONFIG', 'TARGETS')
 DAY = 86400.0
@@ -642,22 +642,3 @@ def unknown_result(reason, kube=True):
     ids = CHECK_IDS if kube else tuple(c for c in CHECK_IDS if c not in ('POD', 'RESTARTS'))
     return {'status': 'unknown', 'reason': reason, 'checks': [_checks.unknown(cid, reason) for cid in ids],
             'pods': [], 'agent': None, 'targets': None, 'ingest': None}
-
-
-def direct_target(params):
-    """A ``DirectTarget`` for ``url`` from module params.
-
-    ``args_common.target_from_params`` passes ``url_username``/``url_password``/``log_path`` while
-    ``DirectTarget`` takes ``username``/``password``/``log_file`` (a TypeError for every direct
-    call); until that is fixed in the core, the modules of this file's owner build it here.
-    """
-    return DirectTarget(params['url'], username=params.get('url_username'), password=params.get('url_password'),
-                        bearer_token=params.get('bearer_token'), validate_certs=params.get('validate_certs', True),
-                        ca_cert=params.get('ca_cert'), timeout=params.get('timeout'), log_file=params.get('log_path'))
-
-
-def make_target(params, target_from_params):
-    """The target of the shared options: direct for ``url`` (see ``direct_target``), else the core's."""
-    if params.get('url'):
-        return direct_target(params)
-    return target_from_params(params)

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, fleetops maintainers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one threshold evaluator: a value and a threshold into ``ok/warning/critical/unknown``.
 
 Every check is ``{id, status, value, threshold, message}``; the message is one sentence a

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, fleetops maintainers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The Prometheus text exposition format (0.0.4) into samples, by metric name.
 
 Fast (one pass; label sets parsed with one regex call; no per-sample objects), tolerant

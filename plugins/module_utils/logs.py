@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, fleetops maintainers
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The agent's log lines: error and warning lines by known pattern, and the LOGS check.
 
 Pure Python (no Ansible). Reads the formats an agent's log comes in: Kubernetes pod logs with

@@ -201,7 +201,6 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import agent_health
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks as checksmod
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import logs as logmod
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
@@ -249,7 +248,7 @@ def run(module):
     else:
         check_kubernetes_library(module)
         try:
-            target = agent_health.make_target(params, target_from_params)
+            target = target_from_params(params)
         except MissingLibrary as exc:
             module.fail_json(msg=str(exc))
         except FleetopsError as exc:

@@ -219,7 +219,7 @@ def run(module):
     check_kubernetes_library(module)
     kube = not params.get('url')
     try:
-        target = agent_health.make_target(params, target_from_params)
+        target = target_from_params(params)
     except MissingLibrary as exc:
         module.fail_json(msg=str(exc))
     except FleetopsError as exc:

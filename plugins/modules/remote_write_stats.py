@@ -292,7 +292,6 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import agent_health
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks as checksmod
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import exposition
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remote_write as rw
@@ -370,7 +369,7 @@ def run(module):
     if params['interval'] < 0:
         module.fail_json(msg='interval must not be negative, got %s' % params['interval'])
     try:
-        target = agent_health.make_target(params, target_from_params)
+        target = target_from_params(params)
     except MissingLibrary as exc:
         module.fail_json(msg=str(exc))
     except FleetopsError as exc:

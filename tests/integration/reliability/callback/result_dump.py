@@ -1,5 +1,5 @@
 # Copyright: fleetops contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Test-only callback (the reliability suite's copy): write every task result of a run to a JSON file.
 
 Enabled by the integration test helpers with ANSIBLE_CALLBACKS_ENABLED=result_dump and the
