@@ -144,7 +144,7 @@ def test_daily_playbook_vvv_leaks_no_secret(lab, tmp_path):
     run = run_daily(inventory, work, extra_vars={"fleet_history_file": str(history)}, verbosity=3)
     needles = PLANTED + _lab_tokens(lab)
     assert run.doc is not None, run.output[-3000:]
-    leaks = {"output/results/artifacts": _leaks(_everything(run), needles)}
+    leaks = {"output/results/artifacts": _leaks(_everything(run.run), needles)}
     leaks.update(_scan_dir(work, needles))
     leaks = {k: v for k, v in leaks.items() if v}
     assert not leaks, "secrets leaked: %s" % json.dumps(leaks, indent=1)
