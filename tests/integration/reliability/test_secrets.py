@@ -149,7 +149,7 @@ def test_daily_playbook_vvv_leaks_no_secret(lab, tmp_path):
     leaks = {k: v for k, v in leaks.items() if v}
     assert not leaks, "secrets leaked: %s" % json.dumps(leaks, indent=1)
     # -vvv did print the module arguments, masked
-    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in run.stdout or "********" in run.stdout
+    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in run.run.stdout or "********" in run.run.stdout
     # the planted credentials were used and refused: the hosts are in the report, unknown
     missing = [h for h in extra if h not in run.doc.get("clusters", {})]
     assert not missing, ("clusters missing from fleet-report.json: %s (a scrubber dropping keys that look like secrets "
