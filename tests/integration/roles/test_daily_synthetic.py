@@ -29,7 +29,8 @@ def test_daily_on_synthetic_clusters(tmp_path):
         started = time.monotonic()
         run = run_playbook("fleetops.prometheus_agent.daily", inventory,
                            extra_vars={"fleet_report_dir": str(tmp_path / "report"), "fleet_history_file": ""},
-                           env={"ANSIBLE_FORKS": os.environ.get("FLEETOPS_FORKS", "20"), "ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops"}, timeout=3600, cwd=str(tmp_path))
+                           env={"ANSIBLE_FORKS": os.environ.get("FLEETOPS_FORKS", "20"), "ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops"},
+                           timeout=3600, cwd=str(tmp_path))
         elapsed = time.monotonic() - started
         assert run.rc == 0, run.output[-5000:]
         doc = json.loads((tmp_path / "report" / "fleet-report.json").read_text())
