@@ -25,7 +25,8 @@ TARGET_MODULES = ("agent_status", "remote_write_stats", "wal_inspect", "agent_lo
 # what a module needs besides the bad argument, so that only the bad argument is wrong
 REQUIRED = {
     "agent_backup": {"dest": "/tmp/fleetops-bad-args-backup"},
-    "rules_status": {"expected": []},
+    "rules_status": {"expected": []},   # TODO: a valid rule group, so the kubeconfig/context cases reach the cluster
+    "agent_tune": {"queue": {"capacity": 10000}},
     "fleet_evaluate": {"cadence": "daily", "results": {}},
 }
 
