@@ -147,9 +147,11 @@ def build(results, cadence, generated_at=None, planner=None, missing_reasons=Non
         "generated_at": generated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "cadence": ",".join(cadences) if cadences else "daily",
         "summary": summary,
-        "clusters": clusters,
     }
-    return scrub(doc)
+    doc = scrub(doc)
+    # cluster names are inventory host names, never secrets: keep every one, scrub what they hold
+    doc["clusters"] = {name: scrub(entry) for name, entry in clusters.items()}
+    return doc
 
 
 def _ordered_ids(ids):
