@@ -20,6 +20,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "tests" / "lab"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from ansible_runner_helpers import collections_path  # noqa: E402  pylint: disable=wrong-import-position
+
+# tests that import the collection's Python (report, WAL helpers) find it as ansible_collections.*
+sys.path.insert(0, str(collections_path()))
+
 LAB_CLUSTERS = int(os.environ.get("FLEETOPS_LAB_CLUSTERS", "3"))
 
 

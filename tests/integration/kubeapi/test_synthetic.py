@@ -16,7 +16,7 @@ from kubernetes import client as k8s
 from kubernetes import config
 from kubernetes.client.rest import ApiException
 
-from conftest import Kube
+from kube_helpers import Kube
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 SYNTHETIC = int(os.environ.get("KUBEAPI_TEST_SYNTHETIC", "500"))
