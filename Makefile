@@ -3,10 +3,13 @@ SHELL := /bin/bash
 VENV ?= .venv
 LAB ?= /tmp/fleetops-lab
 
-.PHONY: test demo bench bootstrap unit sanity integration lint molecule docs build lab-up lab-down
+.PHONY: test test-full demo bench bootstrap unit sanity integration lint molecule docs build lab-up lab-down
 
 test:            ## install what is missing, run every test
 	tests/scripts/test.sh
+
+test-full:       ## make test plus the long end-to-end suites (fault matrix, remediation, 200 clusters)
+	FLEETOPS_FULL_TESTS=1 tests/scripts/test.sh
 
 demo:            ## start a small lab with trouble, audit it, show the report, stop the lab
 	tests/scripts/demo.sh

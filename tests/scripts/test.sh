@@ -12,6 +12,9 @@ export ANSIBLE_NOCOLOR=1 PY_COLORS=0
 mkdir -p tests/output
 
 stages=("$@")
+if [ ${#stages[@]} -eq 0 ] && [ "${FLEETOPS_FULL_TESTS:-0}" = 1 ]; then
+  stages=(build docs lint changelog molecule sanity unit integration integration_long)
+fi
 [ ${#stages[@]} -gt 0 ] || stages=(build docs lint changelog molecule sanity unit integration)
 failed=()
 declare -A took
@@ -91,8 +94,21 @@ stage_unit() {
   python -m pytest -q -p no:cacheprovider tests/unit -n 2 --junitxml=tests/output/junit-unit.xml
 }
 
+# The long end-to-end suites (the 19-fault matrix, remediation per fault, the daily playbook on
+# 200 synthetic clusters) take longer than a CI run should; `make test-full` adds them.
+LONG_SUITES=(tests/integration/reliability/test_fault_matrix.py tests/integration/remediation
+             tests/integration/roles/test_daily_synthetic.py)
+
 stage_integration() {
-  python -m pytest -q -p no:cacheprovider tests/integration --junitxml=tests/output/junit-integration.xml
+  local ignore=() s
+  for s in "${LONG_SUITES[@]}"; do ignore+=(--ignore "$s"); done
+  python -m pytest -q -p no:cacheprovider -rfE --durations=15 tests/integration "${ignore[@]}" \
+    --junitxml=tests/output/junit-integration.xml
+}
+
+stage_integration_long() {
+  python -m pytest -q -p no:cacheprovider -rfE --durations=15 "${LONG_SUITES[@]}" \
+    --junitxml=tests/output/junit-integration-long.xml
 }
 
 for s in "${stages[@]}"; do
