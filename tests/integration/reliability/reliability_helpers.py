@@ -358,8 +358,8 @@ def run_daily(inventory, workdir, extra_vars: dict | None = None, verbosity: int
     run = run_playbook("fleetops.prometheus_agent.daily", inventory, extra_vars=ev, verbosity=verbosity,
                        timeout=timeout, cwd=str(workdir), env=dict(ANSIBLE_ENV, **(env or {})))
     seconds = time.time() - start
-    (workdir / "ansible-output.log").write_text("rc=%s\n--- stdout ---\n%s\n--- stderr ---\n%s" % (run.rc, run.stdout, run.stderr),
-                                              encoding="utf-8")
+    (workdir / "ansible-output.log").write_text(
+        "rc=%s\n--- stdout ---\n%s\n--- stderr ---\n%s" % (run.rc, run.stdout, run.stderr), encoding="utf-8")
     doc = None
     path = report_dir / "fleet-report.json"
     if path.is_file():
@@ -421,7 +421,8 @@ class FaultMatrix:
             n, sum(r.detected for r in self.rows), sum(r.isolated for r in self.rows), sum(r.passed for r in self.rows))
 
     def markdown(self) -> str:
-        yes = lambda b: "yes" if b else "**NO**"  # noqa: E731
+        def yes(flag):
+            return "yes" if flag else "**NO**"
         lines = ["# Fault matrix", "",
                  "Written by tests/integration/reliability (issue 8) at %s UTC." % time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
                  "", "| # | fault | where | round | expected | observed | detected | isolated | play completed | report | no traceback |",
@@ -437,7 +438,8 @@ class FaultMatrix:
         return "\n".join(lines)
 
     def text(self, width=200) -> str:
-        yes = lambda b: "yes" if b else "NO"  # noqa: E731
+        def yes(flag):
+            return "yes" if flag else "NO"
         head = "%-3s %-22s %-18s %-5s %-4s %-4s %-4s %-4s %-4s %s" % (
             "#", "fault", "where", "round", "det", "iso", "play", "rep", "tb", "observed")
         lines = [head, "-" * min(width, 160)]

@@ -103,7 +103,7 @@ def lab_fault(name, settle=None, reset=False, wait_ready=False):
         ctx.lab.heal(name, None if host == "all" else host)
         if wait_ready:
             ctx.lab.wait_ready(host, 120)
-        for _ in range(int(reset)):
+        for _attempt in range(int(reset)):
             reset_pod(ctx.lab, host)
     return inject, heal
 
@@ -185,7 +185,7 @@ def checkpoint_inject(ctx, host):
 
 
 def checkpoint_heal(ctx, host):
-    _kind, cpdir, _ = ctx.saved.pop(host)
+    _kind, cpdir, _unused = ctx.saved.pop(host)
     shutil.rmtree(cpdir, ignore_errors=True)
 
 

@@ -169,8 +169,8 @@ def test_check_mode_everywhere_changes_nothing(lab, tmp_path):
             problems.append("%s: skipped in check mode: %s" % (name, res.get("msg")))
         if res.get("failed"):
             problems.append("%s: failed: %s" % (name, str(res.get("msg"))[:300]))
-        if mod in ("agent_restart", "agent_tune") and not (res.get("changed") or res.get("diff") or res.get("plan")
-                                                             or res.get("msg")):
+        says = res.get("changed") or res.get("diff") or res.get("plan") or res.get("msg")
+        if mod in ("agent_restart", "agent_tune") and not says:
             problems.append("%s: says nothing about what it would do" % name)
     assert not (tmp_path / "backup").exists() or not any((tmp_path / "backup").iterdir()), "agent_backup wrote in check mode"
     assert not problems, "\n".join(problems) + "\n" + run.output[-3000:]
