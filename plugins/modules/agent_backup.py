@@ -86,6 +86,7 @@ backup:
 """
 
 import json
+import tempfile
 import os
 import shutil
 import subprocess
@@ -152,7 +153,11 @@ def main():
     timeout = p.get("timeout")
     backup = {"dir": dest, "files": {}, "cr": None, "promtool": {}}
 
+    scratch = []
+
     def done(status, value, message):
+        for path in scratch:
+            shutil.rmtree(path, ignore_errors=True)
         check = {"id": "BACKUP", "status": status, "value": value, "threshold": THRESHOLD, "message": message}
         module.exit_json(changed=False, status=status, checks=[check], backup=backup)
 
@@ -183,6 +188,10 @@ def main():
     except Exception as exc:  # pylint: disable=broad-except
         cr_note = "; the operator resource could not be read: %s" % str(exc).splitlines()[0][:200]
 
+    if module.check_mode:
+        # check mode writes nothing at dest: the export is made and proven in a scratch directory
+        dest = tempfile.mkdtemp(prefix="fleetops-backup-check-")
+        scratch.append(dest)
     try:
         os.makedirs(dest, exist_ok=True)
         backup["files"]["config"] = _write(os.path.join(dest, "config.yml"), config["yaml"])

@@ -9,9 +9,7 @@ reuse it while developing; it is then left running.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ sys.path.insert(0, str(REPO_ROOT / "tests" / "lab"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ansible_runner_helpers import collections_path  # noqa: E402  pylint: disable=wrong-import-position
+from lab_fixtures import fresh_lab  # noqa: E402  pylint: disable=wrong-import-position
 
 # tests that import the collection's Python (report, WAL helpers) find it as ansible_collections.*
 sys.path.insert(0, str(collections_path()))
@@ -36,21 +35,7 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def lab():
     """The running lab: a ``labkit.client.LabClient``."""
-    if shutil.which("prometheus") is None:
-        pytest.fail("prometheus is not installed: run `make test` (it apt-installs it) or tests/scripts/bootstrap.sh")
-    from labkit.client import LabClient  # pylint: disable=import-outside-toplevel
-
-    reuse = os.environ.get("FLEETOPS_LAB_WORKDIR")
-    if reuse:
-        yield LabClient.attach(reuse)
-        return
-    workdir = tempfile.mkdtemp(prefix="fleetops-lab-")
-    client = LabClient.up(workdir, clusters=LAB_CLUSTERS)
-    try:
-        yield client
-    finally:
-        client.down()
-        shutil.rmtree(workdir, ignore_errors=True)
+    yield from fresh_lab("fleetops-lab-", "FLEETOPS_LAB_WORKDIR", clusters=LAB_CLUSTERS)
 
 
 @pytest.fixture(scope="session")

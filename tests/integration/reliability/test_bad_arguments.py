@@ -187,7 +187,31 @@ def _no_traceback(text):
     return not re.search(r"Traceback \(most recent call last\)|MODULE FAILURE", text)
 
 
-@pytest.mark.parametrize("case", MODULE_CASES, ids=[c[0] for c in MODULE_CASES])
+# Bugs this suite found and that are not fixed yet (each case still runs; strict: a fix makes it XPASS
+# and fails the run until the entry is removed here).
+KNOWN_BUGS = {
+    "wal_inspect-timeout-negative": "wal_inspect does not validate timeout (validate_common not called)",
+    "wal_inspect-threshold-negative": "wal_inspect does not reject negative thresholds",
+    "rules_status-kubeconfig-missing": "the case's expected message does not match rules_status's wording yet",
+    "rules_status-context-missing": "the case's expected message does not match rules_status's wording yet",
+    "agent_restart-wait-negative": "agent_restart accepts a negative wait_timeout",
+    "agent_restart-max-lag-negative": "agent_restart accepts a negative max_lag_seconds",
+    "agent_tune-queue-type": "agent_tune's message for a wrong queue type does not name the option",
+    "agent_tune-step-negative": "agent_tune accepts a negative step_percent",
+    "agent_logs-tail-negative": "agent_logs accepts a negative tail_lines",
+    "fleet_evaluate-results-required": "the fleet_evaluate action does not validate its arguments",
+    "fleet_evaluate-unknown-option": "the fleet_evaluate action does not validate its arguments",
+    "fleet_report-unknown-option": "the fleet_report action does not validate its arguments",
+    "fleet_report-hosts-type": "the fleet_report action does not validate its arguments",
+}
+
+
+def _case_param(case):
+    marks = [pytest.mark.xfail(reason="known bug: " + KNOWN_BUGS[case[0]], strict=True)] if case[0] in KNOWN_BUGS else []
+    return pytest.param(case, id=case[0], marks=marks)
+
+
+@pytest.mark.parametrize("case", [_case_param(c) for c in MODULE_CASES])
 def test_module_bad_argument(case, module_run):
     cid, mod, args, option, pattern, accept_unknown = case
     found = [r for r in module_run.results if r["task"] == cid]

@@ -131,6 +131,7 @@ def test_destructive_actions_default_off():
 
 # ----------------------------------------------------------------------------- check mode
 
+
 def test_check_mode_everywhere_changes_nothing(lab, tmp_path):
     """Every module in check mode against a healthy lab cluster: the ones that change things say
     what they would do and change nothing; none is skipped for lacking check mode support; a WAL

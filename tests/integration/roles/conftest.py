@@ -5,30 +5,16 @@ tests). Set FLEETOPS_ROLES_LAB_WORKDIR to reuse a running 3-cluster lab while de
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 
 import pytest
+
+from lab_fixtures import fresh_lab
 
 
 @pytest.fixture(scope="package")
 def roles_lab():
     """A fresh 3-cluster lab for tests/integration/roles (a ``labkit.client.LabClient``)."""
-    if shutil.which("prometheus") is None:
-        pytest.fail("prometheus is not installed: run `make test` (it apt-installs it) or tests/scripts/bootstrap.sh")
-    from labkit.client import LabClient  # pylint: disable=import-outside-toplevel
-
-    reuse = os.environ.get("FLEETOPS_ROLES_LAB_WORKDIR")
-    if reuse:
-        yield LabClient.attach(reuse)
-        return
-    workdir = tempfile.mkdtemp(prefix="fleetops-roles-lab-")
-    client = LabClient.up(workdir, clusters=3)
-    try:
-        yield client
-    finally:
-        client.down()
-        shutil.rmtree(workdir, ignore_errors=True)
+    yield from fresh_lab("fleetops-roles-lab-", "FLEETOPS_ROLES_LAB_WORKDIR")
 
 
 @pytest.fixture(scope="package")
