@@ -436,8 +436,8 @@ def queue_figures(reading, baseline=None):
         }
         if deltas is not None:
             delivered, attempted = delivered_of(deltas)
-            if delivered and deltas.get('bytes') == 0:
-                # not one byte left the agent: attempts not yet counted as retried were in flight
+            if delivered and deltas.get('retried') and deltas.get('bytes') == 0:
+                # retries and not one byte sent: attempts not yet counted as retried were in flight
                 delivered = 0.0
             for name in ('failed', 'retried', 'dropped', 'bytes', 'enqueue_retries'):
                 if deltas.get(name) is not None:
