@@ -17,9 +17,11 @@ import os
 import re
 import tempfile
 
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks as _checks
+
 STATUSES = ("ok", "warning", "critical", "unknown")
 # severity for sorting and for worst-of: critical > warning > unknown > ok (as checks.worst)
-SEVERITY = {"ok": 0, "unknown": 1, "warning": 2, "critical": 3}
+SEVERITY = _checks.STATUS_ORDER  # ok 0, unknown 1, warning 2, critical 3
 # the value of fleet_check_status in the Prometheus text file
 PROM_STATUS = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
 
@@ -58,12 +60,7 @@ def scrub(value):
 
 def worst(statuses):
     """The worst of statuses (critical > warning > unknown > ok); ``ok`` for none."""
-    result = "ok"
-    for status in statuses:
-        status = status if status in SEVERITY else "unknown"
-        if SEVERITY[status] > SEVERITY[result]:
-            result = status
-    return result
+    return _checks.worst(statuses)
 
 
 def _plain(value):
