@@ -144,6 +144,7 @@ def fault(sup, name: str, cluster):  # pylint: disable=too-many-return-statement
             old = agent.spec.setdefault("resources", {}).setdefault("limits", {}).get("memory")
             agent.spec["resources"]["limits"]["memory"] = format_quantity(limit)
             agent.saved_memory_limit = old
+            agent.memory_limit_fault = limit
             agent.set_cgroup_limit(limit)
         return {"usage_bytes": usage, "memory_limit": format_quantity(limit), "previous_limit": old,
                 "cgroup": str(agent.memory_cgroup) if agent.memory_cgroup else None}
@@ -220,6 +221,7 @@ def heal(sup, name: str, cluster):  # pylint: disable=too-many-return-statements
                 limits.pop("memory", None)
             else:
                 limits["memory"] = old
+            agent.memory_limit_fault = None
             agent.set_cgroup_limit(agent.memory_limit_bytes)
         return {"memory_limit": old}
     if name == "oom-kill":

@@ -526,6 +526,9 @@ class AgentRuntime(ProcessRuntime):
         self.pvc_name = "%s-db-%s" % (self.statefulset_name, self.pod_name)
         self.config_override: str | None = None
         self.saved_memory_limit = None
+        # the high-memory fault: the limit (bytes) this pod runs with, near its usage; the API
+        # shows it on the pod as if the pod had been created with it (None: no fault)
+        self.memory_limit_fault: int | None = None
         self.memory_cgroup: Path | None = None
         self._oom_kills_seen = 0
         self.spec = {

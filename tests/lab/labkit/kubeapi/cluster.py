@@ -318,6 +318,13 @@ class Workload:
         spec.update({"nodeName": NODE_NAME, "hostname": names["pod"],
                      "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
                                      {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]})
+        fault_limit = _attr(proc, "memory_limit_fault", None)
+        if fault_limit:
+            # the high-memory fault: this pod runs with a limit near its usage (no restart)
+            for container in spec["containers"]:
+                if container["name"] == "prometheus":
+                    resources = container.setdefault("resources", {})
+                    resources.setdefault("limits", {})["memory"] = bytes_quantity(fault_limit)
         containers = []
         if self.kind == "receiver":
             containers.append(process_container_status(proc, "thanos-receive", RECEIVE_IMAGE, RECEIVE_IMAGE_ID, ready))
