@@ -45,6 +45,22 @@ LIMIT_COUNTERS = (
     'prometheus_target_scrapes_exceeded_body_size_limit_total',
     'prometheus_target_scrapes_exceeded_native_histogram_bucket_limit_total',
 )
+# WAL failure and corruption counters (WAL-HEALTH, evaluated in fleet_checks): (key, the names
+# versions export, first present wins). Agent mode keeps ``prometheus_tsdb_wal_*`` for the WAL
+# itself (the 2.42 capture) and ``prometheus_agent_*`` for its checkpoints and corruptions; the
+# ``prometheus_agent_wal_*`` and server-mode ``prometheus_tsdb_*`` names are read as well.
+WAL_COUNTERS = (
+    ('writes_failed_total', ('prometheus_tsdb_wal_writes_failed_total', 'prometheus_agent_wal_writes_failed_total')),
+    ('truncations_failed_total', ('prometheus_tsdb_wal_truncations_failed_total',
+                                  'prometheus_agent_wal_truncations_failed_total')),
+    ('checkpoint_creations_failed_total', ('prometheus_agent_checkpoint_creations_failed_total',
+                                           'prometheus_tsdb_checkpoint_creations_failed_total')),
+    ('checkpoint_deletions_failed_total', ('prometheus_agent_checkpoint_deletions_failed_total',
+                                           'prometheus_tsdb_checkpoint_deletions_failed_total')),
+    ('corruptions_total', ('prometheus_agent_corruptions_total', 'prometheus_tsdb_wal_corruptions_total')),
+    ('reader_corruption_errors_total', ('prometheus_tsdb_wal_reader_corruption_errors_total',
+                                        'prometheus_agent_wal_reader_corruption_errors_total')),
+)
 _QUANTITY = re.compile(r'^\s*([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*$')
 _FACTORS = {'': 1.0, 'n': 1e-9, 'u': 1e-6, 'm': 1e-3, 'k': 1e3, 'K': 1e3, 'M': 1e6, 'G': 1e9, 'T': 1e12, 'P': 1e15,
             'E': 1e18, 'Ki': 1024.0, 'Mi': 1024.0 ** 2, 'Gi': 1024.0 ** 3, 'Ti': 1024.0 ** 4, 'Pi': 1024.0 ** 5,
@@ -451,6 +467,48 @@ def ingest_facts(metrics, now, baseline=None):
     return out
 
 
+def wal_counters(metrics):
+    """{key: counter total or None} of ``WAL_COUNTERS`` from a metrics page."""
+    out = {}
+    for key, names in WAL_COUNTERS:
+        out[key] = None
+        for name in names:
+            found = finite(metrics.sum(name))
+            if found is not None:
+                out[key] = _int(found)
+                break
+    return out
+
+
+def wal_facts(metrics, now, baseline=None):
+    """``wal``: the WAL failure and corruption counters (``counters``: totals since the process
+    started) and their ``increase`` since the baseline (same process) or since the agent started
+    (no baseline, or the agent restarted since); ``basis`` says which."""
+    if metrics is None:
+        return None
+    totals = wal_counters(metrics)
+    start = finite(metrics.value('process_start_time_seconds'))
+    base = baseline or {}
+    before = base.get('wal_counters') if isinstance(base.get('wal_counters'), dict) else None
+    then = finite(base.get('time'))
+    base_start = finite(base.get('start_time'))
+    same = before is not None and then is not None and now > then and (
+        start is None or base_start is None or abs(start - base_start) <= 1)
+    increase = {}
+    for key, total in totals.items():
+        if total is None:
+            increase[key] = None
+            continue
+        old = finite(before.get(key)) if same else None
+        increase[key] = total - int(old) if old is not None and total >= old else total
+    return {
+        'counters': totals,
+        'increase': increase,
+        'basis': 'since the baseline' if same else 'since the agent started',
+        'window_seconds': round(now - then, 3) if same else (round(now - start, 3) if start else None),
+    }
+
+
 def check_ingest(ingest, targets, th):
     thr = {'critical': th.get('ingest_critical', 0.0)}
     if ingest is None:
@@ -485,6 +543,7 @@ def check_ingest(ingest, targets, th):
 
 def snapshot(now, pods, agent, ingest, metrics, hits):
     return {
+        'wal_counters': wal_counters(metrics) if metrics is not None else None,
         'version': SNAPSHOT_VERSION,
         'time': now,
         'start_time': (agent or {}).get('start_time'),
@@ -605,6 +664,7 @@ def gather(target, now=None, baseline=None, thresholds=None, clock=time.time):
                 raise       # direct: the agent is the only thing to reach; unreachable = unknown
             why_down = str(exc)
     ingest = ingest_facts(metrics, now, baseline)
+    wal = wal_facts(metrics, now, baseline)
     hits = limit_hits(metrics)
     hits_delta, hits_basis = hits, 'since the agent started'
     if hits is not None and baseline and finite(baseline.get('limit_hits_total')) is not None:
@@ -628,6 +688,7 @@ def gather(target, now=None, baseline=None, thresholds=None, clock=time.time):
         'agent': agent,
         'targets': targets,
         'ingest': ingest,
+        'wal': wal,
         'snapshot': snapshot(now, pods, agent, ingest, metrics, hits),
     }
     if why_down:
@@ -641,4 +702,4 @@ def unknown_result(reason, kube=True):
     """The result when the cluster (or the agent, directly) cannot be reached at all."""
     ids = CHECK_IDS if kube else tuple(c for c in CHECK_IDS if c not in ('POD', 'RESTARTS'))
     return {'status': 'unknown', 'reason': reason, 'checks': [_checks.unknown(cid, reason) for cid in ids],
-            'pods': [], 'agent': None, 'targets': None, 'ingest': None}
+            'pods': [], 'agent': None, 'targets': None, 'ingest': None, 'wal': None}

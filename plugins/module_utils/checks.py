@@ -53,6 +53,13 @@ DEFAULT_THRESHOLDS = {
     'wal_size_critical': 45 * GI,
     'pvc_warning': 0.80,
     'pvc_critical': 0.90,
+    # WAL-HEALTH (daily): WAL write / checkpoint / truncation failures counted since the baseline
+    # (or since the agent started) above this are a warning ("any failure in 24 h"); the WAL
+    # volume used at/above wal_volume_warning is near full (warning), at/above
+    # wal_volume_critical (or no byte available) full: every WAL write fails (critical)
+    'wal_failures_warning': 0,
+    'wal_volume_warning': 0.95,
+    'wal_volume_critical': 0.99,
     # MEMORY: resident bytes; critical at a ratio of the container limit (or OOMKilled)
     'memory_warning': 400 * MI,
     'memory_critical_ratio': 0.90,
@@ -75,6 +82,15 @@ def merge_thresholds(user=None):
                 pass
         merged[key] = value
     return merged
+
+
+def ratio_full(ratio, available, warning, critical):
+    """``ok``/``warning``/``critical`` of a volume's used ratio (at the threshold is bad); a volume
+    with no byte available is ``critical`` whatever its ratio (ext4 keeps blocks for root, so a
+    volume full for the agent can read 95%); ``unknown`` when neither is known."""
+    if available is not None and available <= 0:
+        return CRITICAL
+    return level(ratio, warning, critical, above=True, inclusive=True)
 
 
 def worst(statuses):

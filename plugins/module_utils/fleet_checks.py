@@ -205,6 +205,102 @@ def wal_health_from_logs(logs_result):
                 "the agent's logs show WAL trouble (%s): the WAL may grow until the volume is full" % text)
 
 
+# WAL failure counters of agent_status's ``wal`` (a failed write loses samples; failed checkpoints
+# and truncations let the WAL grow until the volume is full)
+WAL_FAILURE_COUNTERS = (
+    ("writes_failed_total", "WAL write(s) failed"),
+    ("checkpoint_creations_failed_total", "checkpoint creation(s) failed"),
+    ("checkpoint_deletions_failed_total", "checkpoint deletion(s) failed"),
+    ("truncations_failed_total", "WAL truncation(s) failed"),
+)
+DISK_FULL_ADVICE = "grow the PVC (or free space on the volume) now, then find why the WAL grew (WAL-SIZE, RW-LAG)"
+
+
+def _human_bytes(value):
+    value = number(value)
+    if value is None:
+        return "?"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024:
+            return ("%d %s" % (value, unit)) if unit == "B" else ("%.1f %s" % (value, unit))
+        value /= 1024.0
+    return "%.1f TiB" % value
+
+
+def _volume(wal_result):
+    """(used ratio, available bytes, text) of wal_inspect's ``volume``; Nones when not measured."""
+    vol = dig(wal_result, "volume") or {}
+    if not isinstance(vol, dict):
+        return None, None, None
+    capacity = number(vol.get("capacity", vol.get("capacity_bytes")))
+    used = number(vol.get("used", vol.get("used_bytes")))
+    available = number(vol.get("available", vol.get("available_bytes")))
+    ratio = number(vol.get("used_ratio"))
+    if ratio is None and capacity and used is not None:
+        ratio = used / capacity
+    if ratio is None and available is None:
+        return None, None, None
+    text = "%s used (%s of %s, %s free)" % (
+        "%.1f%%" % (ratio * 100) if ratio is not None else "?", _human_bytes(used), _human_bytes(capacity),
+        _human_bytes(available))
+    return ratio, available, text
+
+
+def check_wal_writes(agent_result, logs_result, wal_result, th):
+    """WAL-HEALTH from what the WAL verifier cannot see: failed WAL writes, checkpoints and
+    truncations (agent_status's ``wal`` counters, since the baseline or since the agent started),
+    ``no space left on device`` log lines (agent_logs' ``disk_full``) and a WAL volume at or near
+    100% (wal_inspect's ``volume``). None when none of them says anything is wrong.
+
+    Critical: the volume is full (every WAL write fails: samples are lost), or WAL writes fail with
+    ``no space left on device`` while the volume is not known to have room again. Warning: any
+    other failure or disk-full line in the window, or the volume near full.
+    """
+    wal = dig(agent_result, "wal") or {}
+    increase = wal.get("increase") if isinstance(wal, dict) else None
+    basis = (wal.get("basis") if isinstance(wal, dict) else None) or "since the agent started"
+    failures = []
+    for key, label in WAL_FAILURE_COUNTERS:
+        count = number((increase or {}).get(key))
+        if count and _checks.level(count, warning=th["wal_failures_warning"]) != "ok":
+            failures.append((key, int(count), label))
+    writes = sum(count for key, count, _label in failures if key == "writes_failed_total")
+    disk_lines = int(_pattern_counts(logs_result).get("disk_full", 0)) if _ran(logs_result) else 0
+    ratio, available, volume_text = _volume(wal_result) if _ran(wal_result) else (None, None, None)
+    volume_status = _checks.ratio_full(ratio, available, th["wal_volume_warning"], th["wal_volume_critical"])
+    threshold = {"failures_warning": th["wal_failures_warning"], "volume_warning": th["wal_volume_warning"],
+                 "volume_critical": th["wal_volume_critical"]}
+    parts = []
+    if failures:
+        parts.append("%s %s" % (", ".join("%d %s" % (count, label) for _key, count, label in failures), basis))
+    if disk_lines:
+        parts.append("%d 'no space left on device' log line(s)" % disk_lines)
+    seen = "; ".join(parts)
+    also = " (%s)" % seen if seen else ""
+
+    if volume_status == "critical":
+        return make("WAL-HEALTH", "critical", ratio if ratio is not None else 1.0, threshold,
+                    "the WAL volume is %s: it is full, every WAL write fails and scraped samples are lost%s; %s" % (
+                        volume_text, also, DISK_FULL_ADVICE))
+    if writes and disk_lines and volume_status != "ok":
+        return make("WAL-HEALTH", "critical", writes, threshold,
+                    "WAL writes fail with 'no space left on device' (%s): the volume is full and scraped samples are lost%s; %s" % (
+                        seen, "" if volume_text is None else ", the WAL volume is " + volume_text, DISK_FULL_ADVICE))
+    if volume_status == "warning":
+        return make("WAL-HEALTH", "warning", ratio, threshold,
+                    "the WAL volume is %s: near full, WAL writes fail once it is full%s; %s" % (volume_text, also, DISK_FULL_ADVICE))
+    if not seen:
+        return None
+    if writes or disk_lines:
+        advice = "samples were lost while writes failed; " + (
+            "the WAL volume has room again (%s): find what filled it (WAL-SIZE, RW-LAG)" % volume_text if volume_text else
+            "look at the WAL volume (PVC) and the agent's logs")
+    else:
+        advice = "the WAL grows until the volume is full: look at the agent's logs and the volume (PVC)"
+    return make("WAL-HEALTH", "warning", writes or sum(count for _k, count, _l in failures) or disk_lines, threshold,
+                "%s: %s" % (seen, advice))
+
+
 def extract_facts(results):
     """The figures the report draws and keeps, from whatever modules ran."""
     facts = {}
@@ -477,6 +573,11 @@ def evaluate(cadence, results, user_thresholds=None, errors=None, previous=None,
         from_logs = wal_health_from_logs(results["agent_logs"])
         if from_logs:
             found.append(from_logs)
+    if cadence == "daily":
+        writes = check_wal_writes(results.get("agent_status") if _ran(results.get("agent_status")) else None,
+                                  results.get("agent_logs"), results.get("wal_inspect"), th)
+        if writes:
+            found.append(writes)
     merged = merge_checks(found)
 
     for name, ids in SOURCES.items():

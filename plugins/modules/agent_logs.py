@@ -46,10 +46,11 @@ options:
   log_path:
     description:
       - A local log file to read instead of the pod's log (an agent on a VM, or a copied log). Plain Prometheus output or the
-        CRI format (C(<time> stderr F <line>)). Required with I(url).
+        CRI format (C(<time> stderr F <line>)). With I(url) and no I(log_path) the log cannot be read, and the module
+        returns C(status=unknown) (C(LOGS) unknown) with the reason, not a failed task.
     type: path
   tail_lines:
-    description: Read at most this many of the last lines.
+    description: Read at most this many of the last lines (a positive number).
     type: int
   previous:
     description: Read the log of the previous container of the pod (the one that crashed), not the running one.
@@ -221,6 +222,15 @@ def argument_spec():
     return spec
 
 
+def _without_userinfo(url):
+    """``url`` without ``user:password@`` (never in a message)."""
+    scheme, sep, rest = url.partition('://')
+    if not sep:
+        return url.split('@')[-1]
+    host, slash, path = rest.partition('/')
+    return '%s://%s%s%s' % (scheme, host.split('@')[-1], slash, path)
+
+
 def unknown(result, reason):
     result.update(status='unknown', reason=reason, checks=[checksmod.unknown('LOGS', reason)])
     return result
@@ -232,15 +242,19 @@ def run(module):
     if params['examples'] < 0:
         module.fail_json(msg='examples must not be negative, got %s' % params['examples'])
     if params.get('tail_lines') is not None and params['tail_lines'] <= 0:
-        module.fail_json(msg='tail_lines must be above 0, got %s' % params['tail_lines'])
+        module.fail_json(msg='tail_lines must be a positive number of lines (> 0), got %s' % params['tail_lines'])
     try:
         since = logmod.parse_since(params.get('since'), now)
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    if params.get('url') and not params.get('log_path'):
-        module.fail_json(msg='log_path is required with url: an agent outside Kubernetes has its log read from a local file')
     source = 'file' if params.get('log_path') else 'kubernetes'
     result = dict(changed=False, source=source, state_file_updated=False, since=None, since_from='none')
+    if params.get('url') and not params.get('log_path'):
+        # an agent outside Kubernetes has no pods/log: without a local file its log cannot be read
+        where = 'agent %s' % _without_userinfo(params['url'])
+        result.update(source='file', target=where)
+        return unknown(result, 'the log of the %s was not read: an agent outside Kubernetes (url) has its log read from a '
+                               'local file, and no log_path was given (set agent_log_path for the host)' % where)
     target = None
     if source == 'file':
         key = 'file:%s' % os.path.abspath(params['log_path'])

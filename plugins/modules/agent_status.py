@@ -169,6 +169,18 @@ ingest:
   returned: always (C(null) when not read)
   type: dict
   sample: {samples_appended_total: 10772, samples_appended_per_second: 154.2, active_series: 772, out_of_order_samples_total: 0}
+wal:
+  description: >-
+    The WAL failure and corruption counters of the agent's metrics, for WAL-HEALTH (the daily evaluation):
+    C(counters) (totals since the process started: C(writes_failed_total) from C(prometheus_tsdb_wal_writes_failed_total),
+    C(truncations_failed_total), C(checkpoint_creations_failed_total), C(checkpoint_deletions_failed_total),
+    C(corruptions_total), C(reader_corruption_errors_total); C(null) when the page lacks the metric), C(increase) (since
+    the I(baseline) of the same process, else since the agent started), C(basis) (which of the two) and
+    C(window_seconds).
+  returned: always (C(null) when the metrics were not read)
+  type: dict
+  sample: {counters: {writes_failed_total: 17, truncations_failed_total: 0}, increase: {writes_failed_total: 17,
+           truncations_failed_total: 0}, basis: since the agent started, window_seconds: 3600.0}
 snapshot:
   description: The counters with their time; pass it as I(baseline) to a later call.
   returned: when the cluster or agent was reached

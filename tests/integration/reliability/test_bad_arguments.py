@@ -198,7 +198,6 @@ KNOWN_BUGS = {
     "agent_restart-max-lag-negative": "agent_restart accepts a negative max_lag_seconds",
     "agent_tune-queue-type": "agent_tune's message for a wrong queue type does not name the option",
     "agent_tune-step-negative": "agent_tune accepts a negative step_percent",
-    "agent_logs-tail-negative": "agent_logs accepts a negative tail_lines",
     "fleet_evaluate-results-required": "the fleet_evaluate action does not validate its arguments",
     "fleet_evaluate-unknown-option": "the fleet_evaluate action does not validate its arguments",
     "fleet_report-unknown-option": "the fleet_report action does not validate its arguments",

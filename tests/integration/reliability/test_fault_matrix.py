@@ -225,8 +225,8 @@ CASES = [
     Case("DNS unresolvable", 1, "extra", "unknown: POD unknown, the name does not resolve",
          expect_unknown_cluster(DNS_RE)),
     # round 2: a full volume, a revoked token; a page of garbage
-    Case("disk full", 2, "b", "WAL-HEALTH warning/critical (WAL writes failed)",
-         expect_status("WAL-HEALTH", {"warning", "critical"}), *_df),
+    Case("disk full", 2, "b", "WAL-HEALTH critical (volume full, WAL writes failed: grow the PVC / free space)",
+         expect_status("WAL-HEALTH", {"critical"}, r"full|no space left"), *_df),
     Case("token revoked (401)", 2, "c", "unknown: POD unknown, unauthorized",
          expect_unknown_cluster(r"401|unauthori[sz]ed|token|credential|forbidden|auth"), *_aa),
     Case("metrics page of garbage", 2, "extra", "CONFIG unknown (no exposition format), HEALTH ok",

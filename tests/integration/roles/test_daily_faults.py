@@ -4,7 +4,10 @@ right check with the right status for that cluster only (one fault per cluster, 
 from __future__ import annotations
 
 import json
+import os
+import re
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -40,6 +43,39 @@ def daily(roles_inventory, tmp_path, limit=None, extra=None):
 
 def _checks(doc, cluster):
     return {c["id"]: c for c in doc["clusters"][cluster]["checks"]}
+
+
+def _wait_for(predicate, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+
+
+def _metric(lab, cluster, name):
+    """Sum of the samples of ``name`` on the agent's /metrics (0 when absent)."""
+    with urllib.request.urlopen(lab.state["clusters"][cluster]["agent_url"] + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + " ") or line.startswith(name + "{"))
+
+
+def _new_pod(lab, cluster, timeout=120):
+    """Delete the agent pod through the API (as an operator would) and wait for the new one:
+    the failed-writes counter and the log of the old process are gone with it."""
+    from kubernetes import client, config  # pylint: disable=import-outside-toplevel
+    info = lab.state["clusters"][cluster]
+    before = lab.status()["clusters"][cluster]["pod_uid"]
+    api = config.new_client_from_config(config_file=os.path.join(lab.workdir, "kubeconfig"), context=cluster)
+    try:
+        client.CoreV1Api(api).delete_namespaced_pod(info["pod"], info["namespace"], grace_period_seconds=5)
+    finally:
+        api.close()
+    _wait_for(lambda: lab.status()["clusters"][cluster]["pod_uid"] != before and lab.status()["clusters"][cluster]["pid"],
+              timeout, "a new pod of %s" % cluster)
+    lab.wait_ready(cluster, timeout)
 
 
 def test_healthy_clusters_are_all_ok(roles_lab, roles_inventory, tmp_path):
@@ -127,3 +163,49 @@ def test_fail_on_critical_fails_the_play_after_the_report(roles_lab, roles_inven
         assert "fleet_fail_on=critical" in run.output
     finally:
         roles_lab.heal("receiver-down", cluster)
+
+
+def test_disk_full_makes_wal_health_critical(roles_lab, roles_inventory, tmp_path):
+    # the known miss: volume 100% used, every WAL write failing, and the report said WAL-HEALTH ok
+    cluster = _real(roles_lab)[1]
+    roles_lab.wait_ready(cluster, 60)
+    failed_before = _metric(roles_lab, cluster, "prometheus_tsdb_wal_writes_failed_total")
+    try:
+        details = roles_lab.fault("disk-full", cluster)
+        assert details["volume"]["available_bytes"] == 0, details
+        _wait_for(lambda: _metric(roles_lab, cluster, "prometheus_tsdb_wal_writes_failed_total") > failed_before, 60,
+                  "prometheus_tsdb_wal_writes_failed_total to rise")
+        run, doc = daily(roles_inventory, tmp_path, limit=cluster)
+        assert run.rc == 0, run.output[-5000:]
+        wal = _checks(doc, cluster)["WAL-HEALTH"]
+        assert wal["status"] == "critical", wal
+        assert re.search(r"volume is .*full", wal["message"]), wal["message"]
+        assert "WAL write(s) failed" in wal["message"] and "grow the PVC" in wal["message"], wal["message"]
+        assert doc["clusters"][cluster]["status"] == "critical"
+    finally:
+        roles_lab.heal("disk-full", cluster)
+        # the failed-writes counter lives as long as the process and the log keeps the lines for a day;
+        # the first new pod repairs the WAL torn by the full disk (and logs the repair), the second starts clean
+        for _attempt in range(2):
+            _new_pod(roles_lab, cluster)
+
+
+def test_direct_agent_is_checked_without_a_log_path(roles_lab, roles_inventory, tmp_path):
+    """A host with agent_url and no agent_log_path: agent_logs says LOGS unknown instead of failing,
+    so the gathering goes on and the remote-write checks are measured."""
+    cluster = _real(roles_lab)[-1]
+    info = roles_lab.state["clusters"][cluster]
+    inventory = Path(tmp_path) / "inventory.yml"
+    inventory.write_text(Path(roles_inventory).read_text() +
+                         "    direct:\n      hosts:\n        direct-1:\n"
+                         "          ansible_connection: local\n"
+                         "          ansible_python_interpreter: \"{{ ansible_playbook_python }}\"\n"
+                         "          agent_url: %s\n          agent_wal_path: %s\n" % (info["agent_url"], info["wal_dir"]))
+    run, doc = daily(str(inventory), tmp_path, limit="direct-1", extra={"fleet_hosts": "direct"})
+    assert run.rc == 0, run.output[-5000:]
+    assert "log_path is required" not in run.output
+    result = doc["clusters"]["direct-1"]
+    checks = _checks(doc, "direct-1")
+    assert not result.get("errors"), result.get("errors")
+    for cid in ("RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY", "WAL-HEALTH", "HEALTH", "CONFIG"):
+        assert checks[cid]["status"] == "ok", (cid, checks[cid])
