@@ -42,6 +42,7 @@ from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors i
 
 from urllib.request import Request, build_opener, HTTPSHandler, HTTPHandler
 from urllib.error import HTTPError, URLError
+from urllib.parse import quote
 
 try:
     import kubernetes  # noqa: F401  pylint: disable=unused-import
@@ -60,6 +61,7 @@ except ImportError as _exc:  # pragma: no cover - depends on the controller
 
 try:
     from kubernetes.stream import stream as k8s_stream
+    from kubernetes.stream import ws_client as k8s_ws_client
     HAS_STREAM = True
 except ImportError:  # pragma: no cover
     HAS_STREAM = False
@@ -414,23 +416,43 @@ class KubeTarget(Target):
         except Exception as exc:  # pylint: disable=broad-except
             self._raise(exc)
 
+    # -- raw JSON requests (no typed API classes: building CoreV1Api costs ~1 CPU-s per process
+    # with the pydantic-generated client, and typed deserialization another ~0.6; see
+    # docs/benchmarks.md). Remediation code still uses ``core``/``apps``/``custom``.
+    def get_json(self, path, query=None, what=None, missing_ok=False):
+        """The decoded JSON of a GET on the API server; None for a 404 when ``missing_ok``."""
+        try:
+            status, raw = self._raw_get(path, self._timeout(None), query)
+            body = _read_all(raw)
+        except FleetopsError:
+            raise
+        except Exception as exc:  # pylint: disable=broad-except
+            self._raise(exc, what)
+        if status == 404 and missing_ok:
+            return None
+        if status >= 400:
+            raise classify_api_status(status, body, self.where() + ((' (%s)' % what) if what else ''), self._secrets)
+        try:
+            return json.loads(body.decode('utf-8'))
+        except ValueError as exc:
+            raise FleetopsError('%s: the API server answered %s with no JSON (%s)' % (self.where(), path, exc))
+
     # -- pods
     def pods(self):
-        """The agent pods (camelCase dicts): the named one, or those matching the selector."""
-        try:
-            if self.fixed_pod:
-                try:
-                    found = [self.core.read_namespaced_pod(self.fixed_pod, self.namespace, _request_timeout=self._timeout(None))]
-                except ApiException as exc:
-                    if getattr(exc, 'status', None) == 404:
-                        return []
-                    raise
-            else:
-                found = self.core.list_namespaced_pod(self.namespace, label_selector=self.label_selector or None,
-                                                      _request_timeout=self._timeout(None)).items
-        except Exception as exc:  # pylint: disable=broad-except
-            self._raise(exc, 'listing pods')
-        return [self.api_client.sanitize_for_serialization(p) for p in found]
+        """The agent pods (the API's camelCase JSON): the named one, or those matching the selector."""
+        base = '/api/v1/namespaces/%s/pods' % quote(self.namespace, safe='')
+        if self.fixed_pod:
+            pod = self.get_json('%s/%s' % (base, quote(self.fixed_pod, safe='')), what='reading pod %s' % self.fixed_pod,
+                                missing_ok=True)
+            return [pod] if pod else []
+        query = [('labelSelector', self.label_selector)] if self.label_selector else None
+        found = self.get_json(base, query, what='listing pods')
+        return list((found or {}).get('items') or [])
+
+    def pod_metrics(self):
+        """The metrics.k8s.io PodMetrics of the agent pod (dict); raises when not served."""
+        return self.get_json('/apis/metrics.k8s.io/v1beta1/namespaces/%s/pods/%s' % (
+            quote(self.namespace, safe=''), quote(self.pod_name, safe='')), what='pod metrics')
 
     @staticmethod
     def _pod_rank(pod):
@@ -467,19 +489,20 @@ class KubeTarget(Target):
             path = '/' + path
         return '/api/v1/namespaces/%s/pods/%s:%s/proxy%s' % (self.namespace, self.pod_name, self.port, path)
 
-    def _raw_get(self, resource_path, timeout):
+    def _raw_get(self, resource_path, timeout, query=None):
         """(status, urllib3 response not yet read) of a GET on the API server, any version of the client."""
         api = self.api_client
         headers = {'Accept': '*/*'}
         if hasattr(api, 'param_serialize'):
             method, url, hdrs, _body, _post = api.param_serialize(
-                'GET', resource_path, header_params=headers, auth_settings=['BearerToken'])
+                'GET', resource_path, query_params=list(query or []), header_params=headers, auth_settings=['BearerToken'])
             resp = api.call_api(method, url, header_params=hdrs, _request_timeout=timeout)
             raw = getattr(resp, 'response', resp)
             return resp.status, raw
         try:
-            raw = api.call_api(resource_path, 'GET', header_params=headers, auth_settings=['BearerToken'],
-                               _preload_content=False, _request_timeout=timeout, _return_http_data_only=True)
+            raw = api.call_api(resource_path, 'GET', query_params=list(query or []), header_params=headers,
+                               auth_settings=['BearerToken'], _preload_content=False, _request_timeout=timeout,
+                               _return_http_data_only=True)
         except ApiException as exc:
             return exc.status, _Preread(exc.body)
         return raw.status, raw
@@ -534,17 +557,29 @@ class KubeTarget(Target):
 
     # -- exec
     def _ws(self, argv, binary):
+        """A WebSocket exec session (the client's WSClient, the v4/v5 channel protocols)."""
         if not HAS_STREAM:
             raise MissingLibrary('kubernetes', 'kubernetes.stream (websocket-client) is required for exec')
-        kwargs = dict(command=list(argv), container=self.container, stderr=True, stdin=False, stdout=True, tty=False,
-                      _preload_content=False)
-        if binary:
-            kwargs['binary'] = True
+        query = [('command', arg) for arg in argv] + [
+            ('container', self.container), ('stderr', 'true'), ('stdin', 'false'), ('stdout', 'true'), ('tty', 'false')]
+        path = '/api/v1/namespaces/%s/pods/%s/exec' % (quote(self.namespace, safe=''), quote(self.pod_name, safe=''))
+        api = self.api_client
         try:
+            if hasattr(api, 'param_serialize'):
+                _method, url, headers, _body, _post = api.param_serialize(
+                    'GET', path, query_params=query, header_params={'Accept': '*/*'}, auth_settings=['BearerToken'])
+                kwargs = {'binary': True} if binary else {}
+                try:
+                    return k8s_ws_client.WSClient(api.configuration, k8s_ws_client.get_websocket_url(url), headers,
+                                                  True, **kwargs)
+                except TypeError:
+                    return k8s_ws_client.WSClient(api.configuration, k8s_ws_client.get_websocket_url(url), headers, True)
+            # clients before param_serialize (< 29): the generated method through stream()
+            kwargs = dict(command=list(argv), container=self.container, stderr=True, stdin=False, stdout=True, tty=False,
+                          _preload_content=False)
             return k8s_stream(self.core.connect_get_namespaced_pod_exec, self.pod_name, self.namespace, **kwargs)
-        except TypeError:
-            kwargs.pop('binary', None)
-            return k8s_stream(self.core.connect_get_namespaced_pod_exec, self.pod_name, self.namespace, **kwargs)
+        except FleetopsError:
+            raise
         except Exception as exc:  # pylint: disable=broad-except
             self._raise(exc, 'exec in pod %s' % self._pod)
 
@@ -636,24 +671,28 @@ class KubeTarget(Target):
     def logs(self, since_seconds=None, since_time=None, tail_lines=None, timestamps=True, previous=False):
         """The container's log (text). ``since_time`` (RFC3339 or epoch) is turned into
         ``since_seconds`` for the API and the older lines are dropped here."""
-        kwargs = dict(container=self.container, timestamps=bool(timestamps or since_time is not None),
-                      _preload_content=False, _request_timeout=self._timeout(None))
+        query = [('container', self.container)]
+        if timestamps or since_time is not None:
+            query.append(('timestamps', 'true'))
         since_epoch = parse_time(since_time) if since_time is not None else None
         if since_epoch is not None:
             since_seconds = max(1, int(_now() - since_epoch) + 2)
         if since_seconds is not None:
-            kwargs['since_seconds'] = max(1, int(since_seconds))
+            query.append(('sinceSeconds', str(max(1, int(since_seconds)))))
         if tail_lines is not None:
-            kwargs['tail_lines'] = int(tail_lines)
+            query.append(('tailLines', str(int(tail_lines))))
         if previous:
-            kwargs['previous'] = True
+            query.append(('previous', 'true'))
+        path = '/api/v1/namespaces/%s/pods/%s/log' % (quote(self.namespace, safe=''), quote(self.pod_name, safe=''))
         try:
-            raw = self.core.read_namespaced_pod_log(self.pod_name, self.namespace, **kwargs)
+            status, raw = self._raw_get(path, self._timeout(None), query)
             data = _read_all(raw)
         except FleetopsError:
             raise
         except Exception as exc:  # pylint: disable=broad-except
             self._raise(exc, 'log of pod %s' % self._pod)
+        if status >= 400:
+            raise classify_api_status(status, data, self.where() + ' (log of pod %s)' % self._pod, self._secrets)
         text = data.decode('utf-8', 'replace') if isinstance(data, bytes) else str(data)
         if since_epoch is not None:
             text = _drop_before(text, since_epoch, keep_timestamps=timestamps)
