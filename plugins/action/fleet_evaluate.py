@@ -15,9 +15,8 @@ from ansible.module_utils.urls import open_url
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import fleet_checks
+from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_evaluate import argument_spec
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import report as fleet_report
-
-CADENCES = tuple(fleet_checks.CADENCE_CHECKS)
 
 
 def query_scalar(url, promql, timeout=10, validate_certs=True, bearer_token=None):
@@ -48,20 +47,14 @@ class ActionModule(ActionBase):
     """Evaluate one cadence for one cluster and set the fact ``fleet_result``."""
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("cadence", "results", "errors", "thresholds", "previous", "baseline", "history_file",
-                             "fleet_versions", "target_version", "duplicates", "query_url", "query_selector",
-                             "query_validate_certs", "query_timeout", "query_bearer_token", "result_var"))
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
-        args = self._task.args
-        cadence = args.get("cadence")
-        if cadence not in CADENCES:
-            raise AnsibleActionFail("cadence must be one of %s, not %r" % (", ".join(CADENCES), cadence))
-        results = args.get("results") or {}
-        if not isinstance(results, dict):
-            raise AnsibleActionFail("results must be a dict of module name to registered result")
+        # the options documented in plugins/modules/fleet_evaluate.py (AnsibleActionFail naming the option)
+        _validation, args = self.validate_argument_spec(argument_spec=argument_spec())
+        cadence = args["cadence"]
+        results = args["results"]
         host = task_vars.get("inventory_hostname")
         now = time.time()
         context = {

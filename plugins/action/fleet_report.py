@@ -13,14 +13,13 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_report import argument_spec
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import report as fleet_report
 
 try:
     from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation as _remediation
 except ImportError:  # pragma: no cover - the remediation layer ships with the collection
     _remediation = None
-
-FAIL_ON = ("never", "critical", "warning")
 
 
 def _planner(checks):
@@ -33,18 +32,15 @@ class ActionModule(ActionBase):
     """Collect ``fleet_result`` of every play host and write the report files."""
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("cadence", "dest", "hosts", "result_var", "history_file", "fail_on",
-                             "html_template", "md_template", "remediation"))
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
-        args = self._task.args
         started = time.monotonic()
+        # the options documented in plugins/modules/fleet_report.py (AnsibleActionFail naming the option)
+        _validation, args = self.validate_argument_spec(argument_spec=argument_spec())
 
         fail_on = args.get("fail_on") or "never"
-        if fail_on not in FAIL_ON:
-            raise AnsibleActionFail("fail_on must be one of %s, not %r" % (", ".join(FAIL_ON), fail_on))
         result_var = args.get("result_var") or "fleet_result"
         hosts = args.get("hosts")
         if hosts is None:

@@ -8,7 +8,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from collections.abc import Mapping
+
 from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.validation import check_type_dict
+from ansible.module_utils.errors import UnsupportedError
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import target as _target
 
@@ -44,8 +49,12 @@ def common_argument_spec(**extra):
     return spec
 
 
-def validate_common(params):
-    """Argument errors the spec cannot express; returns a message naming the option, or None."""
+def validate_common(params, positive=(), not_negative=()):
+    """Argument errors the spec cannot express; returns a message naming the option, or None.
+
+    ``positive`` and ``not_negative`` name a module's own numeric options that must be above 0 /
+    must not be below 0 (checked after the shared ones, in the order given).
+    """
     if params.get('timeout') is not None and params['timeout'] <= 0:
         return 'timeout must be a positive number of seconds, got %s' % params['timeout']
     if params.get('port') is not None and not 0 < params['port'] < 65536:
@@ -61,6 +70,39 @@ def validate_common(params):
                 return 'thresholds.%s must be a number, got %r' % (key, value)
         if value < 0:
             return 'thresholds.%s must not be negative, got %r' % (key, value)
+    for name in positive:
+        if params.get(name) is not None and params[name] <= 0:
+            return '%s must be a positive number, got %s' % (name, params[name])
+    for name in not_negative:
+        if params.get(name) is not None and params[name] < 0:
+            return '%s must not be negative, got %s' % (name, params[name])
+    return None
+
+
+def validate_dict_option(params, name, options):
+    """Check the dictionary option ``name`` against its sub-options spec ``options``.
+
+    For an option declared ``type='raw'`` with ``options`` (so the documentation and the
+    sanity test still see the sub-options): AnsibleModule's own ``type='dict'`` check reports a
+    value that is not a dictionary without the option's name. On success the converted
+    dictionary replaces ``params[name]``; returns a message naming the option, or None.
+    """
+    value = params.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = check_type_dict(value)
+        except TypeError as exc:
+            return '%s must be a dictionary, got %r (%s)' % (name, value, exc)
+    if not isinstance(value, Mapping):
+        return '%s must be a dictionary, got %s %r' % (name, type(value).__name__, value)
+    result = ArgumentSpecValidator(options).validate(dict(value))
+    if result.error_messages:
+        error = result.errors[0]
+        prefix = 'unsupported parameters: ' if isinstance(error, UnsupportedError) else ''
+        return '%s: %s%s' % (name, prefix, error)
+    params[name] = result.validated_parameters
     return None
 
 

@@ -661,7 +661,9 @@ class Restart:
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    error = validate_common(module.params)
+    error = validate_common(module.params, positive=('lease_duration',),
+                            not_negative=('wait_timeout', 'max_lag_seconds', 'max_pending_samples', 'rw_interval',
+                                          'verify_timeout', 'stuck_after_seconds', 'cooldown_seconds'))
     if error:
         module.fail_json(msg=error)
     if module.params.get('url'):

@@ -61,8 +61,9 @@ options:
     choices: [present, absent]
     default: present
   queue:
-    description: C(queueConfig) settings to set. Unset ones keep their current value.
-    type: dict
+    description:
+      - C(queueConfig) settings to set, a dictionary. Unset ones keep their current value.
+    type: raw
     suboptions:
       capacity:
         description: Samples buffered per shard. Must be 3-10x I(max_samples_per_send).
@@ -245,7 +246,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation as rem
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation_ops as ops
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
-    check_kubernetes_library, common_argument_spec, target_from_params, validate_common)
+    check_kubernetes_library, common_argument_spec, target_from_params, validate_common, validate_dict_option)
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.lease import ApiException
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError
@@ -258,7 +259,8 @@ def argument_spec():
         remote_write=dict(type='list', elements='str'),
         drop_metrics=dict(type='list', elements='str'),
         drop_state=dict(type='str', choices=['present', 'absent'], default='present'),
-        queue=dict(type='dict', options=dict(
+        # raw, checked by validate_dict_option: AnsibleModule's own dict check does not name the option
+        queue=dict(type='raw', options=dict(
             capacity=dict(type='int'),
             max_shards=dict(type='int'),
             min_shards=dict(type='int'),
@@ -292,7 +294,9 @@ def pod_limits(pod, container):
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
                            mutually_exclusive=[('resources', 'resources_step')])
-    error = validate_common(module.params)
+    error = (validate_common(module.params, positive=('step_percent', 'max_shards_cap'),
+                             not_negative=('max_lag_seconds', 'rw_interval', 'wait_timeout'))
+             or validate_dict_option(module.params, 'queue', module.argument_spec['queue']['options']))
     if error:
         module.fail_json(msg=error)
     if module.params.get('url'):

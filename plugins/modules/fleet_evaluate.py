@@ -131,29 +131,32 @@ ansible_facts:
 from ansible.module_utils.basic import AnsibleModule
 
 
+def argument_spec():
+    """The argument spec of the options documented above, for the action plugin (which validates the task's
+    arguments with it) and for ``main`` (so the sanity test compares it with the documentation)."""
+    return dict(
+        cadence=dict(type="str", required=True, choices=["daily", "weekly", "monthly"]),
+        results=dict(type="dict", required=True),
+        errors=dict(type="list", elements="str", default=[]),
+        thresholds=dict(type="dict", default={}),
+        previous=dict(type="dict", default={}),
+        baseline=dict(type="dict"),
+        history_file=dict(type="path"),
+        fleet_versions=dict(type="list", elements="str", default=[]),
+        target_version=dict(type="str"),
+        duplicates=dict(type="list", elements="str", default=[]),
+        query_url=dict(type="str"),
+        query_selector=dict(type="str"),
+        query_validate_certs=dict(type="bool", default=True),
+        query_timeout=dict(type="float", default=10),
+        query_bearer_token=dict(type="str", no_log=True),
+        result_var=dict(type="str", default="fleet_result"),
+    )
+
+
 def main():
     """Only reached when the action plugin is bypassed: say so."""
-    module = AnsibleModule(
-        argument_spec=dict(
-            cadence=dict(type="str", required=True, choices=["daily", "weekly", "monthly"]),
-            results=dict(type="dict", required=True),
-            errors=dict(type="list", elements="str", default=[]),
-            thresholds=dict(type="dict", default={}),
-            previous=dict(type="dict", default={}),
-            baseline=dict(type="dict"),
-            history_file=dict(type="path"),
-            fleet_versions=dict(type="list", elements="str", default=[]),
-            target_version=dict(type="str"),
-            duplicates=dict(type="list", elements="str", default=[]),
-            query_url=dict(type="str"),
-            query_selector=dict(type="str"),
-            query_validate_certs=dict(type="bool", default=True),
-            query_timeout=dict(type="float", default=10),
-            query_bearer_token=dict(type="str", no_log=True),
-            result_var=dict(type="str", default="fleet_result"),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     module.fail_json(msg="fleet_evaluate runs as an action plugin on the controller; it cannot run as a module")
 
 

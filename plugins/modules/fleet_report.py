@@ -127,22 +127,25 @@ elapsed_seconds:
 from ansible.module_utils.basic import AnsibleModule
 
 
+def argument_spec():
+    """The argument spec of the options documented above, for the action plugin (which validates the task's
+    arguments with it) and for ``main`` (so the sanity test compares it with the documentation)."""
+    return dict(
+        cadence=dict(type="raw", default="daily"),
+        dest=dict(type="path"),
+        hosts=dict(type="list", elements="str"),
+        result_var=dict(type="str", default="fleet_result"),
+        history_file=dict(type="path"),
+        fail_on=dict(type="str", choices=["never", "critical", "warning"], default="never"),
+        html_template=dict(type="path"),
+        md_template=dict(type="path"),
+        remediation=dict(type="bool", default=True),
+    )
+
+
 def main():
     """Only reached when the action plugin is bypassed: say so."""
-    module = AnsibleModule(
-        argument_spec=dict(
-            cadence=dict(type="raw", default="daily"),
-            dest=dict(type="path"),
-            hosts=dict(type="list", elements="str"),
-            result_var=dict(type="str", default="fleet_result"),
-            history_file=dict(type="path"),
-            fail_on=dict(type="str", choices=["never", "critical", "warning"], default="never"),
-            html_template=dict(type="path"),
-            md_template=dict(type="path"),
-            remediation=dict(type="bool", default=True),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     module.fail_json(msg="fleet_report runs as an action plugin on the controller; it cannot run as a module")
 
 

@@ -77,6 +77,11 @@ status:
   returned: always
   type: str
   sample: warning
+reason:
+  description: Why the status is C(unknown) (the cluster could not be reached or the kubeconfig or its context is wrong).
+  returned: when the PrometheusRule objects could not be listed
+  type: str
+  sample: "the PrometheusRule objects could not be listed: kubeconfig /home/ops/.kube/fleet.yml does not exist"
 checks:
   description: The RULES check.
   returned: always
@@ -178,6 +183,7 @@ def main():
         else:
             check = dict(id="RULES", status="unknown", value=None, threshold="deployed, current and valid",
                          message="the PrometheusRule objects could not be listed: %s" % reason)
+            result["reason"] = check["message"]
         module.exit_json(status=check["status"], checks=[check], **result)
 
     exported = None

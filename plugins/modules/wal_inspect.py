@@ -325,7 +325,8 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import wal as walmod
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import target as _target
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import COMMON_ARGS, target_from_params
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
+    COMMON_ARGS, target_from_params, validate_common)
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import (
     FleetopsError, MissingLibrary, TargetTimeout, TargetUnreachable)
 
@@ -622,6 +623,9 @@ def run(module):
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    problem = validate_common(module.params)
+    if problem:
+        module.fail_json(msg=problem)
     if choose_location(module.params) == 'pod' and not _target.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib('kubernetes'), exception=str(getattr(_target, 'KUBERNETES_IMPORT_ERROR', '')))
     try:

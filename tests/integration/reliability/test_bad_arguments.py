@@ -25,7 +25,9 @@ TARGET_MODULES = ("agent_status", "remote_write_stats", "wal_inspect", "agent_lo
 # what a module needs besides the bad argument, so that only the bad argument is wrong
 REQUIRED = {
     "agent_backup": {"dest": "/tmp/fleetops-bad-args-backup"},
-    "rules_status": {"expected": []},   # TODO: a valid rule group, so the kubeconfig/context cases reach the cluster
+    # a rules file with one group (the module's `expected`), so the kubeconfig/context cases reach the cluster
+    "rules_status": {"expected": {"groups": [{"name": "prometheus-agent",
+                                              "rules": [{"alert": "PrometheusAgentDown", "expr": "up == 0"}]}]}},
     "agent_tune": {"queue": {"capacity": 10000}},
     "fleet_evaluate": {"cadence": "daily", "results": {}},
 }
@@ -190,18 +192,6 @@ def _no_traceback(text):
 # Bugs this suite found and that are not fixed yet (each case still runs; strict: a fix makes it XPASS
 # and fails the run until the entry is removed here).
 KNOWN_BUGS = {
-    "wal_inspect-timeout-negative": "wal_inspect does not validate timeout (validate_common not called)",
-    "wal_inspect-threshold-negative": "wal_inspect does not reject negative thresholds",
-    "rules_status-kubeconfig-missing": "the case's expected message does not match rules_status's wording yet",
-    "rules_status-context-missing": "the case's expected message does not match rules_status's wording yet",
-    "agent_restart-wait-negative": "agent_restart accepts a negative wait_timeout",
-    "agent_restart-max-lag-negative": "agent_restart accepts a negative max_lag_seconds",
-    "agent_tune-queue-type": "agent_tune's message for a wrong queue type does not name the option",
-    "agent_tune-step-negative": "agent_tune accepts a negative step_percent",
-    "fleet_evaluate-results-required": "the fleet_evaluate action does not validate its arguments",
-    "fleet_evaluate-unknown-option": "the fleet_evaluate action does not validate its arguments",
-    "fleet_report-unknown-option": "the fleet_report action does not validate its arguments",
-    "fleet_report-hosts-type": "the fleet_report action does not validate its arguments",
 }
 
 
