@@ -242,6 +242,31 @@ def check_logs(summary, period):
 
 # ----------------------------------------------------------------------------- state file
 
+def no_log_file_reason(where):
+    """Why the log of an agent outside Kubernetes (``url``) was not read."""
+    return ('the log of the %s was not read: an agent outside Kubernetes (url) has its log read from a local file, and no '
+            'log_path was given (set agent_log_path for the host)' % where)
+
+
+def unknown_result(result, reason):
+    """``result`` (a dict) made the answer of a log that could not be read (LOGS unknown)."""
+    result.update(status='unknown', reason=reason, checks=[_checks.unknown('LOGS', reason)])
+    return result
+
+
+def logs_result(result, text, since=None, after=None, examples=3):
+    """``result`` (a dict) completed with the counts of ``text`` and the LOGS check; returns the
+    time of the newest line (for a state file). ``after`` (a state file's time) wins over ``since``."""
+    start = after if after is not None else since
+    summary = scan(text, since=None if after is not None else since, after=after, examples=examples)
+    period = 'since %s:' % rfc3339(start) if start is not None else 'in the whole log:'
+    check = check_logs(summary, period)
+    last_epoch = summary.pop('last_epoch')
+    result.update(summary)
+    result.update(checks=[check], status=check['status'])
+    return last_epoch
+
+
 def load_state(path, key):
     """The last timestamp (epoch) stored for ``key`` in the state file, or None."""
     if not path or not os.path.exists(path):

@@ -36,8 +36,10 @@ import json
 import math
 import re
 import ssl
+import time
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks as _checks
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import exposition
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import (
     FleetopsError, ParseError, TargetAuthError, TargetTimeout, TargetUnreachable)
 
@@ -810,3 +812,32 @@ def query_reading(client, window_seconds, cluster=None, cluster_label='cluster',
         'watcher_segments': watcher,
         'queues': queues,
     }
+
+
+# ------------------------------------------------------------------ the module's result
+
+def read_target(target, clock=None):
+    """One reading of an agent's /metrics through a ``target.Target`` (pod proxy or URL)."""
+    status, body = target.http_get('/metrics')
+    now = (clock or time.time)()
+    if status != 200:
+        raise FleetopsError('%s answered HTTP %s on /metrics' % (target.describe(), status))
+    metrics = exposition.parse(body, source='%s /metrics' % target.describe())
+    return read_queues(metrics, now)
+
+
+def unknown_result(result, reason):
+    """``result`` (a dict) made the answer of an agent that could not be read."""
+    result.update(status='unknown', reason=reason, checks=unknown_checks(reason))
+    return result
+
+
+def stats_result(result, reading, queues, window, th, empty_reason=None):
+    """``result`` (a dict) completed with the queues, the snapshot and the RW-* checks."""
+    if not queues and empty_reason:
+        result['snapshot'] = reading
+        return unknown_result(result, empty_reason)
+    found = rw_checks(queues, th)
+    result.update(queues=queues, window_seconds=None if window is None else round(window, 3), snapshot=reading,
+                  checks=found, status=_checks.result_status(found))
+    return result

@@ -556,7 +556,7 @@ class KubeTarget(Target):
             _release(raw)
 
     # -- exec
-    def _ws(self, argv, binary):
+    def open_exec(self, argv, binary=True):
         """A WebSocket exec session (the client's WSClient, the v4/v5 channel protocols)."""
         if not HAS_STREAM:
             raise MissingLibrary('kubernetes', 'kubernetes.stream (websocket-client) is required for exec')
@@ -599,7 +599,7 @@ class KubeTarget(Target):
     def exec(self, argv, timeout=None):
         """(rc, stdout, stderr) of a command in the agent's container."""
         deadline = _now() + self._timeout(timeout)
-        ws = self._ws(argv, binary=True)
+        ws = self.open_exec(argv, binary=True)
         out, err = [], []
         try:
             while ws.is_open():
@@ -629,7 +629,7 @@ class KubeTarget(Target):
 
     def exec_stream(self, argv, chunk_size=CHUNK_SIZE):
         """stdout of a command in the agent's container, chunk by chunk as it arrives."""
-        ws = self._ws(argv, binary=True)
+        ws = self.open_exec(argv, binary=True)
         err = []
         idle_deadline = _now() + self._timeout(None)
         try:
@@ -697,6 +697,15 @@ class KubeTarget(Target):
         if since_epoch is not None:
             text = _drop_before(text, since_epoch, keep_timestamps=timestamps)
         return text
+
+
+def without_userinfo(url):
+    """``url`` without ``user:password@`` (never in a message)."""
+    scheme, sep, rest = url.partition('://')
+    if not sep:
+        return url.split('@')[-1]
+    host, slash, path = rest.partition('/')
+    return '%s://%s%s%s' % (scheme, host.split('@')[-1], slash, path)
 
 
 def _drop_before(text, since_epoch, keep_timestamps=True):
@@ -783,7 +792,7 @@ class DirectTarget(Target):
         self._opener = build_opener(*handlers)
 
     def where(self):
-        return 'agent %s' % self.url
+        return 'agent %s' % without_userinfo(self.url)
 
     def describe(self):
         return self.where()

@@ -202,10 +202,10 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks as checksmod
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import logs as logmod
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
     COMMON_ARGS, check_kubernetes_library, target_from_params, validate_common)
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.target import without_userinfo
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError, MissingLibrary
 
 
@@ -220,20 +220,6 @@ def argument_spec():
         previous=dict(type='bool', default=False),
     )
     return spec
-
-
-def _without_userinfo(url):
-    """``url`` without ``user:password@`` (never in a message)."""
-    scheme, sep, rest = url.partition('://')
-    if not sep:
-        return url.split('@')[-1]
-    host, slash, path = rest.partition('/')
-    return '%s://%s%s%s' % (scheme, host.split('@')[-1], slash, path)
-
-
-def unknown(result, reason):
-    result.update(status='unknown', reason=reason, checks=[checksmod.unknown('LOGS', reason)])
-    return result
 
 
 def run(module):
@@ -251,10 +237,9 @@ def run(module):
     result = dict(changed=False, source=source, state_file_updated=False, since=None, since_from='none')
     if params.get('url') and not params.get('log_path'):
         # an agent outside Kubernetes has no pods/log: without a local file its log cannot be read
-        where = 'agent %s' % _without_userinfo(params['url'])
+        where = 'agent %s' % without_userinfo(params['url'])
         result.update(source='file', target=where)
-        return unknown(result, 'the log of the %s was not read: an agent outside Kubernetes (url) has its log read from a '
-                               'local file, and no log_path was given (set agent_log_path for the host)' % where)
+        return logmod.unknown_result(result, logmod.no_log_file_reason(where))
     target = None
     if source == 'file':
         key = 'file:%s' % os.path.abspath(params['log_path'])
@@ -267,7 +252,7 @@ def run(module):
             module.fail_json(msg=str(exc))
         except FleetopsError as exc:
             result['target'] = 'the agent'
-            return unknown(result, str(exc))
+            return logmod.unknown_result(result, str(exc))
         result['target'] = target.describe()
         key = target.describe()
     after = logmod.load_state(params.get('state_file'), key) if params.get('state_file') else None
@@ -279,7 +264,7 @@ def run(module):
             try:
                 text = logmod.read_file(params['log_path'], tail_lines=params.get('tail_lines'))
             except (IOError, OSError) as exc:
-                return unknown(result, 'cannot read the log file %s: %s' % (params['log_path'], exc))
+                return logmod.unknown_result(result, 'cannot read the log file %s: %s' % (params['log_path'], exc))
         else:
             kwargs = dict(since_time=start, tail_lines=params.get('tail_lines'), timestamps=True)
             if params['previous']:
@@ -287,13 +272,8 @@ def run(module):
             text = target.logs(**kwargs)
             result['target'] = target.describe()
     except FleetopsError as exc:
-        return unknown(result, str(exc))
-    summary = logmod.scan(text, since=None if after is not None else since, after=after, examples=params['examples'])
-    period = 'since %s:' % result['since'] if start is not None else 'in the whole log:'
-    check = logmod.check_logs(summary, period)
-    last_epoch = summary.pop('last_epoch')
-    result.update(summary)
-    result.update(checks=[check], status=check['status'])
+        return logmod.unknown_result(result, str(exc))
+    last_epoch = logmod.logs_result(result, text, since, after, params['examples'])
     if params.get('state_file') and not module.check_mode:
         newest = last_epoch if last_epoch is not None else (after if after is not None else None)
         if newest is not None and newest != after:

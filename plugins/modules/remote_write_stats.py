@@ -292,8 +292,6 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks as checksmod
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import exposition
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remote_write as rw
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
     COMMON_ARGS, check_kubernetes_library, target_from_params, validate_common)
@@ -315,16 +313,6 @@ def argument_spec():
         query_selector=dict(type='str'),
     )
     return spec
-
-
-def read_metrics(target):
-    """One reading of the agent's /metrics."""
-    status, body = target.http_get('/metrics')
-    now = time.time()
-    if status != 200:
-        raise FleetopsError('%s answered HTTP %s on /metrics' % (target.describe(), status))
-    metrics = exposition.parse(body, source='%s /metrics' % target.describe())
-    return rw.read_queues(metrics, now)
 
 
 def run(module):
@@ -359,11 +347,11 @@ def run(module):
             reading = rw.query_reading(client, window, cluster=params.get('cluster'), cluster_label=params['cluster_label'],
                                        extra_selector=params.get('query_selector'), now=time.time())
         except FleetopsError as exc:
-            return unknown(result, str(exc), th)
+            return rw.unknown_result(result, str(exc))
         queues, window = rw.queue_figures(reading)
         reason = 'the query API has no remote-write series for %s="%s" over %s' % (params['cluster_label'], params.get('cluster'),
                                                                                    params['window'])
-        return finish(result, reading, queues, window, th, empty_reason=reason)
+        return rw.stats_result(result, reading, queues, window, th, empty_reason=reason)
 
     check_kubernetes_library(module)
     if params['interval'] < 0:
@@ -374,34 +362,19 @@ def run(module):
         module.fail_json(msg=str(exc))
     except FleetopsError as exc:
         result['agent'] = 'the agent'
-        return unknown(result, str(exc), th)
+        return rw.unknown_result(result, str(exc))
     result['agent'] = target.describe()
     try:
-        reading = read_metrics(target)
+        reading = rw.read_target(target)
         if params['interval'] > 0 and baseline is None:
             baseline = reading
             time.sleep(params['interval'])
-            reading = read_metrics(target)
+            reading = rw.read_target(target)
     except FleetopsError as exc:
-        return unknown(result, str(exc), th)
+        return rw.unknown_result(result, str(exc))
     result['agent'] = target.describe()
     queues, window = rw.queue_figures(reading, baseline)
-    return finish(result, reading, queues, window, th)
-
-
-def unknown(result, reason, th):
-    result.update(status='unknown', reason=reason, checks=rw.unknown_checks(reason))
-    return result
-
-
-def finish(result, reading, queues, window, th, empty_reason=None):
-    if not queues and empty_reason:
-        result['snapshot'] = reading
-        return unknown(result, empty_reason, th)
-    checks = rw.rw_checks(queues, th)
-    result.update(queues=queues, window_seconds=None if window is None else round(window, 3), snapshot=reading,
-                  checks=checks, status=checksmod.result_status(checks))
-    return result
+    return rw.stats_result(result, reading, queues, window, th)
 
 
 def main():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import errors
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import errors, wal_reader
 from ansible_collections.fleetops.prometheus_agent.plugins.modules import wal_inspect
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "wal"
@@ -181,40 +181,41 @@ class FakeClient:
 
 
 class KubeLikeTarget:
+    """A pod target whose exec WebSocket is ``client`` (what ``KubeTarget.open_exec`` returns)."""
     namespace = "monitoring"
     pod_name = "prom-agent-x-0"
     container = "prometheus"
     timeout = 5
-    core = type("Core", (), {"connect_get_namespaced_pod_exec": None})()
+
+    def __init__(self, client):
+        self.client = client
+
+    def open_exec(self, argv, binary=True):
+        assert binary and argv
+        return self.client
 
 
 @pytest.mark.parametrize("step", [1, 7, 4096, 1 << 20])
-def test_flat_stream_frames(monkeypatch, step):
+def test_flat_stream_frames(step):
     big = bytes(range(256)) * 300            # 76,800 bytes: a 64-bit length frame
     stream = (_frame(2, b"\x01hello ") + _frame(2, b"\x01" + big) + _frame(9, b"") + _frame(2, b"\x02warn", fin=True)
               + _frame(2, b"\x01part1-", fin=False) + _frame(0, b"part2") + _frame(2, b"\x03" + b'{"status":"Success"}')
               + _frame(8, b"\x03\xe8"))
     client = FakeClient(FakeRaw(stream, step))
-    monkeypatch.setattr(wal_inspect, "k8s_stream", lambda *a, **kw: client)
-    monkeypatch.setattr(wal_inspect, "HAS_WS", True)
-    out = b"".join(wal_inspect.FlatStream(KubeLikeTarget()).exec_stream(["cat", "x"]))
+    out = b"".join(wal_reader.FlatStream(KubeLikeTarget(client)).exec_stream(["cat", "x"]))
     assert out == b"hello " + big + b"part1-part2"
     assert client.closed
 
 
-def test_flat_stream_nonzero_exit(monkeypatch):
+def test_flat_stream_nonzero_exit():
     status = b'{"status":"Failure","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"1"}]}}'
     stream = _frame(2, b"\x02cat: x: No such file or directory\n") + _frame(2, b"\x03" + status) + _frame(8, b"")
-    monkeypatch.setattr(wal_inspect, "k8s_stream", lambda *a, **kw: FakeClient(FakeRaw(stream, 100)))
-    monkeypatch.setattr(wal_inspect, "HAS_WS", True)
     with pytest.raises(errors.FleetopsError) as err:
-        list(wal_inspect.FlatStream(KubeLikeTarget()).exec_stream(["cat", "x"]))
+        list(wal_reader.FlatStream(KubeLikeTarget(FakeClient(FakeRaw(stream, 100)))).exec_stream(["cat", "x"]))
     assert "No such file" in str(err.value) and "exited 1" in str(err.value)
 
 
-def test_flat_stream_truncated_frame(monkeypatch):
+def test_flat_stream_truncated_frame():
     stream = _frame(2, b"\x01" + b"x" * 1000)[:500]
-    monkeypatch.setattr(wal_inspect, "k8s_stream", lambda *a, **kw: FakeClient(FakeRaw(stream, 100)))
-    monkeypatch.setattr(wal_inspect, "HAS_WS", True)
     with pytest.raises(errors.TargetUnreachable):
-        list(wal_inspect.FlatStream(KubeLikeTarget()).exec_stream(["cat", "x"]))
+        list(wal_reader.FlatStream(KubeLikeTarget(FakeClient(FakeRaw(stream, 100)))).exec_stream(["cat", "x"]))

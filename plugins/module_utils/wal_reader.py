@@ -1,0 +1,296 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, fleetops maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reading a WAL where it is: a local directory, or inside the agent pod through exec.
+
+What ``wal_inspect`` (and ``agent_audit``) return, free of Ansible: ``inspect(params, location,
+target)``. The page and record logic is in ``wal.py``; this module gets the bytes there: a local
+listing and files, or ``ls``/``du``/``df`` and ``cat`` through the exec WebSocket (``FlatStream``
+reads the frames itself so memory stays flat whatever the segment size).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import socket
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import wal as walmod
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import (
+    FleetopsError, MissingLibrary, TargetTimeout, TargetUnreachable)
+
+
+KUBE_OPTIONS = ('kubeconfig', 'context', 'host', 'api_key', 'pod')
+KUBE_ENV = ('K8S_AUTH_KUBECONFIG', 'K8S_AUTH_CONTEXT', 'K8S_AUTH_HOST', 'K8S_AUTH_API_KEY', 'KUBECONFIG')
+
+
+def choose_location(params, environ=None, home=None):
+    """``auto``: local for an agent outside Kubernetes (``url``) or with no Kubernetes configured."""
+    if params.get('location') in ('local', 'pod'):
+        return params['location']
+    if params.get('url'):
+        return 'local'
+    environ = os.environ if environ is None else environ
+    if any(params.get(k) for k in KUBE_OPTIONS) or any(environ.get(k) for k in KUBE_ENV):
+        return 'pod'
+    home = environ.get('HOME', '') if home is None else home
+    return 'pod' if os.path.exists(os.path.join(home, '.kube', 'config')) else 'local'
+
+
+class Unknown(Exception):
+    """The WAL could not be read: the result is ``status: unknown`` with this reason."""
+
+
+def read_local(params):
+    path = params['path']
+    try:
+        listing = walmod.list_local(path)
+    except FileNotFoundError:
+        raise Unknown('WAL directory %s does not exist on %s' % (path, os.uname()[1]))
+    except NotADirectoryError:
+        raise Unknown('%s is not a directory' % path)
+    except PermissionError as exc:
+        raise Unknown('cannot read %s: %s' % (path, exc))
+    live = params['agent_running']
+    if live is None:
+        live = walmod.guess_live(listing)
+    report = walmod.verify_listing(listing, params['verify'], walmod.local_opener(path), live=live)
+    compression = None
+    if params['verify'] == 'none':
+        compression = walmod.detect_compression_local(listing, path)
+    return listing, report, compression, {}
+
+
+def _pod_name(target):
+    for attr in ('pod_ref', 'pod_name', 'pod'):
+        try:
+            value = getattr(target, attr, None)
+        except FleetopsError:
+            return None
+        if isinstance(value, str) and value:
+            namespace = getattr(target, 'namespace', None)
+            return '%s/%s' % (namespace, value) if namespace and '/' not in value else value
+    return None
+
+
+class FlatStream(object):
+    """``exec_stream`` with flat memory and full speed for big outputs (``cat`` of a segment).
+
+    The kubernetes client's ``WSClient.update()`` appends every frame to the channel buffer and to
+    a copy of the whole output (``_all``): streaming a 128 MiB segment through it costs memory in
+    proportion to the segment and time in proportion to its square. websocket-client's own frame
+    reader is also slow on big frames (many small reads). So this opens the exec WebSocket with the
+    kubernetes client (authentication, TLS, protocol negotiation as usual) and then reads the frames
+    off the TLS socket itself, into one reused 1 MiB buffer, handing each piece of stdout on as it
+    arrives. Falls back to the target's own ``exec_stream`` for targets without a Kubernetes API.
+    """
+
+    BUFFER = 1024 * 1024
+
+    def __init__(self, target):
+        self.target = target
+
+    def exec(self, argv, timeout=None):
+        return self.target.exec(argv, timeout=timeout)
+
+    def exec_stream(self, argv, chunk_size=None):
+        if getattr(self.target, 'open_exec', None) is None:
+            return self.target.exec_stream(argv) if chunk_size is None else self.target.exec_stream(argv, chunk_size=chunk_size)
+        return self._frames(list(argv))
+
+    def _frames(self, argv):
+        # pylint: disable=too-many-locals,too-many-branches,too-many-statements
+        target = self.target
+        where = 'exec %s in pod %s/%s' % (' '.join(argv[:2]), target.namespace, target.pod_name)
+        timeout = float(getattr(target, 'timeout', None) or 30)
+        try:
+            client = target.open_exec(argv, binary=True)
+        except FleetopsError:
+            raise
+        except Exception as exc:  # pylint: disable=broad-except
+            raise TargetUnreachable('%s: %s' % (where, exc))
+        raw = client.sock.sock
+        buf = bytearray(self.BUFFER)
+        view = memoryview(buf)
+        state = {'start': 0, 'end': 0}
+
+        def fill(need):
+            """Make ``need`` bytes available at buf[start:]; False at the end of the stream."""
+            start, end = state['start'], state['end']
+            if end - start >= need:
+                return True
+            if start:
+                buf[:end - start] = buf[start:end]
+                end -= start
+                start = 0
+            while end - start < need:
+                try:
+                    n = raw.recv_into(view[end:])
+                except socket.timeout:
+                    raise TargetTimeout('%s: nothing received for %ss' % (where, timeout))
+                if not n:
+                    state['start'], state['end'] = start, end
+                    return False
+                end += n
+            state['start'], state['end'] = start, end
+            return True
+
+        status = b''
+        err = b''
+        channel = None
+        try:
+            raw.settimeout(timeout)
+            while fill(2):
+                short = buf[state['start'] + 1] & 0x7F
+                head = 4 if short == 126 else 10 if short == 127 else 2
+                if not fill(head):      # may move the buffered bytes: read the header after it
+                    break
+                start = state['start']
+                b0, b1 = buf[start], buf[start + 1]
+                opcode = b0 & 0x0F
+                length = short if head == 2 else int.from_bytes(buf[start + 2:start + head], 'big')
+                if b1 & 0x80:
+                    raise TargetUnreachable('%s: the server sent a masked frame' % where)
+                state['start'] += head
+                if opcode == 0x8:       # close
+                    break
+                data_frame = opcode in (0x0, 0x1, 0x2)
+                left = length
+                first = True
+                while left:
+                    if not fill(1):
+                        raise TargetUnreachable('%s: the stream ended inside a frame' % where)
+                    start, end = state['start'], state['end']
+                    take = min(left, end - start)
+                    piece = view[start:start + take]
+                    state['start'] = start + take
+                    left -= take
+                    if not data_frame:
+                        continue
+                    if first and opcode != 0x0:
+                        channel = piece[0]
+                        piece = piece[1:]
+                    first = False
+                    if not len(piece):
+                        continue
+                    if channel == 1:
+                        yield bytes(piece)
+                    elif channel == 2:
+                        err = (err + bytes(piece))[-4096:]
+                    elif channel == 3:
+                        status += bytes(piece)
+                if opcode == 0x9:       # ping: answer so the server keeps the stream
+                    try:
+                        client.sock.pong(b'')
+                    except Exception:  # pylint: disable=broad-except
+                        pass
+        except FleetopsError:
+            raise
+        except Exception as exc:  # pylint: disable=broad-except
+            raise TargetUnreachable('%s: %s' % (where, exc))
+        finally:
+            try:
+                client.close()
+            except Exception:  # pylint: disable=broad-except
+                pass
+        rc = _exit_code(status)
+        if rc:
+            raise FleetopsError('%s exited %s: %s' % (where, rc, err.decode('utf-8', 'replace').strip()[-300:]))
+
+
+def _exit_code(status):
+    """The exit code from the exec error channel's Status (``Success``, or ``ExitCode`` causes)."""
+    if not status:
+        return 0
+    try:
+        doc = json.loads(status.decode('utf-8', 'replace'))
+    except ValueError:
+        return 1
+    if doc.get('status') == 'Success':
+        return 0
+    for cause in (doc.get('details') or {}).get('causes') or []:
+        if cause.get('reason') == 'ExitCode':
+            try:
+                return int(cause.get('message'))
+            except (TypeError, ValueError):
+                return 1
+    return 1
+
+
+def read_pod(params, target=None):
+    path = params['path'].rstrip('/') or '/'
+    try:
+        if callable(target):
+            target = target()
+        rc, out, err = target.exec(walmod.pod_list_argv(path))
+    except MissingLibrary:
+        raise
+    except FleetopsError as exc:
+        raise Unknown('cannot reach the agent pod: %s' % exc)
+    extra = {}
+    pod = _pod_name(target)
+    if pod:
+        extra['pod'] = pod
+    if isinstance(err, bytes):
+        err = err.decode('utf-8', 'replace')
+    if rc == 3:
+        raise Unknown('WAL directory %s not found in the agent container%s' % (path, ' of %s' % pod if pod else ''))
+    if rc not in (0, None):
+        raise Unknown('listing %s in the agent container failed (exit %s): %s' % (path, rc, (err or '').strip()[:300]))
+    listing = walmod.parse_pod_listing(path, out)
+    live = params['agent_running']
+    if live is None:
+        live = True
+    try:
+        report = walmod.verify_listing(listing, params['verify'], walmod.pod_opener(FlatStream(target), path), live=live)
+    except FleetopsError as exc:
+        # the listing stands; the verification could not finish (connection lost, container gone)
+        report = walmod.WalReport(listing, params['verify'], live).finish()
+        report.error = 'streaming the segments out of the pod failed: %s' % exc
+    compression = None
+    if params['verify'] == 'none' and listing.segments:
+        compression = _pod_compression(target, path, listing)
+    return listing, report, compression, extra
+
+
+def _pod_compression(target, path, listing):
+    name = listing.segments[-1][1]
+    try:
+        rc, out, _err = target.exec(['head', '-c', str(walmod.PAGE_SIZE), path + '/' + name])
+    except FleetopsError:
+        return None
+    if rc not in (0, None) or not out:
+        return None
+    res = walmod.Verifier(read_size=walmod.PAGE_SIZE).verify([out], name, last=True, live=True)
+    found = walmod.compression_name(res.compression)
+    return None if found == 'unknown' else found
+
+
+def inspect(params, location, target=None):
+    """The result of ``wal_inspect`` (no ``changed`` decided here): ``location`` is ``local`` or
+    ``pod``; ``target`` the pod's ``target.Target``, or a function that makes one (called here, so
+    that a connection problem becomes the ``unknown`` result). ``params`` holds the module's options (path, verify, repair_preview,
+    agent_running, thresholds and the connection options)."""
+    result = dict(changed=False, location=location)
+    thresholds = walmod.wal_thresholds(params.get('thresholds'))
+    try:
+        if location == 'local':
+            listing, report, compression, extra = read_local(params)
+        else:
+            listing, report, compression, extra = read_pod(params, target)
+    except Unknown as exc:
+        reason = str(exc)
+        result.update(status='unknown', reason=reason, wal={'path': params['path']}, volume=None,
+                      checks=walmod.unknown_checks(reason, thresholds))
+        return result
+    result.update(extra)
+    facts = walmod.wal_facts(listing, report)
+    if compression is not None and facts.get('compression') is None:
+        facts['compression'] = compression
+    checks = walmod.wal_checks(facts, listing.volume, thresholds, verify=params['verify'])
+    result.update(wal=facts, volume=listing.volume, checks=checks, status=walmod.worst_status(checks))
+    if params['repair_preview']:
+        result['repair_preview'] = report.repair_preview()
+    return result
