@@ -19,6 +19,14 @@ fi
 failed=()
 declare -A took
 
+# a copy of this collection installed in the default path (older molecule runs did, with their
+# prerun) shadows the checkout for ansible-lint and molecule: remove it
+stale="$HOME/.ansible/collections/ansible_collections/fleetops/prometheus_agent"
+if [ -e "$stale" ] && [ ! -L "$stale" ]; then
+  echo "removing $stale (an installed copy of this collection that would shadow the checkout)"
+  rm -rf "$stale"
+fi
+
 coll_base=""
 collections() {
   # a collection tree for the tools that need one installed (ansible-doc, molecule)
