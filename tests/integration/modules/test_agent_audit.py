@@ -8,20 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from test_agent_status_helpers import assert_checks_shape, clusters, playbook, state  # pylint: disable=import-error
+from test_agent_status_helpers import assert_checks_shape, clusters, module_defaults, playbook, state  # pylint: disable=import-error
 
 pytestmark = [pytest.mark.lab]
 
 PARTS = ["remote_write_stats", "agent_status", "wal_inspect", "agent_logs"]
 
-DEFAULTS = """
-  module_defaults:
-    group/fleetops.prometheus_agent.prometheus_agent:
-      kubeconfig: "{{ kubeconfig }}"
-      context: "{{ kube_context }}"
-      namespace: "{{ agent_namespace }}"
-      label_selector: "{{ agent_selector }}"
-"""
+DEFAULTS = module_defaults()
 
 PLAY = """
 - hosts: fleet
@@ -124,8 +117,11 @@ def test_one_call_gives_what_the_four_modules_give(lab):
         assert wrong["parts"][part]["status"] == "unknown", part
 
     for task, option in (("bad gather", "gather"), ("bad examples", "log_examples"), ("bad since", "logs_since")):
-        res = run.result(direct, task)
-        assert res.get("failed"), (task, res)
+        found = run.for_host(direct, task)[-1]
+        res = found["result"]
+        # ansible-core 2.19 keeps "failed" out of an ignored result: the callback's status says it
+        assert res.get("failed") or found["status"] in ("failed", "ignored"), (task, found)
+        assert "checks" not in res, (task, res)
         assert option in res["msg"] and "Traceback" not in res["msg"], (task, res["msg"])
 
 

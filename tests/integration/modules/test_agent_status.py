@@ -6,20 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from test_agent_status_helpers import assert_checks_shape, by_id, clusters, playbook, state  # pylint: disable=import-error
+from test_agent_status_helpers import assert_checks_shape, by_id, clusters, module_defaults, playbook, state  # pylint: disable=import-error
 
 pytestmark = [pytest.mark.lab]
 
 KUBE_IDS = ["POD", "RESTARTS", "HEALTH", "MEMORY", "INGEST", "CONFIG", "TARGETS"]
 
-DEFAULTS = """
-  module_defaults:
-    group/fleetops.prometheus_agent.prometheus_agent:
-      kubeconfig: "{{ kubeconfig }}"
-      context: "{{ kube_context }}"
-      namespace: "{{ agent_namespace }}"
-      label_selector: "{{ agent_selector }}"
-"""
+DEFAULTS = module_defaults()
 
 HEALTHY = """
 - hosts: fleet

@@ -65,6 +65,18 @@ def callback_env() -> dict:
     return _ENV
 
 
+def module_defaults(select: str = 'label_selector: "{{ agent_selector }}"') -> str:
+    """The ``module_defaults`` of a play's header: the lab host's cluster, and the pod by ``select``."""
+    return """
+  module_defaults:
+    group/fleetops.prometheus_agent.prometheus_agent:
+      kubeconfig: "{{ kubeconfig }}"
+      context: "{{ kube_context }}"
+      namespace: "{{ agent_namespace }}"
+      %s
+""" % select
+
+
 def state(lab) -> dict:
     with open(os.path.join(str(lab.workdir), "state.json"), encoding="utf-8") as handle:
         return json.load(handle)

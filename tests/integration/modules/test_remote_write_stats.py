@@ -12,20 +12,13 @@ import time
 
 import pytest
 
-from test_agent_status_helpers import assert_checks_shape, by_id, clusters, playbook, state  # pylint: disable=import-error
+from test_agent_status_helpers import assert_checks_shape, by_id, clusters, module_defaults, playbook, state  # pylint: disable=import-error
 
 pytestmark = [pytest.mark.lab]
 
 RW_IDS = ["RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY"]
 
-DEFAULTS = """
-  module_defaults:
-    group/fleetops.prometheus_agent.prometheus_agent:
-      kubeconfig: "{{ kubeconfig }}"
-      context: "{{ kube_context }}"
-      namespace: "{{ agent_namespace }}"
-      pod: "{{ agent_pod }}"
-"""
+DEFAULTS = module_defaults('pod: "{{ agent_pod }}"')
 
 HEALTHY = """
 - hosts: fleet
