@@ -82,17 +82,27 @@ stage_changelog() {
 }
 
 stage_molecule() {
-  local ok=0 scen
+  local ok=0 scen lab=""
   export ANSIBLE_COLLECTIONS_PATH
   ANSIBLE_COLLECTIONS_PATH=$(collections)
+  # one lab for every scenario (their prepare step starts one only when none is given)
+  if [ -z "${FLEETOPS_LAB_WORKDIR:-}" ]; then
+    lab=$(mktemp -d /tmp/fleetops-molecule-lab.XXXXXX)
+    python tests/lab/fleetlab up --workdir "$lab" --clusters 1 >/dev/null || { echo "molecule: the lab did not start" >&2; return 1; }
+  fi
   for scen in $(find roles -path '*/molecule/*/molecule.yml' 2>/dev/null | sort); do
     local roledir scenario
     roledir=$(dirname "$(dirname "$(dirname "$scen")")")
     scenario=$(basename "$(dirname "$scen")")
     echo "== molecule test -s $scenario in $roledir"
     # molecule keeps scenario state under ~/.ansible/tmp across checkouts: start clean
-    (cd "$roledir" && molecule reset -s "$scenario" >/dev/null 2>&1; molecule test -s "$scenario") || ok=1
+    (cd "$roledir" && molecule reset -s "$scenario" >/dev/null 2>&1
+     FLEETOPS_LAB_WORKDIR=${FLEETOPS_LAB_WORKDIR:-$lab} molecule test -s "$scenario") || ok=1
   done
+  if [ -n "$lab" ]; then
+    python tests/lab/fleetlab down --workdir "$lab" >/dev/null || ok=1
+    rm -rf "$lab"
+  fi
   return $ok
 }
 

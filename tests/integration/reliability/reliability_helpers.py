@@ -88,6 +88,25 @@ def reset_pod(lab, cluster, timeout: float = 120):
     wait_for(lambda: lab_status(lab, cluster)["pod_uid"] != before and lab_status(lab, cluster)["pid"], timeout,
              what="a new pod of %s" % cluster)
     lab.wait_ready(cluster, timeout)
+    wait_scraping(lab, cluster, timeout)
+
+
+def scraping(lab, cluster) -> bool:
+    """Whether the agent has active scrape targets and has scraped each of them (all up)."""
+    url = lab.state["clusters"][cluster]["agent_url"] + "/api/v1/targets"
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:  # nosec - the lab's loopback agent
+            doc = json.load(resp)
+    except (OSError, ValueError):
+        return False
+    active = (doc.get("data") or {}).get("activeTargets") or []
+    return bool(active) and all(t.get("health") == "up" for t in active)
+
+
+def wait_scraping(lab, cluster, timeout: float = 120):
+    """Wait until a (new) agent scrapes its targets: before that INGEST is unknown ("no active
+    scrape target"), which would read as a finding on a cluster that is meant to be clean."""
+    wait_for(lambda: scraping(lab, cluster), timeout, what="the agent of %s scraping its targets" % cluster)
 
 
 # ----------------------------------------------------------------------------- inventories

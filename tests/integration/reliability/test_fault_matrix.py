@@ -29,7 +29,7 @@ from labkit.faults import list_segments, record_fragments  # the lab's own WAL h
 from labkit.runtime import http_request
 from reliability_helpers import (AGENT_SIDE_CHECKS, MATRIX, MatrixRow, MetricsFaultServer, derived_kubeconfig,
                                  describe_checks, direct_host_vars, kube_host_vars, lab_status, other_ca_pem,
-                                 real_clusters, reset_pod, run_daily, wait_for, write_inventory)
+                                 real_clusters, reset_pod, run_daily, wait_for, wait_scraping, write_inventory)
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -105,6 +105,8 @@ def lab_fault(name, settle=None, reset=False, wait_ready=False):
             ctx.lab.wait_ready(host, 120)
         for _attempt in range(int(reset)):
             reset_pod(ctx.lab, host)
+        if host != "all" and (wait_ready or reset):
+            wait_scraping(ctx.lab, host)
     return inject, heal
 
 

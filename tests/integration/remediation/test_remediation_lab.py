@@ -114,13 +114,20 @@ def receiver_count(lab, cluster, start, end):
 
 
 def wait_until(predicate, timeout, step=2.0, what="condition"):
+    """The first true value of ``predicate``; a connection error (a process still starting, such as
+    the receiver right after its heal) counts as not yet."""
     deadline = time.time() + timeout
+    last_error = None
     while True:
-        value = predicate()
+        try:
+            value = predicate()
+        except OSError as exc:      # urllib's URLError is an OSError
+            value, last_error = None, exc
         if value:
             return value
         if time.time() > deadline:
-            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+            raise AssertionError("timed out after %ss waiting for %s%s" % (
+                timeout, what, " (last error: %s)" % last_error if last_error else ""))
         time.sleep(step)
 
 
