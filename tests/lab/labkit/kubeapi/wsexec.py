@@ -11,6 +11,7 @@ import select
 import struct
 import subprocess
 import threading
+import time
 
 LOG = logging.getLogger("labkit.kubeapi")
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -18,6 +19,7 @@ PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io"]
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 CHUNK = 256 * 1024
 FRAME_MAX = 4 * 1024 * 1024
+EXEC_START_SECONDS = 0.1     # from the upgrade to the first output (see run_exec)
 
 
 def choose_protocol(offered):
@@ -142,6 +144,10 @@ def run_exec(ws, protocol, argv, want_stdin, want_stdout, want_stderr, cwd=None)
             ws.send_channel(chan, b"")
         except OSError:
             pass
+    # a container's process starts some time after the upgrade; kubectl (client-go's WebSocket
+    # executor) creates its streams after the upgrade too and drops frames of streams it has not
+    # created yet ("Unknown stream id"): under load a fast command's whole output could go
+    time.sleep(EXEC_START_SECONDS)
 
     def pump(pipe, channel, enabled):
         fd = pipe.fileno()
