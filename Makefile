@@ -8,7 +8,7 @@ LAB ?= /tmp/fleetops-lab
 test:            ## install what is missing, run every test
 	tests/scripts/test.sh
 
-test-full:       ## make test plus the long end-to-end suites (fault matrix, remediation, 200 clusters)
+test-full:       ## make test plus the daily playbook on 200 synthetic clusters
 	FLEETOPS_FULL_TESTS=1 tests/scripts/test.sh
 
 demo:            ## start a small lab with trouble, audit it, show the report, stop the lab

@@ -112,16 +112,24 @@ stage_unit() {
   python -m pytest -q -p no:cacheprovider tests/unit -n 2 --junitxml=tests/output/junit-unit.xml
 }
 
-# The long end-to-end suites (the 19-fault matrix, remediation per fault, the daily playbook on
-# 200 synthetic clusters) take longer than a CI run should; `make test-full` adds them.
-LONG_SUITES=(tests/integration/reliability/test_fault_matrix.py tests/integration/remediation
-             tests/integration/roles/test_daily_synthetic.py)
+# Every integration suite runs here, the fault matrix and the remediation end-to-end tests too, in
+# pytest-xdist workers (--dist loadfile: the tests of a file stay together in one worker, and each
+# worker starts labs of its own, so faults never cross). The daily playbook on 200 synthetic
+# clusters is a scale test: `make test-full` adds it (bench/ measures the fleet at scale).
+LONG_SUITES=(tests/integration/roles/test_daily_synthetic.py)
+WORKERS=${FLEETOPS_TEST_WORKERS:-3}
 
 stage_integration() {
   local ignore=() s
   for s in "${LONG_SUITES[@]}"; do ignore+=(--ignore "$s"); done
-  python -m pytest -q -p no:cacheprovider -rfE --durations=15 tests/integration "${ignore[@]}" \
-    --junitxml=tests/output/junit-integration.xml
+  # the longest files first, so that no worker starts one of them last
+  local first=(tests/integration/remediation tests/integration/reliability tests/integration/roles) rest=() d
+  for d in tests/integration/*/; do
+    d=${d%/}
+    case " ${first[*]} " in *" $d "*) ;; *) rest+=("$d") ;; esac
+  done
+  python -m pytest -q -p no:cacheprovider -rfE --durations=15 -n "$WORKERS" --dist loadfile \
+    "${first[@]}" "${rest[@]}" "${ignore[@]}" --junitxml=tests/output/junit-integration.xml
 }
 
 stage_integration_long() {

@@ -416,6 +416,7 @@ def test_fault(case, matrix_ctx):
 def test_matrix_counts():
     """Every row of the matrix passed: N faults, N detected, N isolated."""
     assert MATRIX.rows, "no row recorded"
+    MATRIX.write()      # tests/output/fault-matrix.md (also what the end-of-run summary prints under xdist)
     n = len(MATRIX.rows)
     assert n == len(CASES), MATRIX.counts()
     assert sum(r.detected for r in MATRIX.rows) == n and sum(r.isolated for r in MATRIX.rows) == n, MATRIX.counts()
