@@ -690,6 +690,7 @@ def gather(target, now=None, baseline=None, thresholds=None, clock=time.time):
         'ingest': ingest,
         'wal': wal,
         'snapshot': snapshot(now, pods, agent, ingest, metrics, hits),
+        'via': 'kubernetes' if kube else 'url',
     }
     if why_down:
         result['agent_error'] = why_down
@@ -702,4 +703,4 @@ def unknown_result(reason, kube=True):
     """The result when the cluster (or the agent, directly) cannot be reached at all."""
     ids = CHECK_IDS if kube else tuple(c for c in CHECK_IDS if c not in ('POD', 'RESTARTS'))
     return {'status': 'unknown', 'reason': reason, 'checks': [_checks.unknown(cid, reason) for cid in ids],
-            'pods': [], 'agent': None, 'targets': None, 'ingest': None, 'wal': None}
+            'pods': [], 'agent': None, 'targets': None, 'ingest': None, 'wal': None, 'via': 'kubernetes' if kube else 'url'}

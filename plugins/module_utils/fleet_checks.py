@@ -51,6 +51,8 @@ COMPUTED = {
 
 # rate-based checks: they need two readings far enough apart
 RATE_CHECKS = ("RW-SUCCESS", "RW-RETRY")
+# the checks of an agent's pod: they do not apply to an agent reached by URL (agent_status via=url)
+POD_CHECKS = ("POD", "RESTARTS")
 
 # defaults for the thresholds of the checks computed here, used only where checks.py has none
 LOCAL_DEFAULTS = {
@@ -588,6 +590,8 @@ def evaluate(cadence, results, user_thresholds=None, errors=None, previous=None,
         if why and errors and not (isinstance(result, dict) and result.get("failed")):
             why = "not measured, the gathering stopped at %s" % "; ".join(errors)[:300]
         for cid in ids:
+            if cid in POD_CHECKS and isinstance(result, dict) and result.get("via") == "url":
+                continue        # an agent reached by URL has no pod: POD and RESTARTS do not apply
             if cid in wanted and cid not in merged and cid not in COMPUTED:
                 merged[cid] = make(cid, "unknown", None, None, why or ("%s did not report %s" % (name, cid)))
 

@@ -96,6 +96,13 @@ target:
   returned: always
   type: str
   sample: cluster lab-1 pod monitoring/prom-agent-lab-1-0
+via:
+  description:
+    - How the agent was reached, C(kubernetes) (its pod through the API) or C(url) (directly; no pod, so no C(POD) and
+      C(RESTARTS) checks).
+  returned: always
+  type: str
+  sample: kubernetes
 checks:
   description: The checks C(POD), C(RESTARTS), C(HEALTH), C(MEMORY), C(INGEST), C(CONFIG), C(TARGETS).
   returned: always

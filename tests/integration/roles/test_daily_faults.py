@@ -209,3 +209,5 @@ def test_direct_agent_is_checked_without_a_log_path(roles_lab, roles_inventory, 
     assert not result.get("errors"), result.get("errors")
     for cid in ("RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY", "WAL-HEALTH", "HEALTH", "CONFIG"):
         assert checks[cid]["status"] == "ok", (cid, checks[cid])
+    # no pod: POD and RESTARTS do not apply (left out, not unknown)
+    assert "POD" not in checks and "RESTARTS" not in checks, checks

@@ -144,3 +144,19 @@ def test_wal_repair_in_the_logs_makes_wal_health_critical():
     assert {c["id"]: c for c in fc.evaluate("daily", results)["checks"]}["WAL-HEALTH"]["status"] == "warning"
     results["agent_logs"]["counts"] = {"remote_write_failure": 3}
     assert {c["id"]: c for c in fc.evaluate("daily", results)["checks"]}["WAL-HEALTH"]["status"] == "ok"
+
+
+def test_an_agent_reached_by_url_has_no_pod_checks():
+    """agent_status via=url returns no POD and RESTARTS: they are left out, not unknown; a Kubernetes
+    agent that did not report them still gets them unknown."""
+    results = _daily_results()
+    results["agent_status"]["checks"] = [c for c in results["agent_status"]["checks"] if c["id"] not in ("POD", "RESTARTS")]
+    results["agent_status"]["via"] = "url"
+    result = fc.evaluate("daily", results, context={"baseline": {"snapshot": {"time": NOW}}, "now": NOW})
+    ids = [c["id"] for c in result["checks"]]
+    assert "POD" not in ids and "RESTARTS" not in ids
+    assert result["status"] == "ok"
+    results["agent_status"]["via"] = "kubernetes"
+    result = fc.evaluate("daily", results, context={"baseline": {"snapshot": {"time": NOW}}, "now": NOW})
+    by_id = {c["id"]: c for c in result["checks"]}
+    assert by_id["POD"]["status"] == "unknown" and "did not report" in by_id["POD"]["message"]
