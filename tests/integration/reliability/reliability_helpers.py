@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from ansible_runner_helpers import REPO_ROOT, run_playbook
+from lab_fixtures import scraping as agent_scraping
 
 # extra environment of the suite's ansible runs (the shared helpers already load the
 # result_dump callback of tests/integration/plugins/callback)
@@ -92,15 +93,8 @@ def reset_pod(lab, cluster, timeout: float = 120):
 
 
 def scraping(lab, cluster) -> bool:
-    """Whether the agent has active scrape targets and has scraped each of them (all up)."""
-    url = lab.state["clusters"][cluster]["agent_url"] + "/api/v1/targets"
-    try:
-        with urllib.request.urlopen(url, timeout=3) as resp:  # nosec - the lab's loopback agent
-            doc = json.load(resp)
-    except (OSError, ValueError):
-        return False
-    active = (doc.get("data") or {}).get("activeTargets") or []
-    return bool(active) and all(t.get("health") == "up" for t in active)
+    """Whether the agent of ``cluster`` has active scrape targets and has scraped each of them (all up)."""
+    return agent_scraping(lab.state["clusters"][cluster]["agent_url"])
 
 
 def wait_scraping(lab, cluster, timeout: float = 120):
