@@ -600,16 +600,10 @@ def _json(body):
 def read_pod_metrics(target, pod_name):
     """The metrics.k8s.io PodMetrics of a pod (dict) or None when the cluster does not serve it."""
     getter = getattr(target, 'pod_metrics', None)
-    if getter is not None:
-        try:
-            return getter()
-        except FleetopsError:
-            return None
-    custom = getattr(target, 'custom', None)
-    if custom is None or not pod_name:
+    if getter is None or not pod_name:
         return None
     try:
-        return target.call(custom.get_namespaced_custom_object, 'metrics.k8s.io', 'v1beta1', target.namespace, 'pods', pod_name)
+        return getter(pod_name)
     except FleetopsError:
         return None
 

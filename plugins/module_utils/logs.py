@@ -27,6 +27,7 @@ import tempfile
 import time
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks as _checks
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.target import parse_time
 
 # (name, regex); the first that matches names the line. Corruption and repair come first.
@@ -241,6 +242,20 @@ def check_logs(summary, period):
 
 
 # ----------------------------------------------------------------------------- state file
+
+def read_log(target, log_path=None, since=None, tail_lines=None, previous=False):
+    """The log text: the local file ``log_path`` when given, else the container's log through
+    ``target`` from ``since`` (epoch). A file that cannot be read raises ``FleetopsError`` saying so."""
+    if log_path:
+        try:
+            return read_file(log_path, tail_lines=tail_lines)
+        except (IOError, OSError) as exc:
+            raise FleetopsError('cannot read the log file %s: %s' % (log_path, exc))
+    kwargs = dict(since_time=since, tail_lines=tail_lines, timestamps=True)
+    if previous:
+        kwargs['previous'] = True
+    return target.logs(**kwargs)
+
 
 def no_log_file_reason(where):
     """Why the log of an agent outside Kubernetes (``url``) was not read."""

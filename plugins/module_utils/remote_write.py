@@ -832,8 +832,10 @@ def unknown_result(result, reason):
     return result
 
 
-def stats_result(result, reading, queues, window, th, empty_reason=None):
-    """``result`` (a dict) completed with the queues, the snapshot and the RW-* checks."""
+def stats_result(result, reading, th, baseline=None, empty_reason=None):
+    """``result`` (a dict) completed with the queues of ``reading`` (rates against ``baseline``),
+    the snapshot and the RW-* checks; ``unknown`` with ``empty_reason`` when it has no queue."""
+    queues, window = queue_figures(reading, baseline)
     if not queues and empty_reason:
         result['snapshot'] = reading
         return unknown_result(result, empty_reason)

@@ -408,14 +408,6 @@ class KubeTarget(Target):
     def _timeout(self, timeout):
         return float(timeout or self.timeout or 30)
 
-    def call(self, func, *args, **kwargs):
-        """Call a client API method with the target's timeout and errors mapped."""
-        kwargs.setdefault('_request_timeout', self._timeout(None))
-        try:
-            return func(*args, **kwargs)
-        except Exception as exc:  # pylint: disable=broad-except
-            self._raise(exc)
-
     # -- raw JSON requests (no typed API classes: building CoreV1Api costs ~1 CPU-s per process
     # with the pydantic-generated client, and typed deserialization another ~0.6; see
     # docs/benchmarks.md). Remediation code still uses ``core``/``apps``/``custom``.
@@ -449,10 +441,10 @@ class KubeTarget(Target):
         found = self.get_json(base, query, what='listing pods')
         return list((found or {}).get('items') or [])
 
-    def pod_metrics(self):
-        """The metrics.k8s.io PodMetrics of the agent pod (dict); raises when not served."""
+    def pod_metrics(self, pod_name=None):
+        """The metrics.k8s.io PodMetrics of a pod (default: the agent pod) as a dict; raises when not served."""
         return self.get_json('/apis/metrics.k8s.io/v1beta1/namespaces/%s/pods/%s' % (
-            quote(self.namespace, safe=''), quote(self.pod_name, safe='')), what='pod metrics')
+            quote(self.namespace, safe=''), quote(pod_name or self.pod_name, safe='')), what='pod metrics')
 
     @staticmethod
     def _pod_rank(pod):

@@ -205,8 +205,7 @@ class Audit(object):
             reading = rw.read_target(self.target)
         except FleetopsError as exc:
             return rw.unknown_result(result, str(exc))
-        queues, window = rw.queue_figures(reading)
-        return rw.stats_result(result, reading, queues, window, rw.thresholds(self.params.get('thresholds')))
+        return rw.stats_result(result, reading, rw.thresholds(self.params.get('thresholds')))
 
     def agent_status(self, baseline):
         if self.target_error:
@@ -237,19 +236,14 @@ class Audit(object):
                       since=logmod.rfc3339(since), since_from='since' if since is not None else 'none', target=self.where())
         if self.params.get('log_path'):
             result['target'] = self.params['log_path']
-            try:
-                text = logmod.read_file(self.params['log_path'])
-            except (IOError, OSError) as exc:
-                return logmod.unknown_result(result, 'cannot read the log file %s: %s' % (self.params['log_path'], exc))
         elif not self.kube:
             return logmod.unknown_result(result, logmod.no_log_file_reason(self.where()))
         elif self.target_error:
             return logmod.unknown_result(result, self.target_error)
-        else:
-            try:
-                text = self.target.logs(since_time=since, timestamps=True)
-            except FleetopsError as exc:
-                return logmod.unknown_result(result, str(exc))
+        try:
+            text = logmod.read_log(self.target, self.params.get('log_path'), since)
+        except FleetopsError as exc:
+            return logmod.unknown_result(result, str(exc))
         logmod.logs_result(result, text, since, None, self.params['log_examples'])
         return result
 

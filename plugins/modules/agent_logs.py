@@ -260,16 +260,9 @@ def run(module):
     result['since'] = logmod.rfc3339(start)
     result['since_from'] = 'state_file' if after is not None else ('since' if since is not None else 'none')
     try:
-        if source == 'file':
-            try:
-                text = logmod.read_file(params['log_path'], tail_lines=params.get('tail_lines'))
-            except (IOError, OSError) as exc:
-                return logmod.unknown_result(result, 'cannot read the log file %s: %s' % (params['log_path'], exc))
-        else:
-            kwargs = dict(since_time=start, tail_lines=params.get('tail_lines'), timestamps=True)
-            if params['previous']:
-                kwargs['previous'] = True
-            text = target.logs(**kwargs)
+        text = logmod.read_log(target, params.get('log_path'), start, tail_lines=params.get('tail_lines'),
+                               previous=params['previous'])
+        if target is not None:
             result['target'] = target.describe()
     except FleetopsError as exc:
         return logmod.unknown_result(result, str(exc))

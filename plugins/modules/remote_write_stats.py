@@ -348,10 +348,9 @@ def run(module):
                                        extra_selector=params.get('query_selector'), now=time.time())
         except FleetopsError as exc:
             return rw.unknown_result(result, str(exc))
-        queues, window = rw.queue_figures(reading)
         reason = 'the query API has no remote-write series for %s="%s" over %s' % (params['cluster_label'], params.get('cluster'),
                                                                                    params['window'])
-        return rw.stats_result(result, reading, queues, window, th, empty_reason=reason)
+        return rw.stats_result(result, reading, th, empty_reason=reason)
 
     check_kubernetes_library(module)
     if params['interval'] < 0:
@@ -373,8 +372,7 @@ def run(module):
     except FleetopsError as exc:
         return rw.unknown_result(result, str(exc))
     result['agent'] = target.describe()
-    queues, window = rw.queue_figures(reading, baseline)
-    return rw.stats_result(result, reading, queues, window, th)
+    return rw.stats_result(result, reading, th, baseline)
 
 
 def main():

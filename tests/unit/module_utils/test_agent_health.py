@@ -81,7 +81,8 @@ class FakeTarget:
         status, name = ENDPOINTS[path]
         return status, (CAPTURES / name).read_bytes()
 
-    def pod_metrics(self):
+    def pod_metrics(self, pod_name=None):
+        self.pod_metrics_of = pod_name
         return self._pod_metrics
 
 
