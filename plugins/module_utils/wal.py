@@ -540,7 +540,7 @@ def volume_from_statvfs(st):
 
 
 def make_volume(capacity, used, available):
-    ratio = round(float(used) / capacity, 4) if capacity else None
+    ratio = round(float(used) / capacity, 6) if capacity else None
     return {'capacity': int(capacity), 'used': int(used), 'available': int(available), 'used_ratio': ratio}
 
 

@@ -35,6 +35,83 @@ def wait_until_scraping(client, timeout: float = 90):
         pytest.fail("the agents of %s do not scrape their targets after %ss" % (", ".join(pending), timeout))
 
 
+def lab_status(lab, cluster) -> dict:
+    return lab.status()["clusters"][cluster]
+
+
+def wait_for(predicate, timeout: float, what: str = "condition", interval: float = 0.5):
+    """Poll ``predicate()`` until it returns something true; returns it. AssertionError on timeout."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))
+
+
+def kube_core(lab, cluster):
+    """A kubernetes CoreV1Api on the lab cluster (the unmodified client, the lab kubeconfig)."""
+    from kubernetes import client, config  # pylint: disable=import-outside-toplevel
+    api = config.new_client_from_config(config_file=os.path.join(lab.workdir, "kubeconfig"), context=cluster)
+    return client.CoreV1Api(api)
+
+
+def reset_pod(lab, cluster, timeout: float = 120):
+    """Delete the agent pod (as ``kubectl delete pod`` does) and wait for the new one to be ready:
+    restart count 0, the old container's log gone from the current log, process counters reset.
+    Used to heal faults whose traces would otherwise show in the next run (RESTARTS counts the
+    last 24 h, WAL-HEALTH reads the log of the last day)."""
+    info = lab.state["clusters"][cluster]
+    before = lab_status(lab, cluster)["pod_uid"]
+    core = kube_core(lab, cluster)
+    try:
+        core.delete_namespaced_pod(info["pod"], info["namespace"], grace_period_seconds=5)
+    finally:
+        core.api_client.close()
+    wait_for(lambda: lab_status(lab, cluster)["pod_uid"] != before and lab_status(lab, cluster)["pid"], timeout,
+             what="a new pod of %s" % cluster)
+    lab.wait_ready(cluster, timeout)
+    wait_scraping(lab, cluster, timeout)
+
+
+def wait_scraping(lab, cluster, timeout: float = 120):
+    """Wait until a (new) agent scrapes its targets: before that INGEST is unknown ("no active
+    scrape target"), which would read as a finding on a cluster that is meant to be clean."""
+    wait_for(lambda: scraping(lab.state["clusters"][cluster]["agent_url"]), timeout, what="the agent of %s scraping its targets" % cluster)
+
+
+def remote_write_lag(agent_url: str):
+    """Seconds the agent's remote write is behind its newest sample (None when unreadable)."""
+    try:
+        with urllib.request.urlopen(agent_url + "/metrics", timeout=3) as resp:  # nosec - the lab on 127.0.0.1
+            page = resp.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    values = {}
+    for line in page.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in ("prometheus_remote_storage_highest_timestamp_in_seconds",
+                    "prometheus_remote_storage_queue_highest_sent_timestamp_seconds"):
+            values[name] = float(line.rsplit(" ", 1)[1])
+    if len(values) < 2:
+        return None
+    return values["prometheus_remote_storage_highest_timestamp_in_seconds"] - \
+        values["prometheus_remote_storage_queue_highest_sent_timestamp_seconds"]
+
+
+def wait_remote_write_caught_up(lab, timeout: float = 90, bound: float = 10):
+    """After a receiver fault: wait until every real agent's remote write is within ``bound``
+    seconds of its newest sample again (RW-LAG of a healthy-fleet test that follows)."""
+    clusters = [c for c, info in lab.state["clusters"].items() if not info.get("synthetic")]
+
+    def caught_up():
+        lags = [remote_write_lag(lab.state["clusters"][c]["agent_url"]) for c in clusters]
+        return all(lag is not None and lag <= bound for lag in lags)
+    wait_for(caught_up, timeout, interval=1, what="remote write catching up after the receiver came back")
+
+
 def fresh_lab(prefix: str, reuse_env: str, clusters: int = 3):
     """Generator for a pytest fixture: a new ``LabClient`` (stopped afterwards), or the running lab
     whose workdir the environment variable ``reuse_env`` names (left running)."""

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from lab_fixtures import wait_for  # pylint: disable=import-error
+
 LAB_DIR = Path(__file__).resolve().parents[2] / "lab"
 FLEETLAB = LAB_DIR / "fleetlab"
 
@@ -59,17 +61,6 @@ def lag_seconds(url) -> float:
     highest = values["prometheus_remote_storage_highest_timestamp_in_seconds"]
     sent = max(v for k, v in values.items() if k.startswith("prometheus_remote_storage_queue_highest_sent_timestamp_seconds{"))
     return highest - sent
-
-
-def wait_for(predicate, timeout, what, interval=0.5):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out after %ss waiting for %s (last value %r)" % (timeout, what, last))
 
 
 def cluster_status(lab, cluster) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from lab_fixtures import reset_pod  # pylint: disable=import-error
 from test_agent_status_helpers import assert_checks_shape, by_id, clusters, module_defaults, playbook, state  # pylint: disable=import-error
 
 pytestmark = [pytest.mark.lab]
@@ -96,8 +97,11 @@ KILLED = """
 def test_agent_kill_counts_a_restart(lab):
     host = clusters(lab)[-1]
     lab.fault("agent-kill", host)
-    lab.wait_ready(host, 90)
-    run = playbook(lab, KILLED, extra_vars={"killed": host})
+    try:
+        lab.wait_ready(host, 90)
+        run = playbook(lab, KILLED, extra_vars={"killed": host})
+    finally:
+        reset_pod(lab, host)  # restart count 0 again for the other tests of this package's lab
     assert run.rc == 0, run.output[-3000:]
     res = run.result(host, "status")
     checks = by_id(res)

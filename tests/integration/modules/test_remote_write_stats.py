@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from lab_fixtures import wait_remote_write_caught_up  # pylint: disable=import-error
 from test_agent_status_helpers import assert_checks_shape, by_id, clusters, module_defaults, playbook, state  # pylint: disable=import-error
 
 pytestmark = [pytest.mark.lab]
@@ -152,3 +153,4 @@ def test_receiver_outage_is_critical(lab):
             assert by_id(direct)["RW-RETRY"]["status"] == "unknown"
     finally:
         lab.heal("receiver-down")
+        wait_remote_write_caught_up(lab)

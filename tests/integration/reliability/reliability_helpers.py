@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from ansible_runner_helpers import REPO_ROOT, run_playbook
-from lab_fixtures import scraping as agent_scraping
+from lab_fixtures import kube_core, lab_status, reset_pod, wait_for, wait_scraping  # noqa: F401  pylint: disable=unused-import
 
 # extra environment of the suite's ansible runs (the shared helpers already load the
 # result_dump callback of tests/integration/plugins/callback)
@@ -49,58 +49,6 @@ REPORT_FILES = ("fleet-report.json", "fleet-report.md", "fleet-report.html", "fl
 
 def real_clusters(lab) -> list:
     return sorted(n for n, c in lab.state["clusters"].items() if not c.get("synthetic"))
-
-
-def lab_status(lab, cluster) -> dict:
-    return lab.status()["clusters"][cluster]
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.5, what: str = "condition"):
-    """Poll ``predicate()`` until it returns something true; returns it. AssertionError on timeout."""
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))
-
-
-def kube_core(lab, cluster):
-    """A kubernetes CoreV1Api on the lab cluster (the unmodified client, the lab kubeconfig)."""
-    from kubernetes import client, config  # pylint: disable=import-outside-toplevel
-    api = config.new_client_from_config(config_file=os.path.join(lab.workdir, "kubeconfig"), context=cluster)
-    return client.CoreV1Api(api)
-
-
-def reset_pod(lab, cluster, timeout: float = 120):
-    """Delete the agent pod (as ``kubectl delete pod`` does) and wait for the new one to be ready:
-    restart count 0, the old container's log gone from the current log, process counters reset.
-    Used to heal faults whose traces would otherwise show in the next run (RESTARTS counts the
-    last 24 h, WAL-HEALTH reads the log of the last day)."""
-    info = lab.state["clusters"][cluster]
-    before = lab_status(lab, cluster)["pod_uid"]
-    core = kube_core(lab, cluster)
-    try:
-        core.delete_namespaced_pod(info["pod"], info["namespace"], grace_period_seconds=5)
-    finally:
-        core.api_client.close()
-    wait_for(lambda: lab_status(lab, cluster)["pod_uid"] != before and lab_status(lab, cluster)["pid"], timeout,
-             what="a new pod of %s" % cluster)
-    lab.wait_ready(cluster, timeout)
-    wait_scraping(lab, cluster, timeout)
-
-
-def scraping(lab, cluster) -> bool:
-    """Whether the agent of ``cluster`` has active scrape targets and has scraped each of them (all up)."""
-    return agent_scraping(lab.state["clusters"][cluster]["agent_url"])
-
-
-def wait_scraping(lab, cluster, timeout: float = 120):
-    """Wait until a (new) agent scrapes its targets: before that INGEST is unknown ("no active
-    scrape target"), which would read as a finding on a cluster that is meant to be clean."""
-    wait_for(lambda: scraping(lab, cluster), timeout, what="the agent of %s scraping its targets" % cluster)
 
 
 # ----------------------------------------------------------------------------- inventories

@@ -4,7 +4,6 @@ right check with the right status for that cluster only (one fault per cluster, 
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import urllib.request
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ansible_runner_helpers import run_playbook
+from lab_fixtures import reset_pod, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -45,37 +45,12 @@ def _checks(doc, cluster):
     return {c["id"]: c for c in doc["clusters"][cluster]["checks"]}
 
 
-def _wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
-
-
 def _metric(lab, cluster, name):
     """Sum of the samples of ``name`` on the agent's /metrics (0 when absent)."""
     with urllib.request.urlopen(lab.state["clusters"][cluster]["agent_url"] + "/metrics", timeout=10) as resp:
         text = resp.read().decode()
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                if line.startswith(name + " ") or line.startswith(name + "{"))
-
-
-def _new_pod(lab, cluster, timeout=120):
-    """Delete the agent pod through the API (as an operator would) and wait for the new one:
-    the failed-writes counter and the log of the old process are gone with it."""
-    from kubernetes import client, config  # pylint: disable=import-outside-toplevel
-    info = lab.state["clusters"][cluster]
-    before = lab.status()["clusters"][cluster]["pod_uid"]
-    api = config.new_client_from_config(config_file=os.path.join(lab.workdir, "kubeconfig"), context=cluster)
-    try:
-        client.CoreV1Api(api).delete_namespaced_pod(info["pod"], info["namespace"], grace_period_seconds=5)
-    finally:
-        api.close()
-    _wait_for(lambda: lab.status()["clusters"][cluster]["pod_uid"] != before and lab.status()["clusters"][cluster]["pid"],
-              timeout, "a new pod of %s" % cluster)
-    lab.wait_ready(cluster, timeout)
 
 
 def test_healthy_clusters_are_all_ok(roles_lab, roles_inventory, tmp_path):
@@ -173,7 +148,7 @@ def test_disk_full_makes_wal_health_critical(roles_lab, roles_inventory, tmp_pat
     try:
         details = roles_lab.fault("disk-full", cluster)
         assert details["volume"]["available_bytes"] == 0, details
-        _wait_for(lambda: _metric(roles_lab, cluster, "prometheus_tsdb_wal_writes_failed_total") > failed_before, 60,
+        wait_for(lambda: _metric(roles_lab, cluster, "prometheus_tsdb_wal_writes_failed_total") > failed_before, 60,
                   "prometheus_tsdb_wal_writes_failed_total to rise")
         run, doc = daily(roles_inventory, tmp_path, limit=cluster)
         assert run.rc == 0, run.output[-5000:]
@@ -187,7 +162,7 @@ def test_disk_full_makes_wal_health_critical(roles_lab, roles_inventory, tmp_pat
         # the failed-writes counter lives as long as the process and the log keeps the lines for a day;
         # the first new pod repairs the WAL torn by the full disk (and logs the repair), the second starts clean
         for _attempt in range(2):
-            _new_pod(roles_lab, cluster)
+            reset_pod(roles_lab, cluster)
 
 
 def test_direct_agent_is_checked_without_a_log_path(roles_lab, roles_inventory, tmp_path):

@@ -8,6 +8,7 @@ See tests/lab/README.md for the table.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -159,25 +160,52 @@ def fault(sup, name: str, cluster):  # pylint: disable=too-many-return-statement
 
 
 def _oom_kill(agent: AgentRuntime) -> dict:
-    """Squeeze the memory cgroup to just above its usage until the kernel OOM-kills the agent."""
+    """Squeeze the memory cgroup to just above its usage, then make the agent allocate until
+    the kernel OOM-kills it.
+
+    An agent that has run for a while allocates almost nothing new (its heap is reused), and
+    the kernel keeps reclaiming the binary's file pages instead of killing it, so a tight limit
+    alone can take minutes. Each connection below sends an unfinished header line of 1 MB, which
+    Go's HTTP server buffers whole: about 1 MB of new heap per connection.
+    """
     if agent.memory_cgroup is None:
         raise LabError("no memory cgroup for %s (cgroup v1 memory controller missing or FLEETLAB_CGROUP=0)" % agent.cluster)
     pid = agent.pid
     if pid is None:
         raise LabError("agent of %s is not running" % agent.cluster)
     usage_file = agent.memory_cgroup / "memory.usage_in_bytes"
+    pressure = []
     deadline = time.time() + 30
-    while agent.pid == pid and time.time() < deadline:
-        try:
-            usage = int(usage_file.read_text(encoding="ascii"))
-            (agent.memory_cgroup / "memory.limit_in_bytes").write_text(str(usage + (256 << 10)), encoding="ascii")
-        except OSError:
-            pass
-        time.sleep(0.5)
+    try:
+        while agent.pid == pid and time.time() < deadline:
+            try:
+                usage = int(usage_file.read_text(encoding="ascii"))
+                (agent.memory_cgroup / "memory.limit_in_bytes").write_text(str(usage + (256 << 10)), encoding="ascii")
+            except OSError:
+                pass
+            _allocate_in_agent(agent.port, pressure)
+            time.sleep(0.05)
+    finally:
+        for sock in pressure:
+            sock.close()
     if agent.pid == pid:
         agent.set_cgroup_limit(agent.memory_limit_bytes)
         raise LabError("the kernel did not OOM-kill the agent of %s within 30 s" % agent.cluster)
     return {"killed_pid": pid, "last_termination": agent.last_termination}
+
+
+def _allocate_in_agent(port: int, connections: list, count: int = 4):
+    """Open ``count`` connections to the agent, each holding an unfinished 1 MB header line."""
+    for _ in range(count):
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=1)
+        except OSError:
+            return
+        connections.append(sock)
+        try:
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: agent\r\nX-Fill: " + b"a" * 1000000)
+        except OSError:
+            return
 
 
 def heal(sup, name: str, cluster):  # pylint: disable=too-many-return-statements

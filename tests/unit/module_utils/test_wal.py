@@ -506,7 +506,7 @@ def test_parse_busybox_style_output():
     assert s["oldest_segment_age_seconds"] == 100
     assert s["checkpoint"] == {"name": "checkpoint.00000009", "index": 9, "size_bytes": 5000, "age_seconds": 10100}
     assert listing.volume["capacity"] == 51290592 * 1024
-    assert listing.volume["used_ratio"] == round(10485760 / 51290592, 4)
+    assert listing.volume["used_ratio"] == round(10485760 / 51290592, 6)
 
 
 def test_parse_gnu_ls_fallback_output():
