@@ -149,7 +149,7 @@ def test_disk_full_makes_wal_health_critical(roles_lab, roles_inventory, tmp_pat
         details = roles_lab.fault("disk-full", cluster)
         assert details["volume"]["available_bytes"] == 0, details
         wait_for(lambda: _metric(roles_lab, cluster, "prometheus_tsdb_wal_writes_failed_total") > failed_before, 60,
-                  "prometheus_tsdb_wal_writes_failed_total to rise")
+                 "prometheus_tsdb_wal_writes_failed_total to rise")
         run, doc = daily(roles_inventory, tmp_path, limit=cluster)
         assert run.rc == 0, run.output[-5000:]
         wal = _checks(doc, cluster)["WAL-HEALTH"]

@@ -196,7 +196,7 @@ def _oom_kill(agent: AgentRuntime) -> dict:
 
 def _allocate_in_agent(port: int, connections: list, count: int = 4):
     """Open ``count`` connections to the agent, each holding an unfinished 1 MB header line."""
-    for _ in range(count):
+    for _connection in range(count):
         try:
             sock = socket.create_connection(("127.0.0.1", port), timeout=1)
         except OSError:
