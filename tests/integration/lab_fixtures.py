@@ -82,23 +82,30 @@ def wait_scraping(lab, cluster, timeout: float = 120):
     wait_for(lambda: scraping(lab.state["clusters"][cluster]["agent_url"]), timeout, what="the agent of %s scraping its targets" % cluster)
 
 
-def remote_write_lag(agent_url: str):
-    """Seconds the agent's remote write is behind its newest sample (None when unreadable)."""
-    try:
-        with urllib.request.urlopen(agent_url + "/metrics", timeout=3) as resp:  # nosec - the lab on 127.0.0.1
-            page = resp.read().decode("utf-8", "replace")
-    except OSError:
-        return None
-    values = {}
-    for line in page.splitlines():
-        name = line.split("{", 1)[0].split(" ", 1)[0]
-        if name in ("prometheus_remote_storage_highest_timestamp_in_seconds",
-                    "prometheus_remote_storage_queue_highest_sent_timestamp_seconds"):
-            values[name] = float(line.rsplit(" ", 1)[1])
-    if len(values) < 2:
-        return None
-    return values["prometheus_remote_storage_highest_timestamp_in_seconds"] - \
-        values["prometheus_remote_storage_queue_highest_sent_timestamp_seconds"]
+def agent_metrics(agent_url: str, timeout: float = 10) -> dict:
+    """name{labels} -> value of an agent's /metrics (labels kept verbatim); HTTPError unless 200."""
+    with urllib.request.urlopen(agent_url + "/metrics", timeout=timeout) as resp:  # nosec - the lab on 127.0.0.1
+        body = resp.read().decode()
+    out = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
+
+
+def agent_metric(agent_url: str, name: str) -> float:
+    """Sum of every series of ``name`` on the agent's /metrics (0.0 when absent)."""
+    return sum(v for k, v in agent_metrics(agent_url).items() if k == name or k.startswith(name + "{"))
+
+
+def remote_write_lag(agent_url: str) -> float:
+    """highest_timestamp_in_seconds - queue_highest_sent_timestamp_seconds (2.42 names): how many
+    seconds the agent's remote write is behind its newest sample."""
+    values = agent_metrics(agent_url)
+    highest = values["prometheus_remote_storage_highest_timestamp_in_seconds"]
+    sent = max(v for k, v in values.items() if k.startswith("prometheus_remote_storage_queue_highest_sent_timestamp_seconds{"))
+    return highest - sent
 
 
 def wait_remote_write_caught_up(lab, timeout: float = 90, bound: float = 10):
@@ -107,8 +114,10 @@ def wait_remote_write_caught_up(lab, timeout: float = 90, bound: float = 10):
     clusters = [c for c, info in lab.state["clusters"].items() if not info.get("synthetic")]
 
     def caught_up():
-        lags = [remote_write_lag(lab.state["clusters"][c]["agent_url"]) for c in clusters]
-        return all(lag is not None and lag <= bound for lag in lags)
+        try:
+            return all(remote_write_lag(lab.state["clusters"][c]["agent_url"]) <= bound for c in clusters)
+        except (OSError, KeyError, ValueError):     # not answering yet, or no queue yet: not caught up
+            return False
     wait_for(caught_up, timeout, interval=1, what="remote write catching up after the receiver came back")
 
 

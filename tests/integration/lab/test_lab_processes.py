@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from lab_fixtures import wait_for  # pylint: disable=import-error
+from lab_fixtures import agent_metric, remote_write_lag, wait_for  # pylint: disable=import-error
 
 LAB_DIR = Path(__file__).resolve().parents[2] / "lab"
 FLEETLAB = LAB_DIR / "fleetlab"
@@ -36,31 +36,6 @@ def http(url, method="GET", timeout=5):
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
-
-
-def metrics(url) -> dict:
-    """name{labels} -> value of an agent's /metrics (labels kept verbatim)."""
-    status, body = http(url + "/metrics")
-    assert status == 200, body
-    out = {}
-    for line in body.decode().splitlines():
-        if line and not line.startswith("#"):
-            key, value = line.rsplit(" ", 1)
-            out[key] = float(value)
-    return out
-
-
-def metric(url, name) -> float:
-    """Sum of every series of ``name`` (0.0 when absent)."""
-    return sum(v for k, v in metrics(url).items() if k == name or k.startswith(name + "{"))
-
-
-def lag_seconds(url) -> float:
-    """highest_timestamp_in_seconds - queue_highest_sent_timestamp_seconds (2.42 names)."""
-    values = metrics(url)
-    highest = values["prometheus_remote_storage_highest_timestamp_in_seconds"]
-    sent = max(v for k, v in values.items() if k.startswith("prometheus_remote_storage_queue_highest_sent_timestamp_seconds{"))
-    return highest - sent
 
 
 def cluster_status(lab, cluster) -> dict:
@@ -165,22 +140,22 @@ def test_pids_are_recorded(lab):
 @pytest.mark.slow
 def test_receiver_down_raises_retries_and_lag_then_heal_drains(lab):
     url = lab.agent_url(lab.clusters[0])
-    retried_before = metric(url, "prometheus_remote_storage_samples_retried_total")
-    assert lag_seconds(url) < 15
+    retried_before = agent_metric(url, "prometheus_remote_storage_samples_retried_total")
+    assert remote_write_lag(url) < 15
     outage_start = time.time()
     lab.fault("receiver-down")
     try:
-        wait_for(lambda: metric(url, "prometheus_remote_storage_samples_retried_total") > retried_before, 40,
+        wait_for(lambda: agent_metric(url, "prometheus_remote_storage_samples_retried_total") > retried_before, 40,
                  "samples_retried_total to rise")
-        wait_for(lambda: lag_seconds(url) >= 10, 40, "lag >= 10 s")
-        assert metric(url, "prometheus_remote_storage_samples_failed_total") == 0
+        wait_for(lambda: remote_write_lag(url) >= 10, 40, "lag >= 10 s")
+        assert agent_metric(url, "prometheus_remote_storage_samples_failed_total") == 0
     finally:
         lab.heal("receiver-down")
     outage = time.time() - outage_start
-    wait_for(lambda: lag_seconds(url) < 10, 60, "the backlog to drain")
-    retried_after = metric(url, "prometheus_remote_storage_samples_retried_total")
+    wait_for(lambda: remote_write_lag(url) < 10, 60, "the backlog to drain")
+    retried_after = agent_metric(url, "prometheus_remote_storage_samples_retried_total")
     time.sleep(6)
-    assert metric(url, "prometheus_remote_storage_samples_retried_total") == retried_after, "still retrying after heal"
+    assert agent_metric(url, "prometheus_remote_storage_samples_retried_total") == retried_after, "still retrying after heal"
     # the WAL held everything: no gap at the receiver
     window = int(outage) + 5
     query = 'count_over_time(up{cluster="%s",job="node"}[%ds])' % (lab.clusters[0], window)
@@ -270,12 +245,12 @@ def test_bad_config_fails_the_reload_and_keeps_running(lab):
     try:
         details = lab.fault("bad-config", name)
         assert details["reload_ok"] is False
-        assert metric(url, "prometheus_config_last_reload_successful") == 0
+        assert agent_metric(url, "prometheus_config_last_reload_successful") == 0
         assert http(url + "/-/ready")[0] == 200
         assert cluster_status(lab, name)["pid"] == pid
     finally:
         lab.heal("bad-config", name)
-    assert metric(url, "prometheus_config_last_reload_successful") == 1
+    assert agent_metric(url, "prometheus_config_last_reload_successful") == 1
 
 
 @pytest.mark.slow
@@ -283,11 +258,11 @@ def test_disk_full_makes_wal_writes_fail(lab):
     name = lab.clusters[1]
     url = lab.agent_url(name)
     lab.wait_ready(name, 60)
-    failed_before = metric(url, "prometheus_tsdb_wal_writes_failed_total")
+    failed_before = agent_metric(url, "prometheus_tsdb_wal_writes_failed_total")
     try:
         details = lab.fault("disk-full", name)
         assert details["volume"]["available_bytes"] == 0
-        wait_for(lambda: metric(url, "prometheus_tsdb_wal_writes_failed_total") > failed_before, 30,
+        wait_for(lambda: agent_metric(url, "prometheus_tsdb_wal_writes_failed_total") > failed_before, 30,
                  "prometheus_tsdb_wal_writes_failed_total to rise")
         assert "no space left on device" in log_text(lab, name)
     finally:
@@ -349,14 +324,14 @@ def test_stuck_terminating_keeps_the_pod_until_healed(lab):
 @pytest.mark.slow
 def test_receiver_4xx_counts_failed_samples(lab):
     url = lab.agent_url(lab.clusters[0])
-    failed_before = metric(url, "prometheus_remote_storage_samples_failed_total")
+    failed_before = agent_metric(url, "prometheus_remote_storage_samples_failed_total")
     try:
         lab.fault("receiver-4xx")
-        wait_for(lambda: metric(url, "prometheus_remote_storage_samples_failed_total") > failed_before, 40,
+        wait_for(lambda: agent_metric(url, "prometheus_remote_storage_samples_failed_total") > failed_before, 40,
                  "samples_failed_total to rise")
     finally:
         lab.heal("receiver-4xx")
-    wait_for(lambda: lag_seconds(url) < 10, 60, "remote write to catch up")
+    wait_for(lambda: remote_write_lag(url) < 10, 60, "remote write to catch up")
 
 
 def test_unknown_fault_and_cluster_are_refused(lab):

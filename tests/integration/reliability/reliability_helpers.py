@@ -25,7 +25,6 @@ from pathlib import Path
 import yaml
 
 from ansible_runner_helpers import REPO_ROOT, run_playbook
-from lab_fixtures import kube_core, lab_status, reset_pod, wait_for, wait_scraping  # noqa: F401  pylint: disable=unused-import
 
 # extra environment of the suite's ansible runs (the shared helpers already load the
 # result_dump callback of tests/integration/plugins/callback)

@@ -27,9 +27,10 @@ import pytest
 
 from labkit.faults import list_segments, record_fragments  # the lab's own WAL helpers
 from labkit.runtime import http_request
+from lab_fixtures import lab_status, reset_pod, wait_for, wait_scraping
 from reliability_helpers import (AGENT_SIDE_CHECKS, MATRIX, MatrixRow, MetricsFaultServer, derived_kubeconfig,
-                                 describe_checks, direct_host_vars, kube_host_vars, lab_status, other_ca_pem,
-                                 real_clusters, reset_pod, run_daily, wait_for, wait_scraping, write_inventory)
+                                 describe_checks, direct_host_vars, kube_host_vars, other_ca_pem,
+                                 real_clusters, run_daily, write_inventory)
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

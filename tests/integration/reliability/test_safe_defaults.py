@@ -15,8 +15,8 @@ import yaml
 
 from ansible_runner_helpers import REPO_ROOT, run_playbook
 from labkit.faults import list_segments
-from reliability_helpers import (ANSIBLE_ENV, derived_kubeconfig, kube_core, lab_status, real_clusters,
-                                 write_inventory)
+from lab_fixtures import kube_core, lab_status
+from reliability_helpers import ANSIBLE_ENV, derived_kubeconfig, real_clusters, write_inventory
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

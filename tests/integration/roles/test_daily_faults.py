@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import re
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from ansible_runner_helpers import run_playbook
-from lab_fixtures import reset_pod, wait_for
+from lab_fixtures import agent_metric, reset_pod, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -43,14 +42,6 @@ def daily(roles_inventory, tmp_path, limit=None, extra=None):
 
 def _checks(doc, cluster):
     return {c["id"]: c for c in doc["clusters"][cluster]["checks"]}
-
-
-def _metric(lab, cluster, name):
-    """Sum of the samples of ``name`` on the agent's /metrics (0 when absent)."""
-    with urllib.request.urlopen(lab.state["clusters"][cluster]["agent_url"] + "/metrics", timeout=10) as resp:
-        text = resp.read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name + " ") or line.startswith(name + "{"))
 
 
 def test_healthy_clusters_are_all_ok(roles_lab, roles_inventory, tmp_path):
@@ -144,11 +135,12 @@ def test_disk_full_makes_wal_health_critical(roles_lab, roles_inventory, tmp_pat
     # the known miss: volume 100% used, every WAL write failing, and the report said WAL-HEALTH ok
     cluster = _real(roles_lab)[1]
     roles_lab.wait_ready(cluster, 60)
-    failed_before = _metric(roles_lab, cluster, "prometheus_tsdb_wal_writes_failed_total")
+    url = roles_lab.state["clusters"][cluster]["agent_url"]
+    failed_before = agent_metric(url, "prometheus_tsdb_wal_writes_failed_total")
     try:
         details = roles_lab.fault("disk-full", cluster)
         assert details["volume"]["available_bytes"] == 0, details
-        wait_for(lambda: _metric(roles_lab, cluster, "prometheus_tsdb_wal_writes_failed_total") > failed_before, 60,
+        wait_for(lambda: agent_metric(url, "prometheus_tsdb_wal_writes_failed_total") > failed_before, 60,
                  "prometheus_tsdb_wal_writes_failed_total to rise")
         run, doc = daily(roles_inventory, tmp_path, limit=cluster)
         assert run.rc == 0, run.output[-5000:]

@@ -179,8 +179,7 @@ def _oom_kill(agent: AgentRuntime) -> dict:
     try:
         while agent.pid == pid and time.time() < deadline:
             try:
-                usage = int(usage_file.read_text(encoding="ascii"))
-                (agent.memory_cgroup / "memory.limit_in_bytes").write_text(str(usage + (256 << 10)), encoding="ascii")
+                agent.set_cgroup_limit(int(usage_file.read_text(encoding="ascii")) + (256 << 10))
             except OSError:
                 pass
             _allocate_in_agent(agent.port, pressure)
