@@ -15,7 +15,7 @@ Pages:
 Contenders, alternating within every run so all see the same machine state:
 - ``prometheus_client``: ``text_string_to_metric_families(page)`` drained (every family and
   sample built): the reference parser alone, no domain work;
-- ``exposition.parse``: the collection's parser (plugins/module_utils/exposition.py);
+- ``exposition.parse``: the collection's parser (plugins/module_utils/prometheus/exposition.py);
 - ``remote_write_stats domain``: parse + ``remote_write.read_queues`` + ``queue_figures`` against
   a baseline reading + ``rw_checks``: what the module does with the page;
 - ``agent_status domain``: parse + ``agent_health.agent_facts`` + ``ingest_facts`` +

@@ -92,7 +92,7 @@ def run_child(argv, env=None):
 DOMAIN_CHILD = r'''
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import wal
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import format as wal
 t = time.perf_counter()
 listing, report = wal.inspect_local(sys.argv[2], verify="full", live=False)
 facts = wal.wal_facts(listing, report)

@@ -17,7 +17,7 @@ from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_report 
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import report as fleet_report
 
 try:
-    from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation as _remediation
+    from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import policy as _remediation
 except ImportError:  # pragma: no cover - the remediation layer ships with the collection
     _remediation = None
 

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import alert_rules
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import alert_rules
 
 
 def _dig(data, path):

@@ -60,7 +60,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation as rem
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import policy as rem
 
 
 def remediation_plan(checks, allowed=None, receiver_managed=False, drop_metrics=None, memory_action='resources', bounds=None):

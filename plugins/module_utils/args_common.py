@@ -15,7 +15,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.validation import check_type_dict
 from ansible.module_utils.errors import UnsupportedError
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import target as _target
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import target as _target
 
 DEFAULT_SELECTOR = 'app.kubernetes.io/name=prometheus-agent'
 

@@ -162,15 +162,15 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import agent_health
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks as checksmod
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import logs as logmod
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remote_write as rw
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import target as _target
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import wal_reader
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import agent_health
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as checksmod
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import logs as logmod
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import remote_write as rw
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import target as _target
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import reader as wal_reader
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
     common_argument_spec, target_from_params, validate_common)
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError, MissingLibrary
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, MissingLibrary
 
 PARTS = ('remote_write_stats', 'agent_status', 'wal_inspect', 'agent_logs')
 

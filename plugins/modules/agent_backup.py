@@ -93,7 +93,7 @@ import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation_ops as ops
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import ops
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
     check_kubernetes_library, common_argument_spec, target_from_params, validate_common)
 

@@ -275,14 +275,14 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation as rem
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation_ops as ops
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import policy as rem
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import ops
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
     check_kubernetes_library, common_argument_spec, target_from_params, validate_common)
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.lease import (
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube.lease import (
     ApiException, KubeLeaseApi, Lease, LeaseHeld, lease_name)
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
 
 REPAIR_LINES = ('encountered WAL read error', 'Starting corruption repair', 'Deleting all segments newer than corrupted segment',
                 'Rewrite corrupted segment', 'successfully repaired WAL', 'repair corrupted WAL')
@@ -363,7 +363,7 @@ class Restart:
                            holder=self.p['lease_holder'], duration=self.p['lease_duration'], action='%s/%s' % (action, self.p['reason']))
         if self.module.check_mode:
             current = self.lease.api.get(namespace, self.lease.name)
-            from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.lease import expires_at  # pylint: disable=import-outside-toplevel
+            from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube.lease import expires_at  # pylint: disable=import-outside-toplevel
             until = expires_at(current) if current else None
             holder = ((current or {}).get('spec') or {}).get('holderIdentity')
             if until is not None and until > ops.now_utc() and holder != self.lease.holder:
@@ -562,7 +562,7 @@ class Restart:
         return [line.strip() for line in (text or '').splitlines() if any(key in line.lower() for key in keys)][-20:], None
 
     def wal_check(self):
-        from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import wal as walmod  # pylint: disable=import-outside-toplevel
+        from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import format as walmod  # pylint: disable=import-outside-toplevel
         path = self.p['wal_path']
         rc, out, err = self.target.exec(walmod.pod_list_argv(path))
         if rc not in (0, None):

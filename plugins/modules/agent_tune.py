@@ -243,13 +243,13 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation as rem
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation_ops as ops
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import policy as rem
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import ops
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
     check_kubernetes_library, common_argument_spec, target_from_params, validate_common, validate_dict_option)
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.lease import ApiException
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube.lease import ApiException
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
 
 
 def argument_spec():

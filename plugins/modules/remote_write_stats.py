@@ -292,10 +292,10 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remote_write as rw
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import remote_write as rw
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
     COMMON_ARGS, check_kubernetes_library, target_from_params, validate_common)
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError, MissingLibrary
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, MissingLibrary
 
 
 def argument_spec():

@@ -109,7 +109,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import alert_rules
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import alert_rules
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
     check_kubernetes_library, common_argument_spec, target_from_params, validate_common)
 

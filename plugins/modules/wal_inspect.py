@@ -320,11 +320,11 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import target as _target
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import wal_reader
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import target as _target
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import reader as wal_reader
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
     COMMON_ARGS, target_from_params, validate_common)
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import MissingLibrary
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import MissingLibrary
 
 
 def argument_spec():

@@ -17,7 +17,7 @@ import os
 import re
 import tempfile
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks as _checks
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
 
 STATUSES = ("ok", "warning", "critical", "unknown")
 # severity for sorting and for worst-of: critical > warning > unknown > ok (as checks.worst)

@@ -58,7 +58,7 @@ def test_checks_md_lists_every_default_threshold_with_its_value():
 
 
 def test_checks_md_lists_every_check_id():
-    source = REPO_ROOT / "plugins" / "module_utils" / "fleet_checks.py"
+    source = REPO_ROOT / "plugins" / "plugin_utils" / "fleet_checks.py"
     if not source.is_file():
         pytest.skip("no fleet_checks.py yet")
     block = re.search(r"CADENCE_CHECKS = \{(.*?)\n\}", source.read_text(encoding="utf-8"), re.S)

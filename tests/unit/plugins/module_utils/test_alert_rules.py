@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import alert_rules as ar
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import alert_rules as ar
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 SHIPPED = yaml.safe_load((REPO_ROOT / "roles" / "weekly_check" / "files" / "prometheus-agent-rules.yml").read_text())["groups"]

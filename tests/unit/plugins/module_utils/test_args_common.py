@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import args_common, fleet_checks
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import args_common
+
+from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import fleet_checks
 from ansible_collections.fleetops.prometheus_agent.plugins.modules import fleet_evaluate
 
 QUEUE = {"capacity": {"type": "int"}, "batch_send_deadline": {"type": "str"}}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import fleet_checks as fc
+from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import fleet_checks as fc
 
 NOW = 1_800_000_000.0
 DAY = 86400.0

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from conftest import CAPTURES  # pylint: disable=import-error
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import agent_health as ah
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import fleet_checks as fc
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import logs as logmod
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import agent_health as ah
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks
+from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import fleet_checks as fc
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import logs as logmod
 
 NOW = 1795503190.0
 START = 1795503108.72   # process_start_time_seconds of the capture

@@ -27,10 +27,10 @@ import math
 import re
 import time
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks as _checks
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import exposition
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.target import parse_time
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import exposition
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube.target import parse_time
 
 CHECK_IDS = ('POD', 'RESTARTS', 'HEALTH', 'MEMORY', 'INGEST', 'CONFIG', 'TARGETS')
 DAY = 86400.0

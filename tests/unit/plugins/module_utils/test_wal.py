@@ -1,4 +1,4 @@
-"""plugins/module_utils/wal.py: listing, the streaming verifier, corruption cases, repair preview.
+"""plugins/module_utils/wal/format.py: listing, the streaming verifier, corruption cases, repair preview.
 
 Real data: tests/unit/fixtures/wal/real-2.42/ (written by a Prometheus 2.42 agent, see its
 README). Bigger and damaged WALs are written in the test with walgen (the real record format).
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import wal
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import format as wal
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "wal"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "wal"
 REAL = FIXTURES / "real-2.42"
 sys.path.insert(0, str(FIXTURES))
 

@@ -25,7 +25,7 @@ try:
 except ImportError:  # pragma: no cover - the import sanity test runs without it
     ApiException = Exception
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation as rem
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import policy as rem
 
 RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt'
 

@@ -38,9 +38,9 @@ import re
 import ssl
 import time
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks as _checks
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import exposition
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import (
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import exposition
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import (
     FleetopsError, ParseError, TargetAuthError, TargetTimeout, TargetUnreachable)
 
 from urllib.error import HTTPError, URLError

@@ -17,8 +17,8 @@ import json
 import os
 import socket
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import wal as walmod
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import (
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import format as walmod
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import (
     FleetopsError, MissingLibrary, TargetTimeout, TargetUnreachable)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import CAPTURES  # pylint: disable=import-error
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation_ops as ops
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import ops
 
 
 def test_parse_rw_real_2_42_capture():

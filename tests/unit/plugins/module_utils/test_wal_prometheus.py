@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import wal
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import format as wal
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "wal"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "wal"
 sys.path.insert(0, str(FIXTURES))
 
 import walgen  # noqa: E402  pylint: disable=wrong-import-position

@@ -9,8 +9,8 @@ import pytest
 
 from conftest import CAPTURES  # pylint: disable=import-error
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import exposition
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remote_write as rw
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import exposition
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import remote_write as rw
 
 URL = "http://recv:19291/api/v1/receive"
 LBL = 'remote_name="thanos",url="%s"' % URL

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import logs
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import logs
 
 T = "2026-11-24T08:00:%02d.123456789Z"
 

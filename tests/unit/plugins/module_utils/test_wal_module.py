@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import errors, wal_reader
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import errors
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import reader as wal_reader
 from ansible_collections.fleetops.prometheus_agent.plugins.modules import wal_inspect
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "wal"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "wal"
 REAL = FIXTURES / "real-2.42"
 sys.path.insert(0, str(FIXTURES))
 

@@ -17,7 +17,7 @@ __metaclass__ = type
 import math
 import re
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import ParseError
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import ParseError
 
 KNOWN_TYPES = frozenset(('counter', 'gauge', 'histogram', 'summary', 'untyped', 'gaugehistogram', 'info', 'stateset', 'unknown'))
 _LABEL_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')

@@ -26,9 +26,9 @@ import re
 import tempfile
 import time
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks as _checks
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import FleetopsError
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.target import parse_time
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube.target import parse_time
 
 # (name, regex); the first that matches names the line. Corruption and repair come first.
 PATTERNS = (

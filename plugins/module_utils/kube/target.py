@@ -37,7 +37,7 @@ import subprocess
 import threading
 import time
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import (
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import (
     FleetopsError, MissingLibrary, TargetAuthError, TargetConfigError, TargetTimeout, TargetUnreachable)
 
 from urllib.request import Request, build_opener, HTTPSHandler, HTTPHandler

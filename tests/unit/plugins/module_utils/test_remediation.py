@@ -1,4 +1,4 @@
-"""Unit tests of the remediation guardrails (plugins/module_utils/remediation.py)."""
+"""Unit tests of the remediation guardrails (plugins/module_utils/remediation/policy.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import remediation as rem
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import policy as rem
 
 UTC = datetime.timezone.utc
 

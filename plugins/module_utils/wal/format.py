@@ -42,7 +42,7 @@ import stat as _stat
 import struct
 import time
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import checks as _checks
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
 
 try:
     import crc32c as _crc32c_mod

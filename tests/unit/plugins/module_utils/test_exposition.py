@@ -9,8 +9,8 @@ import pytest
 
 from conftest import CAPTURES  # pylint: disable=import-error
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import exposition
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.errors import ParseError
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import exposition
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import ParseError
 
 
 def test_capture_page():

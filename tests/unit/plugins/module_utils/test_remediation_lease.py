@@ -1,4 +1,4 @@
-"""Unit tests of the remediation lease (plugins/module_utils/lease.py) over an in-memory API."""
+"""Unit tests of the remediation lease (plugins/module_utils/kube/lease.py) over an in-memory API."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import lease as lease_mod
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import lease as lease_mod
 
 UTC = datetime.timezone.utc
 

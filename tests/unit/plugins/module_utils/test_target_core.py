@@ -10,7 +10,16 @@ import time
 import pytest
 import yaml
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import args_common, checks, errors, target
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import args_common
+
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks
+
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import errors
+
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import target
 
 SECRET = "s3cr3t-token-do-not-print"
 
