@@ -413,9 +413,16 @@ class KubeTarget(Target):
     # docs/benchmarks.md). Remediation code still uses ``core``/``apps``/``custom``.
     def get_json(self, path, query=None, what=None, missing_ok=False):
         """The decoded JSON of a GET on the API server; None for a 404 when ``missing_ok``."""
+        return self.request_json('GET', path, query=query, what=what, missing_ok=missing_ok)
+
+    def request_json(self, method, path, body=None, query=None, what=None, missing_ok=False, content_type=None):
+        """The decoded JSON answer of ``method`` on the API server (``body`` sent as JSON with
+        ``content_type``, e.g. a merge patch); None for an empty answer or, when ``missing_ok``, a 404.
+        An error answer raises the errors of errors.py, its HTTP status in ``details['status']``."""
         try:
-            status, raw = self._raw_get(path, self._timeout(None), query)
-            body = _read_all(raw)
+            status, raw = self._raw_get(path, self._timeout(None), query, method=method, body=body,
+                                        content_type=content_type)
+            data = _read_all(raw)
         except FleetopsError:
             raise
         except Exception as exc:  # pylint: disable=broad-except
@@ -423,9 +430,13 @@ class KubeTarget(Target):
         if status == 404 and missing_ok:
             return None
         if status >= 400:
-            raise classify_api_status(status, body, self.where() + ((' (%s)' % what) if what else ''), self._secrets)
+            error = classify_api_status(status, data, self.where() + ((' (%s)' % what) if what else ''), self._secrets)
+            error.details['status'] = status
+            raise error
+        if not data.strip():
+            return None
         try:
-            return json.loads(body.decode('utf-8'))
+            return json.loads(data.decode('utf-8'))
         except ValueError as exc:
             raise FleetopsError('%s: the API server answered %s with no JSON (%s)' % (self.where(), path, exc))
 
@@ -481,18 +492,22 @@ class KubeTarget(Target):
             path = '/' + path
         return '/api/v1/namespaces/%s/pods/%s:%s/proxy%s' % (self.namespace, self.pod_name, self.port, path)
 
-    def _raw_get(self, resource_path, timeout, query=None):
-        """(status, urllib3 response not yet read) of a GET on the API server, any version of the client."""
+    def _raw_get(self, resource_path, timeout, query=None, method='GET', body=None, content_type=None):
+        """(status, urllib3 response not yet read) of a GET (or ``method`` with a JSON ``body``) on the
+        API server, any version of the client."""
         api = self.api_client
         headers = {'Accept': '*/*'}
+        if body is not None:
+            headers['Content-Type'] = content_type or 'application/json'
         if hasattr(api, 'param_serialize'):
-            method, url, hdrs, _body, _post = api.param_serialize(
-                'GET', resource_path, query_params=list(query or []), header_params=headers, auth_settings=['BearerToken'])
-            resp = api.call_api(method, url, header_params=hdrs, _request_timeout=timeout)
+            verb, url, hdrs, data, _post = api.param_serialize(
+                method, resource_path, query_params=list(query or []), header_params=headers, body=body,
+                auth_settings=['BearerToken'])
+            resp = api.call_api(verb, url, header_params=hdrs, body=data, _request_timeout=timeout)
             raw = getattr(resp, 'response', resp)
             return resp.status, raw
         try:
-            raw = api.call_api(resource_path, 'GET', query_params=list(query or []), header_params=headers,
+            raw = api.call_api(resource_path, method, query_params=list(query or []), header_params=headers, body=body,
                                auth_settings=['BearerToken'], _preload_content=False, _request_timeout=timeout,
                                _return_http_data_only=True)
         except ApiException as exc:
