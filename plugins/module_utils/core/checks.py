@@ -68,6 +68,16 @@ DEFAULT_THRESHOLDS = {
     # HEALTH / CONFIG / TARGETS / LOGS have no numeric threshold
 }
 
+# The remediation guardrails (agent_restart, agent_tune, the remediate role): a restart is refused
+# while remote write lags more than RW-LAG's critical threshold (the unsent WAL would be lost); an
+# agent restarted less than cooldown_seconds ago is left alone; a Terminating pod counts as stuck
+# once stuck_after_seconds have passed after its deletion deadline.
+RESTART_LIMITS = {
+    'max_lag_seconds': DEFAULT_THRESHOLDS['rw_lag_critical'],
+    'cooldown_seconds': 300,
+    'stuck_after_seconds': 30,
+}
+
 
 def merge_thresholds(user=None):
     """The defaults with the user's values over them (numbers given as strings are converted)."""

@@ -51,6 +51,8 @@ PATTERNS = (
                                      r'|different value but same timestamp', re.I)),
 )
 PATTERN_NAMES = tuple(name for name, _rx in PATTERNS) + ('other',)
+# a repair Prometheus gave up on (counted as wal_corruption above): agent_restart tells it from a done repair
+WAL_REPAIR_FAILED = re.compile(r'repair corrupted wal', re.I)
 ANY_LEVEL = ('wal_repair', 'wal_corruption')
 CRITICAL_PATTERNS = ('wal_corruption', 'wal_repair', 'config_reload_failure')
 LEVELS = {'error': 'error', 'err': 'error', 'fatal': 'error', 'panic': 'error', 'dpanic': 'error', 'crit': 'error',
