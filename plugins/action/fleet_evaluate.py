@@ -5,15 +5,14 @@
 
 from __future__ import annotations
 
-import json
 import time
-from urllib.parse import urlencode
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_native
-from ansible.module_utils.urls import open_url
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, QueryRefused
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import QueryClient
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import fleet_checks
 from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_evaluate import argument_spec
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import report as fleet_report
@@ -21,23 +20,13 @@ from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import r
 
 def query_scalar(url, promql, timeout=10, validate_certs=True, bearer_token=None):
     """The smallest value of an instant query at the central query API, or (None, reason)."""
-    headers = {"Accept": "application/json"}
-    if bearer_token:
-        headers["Authorization"] = "Bearer %s" % bearer_token
-    full = "%s/api/v1/query?%s" % (url.rstrip("/"), urlencode({"query": promql}))
     try:
-        resp = open_url(full, headers=headers, timeout=timeout, validate_certs=validate_certs)
-        data = json.loads(resp.read())
-    except Exception as exc:  # pylint: disable=broad-except
+        found = QueryClient(url, timeout=timeout, validate_certs=validate_certs, bearer_token=bearer_token).query(promql)
+    except QueryRefused as exc:
+        return None, "the query API refused %s: %s" % (promql, fleet_report.scrub(to_native(exc))[:200])
+    except (FleetopsError, ValueError) as exc:
         return None, "the query API at %s did not answer: %s" % (fleet_report.scrub(url), fleet_report.scrub(to_native(exc))[:200])
-    if data.get("status") != "success":
-        return None, "the query API refused %s: %s" % (promql, data.get("error"))
-    values = []
-    for sample in (data.get("data") or {}).get("result") or []:
-        try:
-            values.append(float(sample["value"][1]))
-        except (KeyError, IndexError, TypeError, ValueError):
-            continue
+    values = [value for _labels, value in found]
     if not values:
         return None, "the query API has no data for %s" % promql
     return min(values), None

@@ -131,13 +131,10 @@ import os
 import re
 
 from ansible.errors import AnsibleParserError
-from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
 
-try:
-    import yaml
-except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
-    yaml = None
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import kubeconfig
 
 
 def _compile(patterns, option):
@@ -151,28 +148,13 @@ def _compile(patterns, option):
 
 
 def read_contexts(path):
-    """The contexts of one kubeconfig file: a list of dicts (name, cluster, namespace, user)."""
+    """The contexts of one kubeconfig file: a list of dicts (name, cluster, namespace, server, user),
+    read by the collection's kubeconfig reader (one parse per file and process, shared with the
+    modules' connection code)."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise AnsibleParserError("kubeconfig inventory: cannot read %s: %s" % (path, to_native(exc))) from exc
-    if not isinstance(data, dict):
-        raise AnsibleParserError("kubeconfig inventory: %s is not a kubeconfig (no mapping at the top)" % path)
-    clusters = {c.get("name"): c.get("cluster") or {} for c in data.get("clusters") or [] if isinstance(c, dict)}
-    found = []
-    for entry in data.get("contexts") or []:
-        if not isinstance(entry, dict) or not entry.get("name"):
-            continue
-        context = entry.get("context") or {}
-        cluster = context.get("cluster") or entry["name"]
-        found.append({
-            "name": str(entry["name"]),
-            "cluster": str(cluster),
-            "namespace": context.get("namespace"),
-            "server": (clusters.get(cluster) or {}).get("server"),
-        })
-    return found
+        return kubeconfig.contexts(path)
+    except FleetopsError as exc:
+        raise AnsibleParserError("kubeconfig inventory: %s" % exc) from exc
 
 
 def select(names, include, exclude):
@@ -211,8 +193,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
-        if yaml is None:
-            raise AnsibleParserError("kubeconfig inventory: PyYAML is required")
         self._read_config_data(path)
 
         include = _compile(self.get_option("include"), "include")

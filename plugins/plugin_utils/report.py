@@ -18,9 +18,10 @@ import re
 import tempfile
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import units as _units
 
 STATUSES = ("ok", "warning", "critical", "unknown")
-# severity for sorting and for worst-of: critical > warning > unknown > ok (as checks.worst)
+# severity for sorting: critical > warning > unknown > ok (checks.worst's order)
 SEVERITY = _checks.STATUS_ORDER  # ok 0, unknown 1, warning 2, critical 3
 # the value of fleet_check_status in the Prometheus text file
 PROM_STATUS = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
@@ -58,11 +59,6 @@ def scrub(value):
     return value
 
 
-def worst(statuses):
-    """The worst of statuses (critical > warning > unknown > ok); ``ok`` for none."""
-    return _checks.worst(statuses)
-
-
 def _plain(value):
     """JSON-safe plain data (Ansible's unsafe strings and tuples become str and lists)."""
     if isinstance(value, dict):
@@ -98,7 +94,7 @@ def cluster_entry(result, reason_if_missing="the checks did not run for this clu
     checks = [normalise_check(c) for c in result.get("checks") or []]
     order = {cid: i for i, cid in enumerate(CHECK_ORDER)}
     checks.sort(key=lambda c: (order.get(c["id"], len(order)), c["id"]))
-    status = worst(c["status"] for c in checks) if checks else "unknown"
+    status = _checks.worst(c["status"] for c in checks) if checks else "unknown"
     entry = {"status": status, "checks": checks, "facts": _plain(result.get("facts") or {})}
     errors = [str(e) for e in result.get("errors") or [] if e]
     if errors:
@@ -135,7 +131,7 @@ def build(results, cadence, generated_at=None, planner=None, missing_reasons=Non
             counts = by_check.setdefault(check["id"], {s: 0 for s in STATUSES})
             counts[check["status"]] += 1
     summary["checks"] = {cid: by_check[cid] for cid in _ordered_ids(by_check)}
-    summary["status"] = worst(c["status"] for c in clusters.values()) if clusters else "unknown"
+    summary["status"] = _checks.worst(c["status"] for c in clusters.values()) if clusters else "unknown"
     summary["critical_clusters"] = sorted(n for n, c in clusters.items() if c["status"] == "critical")
     summary["warning_clusters"] = sorted(n for n, c in clusters.items() if c["status"] == "warning")
     summary["unknown_clusters"] = sorted(n for n, c in clusters.items() if c["status"] == "unknown")
@@ -168,11 +164,10 @@ def _label(value):
 
 
 def _number(value):
+    """A gauge value of a JSON value: numbers (finite) and booleans; text is not a number here."""
     if isinstance(value, bool):
         return float(value)
-    if isinstance(value, (int, float)) and math.isfinite(value):
-        return float(value)
-    return None
+    return _units.number(value) if isinstance(value, (int, float)) else None
 
 
 def _fmt(value):

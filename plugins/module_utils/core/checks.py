@@ -138,6 +138,11 @@ class Check(object):
         return 'Check(%r, %r, %r)' % (self.id, self.status, self.value)
 
 
+def make(cid, status, value, threshold, message):
+    """A check dict with a status decided by the caller (``Check(...).as_dict()``)."""
+    return Check(cid, status, value, threshold, message).as_dict()
+
+
 def level(value, warning=None, critical=None, above=True, inclusive=False):
     """``ok``/``warning``/``critical`` of a number against its thresholds, ``unknown`` when None.
 

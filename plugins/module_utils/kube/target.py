@@ -14,34 +14,32 @@
 * ``logs(since_seconds=None, since_time=None, tail_lines=None, timestamps=True) -> str``;
 * ``pods() -> list of pod dicts`` (the API's camelCase JSON); ``core``, ``apps``, ``custom``.
 
-``KubeTarget`` uses the ``kubernetes`` client, one ``ApiClient`` per (kubeconfig, context,
-host, token, TLS settings), cached in-process. ``DirectTarget`` reads ``url`` (basic auth or a
-bearer token, TLS verified by default), runs commands locally (the agent's own host) and
-reads a local log file.
+``KubeTarget`` uses the ``kubernetes`` client, one ``ApiClient`` per (kubeconfig and its
+signature, context, host, token, TLS settings), cached in-process; the kubeconfig is read by
+``kubeconfig.py``. ``DirectTarget`` reads ``url`` through ``core/http.py`` (basic auth or a
+bearer token, TLS verified by default, an optional ``Deadline`` over all its requests), runs
+commands locally (the agent's own host) and reads a local log file.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import base64
-import datetime
-import errno
 import hashlib
 import json
 import os
 import re
-import socket
-import ssl
 import subprocess
 import threading
 import time
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import (
-    FleetopsError, MissingLibrary, TargetAuthError, TargetConfigError, TargetTimeout, TargetUnreachable)
+    FleetopsError, MissingLibrary, TargetAuthError, TargetConfigError, TargetTimeout, TargetUnreachable, one_line, redact)
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import (
+    CHUNK_SIZE, HttpClient, classify_connection_error, without_userinfo)
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import parse_time
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import kubeconfig as _kubeconfig
 
-from urllib.request import Request, build_opener, HTTPSHandler, HTTPHandler
-from urllib.error import HTTPError, URLError
 from urllib.parse import quote
 
 try:
@@ -66,95 +64,12 @@ try:
 except ImportError:  # pragma: no cover
     HAS_STREAM = False
 
-CHUNK_SIZE = 256 * 1024
 _CLIENTS = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
 def _now():
     return time.time()
-
-
-def parse_time(value):
-    """RFC3339 (``2026-11-24T07:00:00Z``, with fraction / offset) or epoch seconds -> epoch float."""
-    if value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    match = re.match(r'^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?$', text)
-    if not match:
-        raise ValueError('not an RFC3339 time: %r' % text)
-    base = datetime.datetime.strptime(match.group(1) + 'T' + match.group(2), '%Y-%m-%dT%H:%M:%S')
-    seconds = (base - datetime.datetime(1970, 1, 1)).total_seconds()
-    if match.group(3):
-        seconds += float(match.group(3))
-    zone = match.group(4)
-    if zone and zone != 'Z':
-        sign = 1 if zone[0] == '+' else -1
-        digits = zone[1:].replace(':', '')
-        seconds -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
-    return seconds
-
-
-def rfc3339(epoch):
-    return datetime.datetime.utcfromtimestamp(epoch).strftime('%Y-%m-%dT%H:%M:%S.%fZ') if epoch is not None else None
-
-
-def _scrub(text, secrets):
-    text = str(text)
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, '********')
-    return text
-
-
-def _short(text, limit=300):
-    text = ' '.join(str(text).split())
-    return text if len(text) <= limit else text[:limit] + '...'
-
-
-def _root_cause(exc):
-    """The innermost exception of a urllib3 / socket error chain."""
-    seen = set()
-    cur = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        nxt = getattr(cur, 'reason', None)
-        if isinstance(nxt, BaseException):
-            cur = nxt
-            continue
-        nxt = cur.__cause__ or cur.__context__
-        if isinstance(nxt, BaseException):
-            cur = nxt
-            continue
-        break
-    return cur
-
-
-def classify_connection_error(exc, where, secrets=()):
-    """A connection-level exception (socket, ssl, urllib3, websocket) as an error of errors.py."""
-    root = _root_cause(exc)
-    text = '%s %s' % (exc, root)
-    low = text.lower()
-    if isinstance(root, (socket.timeout,)) or 'timed out' in low or 'timeout' in type(root).__name__.lower() \
-            or 'timeout' in type(exc).__name__.lower():
-        return TargetTimeout('%s did not answer in time (%s)' % (where, _short(_scrub(root, secrets), 160)))
-    if isinstance(root, ssl.SSLError) or 'certificate' in low or 'ssl' in type(exc).__name__.lower() or 'ssl' in low:
-        return TargetUnreachable('%s: TLS failed (%s); check ca_cert (or the kubeconfig\'s certificate-authority) '
-                                 'or, only for a lab, validate_certs: false' % (where, _short(_scrub(root, secrets), 200)))
-    if isinstance(root, socket.gaierror) or 'name or service not known' in low or 'nodename nor servname' in low \
-            or 'name resolution' in low or 'getaddrinfo' in low:
-        return TargetUnreachable('%s: the host name cannot be resolved (DNS); check the server address' % where)
-    if (isinstance(root, OSError) and getattr(root, 'errno', None) == errno.ECONNREFUSED) or 'refused' in low:
-        return TargetUnreachable('%s refused the connection; is it running and is the address right?' % where)
-    if isinstance(root, OSError) and getattr(root, 'errno', None) in (errno.EHOSTUNREACH, errno.ENETUNREACH):
-        return TargetUnreachable('%s: no route to the host' % where)
-    return TargetUnreachable('%s cannot be reached: %s' % (where, _short(_scrub(root, secrets), 200)))
 
 
 def _status_message(body):
@@ -175,7 +90,7 @@ def _status_message(body):
 def classify_api_status(status, body, where, secrets=()):
     """An error of errors.py for an HTTP error of the Kubernetes API server (or the direct URL)."""
     message = _status_message(body)
-    detail = (': ' + _short(_scrub(message, secrets), 200)) if message else ''
+    detail = (': ' + one_line(redact(message, secrets), 200)) if message else ''
     if status == 401:
         return TargetAuthError('%s: token rejected (401)%s; renew the token or the kubeconfig credentials' % (where, detail))
     if status == 403:
@@ -207,14 +122,6 @@ class Target(object):
         status, body = self.http_get(path, timeout=timeout)
         return status, iter([body])
 
-    def http_json(self, path, timeout=None):
-        """(status, decoded JSON or None)."""
-        status, body = self.http_get(path, timeout=timeout)
-        try:
-            return status, json.loads(body.decode('utf-8', 'replace') if isinstance(body, bytes) else body)
-        except ValueError:
-            return status, None
-
     def exec(self, argv, timeout=None):
         raise NotImplementedError
 
@@ -232,44 +139,17 @@ class Target(object):
 
 def _cache_key(kubeconfig, context, host, api_key, validate_certs, ca_cert):
     token = hashlib.sha256(api_key.encode('utf-8')).hexdigest() if api_key else None
-    return (kubeconfig, context, host, token, bool(validate_certs), ca_cert)
+    # a kubeconfig rewritten meanwhile (a rotated token) makes a new client
+    stamp = _kubeconfig.signature(os.path.expanduser(kubeconfig)) if kubeconfig else None
+    return (kubeconfig, stamp, context, host, token, bool(validate_certs), ca_cert)
 
 
-_FILE_KEYS = {'cluster': ('certificate-authority',), 'user': ('client-certificate', 'client-key', 'tokenFile')}
-
-
-def _kubeconfig_context(path, context):
-    """The kubeconfig at ``path`` cut down to one context, its cluster and its user, or None.
-
-    A fleet kubeconfig holds hundreds of contexts; the client's loader parses all of it in pure
-    Python on every module call (about 1 s for 500 contexts). This parses it once with libyaml
-    when present and hands the client only what the context uses. Relative file references are
-    made absolute against the kubeconfig's directory, as the client's own loader does. None
-    (use the client's loader, which also gives its own error messages) when anything is unusual.
-    """
+def _reduced_kubeconfig(path, context):
+    """``kubeconfig.reduced`` or None (use the client's own loader, which also gives its own error
+    messages) when the file cannot be read that way."""
     try:
-        import yaml  # pylint: disable=import-outside-toplevel
-        loader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
-        with open(path, 'rb') as handle:
-            doc = yaml.load(handle, Loader=loader)  # nosec - a safe loader
-        name = context or doc.get('current-context')
-        ctx = [c for c in doc.get('contexts') or [] if c.get('name') == name]
-        if not ctx:
-            return None
-        spec = ctx[0].get('context') or {}
-        reduced = {'apiVersion': 'v1', 'kind': 'Config', 'current-context': name, 'contexts': ctx}
-        base = os.path.dirname(os.path.abspath(path))
-        for kind in ('cluster', 'user'):
-            found = [dict(item) for item in doc.get(kind + 's') or [] if item.get('name') == spec.get(kind)]
-            for item in found:
-                body = dict(item.get(kind) or {})
-                for key in _FILE_KEYS[kind]:
-                    if isinstance(body.get(key), str) and not os.path.isabs(body[key]):
-                        body[key] = os.path.join(base, body[key])
-                item[kind] = body
-            reduced[kind + 's'] = found
-        return reduced
-    except Exception:  # pylint: disable=broad-except
+        return _kubeconfig.reduced(path, context)
+    except FleetopsError:
         return None
 
 
@@ -289,7 +169,7 @@ def api_client_for(kubeconfig=None, context=None, host=None, api_key=None, valid
             if path and not os.path.exists(path):
                 raise TargetConfigError('kubeconfig %s does not exist' % path)
             try:
-                reduced = _kubeconfig_context(path, context) if path else None
+                reduced = _reduced_kubeconfig(path, context) if path else None
                 if reduced is not None:
                     k8s_config.load_kube_config_from_dict(reduced, context=reduced['current-context'],
                                                           client_configuration=cfg, persist_config=False)
@@ -308,11 +188,11 @@ def api_client_for(kubeconfig=None, context=None, host=None, api_key=None, valid
                         if not host:
                             k8s_config.load_incluster_config(client_configuration=cfg)
                     except Exception as exc2:  # pylint: disable=broad-except
-                        raise TargetConfigError('no usable Kubernetes configuration: %s' % _short(_scrub(exc2, [api_key])))
+                        raise TargetConfigError('no usable Kubernetes configuration: %s' % one_line(redact(exc2, [api_key])))
                 else:
                     raise TargetConfigError('cannot load the kubeconfig%s%s: %s' % (
                         ' ' + kubeconfig if kubeconfig else '', ' (context %s)' % context if context else '',
-                        _short(_scrub(exc, [api_key]), 200)))
+                        one_line(redact(exc, [api_key]), 200)))
         if host:
             cfg.host = host.rstrip('/')
         if api_key:
@@ -533,7 +413,7 @@ class KubeTarget(Target):
                     continue
                 if status == 503 and 'error trying to reach service' in message:
                     raise TargetUnreachable('cluster %s: the agent in pod %s/%s does not answer on port %s (%s)' % (
-                        self.cluster, self.namespace, self._pod, self.port, _short(message, 160)))
+                        self.cluster, self.namespace, self._pod, self.port, one_line(message, 160)))
                 raise classify_api_status(status, body, self.where() + ' (GET %s on pod %s)' % (path, self._pod), self._secrets)
             return status, raw
         raise TargetUnreachable('cluster %s: pod %s/%s is gone' % (self.cluster, self.namespace, self._pod))  # pragma: no cover
@@ -672,7 +552,7 @@ class KubeTarget(Target):
                 pass
         if rc:
             raise FleetopsError('%s in pod %s/%s exited %s: %s' % (
-                ' '.join(argv[:3]), self.namespace, self._pod, rc, _short(b''.join(err).decode('utf-8', 'replace'), 200)))
+                ' '.join(argv[:3]), self.namespace, self._pod, rc, one_line(b''.join(err).decode('utf-8', 'replace'), 200)))
 
     # -- logs
     def logs(self, since_seconds=None, since_time=None, tail_lines=None, timestamps=True, previous=False):
@@ -704,15 +584,6 @@ class KubeTarget(Target):
         if since_epoch is not None:
             text = _drop_before(text, since_epoch, keep_timestamps=timestamps)
         return text
-
-
-def without_userinfo(url):
-    """``url`` without ``user:password@`` (never in a message)."""
-    scheme, sep, rest = url.partition('://')
-    if not sep:
-        return url.split('@')[-1]
-    host, slash, path = rest.partition('/')
-    return '%s://%s%s%s' % (scheme, host.split('@')[-1], slash, path)
 
 
 def _drop_before(text, since_epoch, keep_timestamps=True):
@@ -775,75 +646,36 @@ class DirectTarget(Target):
     kind = 'direct'
 
     def __init__(self, url, username=None, password=None, bearer_token=None, validate_certs=True, ca_cert=None,
-                 timeout=30, path=None, log_file=None):
-        if not re.match(r'^https?://', url or ''):
-            raise TargetConfigError('url must start with http:// or https://, got %r' % (url,))
-        self.url = url.rstrip('/')
+                 timeout=30, path=None, log_file=None, deadline=None):
+        self._http = HttpClient(url, timeout=float(timeout or 30), validate_certs=validate_certs, ca_cert=ca_cert,
+                                bearer_token=bearer_token, username=username, password=password, what='agent')
+        self.url = self._http.url
         self.timeout = timeout
+        self.deadline = deadline      # a core.http.Deadline over every request of this target, or None
         self.path = path
         self.log_file = log_file
         self._secrets = [password, bearer_token]
-        self._headers = {'Accept': '*/*', 'User-Agent': 'fleetops.prometheus_agent'}
-        if bearer_token:
-            self._headers['Authorization'] = 'Bearer ' + bearer_token
-        elif username:
-            token = base64.b64encode(('%s:%s' % (username, password or '')).encode('utf-8')).decode('ascii')
-            self._headers['Authorization'] = 'Basic ' + token
-        handlers = [HTTPHandler()]
-        if self.url.startswith('https://'):
-            ctx = ssl.create_default_context(cafile=ca_cert) if ca_cert else ssl.create_default_context()
-            if not validate_certs:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            handlers.append(HTTPSHandler(context=ctx))
-        self._opener = build_opener(*handlers)
 
     def where(self):
-        return 'agent %s' % without_userinfo(self.url)
+        return self._http.where
 
     def describe(self):
         return self.where()
 
-    def _open(self, path, timeout):
-        if not path.startswith('/'):
-            path = '/' + path
-        req = Request(self.url + path, headers=self._headers)
-        timeout = float(timeout or self.timeout or 30)
-        try:
-            resp = self._opener.open(req, timeout=timeout)
-            return resp.getcode(), resp
-        except HTTPError as exc:
-            if exc.code in (401, 403):
-                body = exc.read()
-                raise classify_api_status(exc.code, body, self.where(), self._secrets)
-            return exc.code, exc
-        except (URLError, socket.error, ssl.SSLError, ValueError) as exc:
-            raise classify_connection_error(exc, self.where(), self._secrets)
+    def _open(self, path, timeout, stream):
+        """The agent's answer; 401/403 raise (the credentials), any other status is data."""
+        answer = self._http.get(path, timeout=float(timeout or self.timeout or 30), deadline=self.deadline, stream=stream)
+        if answer.status in (401, 403):
+            raise classify_api_status(answer.status, answer.read(), self.where(), self._secrets)
+        return answer
 
     def http_get(self, path, timeout=None):
-        status, resp = self._open(path, timeout)
-        try:
-            return status, resp.read()
-        except (socket.error, ssl.SSLError) as exc:
-            raise classify_connection_error(exc, self.where(), self._secrets)
-        finally:
-            resp.close()
+        answer = self._open(path, timeout, stream=False)
+        return answer.status, answer.body
 
     def http_get_stream(self, path, timeout=None, chunk_size=CHUNK_SIZE):
-        status, resp = self._open(path, timeout)
-
-        def chunks():
-            try:
-                while True:
-                    data = resp.read(chunk_size)
-                    if not data:
-                        break
-                    yield data
-            except (socket.error, ssl.SSLError) as exc:
-                raise classify_connection_error(exc, self.where(), self._secrets)
-            finally:
-                resp.close()
-        return status, chunks()
+        answer = self._open(path, timeout, stream=True)
+        return answer.status, answer.chunks(chunk_size)
 
     def exec(self, argv, timeout=None):
         """Run a command on this host (where the agent runs)."""
@@ -877,7 +709,7 @@ class DirectTarget(Target):
                 proc.kill()
                 proc.wait()
         if rc:
-            raise FleetopsError('%s exited %s: %s' % (' '.join(argv[:3]), rc, _short(err.decode('utf-8', 'replace'), 200)))
+            raise FleetopsError('%s exited %s: %s' % (' '.join(argv[:3]), rc, one_line(err.decode('utf-8', 'replace'), 200)))
 
     def logs(self, since_seconds=None, since_time=None, tail_lines=None, timestamps=True):
         """Lines of the local ``log_file`` (plain, or CRI ``<time> stderr F <line>``)."""
@@ -936,4 +768,4 @@ def line_time(line):
 
 
 __all__ = ['Target', 'KubeTarget', 'DirectTarget', 'HAS_KUBERNETES', 'api_client_for', 'clear_client_cache',
-           'parse_time', 'rfc3339', 'line_time', 'filter_lines_since', 'classify_connection_error', 'classify_api_status']
+           'line_time', 'filter_lines_since', 'classify_connection_error', 'classify_api_status', 'without_userinfo']

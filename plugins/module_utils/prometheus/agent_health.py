@@ -23,14 +23,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import math
-import re
 import time
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import exposition
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube.target import parse_time
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.checks import make as _check
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import (
+    duration as _duration, number as finite, quantity, timestamp as epoch, whole as _int)
 
 CHECK_IDS = ('POD', 'RESTARTS', 'HEALTH', 'MEMORY', 'INGEST', 'CONFIG', 'TARGETS')
 DAY = 86400.0
@@ -61,61 +61,12 @@ WAL_COUNTERS = (
     ('reader_corruption_errors_total', ('prometheus_tsdb_wal_reader_corruption_errors_total',
                                         'prometheus_agent_wal_reader_corruption_errors_total')),
 )
-_QUANTITY = re.compile(r'^\s*([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*$')
-_FACTORS = {'': 1.0, 'n': 1e-9, 'u': 1e-6, 'm': 1e-3, 'k': 1e3, 'K': 1e3, 'M': 1e6, 'G': 1e9, 'T': 1e12, 'P': 1e15,
-            'E': 1e18, 'Ki': 1024.0, 'Mi': 1024.0 ** 2, 'Gi': 1024.0 ** 3, 'Ti': 1024.0 ** 4, 'Pi': 1024.0 ** 5,
-            'Ei': 1024.0 ** 6}
 
 
 # ----------------------------------------------------------------------------- helpers
 
-def finite(value):
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if (math.isnan(value) or math.isinf(value)) else value
-
-
-def quantity(value):
-    """A Kubernetes quantity (``512Mi``, ``250m``, ``1.5``, ``12345n``) as a float; None when junk."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return finite(value)
-    match = _QUANTITY.match(str(value))
-    if not match or match.group(2) not in _FACTORS:
-        return None
-    try:
-        return float(match.group(1)) * _FACTORS[match.group(2)]
-    except ValueError:
-        return None
-
-
-def epoch(value):
-    """RFC3339 or epoch -> epoch seconds, None when junk."""
-    if value is None:
-        return None
-    try:
-        return parse_time(value)
-    except (ValueError, TypeError):
-        return None
-
-
 def mib(value):
     return '%.0fMi' % (value / MI) if value is not None else '?'
-
-
-def _int(value):
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
-        return int(value)
-    return value
-
-
-def _check(cid, status, value, threshold, message):
-    return _checks.Check(cid, status, value, threshold, message).as_dict()
 
 
 # ----------------------------------------------------------------------------- pods
@@ -393,13 +344,6 @@ def targets_facts(doc, now=None):
         'dropped': len(_data(doc).get('droppedTargets') or []),
         'freshest_scrape_intervals_ago': None if freshest is None else round(freshest, 2),
     }
-
-
-def _duration(text):
-    match = re.match(r'^(\d+(?:\.\d+)?)(ms|s|m|h)$', str(text or ''))
-    if not match:
-        return None
-    return float(match.group(1)) * {'ms': 0.001, 's': 1, 'm': 60, 'h': 3600}[match.group(2)]
 
 
 def limit_hits(metrics):

@@ -18,6 +18,7 @@ import math
 import re
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import ParseError
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import whole
 
 KNOWN_TYPES = frozenset(('counter', 'gauge', 'histogram', 'summary', 'untyped', 'gaugehistogram', 'info', 'stateset', 'unknown'))
 _LABEL_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
@@ -176,9 +177,7 @@ def json_number(value):
         return 'NaN'
     if value in (float('inf'), float('-inf')):
         return '+Inf' if value > 0 else '-Inf'
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
-        return int(value)
-    return value
+    return whole(value)
 
 
 def _not_a_page(lineno, line, source, why):

@@ -19,7 +19,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import datetime
 import json
 import os
 import re
@@ -28,7 +27,9 @@ import time
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube.target import parse_time
+# parse_since: the modules read their ``since`` options with logs.parse_since
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import (  # pylint: disable=unused-import
+    parse_since, parse_time, rfc3339)
 
 # (name, regex); the first that matches names the line. Corruption and repair come first.
 PATTERNS = (
@@ -64,38 +65,6 @@ _STAMP = re.compile(r'^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\
 _LOGFMT = re.compile(r'([A-Za-z_][A-Za-z0-9_.\-]*)=("(?:[^"\\]|\\.)*"|\S*)')
 _FREE_ERROR = re.compile(r'^(?:panic:|fatal error:|\S+: error:)|\berror\b', re.I)
 MAX_EXAMPLE_CHARS = 500
-
-
-# ----------------------------------------------------------------------------- times
-
-def parse_since(value, now=None):
-    """``since`` as epoch seconds: seconds back (``3600``), a duration (``24h``, ``90m``, ``7d``) or RFC3339."""
-    now = time.time() if now is None else now
-    if value is None or value == '':
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value < 0:
-            raise ValueError('since must not be negative, got %r' % (value,))
-        return now - float(value)
-    text = str(value).strip()
-    if re.match(r'^\d+(\.\d+)?$', text):
-        return now - float(text)
-    parts = re.findall(r'(\d+(?:\.\d+)?)(ms|s|m|h|d|w)', text)
-    if parts and ''.join(a + b for a, b in parts) == text:
-        units = {'ms': 0.001, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}
-        return now - sum(float(a) * units[b] for a, b in parts)
-    try:
-        if not re.match(r'^\d{4}-\d\d-\d\d', text):
-            raise ValueError(text)
-        return parse_time(text)
-    except ValueError:
-        raise ValueError('since must be seconds (3600), a duration (24h, 30m, 7d) or an RFC3339 time, got %r' % (value,))
-
-
-def rfc3339(epoch):
-    if epoch is None:
-        return None
-    return datetime.datetime.utcfromtimestamp(epoch).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
 
 
 # ----------------------------------------------------------------------------- one line

@@ -13,9 +13,10 @@ Pure Python (no Ansible). The pieces:
   window between baseline and reading, success ratio, latency, lag, segments behind.
 * ``rw_checks(queues, thresholds)`` -> RW-SUCCESS, RW-RETRY, RW-LAG, RW-PENDING, RW-SHARDS,
   RW-LATENCY (one check per id: the worst queue's).
-* ``query_reading(...)`` the same reading from a central Prometheus / Thanos Query over a window.
+* ``query_reading(client, ...)`` the same reading from a central Prometheus / Thanos Query over a
+  window, through ``core.http.QueryClient``.
 
-Counter semantics (shared/domain/prometheus-agent.md): since 2.23 ``samples_total`` counts
+Counter semantics (Prometheus' own, from 2.0 to 3.x): since 2.23 ``samples_total`` counts
 every send *attempt* (retries included) and ``samples_retried_total`` every retried attempt, so
 the samples that reached the receiver are ``samples - retried - failed``; before 2.23
 ``succeeded_samples_total`` counted the delivered samples. ``samples_per_second`` and the
@@ -35,22 +36,20 @@ __metaclass__ = type
 import json
 import math
 import re
-import ssl
 import time
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import exposition
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import (
-    FleetopsError, ParseError, TargetAuthError, TargetTimeout, TargetUnreachable)
-
-from urllib.error import HTTPError, URLError
-from urllib.parse import urlencode
-from urllib.request import Request, build_opener, HTTPSHandler, HTTPHandler
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
+# QueryClient and parse_duration: the callers of remote_write take them from here too
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import QueryClient  # pylint: disable=unused-import
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import (  # pylint: disable=unused-import
+    number, parse_duration, whole)
 
 PREFIX = 'prometheus_remote_storage_'
 SNAPSHOT_VERSION = 1
 
-# counters: our name -> metric names, newest first (shared/domain/prometheus-agent.md)
+# counters: our name -> metric names, newest first (the names changed in 2.15, 2.23 and 3.0)
 COUNTERS = (
     ('samples', ('samples_total',)),                      # 2.23+: attempts, retries included
     ('succeeded', ('succeeded_samples_total',)),          # 2.0-2.22: delivered
@@ -87,28 +86,8 @@ _OLD_QUEUE = re.compile(r'^\d+:(.+)$')
 
 # ----------------------------------------------------------------------------- small helpers
 
-def finite(value):
-    """A finite float, or None (NaN, +-Inf, junk)."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    if math.isnan(value) or math.isinf(value):
-        return None
-    return value
-
-
 def _round(value, digits=6):
     return None if value is None else round(value, digits)
-
-
-def _int(value):
-    """A whole float as an int (gauges like shards and capacity), else the value."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
-        return int(value)
-    return value
 
 
 def _le(text):
@@ -135,22 +114,6 @@ def queue_identity(labels):
         match = _OLD_QUEUE.match(queue)
         return 'queue=%s' % queue, queue, match.group(1) if match else None
     return None
-
-
-def parse_duration(text):
-    """``30s``, ``5m``, ``1h30m``, ``1d``, ``90`` (seconds) -> seconds (float); ValueError when junk."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        if text < 0:
-            raise ValueError('negative duration %r' % (text,))
-        return float(text)
-    raw = str(text or '').strip()
-    if re.match(r'^\d+(\.\d+)?$', raw):
-        return float(raw)
-    units = {'ms': 0.001, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800, 'y': 31536000}
-    parts = re.findall(r'(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)', raw)
-    if not parts or ''.join(a + b for a, b in parts) != raw:
-        raise ValueError('not a duration: %r (use e.g. 30s, 5m, 1h, 1d)' % (text,))
-    return sum(float(a) * units[b] for a, b in parts)
 
 
 def prom_duration(seconds):
@@ -194,7 +157,7 @@ def read_queues(metrics, now):
                 continue
             for labels, value in samples:
                 queue = queue_for(labels)
-                value = finite(value)
+                value = number(value)
                 if queue is None or value is None:
                     continue
                 bucket = queue['counters'] if is_counter else queue['gauges']
@@ -208,7 +171,7 @@ def read_queues(metrics, now):
     for labels, value in metrics.samples(PREFIX + LATENCY + '_bucket'):
         queue = queue_for(labels)
         le = labels.get('le')
-        value = finite(value)
+        value = number(value)
         if queue is None or le is None or value is None or _le(le) is None:
             continue
         buckets = _latency_of(queue)['buckets']
@@ -216,18 +179,18 @@ def read_queues(metrics, now):
     for suffix in ('sum', 'count'):
         for labels, value in metrics.samples(PREFIX + LATENCY + '_' + suffix):
             queue = queue_for(labels)
-            value = finite(value)
+            value = number(value)
             if queue is not None and value is not None:
                 _latency_of(queue)[suffix] = value
 
     watcher = {}
     for labels, value in metrics.samples(WATCHER_SEGMENT):
-        value = finite(value)
+        value = number(value)
         if value is not None and labels.get('consumer') is not None:
             watcher[labels['consumer']] = value
     highest = None
     for _labels, value in metrics.samples(HIGHEST_GLOBAL):
-        value = finite(value)
+        value = number(value)
         if value is not None:
             highest = value if highest is None else max(highest, value)
 
@@ -235,9 +198,9 @@ def read_queues(metrics, now):
         'version': SNAPSHOT_VERSION,
         'time': now,
         'source': 'metrics',
-        'start_time': finite(metrics.value(START_TIME)),
+        'start_time': number(metrics.value(START_TIME)),
         'highest_timestamp': highest,
-        'wal_segment': finite(metrics.value(WAL_SEGMENT)),
+        'wal_segment': number(metrics.value(WAL_SEGMENT)),
         'watcher_segments': watcher,
         'queues': queues,
     }
@@ -256,7 +219,7 @@ def as_reading(baseline):
         raise ValueError('baseline must be the snapshot of an earlier remote_write_stats call (a dict)')
     if 'queues' not in baseline and isinstance(baseline.get('snapshot'), dict):
         baseline = baseline['snapshot']
-    if not isinstance(baseline.get('queues'), dict) or finite(baseline.get('time')) is None:
+    if not isinstance(baseline.get('queues'), dict) or number(baseline.get('time')) is None:
         raise ValueError('baseline must be the snapshot of an earlier remote_write_stats call (with time and queues)')
     return baseline
 
@@ -302,7 +265,7 @@ def histogram_quantile(q, buckets):
     pairs = []
     for le, count in (buckets or {}).items():
         bound = _le(le)
-        count = finite(count)
+        count = number(count)
         if bound is None or count is None:
             continue
         pairs.append((bound, count))
@@ -338,7 +301,7 @@ def _latency(cur, base, reset):
     if not cur or not cur.get('buckets'):
         return None, None, None
     if base and base.get('buckets') is not None:
-        went_down = reset or any(finite(cur['buckets'].get(le)) is not None and finite(v) is not None
+        went_down = reset or any(number(cur['buckets'].get(le)) is not None and number(v) is not None
                                  and cur['buckets'][le] < v for le, v in base['buckets'].items())
         if went_down:
             buckets = dict(cur['buckets'])
@@ -360,13 +323,13 @@ def _latency(cur, base, reset):
 def _window_of(reading, baseline):
     """(window seconds or None, counters reset between the readings)."""
     if reading.get('source') == 'query':
-        return finite(reading.get('window_seconds')), False
+        return number(reading.get('window_seconds')), False
     if baseline is None:
         return None, False
-    now, then = finite(reading.get('time')), finite(baseline.get('time'))
+    now, then = number(reading.get('time')), number(baseline.get('time'))
     if now is None or then is None or now - then <= 0:
         return None, False
-    start, base_start = finite(reading.get('start_time')), finite(baseline.get('start_time'))
+    start, base_start = number(reading.get('start_time')), number(baseline.get('start_time'))
     reset = start is not None and base_start is not None and abs(start - base_start) > 1
     return now - then, reset
 
@@ -374,13 +337,13 @@ def _window_of(reading, baseline):
 def _lag(reading, gauges, notes):
     newest = gauges.get('highest_queued')
     if newest is None:
-        newest = finite(reading.get('highest_timestamp'))
+        newest = number(reading.get('highest_timestamp'))
     sent = gauges.get('highest_sent')
     if newest is None or newest <= 0:
         return None
     if sent is not None and sent > 0:
         return _round(max(0.0, newest - sent), 3)
-    if finite(reading.get('start_time')) is not None:
+    if number(reading.get('start_time')) is not None:
         notes.append('nothing sent since the agent started: lag counted from its start')
         return _round(max(0.0, newest - reading['start_time']), 3)
     notes.append('nothing sent yet and no start time: lag unknown')
@@ -426,11 +389,11 @@ def queue_figures(reading, baseline=None):
             'bytes_per_second': None,
             'enqueue_retries_per_second': None,
             'success_ratio': None,
-            'pending_samples': _int(pending),
-            'shards': {'current': _int(g.get('shards')), 'min': _int(g.get('shards_min')), 'max': _int(g.get('shards_max')),
+            'pending_samples': whole(pending),
+            'shards': {'current': whole(g.get('shards')), 'min': whole(g.get('shards_min')), 'max': whole(g.get('shards_max')),
                        'desired': _round(g.get('shards_desired'), 4)},
-            'capacity': _int(g.get('capacity')),
-            'max_samples_per_send': _int(g.get('max_samples_per_send')),
+            'capacity': whole(g.get('capacity')),
+            'max_samples_per_send': whole(g.get('max_samples_per_send')),
             'send_latency_seconds': {'p99': None, 'avg': None, 'basis': None},
             'lag_seconds': None,
             'segments_behind': None,
@@ -448,14 +411,14 @@ def queue_figures(reading, baseline=None):
                 q['samples_per_second'] = _round(delivered / window)
                 q['attempted_per_second'] = _round(attempted / window)
             q['success_ratio'] = _round(success_ratio(delivered, deltas.get('failed'), deltas.get('retried')))
-            q['window'] = {'delivered': _int(delivered), 'attempted': _int(attempted), 'failed': _int(deltas.get('failed')),
-                           'retried': _int(deltas.get('retried')), 'bytes': _int(deltas.get('bytes'))}
+            q['window'] = {'delivered': whole(delivered), 'attempted': whole(attempted), 'failed': whole(deltas.get('failed')),
+                           'retried': whole(deltas.get('retried')), 'bytes': whole(deltas.get('bytes'))}
         if not query:
             delivered_total, attempted_total = delivered_of(cc)
             if delivered_total is not None:
                 q['since_start'] = {
-                    'delivered': _int(delivered_total), 'attempted': _int(attempted_total), 'failed': _int(cc.get('failed')),
-                    'retried': _int(cc.get('retried')), 'dropped': _int(cc.get('dropped')), 'bytes': _int(cc.get('bytes')),
+                    'delivered': whole(delivered_total), 'attempted': whole(attempted_total), 'failed': whole(cc.get('failed')),
+                    'retried': whole(cc.get('retried')), 'dropped': whole(cc.get('dropped')), 'bytes': whole(cc.get('bytes')),
                     'success_ratio': _round(success_ratio(delivered_total, cc.get('failed'), cc.get('retried'))),
                 }
         p99, avg, basis = _latency(cur.get('latency'), (base or {}).get('latency') if deltas is not None else None, reset)
@@ -466,8 +429,8 @@ def queue_figures(reading, baseline=None):
             p99, avg, basis = _latency(cur.get('latency'), None, False)
         q['send_latency_seconds'] = {'p99': _round(p99), 'avg': _round(avg), 'basis': basis}
         q['lag_seconds'] = _lag(reading, g, notes)
-        wal_seg = finite(reading.get('wal_segment'))
-        watch = finite((reading.get('watcher_segments') or {}).get(cur.get('remote_name')))
+        wal_seg = number(reading.get('wal_segment'))
+        watch = number((reading.get('watcher_segments') or {}).get(cur.get('remote_name')))
         if wal_seg is not None and watch is not None:
             q['segments_behind'] = int(max(0, wal_seg - watch))
         if notes:
@@ -655,68 +618,6 @@ def unknown_checks(reason):
 
 # ----------------------------------------------------------------------------- the central query API
 
-class QueryClient(object):
-    """Instant queries against a Prometheus-compatible API (Prometheus, Thanos Query)."""
-
-    def __init__(self, url, timeout=10.0, validate_certs=True, ca_cert=None, bearer_token=None):
-        if not re.match(r'^https?://', url or ''):
-            raise ValueError('query_url must start with http:// or https://, got %r' % (url,))
-        self.url = url.rstrip('/')
-        self.timeout = float(timeout or 10)
-        self.headers = {'Accept': 'application/json', 'User-Agent': 'fleetops.prometheus_agent'}
-        if bearer_token:
-            self.headers['Authorization'] = 'Bearer ' + bearer_token
-        handlers = [HTTPHandler()]
-        if self.url.startswith('https://'):
-            ctx = ssl.create_default_context(cafile=ca_cert) if ca_cert else ssl.create_default_context()
-            if not validate_certs:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            handlers.append(HTTPSHandler(context=ctx))
-        self._opener = build_opener(*handlers)
-
-    def query(self, promql, at=None):
-        """[(labels, value)] of an instant vector."""
-        params = {'query': promql}
-        if at is not None:
-            params['time'] = '%.3f' % at
-        req = Request(self.url + '/api/v1/query?' + urlencode(params), headers=self.headers)
-        try:
-            resp = self._opener.open(req, timeout=self.timeout)
-            try:
-                body = resp.read()
-            finally:
-                resp.close()
-        except HTTPError as exc:
-            body = exc.read()
-            if exc.code in (401, 403):
-                raise TargetAuthError('query API %s: %s (%d)' % (
-                    self.url, 'token rejected' if exc.code == 401 else 'forbidden', exc.code))
-            if exc.code not in (400, 422):
-                raise TargetUnreachable('query API %s answered %d' % (self.url, exc.code))
-        except (URLError, IOError, ssl.SSLError) as exc:
-            text = str(getattr(exc, 'reason', exc))
-            if 'timed out' in text.lower():
-                raise TargetTimeout('query API %s did not answer within %.0fs' % (self.url, self.timeout))
-            raise TargetUnreachable('query API %s cannot be reached: %s' % (self.url, text[:200]))
-        try:
-            doc = json.loads(body.decode('utf-8', 'replace'))
-        except ValueError:
-            raise ParseError('query API %s did not answer JSON (is query_url a Prometheus / Thanos Query URL?)' % self.url)
-        if not isinstance(doc, dict) or doc.get('status') != 'success':
-            raise FleetopsError('query %s failed: %s' % (promql[:120], str((doc or {}).get('error'))[:200]))
-        data = doc.get('data') or {}
-        if data.get('resultType') != 'vector':
-            return []
-        out = []
-        for item in data.get('result') or []:
-            try:
-                out.append((item.get('metric') or {}, float(item['value'][1])))
-            except (KeyError, IndexError, TypeError, ValueError, AttributeError):
-                continue
-        return out
-
-
 def selector(cluster_label, cluster, extra=None):
     """Label matchers (without braces) for one cluster's series in the central store."""
     parts = []
@@ -753,7 +654,7 @@ def query_reading(client, window_seconds, cluster=None, cluster_label='cluster',
     for labels, value in client.query(raw, at=now):
         field, rank = gauge_names.get(labels.get('__name__'), (None, None))
         queue = queue_for(labels)
-        value = finite(value)
+        value = number(value)
         if field is None or queue is None or value is None:
             continue
         have = ranks.get((id(queue), field))
@@ -769,21 +670,21 @@ def query_reading(client, window_seconds, cluster=None, cluster_label='cluster',
             found = client.query('sum by (%s) (increase(%s%s{%s}[%s]))' % (by, PREFIX, name, sel, win), at=now)
             for labels, value in found:
                 queue = queue_for(labels)
-                value = finite(value)
+                value = number(value)
                 if queue is not None and value is not None:
                     queue['counters'][field] = queue['counters'].get(field, 0.0) + value
             if found:
                 break
     for labels, value in client.query('sum by (%s, le) (increase(%s%s_bucket{%s}[%s]))' % (by, PREFIX, LATENCY, sel, win), at=now):
         queue = queue_for(labels)
-        value = finite(value)
+        value = number(value)
         if queue is not None and value is not None and labels.get('le') is not None:
             _latency_of(queue)['buckets'][labels['le']] = value
     for suffix in ('sum', 'count'):
         for labels, value in client.query('sum by (%s) (increase(%s%s_%s{%s}[%s]))' % (by, PREFIX, LATENCY, suffix, sel, win),
                                           at=now):
             queue = queue_for(labels)
-            value = finite(value)
+            value = number(value)
             if queue is not None and value is not None:
                 _latency_of(queue)[suffix] = value
     highest = None
@@ -791,7 +692,7 @@ def query_reading(client, window_seconds, cluster=None, cluster_label='cluster',
     segment = None
     extra = '{__name__=~"%s|%s|%s"%s}' % (HIGHEST_GLOBAL, WAL_SEGMENT, WATCHER_SEGMENT, (',' + sel) if sel else '')
     for labels, value in client.query(extra, at=now):
-        value = finite(value)
+        value = number(value)
         if value is None:
             continue
         name = labels.get('__name__')

@@ -11,7 +11,7 @@ from conftest import CAPTURES  # pylint: disable=import-error
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import agent_health as ah
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import exposition
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import TargetUnreachable
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube.target import rfc3339
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import rfc3339
 
 NOW = 1795503190.0   # a few seconds after the capture was taken
 ENDPOINTS = {

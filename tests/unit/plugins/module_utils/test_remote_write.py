@@ -326,14 +326,6 @@ def test_histogram_quantile_matches_prometheus():
     assert rw.histogram_quantile(0.5, {"0.1": 10, "0.5": 5, "+Inf": 10}) is not None
 
 
-def test_parse_duration():
-    assert rw.parse_duration("5m") == 300 and rw.parse_duration("1h30m") == 5400 and rw.parse_duration("90") == 90
-    assert rw.parse_duration("24h") == 86400 and rw.parse_duration(15) == 15
-    for junk in ("", "5 minutes", "m5", "-1"):
-        with pytest.raises(ValueError):
-            rw.parse_duration(junk)
-
-
 # ----------------------------------------------------------------------------- hostile input
 
 def test_nan_inf_and_duplicates_do_not_leak():

@@ -1,4 +1,5 @@
-"""The shared core: target (direct HTTP, kubeconfig reduction, error mapping), checks, args_common."""
+"""The shared core: target (direct HTTP, error mapping), checks, args_common (the kubeconfig
+reduction is in test_kubeconfig_utils.py)."""
 
 from __future__ import annotations
 
@@ -101,17 +102,6 @@ def _kubeconfig(tmp_path, contexts=3):
     path.write_text(yaml.safe_dump(doc))
     (tmp_path / "ca.crt").write_text("not used here\n")
     return path
-
-
-def test_kubeconfig_reduced_to_one_context(tmp_path):
-    path = _kubeconfig(tmp_path, contexts=50)
-    reduced = target._kubeconfig_context(str(path), "c7")  # pylint: disable=protected-access
-    assert [c["name"] for c in reduced["contexts"]] == ["c7"]
-    assert [c["name"] for c in reduced["clusters"]] == ["c7"]
-    assert reduced["users"][0]["user"]["token"] == SECRET + "7"
-    # relative files resolve against the kubeconfig's directory, as the client does
-    assert reduced["clusters"][0]["cluster"]["certificate-authority"] == str(tmp_path / "ca.crt")
-    assert target._kubeconfig_context(str(path), "missing") is None  # pylint: disable=protected-access
 
 
 def test_unknown_context_names_it(tmp_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import report
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
@@ -43,10 +44,11 @@ def test_document_matches_schema_and_orders_checks():
 
 
 def test_worst_status_order():
-    assert report.worst(["ok", "unknown"]) == "unknown"
-    assert report.worst(["unknown", "warning"]) == "warning"
-    assert report.worst(["warning", "critical", "ok"]) == "critical"
-    assert report.worst([]) == "ok"
+    # the report's worst-of is checks.worst's (report.worst was a pass-through)
+    assert checks.worst(["ok", "unknown"]) == "unknown"
+    assert checks.worst(["unknown", "warning"]) == "warning"
+    assert checks.worst(["warning", "critical", "ok"]) == "critical"
+    assert checks.worst([]) == "ok"
 
 
 def test_planner_adds_remediation_unless_recorded():
