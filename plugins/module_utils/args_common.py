@@ -2,19 +2,23 @@
 # Copyright: (c) 2026, fleetops maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one argument spec of the options every module shares (documented in the
-``fleetops.prometheus_agent.common`` doc fragment), and the target it describes."""
+``fleetops.prometheus_agent.connection`` and ``fleetops.prometheus_agent.agent`` doc fragments),
+the checks the spec cannot express, the target the options describe, and ``run_and_exit``: a
+module's ``main`` from its runner (``runners.py``). The only file of module_utils that knows Ansible."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import traceback
 from collections.abc import Mapping
 
-from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.basic import env_fallback, missing_required_lib
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.validation import check_type_dict
 from ansible.module_utils.errors import UnsupportedError
 
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, MissingLibrary
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import target as _target
 
 DEFAULT_SELECTOR = 'app.kubernetes.io/name=prometheus-agent'
@@ -129,6 +133,22 @@ def target_from_params(params):
 
 def check_kubernetes_library(module, params=None):
     """fail_json with missing_required_lib when the Kubernetes path is used without the library."""
-    from ansible.module_utils.basic import missing_required_lib  # pylint: disable=import-outside-toplevel
     if uses_kubernetes(params if params is not None else module.params) and not _target.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib('kubernetes'), exception=str(_target.KUBERNETES_IMPORT_ERROR))
+
+
+def run_and_exit(module, name, run_module):
+    """A module's whole ``main`` after ``AnsibleModule``: ``exit_json`` with what
+    ``run_module(name, params, check_mode)`` returns (``runners.run_module``); ``fail_json`` with
+    the message of a ``FleetopsError`` (an argument the module refuses; ``missing_required_lib``
+    for a missing library) and, with the traceback, of anything unexpected."""
+    try:
+        result = run_module(name, module.params, check_mode=module.check_mode)
+    except MissingLibrary as exc:
+        why = _target.KUBERNETES_IMPORT_ERROR if exc.library == 'kubernetes' else None
+        module.fail_json(msg=missing_required_lib(exc.library), exception=str(why or exc))
+    except FleetopsError as exc:
+        module.fail_json(msg=str(exc))
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg='%s failed: %s' % (name, exc), exception=traceback.format_exc())
+    module.exit_json(**result)

@@ -28,7 +28,9 @@ description:
   - Each part stands alone; a part that cannot be read is C(status=unknown) with the reason and the others go on. An
     unreachable cluster gives every part C(unknown), not a failed task.
 extends_documentation_fragment:
-  - fleetops.prometheus_agent.common
+  - fleetops.prometheus_agent.connection
+  - fleetops.prometheus_agent.agent
+  - fleetops.prometheus_agent.attributes
 options:
   gather:
     description: The parts to gather, named after the modules whose results they are; in this order whatever the order given.
@@ -70,13 +72,6 @@ options:
     description: How many example lines to return per log pattern.
     type: int
     default: 3
-attributes:
-  check_mode:
-    description: Read-only.
-    support: full
-  diff_mode:
-    description: Changes nothing, so there is no diff.
-    support: none
 notes:
   - The parts are returned under C(parts), not C(results), a key Ansible keeps for the items of a loop.
 seealso:
@@ -156,28 +151,16 @@ target:
   sample: cluster prod-eu-1 pod monitoring/prom-agent-prod-eu-1-0
 '''
 
-import functools
-import time
-import traceback
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import agent_health
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as checksmod
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import logs as logmod
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import remote_write as rw
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import target as _target
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import reader as wal_reader
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
-    common_argument_spec, target_from_params, validate_common)
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, MissingLibrary
-
-PARTS = ('remote_write_stats', 'agent_status', 'wal_inspect', 'agent_logs')
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import runners
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import common_argument_spec, run_and_exit
 
 
 def argument_spec():
+    """The shared options and this module's own (also the action plugin's)."""
     return common_argument_spec(
-        gather=dict(type='list', elements='str', choices=list(PARTS), default=list(PARTS)),
+        gather=dict(type='list', elements='str', choices=list(runners.AUDIT_PARTS), default=list(runners.AUDIT_PARTS)),
         baseline=dict(type='raw'),
         wal_path=dict(type='path', default='/prometheus/wal'),
         wal_verify=dict(type='str', choices=['none', 'tail', 'full'], default='tail'),
@@ -188,127 +171,9 @@ def argument_spec():
     )
 
 
-class Audit(object):
-    """The parts of one agent's audit over one target; each part's failure stays in that part."""
-
-    def __init__(self, params, target, target_error=None):
-        self.params = params
-        self.target = target
-        self.target_error = target_error
-        self.kube = not params.get('url')
-
-    def remote_write_stats(self):
-        result = dict(source='metrics', window_seconds=None, queues=[], agent=self.where())
-        if self.target_error:
-            return rw.unknown_result(result, self.target_error)
-        try:
-            reading = rw.read_target(self.target)
-        except FleetopsError as exc:
-            return rw.unknown_result(result, str(exc))
-        return rw.stats_result(result, reading, rw.thresholds(self.params.get('thresholds')))
-
-    def agent_status(self, baseline):
-        if self.target_error:
-            result = agent_health.unknown_result(self.target_error, self.kube)
-        else:
-            try:
-                result = agent_health.gather(self.target, baseline=baseline, thresholds=self.params.get('thresholds'))
-            except FleetopsError as exc:
-                result = agent_health.unknown_result(str(exc), self.kube)
-        result['target'] = self.where()
-        return result
-
-    def wal_inspect(self):
-        params = dict(self.params, path=self.params['wal_path'], verify=self.params['wal_verify'],
-                      location=self.params['wal_location'], repair_preview=False, agent_running=None)
-        location = wal_reader.choose_location(params)
-        target = self.target
-        if location == 'pod':
-            if self.target_error:
-                target = self._raise_target_error
-            elif not self.kube:
-                # an agent given by url whose WAL is read in its pod: the Kubernetes options make that target
-                target = functools.partial(target_from_params, dict(params, url=None))
-        return wal_reader.inspect(params, location, target=target)
-
-    def agent_logs(self, since):
-        result = dict(source='file' if self.params.get('log_path') else 'kubernetes', state_file_updated=False,
-                      since=logmod.rfc3339(since), since_from='since' if since is not None else 'none', target=self.where())
-        if self.params.get('log_path'):
-            result['target'] = self.params['log_path']
-        elif not self.kube:
-            return logmod.unknown_result(result, logmod.no_log_file_reason(self.where()))
-        elif self.target_error:
-            return logmod.unknown_result(result, self.target_error)
-        try:
-            text = logmod.read_log(self.target, self.params.get('log_path'), since)
-        except FleetopsError as exc:
-            return logmod.unknown_result(result, str(exc))
-        logmod.logs_result(result, text, since, None, self.params['log_examples'])
-        return result
-
-    def _raise_target_error(self):
-        raise FleetopsError(self.target_error)
-
-    def where(self):
-        if self.target is None:
-            return 'the agent'
-        try:
-            return self.target.describe()
-        except FleetopsError:
-            return 'the agent'
-
-
-def run(module):
-    params = module.params
-    try:
-        since = logmod.parse_since(params.get('logs_since'), time.time()) if 'agent_logs' in params['gather'] else None
-    except ValueError as exc:
-        module.fail_json(msg='logs_since: %s' % exc)
-    baseline = None
-    if params.get('baseline') not in (None, '', {}):
-        try:
-            baseline = agent_health.as_baseline(params['baseline'])
-        except ValueError as exc:
-            module.fail_json(msg='baseline: %s' % exc)
-    target, target_error = None, None
-    try:
-        target = target_from_params(params)
-    except MissingLibrary as exc:
-        module.fail_json(msg=missing_required_lib(exc.library))
-    except FleetopsError as exc:
-        target_error = str(exc)
-    audit = Audit(params, target, target_error)
-    calls = {
-        'remote_write_stats': audit.remote_write_stats,
-        'agent_status': lambda: audit.agent_status(baseline),
-        'wal_inspect': audit.wal_inspect,
-        'agent_logs': lambda: audit.agent_logs(since),
-    }
-    parts, seconds, checks = {}, {}, []
-    for part in PARTS:
-        if part not in params['gather']:
-            continue
-        start = time.time()
-        parts[part] = calls[part]()
-        seconds[part] = round(time.time() - start, 3)
-        checks.extend(parts[part].get('checks') or [])
-    return dict(changed=False, status=checksmod.result_status(checks), checks=checks, parts=parts, seconds=seconds,
-                target=audit.where())
-
-
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    problem = validate_common(module.params, positive=(), not_negative=('log_examples',))
-    if problem:
-        module.fail_json(msg=problem)
-    if not module.params.get('url') and not _target.HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib('kubernetes'), exception=str(getattr(_target, 'KUBERNETES_IMPORT_ERROR', '')))
-    try:
-        result = run(module)
-    except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg='agent_audit failed: %s' % exc, exception=traceback.format_exc())
-    module.exit_json(**result)
+    run_and_exit(module, 'agent_audit', runners.run_module)
 
 
 if __name__ == '__main__':

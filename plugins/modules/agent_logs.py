@@ -26,7 +26,9 @@ description:
   - Returns the check C(LOGS) - C(critical) for WAL corruption, WAL repair or a failed config reload, C(warning) for any other
     error line or known trouble pattern. An unreachable cluster gives C(status=unknown) with the reason, not a failed task.
 extends_documentation_fragment:
-  - fleetops.prometheus_agent.common
+  - fleetops.prometheus_agent.connection
+  - fleetops.prometheus_agent.agent
+  - fleetops.prometheus_agent.attributes
 options:
   since:
     description:
@@ -60,9 +62,6 @@ attributes:
   check_mode:
     description: Read-only; in check mode the I(state_file) is not written.
     support: full
-  diff_mode:
-    description: Changes nothing, so there is no diff.
-    support: none
 notes:
   - Writing I(state_file) is bookkeeping of the controller, not a change of the agent; the module reports C(changed=false).
 '''
@@ -196,22 +195,15 @@ state_file_updated:
   sample: true
 '''
 
-import os
-import time
-import traceback
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import logs as logmod
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
-    COMMON_ARGS, check_kubernetes_library, target_from_params, validate_common)
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube.target import without_userinfo
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, MissingLibrary
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import runners
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import common_argument_spec, run_and_exit
 
 
 def argument_spec():
-    spec = dict((k, dict(v)) for k, v in COMMON_ARGS.items())
-    spec.update(
+    """The shared options and this module's own (also the action plugin's)."""
+    return common_argument_spec(
         since=dict(type='str'),
         state_file=dict(type='path'),
         examples=dict(type='int', default=3),
@@ -219,74 +211,11 @@ def argument_spec():
         tail_lines=dict(type='int'),
         previous=dict(type='bool', default=False),
     )
-    return spec
-
-
-def run(module):
-    params = module.params
-    now = time.time()
-    if params['examples'] < 0:
-        module.fail_json(msg='examples must not be negative, got %s' % params['examples'])
-    if params.get('tail_lines') is not None and params['tail_lines'] <= 0:
-        module.fail_json(msg='tail_lines must be a positive number of lines (> 0), got %s' % params['tail_lines'])
-    try:
-        since = logmod.parse_since(params.get('since'), now)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    source = 'file' if params.get('log_path') else 'kubernetes'
-    result = dict(changed=False, source=source, state_file_updated=False, since=None, since_from='none')
-    if params.get('url') and not params.get('log_path'):
-        # an agent outside Kubernetes has no pods/log: without a local file its log cannot be read
-        where = 'agent %s' % without_userinfo(params['url'])
-        result.update(source='file', target=where)
-        return logmod.unknown_result(result, logmod.no_log_file_reason(where))
-    target = None
-    if source == 'file':
-        key = 'file:%s' % os.path.abspath(params['log_path'])
-        result['target'] = params['log_path']
-    else:
-        check_kubernetes_library(module)
-        try:
-            target = target_from_params(params)
-        except MissingLibrary as exc:
-            module.fail_json(msg=str(exc))
-        except FleetopsError as exc:
-            result['target'] = 'the agent'
-            return logmod.unknown_result(result, str(exc))
-        result['target'] = target.describe()
-        key = target.describe()
-    after = logmod.load_state(params.get('state_file'), key) if params.get('state_file') else None
-    start = after if after is not None else since
-    result['since'] = logmod.rfc3339(start)
-    result['since_from'] = 'state_file' if after is not None else ('since' if since is not None else 'none')
-    try:
-        text = logmod.read_log(target, params.get('log_path'), start, tail_lines=params.get('tail_lines'),
-                               previous=params['previous'])
-        if target is not None:
-            result['target'] = target.describe()
-    except FleetopsError as exc:
-        return logmod.unknown_result(result, str(exc))
-    last_epoch = logmod.logs_result(result, text, since, after, params['examples'])
-    if params.get('state_file') and not module.check_mode:
-        newest = last_epoch if last_epoch is not None else (after if after is not None else None)
-        if newest is not None and newest != after:
-            try:
-                result['state_file_updated'] = logmod.save_state(params['state_file'], key, newest, now)
-            except (IOError, OSError) as exc:
-                module.fail_json(msg='state_file %s cannot be written: %s' % (params['state_file'], exc))
-    return result
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    problem = validate_common(module.params)
-    if problem:
-        module.fail_json(msg=problem)
-    try:
-        result = run(module)
-    except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg='agent_logs failed: %s' % exc, exception=traceback.format_exc())
-    module.exit_json(**result)
+    run_and_exit(module, 'agent_logs', runners.run_module)
 
 
 if __name__ == '__main__':

@@ -30,7 +30,9 @@ description:
     C(status=unknown) with the reason, not a failed task. When the cluster answers but the agent in the pod does not,
     C(HEALTH) is C(critical) and C(POD) tells why.
 extends_documentation_fragment:
-  - fleetops.prometheus_agent.common
+  - fleetops.prometheus_agent.connection
+  - fleetops.prometheus_agent.agent
+  - fleetops.prometheus_agent.attributes
 options:
   baseline:
     description:
@@ -42,13 +44,6 @@ options:
       - When above 0 and no I(baseline) is given, read the agent, wait this many seconds and read it again (for the rates).
     type: float
     default: 0
-attributes:
-  check_mode:
-    description: Read-only; runs the same in check mode.
-    support: full
-  diff_mode:
-    description: Changes nothing, so there is no diff.
-    support: none
 notes:
   - Thresholds (I(thresholds)) used here are C(restarts_warning), C(restarts_critical), C(memory_warning) (bytes),
     C(memory_critical_ratio) (of the container limit) and C(ingest_critical) (samples per second).
@@ -205,68 +200,23 @@ notes:
   elements: str
 '''
 
-import time
-import traceback
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import agent_health
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
-    COMMON_ARGS, check_kubernetes_library, target_from_params, validate_common)
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, MissingLibrary
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import runners
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import common_argument_spec, run_and_exit
 
 
 def argument_spec():
-    spec = dict((k, dict(v)) for k, v in COMMON_ARGS.items())
-    spec.update(
+    """The shared options and this module's own (also the action plugin's)."""
+    return common_argument_spec(
         baseline=dict(type='raw'),
         interval=dict(type='float', default=0),
     )
-    return spec
-
-
-def run(module):
-    params = module.params
-    if params['interval'] < 0:
-        module.fail_json(msg='interval must not be negative, got %s' % params['interval'])
-    baseline = None
-    if params.get('baseline') not in (None, '', {}):
-        try:
-            baseline = agent_health.as_baseline(params['baseline'])
-        except ValueError as exc:
-            module.fail_json(msg='baseline: %s' % exc)
-    check_kubernetes_library(module)
-    kube = not params.get('url')
-    try:
-        target = target_from_params(params)
-    except MissingLibrary as exc:
-        module.fail_json(msg=str(exc))
-    except FleetopsError as exc:
-        result = agent_health.unknown_result(str(exc), kube)
-        result.update(changed=False, target='the agent')
-        return result
-    try:
-        if params['interval'] > 0 and baseline is None:
-            first = agent_health.gather(target, thresholds=params.get('thresholds'))
-            baseline = first['snapshot']
-            time.sleep(params['interval'])
-        result = agent_health.gather(target, baseline=baseline, thresholds=params.get('thresholds'))
-    except FleetopsError as exc:
-        result = agent_health.unknown_result(str(exc), kube)
-    result.update(changed=False, target=target.describe())
-    return result
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    problem = validate_common(module.params)
-    if problem:
-        module.fail_json(msg=problem)
-    try:
-        result = run(module)
-    except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg='agent_status failed: %s' % exc, exception=traceback.format_exc())
-    module.exit_json(**result)
+    run_and_exit(module, 'agent_status', runners.run_module)
 
 
 if __name__ == '__main__':

@@ -24,6 +24,8 @@ description:
     UPTIME from C(avg_over_time(up[30d])) at O(query_url).
   - Thresholds come from the collection's one evaluator (C(module_utils/checks.py)) with O(thresholds) over them.
   - Runs as an action plugin on the controller, no module is shipped to a host.
+extends_documentation_fragment:
+  - fleetops.prometheus_agent.attributes
 options:
   cadence:
     description: The cadence evaluated.
@@ -87,13 +89,6 @@ options:
     description: The fact to set.
     type: str
     default: fleet_result
-attributes:
-  check_mode:
-    description: Read-only; runs the same in check mode.
-    support: full
-  diff_mode:
-    description: Changes nothing, so there is no diff.
-    support: none
 """
 
 EXAMPLES = r"""

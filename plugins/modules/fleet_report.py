@@ -20,6 +20,8 @@ description:
     is reported with status C(unknown) and the reason.
   - Secrets never reach the report, keys that name one are dropped and URL credentials are masked.
   - Runs as an action plugin on the controller; use it once per play (C(run_once)).
+extends_documentation_fragment:
+  - fleetops.prometheus_agent.attributes
 options:
   cadence:
     description: The cadence or cadences the report covers (a list or a comma-separated string).
@@ -62,9 +64,6 @@ attributes:
   check_mode:
     description: The report is written in check mode too; it changes nothing in the clusters.
     support: full
-  diff_mode:
-    description: Changes nothing, so there is no diff.
-    support: none
 notes:
   - Writes files on the controller only.
 """

@@ -34,7 +34,9 @@ description:
     I(window), for the series whose I(cluster_label) is I(cluster).
   - An unreachable cluster or agent gives C(status=unknown) with the reason, not a failed task.
 extends_documentation_fragment:
-  - fleetops.prometheus_agent.common
+  - fleetops.prometheus_agent.connection
+  - fleetops.prometheus_agent.agent
+  - fleetops.prometheus_agent.attributes
 options:
   baseline:
     description:
@@ -82,13 +84,6 @@ options:
     description:
       - With I(source=query), more label matchers for every series, e.g. C(job="prometheus-agent").
     type: str
-attributes:
-  check_mode:
-    description: Read-only; runs the same in check mode.
-    support: full
-  diff_mode:
-    description: Changes nothing, so there is no diff.
-    support: none
 notes:
   - Thresholds (I(thresholds)) used here are C(rw_success_warning), C(rw_success_critical), C(rw_retry_warning),
     C(rw_lag_warning), C(rw_lag_critical), C(rw_segments_behind_warning), C(rw_pending_warning), C(rw_pending_critical),
@@ -287,20 +282,15 @@ snapshot:
   sample: {version: 1, time: 1795503183.0, source: metrics, start_time: 1795503108.72, queues: {}}
 '''
 
-import time
-import traceback
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import remote_write as rw
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
-    COMMON_ARGS, check_kubernetes_library, target_from_params, validate_common)
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, MissingLibrary
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import runners
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import common_argument_spec, run_and_exit
 
 
 def argument_spec():
-    spec = dict((k, dict(v)) for k, v in COMMON_ARGS.items())
-    spec.update(
+    """The shared options and this module's own (also the action plugin's)."""
+    return common_argument_spec(
         baseline=dict(type='raw'),
         interval=dict(type='float', default=0),
         source=dict(type='str', choices=['metrics', 'query'], default='metrics'),
@@ -312,79 +302,11 @@ def argument_spec():
         cluster_label=dict(type='str', default='cluster'),
         query_selector=dict(type='str'),
     )
-    return spec
-
-
-def run(module):
-    params = module.params
-    th = rw.thresholds(params.get('thresholds'))
-    result = dict(changed=False, source=params['source'], window_seconds=None, queues=[])
-    baseline = None
-    if params.get('baseline') not in (None, '', {}):
-        try:
-            baseline = rw.as_reading(params['baseline'])
-        except ValueError as exc:
-            module.fail_json(msg='baseline: %s' % exc)
-
-    if params['source'] == 'query':
-        try:
-            window = rw.parse_duration(params['window'])
-        except ValueError as exc:
-            module.fail_json(msg='window: %s' % exc)
-        if window <= 0:
-            module.fail_json(msg='window must be longer than 0 seconds')
-        if not params.get('query_url'):
-            module.fail_json(msg='query_url is required with source=query (for example the inventory\'s fleet_query_url)')
-        if not params.get('cluster') and not params.get('query_selector'):
-            module.fail_json(msg='cluster (or query_selector) is required with source=query: without it the whole fleet is summed')
-        try:
-            client = rw.QueryClient(params['query_url'], timeout=params['timeout'], validate_certs=params['query_validate_certs'],
-                                    ca_cert=params.get('ca_cert'), bearer_token=params.get('query_bearer_token'))
-        except ValueError as exc:
-            module.fail_json(msg=str(exc))
-        result['agent'] = '%s=%s at %s' % (params['cluster_label'], params.get('cluster'), client.url)
-        try:
-            reading = rw.query_reading(client, window, cluster=params.get('cluster'), cluster_label=params['cluster_label'],
-                                       extra_selector=params.get('query_selector'), now=time.time())
-        except FleetopsError as exc:
-            return rw.unknown_result(result, str(exc))
-        reason = 'the query API has no remote-write series for %s="%s" over %s' % (params['cluster_label'], params.get('cluster'),
-                                                                                   params['window'])
-        return rw.stats_result(result, reading, th, empty_reason=reason)
-
-    check_kubernetes_library(module)
-    if params['interval'] < 0:
-        module.fail_json(msg='interval must not be negative, got %s' % params['interval'])
-    try:
-        target = target_from_params(params)
-    except MissingLibrary as exc:
-        module.fail_json(msg=str(exc))
-    except FleetopsError as exc:
-        result['agent'] = 'the agent'
-        return rw.unknown_result(result, str(exc))
-    result['agent'] = target.describe()
-    try:
-        reading = rw.read_target(target)
-        if params['interval'] > 0 and baseline is None:
-            baseline = reading
-            time.sleep(params['interval'])
-            reading = rw.read_target(target)
-    except FleetopsError as exc:
-        return rw.unknown_result(result, str(exc))
-    result['agent'] = target.describe()
-    return rw.stats_result(result, reading, th, baseline)
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    problem = validate_common(module.params)
-    if problem:
-        module.fail_json(msg=problem)
-    try:
-        result = run(module)
-    except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg='remote_write_stats failed: %s' % exc, exception=traceback.format_exc())
-    module.exit_json(**result)
+    run_and_exit(module, 'remote_write_stats', runners.run_module)
 
 
 if __name__ == '__main__':

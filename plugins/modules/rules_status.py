@@ -24,7 +24,9 @@ description:
     C(promtool check rules) refuses them.
   - Read-only. An unreachable cluster gives C(status=unknown) with the reason.
 extends_documentation_fragment:
-  - fleetops.prometheus_agent.common
+  - fleetops.prometheus_agent.connection
+  - fleetops.prometheus_agent.agent
+  - fleetops.prometheus_agent.attributes
 options:
   expected:
     description:
@@ -51,15 +53,6 @@ options:
     description: The C(promtool) to validate the deployed rules with; when it is not found, validation is skipped (said in RV(promtool)).
     type: str
     default: promtool
-attributes:
-  check_mode:
-    description: Read-only; runs the same in check mode.
-    support: full
-  diff_mode:
-    description: Changes nothing, so there is no diff.
-    support: none
-requirements:
-  - kubernetes >= 29.0.0
 """
 
 EXAMPLES = r"""
@@ -101,46 +94,15 @@ promtool:
   sample: {"ran": true, "errors": {}}
 """
 
-import json
-import os
-import shutil
-import subprocess
-import tempfile
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import alert_rules
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
-    check_kubernetes_library, common_argument_spec, target_from_params, validate_common)
-
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:  # pragma: no cover
-    HAS_YAML = False
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import runners
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import common_argument_spec, run_and_exit
 
 
-def promtool_check(promtool, objects):
-    """{object: error} of the objects promtool refuses; (None, reason) when promtool is missing."""
-    binary = shutil.which(promtool) if promtool else None
-    if not binary:
-        return None, "%s not found on the controller: rules not validated" % promtool
-    errors = {}
-    with tempfile.TemporaryDirectory(prefix="fleetops-rules-") as tmp:
-        for obj in objects:
-            meta = obj.get("metadata") or {}
-            name = "%s/%s" % (meta.get("namespace"), meta.get("name"))
-            path = os.path.join(tmp, "rules.yml")
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.write(json.dumps({"groups": alert_rules.groups_of(obj)}))
-            proc = subprocess.run([binary, "check", "rules", path], capture_output=True, text=True, timeout=60, check=False)
-            if proc.returncode != 0:
-                errors[name] = (proc.stdout + proc.stderr).replace(path, name).strip()[-1000:]
-    return errors, None
-
-
-def main():
-    spec = common_argument_spec(
+def argument_spec():
+    """The shared options and this module's own (also the action plugin's)."""
+    return common_argument_spec(
         expected=dict(type="raw", required=True),
         rules_namespaces=dict(type="list", elements="str"),
         rules_selector=dict(type="str"),
@@ -148,65 +110,11 @@ def main():
         check_metrics=dict(type="bool", default=True),
         promtool=dict(type="str", default="promtool"),
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    error = validate_common(module.params)
-    if error:
-        module.fail_json(msg=error)
-    check_kubernetes_library(module)
-    p = module.params
-    expected = p["expected"]
-    if isinstance(expected, str):
-        if not HAS_YAML:
-            module.fail_json(msg=missing_required_lib("PyYAML"))
-        try:
-            expected = yaml.safe_load(expected)
-        except yaml.YAMLError as exc:
-            module.fail_json(msg="expected is not YAML: %s" % exc)
-    expected_groups = alert_rules.groups_of(expected)
-    if not expected_groups:
-        module.fail_json(msg="expected holds no rule groups")
 
-    result = {"changed": False, "rules": {}, "promtool": {"ran": False}}
-    namespaces = p.get("rules_namespaces") or [p.get("namespace") or "monitoring"]
-    try:
-        target = target_from_params(p)
-        objects = []
-        for namespace in namespaces:
-            found = target.custom.list_namespaced_custom_object("monitoring.coreos.com", "v1", namespace, "prometheusrules",
-                                                                label_selector=p.get("rules_selector") or "")
-            objects.extend(found.get("items") or [])
-    except Exception as exc:  # pylint: disable=broad-except
-        reason = str(getattr(exc, "reason", None) or exc).splitlines()[0][:300]
-        if getattr(exc, "status", None) == 404:
-            check = dict(id="RULES", status="warning", value="missing", threshold="deployed, current and valid",
-                         message="the cluster has no PrometheusRule resource type (the Prometheus Operator CRDs are missing)")
-        else:
-            check = dict(id="RULES", status="unknown", value=None, threshold="deployed, current and valid",
-                         message="the PrometheusRule objects could not be listed: %s" % reason)
-            result["reason"] = check["message"]
-        module.exit_json(status=check["status"], checks=[check], **result)
 
-    exported = None
-    if p["check_metrics"]:
-        try:
-            status, body = target.http_get("/metrics", timeout=p.get("timeout"))
-            if status == 200:
-                exported = alert_rules.exported_names(body.decode("utf-8", "replace") if isinstance(body, bytes) else body)
-        except Exception:  # pylint: disable=broad-except
-            exported = None
-    ours = [o for o in objects
-            if {g.get("name") for g in alert_rules.groups_of(o)} & {p["group_name"]}
-            or set(alert_rules.alerts_of(alert_rules.groups_of(o))) & set(alert_rules.alerts_of(expected_groups))]
-    errors, why = promtool_check(p["promtool"], ours)
-    result["promtool"] = {"ran": errors is not None, "errors": errors or {}, "reason": why}
-    check = alert_rules.evaluate(objects, expected_groups, exported, errors, p["group_name"])
-    details = check.pop("details", {})
-    details["exported_names_known"] = exported is not None
-    if exported is None and p["check_metrics"]:
-        check["message"] += " (the agent's /metrics could not be read: metric names not compared)"
-    result["rules"] = details
-    check["id"] = "RULES"
-    module.exit_json(status=check["status"], checks=[check], **result)
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    run_and_exit(module, "rules_status", runners.run_module)
 
 
 if __name__ == "__main__":

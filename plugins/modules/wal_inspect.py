@@ -45,7 +45,9 @@ description:
     unreachable cluster or a stopped container gives C(status=unknown) with the reason; a corrupted
     WAL is a finding (C(critical)), never a failed task.
 extends_documentation_fragment:
-  - fleetops.prometheus_agent.common
+  - fleetops.prometheus_agent.connection
+  - fleetops.prometheus_agent.agent
+  - fleetops.prometheus_agent.attributes
 options:
   path:
     description:
@@ -87,13 +89,6 @@ options:
         device and inode, so an agent in a container counts too), or, when C(/proc) cannot be read,
         when the last segment was written in the last five minutes.
     type: bool
-attributes:
-  check_mode:
-    description: Read-only; runs the same in check mode.
-    support: full
-  diff_mode:
-    description: Changes nothing, so there is no diff.
-    support: none
 requirements:
   - Local mode, python standard library only; optional C(crc32c) (fast CRC-32C) and C(cramjam) (names zstd records).
   - Pod mode, the C(kubernetes) Python library, and C(sh), C(stat), C(df), C(cat) and C(tail) in the agent's container (busybox has them).
@@ -316,51 +311,26 @@ repair_preview:
       sample: "no repair needed: no corruption found"
 '''
 
-import traceback
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import target as _target
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import reader as wal_reader
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
-    COMMON_ARGS, target_from_params, validate_common)
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import MissingLibrary
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import runners
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import common_argument_spec, run_and_exit
 
 
 def argument_spec():
-    spec = dict(COMMON_ARGS)
-    spec.update(
+    """The shared options and this module's own (also the action plugin's)."""
+    return common_argument_spec(
         path=dict(type='path', default='/prometheus/wal'),
         verify=dict(type='str', choices=['none', 'tail', 'full'], default='none'),
         repair_preview=dict(type='bool', default=False),
         location=dict(type='str', choices=['auto', 'local', 'pod'], default='auto'),
         agent_running=dict(type='bool'),
     )
-    return spec
-
-
-choose_location = wal_reader.choose_location
-
-
-def run(module):
-    params = module.params
-    return wal_reader.inspect(params, choose_location(params), target=lambda: target_from_params(dict(params, url=None)))
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    problem = validate_common(module.params)
-    if problem:
-        module.fail_json(msg=problem)
-    if choose_location(module.params) == 'pod' and not _target.HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib('kubernetes'), exception=str(getattr(_target, 'KUBERNETES_IMPORT_ERROR', '')))
-    try:
-        result = run(module)
-    except MissingLibrary as exc:
-        module.fail_json(msg=missing_required_lib(exc.library))
-    except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg='wal_inspect failed: %s' % exc, exception=traceback.format_exc())
-    module.exit_json(**result)
+    run_and_exit(module, 'wal_inspect', runners.run_module)
 
 
 if __name__ == '__main__':

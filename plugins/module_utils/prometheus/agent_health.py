@@ -529,11 +529,6 @@ def _cpu_rate(metrics, baseline, now):
 
 # ----------------------------------------------------------------------------- everything
 
-def _get(target, path, timeout=None):
-    """(status, body) or raises FleetopsError."""
-    return target.http_get(path, timeout=timeout)
-
-
 def _json(body):
     try:
         return json.loads(body.decode('utf-8', 'replace') if isinstance(body, bytes) else body)
@@ -552,8 +547,33 @@ def read_pod_metrics(target, pod_name):
         return None
 
 
-def gather(target, now=None, baseline=None, thresholds=None, clock=time.time):
-    """The result of ``agent_status`` for one target (no ``changed``)."""
+class MetricsPage(object):
+    """One GET of an agent's ``/metrics``, parsed once: what ``agent_status`` and
+    ``remote_write_stats`` read of the same reading.
+
+    ``status`` (the agent's HTTP status), ``families`` (``exposition.MetricFamilies``; None unless
+    a 200 that parses), ``error`` (the ``ParseError`` of a page that is not a metrics page),
+    ``time`` (when it was read). An unreachable agent raises the error of the target.
+    """
+
+    def __init__(self, target, clock=time.time):
+        self.status, body = target.http_get('/metrics')
+        self.time = clock()
+        self.source = '%s /metrics' % target.describe()
+        self.families = self.error = None
+        if self.status == 200:
+            try:
+                self.families = exposition.parse(body, source=self.source)
+            except FleetopsError as exc:
+                self.error = exc
+
+
+def gather(target, now=None, baseline=None, thresholds=None, clock=time.time, page=None):
+    """The result of ``agent_status`` for one target (no ``changed``).
+
+    ``page``: a function returning the ``MetricsPage`` of this reading (one another part of an
+    audit may already have read); without it the page is read here.
+    """
     th = _checks.merge_thresholds(thresholds or {})
     now = clock() if now is None else now
     kube = getattr(target, 'kind', None) == 'kubernetes'
@@ -576,21 +596,19 @@ def gather(target, now=None, baseline=None, thresholds=None, clock=time.time):
             if kube:
                 name = target.pod_name
                 pod = next((p for p in pods if p['name'] == name), pods[0] if pods else None)
-            healthy, _b = _get(target, '/-/healthy')
-            ready, _b = _get(target, '/-/ready')
-            status, body = _get(target, '/metrics')
-            if status == 200:
-                try:
-                    metrics = exposition.parse(body, source='%s /metrics' % where)
-                except FleetopsError as exc:
-                    notes.append(str(exc))
-            else:
-                notes.append('/metrics answered %s' % status)
-            status, body = _get(target, '/api/v1/status/buildinfo')
+            healthy, _b = target.http_get('/-/healthy')
+            ready, _b = target.http_get('/-/ready')
+            metrics_page = page() if page is not None else MetricsPage(target, clock)
+            metrics = metrics_page.families
+            if metrics_page.error is not None:
+                notes.append(str(metrics_page.error))
+            elif metrics_page.status != 200:
+                notes.append('/metrics answered %s' % metrics_page.status)
+            status, body = target.http_get('/api/v1/status/buildinfo')
             buildinfo = _json(body) if status == 200 else None
-            status, body = _get(target, '/api/v1/status/flags')
+            status, body = target.http_get('/api/v1/status/flags')
             flags = _json(body) if status == 200 else None
-            status, body = _get(target, '/api/v1/targets')
+            status, body = target.http_get('/api/v1/targets')
             targets = targets_facts(_json(body), now) if status == 200 else None
             cpu = _cpu_rate(metrics, baseline, now)
             if cpu is None and kube and pod is not None:

@@ -269,11 +269,11 @@ def _pod_compression(target, path, listing):
 
 
 def inspect(params, location, target=None):
-    """The result of ``wal_inspect`` (no ``changed`` decided here): ``location`` is ``local`` or
-    ``pod``; ``target`` the pod's ``target.Target``, or a function that makes one (called here, so
-    that a connection problem becomes the ``unknown`` result). ``params`` holds the module's options (path, verify, repair_preview,
-    agent_running, thresholds and the connection options)."""
-    result = dict(changed=False, location=location)
+    """The result of ``wal_inspect`` (no ``changed``): ``location`` is ``local`` or ``pod``;
+    ``target`` the pod's ``target.Target``, or a function that makes one (called here, so that a
+    connection problem becomes the ``unknown`` result). ``params`` holds the module's options
+    (path, verify, repair_preview, agent_running, thresholds and the connection options)."""
+    result = dict(location=location)
     thresholds = walmod.wal_thresholds(params.get('thresholds'))
     try:
         if location == 'local':

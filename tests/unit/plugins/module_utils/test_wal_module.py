@@ -1,5 +1,6 @@
-"""plugins/modules/wal_inspect.py without an Ansible process: location choice, local and pod runs
-(the pod through a fake target that runs the commands on this machine), unknown results."""
+"""wal_inspect's runner (runners.run_wal_inspect, what the module returns) without an Ansible
+process: location choice, local and pod runs (the pod through a fake target that runs the commands
+on this machine), unknown results."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import errors
 
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import runners
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import reader as wal_reader
 from ansible_collections.fleetops.prometheus_agent.plugins.modules import wal_inspect
 
@@ -22,11 +24,11 @@ sys.path.insert(0, str(FIXTURES))
 import walgen  # noqa: E402  pylint: disable=wrong-import-position
 
 
-class FakeModule:
-    def __init__(self, **params):
-        spec = wal_inspect.argument_spec()
-        self.params = {k: v.get("default") for k, v in spec.items()}
-        self.params.update(params)
+def run(target=None, **options):
+    """What the module returns for ``options`` (the other options at their defaults)."""
+    params = {k: v.get("default") for k, v in wal_inspect.argument_spec().items()}
+    params.update(options)
+    return runners.run_module("wal_inspect", params, target=target)
 
 
 class FakeTarget:
@@ -67,7 +69,7 @@ def by_id(res):
 
 
 def test_choose_location():
-    choose = wal_inspect.choose_location
+    choose = wal_reader.choose_location
     assert choose({"location": "pod"}, environ={}, home="/nonexistent") == "pod"
     assert choose({"location": "auto", "url": "http://vm:9090"}, environ={"KUBECONFIG": "x"}, home="/nonexistent") == "local"
     assert choose({"location": "auto", "context": "prod"}, environ={}, home="/nonexistent") == "pod"
@@ -76,8 +78,8 @@ def test_choose_location():
 
 
 def test_local_full_with_preview(walcopy):
-    res = wal_inspect.run(FakeModule(path=str(walcopy), location="local", verify="full", repair_preview=True,
-                                     agent_running=False))
+    res = run(path=str(walcopy), location="local", verify="full", repair_preview=True,
+                                     agent_running=False)
     assert res["status"] in ("ok", "warning", "critical")  # WAL-ROTATION depends on the files' age here
     assert by_id(res)["WAL-HEALTH"]["status"] == "ok"
     assert res["wal"]["corruptions"] == [] and res["wal"]["compression"] == "snappy"
@@ -89,55 +91,64 @@ def test_local_corrupt_is_critical(walcopy):
     seg = sorted(p for p in walcopy.iterdir() if p.name.isdigit())[0]
     frag = next(off for off, typ, n in walgen.read_fragments(seg) if typ & 7 == 1 and n > 20)
     walgen.flip_byte(seg, frag + 7 + 1)
-    res = wal_inspect.run(FakeModule(path=str(walcopy), location="local", verify="full", repair_preview=True))
+    res = run(path=str(walcopy), location="local", verify="full", repair_preview=True)
     assert res["status"] == "critical"
     assert res["wal"]["corruptions"][0]["segment"] == seg.name
     assert res["repair_preview"]["would_truncate"]["segment"] == seg.name
 
 
 def test_local_verify_none_still_names_compression(walcopy):
-    res = wal_inspect.run(FakeModule(path=str(walcopy), location="local"))
+    res = run(path=str(walcopy), location="local")
     assert res["wal"]["compression"] == "snappy" and res["wal"]["verified_bytes"] == 0
     assert by_id(res)["WAL-HEALTH"]["value"] is None
 
 
 def test_local_missing_path_is_unknown(tmp_path):
-    res = wal_inspect.run(FakeModule(path=str(tmp_path / "nope"), location="local", verify="full"))
+    res = run(path=str(tmp_path / "nope"), location="local", verify="full")
     assert res["status"] == "unknown" and "nope" in res["reason"]
     assert [c["status"] for c in res["checks"]] == ["unknown"] * 4
 
 
 def test_pod_mode_through_exec(walcopy, monkeypatch):
     target = FakeTarget()
-    monkeypatch.setattr(wal_inspect, "target_from_params", lambda params: target)
-    res = wal_inspect.run(FakeModule(path=str(walcopy), location="pod", verify="tail", repair_preview=True))
+    made = []
+    # without a target the runner makes the pod's from the Kubernetes options (url left out)
+    monkeypatch.setattr(runners, "target_from_params", lambda params: made.append(params) or target)
+    res = run(path=str(walcopy), location="pod", verify="tail", repair_preview=True, url="http://vm:9090")
+    assert made and made[0]["url"] is None
     assert res["location"] == "pod" and res["pod"] == "monitoring/prom-agent-test-0"
     assert res["wal"]["verified_bytes"] > 0 and res["wal"]["corruptions"] == []
     assert res["wal"]["verify"]["agent_running"] is True
     assert res["volume"]["capacity"] > 0
     assert target.calls[0][0] == "sh" and any(c[0] in ("cat", "tail") for c in target.calls[1:])
-    res = wal_inspect.run(FakeModule(path=str(walcopy), location="pod"))
+    res = run(path=str(walcopy), location="pod", target=target)
     assert res["wal"]["compression"] == "snappy"
 
 
-def test_pod_mode_missing_dir_and_unreachable(tmp_path, monkeypatch):
-    monkeypatch.setattr(wal_inspect, "target_from_params", lambda params: FakeTarget())
-    res = wal_inspect.run(FakeModule(path=str(tmp_path / "nope"), location="pod"))
+def test_pod_mode_missing_dir_and_unreachable(tmp_path):
+    res = run(path=str(tmp_path / "nope"), location="pod", target=FakeTarget())
     assert res["status"] == "unknown" and "not found" in res["reason"]
     fail = errors.TargetUnreachable("connection refused")
-    monkeypatch.setattr(wal_inspect, "target_from_params", lambda params: FakeTarget(fail=fail))
-    res = wal_inspect.run(FakeModule(location="pod"))
+    res = run(location="pod", target=FakeTarget(fail=fail))
     assert res["status"] == "unknown" and "connection refused" in res["reason"]
 
 
-def test_pod_stream_broken_midway(walcopy, monkeypatch):
+def test_pod_target_that_cannot_be_made_is_unknown():
+    def no_cluster():
+        raise errors.TargetConfigError("cannot load the kubeconfig (context nowhere)")
+    res = run(location="pod", target=no_cluster)
+    assert res["status"] == "unknown" and "context nowhere" in res["reason"] and res["changed"] is False
+    with pytest.raises(errors.MissingLibrary):
+        run(location="pod", target=lambda: (_ for _ in ()).throw(errors.MissingLibrary("kubernetes")))
+
+
+def test_pod_stream_broken_midway(walcopy):
     class Broken(FakeTarget):
         def exec_stream(self, argv, chunk_size=None):
             yield b"\x00" * 10
             raise errors.TargetUnreachable("stream reset")
 
-    monkeypatch.setattr(wal_inspect, "target_from_params", lambda params: Broken())
-    res = wal_inspect.run(FakeModule(path=str(walcopy), location="pod", verify="full"))
+    res = run(path=str(walcopy), location="pod", verify="full", target=Broken())
     health = by_id(res)["WAL-HEALTH"]
     assert health["status"] == "unknown" and "stream reset" in health["message"]
     assert res["wal"]["segment_count"] > 0

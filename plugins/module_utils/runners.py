@@ -1,0 +1,519 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, fleetops maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What each read-only module does, once: ``run_<module>(params, target=None, check_mode=False)``.
+
+Shared by the module files (through ``args_common.run_and_exit``), by ``agent_audit`` (which
+composes the runners of the parts it gathers) and by the action plugins that run the same work
+inside Ansible's worker. A runner
+
+* takes the parameters as the module's argument spec made them (defaults filled in) and checks
+  what the spec cannot express (the shared checks of ``args_common.validate_common`` first);
+* takes ``target``: a ``kube.target.Target``, a function that makes one (called here, so that a
+  connection that cannot even be set up becomes data), or None for the target the shared
+  options describe;
+* returns the module's result without ``changed`` (``run_module`` adds it);
+* raises ``FleetopsError`` for arguments it refuses (``MissingLibrary`` for a library that is
+  needed and missing); an unreachable cluster or agent, a timeout or rejected credentials are
+  ``status: unknown`` with the reason, never an exception.
+
+No AnsibleModule here: the module files and the action plugins turn the exceptions into
+``fail_json`` / a failed result.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import functools
+import json
+import os
+import shutil
+import tempfile
+import time
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
+    target_from_params, uses_kubernetes, validate_common)
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as checksmod
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, MissingLibrary
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import QueryClient, without_userinfo
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import parse_duration, parse_since, rfc3339
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import workloads
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import agent_health
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import alert_rules
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import logs as logmod
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import promtool
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import remote_write as rw
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import reader as wal_reader
+
+try:
+    import yaml
+    HAS_YAML = True
+except ImportError:  # pragma: no cover - ansible-core requires PyYAML
+    HAS_YAML = False
+
+AUDIT_PARTS = ('remote_write_stats', 'agent_status', 'wal_inspect', 'agent_logs')
+BACKUP_THRESHOLD = 'export and promtool check config pass'
+RULES_THRESHOLD = 'deployed, current and valid'
+RULES_API = '/apis/%s/v1' % workloads.OPERATOR_GROUP
+
+
+# ----------------------------------------------------------------------------- shared steps
+
+def _check_common(params):
+    problem = validate_common(params)
+    if problem:
+        raise FleetopsError(problem)
+
+
+def _not_negative(params, name):
+    if (params.get(name) or 0) < 0:
+        raise FleetopsError('%s must not be negative, got %s' % (name, params[name]))
+
+
+def _parsed(parse, value, option):
+    """``parse(value)``, None for an empty value; a ValueError names ``option``."""
+    if value in (None, '', {}):
+        return None
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise FleetopsError('%s: %s' % (option, exc))
+
+
+def _connect(target, params):
+    """The Target to read: ``target``, what it makes when it is a function, or the one of the shared options."""
+    if target is None:
+        return target_from_params(params)
+    return target() if callable(target) else target
+
+
+def _failing(exc):
+    """A target factory that raises ``exc``: every part of an audit reports the same reason."""
+    def connect():
+        raise exc
+    return connect
+
+
+def _where(target):
+    if target is None or callable(target):
+        return 'the agent'
+    try:
+        return target.describe()
+    except FleetopsError:
+        return 'the agent'
+
+
+class _Once(object):
+    """``func()``'s answer (or its error), computed on the first call only."""
+
+    def __init__(self, func):
+        self.func = func
+        self.done = False
+        self.value = self.error = None
+
+    def __call__(self):
+        if not self.done:
+            self.done = True
+            try:
+                self.value = self.func()
+            except FleetopsError as exc:
+                self.error = exc
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+# ----------------------------------------------------------------------------- agent_status
+
+def run_agent_status(params, target=None, check_mode=False, page=None):
+    """agent_status: pods, health, memory, ingest, config, targets (``page``: the /metrics of this reading)."""
+    _check_common(params)
+    _not_negative(params, 'interval')
+    baseline = _parsed(agent_health.as_baseline, params.get('baseline'), 'baseline')
+    kube = uses_kubernetes(params)
+    try:
+        target = _connect(target, params)
+    except MissingLibrary:
+        raise
+    except FleetopsError as exc:
+        return dict(agent_health.unknown_result(str(exc), kube), target='the agent')
+    thresholds = params.get('thresholds')
+    try:
+        if (params.get('interval') or 0) > 0 and baseline is None:
+            baseline = agent_health.gather(target, thresholds=thresholds, page=page)['snapshot']
+            time.sleep(params['interval'])
+            page = None     # the second reading reads its own page
+        result = agent_health.gather(target, baseline=baseline, thresholds=thresholds, page=page)
+    except MissingLibrary:
+        raise
+    except FleetopsError as exc:
+        result = agent_health.unknown_result(str(exc), kube)
+    result['target'] = target.describe()
+    return result
+
+
+# ----------------------------------------------------------------------------- remote_write_stats
+
+def _metrics_reading(target, page=None):
+    """The remote-write reading of one /metrics page (``page()`` when another part read it)."""
+    found = page() if page is not None else agent_health.MetricsPage(target)
+    if found.status != 200:
+        raise FleetopsError('%s answered HTTP %s on /metrics' % (target.describe(), found.status))
+    if found.error is not None:
+        raise found.error
+    return rw.read_queues(found.families, found.time)
+
+
+def _query_stats(params, result, th):
+    """remote_write_stats with source=query: the figures of the central query API."""
+    window = _parsed(parse_duration, params['window'], 'window')
+    if not window or window <= 0:
+        raise FleetopsError('window must be longer than 0 seconds')
+    if not params.get('query_url'):
+        raise FleetopsError('query_url is required with source=query (for example the inventory\'s fleet_query_url)')
+    if not params.get('cluster') and not params.get('query_selector'):
+        raise FleetopsError('cluster (or query_selector) is required with source=query: without it the whole fleet is summed')
+    try:
+        client = QueryClient(params['query_url'], timeout=params['timeout'], validate_certs=params['query_validate_certs'],
+                                ca_cert=params.get('ca_cert'), bearer_token=params.get('query_bearer_token'))
+    except ValueError as exc:
+        raise FleetopsError(str(exc))
+    result['agent'] = '%s=%s at %s' % (params['cluster_label'], params.get('cluster'), client.url)
+    try:
+        reading = rw.query_reading(client, window, cluster=params.get('cluster'), cluster_label=params['cluster_label'],
+                                   extra_selector=params.get('query_selector'), now=time.time())
+    except FleetopsError as exc:
+        return rw.unknown_result(result, str(exc))
+    reason = 'the query API has no remote-write series for %s="%s" over %s' % (
+        params['cluster_label'], params.get('cluster'), params['window'])
+    return rw.stats_result(result, reading, th, empty_reason=reason)
+
+
+def run_remote_write_stats(params, target=None, check_mode=False, page=None):
+    """remote_write_stats: the queues of /metrics (rates against a baseline) or of the query API."""
+    _check_common(params)
+    th = rw.thresholds(params.get('thresholds'))
+    result = dict(source=params.get('source') or 'metrics', window_seconds=None, queues=[])
+    baseline = _parsed(rw.as_reading, params.get('baseline'), 'baseline')
+    if result['source'] == 'query':
+        return _query_stats(params, result, th)
+    _not_negative(params, 'interval')
+    try:
+        target = _connect(target, params)
+    except MissingLibrary:
+        raise
+    except FleetopsError as exc:
+        result['agent'] = 'the agent'
+        return rw.unknown_result(result, str(exc))
+    result['agent'] = target.describe()
+    try:
+        reading = _metrics_reading(target, page)
+        if (params.get('interval') or 0) > 0 and baseline is None:
+            baseline = reading
+            time.sleep(params['interval'])
+            reading = _metrics_reading(target)
+    except MissingLibrary:
+        raise
+    except FleetopsError as exc:
+        return rw.unknown_result(result, str(exc))
+    result['agent'] = target.describe()
+    return rw.stats_result(result, reading, th, baseline)
+
+
+# ----------------------------------------------------------------------------- wal_inspect
+
+def run_wal_inspect(params, target=None, check_mode=False):
+    """wal_inspect: the WAL where it is (a local directory, or in the pod, always through Kubernetes)."""
+    _check_common(params)
+    if target is None:
+        target = functools.partial(target_from_params, dict(params, url=None))
+    return wal_reader.inspect(params, wal_reader.choose_location(params), target=target)
+
+
+# ----------------------------------------------------------------------------- agent_logs
+
+def run_agent_logs(params, target=None, check_mode=False):
+    """agent_logs: the log's errors and warnings by pattern since a time (or a state file's last line)."""
+    _check_common(params)
+    now = time.time()
+    _not_negative(params, 'examples')
+    if params.get('tail_lines') is not None and params['tail_lines'] <= 0:
+        raise FleetopsError('tail_lines must be a positive number of lines (> 0), got %s' % params['tail_lines'])
+    try:
+        since = parse_since(params.get('since'), now)
+    except ValueError as exc:
+        raise FleetopsError(str(exc))
+    log_path = params.get('log_path')
+    result = dict(source='file' if log_path else 'kubernetes', state_file_updated=False, since=None, since_from='none')
+    if params.get('url') and not log_path:
+        # an agent outside Kubernetes has no pods/log: without a local file its log cannot be read
+        where = 'agent %s' % without_userinfo(params['url'])
+        result.update(source='file', target=where)
+        return logmod.unknown_result(result, logmod.no_log_file_reason(where))
+    if log_path:
+        target, key = None, 'file:%s' % os.path.abspath(log_path)
+        result['target'] = log_path
+    else:
+        try:
+            target = _connect(target, params)
+        except MissingLibrary:
+            raise
+        except FleetopsError as exc:
+            result['target'] = 'the agent'
+            return logmod.unknown_result(result, str(exc))
+        result['target'] = key = target.describe()
+    after = logmod.load_state(params['state_file'], key) if params.get('state_file') else None
+    start = after if after is not None else since
+    result['since'] = rfc3339(start)
+    result['since_from'] = 'state_file' if after is not None else ('since' if since is not None else 'none')
+    try:
+        text = logmod.read_log(target, log_path, start, tail_lines=params.get('tail_lines'), previous=params.get('previous'))
+    except FleetopsError as exc:
+        return logmod.unknown_result(result, str(exc))
+    if target is not None:
+        result['target'] = target.describe()
+    last_epoch = logmod.logs_result(result, text, since, after, params.get('examples', 3))
+    newest = last_epoch if last_epoch is not None else after
+    if params.get('state_file') and not check_mode and newest is not None and newest != after:
+        try:
+            result['state_file_updated'] = logmod.save_state(params['state_file'], key, newest, now)
+        except (IOError, OSError) as exc:
+            raise FleetopsError('state_file %s cannot be written: %s' % (params['state_file'], exc))
+    return result
+
+
+# ----------------------------------------------------------------------------- agent_audit
+
+def run_agent_audit(params, target=None, check_mode=False):
+    """agent_audit: the runners of the parts in ``gather`` on one target, /metrics read once."""
+    _check_common(params)
+    _not_negative(params, 'log_examples')
+    gather = params.get('gather') or list(AUDIT_PARTS)
+    if 'agent_logs' in gather:
+        _parsed(parse_since, params.get('logs_since'), 'logs_since')
+    _parsed(agent_health.as_baseline, params.get('baseline'), 'baseline')
+    page = None
+    try:
+        target = _connect(target, params)
+        page = _Once(functools.partial(agent_health.MetricsPage, target))
+    except MissingLibrary:
+        raise
+    except FleetopsError as exc:
+        target = _failing(exc)
+    kube = uses_kubernetes(params)
+    calls = {
+        'remote_write_stats': lambda: run_remote_write_stats(
+            dict(params, source='metrics', baseline=None, interval=0), target, page=page),
+        'agent_status': lambda: run_agent_status(dict(params, interval=0), target, page=page),
+        # an agent given by url whose WAL is read in its pod: the Kubernetes options make that target
+        'wal_inspect': lambda: run_wal_inspect(dict(
+            params, path=params['wal_path'], verify=params['wal_verify'], location=params['wal_location'],
+            repair_preview=False, agent_running=None), target if kube else None),
+        'agent_logs': lambda: run_agent_logs(dict(
+            params, since=params.get('logs_since'), examples=params['log_examples'], state_file=None, tail_lines=None,
+            previous=False), target, check_mode),
+    }
+    parts, seconds, checks = {}, {}, []
+    for part in AUDIT_PARTS:
+        if part in gather:
+            start = time.time()
+            parts[part] = calls[part]()
+            parts[part].pop('changed', None)
+            seconds[part] = round(time.time() - start, 3)
+            checks.extend(parts[part].get('checks') or [])
+    return dict(status=checksmod.result_status(checks), checks=checks, parts=parts, seconds=seconds, target=_where(target))
+
+
+# ----------------------------------------------------------------------------- rules_status
+
+def _prometheus_rules(target, namespaces, selector):
+    """The PrometheusRule objects of ``namespaces``; None when the cluster has no such resource type."""
+    if getattr(target, 'request_json', None) is None:
+        raise FleetopsError('%s is not reached through Kubernetes, where PrometheusRule objects live' % target.describe())
+    found = []
+    for namespace in namespaces:
+        doc = target.request_json('GET', workloads.namespaced_path(RULES_API, namespace, 'prometheusrules'),
+                                  query=[('labelSelector', selector)] if selector else None, what='listing PrometheusRules',
+                                  missing_ok=True)
+        if doc is None:
+            return None
+        found.extend(doc.get('items') or [])
+    return found
+
+
+def _expected_groups(expected):
+    if isinstance(expected, str):
+        if not HAS_YAML:
+            raise MissingLibrary('PyYAML')
+        try:
+            expected = yaml.safe_load(expected)
+        except yaml.YAMLError as exc:
+            raise FleetopsError('expected is not YAML: %s' % exc)
+    groups = alert_rules.groups_of(expected)
+    if not groups:
+        raise FleetopsError('expected holds no rule groups')
+    return groups
+
+
+def _exported_names(target, params):
+    """The metric names the agent exports (None when not asked or not read)."""
+    if not params['check_metrics']:
+        return None
+    try:
+        status, body = target.http_get('/metrics', timeout=params.get('timeout'))
+    except FleetopsError:
+        return None
+    if status != 200:
+        return None
+    return alert_rules.exported_names(body.decode('utf-8', 'replace') if isinstance(body, bytes) else body)
+
+
+def run_rules_status(params, target=None, check_mode=False):
+    """rules_status: are the expected alert rules deployed, current and valid (RULES)."""
+    _check_common(params)
+    expected_groups = _expected_groups(params['expected'])
+    result = {'rules': {}, 'promtool': {'ran': False}}
+    namespaces = params.get('rules_namespaces') or [params.get('namespace') or 'monitoring']
+    try:
+        target = _connect(target, params)
+        objects = _prometheus_rules(target, namespaces, params.get('rules_selector'))
+    except MissingLibrary:
+        raise
+    except FleetopsError as exc:
+        reason = 'the PrometheusRule objects could not be listed: %s' % str(exc).splitlines()[0][:300]
+        check = checksmod.unknown('RULES', reason, RULES_THRESHOLD)
+        return dict(result, status='unknown', checks=[check], reason=reason)
+    if objects is None:
+        check = checksmod.Check('RULES', 'warning', 'missing', RULES_THRESHOLD, 'the cluster has no PrometheusRule resource '
+                                'type (the Prometheus Operator CRDs are missing)').as_dict()
+        return dict(result, status='warning', checks=[check])
+    exported = _exported_names(target, params)
+    expected_alerts = set(alert_rules.alerts_of(expected_groups))
+    ours = [o for o in objects if params['group_name'] in {g.get('name') for g in alert_rules.groups_of(o)}
+            or set(alert_rules.alerts_of(alert_rules.groups_of(o))) & expected_alerts]
+    errors, why = promtool.check_rules(params['promtool'], ours)
+    result['promtool'] = {'ran': errors is not None, 'errors': errors or {}, 'reason': why}
+    check = alert_rules.evaluate(objects, expected_groups, exported, errors, params['group_name'])
+    details = check.pop('details', {})
+    details['exported_names_known'] = exported is not None
+    if exported is None and params['check_metrics']:
+        check['message'] += ' (the agent\'s /metrics could not be read: metric names not compared)'
+    check['id'] = 'RULES'
+    return dict(result, rules=details, status=check['status'], checks=[check])
+
+
+# ----------------------------------------------------------------------------- agent_backup
+
+def _status_data(target, path):
+    """(the ``data`` of an agent's /api/v1/status/... answer, None) or (None, why not)."""
+    try:
+        status, body = target.http_get(path)
+    except FleetopsError as exc:
+        return None, '%s: %s' % (path, exc)
+    if status != 200:
+        return None, '%s: HTTP %s' % (path, status)
+    try:
+        return (json.loads(body.decode('utf-8', 'replace') if isinstance(body, bytes) else body) or {}).get('data'), None
+    except ValueError as exc:
+        return None, '%s: not JSON (%s)' % (path, exc)
+
+
+def _operator_resource(params, target, backup):
+    """(the agent's PrometheusAgent/Prometheus object made restorable, note for the message)."""
+    if not uses_kubernetes(params):
+        return None, ''
+    try:
+        pods = target.pods()
+        kind, name, found = workloads.find_agent_resource(target, params.get('namespace') or 'monitoring',
+                                                          pod=pods[0] if pods else None, name=params.get('name'),
+                                                          kind=params.get('kind'))
+    except FleetopsError as exc:
+        return None, '; the operator resource could not be read: %s' % str(exc).splitlines()[0][:200]
+    if found is None:
+        return None, '; no PrometheusAgent/Prometheus resource found (not an operator install?)'
+    backup['cr'] = '%s/%s' % (kind, name)
+    for key in ('managedFields', 'resourceVersion', 'uid', 'generation', 'creationTimestamp'):
+        (found.get('metadata') or {}).pop(key, None)
+    found.pop('status', None)
+    return found, ''
+
+
+def _write(path, text):
+    with open(path, 'w', encoding='utf-8') as handle:
+        handle.write(text)
+    return path
+
+
+def _backup(params, target, backup, dest):
+    """(status, value, message) of BACKUP; writes the files under ``dest``."""
+    try:
+        target = _connect(target, params)
+    except MissingLibrary:
+        raise
+    except FleetopsError as exc:
+        return 'unknown', None, 'the agent could not be reached: %s' % str(exc).splitlines()[0][:300]
+    config, why = _status_data(target, '/api/v1/status/config')
+    if config is None or not config.get('yaml'):
+        return 'critical', 'export failed', 'the configuration could not be exported (%s): no restorable backup' % (why or 'empty')
+    flags, _why = _status_data(target, '/api/v1/status/flags')
+    buildinfo, _why = _status_data(target, '/api/v1/status/buildinfo')
+    resource, cr_note = _operator_resource(params, target, backup)
+    try:
+        os.makedirs(dest, exist_ok=True)
+        backup['files']['config'] = _write(os.path.join(dest, 'config.yml'), config['yaml'])
+        for key, doc in (('flags', flags), ('buildinfo', buildinfo), ('cr', resource)):
+            if doc is not None:
+                backup['files'][key] = _write(os.path.join(dest, key + '.json'), json.dumps(doc, indent=1, sort_keys=True) + '\n')
+    except OSError as exc:
+        return 'critical', 'export failed', 'the backup could not be written to %s: %s' % (dest, exc)
+    agent_mode = agent_health.mode_of(flags) == 'agent'     # 2.x: --enable-feature=agent, 3.x: --agent
+    ok, args, output = promtool.check_config(params['promtool'], backup['files']['config'], agent_mode)
+    backup['promtool'] = {'rc': None if ok is None else (0 if ok else 1), 'args': args, 'output': output, 'agent_mode': agent_mode}
+    if ok is None:
+        return 'unknown', 'exported', 'exported to %s%s, but %s: the export is not proven' % (dest, cr_note, output)
+    if not ok:
+        return 'critical', 'check failed', 'promtool %s refuses the exported configuration: %s' % (
+            ' '.join(args), output.splitlines()[-1] if output else '')
+    return 'ok', 'exported and checked', '%s exported to %s; promtool %s passed%s' % (
+        ', '.join(sorted(backup['files'])), dest, ' '.join(args), cr_note)
+
+
+def run_agent_backup(params, target=None, check_mode=False):
+    """agent_backup: export the configuration, flags, build and operator resource, prove it with promtool (BACKUP).
+
+    In check mode nothing is written at ``dest``: the export is made and proven in a scratch directory.
+    """
+    _check_common(params)
+    backup = {'dir': os.path.abspath(params['dest']), 'files': {}, 'cr': None, 'promtool': {}}
+    scratch = tempfile.mkdtemp(prefix='fleetops-backup-check-') if check_mode else None
+    try:
+        status, value, message = _backup(params, target, backup, scratch or backup['dir'])
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+    check = checksmod.Check('BACKUP', status, value, BACKUP_THRESHOLD, message).as_dict()
+    return dict(status=status, checks=[check], backup=backup)
+
+
+# ----------------------------------------------------------------------------- by module name
+
+RUNNERS = {
+    'agent_status': run_agent_status,
+    'remote_write_stats': run_remote_write_stats,
+    'wal_inspect': run_wal_inspect,
+    'agent_logs': run_agent_logs,
+    'agent_audit': run_agent_audit,
+    'rules_status': run_rules_status,
+    'agent_backup': run_agent_backup,
+}
+
+
+def run_module(name, params, check_mode=False, target=None):
+    """What module ``name`` returns for its validated ``params`` (with ``changed``, always false).
+
+    Raises ``FleetopsError`` for arguments the module refuses (``MissingLibrary``: a missing library).
+    """
+    result = RUNNERS[name](params, target, check_mode=check_mode)
+    result.setdefault('changed', False)
+    return result
