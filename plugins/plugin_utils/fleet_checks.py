@@ -10,7 +10,8 @@ alone. The modules produce most checks; this layer
 * marks the rate-based remote-write checks ``unknown`` when the two readings were too close,
 * computes the checks no module makes: WAL-TREND, SERIES, OOO (weekly), VERSION, RIGHTSIZE,
   UPTIME (monthly), from the module results, the history of earlier reports and the central
-  query API; every status comes from ``checks.py``, the one threshold evaluator,
+  query API; every threshold and its default comes from ``checks.py``'s catalog, and every
+  status from its evaluator,
 * extracts the figures the fleet report draws and keeps (``facts``).
 """
 
@@ -21,6 +22,8 @@ __metaclass__ = type
 import re
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.checks import make, worst
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import number, quantity as _quantity
 
 CADENCE_CHECKS = {
     "daily": ("POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS",
@@ -54,37 +57,10 @@ RATE_CHECKS = ("RW-SUCCESS", "RW-RETRY")
 # the checks of an agent's pod: they do not apply to an agent reached by URL (agent_status via=url)
 POD_CHECKS = ("POD", "RESTARTS")
 
-# defaults for the thresholds of the checks computed here, used only where checks.py has none
-LOCAL_DEFAULTS = {
-    "wal_trend_warning_days": 7.0,
-    "wal_trend_critical_days": 1.0,
-    "series_growth_warning": 0.20,
-    "series_growth_critical": 0.50,
-    "ooo_warning": 0.0,
-    "uptime_warning": 0.999,
-    "uptime_critical": 0.995,
-    "rightsize_off_ratio": 0.50,
-    "rightsize_limit_critical_ratio": 0.90,
-    "rw_min_window_seconds": 10.0,
-    "version_min_supported": "2.32.0",
-}
-
 
 def thresholds(user=None):
-    """The evaluator's thresholds (checks.py) with the user's over them."""
-    merged = dict(LOCAL_DEFAULTS)
-    merged.update(_checks.merge_thresholds(user or {}))
-    return merged
-
-
-def worst(statuses):
-    """Worst of statuses, as checks.py says."""
-    return _checks.worst(list(statuses))
-
-
-def make(cid, status, value, threshold, message):
-    """A check dict made by checks.py's Check."""
-    return _checks.Check(cid, status, value, threshold, message).as_dict()
+    """The catalog's thresholds (checks.py) with the user's over them."""
+    return _checks.merge_thresholds(user or {})
 
 
 def dig(data, *path, default=None):
@@ -97,16 +73,6 @@ def dig(data, *path, default=None):
         else:
             return default
     return data
-
-
-def number(value):
-    """A float or None."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def version_tuple(text):
@@ -264,7 +230,7 @@ def check_wal_writes(agent_result, logs_result, wal_result, th):
     failures = []
     for key, label in WAL_FAILURE_COUNTERS:
         count = number((increase or {}).get(key))
-        if count and _checks.level(count, warning=th["wal_failures_warning"]) != "ok":
+        if count and _checks.judge(count, th, warning="wal_failures_warning") != "ok":
             failures.append((key, int(count), label))
     writes = sum(count for key, count, _label in failures if key == "writes_failed_total")
     disk_lines = int(_pattern_counts(logs_result).get("disk_full", 0)) if _ran(logs_result) else 0
@@ -388,12 +354,7 @@ def check_wal_trend(facts, history, now, th):
                     "the WAL volume did not grow over the last %.1f days" % (span / 86400.0))
     days = free / rate / 86400.0
     value = round(days, 2)
-    if days <= th["wal_trend_critical_days"]:
-        status = "critical"
-    elif days <= th["wal_trend_warning_days"]:
-        status = "warning"
-    else:
-        status = "ok"
+    status = _checks.judge(days, th, "wal_trend_warning_days", "wal_trend_critical_days")
     return make("WAL-TREND", status, value, threshold,
                 "growing %.1f MiB/day, the volume is full in %.1f days%s" % (
                     rate * 86400 / 1048576.0, days,
@@ -414,12 +375,7 @@ def check_series(facts, history, now, th, query_value=None):
         return make("SERIES", "unknown", current, threshold,
                     "no figure from a week ago (history or fleet_query_url) to compare %d active series with" % current)
     growth = (current - before) / before
-    if growth > th["series_growth_critical"]:
-        status = "critical"
-    elif growth > th["series_growth_warning"]:
-        status = "warning"
-    else:
-        status = "ok"
+    status = _checks.judge(growth, th, "series_growth_warning", "series_growth_critical")
     return make("SERIES", status, round(growth, 4), threshold,
                 "%d active series, %+.0f%% week over week%s" % (
                     current, growth * 100, ": look for a new high-cardinality target or label" if status != "ok" else ""))
@@ -440,7 +396,7 @@ def check_ooo(agent_result, duplicates, th):
                     "give each agent unique external labels" % ", ".join(sorted(duplicates)[:5]))
     if count is None:
         return make("OOO", "unknown", None, threshold, "the agent's out-of-order sample counter could not be read")
-    if count > th["ooo_warning"]:
+    if _checks.judge(count, th, warning="ooo_warning") != "ok":
         return make("OOO", "warning", count, threshold,
                     "%d out-of-order samples since start: look for two agents or targets writing the same series" % count)
     return make("OOO", "ok", count, threshold, "no out-of-order samples")
@@ -462,20 +418,6 @@ def check_version(facts, target, fleet_versions, th):
     if target and version_tuple(target) and version_tuple(running) < version_tuple(target):
         return make("VERSION", "warning", running, threshold, "Prometheus %s is behind the target %s: plan the upgrade%s" % (running, target, spread))
     return make("VERSION", "ok", running, threshold, "Prometheus %s is at the target%s" % (running, spread))
-
-
-def _quantity(value):
-    """Kubernetes quantity ('512Mi', '250m', 0.5) to a float (bytes or cores)."""
-    num = number(value)
-    if num is not None:
-        return num
-    match = re.match(r"^\s*([0-9.]+)\s*([A-Za-z]*)\s*$", str(value or ""))
-    if not match:
-        return None
-    base, unit = float(match.group(1)), match.group(2)
-    factors = {"": 1, "m": 1e-3, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
-               "Ki": 1024, "Mi": 1024 ** 2, "Gi": 1024 ** 3, "Ti": 1024 ** 4}
-    return base * factors[unit] if unit in factors else None
 
 
 def _resources(agent_result, kind):
@@ -512,7 +454,7 @@ def check_rightsize(agent_result, th):
     if used_cpu is not None:
         recommend["requests"]["cpu"] = "%dm" % max(10, int(round(used_cpu * 1.2 * 1000)))
     value = {"memory_bytes": used_mem, "cpu_cores": used_cpu, "requests": requests, "limits": limits}
-    if limits["memory"] and used_mem > th["rightsize_limit_critical_ratio"] * limits["memory"]:
+    if limits["memory"] and _checks.judge(used_mem / limits["memory"], th, critical="rightsize_limit_critical_ratio") != "ok":
         return make("RIGHTSIZE", "critical", value, threshold,
                     "memory %s is over %d%% of the limit %s: raise the limit (recommended requests %s, limit %s)" % (
                         _mib(used_mem), th["rightsize_limit_critical_ratio"] * 100, _mib(limits["memory"]),
@@ -520,11 +462,11 @@ def check_rightsize(agent_result, th):
     findings = []
     if requests["memory"]:
         ratio = used_mem / requests["memory"]
-        if abs(ratio - 1) > off:
+        if _checks.judge(abs(ratio - 1), th, warning="rightsize_off_ratio") != "ok":
             findings.append("memory uses %.0f%% of its request %s" % (ratio * 100, _mib(requests["memory"])))
     if requests["cpu"] and used_cpu is not None:
         ratio = used_cpu / requests["cpu"]
-        if abs(ratio - 1) > off:
+        if _checks.judge(abs(ratio - 1), th, warning="rightsize_off_ratio") != "ok":
             findings.append("CPU uses %.0f%% of its request %dm" % (ratio * 100, requests["cpu"] * 1000))
     if not requests["memory"] and not requests["cpu"]:
         return make("RIGHTSIZE", "warning", value, threshold,
@@ -541,12 +483,7 @@ def check_uptime(value, reason, th):
     value = number(value)
     if value is None:
         return make("UPTIME", "unknown", None, threshold, reason or "no availability figure")
-    if value < th["uptime_critical"]:
-        status = "critical"
-    elif value < th["uptime_warning"]:
-        status = "warning"
-    else:
-        status = "ok"
+    status = _checks.judge(value, th, "uptime_warning", "uptime_critical")
     return make("UPTIME", status, round(value, 6), threshold,
                 "available %.3f%% of the last 30 days%s" % (value * 100, "" if status == "ok" else ": read the restarts and POD history"))
 
@@ -597,7 +534,7 @@ def evaluate(cadence, results, user_thresholds=None, errors=None, previous=None,
 
     if cadence == "daily" and _ran(results.get("remote_write_stats")):
         window = rw_window(results["remote_write_stats"], context.get("baseline"))
-        if window is not None and window < th["rw_min_window_seconds"]:
+        if window is not None and _checks.judge(window, th, warning="rw_min_window_seconds") != "ok":
             for cid in RATE_CHECKS:
                 if cid in merged and merged[cid].get("status") != "critical":
                     merged[cid] = make(cid, "unknown", merged[cid].get("value"), merged[cid].get("threshold"),

@@ -1,11 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, fleetops maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one threshold evaluator: a value and a threshold into ``ok/warning/critical/unknown``.
+"""The one threshold catalog and the one evaluator: a value and a threshold into
+``ok/warning/critical/unknown``.
 
-Every check is ``{id, status, value, threshold, message}``; the message is one sentence a
-person can act on, and an ``unknown`` says why the value could not be had. Check ids and
-default thresholds are those of the check catalog (shared/domain/checks.md).
+``THRESHOLDS`` is the only place a threshold is defined (key, check, default, unit, which side is
+bad, meaning): the roles' threshold dictionaries are empty, the users' ``agent_thresholds`` are
+merged over these defaults (``merge_thresholds``), and docs/checks.md's threshold table is
+generated from it (docs/generate_checks_table.py). Every check is ``{id, status, value,
+threshold, message}``; the message is one sentence a person can act on, and an ``unknown`` says
+why the value could not be had.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -24,49 +28,126 @@ STATUS_ORDER = {OK: 0, UNKNOWN: 1, WARNING: 2, CRITICAL: 3}
 MI = 1024 ** 2
 GI = 1024 ** 3
 
-# The catalog's defaults. Ratios are 0..1, times in seconds, sizes in bytes.
-DEFAULT_THRESHOLDS = {
-    # POD / RESTARTS (restarts in the last 24 h)
-    'restarts_warning': 0,
-    'restarts_critical': 3,
-    # RW-SUCCESS: 1 - failed/(sent+failed)
-    'rw_success_warning': 0.995,
-    'rw_success_critical': 0.99,
-    # RW-RETRY: retried samples per second
-    'rw_retry_warning': 0.0,
-    # RW-LAG: seconds; segments behind (the WAL watcher's segment vs the WAL's)
-    'rw_lag_warning': 60.0,
-    'rw_lag_critical': 120.0,
-    'rw_segments_behind_warning': 2,
-    # RW-PENDING: samples_pending (critical only with lag > 0)
-    'rw_pending_warning': 1000,
-    'rw_pending_critical': 5000,
-    # RW-SHARDS: desired / max
-    'rw_shards_warning': 0.8,
-    'rw_shards_critical': 1.0,
-    # RW-LATENCY: sent_batch_duration_seconds
-    'rw_latency_p99_warning': 1.0,
-    'rw_latency_avg_warning': 0.5,
-    'rw_latency_p99_critical': 2.5,
-    # WAL-SIZE (absolute, of a 50Gi volume) / PVC (used ratio)
-    'wal_size_warning': 40 * GI,
-    'wal_size_critical': 45 * GI,
-    'pvc_warning': 0.80,
-    'pvc_critical': 0.90,
-    # WAL-HEALTH (daily): WAL write / checkpoint / truncation failures counted since the baseline
-    # (or since the agent started) above this are a warning ("any failure in 24 h"); the WAL
-    # volume used at/above wal_volume_warning is near full (warning), at/above
-    # wal_volume_critical (or no byte available) full: every WAL write fails (critical)
-    'wal_failures_warning': 0,
-    'wal_volume_warning': 0.95,
-    'wal_volume_critical': 0.99,
-    # MEMORY: resident bytes; critical at a ratio of the container limit (or OOMKilled)
-    'memory_warning': 400 * MI,
-    'memory_critical_ratio': 0.90,
-    # INGEST: samples appended per second while targets exist
-    'ingest_critical': 0.0,
-    # HEALTH / CONFIG / TARGETS / LOGS have no numeric threshold
+# ----------------------------------------------------------------------------- the threshold catalog
+
+# Units of the catalog: how a threshold's value reads.
+UNITS = {
+    'count': 'a count',
+    'ratio': 'a fraction (0.995 is 99.5%)',
+    'seconds': 'seconds',
+    'bytes': 'bytes',
+    'per_second': 'per second',
+    'days': 'days',
+    'version': 'a version',
 }
+
+
+class Threshold(object):
+    """One threshold of the catalog.
+
+    ``key``: the name users give in ``agent_thresholds``; ``check``: the id of the check it
+    belongs to; ``default``; ``unit`` (a key of ``UNITS``); ``above``: a value above it is bad
+    (else below); ``inclusive``: a value equal to it is bad too; ``description``: what it means.
+    """
+
+    __slots__ = ('key', 'check', 'default', 'unit', 'above', 'inclusive', 'description')
+
+    def __init__(self, key, check, default, unit, description, above=True, inclusive=False):
+        if unit not in UNITS:
+            raise ValueError('threshold %s has an unknown unit %r' % (key, unit))
+        self.key = key
+        self.check = check
+        self.default = default
+        self.unit = unit
+        self.above = above
+        self.inclusive = inclusive
+        self.description = description
+
+    @property
+    def bad_when(self):
+        """Which side of the threshold is bad, in words."""
+        side = 'above' if self.above else 'below'
+        return ('at or %s' % side) if self.inclusive else side
+
+    def __repr__(self):
+        return 'Threshold(%r, %r, %r)' % (self.key, self.check, self.default)
+
+
+# The catalog: every threshold of every check, in the order of the checks (daily, weekly,
+# monthly). HEALTH, CONFIG, TARGETS, LOGS, RULES and BACKUP have no numeric threshold.
+THRESHOLDS = (
+    # daily
+    Threshold('restarts_warning', 'RESTARTS', 0, 'count', 'container restarts in the last 24 h: a warning above this'),
+    Threshold('restarts_critical', 'RESTARTS', 3, 'count', 'container restarts in the last 24 h: critical above this'),
+    Threshold('rw_success_warning', 'RW-SUCCESS', 0.995, 'ratio',
+              'delivered share of the samples sent (1 - failed / (sent + failed)) over the window: a warning below this',
+              above=False),
+    Threshold('rw_success_critical', 'RW-SUCCESS', 0.99, 'ratio', 'delivered share of the samples sent: critical below this',
+              above=False),
+    Threshold('rw_min_window_seconds', 'RW-SUCCESS', 10.0, 'seconds',
+              'the two remote-write readings closer than this make RW-SUCCESS and RW-RETRY unknown (no reliable rate); '
+              'the daily role takes it from fleet_rw_min_window', above=False),
+    Threshold('rw_retry_warning', 'RW-RETRY', 0.0, 'per_second',
+              'retried samples per second: a warning above this, critical when no byte is sent either'),
+    Threshold('rw_lag_warning', 'RW-LAG', 60.0, 'seconds', 'newest appended minus newest sent timestamp: a warning above this'),
+    Threshold('rw_lag_critical', 'RW-LAG', 120.0, 'seconds',
+              'newest appended minus newest sent timestamp: critical above this (and no restart above it)'),
+    Threshold('rw_segments_behind_warning', 'RW-LAG', 2, 'count',
+              'WAL segments the remote-write reader is behind the WAL: a warning above this'),
+    Threshold('rw_pending_warning', 'RW-PENDING', 1000, 'count', 'samples pending in the shards: a warning above this'),
+    Threshold('rw_pending_critical', 'RW-PENDING', 5000, 'count',
+              'samples pending in the shards: critical above this while remote write lags (a warning without lag)'),
+    Threshold('rw_shards_warning', 'RW-SHARDS', 0.8, 'ratio', 'desired shards / max shards: a warning above this'),
+    Threshold('rw_shards_critical', 'RW-SHARDS', 1.0, 'ratio', 'desired shards / max shards: critical above this'),
+    Threshold('rw_latency_p99_warning', 'RW-LATENCY', 1.0, 'seconds', 'p99 of the batch send duration: a warning above this'),
+    Threshold('rw_latency_avg_warning', 'RW-LATENCY', 0.5, 'seconds', 'average batch send duration: a warning above this'),
+    Threshold('rw_latency_p99_critical', 'RW-LATENCY', 2.5, 'seconds', 'p99 of the batch send duration: critical above this'),
+    Threshold('wal_size_warning', 'WAL-SIZE', 40 * GI, 'bytes', 'WAL bytes: a warning above this (the default is for a 50Gi volume)'),
+    Threshold('wal_size_critical', 'WAL-SIZE', 45 * GI, 'bytes', 'WAL bytes: critical above this (the default is for a 50Gi volume)'),
+    Threshold('wal_failures_warning', 'WAL-HEALTH', 0, 'count',
+              'WAL write, checkpoint and truncation failures counted since the baseline (or since the agent started): '
+              'a warning above this'),
+    Threshold('wal_volume_warning', 'WAL-HEALTH', 0.95, 'ratio', 'WAL volume used: near full (a warning) at or above this',
+              inclusive=True),
+    Threshold('wal_volume_critical', 'WAL-HEALTH', 0.99, 'ratio',
+              'WAL volume used: full (critical: every WAL write fails) at or above this, or with no byte available',
+              inclusive=True),
+    Threshold('memory_warning', 'MEMORY', 400 * MI, 'bytes', 'resident memory: a warning above this'),
+    Threshold('memory_critical_ratio', 'MEMORY', 0.90, 'ratio',
+              'resident memory / the container limit: critical above this (or OOMKilled)'),
+    Threshold('ingest_critical', 'INGEST', 0.0, 'per_second',
+              'samples appended per second while targets exist: critical at or below this', above=False, inclusive=True),
+    # weekly
+    Threshold('pvc_warning', 'PVC', 0.80, 'ratio', 'volume used / capacity: a warning above this'),
+    Threshold('pvc_critical', 'PVC', 0.90, 'ratio', 'volume used / capacity: critical above this'),
+    Threshold('wal_trend_warning_days', 'WAL-TREND', 7, 'days', 'the volume is full, at its growth, within this: a warning',
+              above=False, inclusive=True),
+    Threshold('wal_trend_critical_days', 'WAL-TREND', 1, 'days', 'the volume is full, at its growth, within this: critical',
+              above=False, inclusive=True),
+    Threshold('series_growth_warning', 'SERIES', 0.20, 'ratio', 'active series growth week over week: a warning above this'),
+    Threshold('series_growth_critical', 'SERIES', 0.50, 'ratio', 'active series growth week over week: critical above this'),
+    Threshold('ooo_warning', 'OOO', 0, 'count', 'out-of-order samples since the agent started: a warning above this'),
+    # monthly
+    Threshold('version_min_supported', 'VERSION', '2.32.0', 'version',
+              'the oldest supported Prometheus (the first release with agent mode): critical below it; '
+              'the monthly role takes it from agent_min_version', above=False),
+    Threshold('rightsize_off_ratio', 'RIGHTSIZE', 0.50, 'ratio',
+              'memory or CPU used off its request by more than this share (either way): a warning'),
+    Threshold('rightsize_limit_critical_ratio', 'RIGHTSIZE', 0.90, 'ratio', 'memory used / its limit: critical above this'),
+    Threshold('wal_rotation_warning_seconds', 'WAL-ROTATION', 4 * 3600 + 2 * 3600, 'seconds',
+              'age of the oldest WAL segment: a warning above this (retention max-time 4 h + truncate frequency 2 h)'),
+    Threshold('wal_rotation_critical_seconds', 'WAL-ROTATION', 24 * 3600, 'seconds',
+              'no checkpoint or truncation for this long: critical'),
+    Threshold('wal_checkpoint_tmp_warning_seconds', 'WAL-ROTATION', 2 * 3600, 'seconds',
+              'a checkpoint.N.tmp older than this (the truncate frequency) is a failed checkpoint: a warning'),
+    Threshold('uptime_warning', 'UPTIME', 0.999, 'ratio', 'availability over 30 days: a warning below this', above=False),
+    Threshold('uptime_critical', 'UPTIME', 0.995, 'ratio', 'availability over 30 days: critical below this', above=False),
+)
+
+CATALOG = dict((entry.key, entry) for entry in THRESHOLDS)
+
+# The catalog's defaults by key. Ratios are 0..1, times in seconds, sizes in bytes.
+DEFAULT_THRESHOLDS = dict((entry.key, entry.default) for entry in THRESHOLDS)
 
 # The remediation guardrails (agent_restart, agent_tune, the remediate role): a restart is refused
 # while remote write lags more than RW-LAG's critical threshold (the unsent WAL would be lost); an
@@ -163,6 +244,15 @@ def level(value, warning=None, critical=None, above=True, inclusive=False):
     if bad(warning):
         return WARNING
     return OK
+
+
+def judge(value, thresholds, warning=None, critical=None):
+    """``level`` of a value against the catalog thresholds named ``warning`` and ``critical``
+    (keys of ``THRESHOLDS``), compared the way the catalog says (``above``, ``inclusive``);
+    ``thresholds`` holds their values (``merge_thresholds``)."""
+    entry = CATALOG[warning or critical]
+    return level(value, thresholds[warning] if warning else None, thresholds[critical] if critical else None,
+                 above=entry.above, inclusive=entry.inclusive)
 
 
 def evaluate(cid, value, threshold, ok_message, bad_message=None, unknown_message=None,

@@ -43,6 +43,8 @@ import struct
 import time
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.checks import (
+    make as _check, result_status as worst_status)
 
 try:
     import crc32c as _crc32c_mod
@@ -994,25 +996,9 @@ class _Limited:
 
 WAL_CHECK_IDS = ('WAL-SIZE', 'WAL-HEALTH', 'PVC', 'WAL-ROTATION')
 
-# Defaults of the catalog (../shared/domain/checks.md) for the WAL checks, used where checks.py
-# has no value under these names.
-WAL_DEFAULTS = {
-    # WAL-SIZE (wal_size_warning / wal_size_critical) and PVC (pvc_warning / pvc_critical) come
-    # from checks.DEFAULT_THRESHOLDS; the catalog gives WAL-ROTATION no key, these are ours:
-    # retention max-time (4h) + truncate frequency (2h)
-    'wal_rotation_warning_seconds': 4 * 3600 + 2 * 3600,
-    # no checkpoint / truncation for 24 h
-    'wal_rotation_critical_seconds': 24 * 3600,
-    # a checkpoint.N.tmp older than the truncate frequency is a failed (crashed) checkpoint
-    'wal_checkpoint_tmp_warning_seconds': 2 * 3600,
-}
-
-
 def wal_thresholds(user=None):
-    """The WAL checks' thresholds: checks.py's defaults and ours, the user's over them."""
-    merged = dict(WAL_DEFAULTS)
-    merged.update(_checks.merge_thresholds(user or {}))
-    return merged
+    """The WAL checks' thresholds: the catalog's (checks.py), the user's over them."""
+    return _checks.merge_thresholds(user or {})
 
 
 def _human(n):
@@ -1028,14 +1014,6 @@ def _human(n):
 
 def _hours(seconds):
     return '%.1f h' % (seconds / 3600.0)
-
-
-def _check(cid, status, value, threshold, message):
-    return _checks.Check(cid, status, value, threshold, message).as_dict()
-
-
-def worst_status(checks):
-    return _checks.worst([c['status'] for c in checks])
 
 
 def unknown_checks(reason, th=None):
