@@ -23,6 +23,11 @@ bootstrap:
 unit sanity integration lint molecule docs build:
 	tests/scripts/test.sh $@
 
+N ?= 5
+.PHONY: test-repeat
+test-repeat:     ## the integration stage N times in a row (make test-repeat N=5): each run's time and result
+	FLEETOPS_REPEAT=$(N) tests/scripts/test.sh integration
+
 lab-up:          ## a 3-cluster lab for development (make lab-down to stop it)
 	tests/scripts/bootstrap.sh && $(VENV)/bin/python tests/lab/fleetlab up --workdir $(LAB) --clusters 3
 

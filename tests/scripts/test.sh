@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: install what is missing, then run every test stage.
 #   tests/scripts/test.sh [stage ...]   stages: build docs lint changelog molecule sanity unit integration
+#   FLEETOPS_REPEAT=N tests/scripts/test.sh integration   each stage N times in a row (make test-repeat N=5)
 # Every stage runs even when an earlier one failed; the exit status is non-zero if any failed.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -18,6 +19,10 @@ fi
 [ ${#stages[@]} -gt 0 ] || stages=(build docs lint changelog molecule sanity unit integration)
 failed=()
 declare -A took
+repeat=${FLEETOPS_REPEAT:-1}
+[[ "$repeat" =~ ^[1-9][0-9]*$ ]] || { echo "FLEETOPS_REPEAT must be a positive number, not '$repeat'" >&2; exit 1; }
+runs=()
+run_suffix=""
 
 # a copy of this collection installed in the default path (older molecule runs did, with their
 # prerun) shadows the checkout for ansible-lint and molecule: remove it
@@ -129,7 +134,7 @@ stage_integration() {
     case " ${first[*]} " in *" $d "*) ;; *) rest+=("$d") ;; esac
   done
   python -m pytest -q -p no:cacheprovider -rfE --durations=15 -n "$WORKERS" --dist loadfile \
-    "${first[@]}" "${rest[@]}" "${ignore[@]}" --junitxml=tests/output/junit-integration.xml
+    "${first[@]}" "${rest[@]}" "${ignore[@]}" --junitxml="tests/output/junit-integration$run_suffix.xml"
 }
 
 stage_integration_long() {
@@ -138,19 +143,26 @@ stage_integration_long() {
 }
 
 for s in "${stages[@]}"; do
-  echo
-  echo "######## stage: $s"
-  start=$(date +%s)
-  if "stage_$s"; then :; else failed+=("$s"); fi
-  took[$s]=$(( $(date +%s) - start ))
+  for ((run = 1; run <= repeat; run++)); do
+    label=$s
+    run_suffix=""
+    if [ "$repeat" -gt 1 ]; then label="$s#$run"; run_suffix="-$run"; fi
+    echo
+    echo "######## stage: $label"
+    start=$(date +%s)
+    if "stage_$s"; then status=ok; else failed+=("$label"); status=FAILED; fi
+    took[$label]=$(( $(date +%s) - start ))
+    runs+=("$label")
+    [ "$repeat" -gt 1 ] && echo "######## $label: $status in ${took[$label]}s"
+  done
 done
 
 [ -n "$coll_base" ] && rm -rf "$coll_base"
 echo
-for s in "${stages[@]}"; do
+for s in "${runs[@]}"; do
   status=ok
   for f in "${failed[@]}"; do [ "$f" = "$s" ] && status=FAILED; done
-  printf '  %-12s %-7s %4ss\n' "$s" "$status" "${took[$s]}"
+  printf '  %-15s %-7s %4ss\n' "$s" "$status" "${took[$s]}"
 done
 if [ ${#failed[@]} -gt 0 ]; then
   echo "failed stages: ${failed[*]}"

@@ -86,19 +86,36 @@ def test_stuck_terminating_until_force_delete(kube, cluster):
         time.sleep(2)
         assert core.read_namespaced_pod(info["pod"], NS).metadata.uid == old_uid
         kube.kubectl(cluster, "delete", "pod", "-n", NS, info["pod"], "--grace-period=0", "--force", timeout=60)
+        # kubectl returned on the old pod's DELETED; the StatefulSet creates the new one a moment later
         deadline = time.time() + 30
-        while time.time() < deadline and core.read_namespaced_pod(info["pod"], NS).metadata.uid == old_uid:
+        while time.time() < deadline and _uid(core, info["pod"]) in (old_uid, None):
             time.sleep(0.5)
-        assert core.read_namespaced_pod(info["pod"], NS).metadata.uid != old_uid
+        assert _uid(core, info["pod"]) not in (old_uid, None)
     finally:
         kube.heal("stuck-terminating", cluster)
     deadline = time.time() + 60
+    pod = None
     while time.time() < deadline:
-        pod = core.read_namespaced_pod(info["pod"], NS)
-        if pod.metadata.deletion_timestamp is None and pod.status.container_statuses[0].ready:
+        pod = _read_pod(core, info["pod"])
+        if pod is not None and pod.metadata.deletion_timestamp is None and pod.status.container_statuses[0].ready:
             break
         time.sleep(1)
-    assert pod.status.container_statuses[0].ready
+    assert pod is not None and pod.status.container_statuses[0].ready
+
+
+def _read_pod(core, name):
+    """The pod, None while there is none (between a deleted pod and its replacement)."""
+    try:
+        return core.read_namespaced_pod(name, NS)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        return None
+
+
+def _uid(core, name):
+    pod = _read_pod(core, name)
+    return pod.metadata.uid if pod is not None else None
 
 
 @pytest.mark.slow

@@ -153,6 +153,8 @@ def test_delete_pod_new_uid(kube, cluster):
     info = _pod(kube, cluster)
     uid = kube.kubectl(cluster, "get", "pod", "-n", "monitoring", info["pod"], "-o", "jsonpath={.metadata.uid}").stdout
     kube.kubectl(cluster, "delete", "pod", "-n", "monitoring", info["pod"], "--grace-period", "5", timeout=90)
+    # kubectl returned on the old pod's DELETED; the StatefulSet creates the new one a moment later
+    kube.kubectl(cluster, "wait", "--for", "create", "-n", "monitoring", "pod/" + info["pod"], "--timeout", "60s", timeout=90)
     new_uid = kube.kubectl(cluster, "get", "pod", "-n", "monitoring", info["pod"], "-o", "jsonpath={.metadata.uid}").stdout
     assert new_uid and new_uid != uid
     kube.kubectl(cluster, "wait", "--for", "condition=Ready", "-n", "monitoring", "pod/" + info["pod"], "--timeout", "60s", timeout=90)

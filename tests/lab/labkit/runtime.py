@@ -19,6 +19,11 @@ Kubelet behaviour (lab timings, shorter than the real kubelet's so tests stay fa
 - ``restart_count`` counts container restarts of the current pod; it is 0 in a new pod.
 - ``pod_uid`` changes when the pod is recreated (``delete_pod``, ``restart`` = rollout
   restart), never on a container restart (``kill``, a crash).
+- a deleted pod is gone (``pod_exists`` False: the API's DELETED event) as soon as its
+  container has stopped; the StatefulSet controller creates the new pod (new uid, container
+  started) ``POD_RECREATE_DELAY`` (1 s) later, a step of its own as in a real cluster, where a
+  client waiting for the deletion (``kubectl delete``, ``kubectl wait --for=delete``) sees the
+  old pod go before the new one exists. ``FLEETLAB_POD_RECREATE_DELAY`` changes it.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ FIRST_RESTART_DELAY = float(os.environ.get("FLEETLAB_FIRST_RESTART_DELAY", "1"))
 QUICK_DEATH_SECONDS = float(os.environ.get("FLEETLAB_QUICK_DEATH_SECONDS", "10"))
 BACKOFF_BASE = float(os.environ.get("FLEETLAB_BACKOFF_BASE", "2"))
 BACKOFF_CAP = float(os.environ.get("FLEETLAB_BACKOFF_CAP", "30"))
+POD_RECREATE_DELAY = float(os.environ.get("FLEETLAB_POD_RECREATE_DELAY", "1"))
 
 PORT_RANGE = (20000, 32000)
 DEFAULT_VOLUME_SIZE = "256Mi"
@@ -157,6 +163,8 @@ class ProcessRuntime:
       'OOMKilled'), ``signal`` (or None), ``started_at``, ``finished_at`` (epoch floats).
     - ``terminating``: True while the pod is being deleted (stays True with the
       stuck-terminating fault); ``deletion_timestamp`` epoch float or None.
+    - ``pod_exists``: False from the end of a deleted pod's termination until its
+      replacement is created (``POD_RECREATE_DELAY``): there is no pod then.
     - ``port``, ``url`` ('http://127.0.0.1:PORT'), ``log_path`` (CRI-format log of the current
       container), ``previous_log_path`` (the previous container's, for ``previous=true``).
     """
@@ -181,6 +189,7 @@ class ProcessRuntime:
         self.terminating = False
         self.deletion_timestamp = None
         self.stuck_terminating = False
+        self.pod_exists = True
         self.extra_args: list[str] = []
         self._proc: subprocess.Popen | None = None
         self._desired = False
@@ -302,7 +311,7 @@ class ProcessRuntime:
             with self.lock:
                 if self.stuck_terminating:
                     return
-                self._recreate_pod()
+            self._replace_pod()
 
     def stop(self, grace_seconds: float = 10):
         """Stop for good (lab shutdown): no restart."""
@@ -343,11 +352,22 @@ class ProcessRuntime:
         with self._op_lock:
             with self.lock:
                 self.stuck_terminating = False
-                if self.terminating:
-                    self._recreate_pod()
+                if not self.terminating:
+                    return
+            self._replace_pod()
 
     # ---------------------------------------------------------------- internals
+    def _replace_pod(self):
+        """The terminated pod is removed, then (``POD_RECREATE_DELAY`` later) the StatefulSet
+        creates its replacement. Called with ``_op_lock`` held, ``lock`` not held."""
+        with self.lock:
+            self.pod_exists = False
+        time.sleep(POD_RECREATE_DELAY)
+        with self.lock:
+            self._recreate_pod()
+
     def _recreate_pod(self):
+        self.pod_exists = True
         self.pod_uid = str(uuid.uuid4())
         self.created_at = time.time()
         self.restart_count = 0
@@ -452,7 +472,7 @@ class ProcessRuntime:
                 delay = FIRST_RESTART_DELAY
                 self.state, self.waiting_reason = "terminated", None
             self._next_start = now + delay
-        if self._proc is None and self._desired and not self.terminating and time.time() >= self._next_start:
+        if self._proc is None and self._desired and not self.terminating and self.pod_exists and time.time() >= self._next_start:
             try:
                 self._start_container(restart=True)
             except OSError as exc:

@@ -8,6 +8,7 @@ import os
 import threading
 import time
 
+from ..runtime import POD_RECREATE_DELAY
 from .util import bytes_quantity, new_uid, rfc3339, short_hash, stable_uid
 
 NODE_NAME = "lab-node-1"
@@ -133,8 +134,11 @@ class Workload:
         self.sts_uid = stable_uid(cluster.name, names["namespace"], names["statefulset"], STARTED)
         self.pod_revision = None
         self.rolling = False
-        self.deleting = None  # (epoch, grace) of a deletion in progress
+        self.deleting = None  # (epoch, grace, pod uid) of a deletion in progress
+        self.removed_at = None  # monotonic time the last pod was removed from the store (its DELETED event)
+        self.withheld = False  # the live pod is not in the store yet (its replacement comes a moment after the old one is gone)
         self.lock = threading.RLock()
+        self.refresh_lock = threading.Lock()  # one refresh at a time; taken before the store's lock
 
     @property
     def proc(self):
@@ -276,8 +280,17 @@ class Workload:
         sts["status"] = status
         return sts
 
-    def pod_ready(self):
-        """True when the pod's main container is Ready."""
+    def mark_deleting(self, grace):
+        """A deletion of the current pod begins: it shows a deletionTimestamp until it is gone."""
+        with self.lock:
+            self.deleting = (time.time(), grace, _attr(self.proc, "pod_uid", None))
+
+    def clear_deleting(self):
+        """The deletion is over (the pod is gone or its replacement exists)."""
+        with self.lock:
+            self.deleting = None
+
+    def _process_ready(self):
         proc = self.proc
         if proc is None:
             return False
@@ -285,17 +298,25 @@ class Workload:
             return False
         return bool(_attr(proc, "is_ready", False))
 
+    def pod_ready(self):
+        """True when the pod (as the store shows it) exists and its main container is Ready."""
+        with self.lock:
+            if self.withheld:
+                return False
+        return self._process_ready()
+
     def pod_object(self):
-        """The pod as the kubelet reports it (None when no process is behind it)."""
+        """The pod as the kubelet reports it (None when there is no pod: no process, or a deleted
+        pod whose replacement the StatefulSet has not created yet)."""
         proc = self.proc
-        if proc is None:
+        if proc is None or not _attr(proc, "pod_exists", True):
             return None
         names = self.names
         sts = self.cluster.store.get("statefulsets", names["namespace"], names["statefulset"])
         uid = _attr(proc, "pod_uid", None) or stable_uid(self.cluster.name, names["pod"])
         created = _attr(proc, "created_at", None) or STARTED
         started = _attr(proc, "started_at", None) or created
-        ready = self.pod_ready()
+        ready = self._process_ready()
         with self.lock:
             revision = self.pod_revision or ""
         template = (sts or {}).get("spec", {}).get("template") or self.template()
@@ -309,8 +330,10 @@ class Workload:
         }
         terminating = bool(_attr(proc, "terminating", False))
         with self.lock:
-            deletion = _attr(proc, "deletion_timestamp", None) or (self.deleting[0] if self.deleting else None)
-            grace = self.deleting[1] if self.deleting else 30
+            # a deletion marked on this pod (not on the pod that replaced it)
+            deleting = self.deleting if self.deleting and self.deleting[2] in (None, uid) else None
+            deletion = _attr(proc, "deletion_timestamp", None) or (deleting[0] if deleting else None)
+            grace = deleting[1] if deleting else 30
         if terminating or deletion:
             meta["deletionTimestamp"] = rfc3339((deletion or time.time()) + (grace or 0))
             meta["deletionGracePeriodSeconds"] = int(grace or 0)
@@ -362,19 +385,40 @@ class Workload:
         }
 
     def refresh(self):
-        """Put the live pod, StatefulSet and PVC into the store (no-op when nothing changed)."""
+        """Put the live pod, StatefulSet and PVC into the store (no-op when nothing changed).
+
+        A pod that is replaced (same name, new uid) leaves the store first, as a DELETED event of
+        its own, and the new pod is stored no sooner than ``POD_RECREATE_DELAY`` after that, as
+        the StatefulSet controller of a real cluster does it: a client that saw the old pod and
+        then lists or watches the name sees it go (``kubectl delete``'s and ``kubectl wait
+        --for=delete``'s wait end on that DELETED event or on the pod's absence), never a new pod
+        in the old one's place without its DELETED before.
+        """
         store = self.cluster.store
         names = self.names
-        with store.lock:
-            existing = store.get("statefulsets", names["namespace"], names["statefulset"])
-            store.put("statefulsets", self.statefulset_object(existing))
-            if store.get("persistentvolumeclaims", names["namespace"], names["pvc"]) is None:
-                store.put("persistentvolumeclaims", self.pvc_object())
-            pod = self.pod_object()
-            if pod is None:
-                store.delete("pods", names["namespace"], names["pod"])
-            else:
-                store.put("pods", pod)
+        with self.refresh_lock:
+            with self.lock:
+                first = self.pod_revision is None
+            if first:  # the pod's controller-revision-hash: the StatefulSet's revision it starts with
+                self.statefulset_object(store.get("statefulsets", names["namespace"], names["statefulset"]))
+            pod = self.pod_object()  # outside the store's lock: it reads the process (readiness over HTTP)
+            with store.lock:
+                stored = store.get("pods", names["namespace"], names["pod"])
+                now = time.monotonic()
+                if stored is not None and (pod is None or stored["metadata"]["uid"] != pod["metadata"]["uid"]):
+                    store.delete("pods", names["namespace"], names["pod"])
+                    self.removed_at = now
+                    stored = None
+                withheld = (pod is not None and stored is None and self.removed_at is not None
+                            and now - self.removed_at < POD_RECREATE_DELAY)
+                with self.lock:
+                    self.withheld = withheld
+                existing = store.get("statefulsets", names["namespace"], names["statefulset"])
+                store.put("statefulsets", self.statefulset_object(existing))
+                if store.get("persistentvolumeclaims", names["namespace"], names["pvc"]) is None:
+                    store.put("persistentvolumeclaims", self.pvc_object())
+                if pod is not None and not withheld:
+                    store.put("pods", pod)
 
 
 def namespace_object(name, created):

@@ -231,14 +231,13 @@ class ClusterModel:
             try:
                 proc = work.proc
                 action = getattr(proc, ROLLOUT_ACTION, None) or getattr(proc, "restart")
-                with work.lock:
-                    work.deleting = (time.time(), grace)
+                work.mark_deleting(grace)
                 self.refresh(force=True)
                 try:
                     action(min(grace, 30))
                 finally:
+                    work.clear_deleting()
                     with work.lock:
-                        work.deleting = None
                         work.pod_revision = update_rev
             except Exception as exc:  # pylint: disable=broad-except
                 LOG.exception("rollout of %s failed: %s", work.names["statefulset"], exc)
@@ -250,16 +249,21 @@ class ClusterModel:
         threading.Thread(target=roll, name="rollout-%s" % work.names["pod"], daemon=True).start()
 
     def delete_pod(self, work, grace):
-        """Delete the pod: the process stops and the StatefulSet brings a new pod (new uid)."""
+        """Delete the pod: the process stops, the pod is gone (DELETED), and a moment later the
+        StatefulSet brings a new pod (new uid). Returns at once; the work runs in a thread."""
         proc = work.proc
         if _attr(proc, "terminating", False) and _attr(proc, "stuck_terminating", False):
             # stuck in Terminating (the supervisor's stuck-terminating fault): only a force delete ends it
             if grace == 0 and hasattr(proc, "finish_termination"):
-                proc.finish_termination()
+                def finish():
+                    try:
+                        proc.finish_termination()
+                    finally:
+                        self.refresh(force=True)
+                threading.Thread(target=finish, name="finish-%s" % work.names["pod"], daemon=True).start()
             self.refresh(force=True)
             return
-        with work.lock:
-            work.deleting = (time.time(), grace)
+        work.mark_deleting(grace)
         self.refresh(force=True)  # the Terminating state is an event of its own, however fast the process stops
 
         def run():
@@ -273,8 +277,8 @@ class ClusterModel:
                 LOG.exception("delete of %s failed: %s", work.names["pod"], exc)
             finally:
                 sts = self.store.get("statefulsets", work.names["namespace"], work.names["statefulset"])
+                work.clear_deleting()
                 with work.lock:
-                    work.deleting = None
                     if sts is not None:
                         work.pod_revision = sts["status"]["updateRevision"]
                 self.refresh(force=True)

@@ -107,6 +107,7 @@ class SyntheticAgent:
                                      "started_at": self.created_at, "finished_at": self.started_at - 1}
         self.terminating = False
         self.deletion_timestamp = None
+        self.pod_exists = True
         self.pid = None
         self.port = None
         self.url = None
@@ -142,8 +143,14 @@ class SyntheticAgent:
         return int(base * (1 + 0.05 * math.sin(time.time() / 60.0 + self.seed % 7)))
 
     def delete_pod(self, grace_seconds=30, wait=True):  # pylint: disable=unused-argument
-        """A new pod: new uid, restart count 0."""
+        """The pod is gone, then (``POD_RECREATE_DELAY`` later) a new pod: new uid, restart count 0."""
+        if not wait:
+            threading.Thread(target=self.delete_pod, args=(grace_seconds, True), daemon=True).start()
+            return
+        self.pod_exists = False
+        time.sleep(POD_RECREATE_DELAY)
         now = time.time()
+        self.pod_exists = True
         self.last_termination = None
         self.pod_uid = str(uuid.uuid4())
         self.created_at = now
