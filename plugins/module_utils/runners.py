@@ -82,10 +82,16 @@ def _parsed(parse, value, option):
 
 
 def _connect(target, params):
-    """The Target to read: ``target``, what it makes when it is a function, or the one of the shared options."""
-    if target is None:
-        return target_from_params(params)
-    return target() if callable(target) else target
+    """(the Target to read, None) or (None, why it cannot be reached): ``target``, what it makes
+    when it is a function, or the one of the shared options. A missing library raises."""
+    try:
+        if target is None:
+            return target_from_params(params), None
+        return (target() if callable(target) else target), None
+    except MissingLibrary:
+        raise
+    except FleetopsError as exc:
+        return None, exc
 
 
 def _failing(exc):
@@ -132,12 +138,9 @@ def run_agent_status(params, target=None, check_mode=False, page=None):
     _not_negative(params, 'interval')
     baseline = _parsed(agent_health.as_baseline, params.get('baseline'), 'baseline')
     kube = uses_kubernetes(params)
-    try:
-        target = _connect(target, params)
-    except MissingLibrary:
-        raise
-    except FleetopsError as exc:
-        return dict(agent_health.unknown_result(str(exc), kube), target='the agent')
+    target, problem = _connect(target, params)
+    if problem:
+        return dict(agent_health.unknown_result(str(problem), kube), target='the agent')
     thresholds = params.get('thresholds')
     try:
         if (params.get('interval') or 0) > 0 and baseline is None:
@@ -199,13 +202,10 @@ def run_remote_write_stats(params, target=None, check_mode=False, page=None):
     if result['source'] == 'query':
         return _query_stats(params, result, th)
     _not_negative(params, 'interval')
-    try:
-        target = _connect(target, params)
-    except MissingLibrary:
-        raise
-    except FleetopsError as exc:
+    target, problem = _connect(target, params)
+    if problem:
         result['agent'] = 'the agent'
-        return rw.unknown_result(result, str(exc))
+        return rw.unknown_result(result, str(problem))
     result['agent'] = target.describe()
     try:
         reading = _metrics_reading(target, page)
@@ -255,13 +255,10 @@ def run_agent_logs(params, target=None, check_mode=False):
         target, key = None, 'file:%s' % os.path.abspath(log_path)
         result['target'] = log_path
     else:
-        try:
-            target = _connect(target, params)
-        except MissingLibrary:
-            raise
-        except FleetopsError as exc:
+        target, problem = _connect(target, params)
+        if problem:
             result['target'] = 'the agent'
-            return logmod.unknown_result(result, str(exc))
+            return logmod.unknown_result(result, str(problem))
         result['target'] = key = target.describe()
     after = logmod.load_state(params['state_file'], key) if params.get('state_file') else None
     start = after if after is not None else since
@@ -293,14 +290,10 @@ def run_agent_audit(params, target=None, check_mode=False):
     if 'agent_logs' in gather:
         _parsed(parse_since, params.get('logs_since'), 'logs_since')
     _parsed(agent_health.as_baseline, params.get('baseline'), 'baseline')
-    page = None
-    try:
-        target = _connect(target, params)
-        page = _Once(functools.partial(agent_health.MetricsPage, target))
-    except MissingLibrary:
-        raise
-    except FleetopsError as exc:
-        target = _failing(exc)
+    target, problem = _connect(target, params)
+    page = _Once(functools.partial(agent_health.MetricsPage, target)) if target is not None else None
+    if problem:
+        target = _failing(problem)
     kube = uses_kubernetes(params)
     calls = {
         'remote_write_stats': lambda: run_remote_write_stats(
@@ -375,13 +368,14 @@ def run_rules_status(params, target=None, check_mode=False):
     expected_groups = _expected_groups(params['expected'])
     result = {'rules': {}, 'promtool': {'ran': False}}
     namespaces = params.get('rules_namespaces') or [params.get('namespace') or 'monitoring']
+    target, problem = _connect(target, params)
+    objects = None
     try:
-        target = _connect(target, params)
-        objects = _prometheus_rules(target, namespaces, params.get('rules_selector'))
-    except MissingLibrary:
-        raise
+        objects = None if problem else _prometheus_rules(target, namespaces, params.get('rules_selector'))
     except FleetopsError as exc:
-        reason = 'the PrometheusRule objects could not be listed: %s' % str(exc).splitlines()[0][:300]
+        problem = exc
+    if problem:
+        reason = 'the PrometheusRule objects could not be listed: %s' % str(problem).splitlines()[0][:300]
         check = checksmod.unknown('RULES', reason, RULES_THRESHOLD)
         return dict(result, status='unknown', checks=[check], reason=reason)
     if objects is None:
@@ -447,12 +441,9 @@ def _write(path, text):
 
 def _backup(params, target, backup, dest):
     """(status, value, message) of BACKUP; writes the files under ``dest``."""
-    try:
-        target = _connect(target, params)
-    except MissingLibrary:
-        raise
-    except FleetopsError as exc:
-        return 'unknown', None, 'the agent could not be reached: %s' % str(exc).splitlines()[0][:300]
+    target, problem = _connect(target, params)
+    if problem:
+        return 'unknown', None, 'the agent could not be reached: %s' % str(problem).splitlines()[0][:300]
     config, why = _status_data(target, '/api/v1/status/config')
     if config is None or not config.get('yaml'):
         return 'critical', 'export failed', 'the configuration could not be exported (%s): no restorable backup' % (why or 'empty')
