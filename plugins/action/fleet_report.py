@@ -14,18 +14,8 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_report import argument_spec
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import policy as remediation
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import report as fleet_report
-
-try:
-    from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import policy as _remediation
-except ImportError:  # pragma: no cover - the remediation layer ships with the collection
-    _remediation = None
-
-
-def _planner(checks):
-    if _remediation is None:
-        return []
-    return _remediation.plan(checks)
 
 
 class ActionModule(ActionBase):
@@ -70,7 +60,7 @@ class ActionModule(ActionBase):
         now = datetime.datetime.now(datetime.timezone.utc)
         use_planner = args.get("remediation", True)
         doc = fleet_report.build(results, args.get("cadence") or "daily", generated_at=now,
-                                 planner=_planner if use_planner else None, missing_reasons=missing)
+                                 planner=remediation.plan if use_planner else None, missing_reasons=missing)
 
         dest = args.get("dest") or os.path.join("reports", now.strftime("%Y%m%dT%H%M%SZ"))
         dest = os.path.abspath(os.path.expanduser(str(dest)))

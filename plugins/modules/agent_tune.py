@@ -32,7 +32,8 @@ description:
   - Idempotent (a second run with the same arguments reports C(changed=false)), supports check mode
     (nothing is patched) and diff mode (the spec before and after).
 extends_documentation_fragment:
-  - fleetops.prometheus_agent.common
+  - fleetops.prometheus_agent.connection
+  - fleetops.prometheus_agent.agent
 options:
   kind:
     description: The operator resource kind.
@@ -120,9 +121,10 @@ options:
     type: bool
     default: false
   max_lag_seconds:
-    description: The remote-write lag above which a resources change (a restart) is refused.
+    description:
+      - The remote-write lag above which a resources change (a restart) is refused.
+      - Default is the critical threshold of RW-LAG in the check catalog (C(rw_lag_critical), 120 seconds).
     type: float
-    default: 120
   rw_interval:
     description: Seconds between the two readings of the remote-write metrics for the restart guardrail.
     type: float
@@ -238,18 +240,11 @@ msg:
   sample: patched PrometheusAgent monitoring/lab-1 (2 changes)
 '''
 
-import time
-import traceback
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import policy as rem
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import ops
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
     check_kubernetes_library, common_argument_spec, target_from_params, validate_common, validate_dict_option)
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube.lease import ApiException
-
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import tune
 
 
 def argument_spec():
@@ -276,19 +271,11 @@ def argument_spec():
         memory_cap=dict(type='str', default='2Gi'),
         cpu_cap=dict(type='str', default='2'),
         force=dict(type='bool', default=False),
-        max_lag_seconds=dict(type='float', default=120),
+        max_lag_seconds=dict(type='float'),
         rw_interval=dict(type='float', default=5),
         wait=dict(type='bool', default=True),
         wait_timeout=dict(type='int', default=300),
     )
-
-
-def pod_limits(pod, container):
-    """The limits of ``container`` in a pod dict ({} when none)."""
-    for item in ((pod or {}).get('spec') or {}).get('containers') or []:
-        if item.get('name') == container:
-            return dict(((item.get('resources') or {}).get('limits')) or {})
-    return {}
 
 
 def main():
@@ -302,83 +289,10 @@ def main():
     if module.params.get('url'):
         module.fail_json(msg='agent_tune patches the operator resource through the Kubernetes API: url cannot be used')
     check_kubernetes_library(module)
-    p = module.params
-    if not (p.get('drop_metrics') or any(v is not None for v in (p.get('queue') or {}).values())
-            or p.get('resources') or p.get('resources_step')):
-        module.fail_json(msg='nothing to tune: give drop_metrics, queue, resources or resources_step')
-    bounds = {'step_percent': p['step_percent'], 'memory_cap': p['memory_cap'], 'cpu_cap': p['cpu_cap'],
-              'max_shards_cap': p['max_shards_cap']}
-    result = {'changed': False, 'kind': p['kind'], 'name': p.get('name'), 'changes': [], 'restarts_pod': False}
-    try:
-        target = target_from_params(p)
-        namespace = p.get('namespace') or 'monitoring'
-        pod = None
-        if not p.get('name') or p.get('resources') or p.get('resources_step'):
-            pods = ops.list_pods(target, namespace, selector=p.get('label_selector'), name=p.get('pod'))
-            pod = pods[0] if pods else None
-        kind, name, obj = ops.find_cr(target, namespace, pod=pod, name=p.get('name'), kind=p['kind'])
-        result.update(kind=kind, name=name)
-        if obj is None:
-            module.fail_json(msg='no %s %s in namespace %s (give name)' % (kind, name or '(name not found from the pod)', namespace), **result)
-        spec = obj.get('spec') or {}
-        if p.get('resources_step') and not p.get('resources_step_from') and pod is not None:
-            # the resource may not say the limits (operator defaults): step from what the pod runs with
-            limits = pod_limits(pod, p.get('container') or 'prometheus')
-            cr_limits = (spec.get('resources') or {}).get('limits') or {}
-            base = dict((res, limits[res]) for res in p['resources_step'] if res in limits and res not in cr_limits)
-            if base:
-                p = dict(p, resources_step_from=base)
-                result['step_from'] = base
-        try:
-            new_spec, changes = rem.tune_spec(spec, p, bounds)
-        except rem.RemediationError as exc:
-            module.fail_json(msg='Refused: %s' % exc, refused=True, **result)
-        result['changes'] = changes
-        result['before'] = rem.tuned_parts(spec)
-        result['after'] = rem.tuned_parts(new_spec)
-        result['resource_version'] = obj['metadata'].get('resourceVersion')
-        if module._diff:
-            result['diff'] = {'before': result['before'], 'after': result['after'],
-                              'before_header': '%s %s/%s' % (kind, namespace, name), 'after_header': '%s %s/%s' % (kind, namespace, name)}
-        if not changes:
-            result['msg'] = '%s %s/%s already as wanted' % (kind, namespace, name)
-            module.exit_json(**result)
-        restarts = new_spec.get('resources') != spec.get('resources')
-        result['restarts_pod'] = restarts
-        if restarts and pod is not None:
-            guard = ops.restart_guard(target, p, remote_write_urls=ops.remote_write_urls(obj))
-            result['guard'] = dict((k, v) for k, v in guard.items() if k != 'queues')
-            if not guard['allowed']:
-                module.fail_json(msg='Refused: a resources change restarts the agent, and %s (prometheus#13539); '
-                                     'fix the receiver first or set force=true' % '; '.join(guard['reasons']), refused=True, **result)
-        result['changed'] = True
-        if module.check_mode:
-            result['msg'] = 'would patch %s %s/%s: %s' % (kind, namespace, name, '; '.join(changes))
-            module.exit_json(**result)
-        patch = {'metadata': {'resourceVersion': obj['metadata'].get('resourceVersion')}, 'spec': {}}
-        if new_spec.get('remoteWrite') != spec.get('remoteWrite'):
-            patch['spec']['remoteWrite'] = new_spec.get('remoteWrite')
-        if restarts:
-            patch['spec']['resources'] = new_spec.get('resources')
-        old_uid = ops.pod_summary(pod).get('uid') if pod else None
-        stored = ops.patch_cr(target, kind, namespace, name, patch)
-        result['resource_version'] = ((stored or {}).get('metadata') or {}).get('resourceVersion')
-        result['msg'] = 'patched %s %s/%s (%d change%s)' % (kind, namespace, name, len(changes), '' if len(changes) == 1 else 's')
-        if restarts and p['wait'] and pod is not None:
-            started = time.time()
-            new_pod, waited, last = ops.wait_new_pod_ready(target, namespace, pod['metadata']['name'], old_uid, p['wait_timeout'])
-            result['pod_after'] = last
-            if new_pod is None:
-                module.fail_json(msg=result['msg'] + ', but no new Ready pod within %ds' % p['wait_timeout'], **result)
-            result['msg'] += ', new pod Ready after %.0fs' % (time.time() - started)
-    except FleetopsError as exc:
-        module.fail_json(msg='%s' % exc, **result)
-    except rem.RemediationError as exc:
-        module.fail_json(msg='Refused: %s' % exc, refused=True, **result)
-    except Exception as exc:  # pylint: disable=broad-except
-        if isinstance(exc, ApiException) and hasattr(exc, 'status'):
-            module.fail_json(msg='the Kubernetes API answered %s %s: %s' % (exc.status, exc.reason, ops.api_message(exc)), **result)
-        module.fail_json(msg='%s: %s' % (type(exc).__name__, exc), exception=traceback.format_exc(), **result)
+    result, failed = tune.run(module.params, lambda: target_from_params(module.params), check_mode=module.check_mode,
+                              diff=module._diff)
+    if failed:
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

@@ -11,7 +11,8 @@ run that died is taken over after ``duration`` seconds.
 
 The API is reached through a small adaptor (``get``/``create``/``replace``/``delete`` on
 plain dicts, ``LeaseConflict`` on HTTP 409) so the logic is unit-tested without a cluster;
-``KubeLeaseApi`` is that adaptor over the ``kubernetes`` client.
+``KubeLeaseApi`` is that adaptor over the raw JSON requests of a ``target.KubeTarget`` (the
+API server's other errors arrive as the errors of ``core/errors.py``).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,17 +23,13 @@ import datetime
 import os
 import socket
 
-try:
-    from kubernetes.client import CoordinationV1Api
-    from kubernetes.client.rest import ApiException
-    HAS_KUBERNETES = True
-except ImportError:  # pragma: no cover - the import sanity test runs without it
-    CoordinationV1Api = None
-    ApiException = Exception
-    HAS_KUBERNETES = False
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import units
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube.workloads import api_status, namespaced_path
 
+LEASES_API = '/apis/coordination.k8s.io/v1'
+VERBS = {'GET': 'reading', 'POST': 'creating', 'PUT': 'replacing', 'DELETE': 'deleting'}
 MANAGED_BY = 'fleetops.prometheus_agent'
-TIME_FORMAT = '%Y-%m-%dT%H:%M:%S.%fZ'
 
 
 class LeaseConflict(Exception):
@@ -69,36 +66,15 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def _fmt(when):
-    return when.astimezone(datetime.timezone.utc).strftime(TIME_FORMAT)
-
-
-def _parse(value):
-    if value is None:
-        return None
-    if isinstance(value, datetime.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
-    text = str(value).replace('Z', '+00:00')
-    try:
-        parsed = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        # Python < 3.11 does not take every fraction length
-        try:
-            parsed = datetime.datetime.strptime(str(value)[:19], '%Y-%m-%dT%H:%M:%S')
-        except ValueError:
-            return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
-
-
 def expires_at(lease):
-    """When a lease (a dict) expires, or None if it has no holder."""
+    """When a lease (a dict) expires (an aware datetime), or None if it has no holder."""
     spec = lease.get('spec') or {}
     if not spec.get('holderIdentity'):
         return None
-    renewed = _parse(spec.get('renewTime') or spec.get('acquireTime'))
+    renewed = units.timestamp(spec.get('renewTime') or spec.get('acquireTime'))
     if renewed is None:
         return None
-    return renewed + datetime.timedelta(seconds=int(spec.get('leaseDurationSeconds') or 0))
+    return units.as_datetime(renewed + int(spec.get('leaseDurationSeconds') or 0))
 
 
 class Lease:
@@ -116,7 +92,7 @@ class Lease:
         self.took_over = None
 
     def _body(self, resource_version=None, transitions=0):
-        when = _fmt(self.now())
+        when = units.rfc3339(self.now())
         meta = {'name': self.name, 'namespace': self.namespace,
                 'labels': {'app.kubernetes.io/managed-by': MANAGED_BY}}
         if self.action:
@@ -187,48 +163,32 @@ class Lease:
 
 
 class KubeLeaseApi:
-    """The lease adaptor over ``kubernetes.client.CoordinationV1Api`` (dicts in and out)."""
+    """The lease adaptor over a ``KubeTarget``'s raw JSON requests (dicts in and out)."""
 
-    def __init__(self, api_client):
-        self.client = api_client
-        self.api = CoordinationV1Api(api_client)
+    def __init__(self, target):
+        self.target = target
 
-    def _dict(self, obj):
-        return self.client.sanitize_for_serialization(obj)
+    def _request(self, method, namespace, name=None, body=None, missing_ok=False):
+        try:
+            return self.target.request_json(method, namespaced_path(LEASES_API, namespace, 'leases', name), body=body,
+                                            what='%s lease %s' % (VERBS[method], name or body['metadata']['name']),
+                                            missing_ok=missing_ok)
+        except FleetopsError as exc:
+            if api_status(exc) == 409:
+                raise LeaseConflict(str(exc))
+            raise
 
     def get(self, namespace, name):
-        try:
-            return self._dict(self.api.read_namespaced_lease(name, namespace))
-        except ApiException as exc:
-            if getattr(exc, 'status', None) == 404:
-                return None
-            raise
+        return self._request('GET', namespace, name, missing_ok=True)
 
     def create(self, namespace, body):
-        try:
-            return self._dict(self.api.create_namespaced_lease(namespace, body))
-        except ApiException as exc:
-            if getattr(exc, 'status', None) == 409:
-                raise LeaseConflict(str(exc))
-            raise
+        return self._request('POST', namespace, body=body)
 
     def replace(self, namespace, name, body):
-        try:
-            return self._dict(self.api.replace_namespaced_lease(name, namespace, body))
-        except ApiException as exc:
-            if getattr(exc, 'status', None) == 409:
-                raise LeaseConflict(str(exc))
-            raise
+        return self._request('PUT', namespace, name, body=body)
 
     def delete(self, namespace, name, resource_version=None):
         body = {'apiVersion': 'v1', 'kind': 'DeleteOptions'}
         if resource_version:
             body['preconditions'] = {'resourceVersion': resource_version}
-        try:
-            self.api.delete_namespaced_lease(name, namespace, body=body)
-        except ApiException as exc:
-            if getattr(exc, 'status', None) == 404:
-                return
-            if getattr(exc, 'status', None) == 409:
-                raise LeaseConflict(str(exc))
-            raise
+        self._request('DELETE', namespace, name, body=body, missing_ok=True)

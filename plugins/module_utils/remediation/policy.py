@@ -4,7 +4,7 @@
 """Remediation guardrails: what may be done about which finding, and when not.
 
 Pure Python, no Ansible and no Kubernetes imports, so every rule here is unit-tested.
-The guardrails are those of ``shared/domain/checks.md``:
+The guardrails (docs/checks.md, "Remediation of each finding"):
 
 * never restart an agent while its receiver is failing or its remote-write lag is high
   (the unsent WAL would be lost, prometheus#13539), unless forced;
@@ -22,9 +22,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import datetime
 import math
 import re
-import datetime
+import time
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import units
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.checks import RESTART_LIMITS
 
 # --------------------------------------------------------------------------------------
 # actions
@@ -44,7 +48,7 @@ ACTIONS = (GRACEFUL_RESTART, FORCED_RESTART, WAL_RECOVERY, RECEIVER_RESTART, DRO
 RESTARTING_ACTIONS = (GRACEFUL_RESTART, FORCED_RESTART, WAL_RECOVERY, RESOURCES_INCREASE)
 
 DEFAULT_BOUNDS = {
-    'max_lag_seconds': 120.0,          # RW-LAG critical
+    'max_lag_seconds': RESTART_LIMITS['max_lag_seconds'],   # RW-LAG critical
     'max_pending_samples': None,       # no bound on pending samples unless given
     'step_percent': 25.0,              # resources grow at most this much per step
     'memory_cap': '2Gi',
@@ -83,58 +87,16 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def _num(value):
-    """A float from a number or a numeric string, else None."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        return None
-    if math.isnan(result):
-        return None
-    return result
-
-
 # --------------------------------------------------------------------------------------
-# Kubernetes quantities
-
-_BIN = {'Ki': 2 ** 10, 'Mi': 2 ** 20, 'Gi': 2 ** 30, 'Ti': 2 ** 40, 'Pi': 2 ** 50, 'Ei': 2 ** 60}
-_DEC = {'n': 1e-9, 'u': 1e-6, 'm': 1e-3, '': 1.0, 'k': 1e3, 'K': 1e3, 'M': 1e6, 'G': 1e9, 'T': 1e12,
-        'P': 1e15, 'E': 1e18}
-_QTY = re.compile(r'^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([-+]?[0-9]+))?\s*(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|K|M|G|T|P|E)?\s*$')
-
+# Kubernetes quantities (core/units reads and writes them)
 
 def parse_quantity(value):
-    """A Kubernetes quantity ('512Mi', '1.5', '500m', 2e9) as a float (bytes or cores)."""
-    if value is None:
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    match = _QTY.match(str(value))
-    if not match:
-        raise RemediationError('not a Kubernetes quantity: %r' % (value,))
-    number = float(match.group(1))
-    if match.group(2):
-        number *= 10 ** int(match.group(2))
-    suffix = match.group(3) or ''
-    return number * (_BIN[suffix] if suffix in _BIN else _DEC[suffix])
-
-
-def format_memory(num_bytes):
-    """Bytes as a quantity, rounded up to a whole Mi (or Gi when exact)."""
-    mib = int(math.ceil(num_bytes / float(2 ** 20)))
-    if mib % 1024 == 0 and mib:
-        return '%dGi' % (mib // 1024)
-    return '%dMi' % mib
-
-
-def format_cpu(cores):
-    """Cores as a quantity in whole millicores ('750m', '2')."""
-    milli = int(math.ceil(round(cores * 1000, 6)))
-    if milli % 1000 == 0:
-        return '%d' % (milli // 1000)
-    return '%dm' % milli
+    """A Kubernetes quantity ('512Mi', '1.5', '500m', 2e9) as a float (bytes or cores); junk is a
+    refused change (RemediationError)."""
+    try:
+        return units.parse_quantity(value)
+    except ValueError as exc:
+        raise RemediationError(str(exc))
 
 
 # --------------------------------------------------------------------------------------
@@ -152,11 +114,11 @@ def receiver_failing_reasons(queues, max_lag_seconds=None, max_pending_samples=N
     reasons = []
     for queue in queues or []:
         name = queue.get('remote_name') or queue.get('url') or 'queue'
-        retried = _num(queue.get('retried_per_second'))
-        failed = _num(queue.get('failed_per_second'))
-        sent_bytes = _num(queue.get('bytes_per_second'))
-        pending = _num(queue.get('pending_samples'))
-        lag = _num(queue.get('lag_seconds'))
+        retried = units.number(queue.get('retried_per_second'))
+        failed = units.number(queue.get('failed_per_second'))
+        sent_bytes = units.number(queue.get('bytes_per_second'))
+        pending = units.number(queue.get('pending_samples'))
+        lag = units.number(queue.get('lag_seconds'))
         if retried is not None and retried > 0:
             reasons.append('%s: the receiver is failing (%.1f samples/s retried)' % (name, retried))
         if failed is not None and failed > 0:
@@ -190,58 +152,43 @@ def restart_guard(queues, force=False, max_lag_seconds=None, max_pending_samples
     return {'allowed': not reasons, 'reasons': reasons, 'overridden': False}
 
 
-def rw_counters(queues):
-    """Totals of the remote-write counters over all queues of a ``snapshot`` style list.
-
-    Each item: ``samples_total``, ``bytes_total``, ``retried_total``, ``highest_sent_timestamp``.
-    """
-    totals = {'samples_total': 0.0, 'bytes_total': 0.0, 'retried_total': 0.0, 'highest_sent_timestamp': None}
+def window_totals(queues):
+    """Totals over the ``remote_write_stats`` queues of one window: the samples delivered, bytes
+    sent and samples retried (their ``window``), and the largest ``lag_seconds`` (None when unknown)."""
+    totals = {'delivered': 0.0, 'bytes': 0.0, 'retried': 0.0, 'lag_seconds': None}
     for queue in queues or []:
-        for key in ('samples_total', 'bytes_total', 'retried_total'):
-            totals[key] += _num(queue.get(key)) or 0.0
-        sent = _num(queue.get('highest_sent_timestamp'))
-        if sent is not None and (totals['highest_sent_timestamp'] is None or sent > totals['highest_sent_timestamp']):
-            totals['highest_sent_timestamp'] = sent
+        window = queue.get('window') or {}
+        for key in ('delivered', 'bytes', 'retried'):
+            totals[key] += units.number(window.get(key)) or 0.0
+        lag = units.number(queue.get('lag_seconds'))
+        if lag is not None and (totals['lag_seconds'] is None or lag > totals['lag_seconds']):
+            totals['lag_seconds'] = lag
     return totals
 
 
-def sending_again(first, second, max_lag_seconds=None, newest_appended=None):
-    """From two counter readings (``rw_counters``) after a restart: is remote write flowing?
+def sending_again(totals, max_lag_seconds=None):
+    """From the ``window_totals`` of a window after a restart: is remote write flowing?
 
-    Returns ``(ok, reasons)``: samples and bytes must have increased; if the newest appended
-    timestamp is known, the lag must be under the bound.
+    Returns ``(ok, reasons)``: samples must have been delivered and bytes sent, none retried, and
+    the lag (when known) must be under the bound.
     """
     if max_lag_seconds is None:
         max_lag_seconds = DEFAULT_BOUNDS['max_lag_seconds']
     reasons = []
-    if second['samples_total'] <= first['samples_total']:
+    if totals['delivered'] <= 0:
         reasons.append('samples sent did not increase')
-    if second['bytes_total'] <= first['bytes_total']:
+    if totals['bytes'] <= 0:
         reasons.append('bytes sent did not increase')
-    if second['retried_total'] > first['retried_total']:
+    if totals['retried'] > 0:
         reasons.append('retries are rising')
-    if newest_appended is not None and second.get('highest_sent_timestamp') is not None:
-        lag = newest_appended - second['highest_sent_timestamp']
-        if lag > max_lag_seconds:
-            reasons.append('lag %.0fs above %.0fs' % (lag, max_lag_seconds))
+    lag = totals.get('lag_seconds')
+    if lag is not None and lag > max_lag_seconds:
+        reasons.append('lag %.0fs above %.0fs' % (lag, max_lag_seconds))
     return (not reasons, reasons)
 
 
 # --------------------------------------------------------------------------------------
 # pods
-
-def parse_time(value):
-    if value is None:
-        return None
-    if isinstance(value, datetime.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
-    text = str(value).replace('Z', '+00:00')
-    try:
-        parsed = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
-
 
 def pod_metadata(pod, key):
     """``metadata.<key>`` of a pod as a dict (camelCase or snake_case) or a client object."""
@@ -254,19 +201,19 @@ def pod_metadata(pod, key):
     return getattr(meta, key, None)
 
 
-def stuck_terminating(pod, now=None, slack_seconds=30):
-    """``(stuck, seconds_over)``: the pod has a deletionTimestamp older than its grace period."""
-    deleted = parse_time(pod_metadata(pod, 'deletion_timestamp'))
+def stuck_terminating(pod, now=None, slack_seconds=RESTART_LIMITS['stuck_after_seconds']):
+    """``(stuck, seconds_over)``: the pod has a deletionTimestamp older than its grace period
+    (``now``: a datetime or epoch seconds, default now)."""
+    deleted = units.timestamp(pod_metadata(pod, 'deletion_timestamp'))
     if deleted is None:
         return (False, 0.0)
-    now = now or _now()
     # the API sets deletionTimestamp to the request time plus the grace period: the time by
     # which the pod should be gone
-    over = (now - deleted).total_seconds()
+    over = (time.time() if now is None else units.parse_time(now)) - deleted
     return (over > slack_seconds, max(over, 0.0))
 
 
-def forced_restart_allowed(pod, graceful_failed=False, now=None, slack_seconds=30):
+def forced_restart_allowed(pod, graceful_failed=False, now=None, slack_seconds=RESTART_LIMITS['stuck_after_seconds']):
     """``(allowed, reason)`` for a forced restart (delete with no grace) of ``pod``."""
     if graceful_failed:
         return (True, 'the graceful restart failed')
@@ -399,8 +346,8 @@ def queue_config(current, wanted, bounds=None):
 def shards_for(desired, current_max, bounds=None):
     """A new maxShards for ``desired`` shards: desired x headroom, capped; None if no change."""
     bnd = _bounds(bounds)
-    desired = _num(desired)
-    current_max = _num(current_max)
+    desired = units.number(desired)
+    current_max = units.number(current_max)
     if desired is None:
         return None
     target = int(math.ceil(desired * bnd['shards_headroom']))
@@ -430,7 +377,7 @@ def step_resources(current, step=('memory',), step_from=None, bounds=None):
         if res not in ('memory', 'cpu'):
             raise RemediationError('can only step memory or cpu, not %r' % (res,))
         cap = parse_quantity(bnd['%s_cap' % res])
-        fmt = format_memory if res == 'memory' else format_cpu
+        fmt = units.format_memory if res == 'memory' else units.format_cpu
         base = (step_from or {}).get(res) or limits.get(res)
         if base is None:
             raise RemediationError('no %s limit to step from: give one explicitly' % res)
@@ -542,8 +489,8 @@ def tune_spec(spec, params, bounds=None):
             # never lower a setting (the planner raises maxShards; the live default may already be higher)
             for key in list(queue):
                 camel = QUEUE_KEYS.get(key, key)
-                now = _num(current.get(camel, QUEUE_DEFAULTS.get(camel)))
-                if now is not None and _num(queue[key]) is not None and _num(queue[key]) <= now:
+                now = units.number(current.get(camel, QUEUE_DEFAULTS.get(camel)))
+                if now is not None and units.number(queue[key]) is not None and units.number(queue[key]) <= now:
                     del queue[key]
         if queue:
             merged = queue_config(current, queue, bounds)
@@ -719,15 +666,15 @@ def _shards_from(check):
     """(desired, max) shards from an RW-SHARDS check: a value dict, the message, or value/threshold."""
     value = check.get('value')
     if isinstance(value, dict):
-        desired = _num(value.get('desired') or value.get('shards_desired') or value.get('desired_shards'))
-        current_max = _num(value.get('max') or value.get('shards_max') or value.get('max_shards'))
+        desired = units.number(value.get('desired') or value.get('shards_desired') or value.get('desired_shards'))
+        current_max = units.number(value.get('max') or value.get('shards_max') or value.get('max_shards'))
         return desired, current_max
     match = _SHARDS_MSG.search(str(check.get('message') or ''))
     if match:
         return float(match.group(1)), float(match.group(2))
-    desired = _num(value)
+    desired = units.number(value)
     threshold = check.get('threshold')
-    current_max = _num(threshold) if not isinstance(threshold, dict) else None
+    current_max = units.number(threshold) if not isinstance(threshold, dict) else None
     if desired is not None and current_max is not None and desired > current_max:
         return desired, current_max
     return None, None

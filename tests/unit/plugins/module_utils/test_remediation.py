@@ -30,14 +30,6 @@ def test_parse_quantity_rejects_garbage():
         rem.parse_quantity('lots')
 
 
-def test_format_quantities():
-    assert rem.format_memory(640 * 2 ** 20) == '640Mi'
-    assert rem.format_memory(2 ** 31) == '2Gi'
-    assert rem.format_memory(640 * 2 ** 20 + 1) == '641Mi'
-    assert rem.format_cpu(0.625) == '625m'
-    assert rem.format_cpu(2.0) == '2'
-
-
 # ---------------------------------------------------------------- restart guardrail
 
 HEALTHY_Q = {'remote_name': 'rx', 'retried_per_second': 0, 'failed_per_second': 0, 'bytes_per_second': 5000,
@@ -100,22 +92,30 @@ def test_guard_unreadable_state_is_not_a_go():
     assert rem.restart_guard([], readable=False, force=True)['allowed']
 
 
+def window_queue(delivered, bytes_, retried=0, lag=None):
+    """A ``remote_write_stats`` queue over one window (the keys sending_again reads)."""
+    return {'remote_name': 'rx', 'window': {'delivered': delivered, 'bytes': bytes_, 'retried': retried}, 'lag_seconds': lag}
+
+
 def test_sending_again():
-    first = rem.rw_counters([{'samples_total': 100, 'bytes_total': 1000, 'retried_total': 0,
-                              'highest_sent_timestamp': 1000}])
-    second = rem.rw_counters([{'samples_total': 200, 'bytes_total': 2000, 'retried_total': 0,
-                               'highest_sent_timestamp': 1010}])
-    assert rem.sending_again(first, second, newest_appended=1012) == (True, [])
-    ok, reasons = rem.sending_again(first, first)
+    flowing = rem.window_totals([window_queue(100, 1000, lag=2)])
+    assert rem.sending_again(flowing) == (True, [])
+    ok, reasons = rem.sending_again(rem.window_totals([window_queue(0, 0)]))
     assert not ok and len(reasons) == 2
-    ok, reasons = rem.sending_again(first, second, max_lag_seconds=60, newest_appended=1200)
+    ok, reasons = rem.sending_again(rem.window_totals([window_queue(100, 1000, lag=190)]), max_lag_seconds=60)
     assert not ok and 'lag' in reasons[0]
+    ok, reasons = rem.sending_again(rem.window_totals([window_queue(100, 1000, retried=5)]))
+    assert not ok and reasons == ['retries are rising']
 
 
-def test_rw_counters_sums_queues():
-    totals = rem.rw_counters([{'samples_total': 1, 'bytes_total': 2, 'highest_sent_timestamp': 5},
-                              {'samples_total': 3, 'bytes_total': 4, 'highest_sent_timestamp': 7}])
-    assert totals == {'samples_total': 4, 'bytes_total': 6, 'retried_total': 0, 'highest_sent_timestamp': 7}
+def test_sending_again_lag_bound_is_rw_lag_critical():
+    assert rem.sending_again(rem.window_totals([window_queue(1, 1, lag=119)]))[0]
+    assert not rem.sending_again(rem.window_totals([window_queue(1, 1, lag=121)]))[0]
+
+
+def test_window_totals_sums_queues():
+    totals = rem.window_totals([window_queue(1, 2, lag=5), window_queue(3, 4, lag=7), {'remote_name': 'new'}])
+    assert totals == {'delivered': 4, 'bytes': 6, 'retried': 0, 'lag_seconds': 7}
 
 
 # ---------------------------------------------------------------- forced restarts

@@ -1,4 +1,4 @@
-"""Unit tests of the remediation lease (plugins/module_utils/kube/lease.py) over an in-memory API."""
+"""Unit tests of the remediation lease (plugins/module_utils/kube/lease.py) over an in-memory API, and its adaptor over a KubeTarget's raw requests."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import threading
 
 import pytest
 
+from remediation_fake_cluster import FakeCluster  # pylint: disable=import-error
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import TargetAuthError
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import lease as lease_mod
 
 UTC = datetime.timezone.utc
@@ -161,3 +164,34 @@ def test_expires_at():
     lease = {'spec': {'holderIdentity': 'a', 'renewTime': '2026-11-24T08:00:00.000000Z', 'leaseDurationSeconds': 30}}
     assert lease_mod.expires_at(lease) == datetime.datetime(2026, 11, 24, 8, 0, 30, tzinfo=UTC)
     assert lease_mod.expires_at({'spec': {}}) is None
+
+
+# ---------------------------------------------------------------- the adaptor over a KubeTarget's raw requests
+
+def test_kube_lease_api_over_raw_requests():
+    cluster = FakeCluster()
+    api = lease_mod.KubeLeaseApi(cluster)
+    lease = lease_mod.Lease(api, 'monitoring', 'fleetops-remediation-x', holder='a', duration=60)
+    assert api.get('monitoring', 'fleetops-remediation-x') is None
+    lease.acquire()
+    assert cluster.requests[-1][:2] == ('POST', '/apis/coordination.k8s.io/v1/namespaces/monitoring/leases')
+    with pytest.raises(lease_mod.LeaseHeld):
+        lease_mod.Lease(api, 'monitoring', 'fleetops-remediation-x', holder='b', duration=60).acquire()
+    with pytest.raises(lease_mod.LeaseConflict):
+        api.create('monitoring', {'metadata': {'name': 'fleetops-remediation-x'}})
+    with pytest.raises(lease_mod.LeaseConflict):
+        api.replace('monitoring', 'fleetops-remediation-x', {'metadata': {'name': 'fleetops-remediation-x', 'resourceVersion': '1'}})
+    with pytest.raises(lease_mod.LeaseConflict):
+        api.delete('monitoring', 'fleetops-remediation-x', resource_version='1')
+    assert lease.release() is True
+    method, path, body, _ctype = cluster.requests[-1]
+    assert method == 'DELETE' and path.endswith('/leases/fleetops-remediation-x') and body['preconditions']['resourceVersion']
+    api.delete('monitoring', 'fleetops-remediation-x')   # gone already: fine
+    assert cluster.leases == {}
+
+
+def test_kube_lease_api_other_errors_pass_through():
+    cluster = FakeCluster()
+    cluster.forbidden.add(('POST', 'leases'))
+    with pytest.raises(TargetAuthError):
+        lease_mod.Lease(lease_mod.KubeLeaseApi(cluster), 'monitoring', 'l', holder='a').acquire()

@@ -1,0 +1,216 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Kubernetes objects around an agent: pods, its StatefulSet, its operator resource.
+
+Everything goes through the raw JSON requests of a ``target.KubeTarget`` (``request_json``), so
+every error of the API server arrives as an error of ``core/errors.py`` (its HTTP status in
+``details['status']``, see ``api_status``) and nothing outside ``kube/`` sees the client's
+exceptions. Objects are the API's camelCase dicts.
+
+* reads: ``list_pods``, ``get_statefulset``, ``get_resource``, ``find_agent_resource``;
+* writes: ``rollout_restart`` (what ``kubectl rollout restart`` does), ``delete_pod``,
+  ``patch_resource`` (a merge patch of the operator resource);
+* waits: ``wait_new_pod_ready``;
+* pod facts (pure): ``pod_summary``, ``owner_statefulset``, ``statefulset_from_pod_name``,
+  ``container_limits``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from urllib.parse import quote
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import units
+
+RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt'
+
+OPERATOR_GROUP = 'monitoring.coreos.com'
+KINDS = {
+    'PrometheusAgent': {'version': 'v1alpha1', 'plural': 'prometheusagents', 'prefix': 'prom-agent-'},
+    'Prometheus': {'version': 'v1', 'plural': 'prometheuses', 'prefix': 'prometheus-'},
+}
+MERGE_PATCH = 'application/merge-patch+json'
+STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json'
+
+
+def api_status(error):
+    """The HTTP status of an API server error raised by ``request_json`` (None for other errors)."""
+    return (getattr(error, 'details', None) or {}).get('status')
+
+
+def namespaced_path(api, namespace, plural, name=None):
+    """``/api/v1/namespaces/<ns>/<plural>[/<name>]`` (``api`` is ``/api/v1`` or ``/apis/<group>/<version>``)."""
+    path = '%s/namespaces/%s/%s' % (api, quote(namespace, safe=''), plural)
+    return path + '/' + quote(name, safe='') if name else path
+
+
+# ------------------------------------------------------------------------------- pods
+
+def list_pods(target, namespace, selector=None, name=None):
+    """Pods: the named one (none when it does not exist), or those matching ``selector``."""
+    if name:
+        pod = target.request_json('GET', namespaced_path('/api/v1', namespace, 'pods', name),
+                                  what='reading pod %s' % name, missing_ok=True)
+        return [pod] if pod else []
+    query = [('labelSelector', selector)] if selector else None
+    found = target.request_json('GET', namespaced_path('/api/v1', namespace, 'pods'), query=query, what='listing pods')
+    return list((found or {}).get('items') or [])
+
+
+def delete_pod(target, namespace, name, grace_seconds=0):
+    """Delete a pod with ``grace_seconds`` of grace; a pod already gone is fine."""
+    body = {'apiVersion': 'v1', 'kind': 'DeleteOptions', 'gracePeriodSeconds': int(grace_seconds)}
+    target.request_json('DELETE', namespaced_path('/api/v1', namespace, 'pods', name), body=body,
+                        query=[('gracePeriodSeconds', str(int(grace_seconds)))], what='deleting pod %s' % name,
+                        missing_ok=True)
+
+
+def container_status(pod, container=None):
+    statuses = ((pod.get('status') or {}).get('containerStatuses')) or []
+    for status in statuses:
+        if container is None or status.get('name') == container:
+            return status
+    return statuses[0] if statuses else {}
+
+
+def pod_ready(pod):
+    for cond in (pod.get('status') or {}).get('conditions') or []:
+        if cond.get('type') == 'Ready':
+            return cond.get('status') == 'True'
+    return False
+
+
+def pod_summary(pod, container=None):
+    """What the remediation modules return about a pod: name, uid, phase, ready, restarts, reasons."""
+    if not pod:
+        return {'name': None, 'uid': None, 'phase': None, 'ready': False, 'restarts': None, 'terminating': False}
+    meta = pod.get('metadata') or {}
+    cstat = container_status(pod, container)
+    state = cstat.get('state') or {}
+    return {
+        'name': meta.get('name'),
+        'uid': meta.get('uid'),
+        'phase': (pod.get('status') or {}).get('phase'),
+        'ready': pod_ready(pod),
+        'restarts': cstat.get('restartCount'),
+        'waiting_reason': (state.get('waiting') or {}).get('reason'),
+        'last_termination_reason': ((cstat.get('lastState') or {}).get('terminated') or {}).get('reason'),
+        'terminating': meta.get('deletionTimestamp') is not None,
+        'deletion_timestamp': meta.get('deletionTimestamp'),
+        'created': meta.get('creationTimestamp'),
+    }
+
+
+def container_limits(pod, container):
+    """The resource limits of ``container`` in a pod ({} when none)."""
+    for item in ((pod or {}).get('spec') or {}).get('containers') or []:
+        if item.get('name') == container:
+            return dict(((item.get('resources') or {}).get('limits')) or {})
+    return {}
+
+
+def owner_statefulset(pod):
+    for ref in ((pod or {}).get('metadata') or {}).get('ownerReferences') or []:
+        if ref.get('kind') == 'StatefulSet':
+            return ref.get('name')
+    return None
+
+
+def statefulset_from_pod_name(pod_name):
+    """``prom-agent-x-0`` -> ``prom-agent-x`` (the StatefulSet naming rule)."""
+    if pod_name and '-' in pod_name and pod_name.rsplit('-', 1)[1].isdigit():
+        return pod_name.rsplit('-', 1)[0]
+    return None
+
+
+def wait_new_pod_ready(target, namespace, name, old_uid, timeout, container=None, poll=1.0, clock=time.monotonic,
+                       sleep=time.sleep):
+    """Wait until pod ``name`` exists with a uid other than ``old_uid`` and is Ready.
+
+    Returns ``(pod or None, waited_seconds, last pod_summary)``.
+    """
+    start = clock()
+    while True:
+        pods = list_pods(target, namespace, name=name)
+        pod = pods[0] if pods else None
+        last = pod_summary(pod, container)
+        if pod and last['uid'] != old_uid and last['ready'] and not last['terminating']:
+            return pod, clock() - start, last
+        if clock() - start > timeout:
+            return None, clock() - start, last
+        sleep(poll)
+
+
+# ------------------------------------------------------------------------------- StatefulSets
+
+def get_statefulset(target, namespace, name):
+    """The StatefulSet, or None when it does not exist."""
+    return target.request_json('GET', namespaced_path('/apis/apps/v1', namespace, 'statefulsets', name),
+                               what='reading StatefulSet %s' % name, missing_ok=True)
+
+
+def restarted_at(statefulset):
+    """The ``kubectl.kubernetes.io/restartedAt`` stamp of a StatefulSet's pod template, or None."""
+    template = ((statefulset or {}).get('spec') or {}).get('template') or {}
+    return ((template.get('metadata') or {}).get('annotations') or {}).get(RESTARTED_AT)
+
+
+def rollout_restart(target, namespace, statefulset, when=None):
+    """Stamp the pod template with ``when`` (epoch seconds, default now) as ``kubectl rollout restart``
+    does: the StatefulSet rolls its pods. Returns the stamp."""
+    stamp = units.rfc3339(time.time() if when is None else when, digits=0)
+    body = {'spec': {'template': {'metadata': {'annotations': {RESTARTED_AT: stamp}}}}}
+    target.request_json('PATCH', namespaced_path('/apis/apps/v1', namespace, 'statefulsets', statefulset), body=body,
+                        content_type=STRATEGIC_MERGE_PATCH, what='patching StatefulSet %s' % statefulset)
+    return stamp
+
+
+# ------------------------------------------------------------------------------- operator resources
+
+def _resource_path(kind, namespace, name):
+    info = KINDS[kind]
+    return namespaced_path('/apis/%s/%s' % (OPERATOR_GROUP, info['version']), namespace, info['plural'], name)
+
+
+def get_resource(target, kind, namespace, name):
+    """The operator resource (``PrometheusAgent`` or ``Prometheus``), or None when it does not exist."""
+    return target.request_json('GET', _resource_path(kind, namespace, name), what='reading %s %s' % (kind, name),
+                               missing_ok=True)
+
+
+def patch_resource(target, kind, namespace, name, patch):
+    """Merge-patch the operator resource; returns it as stored."""
+    return target.request_json('PATCH', _resource_path(kind, namespace, name), body=patch, content_type=MERGE_PATCH,
+                               what='patching %s %s' % (kind, name))
+
+
+def find_agent_resource(target, namespace, pod=None, name=None, kind=None):
+    """(kind, name, object) of the operator resource behind the agent, or (kind, name, None).
+
+    Tried in order: ``name``, the pod's ``operator.prometheus.io/name`` and
+    ``app.kubernetes.io/instance`` labels, its StatefulSet's name without the operator's prefix.
+    """
+    kinds = [kind] if kind else ['PrometheusAgent', 'Prometheus']
+    meta = (pod or {}).get('metadata') or {}
+    labels = meta.get('labels') or {}
+    guesses = [name] if name else []
+    guesses += [labels[key] for key in ('operator.prometheus.io/name', 'app.kubernetes.io/instance') if labels.get(key)]
+    sts = owner_statefulset(pod) or statefulset_from_pod_name(meta.get('name'))
+    for knd in kinds:
+        prefix = KINDS[knd]['prefix']
+        for guess in guesses + ([sts[len(prefix):]] if sts and sts.startswith(prefix) else []):
+            if guess:
+                obj = get_resource(target, knd, namespace, guess)
+                if obj is not None:
+                    return knd, guess, obj
+    return kinds[0], name, None
+
+
+def remote_write_urls(resource):
+    """The ``remoteWrite`` URLs of an operator resource."""
+    return [item.get('url') for item in ((resource or {}).get('spec') or {}).get('remoteWrite') or [] if item.get('url')]
+

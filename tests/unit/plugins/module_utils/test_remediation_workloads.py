@@ -1,0 +1,108 @@
+"""The Kubernetes objects of remediation (plugins/module_utils/kube/workloads.py): pod facts, and the
+raw requests it makes of a KubeTarget (paths, bodies, content types, 404s)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import TargetUnreachable
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import workloads
+
+
+class Recorder:
+    """``request_json`` that records each request and answers from ``answers`` (path -> object; missing: a 404)."""
+
+    def __init__(self, answers=None):
+        self.answers = answers or {}
+        self.requests = []
+
+    def request_json(self, method, path, body=None, query=None, what=None, missing_ok=False, content_type=None):
+        self.requests.append({'method': method, 'path': path, 'body': body, 'query': query, 'content_type': content_type})
+        if path in self.answers:
+            return self.answers[path]
+        if missing_ok:
+            return None
+        error = TargetUnreachable('not found (404)')
+        error.details['status'] = 404
+        raise error
+
+
+@pytest.mark.parametrize("name,expected", [("prom-agent-lab-1-0", "prom-agent-lab-1"), ("prometheus-k8s-12", "prometheus-k8s"),
+                                           ("noindex", None), (None, None)])
+def test_statefulset_from_pod_name(name, expected):
+    assert workloads.statefulset_from_pod_name(name) == expected
+
+
+def test_pod_summary():
+    pod = {"metadata": {"name": "p-0", "uid": "u", "deletionTimestamp": "2026-11-24T08:00:00Z",
+                        "ownerReferences": [{"kind": "StatefulSet", "name": "p"}]},
+           "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}],
+                      "containerStatuses": [{"name": "prometheus", "restartCount": 4,
+                                             "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                                             "lastState": {"terminated": {"reason": "OOMKilled"}}}]}}
+    summary = workloads.pod_summary(pod, "prometheus")
+    assert summary["ready"] is False and summary["restarts"] == 4 and summary["terminating"] is True
+    assert summary["waiting_reason"] == "CrashLoopBackOff" and summary["last_termination_reason"] == "OOMKilled"
+    assert workloads.owner_statefulset(pod) == "p"
+    assert workloads.pod_summary(None)["uid"] is None
+
+
+def test_remote_write_urls():
+    assert workloads.remote_write_urls({"spec": {"remoteWrite": [{"url": "http://a"}, {"name": "x"}]}}) == ["http://a"]
+    assert workloads.remote_write_urls(None) == []
+
+
+def test_container_limits():
+    pod = {"spec": {"containers": [{"name": "reloader"}, {"name": "prometheus", "resources": {"limits": {"memory": "1Gi"}}}]}}
+    assert workloads.container_limits(pod, "prometheus") == {"memory": "1Gi"}
+    assert workloads.container_limits(pod, "reloader") == {} and workloads.container_limits(None, "x") == {}
+
+
+def test_list_pods_by_name_and_selector():
+    api = Recorder({"/api/v1/namespaces/mon/pods/p-0": {"metadata": {"name": "p-0"}},
+                    "/api/v1/namespaces/mon/pods": {"items": [{"metadata": {"name": "a"}}]}})
+    assert workloads.list_pods(api, "mon", name="p-0") == [{"metadata": {"name": "p-0"}}]
+    assert workloads.list_pods(api, "mon", name="gone-0") == []
+    assert workloads.list_pods(api, "mon", selector="app=x") == [{"metadata": {"name": "a"}}]
+    assert api.requests[-1]["query"] == [("labelSelector", "app=x")]
+
+
+def test_rollout_restart_is_a_strategic_merge_of_the_template():
+    api = Recorder({"/apis/apps/v1/namespaces/mon/statefulsets/sts": {}})
+    stamp = workloads.rollout_restart(api, "mon", "sts", when=1795503000)
+    assert stamp == "2026-11-24T06:50:00Z"
+    req = api.requests[0]
+    assert req["method"] == "PATCH" and req["content_type"] == "application/strategic-merge-patch+json"
+    assert req["body"] == {"spec": {"template": {"metadata": {"annotations": {workloads.RESTARTED_AT: stamp}}}}}
+    assert workloads.restarted_at(req["body"]) == stamp and workloads.restarted_at(None) is None
+
+
+def test_delete_pod_with_no_grace_and_a_pod_already_gone():
+    api = Recorder()
+    workloads.delete_pod(api, "mon", "p-0", 0)
+    req = api.requests[0]
+    assert req["method"] == "DELETE" and req["path"] == "/api/v1/namespaces/mon/pods/p-0"
+    assert req["body"]["gracePeriodSeconds"] == 0 and req["query"] == [("gracePeriodSeconds", "0")]
+
+
+def test_resources_of_the_operator():
+    path = "/apis/monitoring.coreos.com/v1alpha1/namespaces/mon/prometheusagents/lab-1"
+    api = Recorder({path: {"metadata": {"name": "lab-1"}}})
+    pod = {"metadata": {"name": "prom-agent-lab-1-0", "labels": {}}}
+    assert workloads.find_agent_resource(api, "mon", pod=pod) == ("PrometheusAgent", "lab-1", {"metadata": {"name": "lab-1"}})
+    assert workloads.find_agent_resource(api, "mon", pod=pod, kind="Prometheus") == ("Prometheus", None, None)
+    workloads.patch_resource(api, "PrometheusAgent", "mon", "lab-1", {"spec": {}})
+    assert api.requests[-1]["method"] == "PATCH" and api.requests[-1]["content_type"] == "application/merge-patch+json"
+    with pytest.raises(TargetUnreachable) as raised:
+        workloads.patch_resource(api, "Prometheus", "mon", "lab-1", {"spec": {}})
+    assert workloads.api_status(raised.value) == 404 and workloads.api_status(ValueError()) is None
+
+
+def test_wait_new_pod_ready_times_out_with_the_last_state():
+    api = Recorder({"/api/v1/namespaces/mon/pods/p-0": {"metadata": {"name": "p-0", "uid": "old"}}})
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+    pod, waited, last = workloads.wait_new_pod_ready(api, "mon", "p-0", "old", 5, poll=1.0, clock=lambda: now[0], sleep=sleep)
+    assert pod is None and waited > 5 and last["uid"] == "old"
