@@ -429,14 +429,17 @@ class HttpClient(object):
     def _url(self, path, query):
         if re.match(r'^https?://', path or '', re.I):
             url = path
+        elif not path:
+            url = self.url
         else:
             url = self.url + ('' if (path or '').startswith('/') else '/') + (path or '')
         if query:
             url += ('&' if '?' in url else '?') + urlencode(list(query.items()) if isinstance(query, dict) else list(query))
         return url
 
-    def request(self, method, path='/', query=None, body=None, headers=None, timeout=None, deadline=None, stream=False):
-        """A ``Response`` of ``method path`` (relative to the base URL, ``query`` a dict or pairs).
+    def request(self, method, path='', query=None, body=None, headers=None, timeout=None, deadline=None, stream=False):
+        """A ``Response`` of ``method path`` (relative to the base URL, which an empty ``path`` names
+        itself; ``query`` a dict or pairs).
 
         The deadline is ``deadline`` (shared with other requests) cut to ``timeout`` seconds, or a
         new one of ``timeout`` (default: the client's). Without ``stream`` the body is read
@@ -484,7 +487,7 @@ class HttpClient(object):
             raise classify_connection_error(exc, self.where, self._secrets)
         return Response(answer.status, answer.reason, answer.msg, url, answer, self.where, self._secrets, connection)
 
-    def get(self, path='/', query=None, headers=None, timeout=None, deadline=None, stream=False):
+    def get(self, path='', query=None, headers=None, timeout=None, deadline=None, stream=False):
         """``request('GET', ...)``."""
         return self.request('GET', path, query=query, headers=headers, timeout=timeout, deadline=deadline, stream=stream)
 

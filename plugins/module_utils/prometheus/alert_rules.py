@@ -16,6 +16,9 @@ import hashlib
 import json
 import re
 
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import ParseError
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import exposition
+
 SHA_ANNOTATION = "fleetops.io/rules-sha256"
 
 # Names the runbook used that no Prometheus agent exports (old, renamed or invented), and the
@@ -112,19 +115,14 @@ def canonical_sha(groups):
 
 
 def exported_names(metrics_text):
-    """The metric family names in a /metrics text (with histogram and summary series)."""
-    names = set()
-    for line in (metrics_text or "").splitlines():
-        if not line or line.startswith("#"):
-            if line.startswith("# TYPE ") or line.startswith("# HELP "):
-                parts = line.split()
-                if len(parts) > 2:
-                    names.add(parts[2])
-            continue
-        match = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)", line)
-        if match:
-            names.add(match.group(1))
-    return names
+    """The metric names a /metrics page exports: its families (``# TYPE`` / ``# HELP``) and every
+    sample name (a histogram's ``_bucket``, ``_sum``, ``_count`` too), read by ``exposition.parse``
+    (the one reader of the text format); None when the page is not a metrics page."""
+    try:
+        metrics = exposition.parse(metrics_text or '', source='the agent\'s /metrics')
+    except ParseError:
+        return None
+    return set(metrics.by_name) | set(metrics.types) | set(metrics.help)
 
 
 def unusable_names(groups, exported=None):

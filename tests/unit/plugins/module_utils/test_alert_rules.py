@@ -63,3 +63,12 @@ def test_current_missing_stale_invalid():
 def test_sha_ignores_formatting():
     again = yaml.safe_load(yaml.safe_dump({"groups": SHIPPED}, width=40))["groups"]
     assert ar.canonical_sha(again) == ar.canonical_sha(SHIPPED)
+
+
+def test_exported_names_are_read_by_the_one_parser():
+    exported = ar.exported_names(CAPTURE)
+    # families (# TYPE), plain samples and a histogram's own sample names
+    assert {"prometheus_http_request_duration_seconds", "prometheus_http_request_duration_seconds_bucket",
+            "prometheus_http_request_duration_seconds_count", "prometheus_build_info"} <= exported
+    assert ar.exported_names("<html><body>a login page</body></html>") is None
+    assert ar.exported_names("") == set()

@@ -219,6 +219,7 @@ def test_get_status_is_data(plain):
     with pytest.raises(errors.TargetUnreachable, match="redirects"):
         client.get("/loop")
     assert client.get("/chunked").body == b"abcdefg" + b"h" * 5000
+    assert fhttp.HttpClient(plain + "/ok").get().body == b"fine\n"     # no path: the URL itself
 
 
 def test_stream_in_chunks(plain):
