@@ -78,7 +78,7 @@ def test_validate_certs_defaults_true_in_the_argument_spec():
     src = (REPO_ROOT / "plugins" / "module_utils" / "args_common.py").read_text()
     assert re.search(r"validate_certs=dict\(type='bool', default=True", src)
     for spec in sorted((REPO_ROOT / "roles").glob("*/meta/argument_specs.yml")):
-        opts = yaml.safe_load(spec.read_text())["argument_specs"]["main"]["options"]
+        opts = {k: v for entry in yaml.safe_load(spec.read_text())["argument_specs"].values() for k, v in (entry.get("options") or {}).items()}
         for name, opt in opts.items():
             if "validate_certs" in name and "default" in opt:
                 assert opt["default"] is True, (spec, name, opt)
