@@ -19,6 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
+from ..runtime import POD_RECREATE_DELAY
 from .cluster import STARTED
 from .util import rfc3339
 
