@@ -36,7 +36,7 @@ import time
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import (
     FleetopsError, MissingLibrary, TargetAuthError, TargetConfigError, TargetTimeout, TargetUnreachable, one_line, redact)
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import (
-    CHUNK_SIZE, HttpClient, classify_connection_error, without_userinfo)
+    CHUNK_SIZE, HttpClient, classify_connection_error)
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import parse_time
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import kubeconfig as _kubeconfig
 
@@ -483,63 +483,31 @@ class KubeTarget(Target):
             rc = None
         return rc
 
-    def exec(self, argv, timeout=None):
-        """(rc, stdout, stderr) of a command in the agent's container."""
-        deadline = _now() + self._timeout(timeout)
+    def _exec_frames(self, argv, timeout=None, idle=False):
+        """``('out' | 'err', bytes)`` of a command in the agent's container as they arrive, then
+        ``('rc', exit code or None)``. ``timeout`` bounds the whole command, or with ``idle`` the
+        time without output."""
+        limit = self._timeout(timeout)
         ws = self.open_exec(argv, binary=True)
-        out, err = [], []
+        channels = (('out', ws.peek_stdout, ws.read_stdout), ('err', ws.peek_stderr, ws.read_stderr))
+        deadline = _now() + limit
         try:
             while ws.is_open():
                 if _now() > deadline:
-                    raise TargetTimeout('cluster %s: %s in pod %s/%s did not finish within %ss' % (
-                        self.cluster, ' '.join(argv[:3]), self.namespace, self._pod, self._timeout(timeout)))
-                ws.update(timeout=1)
-                if ws.peek_stdout():
-                    out.append(self._as_bytes(ws.read_stdout()))
-                if ws.peek_stderr():
-                    err.append(self._as_bytes(ws.read_stderr()))
-            if ws.peek_stdout():
-                out.append(self._as_bytes(ws.read_stdout()))
-            if ws.peek_stderr():
-                err.append(self._as_bytes(ws.read_stderr()))
-            rc = self._returncode(ws)
-        except FleetopsError:
-            raise
-        except Exception as exc:  # pylint: disable=broad-except
-            self._raise(exc, 'exec in pod %s' % self._pod)
-        finally:
-            try:
-                ws.close()
-            except Exception:  # pylint: disable=broad-except
-                pass
-        return (rc if rc is not None else 0), b''.join(out), b''.join(err)
-
-    def exec_stream(self, argv, chunk_size=CHUNK_SIZE):
-        """stdout of a command in the agent's container, chunk by chunk as it arrives."""
-        ws = self.open_exec(argv, binary=True)
-        err = []
-        idle_deadline = _now() + self._timeout(None)
-        try:
-            while ws.is_open():
+                    raise TargetTimeout('cluster %s: %s in pod %s/%s %s %ss' % (
+                        self.cluster, ' '.join(argv[:3]), self.namespace, self._pod,
+                        'sent nothing for' if idle else 'did not finish within', limit))
                 ws.update(timeout=1)
                 got = False
-                if ws.peek_stdout():
-                    data = self._as_bytes(ws.read_stdout())
-                    if data:
+                for kind, peek, read in channels:
+                    if peek():
                         got = True
-                        yield data
-                if ws.peek_stderr():
-                    err.append(self._as_bytes(ws.read_stderr())[-4096:])
-                    got = True
-                if got:
-                    idle_deadline = _now() + self._timeout(None)
-                elif _now() > idle_deadline:
-                    raise TargetTimeout('cluster %s: %s in pod %s/%s sent nothing for %ss' % (
-                        self.cluster, ' '.join(argv[:3]), self.namespace, self._pod, self._timeout(None)))
-            if ws.peek_stdout():
-                data = self._as_bytes(ws.read_stdout())
-                if data:
-                    yield data
+                        yield kind, self._as_bytes(read())
+                if got and idle:
+                    deadline = _now() + limit
+            for kind, peek, read in channels:
+                if peek():
+                    yield kind, self._as_bytes(read())
             rc = self._returncode(ws)
         except FleetopsError:
             raise
@@ -550,6 +518,28 @@ class KubeTarget(Target):
                 ws.close()
             except Exception:  # pylint: disable=broad-except
                 pass
+        yield 'rc', rc
+
+    def exec(self, argv, timeout=None):
+        """(rc, stdout, stderr) of a command in the agent's container."""
+        found = {'out': [], 'err': [], 'rc': []}
+        for kind, data in self._exec_frames(argv, timeout):
+            found[kind].append(data)
+        rc = found['rc'][0] if found['rc'] else None
+        return (rc if rc is not None else 0), b''.join(found['out']), b''.join(found['err'])
+
+    def exec_stream(self, argv, chunk_size=CHUNK_SIZE):
+        """stdout of a command in the agent's container, chunk by chunk as it arrives (the
+        timeout bounds the time without output); a non-zero exit raises at the end."""
+        err = []
+        rc = None
+        for kind, data in self._exec_frames(argv, idle=True):
+            if kind == 'out' and data:
+                yield data
+            elif kind == 'err':
+                err.append(data[-4096:])
+            elif kind == 'rc':
+                rc = data
         if rc:
             raise FleetopsError('%s in pod %s/%s exited %s: %s' % (
                 ' '.join(argv[:3]), self.namespace, self._pod, rc, one_line(b''.join(err).decode('utf-8', 'replace'), 200)))
@@ -768,4 +758,4 @@ def line_time(line):
 
 
 __all__ = ['Target', 'KubeTarget', 'DirectTarget', 'HAS_KUBERNETES', 'api_client_for', 'clear_client_cache',
-           'line_time', 'filter_lines_since', 'classify_connection_error', 'classify_api_status', 'without_userinfo']
+           'line_time', 'filter_lines_since', 'classify_api_status']

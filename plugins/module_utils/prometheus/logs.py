@@ -27,9 +27,7 @@ import time
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
-# parse_since: the modules read their ``since`` options with logs.parse_since
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import (  # pylint: disable=unused-import
-    parse_since, parse_time, rfc3339)
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import parse_time, rfc3339
 
 # (name, regex); the first that matches names the line. Corruption and repair come first.
 PATTERNS = (

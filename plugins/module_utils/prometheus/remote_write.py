@@ -41,10 +41,7 @@ import time
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import exposition
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
-# QueryClient and parse_duration: the callers of remote_write take them from here too
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import QueryClient  # pylint: disable=unused-import
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import (  # pylint: disable=unused-import
-    number, parse_duration, whole)
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import number, whole
 
 PREFIX = 'prometheus_remote_storage_'
 SNAPSHOT_VERSION = 1
@@ -127,6 +124,17 @@ def _new_queue(name, url):
     return {'remote_name': name, 'url': url, 'counters': {}, 'gauges': {}, 'latency': None}
 
 
+def _queue_of(queues, labels):
+    """The queue (of ``queues``, by identity) a sample's labels name, made when new; None when none."""
+    ident = queue_identity(labels)
+    if ident is None:
+        return None
+    key, name, url = ident
+    if key not in queues:
+        queues[key] = _new_queue(name, url)
+    return queues[key]
+
+
 def _latency_of(queue):
     if queue['latency'] is None:
         queue['latency'] = {'sum': None, 'count': None, 'buckets': {}}
@@ -140,15 +148,6 @@ def read_queues(metrics, now):
     """
     queues = {}
 
-    def queue_for(labels):
-        ident = queue_identity(labels)
-        if ident is None:
-            return None
-        key, name, url = ident
-        if key not in queues:
-            queues[key] = _new_queue(name, url)
-        return queues[key]
-
     for field, names in COUNTERS + GAUGES:
         is_counter = field in COUNTER_FIELDS
         for name in names:
@@ -156,7 +155,7 @@ def read_queues(metrics, now):
             if not samples:
                 continue
             for labels, value in samples:
-                queue = queue_for(labels)
+                queue = _queue_of(queues, labels)
                 value = number(value)
                 if queue is None or value is None:
                     continue
@@ -169,7 +168,7 @@ def read_queues(metrics, now):
             break   # the newest name present wins; older names of the same figure are ignored
 
     for labels, value in metrics.samples(PREFIX + LATENCY + '_bucket'):
-        queue = queue_for(labels)
+        queue = _queue_of(queues, labels)
         le = labels.get('le')
         value = number(value)
         if queue is None or le is None or value is None or _le(le) is None:
@@ -178,7 +177,7 @@ def read_queues(metrics, now):
         buckets[le] = buckets.get(le, 0.0) + value
     for suffix in ('sum', 'count'):
         for labels, value in metrics.samples(PREFIX + LATENCY + '_' + suffix):
-            queue = queue_for(labels)
+            queue = _queue_of(queues, labels)
             value = number(value)
             if queue is not None and value is not None:
                 _latency_of(queue)[suffix] = value
@@ -635,15 +634,6 @@ def query_reading(client, window_seconds, cluster=None, cluster_label='cluster',
     by = 'remote_name, url, queue'
     queues = {}
 
-    def queue_for(labels):
-        ident = queue_identity(labels)
-        if ident is None:
-            return None
-        key, name, url = ident
-        if key not in queues:
-            queues[key] = _new_queue(name, url)
-        return queues[key]
-
     # every gauge in one raw query (a raw selector keeps __name__); the newest name wins
     gauge_names = {}
     for field, names in GAUGES:
@@ -653,7 +643,7 @@ def query_reading(client, window_seconds, cluster=None, cluster_label='cluster',
     ranks = {}
     for labels, value in client.query(raw, at=now):
         field, rank = gauge_names.get(labels.get('__name__'), (None, None))
-        queue = queue_for(labels)
+        queue = _queue_of(queues, labels)
         value = number(value)
         if field is None or queue is None or value is None:
             continue
@@ -669,21 +659,21 @@ def query_reading(client, window_seconds, cluster=None, cluster_label='cluster',
         for name in names:
             found = client.query('sum by (%s) (increase(%s%s{%s}[%s]))' % (by, PREFIX, name, sel, win), at=now)
             for labels, value in found:
-                queue = queue_for(labels)
+                queue = _queue_of(queues, labels)
                 value = number(value)
                 if queue is not None and value is not None:
                     queue['counters'][field] = queue['counters'].get(field, 0.0) + value
             if found:
                 break
     for labels, value in client.query('sum by (%s, le) (increase(%s%s_bucket{%s}[%s]))' % (by, PREFIX, LATENCY, sel, win), at=now):
-        queue = queue_for(labels)
+        queue = _queue_of(queues, labels)
         value = number(value)
         if queue is not None and value is not None and labels.get('le') is not None:
             _latency_of(queue)['buckets'][labels['le']] = value
     for suffix in ('sum', 'count'):
         for labels, value in client.query('sum by (%s) (increase(%s%s_%s{%s}[%s]))' % (by, PREFIX, LATENCY, suffix, sel, win),
                                           at=now):
-            queue = queue_for(labels)
+            queue = _queue_of(queues, labels)
             value = number(value)
             if queue is not None and value is not None:
                 _latency_of(queue)[suffix] = value
