@@ -179,7 +179,7 @@ def _query_stats(params, result, th):
         raise FleetopsError('cluster (or query_selector) is required with source=query: without it the whole fleet is summed')
     try:
         client = QueryClient(params['query_url'], timeout=params['timeout'], validate_certs=params['query_validate_certs'],
-                                ca_cert=params.get('ca_cert'), bearer_token=params.get('query_bearer_token'))
+                             ca_cert=params.get('ca_cert'), bearer_token=params.get('query_bearer_token'))
     except ValueError as exc:
         raise FleetopsError(str(exc))
     result['agent'] = '%s=%s at %s' % (params['cluster_label'], params.get('cluster'), client.url)

@@ -78,8 +78,7 @@ def test_choose_location():
 
 
 def test_local_full_with_preview(walcopy):
-    res = run(path=str(walcopy), location="local", verify="full", repair_preview=True,
-                                     agent_running=False)
+    res = run(path=str(walcopy), location="local", verify="full", repair_preview=True, agent_running=False)
     assert res["status"] in ("ok", "warning", "critical")  # WAL-ROTATION depends on the files' age here
     assert by_id(res)["WAL-HEALTH"]["status"] == "ok"
     assert res["wal"]["corruptions"] == [] and res["wal"]["compression"] == "snappy"
@@ -133,13 +132,17 @@ def test_pod_mode_missing_dir_and_unreachable(tmp_path):
     assert res["status"] == "unknown" and "connection refused" in res["reason"]
 
 
+def no_library():
+    raise errors.MissingLibrary("kubernetes")
+
+
 def test_pod_target_that_cannot_be_made_is_unknown():
     def no_cluster():
         raise errors.TargetConfigError("cannot load the kubeconfig (context nowhere)")
     res = run(location="pod", target=no_cluster)
     assert res["status"] == "unknown" and "context nowhere" in res["reason"] and res["changed"] is False
     with pytest.raises(errors.MissingLibrary):
-        run(location="pod", target=lambda: (_ for _ in ()).throw(errors.MissingLibrary("kubernetes")))
+        run(location="pod", target=no_library)
 
 
 def test_pod_stream_broken_midway(walcopy):
