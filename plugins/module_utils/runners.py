@@ -41,6 +41,7 @@ from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.uni
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import workloads
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import agent_health
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import alert_rules
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import exposition
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import logs as logmod
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import promtool
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import remote_write as rw
@@ -158,16 +159,6 @@ def run_agent_status(params, target=None, check_mode=False, page=None):
 
 # ----------------------------------------------------------------------------- remote_write_stats
 
-def _metrics_reading(target, page=None):
-    """The remote-write reading of one /metrics page (``page()`` when another part read it)."""
-    found = page() if page is not None else agent_health.MetricsPage(target)
-    if found.status != 200:
-        raise FleetopsError('%s answered HTTP %s on /metrics' % (target.describe(), found.status))
-    if found.error is not None:
-        raise found.error
-    return rw.read_queues(found.families, found.time)
-
-
 def _query_stats(params, result, th):
     """remote_write_stats with source=query: the figures of the central query API."""
     window = _parsed(parse_duration, params['window'], 'window')
@@ -208,11 +199,11 @@ def run_remote_write_stats(params, target=None, check_mode=False, page=None):
         return rw.unknown_result(result, str(problem))
     result['agent'] = target.describe()
     try:
-        reading = _metrics_reading(target, page)
+        reading = rw.read_target(target, page=page() if page is not None else None)
         if (params.get('interval') or 0) > 0 and baseline is None:
             baseline = reading
             time.sleep(params['interval'])
-            reading = _metrics_reading(target)
+            reading = rw.read_target(target)
     except MissingLibrary:
         raise
     except FleetopsError as exc:
@@ -291,7 +282,7 @@ def run_agent_audit(params, target=None, check_mode=False):
         _parsed(parse_since, params.get('logs_since'), 'logs_since')
     _parsed(agent_health.as_baseline, params.get('baseline'), 'baseline')
     target, problem = _connect(target, params)
-    page = _Once(functools.partial(agent_health.MetricsPage, target)) if target is not None else None
+    page = _Once(functools.partial(exposition.MetricsPage, target)) if target is not None else None
     if problem:
         target = _failing(problem)
     kube = uses_kubernetes(params)

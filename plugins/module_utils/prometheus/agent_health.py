@@ -547,32 +547,11 @@ def read_pod_metrics(target, pod_name):
         return None
 
 
-class MetricsPage(object):
-    """One GET of an agent's ``/metrics``, parsed once: what ``agent_status`` and
-    ``remote_write_stats`` read of the same reading.
-
-    ``status`` (the agent's HTTP status), ``families`` (``exposition.MetricFamilies``; None unless
-    a 200 that parses), ``error`` (the ``ParseError`` of a page that is not a metrics page),
-    ``time`` (when it was read). An unreachable agent raises the error of the target.
-    """
-
-    def __init__(self, target, clock=time.time):
-        self.status, body = target.http_get('/metrics')
-        self.time = clock()
-        self.source = '%s /metrics' % target.describe()
-        self.families = self.error = None
-        if self.status == 200:
-            try:
-                self.families = exposition.parse(body, source=self.source)
-            except FleetopsError as exc:
-                self.error = exc
-
-
 def gather(target, now=None, baseline=None, thresholds=None, clock=time.time, page=None):
     """The result of ``agent_status`` for one target (no ``changed``).
 
-    ``page``: a function returning the ``MetricsPage`` of this reading (one another part of an
-    audit may already have read); without it the page is read here.
+    ``page``: a function returning the ``exposition.MetricsPage`` of this reading (one another part
+    of an audit may already have read); without it the page is read here.
     """
     th = _checks.merge_thresholds(thresholds or {})
     now = clock() if now is None else now
@@ -598,7 +577,7 @@ def gather(target, now=None, baseline=None, thresholds=None, clock=time.time, pa
                 pod = next((p for p in pods if p['name'] == name), pods[0] if pods else None)
             healthy, _b = target.http_get('/-/healthy')
             ready, _b = target.http_get('/-/ready')
-            metrics_page = page() if page is not None else MetricsPage(target, clock)
+            metrics_page = page() if page is not None else exposition.MetricsPage(target, clock)
             metrics = metrics_page.families
             if metrics_page.error is not None:
                 notes.append(str(metrics_page.error))

@@ -16,6 +16,7 @@ __metaclass__ = type
 
 import math
 import re
+import time
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import ParseError
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import whole
@@ -273,6 +274,27 @@ def parse(page, source='the metrics page'):
         raise ParseError('%s is not in the Prometheus text format: %d of %d sample lines are bad (first: %r)'
                          % (source, bad, considered, first[:80]), line=first_line)
     return fams
+
+
+class MetricsPage(object):
+    """One GET of an agent's ``/metrics`` through a ``Target``, parsed once: what
+    ``agent_status`` and ``remote_write_stats`` read of the same reading (``agent_audit`` shares it).
+
+    ``status`` (the agent's HTTP status), ``families`` (None unless a 200 that parses), ``error``
+    (the ``ParseError`` of a page that is not a metrics page), ``time`` (when it was read). An
+    unreachable agent raises the error of the target.
+    """
+
+    def __init__(self, target, clock=time.time):
+        self.status, body = target.http_get('/metrics')
+        self.time = clock()
+        self.source = '%s /metrics' % target.describe()
+        self.families = self.error = None
+        if self.status == 200:
+            try:
+                self.families = parse(body, source=self.source)
+            except ParseError as exc:
+                self.error = exc
 
 
 def histogram(fams, name, **labels):

@@ -707,14 +707,15 @@ def query_reading(client, window_seconds, cluster=None, cluster_label='cluster',
 
 # ------------------------------------------------------------------ the module's result
 
-def read_target(target, clock=None):
-    """One reading of an agent's /metrics through a ``target.Target`` (pod proxy or URL)."""
-    status, body = target.http_get('/metrics')
-    now = (clock or time.time)()
-    if status != 200:
-        raise FleetopsError('%s answered HTTP %s on /metrics' % (target.describe(), status))
-    metrics = exposition.parse(body, source='%s /metrics' % target.describe())
-    return read_queues(metrics, now)
+def read_target(target, clock=None, page=None):
+    """One reading of an agent's /metrics through a ``target.Target`` (pod proxy or URL); ``page``:
+    the ``exposition.MetricsPage`` of this reading when another part already read it."""
+    page = page if page is not None else exposition.MetricsPage(target, clock or time.time)
+    if page.status != 200:
+        raise FleetopsError('%s answered HTTP %s on /metrics' % (target.describe(), page.status))
+    if page.error is not None:
+        raise page.error
+    return read_queues(page.families, page.time)
 
 
 def unknown_result(result, reason):
