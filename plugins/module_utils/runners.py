@@ -370,8 +370,8 @@ def run_rules_status(params, target=None, check_mode=False):
         check = checksmod.unknown('RULES', reason, RULES_THRESHOLD)
         return dict(result, status='unknown', checks=[check], reason=reason)
     if objects is None:
-        check = checksmod.Check('RULES', 'warning', 'missing', RULES_THRESHOLD, 'the cluster has no PrometheusRule resource '
-                                'type (the Prometheus Operator CRDs are missing)').as_dict()
+        check = checksmod.make('RULES', 'warning', 'missing', RULES_THRESHOLD, 'the cluster has no PrometheusRule resource '
+                               'type (the Prometheus Operator CRDs are missing)')
         return dict(result, status='warning', checks=[check])
     exported = _exported_names(target, params)
     expected_alerts = set(alert_rules.alerts_of(expected_groups))
@@ -474,7 +474,7 @@ def run_agent_backup(params, target=None, check_mode=False):
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
-    check = checksmod.Check('BACKUP', status, value, BACKUP_THRESHOLD, message).as_dict()
+    check = checksmod.make('BACKUP', status, value, BACKUP_THRESHOLD, message)
     return dict(status=status, checks=[check], backup=backup)
 
 
