@@ -1,0 +1,103 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, fleetops maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run a read-only module of the collection inside Ansible's worker when the task runs on the controller.
+
+The modules of the collection reach their clusters through the Kubernetes API from the controller
+(one inventory host per cluster, ``ansible_connection: local``). Starting a module process for such
+a task costs a Python start, AnsiballZ, ``ansible.module_utils.basic`` and ``import kubernetes``
+(about 0.85 CPU-s), several times what the work itself costs. The action plugins of the read-only
+modules therefore run the same runner (``plugins/module_utils/runners.py``) in the worker process:
+
+* when the task's connection is local (also when delegated to a host whose connection is local)
+  and the runner's libraries import in the controller's Python: in the worker, with the module's
+  own argument spec and validation, check mode, the same result and the same scrubbing of
+  ``no_log`` values as ``AnsibleModule`` does;
+* otherwise (a remote host, e.g. ``wal_inspect`` of a local path on an agent's own VM, or async):
+  the module itself, as any module runs (``_execute_module``).
+
+The kubernetes client is imported when this file is loaded: the linear and free strategies load
+an action class in the main process before they fork a worker for a host, so the import is paid
+once per play, not once per host. ``FLEETOPS_IN_WORKER=0`` in the controller's environment turns
+the in-worker path off (every task then starts its module, as before).
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.module_utils.errors import UnsupportedError
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import runners
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, MissingLibrary
+
+LOCAL_CONNECTIONS = ("local", "ansible.builtin.local")
+
+
+def in_worker_enabled():
+    """False when the user turned the in-worker path off (``FLEETOPS_IN_WORKER=0``)."""
+    return os.environ.get("FLEETOPS_IN_WORKER", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+class InWorkerAction(ActionBase):
+    """The action of one read-only module: its runner in the worker on the controller, the module elsewhere.
+
+    A subclass names its module (``MODULE_NAME``) and gives the module's ``argument_spec`` function
+    (``ARGUMENT_SPEC``), imported from the module file when the action plugin is loaded.
+    """
+
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = True
+    MODULE_NAME = ""
+    ARGUMENT_SPEC = None
+
+    def runs_in_worker(self):
+        """True when this task's work belongs to the controller's Python (a local connection, not async)."""
+        if not in_worker_enabled() or self._task.async_val:
+            return False
+        transport = getattr(self._connection, "transport", None) or getattr(self._connection, "_load_name", None)
+        return transport in LOCAL_CONNECTIONS
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        if self.runs_in_worker():
+            outcome = self._run_in_worker()
+            if outcome is not None:
+                result.update(outcome)
+                return result
+        result.update(self._execute_module(module_name="fleetops.prometheus_agent." + self.MODULE_NAME,
+                                           module_args=self._task.args, task_vars=task_vars,
+                                           wrap_async=self._task.async_val))
+        return result
+
+    def _run_in_worker(self):
+        """The module's result computed here, or None when the module process must do it (a missing library)."""
+        # argument errors fail the task with the message the module's AnsibleModule gives
+        validation = ArgumentSpecValidator(type(self).ARGUMENT_SPEC()).validate(dict(self._task.args))
+        no_log_values = getattr(validation, "_no_log_values", set())
+        errors = validation.errors.errors  # (the container itself is always true)
+        if errors:
+            msg = validation.errors.msg
+            if isinstance(errors[0], UnsupportedError):
+                msg = "Unsupported parameters for (fleetops.prometheus_agent.%s) module: %s" % (self.MODULE_NAME, msg)
+            return remove_values({"failed": True, "changed": False, "msg": msg}, no_log_values)
+        params = validation.validated_parameters
+        try:
+            outcome = runners.run_module(self.MODULE_NAME, params, check_mode=bool(self._task.check_mode))
+        except MissingLibrary:
+            # the controller's Python lacks a library the module's interpreter may have: let the module run
+            return None
+        except FleetopsError as exc:
+            outcome = {"failed": True, "msg": str(exc)}
+        except Exception as exc:  # pylint: disable=broad-except
+            outcome = {"failed": True, "msg": "%s failed: %s" % (self.MODULE_NAME, exc), "exception": traceback.format_exc()}
+        outcome.setdefault("changed", False)
+        outcome["invocation"] = {"module_args": params}
+        # what AnsibleModule.exit_json does: no value of a no_log option anywhere in the result
+        return remove_values(outcome, no_log_values)

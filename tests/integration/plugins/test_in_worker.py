@@ -1,0 +1,151 @@
+"""The read-only modules' action plugins run their runner inside Ansible's worker on the controller.
+
+Against the lab, with the real ``ansible-playbook``: the in-worker path and the module path
+(``FLEETOPS_IN_WORKER=0``) give the same checks and statuses for the same cluster; the daily
+playbook starts no module process of the collection's read-only modules on the controller (and
+the same assertion finds them when the in-worker path is off, so it can fail); check mode; a
+broken cluster among healthy ones; ``--limit``; secrets of no_log options not in the result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from ansible_runner_helpers import run_playbook  # pylint: disable=import-error
+
+pytestmark = [pytest.mark.lab]
+
+READ_ONLY = ("agent_audit", "agent_status", "remote_write_stats", "wal_inspect", "agent_logs", "rules_status", "agent_backup")
+SPAWNED = re.compile(r"AnsiballZ_(%s)\.py" % "|".join(READ_ONLY))
+PLAIN = {"ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops", "ANSIBLE_SHOW_CUSTOM_STATS": "1"}
+SECRET = "fleetops-in-worker-secret-7f3a"
+
+AUDIT = """
+- hosts: fleet
+  gather_facts: false
+  module_defaults:
+    group/fleetops.prometheus_agent.prometheus_agent:
+      kubeconfig: "{{ kubeconfig }}"
+      context: "{{ kube_context }}"
+      namespace: "{{ agent_namespace }}"
+      pod: "{{ agent_pod }}"
+      timeout: 60
+  tasks:
+    - name: audit
+      fleetops.prometheus_agent.agent_audit:
+        logs_since: 1h
+      register: audit
+    - name: status
+      fleetops.prometheus_agent.agent_status:
+      register: status
+    - name: wal
+      fleetops.prometheus_agent.wal_inspect:
+        path: /prometheus/wal
+      register: wal
+    - name: broken
+      fleetops.prometheus_agent.agent_status:
+        context: no-such-context
+      register: broken
+      when: inventory_hostname == first_host
+    - name: secret
+      fleetops.prometheus_agent.agent_status:
+        url: http://127.0.0.1:9
+        url_username: fleetops
+        url_password: "%s"
+        timeout: 5
+      register: secret
+      when: inventory_hostname == first_host
+""" % SECRET
+
+
+def _real(lab):
+    return sorted(n for n, c in lab.state["clusters"].items() if not c.get("synthetic"))
+
+
+def _shape(result):
+    """What must not depend on the path: the checks (id, status) and the result's keys."""
+    return {"keys": sorted(k for k in result if k not in ("invocation", "_ansible_no_log", "seconds")),
+            "checks": [(c["id"], c["status"]) for c in result.get("checks") or []],
+            "status": result.get("status")}
+
+
+def _audit(lab_inventory, first, in_worker, check=False):
+    return run_playbook(AUDIT, lab_inventory, extra_vars={"first_host": first}, check=check, verbosity=3,
+                        env={"FLEETOPS_IN_WORKER": "1" if in_worker else "0"})
+
+
+def test_in_worker_and_module_return_the_same(lab, lab_inventory):
+    hosts = _real(lab)
+    worker = _audit(lab_inventory, hosts[0], True)
+    module = _audit(lab_inventory, hosts[0], False)
+    assert worker.rc == 0, worker.output[-3000:]
+    assert module.rc == 0, module.output[-3000:]
+    # the in-worker run started no module process of ours; the module run did, for every task
+    assert not SPAWNED.findall(worker.output), SPAWNED.findall(worker.output)[:5]
+    assert {"agent_audit", "agent_status", "wal_inspect"} <= set(SPAWNED.findall(module.output))
+    for host in hosts:
+        for task in ("audit", "status", "wal"):
+            a, b = worker.result(host, task), module.result(host, task)
+            assert _shape(a) == _shape(b), (host, task, _shape(a), _shape(b))
+        # the audit's parts are the single modules' results, on both paths
+        assert sorted(worker.result(host, "audit")["parts"]) == sorted(module.result(host, "audit")["parts"])
+    # one broken cluster is data on both paths, the others are not affected
+    for run in (worker, module):
+        broken = run.result(hosts[0], "broken")
+        assert broken["status"] == "unknown" and "no-such-context" in broken.get("reason", ""), broken
+        assert not broken.get("failed"), broken
+    # a no_log option's value appears nowhere: not in the result, not in -vvv output
+    for run in (worker, module):
+        assert run.result(hosts[0], "secret")["status"] == "unknown"
+        assert SECRET not in run.output
+        assert SECRET not in json.dumps(run.results)
+
+
+def test_check_mode_in_worker(lab, lab_inventory):
+    hosts = _real(lab)
+    run = _audit(lab_inventory, hosts[0], True, check=True)
+    assert run.rc == 0, run.output[-3000:]
+    assert not SPAWNED.findall(run.output)
+    for host in hosts:
+        res = run.result(host, "audit")
+        # one reading: the rates are unknown, nothing is wrong
+        assert res["changed"] is False and not res.get("failed"), res
+        assert res["status"] in ("ok", "unknown") and {c["status"] for c in res["checks"]} <= {"ok", "unknown"}, res["checks"]
+        assert {"POD", "HEALTH", "WAL-HEALTH", "RW-LAG"} <= {c["id"] for c in res["checks"]}
+
+
+def test_bad_argument_fails_the_task_naming_the_option(lab, lab_inventory):
+    play = AUDIT.split("  tasks:")[0] + """  tasks:
+    - name: bad
+      fleetops.prometheus_agent.agent_status:
+        no_such_option: 1
+      ignore_errors: true
+      register: bad
+    - name: negative
+      fleetops.prometheus_agent.agent_status:
+        timeout: -1
+      ignore_errors: true
+      register: negative
+"""
+    run = run_playbook(play, lab_inventory, limit=_real(lab)[0])
+    host = _real(lab)[0]
+    for task, option in (("bad", "no_such_option"), ("negative", "timeout")):
+        found = run.for_host(host, task)
+        # ansible-core 2.19 keeps "failed" out of an ignored result: the callback's status says it
+        assert found and found[-1]["status"] in ("failed", "ignored"), found
+        assert option in found[-1]["result"]["msg"] and "Traceback" not in found[-1]["result"]["msg"], found[-1]
+
+
+def test_daily_playbook_spawns_no_read_only_module(lab, lab_inventory, tmp_path):
+    hosts = _real(lab)
+    out = tmp_path / "report"
+    extra = {"fleet_report_dir": str(out), "fleet_history_file": "", "fleet_module_timeout": 90}
+    run = run_playbook("fleetops.prometheus_agent.daily", lab_inventory, extra_vars=extra, limit=hosts[0], verbosity=3,
+                       cwd=str(tmp_path), env=PLAIN)
+    doc = json.loads((out / "fleet-report.json").read_text())
+    # --limit: only that cluster was audited
+    assert sorted(doc["clusters"]) == [hosts[0]], sorted(doc["clusters"])
+    assert not SPAWNED.findall(run.output), SPAWNED.findall(run.output)[:5]
