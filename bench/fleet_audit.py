@@ -51,12 +51,14 @@ PLAYBOOKS = {
     "floor": str(BENCH / "floor" / "ping.yml"),
     "floor_x6": str(BENCH / "floor" / "ping_x6.yml"),
     "daily": "fleetops.prometheus_agent.daily",
+    "daily_module": "fleetops.prometheus_agent.daily",
     "naive": str(BENCH / "naive" / "runbook.yml"),
 }
 DESCRIPTIONS = {
     "floor": "1 x ansible.builtin.ping per host",
     "floor_x6": "6 x ansible.builtin.ping per host (diagnostic)",
     "daily": "fleetops.prometheus_agent.daily",
+    "daily_module": "the daily playbook with FLEETOPS_IN_WORKER=0 (a module process per task, as before the action plugins)",
     "naive": "kubectl + jq command tasks (bench/naive/runbook.yml)",
 }
 
@@ -197,13 +199,14 @@ def run_playbook(kind, inventory, forks, workdir, daemon_pid, module_timeout=Non
     workdir.mkdir(parents=True, exist_ok=True)
     timing_file = str(workdir / "timing.json")
     cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), PLAYBOOKS[kind]]
-    if kind == "daily":
+    if kind in ("daily", "daily_module"):
         cmd += ["-e", "fleet_report_dir=%s" % (workdir / "report")]
         if module_timeout:
             cmd += ["-e", "fleet_module_timeout=%d" % module_timeout]
     for key, value in (extra_vars or {}).items():
         cmd += ["-e", "%s=%s" % (key, value)]
     env = ansible_env(forks, timing_file)
+    env["FLEETOPS_IN_WORKER"] = "0" if kind == "daily_module" else "1"
     load_before = os.getloadavg()[0]
     api_cpu0 = cpu_seconds(daemon_pid) if daemon_pid else 0.0
     with open(workdir / "stdout.log", "wb") as out:
@@ -229,7 +232,7 @@ def run_playbook(kind, inventory, forks, workdir, daemon_pid, module_timeout=Non
             "peak_main_rss_mib": round(sampler.peak["main_rss"] / 2 ** 20, 1), "peak_procs": sampler.peak["procs"],
             "api_server_cpu_s": round(api_cpu, 2), "load_before": round(load_before, 1), "load_after": round(os.getloadavg()[0], 1),
             "recap": timing.get("recap", {}), "tasks": timing.get("tasks", []), "log": str(workdir / "stdout.log"),
-            "report_summary": _report_summary(workdir / "report") if kind == "daily" else None}
+            "report_summary": _report_summary(workdir / "report") if kind in ("daily", "daily_module") else None}
 
 
 def _report_summary(report_dir):
@@ -298,6 +301,9 @@ def analyse(results, sizes, kinds):
             row["daily_vs_floor_cpu"] = ratio(by["daily"]["cpu_s"], by["floor"]["cpu_s"])
         if "daily" in by and "floor_x6" in by:
             row["daily_vs_floor_x6_wall"] = ratio(by["daily"]["wall_s"], by["floor_x6"]["wall_s"])
+        if "daily" in by and "daily_module" in by:
+            row["module_vs_daily_wall"] = ratio(by["daily_module"]["wall_s"], by["daily"]["wall_s"])
+            row["module_vs_daily_cpu"] = ratio(by["daily_module"]["cpu_s"], by["daily"]["cpu_s"])
         if "daily" in by and "naive" in by:
             row["naive_vs_daily_wall"] = ratio(by["naive"]["wall_s"], by["daily"]["wall_s"])
             row["naive_vs_daily_cpu"] = ratio(by["naive"]["cpu_s"], by["daily"]["cpu_s"])
@@ -347,13 +353,15 @@ def markdown(meta, results, ratios, fits, forks):
             r["size"], r["kind"], r["rc"], r["wall_s"], r["cpu_s"], r["peak_pss_sum_mib"], r["peak_rss_sum_mib"], r["peak_main_rss_mib"],
             r["peak_procs"], r["api_server_cpu_s"], r["load_before"], r["load_after"]))
     out += ["", "Playbooks: " + "; ".join("`%s` = %s" % (k, v) for k, v in DESCRIPTIONS.items()), "",
-            "## Ratios", "", "| clusters | daily / floor (wall) | daily / floor (CPU) | daily / floor_x6 (wall) | naive / daily (wall) | naive / daily (CPU) |",
-            "|---:|---:|---:|---:|---:|---:|"]
+            "## Ratios", "", "| clusters | daily / floor (wall) | daily / floor (CPU) | daily / floor_x6 (wall) | naive / daily (wall) "
+            "| naive / daily (CPU) | module path / daily (wall) | module path / daily (CPU) |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for size, row in ratios.items():
         if not row:
             continue
-        out.append("| %d | %s | %s | %s | %s | %s |" % tuple([size] + [row.get(k, "-") for k in (
-            "daily_vs_floor_wall", "daily_vs_floor_cpu", "daily_vs_floor_x6_wall", "naive_vs_daily_wall", "naive_vs_daily_cpu")]))
+        out.append("| %d | %s | %s | %s | %s | %s | %s | %s |" % tuple([size] + [row.get(k, "-") for k in (
+            "daily_vs_floor_wall", "daily_vs_floor_cpu", "daily_vs_floor_x6_wall", "naive_vs_daily_wall", "naive_vs_daily_cpu",
+            "module_vs_daily_wall", "module_vs_daily_cpu")]))
     per = {k: v["cpu_per_host_s"] for k, v in fits.items()}
     if "daily" in per:
         out += ["", "Per-cluster CPU (the slopes below): daily / floor %s, naive / daily %s; daily / floor_x6 %s." % (

@@ -143,9 +143,12 @@ def test_daily_playbook_spawns_no_read_only_module(lab, lab_inventory, tmp_path)
     hosts = _real(lab)
     out = tmp_path / "report"
     extra = {"fleet_report_dir": str(out), "fleet_history_file": "", "fleet_module_timeout": 90}
+    env = dict(PLAIN, ANSIBLE_CALLBACKS_ENABLED="fleetops.prometheus_agent.fleet_progress")
     run = run_playbook("fleetops.prometheus_agent.daily", lab_inventory, extra_vars=extra, limit=hosts[0], verbosity=3,
-                       cwd=str(tmp_path), env=PLAIN)
+                       cwd=str(tmp_path), env=env)
     doc = json.loads((out / "fleet-report.json").read_text())
     # --limit: only that cluster was audited
     assert sorted(doc["clusters"]) == [hosts[0]], sorted(doc["clusters"])
     assert not SPAWNED.findall(run.output), SPAWNED.findall(run.output)[:5]
+    # the progress callback's last line: every cluster of the play evaluated
+    assert re.search(r"fleet audit: 1/1 clusters evaluated \(100%\), .*, \d+ s elapsed", run.output), run.output[-2000:]
