@@ -268,7 +268,7 @@ def _oom_recent(pods, now):
 
 
 def check_memory(agent, pods, th, now):
-    ratio = th.get('memory_critical_ratio', 0.9)
+    ratio = th['memory_critical_ratio']
     if th.get('memory_critical') is not None and th['memory_critical'] <= 1.5:   # the older key name, a ratio
         ratio = th['memory_critical']
     thr = {'warning': th['memory_warning'], 'critical': 'over %s of the limit or OOMKilled' % ratio}
@@ -454,7 +454,7 @@ def wal_facts(metrics, now, baseline=None):
 
 
 def check_ingest(ingest, targets, th):
-    thr = {'critical': th.get('ingest_critical', 0.0)}
+    thr = {'critical': th['ingest_critical']}
     if ingest is None:
         return _checks.unknown('INGEST', 'the agent\'s metrics could not be read', thr)
     rate = ingest.get('samples_appended_per_second')

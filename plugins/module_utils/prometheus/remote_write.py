@@ -484,7 +484,7 @@ def check_success(q, th, many, rate_reason):
 
 
 def check_retry(q, th, many, rate_reason):
-    limit = th.get('rw_retry_warning', 0.0)
+    limit = th['rw_retry_warning']
     thr = {'warning': 'retried samples/s > %s' % limit, 'critical': 'retried samples/s > %s and no bytes sent' % limit}
     name = _named(q, many)
     if q.get('window_seconds') is None:
@@ -551,14 +551,14 @@ def check_pending(q, th, many):
 
 
 def check_shards(q, th, many):
-    thr = {'warning': th['rw_shards_warning'], 'critical': th.get('rw_shards_critical', 1.0)}
+    thr = {'warning': th['rw_shards_warning'], 'critical': th['rw_shards_critical']}
     name = _named(q, many)
     sh = q.get('shards') or {}
     desired, high = sh.get('desired'), sh.get('max')
     if desired is None or not high:
         return _checks.unknown('RW-SHARDS', name + 'the agent exports no desired/max shards', thr)
     ratio = desired / high
-    status = _checks.level(ratio, th['rw_shards_warning'], th.get('rw_shards_critical', 1.0))
+    status = _checks.level(ratio, th['rw_shards_warning'], th['rw_shards_critical'])
     if status == 'ok':
         msg = name + 'desired shards %.2f of max %d' % (desired, high)
     else:
