@@ -213,4 +213,3 @@ def find_agent_resource(target, namespace, pod=None, name=None, kind=None):
 def remote_write_urls(resource):
     """The ``remoteWrite`` URLs of an operator resource."""
     return [item.get('url') for item in ((resource or {}).get('spec') or {}).get('remoteWrite') or [] if item.get('url')]
-

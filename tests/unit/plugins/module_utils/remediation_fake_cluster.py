@@ -61,8 +61,8 @@ def merge(base, patch):
 
 
 def pod(name=POD, uid="uid-1", ready=True, deletion=None, labels=None, limits=None, sts=STS):
-    meta = {"name": name, "namespace": NS, "uid": uid, "labels": dict(labels or {"app.kubernetes.io/name": "prometheus-agent",
-                                                                          "operator.prometheus.io/name": CR}),
+    default_labels = {"app.kubernetes.io/name": "prometheus-agent", "operator.prometheus.io/name": CR}
+    meta = {"name": name, "namespace": NS, "uid": uid, "labels": dict(labels or default_labels),
             "ownerReferences": [{"kind": "StatefulSet", "name": sts}], "creationTimestamp": "2026-11-24T07:00:00Z"}
     if deletion:
         meta["deletionTimestamp"] = deletion
