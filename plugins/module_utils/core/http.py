@@ -222,9 +222,9 @@ def without_userinfo(url):
     """``url`` without ``user:password@`` (never in a message)."""
     scheme, sep, rest = str(url).partition('://')
     if not sep:
-        return str(url).split('@')[-1]
+        return str(url).rsplit('@', 1)[-1]
     host, slash, path = rest.partition('/')
-    return '%s://%s%s%s' % (scheme, host.split('@')[-1], slash, path)
+    return '%s://%s%s%s' % (scheme, host.rsplit('@', 1)[-1], slash, path)
 
 
 def _root_cause(exc):

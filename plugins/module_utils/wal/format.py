@@ -43,8 +43,7 @@ import struct
 import time
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.checks import (
-    make as _check, result_status as worst_status)
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.checks import make as _check
 
 try:
     import crc32c as _crc32c_mod
@@ -995,6 +994,7 @@ class _Limited:
 # --------------------------------------------------------------------------- checks
 
 WAL_CHECK_IDS = ('WAL-SIZE', 'WAL-HEALTH', 'PVC', 'WAL-ROTATION')
+
 
 def wal_thresholds(user=None):
     """The WAL checks' thresholds: the catalog's (checks.py), the user's over them."""

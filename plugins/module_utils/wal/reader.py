@@ -17,6 +17,7 @@ import json
 import os
 import socket
 
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.checks import result_status
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import format as walmod
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import (
     FleetopsError, MissingLibrary, TargetTimeout, TargetUnreachable)
@@ -290,7 +291,7 @@ def inspect(params, location, target=None):
     if compression is not None and facts.get('compression') is None:
         facts['compression'] = compression
     checks = walmod.wal_checks(facts, listing.volume, thresholds, verify=params['verify'])
-    result.update(wal=facts, volume=listing.volume, checks=checks, status=walmod.worst_status(checks))
+    result.update(wal=facts, volume=listing.volume, checks=checks, status=result_status(checks))
     if params['repair_preview']:
         result['repair_preview'] = report.repair_preview()
     return result

@@ -77,7 +77,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "100000")
             self.end_headers()
             try:
-                for _ in range(200):
+                for _tick in range(200):
                     self.wfile.write(b".")
                     self.wfile.flush()
                     time.sleep(0.1)
@@ -298,7 +298,7 @@ def test_one_deadline_over_several_requests(silent):
     client = fhttp.HttpClient("http://127.0.0.1:%d" % silent.port, timeout=30)
     deadline = fhttp.Deadline(1.0)
     start = time.monotonic()
-    for _ in range(3):
+    for _attempt in range(3):
         with pytest.raises(errors.TargetTimeout):
             client.get("/", deadline=deadline)
     assert time.monotonic() - start < 1.6

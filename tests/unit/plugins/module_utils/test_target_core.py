@@ -20,8 +20,6 @@ from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core imp
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import errors
 
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import target
-
 SECRET = "s3cr3t-token-do-not-print"
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as core_checks
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import format as wal
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "wal"
@@ -51,7 +52,7 @@ def test_all_ok_shape():
         assert set(c) == {"id", "status", "value", "threshold", "message"}
         assert c["status"] == "ok", c
         assert c["message"]
-    assert wal.worst_status(checks) == "ok"
+    assert core_checks.result_status(checks) == "ok"
 
 
 @pytest.mark.parametrize("size,status", [(39 * GIB, "ok"), (41 * GIB, "warning"), (46 * GIB, "critical")])
