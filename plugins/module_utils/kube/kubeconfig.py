@@ -54,14 +54,14 @@ def signature(path):
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-def load(path):
-    """The parsed kubeconfig at ``path`` (a dict, shared: do not change it). An empty file is ``{}``."""
+def _read(path):
+    """(doc, {kind: {name: entry}}) of the kubeconfig at ``path``, cached by its signature."""
     path = os.path.abspath(os.path.expanduser(path))
     sig = signature(path)
     with _LOCK:
         cached = _CACHE.get(path)
         if cached is not None and sig is not None and cached[0] == sig:
-            return cached[1]
+            return cached[1], cached[2]
     if yaml is None:  # pragma: no cover
         raise TargetConfigError('the Python library PyYAML is required to read %s' % path)
     try:
@@ -73,9 +73,15 @@ def load(path):
         doc = {}
     if not isinstance(doc, dict):
         raise TargetConfigError('%s is not a kubeconfig (no mapping at the top)' % path)
+    index = dict((kind, _named(doc.get(kind))) for kind in ('contexts', 'clusters', 'users'))
     with _LOCK:
-        _CACHE[path] = (sig, doc)
-    return doc
+        _CACHE[path] = (sig, doc, index)
+    return doc, index
+
+
+def load(path):
+    """The parsed kubeconfig at ``path`` (a dict, shared: do not change it). An empty file is ``{}``."""
+    return _read(path)[0]
 
 
 def clear_cache():
@@ -96,8 +102,8 @@ def contexts(path):
     """The contexts of the file at ``path``, in order: dicts of name, cluster (the context's cluster,
     or its own name when it has none), namespace, server (None when the cluster is not in the
     file) and user."""
-    doc = load(path)
-    clusters = _named(doc.get('clusters'))
+    doc, index = _read(path)
+    clusters = index['clusters']
     found = []
     for entry in doc.get('contexts') or []:
         if not isinstance(entry, dict) or not entry.get('name'):
@@ -124,27 +130,26 @@ def reduced(path, context=None):
     """The file cut down to ``context`` (default: its current context), that context's cluster and
     user, as a new dict for the client's ``load_kube_config_from_dict``; None when the file has no
     such context."""
-    doc = load(path)
+    doc, index = _read(path)
     name = context or doc.get('current-context')
-    wanted = _named(doc.get('contexts')).get(str(name)) if name else None
+    wanted = index['contexts'].get(str(name)) if name else None
     if wanted is None:
         return None
     spec = wanted.get('context') if isinstance(wanted.get('context'), dict) else {}
     config = {'apiVersion': 'v1', 'kind': 'Config', 'current-context': str(name), 'contexts': [copy.deepcopy(wanted)]}
     base = os.path.dirname(os.path.abspath(os.path.expanduser(path)))
     for kind in ('cluster', 'user'):
-        items = []
-        for item in doc.get(kind + 's') or []:
-            if not isinstance(item, dict) or item.get('name') != spec.get(kind):
-                continue
-            item = copy.deepcopy(item)
-            body = item.get(kind) if isinstance(item.get(kind), dict) else {}
-            for key in FILE_KEYS[kind]:
-                if isinstance(body.get(key), str) and not os.path.isabs(body[key]):
-                    body[key] = os.path.join(base, body[key])
-            item[kind] = body
-            items.append(item)
-        config[kind + 's'] = items
+        item = index[kind + 's'].get(str(spec.get(kind))) if spec.get(kind) is not None else None
+        if item is None:
+            config[kind + 's'] = []
+            continue
+        item = copy.deepcopy(item)
+        body = item.get(kind) if isinstance(item.get(kind), dict) else {}
+        for key in FILE_KEYS[kind]:
+            if isinstance(body.get(key), str) and not os.path.isabs(body[key]):
+                body[key] = os.path.join(base, body[key])
+        item[kind] = body
+        config[kind + 's'] = [item]
     return config
 
 
