@@ -32,6 +32,13 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
 
+try:
+    # loaded here, in the main process, before the workers fork: one import per play, not per host
+    import kubernetes.client  # noqa: F401  pylint: disable=unused-import
+    import kubernetes.stream  # noqa: F401  pylint: disable=unused-import
+except ImportError:  # the module path says what is missing (a local wal_inspect does not need it)
+    pass
+
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import runners
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, MissingLibrary
 
