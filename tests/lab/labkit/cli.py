@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from labkit.client import LabClient, down_workdir
-from labkit.runtime import LabError, PROCESS_FAULTS
+from labkit.common import LabError
+from labkit.faults import PROCESS_FAULTS
 
 API_FAULTS = ("api-error", "api-slow", "api-auth")
 

@@ -1,19 +1,27 @@
 """Process faults of the lab: what each one really does to which process.
 
-Called by ``Supervisor.fault`` / ``Supervisor.heal`` as ``fault(supervisor, name, cluster)``
+Called by ``labkit.runtime.Supervisor.fault`` / ``.heal`` as ``fault(supervisor, name, cluster)``
 and ``heal(supervisor, name, cluster)``; each returns a dict of details (JSON-able).
-See tests/lab/README.md for the table.
+See tests/lab/README.md for the table. The processes are the supervisor's
+(``labkit.runtime.AgentRuntime``, used through their methods): this module does not import
+``labkit.runtime`` (which imports it).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import time
 from pathlib import Path
 
-from labkit.runtime import CRASHLOOP_FLAG, AgentRuntime, LabError, fill_filesystem, format_quantity
+from labkit.common import LabError, format_quantity
 
+PROCESS_FAULTS = (
+    "receiver-down", "receiver-4xx", "agent-kill", "crashloop", "wal-corrupt", "wal-corrupt-stopped",
+    "bad-config", "disk-full", "high-memory", "oom-kill", "stuck-terminating",
+)
+CRASHLOOP_FLAG = "--fleetlab.crashloop-invalid-flag"
 WAL_PAGE_SIZE = 32 * 1024
 BAD_CONFIG = """# written by the fleetlab bad-config fault
 global:
@@ -26,7 +34,7 @@ scrape_configs:
 """
 
 
-def _agent(sup, cluster) -> AgentRuntime:
+def _agent(sup, cluster):
     if cluster is None:
         raise ValueError("this fault needs --cluster")
     if cluster not in sup.clusters:
@@ -60,7 +68,7 @@ def record_fragments(data: bytes) -> list[tuple[int, int, int]]:
     return frags
 
 
-def corrupt_wal(agent: AgentRuntime) -> dict:
+def corrupt_wal(agent) -> dict:
     """Flip bytes in the payload of a record in a middle segment (never the last one) of a
     stopped agent's WAL; the fragment's CRC-32C no longer matches."""
     segments = [p for p in list_segments(agent.wal_dir) if p.stat().st_size > 0]
@@ -81,7 +89,7 @@ def corrupt_wal(agent: AgentRuntime) -> dict:
             "segments": [p.name for p in list_segments(agent.wal_dir)]}
 
 
-def _ensure_two_segments(agent: AgentRuntime):
+def _ensure_two_segments(agent):
     """Every agent start opens a new segment: restart the container until the WAL has two
     segments with data, so a segment before the last one can be corrupted."""
     for _attempt in range(3):
@@ -92,6 +100,34 @@ def _ensure_two_segments(agent: AgentRuntime):
         while not agent.is_ready() and time.time() < deadline:
             time.sleep(0.25)
         time.sleep(6)
+
+
+def fill_filesystem(path: Path) -> int:
+    """Create ``path`` and grow it until its filesystem has no space left; returns its size."""
+    size = 0
+    chunk = b"\0" * (1 << 20)
+    with open(path, "wb", buffering=0) as handle:
+        st = os.statvfs(path.parent)
+        free = st.f_bavail * st.f_frsize
+        if free > (4 << 20):
+            try:
+                os.posix_fallocate(handle.fileno(), 0, free - (2 << 20))
+                size = free - (2 << 20)
+                handle.seek(size)
+            except OSError:
+                size = 0
+        for piece in (chunk, b"\0" * 4096, b"\0"):
+            while True:
+                try:
+                    written = handle.write(piece)
+                except OSError as exc:
+                    if exc.errno != errno.ENOSPC:
+                        raise
+                    break
+                if not written:
+                    break
+                size += written
+    return size
 
 
 def fault(sup, name: str, cluster):  # pylint: disable=too-many-return-statements,too-many-branches
@@ -159,7 +195,7 @@ def fault(sup, name: str, cluster):  # pylint: disable=too-many-return-statement
     raise ValueError("unknown process fault %r" % name)
 
 
-def _oom_kill(agent: AgentRuntime) -> dict:
+def _oom_kill(agent) -> dict:
     """Squeeze the memory cgroup to just above its usage, then make the agent allocate until
     the kernel OOM-kills it.
 

@@ -28,7 +28,6 @@ Kubelet behaviour (lab timings, shorter than the real kubelet's so tests stay fa
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -46,6 +45,9 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+from labkit import faults
+from labkit.common import LabError, parse_quantity
+
 FIRST_RESTART_DELAY = float(os.environ.get("FLEETLAB_FIRST_RESTART_DELAY", "1"))
 QUICK_DEATH_SECONDS = float(os.environ.get("FLEETLAB_QUICK_DEATH_SECONDS", "10"))
 BACKOFF_BASE = float(os.environ.get("FLEETLAB_BACKOFF_BASE", "2"))
@@ -56,37 +58,6 @@ PORT_RANGE = (20000, 32000)
 DEFAULT_VOLUME_SIZE = "256Mi"
 AGENT_CONTAINER_PATH = "/prometheus"
 CGROUP_ROOT = Path("/sys/fs/cgroup/memory")
-CRASHLOOP_FLAG = "--fleetlab.crashloop-invalid-flag"
-
-PROCESS_FAULTS = (
-    "receiver-down", "receiver-4xx", "agent-kill", "crashloop", "wal-corrupt", "wal-corrupt-stopped",
-    "bad-config", "disk-full", "high-memory", "oom-kill", "stuck-terminating",
-)
-
-_UNITS = {"": 1, "k": 1000, "M": 1000 ** 2, "G": 1000 ** 3, "T": 1000 ** 4,
-          "Ki": 1024, "Mi": 1024 ** 2, "Gi": 1024 ** 3, "Ti": 1024 ** 4}
-
-
-class LabError(Exception):
-    """A lab part could not be started or driven; the message says what to do."""
-
-
-def parse_quantity(value) -> int:
-    """Kubernetes memory/storage quantity ('256Mi', '1G', 1000) -> bytes."""
-    if isinstance(value, (int, float)):
-        return int(value)
-    match = re.fullmatch(r"\s*([0-9.]+)\s*([kMGT]i?)?\s*", str(value))
-    if not match:
-        raise ValueError("not a quantity: %r" % (value,))
-    return int(float(match.group(1)) * _UNITS[match.group(2) or ""])
-
-
-def format_quantity(num_bytes: int) -> str:
-    """Bytes -> the shortest exact binary quantity ('256Mi')."""
-    for unit in ("Ti", "Gi", "Mi", "Ki"):
-        if num_bytes % _UNITS[unit] == 0 and num_bytes >= _UNITS[unit]:
-            return "%d%s" % (num_bytes // _UNITS[unit], unit)
-    return str(num_bytes)
 
 
 def find_binary(name: str, env_var: str, package: str) -> str:
@@ -712,34 +683,6 @@ class AgentRuntime(ProcessRuntime):
                 "available_bytes": st.f_bavail * st.f_frsize}
 
 
-def fill_filesystem(path: Path) -> int:
-    """Create ``path`` and grow it until its filesystem has no space left; returns its size."""
-    size = 0
-    chunk = b"\0" * (1 << 20)
-    with open(path, "wb", buffering=0) as handle:
-        st = os.statvfs(path.parent)
-        free = st.f_bavail * st.f_frsize
-        if free > (4 << 20):
-            try:
-                os.posix_fallocate(handle.fileno(), 0, free - (2 << 20))
-                size = free - (2 << 20)
-                handle.seek(size)
-            except OSError:
-                size = 0
-        for piece in (chunk, b"\0" * 4096, b"\0"):
-            while True:
-                try:
-                    written = handle.write(piece)
-                except OSError as exc:
-                    if exc.errno != errno.ENOSPC:
-                        raise
-                    break
-                if not written:
-                    break
-                size += written
-    return size
-
-
 def _tail_lines(path: Path, count: int) -> list[str]:
     try:
         return path.read_text(encoding="utf-8", errors="replace").splitlines()[-count:]
@@ -767,7 +710,7 @@ class Supervisor:
     - ``stopping``: ``threading.Event`` set when the lab shuts down.
 
     Faults: ``fault(name, cluster)`` / ``heal(name, cluster)`` handle the process faults in
-    ``PROCESS_FAULTS`` here; any other name goes to the handlers registered with
+    ``faults.PROCESS_FAULTS`` here; any other name goes to the handlers registered with
     ``register_api_fault_handler`` (the API server registers one for api-error, api-slow,
     api-auth); a name nobody handles raises ValueError, an unknown cluster KeyError.
     """
@@ -949,8 +892,7 @@ class Supervisor:
     def _dispatch(self, action: str, name: str, cluster):
         if cluster is not None and cluster not in self.clusters and not cluster.startswith("syn-"):
             raise KeyError("no cluster %r (clusters: %s)" % (cluster, ", ".join(self.clusters)))
-        if name in PROCESS_FAULTS:
-            from labkit import faults  # pylint: disable=import-outside-toplevel
+        if name in faults.PROCESS_FAULTS:
             details = getattr(faults, action)(self, name, cluster)
         else:
             details = None
@@ -960,7 +902,7 @@ class Supervisor:
                     break
             if details is None:
                 raise ValueError("unknown fault %r (process faults: %s; API faults need the API server)"
-                                 % (name, ", ".join(PROCESS_FAULTS)))
+                                 % (name, ", ".join(faults.PROCESS_FAULTS)))
         key = "%s/%s" % (name, cluster or "-")
         with self.lock:
             if action == "fault":

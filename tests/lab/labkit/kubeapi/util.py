@@ -76,6 +76,13 @@ REASONS = {
 }
 
 
+def decorate(res, obj):
+    """Give ``obj`` the apiVersion and kind of ``res`` (a ``discovery.Resource``) when it has none."""
+    obj.setdefault("apiVersion", res.api_version)
+    obj.setdefault("kind", res.kind)
+    return obj
+
+
 def status_obj(code, message, reason=None, details=None):
     """A ``Status`` object as the API server returns it for errors."""
     obj = {
