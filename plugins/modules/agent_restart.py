@@ -30,8 +30,9 @@ description:
     or the lag is above I(max_lag_seconds), because restarting then loses the unsent WAL
     (prometheus/prometheus#13539). When the agent's metrics cannot be read, the remote-write URLs of
     its PrometheusAgent resource are probed instead. I(force=true) overrides this and says so.
-  - A C(coordination.k8s.io/v1) Lease named C(fleetops-remediation-<statefulset>) in the agent's
-    namespace is held while acting, so two remediation runs never restart the same cluster at once.
+  - The cluster's C(coordination.k8s.io/v1) Lease, C(fleetops-remediation) in the agent's namespace (the one
+    agent_tune takes too), is held while acting, so two remediation runs never act on the same cluster at once;
+    within I(cooldown_seconds) of another run's change it plans nothing (see the notes).
   - With I(reason=wal_corruption) it restarts first (Prometheus repairs its WAL at start-up), then
     verifies the repair from the logs and checks the tail of the WAL. It never deletes WAL itself
     (see I(allow_data_loss)).
@@ -41,6 +42,7 @@ description:
 extends_documentation_fragment:
   - fleetops.prometheus_agent.connection
   - fleetops.prometheus_agent.agent
+  - fleetops.prometheus_agent.change_lease
 options:
   mode:
     description:
@@ -112,22 +114,20 @@ options:
     default: false
   cooldown_seconds:
     description:
-      - Do nothing (C(changed=false)) when the StatefulSet was rollout-restarted less than this many seconds
-        ago, or the pod was replaced while this run waited for the Lease (another run already restarted it).
-      - Does not apply to I(mode=forced). C(0) turns it off.
+      - Do nothing (C(changed=false), the message says C(planned nothing) and why) when another run changed this
+        cluster less than this many seconds ago (the record on the cluster's Lease), when the StatefulSet was
+        rollout-restarted less than this many seconds ago, or when the pod was replaced while this run waited for
+        the Lease (another run already restarted it).
+      - Does not apply to a forced restart of a pod stuck Terminating. C(0) turns it off.
       - Default is the remediation limit of the check catalog, 300 seconds.
     type: int
   lease:
-    description: Hold a Lease while acting (refuse when another run holds it).
+    description:
+      - Hold the cluster's Lease while acting (refuse when another run holds it) and honour the change record on it.
+      - C(false) turns that coordination off (no Lease, no record, no cooldown from it), for a cluster where
+        Leases cannot be used; the remediate role never sets it.
     type: bool
     default: true
-  lease_duration:
-    description: Seconds the Lease is valid (a run that dies leaves it to expire after this).
-    type: int
-    default: 900
-  lease_holder:
-    description: The Lease holder identity. Default is C(user@host/pid), plus the AWX job id when there is one.
-    type: str
   wal_path:
     description: The WAL directory inside the agent container (for I(reason=wal_corruption)).
     type: str
@@ -210,7 +210,7 @@ action:
   type: str
   sample: graceful
 refused:
-  description: True when a guardrail (receiver failing, lag, lease held, forced not allowed) refused the restart.
+  description: True when a guardrail (receiver failing, lag, lease held by another run, forced not allowed) refused the restart.
   returned: always
   type: bool
   sample: false
@@ -256,10 +256,18 @@ wal:
   sample: {"repaired": true, "log_lines": [], "corruptions_after": [], "deleted": [], "data_loss": false,
            "log_lines_before_restart": ["... level=warn msg=\"Starting corruption repair\" segment=0 offset=38840"]}
 lease:
-  description: The Lease held while acting.
+  description: The cluster's Lease held while acting (read only, in check mode), and C(recorded), the change recorded on it.
   returned: when a lease was used
   type: dict
-  sample: {"name": "fleetops-remediation-prom-agent-lab-1", "namespace": "monitoring", "holder": "root@bastion/4242", "held": false}
+  sample: {"name": "fleetops-remediation", "namespace": "monitoring", "holder": "root@bastion/4242", "held": false,
+           "recorded": {"action": "graceful_restart", "change": "rollout restart of StatefulSet monitoring/prom-agent-lab-1",
+                        "at": "2026-11-24T08:00:41Z", "holder": "root@bastion/4242"}}
+cooldown:
+  description: The change of another run that held this one back (I(cooldown_seconds)), when it planned nothing.
+  returned: when the cooldown held the run back
+  type: dict
+  sample: {"last_action": "tune", "last_change": "PrometheusAgent monitoring/lab-1: resources.limits.memory 512Mi -> 640Mi",
+           "last_holder": "remediate-20261124T080000Z-4242", "changed_at": "2026-11-24T08:00:41Z", "until": "2026-11-24T08:05:41Z"}
 replicas:
   description: With I(target=receiver), one entry per receiver replica that was (or would be) restarted.
   returned: when target is receiver
@@ -302,6 +310,7 @@ def argument_spec():
         lease=dict(type='bool', default=True),
         lease_duration=dict(type='int', default=900),
         lease_holder=dict(type='str'),
+        lease_wait=dict(type='int', default=0),
         wal_path=dict(type='str', default='/prometheus/wal'),
         allow_data_loss=dict(type='bool', default=False),
         receiver_namespace=dict(type='str', default='thanos'),
@@ -314,7 +323,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     error = validate_common(module.params, positive=('lease_duration',),
                             not_negative=('wait_timeout', 'max_lag_seconds', 'max_pending_samples', 'rw_interval',
-                                          'verify_timeout', 'stuck_after_seconds', 'cooldown_seconds'))
+                                          'verify_timeout', 'stuck_after_seconds', 'cooldown_seconds', 'lease_wait'))
     if error:
         module.fail_json(msg=error)
     if module.params.get('url'):

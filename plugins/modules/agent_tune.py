@@ -29,11 +29,15 @@ description:
     current value, never above the caps), or I(resources_step) raises the limits by one step of
     I(step_percent) up to the caps. A resources change restarts the agent, so the restart guardrail
     applies (refused while the receiver is failing or lag is high, unless I(force)).
+  - The patch is made under the cluster's Lease (C(fleetops-remediation) in the agent's namespace, the one
+    agent_restart takes too) and computed there from what the resource holds now; within I(cooldown_seconds)
+    of another run's change it plans nothing (see the notes).
   - Idempotent (a second run with the same arguments reports C(changed=false)), supports check mode
-    (nothing is patched) and diff mode (the spec before and after).
+    (nothing is patched, the Lease is only read) and diff mode (the spec before and after).
 extends_documentation_fragment:
   - fleetops.prometheus_agent.connection
   - fleetops.prometheus_agent.agent
+  - fleetops.prometheus_agent.change_lease
 options:
   kind:
     description: The operator resource kind.
@@ -101,8 +105,10 @@ options:
     choices: [memory, cpu]
   resources_step_from:
     description:
-      - The limits the step is computed from (e.g. C({memory = 512Mi}), the limit seen by the check).
-        With it a repeated run is idempotent; without it every run raises the current limit again.
+      - The limits the step is computed from (e.g. C({memory = 512Mi}), the limit seen by the check; the
+        remediate role gives the one its MEMORY finding saw). The step is compared with what the resource
+        holds now, so with it a repeated run is idempotent; without it a run after the cooldown raises the
+        current limit again.
     type: dict
   step_percent:
     description: The largest increase of a resource in one change, in percent.
@@ -137,6 +143,12 @@ options:
     description: Seconds to wait for the new pod after a resources change.
     type: int
     default: 300
+  cooldown_seconds:
+    description:
+      - Do nothing (C(changed=false), the message says C(planned nothing) and why) when another run changed this
+        cluster (restart or tune) less than this many seconds ago (the record on the cluster's Lease).
+      - C(0) turns it off. Default is the remediation limit of the check catalog, 300 seconds.
+    type: int
 attributes:
   check_mode:
     description: Says what it would change (and refusals) and patches nothing.
@@ -228,6 +240,19 @@ guard:
   returned: when resources change
   type: dict
   sample: {"allowed": true, "reasons": [], "overridden": false}
+lease:
+  description: The cluster's Lease held while patching (read only, in check mode), and C(recorded), the change recorded on it.
+  returned: when the resource would change
+  type: dict
+  sample: {"name": "fleetops-remediation", "namespace": "monitoring", "holder": "root@bastion/4242", "held": false,
+           "recorded": {"action": "tune", "change": "PrometheusAgent monitoring/lab-1: resources.limits.memory 512Mi -> 640Mi",
+                        "at": "2026-11-24T08:00:41Z", "holder": "root@bastion/4242"}}
+cooldown:
+  description: The change of another run that held this one back (I(cooldown_seconds)), when it planned nothing.
+  returned: when the cooldown held the run back
+  type: dict
+  sample: {"last_action": "graceful_restart", "last_change": "rollout restart of StatefulSet monitoring/prom-agent-lab-1",
+           "last_holder": "root@bastion/4242", "changed_at": "2026-11-24T08:00:41Z", "until": "2026-11-24T08:05:41Z"}
 pod_after:
   description: The agent pod after a resources change (new uid, ready).
   returned: when resources changed and I(wait) is true
@@ -275,14 +300,18 @@ def argument_spec():
         rw_interval=dict(type='float', default=5),
         wait=dict(type='bool', default=True),
         wait_timeout=dict(type='int', default=300),
+        cooldown_seconds=dict(type='int'),
+        lease_duration=dict(type='int', default=900),
+        lease_holder=dict(type='str'),
+        lease_wait=dict(type='int', default=0),
     )
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
                            mutually_exclusive=[('resources', 'resources_step')])
-    error = (validate_common(module.params, positive=('step_percent', 'max_shards_cap'),
-                             not_negative=('max_lag_seconds', 'rw_interval', 'wait_timeout'))
+    error = (validate_common(module.params, positive=('step_percent', 'max_shards_cap', 'lease_duration'),
+                             not_negative=('max_lag_seconds', 'rw_interval', 'wait_timeout', 'cooldown_seconds', 'lease_wait'))
              or validate_dict_option(module.params, 'queue', module.argument_spec['queue']['options']))
     if error:
         module.fail_json(msg=error)

@@ -4,10 +4,15 @@
 """A coordination.k8s.io/v1 Lease so two remediation runs never act on one cluster at once.
 
 ``Lease(api, namespace, name, holder, duration)``: ``acquire()`` creates the Lease, or takes
-over one whose holder let it expire (renewTime + leaseDurationSeconds in the past), using the
-resourceVersion for optimistic concurrency: of two runs racing for it, exactly one wins, the
-other gets ``LeaseHeld``. ``release()`` deletes it if we still hold it. An expired lease of a
-run that died is taken over after ``duration`` seconds.
+over one that has no holder or whose holder let it expire (renewTime + leaseDurationSeconds in
+the past), using the resourceVersion for optimistic concurrency: of two runs racing for it,
+exactly one wins, the other gets ``LeaseHeld``. A holder takes its own lease again. An expired
+lease of a run that died is taken over after ``duration`` seconds.
+
+The Lease also keeps the record of the last change made under it (``change_record``: its
+annotations ``fleetops.io/last-*``: the action, what changed, when, by whom), which the cooldown
+of remediation reads. ``release(record)`` gives the lease back: the holder is cleared and the
+record (the new one, or the one it had) kept; a Lease with no record at all is deleted.
 
 The API is reached through a small adaptor (``get``/``create``/``replace``/``delete`` on
 plain dicts, ``LeaseConflict`` on HTTP 409) so the logic is unit-tested without a cluster;
@@ -30,6 +35,13 @@ from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube.wor
 LEASES_API = '/apis/coordination.k8s.io/v1'
 VERBS = {'GET': 'reading', 'POST': 'creating', 'PUT': 'replacing', 'DELETE': 'deleting'}
 MANAGED_BY = 'fleetops.prometheus_agent'
+# the one Lease of a cluster, in the agent's namespace
+CLUSTER_LEASE = 'fleetops-remediation'
+HOLDER_ACTION = 'fleetops.io/action'
+# the record of the last change: its keys and the annotations that keep them
+RECORD_ANNOTATIONS = {'action': 'fleetops.io/last-action', 'change': 'fleetops.io/last-change',
+                      'at': 'fleetops.io/last-change-at', 'holder': 'fleetops.io/last-holder'}
+RECORD_CHANGE_CHARS = 1000
 
 
 class LeaseConflict(Exception):
@@ -56,12 +68,6 @@ def default_holder():
     return ident + ('/awx-job-%s' % job if job else '')
 
 
-def lease_name(workload):
-    """The Lease name for a workload (a StatefulSet name): DNS-1123, at most 63 characters."""
-    name = ('fleetops-remediation-%s' % workload).lower()
-    return name[:63].rstrip('-.')
-
-
 def _now():
     return datetime.datetime.now(datetime.timezone.utc)
 
@@ -77,6 +83,40 @@ def expires_at(lease):
     return units.as_datetime(renewed + int(spec.get('leaseDurationSeconds') or 0))
 
 
+def held_by_another(lease, holder, now):
+    """``LeaseHeld`` for a lease (a dict or None) that a holder other than ``holder`` holds unexpired at
+    ``now`` (an aware datetime), else None."""
+    other = ((lease or {}).get('spec') or {}).get('holderIdentity')
+    until = expires_at(lease) if lease else None
+    if other and other != holder and until is not None and until > now:
+        return LeaseHeld(other, until, _annotations(lease).get(HOLDER_ACTION))
+    return None
+
+
+def _annotations(lease):
+    return dict(((lease or {}).get('metadata') or {}).get('annotations') or {})
+
+
+def change_record(lease):
+    """The last change recorded on a lease (a dict): ``{'action', 'change', 'at' (epoch seconds),
+    'holder'}``, or None when it has none (or its time cannot be read)."""
+    notes = _annotations(lease)
+    at = units.timestamp(notes.get(RECORD_ANNOTATIONS['at']))
+    if at is None:
+        return None
+    record = dict((key, notes.get(note)) for key, note in RECORD_ANNOTATIONS.items())
+    record['at'] = at
+    return record
+
+
+def record_annotations(record):
+    """The annotations keeping ``record`` (``at``: epoch seconds; ``change`` cut to a readable length)."""
+    notes = dict((RECORD_ANNOTATIONS[key], str(record.get(key) or '')) for key in ('action', 'change', 'holder'))
+    notes[RECORD_ANNOTATIONS['change']] = notes[RECORD_ANNOTATIONS['change']][:RECORD_CHANGE_CHARS]
+    notes[RECORD_ANNOTATIONS['at']] = units.rfc3339(record['at'], digits=0)
+    return notes
+
+
 class Lease:
     """One lease on one workload, held by ``holder`` for ``duration`` seconds."""
 
@@ -90,21 +130,34 @@ class Lease:
         self.now = now
         self.held = False
         self.took_over = None
+        self.record = None      # the change record the lease had when we took it
 
-    def _body(self, resource_version=None, transitions=0):
+    def _body(self, current=None, held=True, record=None):
+        """The Lease to write: held by us (or by nobody), keeping the record ``current`` has unless
+        a new ``record`` is given; resourceVersion and transitions follow ``current``."""
         when = units.rfc3339(self.now())
+        notes = dict((key, value) for key, value in _annotations(current).items() if key != HOLDER_ACTION)
+        if record is not None:
+            notes.update(record_annotations(record))
+        if held and self.action:
+            notes[HOLDER_ACTION] = str(self.action)
         meta = {'name': self.name, 'namespace': self.namespace,
                 'labels': {'app.kubernetes.io/managed-by': MANAGED_BY}}
-        if self.action:
-            meta['annotations'] = {'fleetops.io/action': str(self.action)}
-        if resource_version:
-            meta['resourceVersion'] = resource_version
-        return {'apiVersion': 'coordination.k8s.io/v1', 'kind': 'Lease', 'metadata': meta,
-                'spec': {'holderIdentity': self.holder, 'leaseDurationSeconds': self.duration,
-                         'acquireTime': when, 'renewTime': when, 'leaseTransitions': transitions}}
+        if notes:
+            meta['annotations'] = notes
+        spec = {'leaseDurationSeconds': self.duration, 'renewTime': when}
+        if current is not None:
+            meta['resourceVersion'] = (current.get('metadata') or {}).get('resourceVersion')
+            spec['leaseTransitions'] = int((current.get('spec') or {}).get('leaseTransitions') or 0) + (1 if held else 0)
+        else:
+            spec['leaseTransitions'] = 0
+        if held:
+            spec.update(holderIdentity=self.holder, acquireTime=when)
+        return {'apiVersion': 'coordination.k8s.io/v1', 'kind': 'Lease', 'metadata': meta, 'spec': spec}
 
     def acquire(self):
-        """Take the lease or raise LeaseHeld. Returns a dict describing it."""
+        """Take the lease or raise LeaseHeld. Returns a dict describing it; ``record`` is then the
+        change record the lease had (``change_record``)."""
         try:
             self.api.create(self.namespace, self._body())
             self.held = True
@@ -119,24 +172,24 @@ class Lease:
                 raise LeaseHeld('another run', None, None)
             self.held = True
             return self.describe()
-        spec = current.get('spec') or {}
-        until = expires_at(current)
-        holder = spec.get('holderIdentity')
-        if holder and holder != self.holder and until is not None and until > self.now():
-            raise LeaseHeld(holder, until, ((current.get('metadata') or {}).get('annotations') or {}).get('fleetops.io/action'))
-        rv = (current.get('metadata') or {}).get('resourceVersion')
+        held = held_by_another(current, self.holder, self.now())
+        if held is not None:
+            raise held
+        holder = (current.get('spec') or {}).get('holderIdentity')
         try:
-            self.api.replace(self.namespace, self.name,
-                             self._body(resource_version=rv, transitions=int(spec.get('leaseTransitions') or 0) + 1))
+            self.api.replace(self.namespace, self.name, self._body(current))
         except LeaseConflict:
             latest = self.api.get(self.namespace, self.name) or {}
             raise LeaseHeld((latest.get('spec') or {}).get('holderIdentity') or 'another run', expires_at(latest) if latest else None)
         self.held = True
         self.took_over = holder if holder and holder != self.holder else None
+        self.record = change_record(current)
         return self.describe()
 
-    def release(self):
-        """Give the lease back (delete it) if we still hold it. Never raises for a lost lease."""
+    def release(self, record=None):
+        """Give the lease back if we still hold it: the holder cleared and the record kept (``record``,
+        a dict of ``RECORD_ANNOTATIONS``' keys, replaces it); deleted when there is no record at all.
+        Never raises for a lost lease."""
         if not self.held:
             return False
         self.held = False
@@ -144,7 +197,10 @@ class Lease:
         if current is None or (current.get('spec') or {}).get('holderIdentity') != self.holder:
             return False
         try:
-            self.api.delete(self.namespace, self.name, (current.get('metadata') or {}).get('resourceVersion'))
+            if record is None and change_record(current) is None:
+                self.api.delete(self.namespace, self.name, (current.get('metadata') or {}).get('resourceVersion'))
+            else:
+                self.api.replace(self.namespace, self.name, self._body(current, held=False, record=record))
         except LeaseConflict:
             return False
         return True

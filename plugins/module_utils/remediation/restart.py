@@ -5,12 +5,14 @@
 
 ``run(params, target, check_mode)`` is what ``agent_restart`` returns: ``(result, failed)``. For
 the agent: observe (the pod, its health), the guardrail (remote write read twice, ``guard``),
-the Lease, a graceful restart (rollout restart of the StatefulSet) or a forced one (delete with
-no grace: a pod stuck Terminating, or after the graceful restart failed), the cooldown, the WAL
-repair check (``reason=wal_corruption``: the log's repair lines, the WAL's tail verified) and the
-verification (ready, targets up, remote write sending). Pure domain code: no Ansible; the
-Kubernetes objects through ``kube/workloads``; ``sleep`` and ``clock`` are parameters, so the
-whole flow is unit-tested against a fake target.
+the cluster's Lease and cooldown (``change``), a graceful restart (rollout restart of the
+StatefulSet) or a forced one (delete with no grace: a pod stuck Terminating, or after the
+graceful restart failed), the WAL repair check (``reason=wal_corruption``: the log's repair
+lines, the WAL's tail verified) and the verification (ready, targets up, remote write sending).
+The receiver's replicas are restarted under the same Lease (in the agent's namespace). Pure
+domain code: no Ansible; the Kubernetes objects read through ``kube/workloads`` and changed only
+through ``change``; ``sleep`` and ``clock`` are parameters, so the whole flow is unit-tested
+against a fake target.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +29,7 @@ from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.err
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import lease as leases
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import workloads
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import agent_health, logs
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import change as changes
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import guard as guards
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import policy
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import reader as wal_reader
@@ -122,7 +125,6 @@ class Restart:
         self.sleep = sleep
         self.clock = clock
         self.result = {'changed': False, 'action': 'none', 'refused': False, 'refusal_reasons': [], 'steps': [], 'msg': ''}
-        self.lease = None
         self.pre_repair_lines = []
 
     def run(self):
@@ -133,6 +135,13 @@ class Restart:
             else:
                 self.agent()
         except Stopped:
+            return self.result, True
+        except changes.PlannedNothing as exc:
+            self.result.update(cooldown=exc.facts(), msg=str(exc))
+            self.step(self.result['msg'])
+            return self.result, False
+        except leases.LeaseHeld as exc:
+            self.result.update(refused=True, refusal_reasons=[str(exc)], msg='Refused: %s' % exc)
             return self.result, True
         except FleetopsError as exc:
             return self.stopped('%s' % exc), True
@@ -151,7 +160,6 @@ class Restart:
     def stopped(self, msg, **extra):
         self.result.update(extra)
         self.result['msg'] = msg
-        self.release()
         return self.result
 
     def fail(self, msg, **extra):
@@ -163,37 +171,13 @@ class Restart:
         self.result['refusal_reasons'] = list(reasons)
         self.fail(msg or ('Refused: %s' % '; '.join(reasons)))
 
-    # ------------------------------------------------------------------ the Lease
+    # ------------------------------------------------------------------ the Lease, the cooldown
 
-    def release(self):
-        if self.lease is not None and self.lease.held:
-            try:
-                self.lease.release()
-                self.step('released lease %s' % self.lease.name)
-            except (FleetopsError, leases.LeaseConflict) as exc:
-                self.step('could not release lease %s: %s (it expires by itself)' % (self.lease.name, exc))
-            self.result['lease'] = self.lease.describe()
-
-    def take_lease(self, namespace, workload, action):
-        if not self.p['lease']:
-            return
-        self.lease = leases.Lease(leases.KubeLeaseApi(self.target), namespace, leases.lease_name(workload),
-                                  holder=self.p.get('lease_holder'), duration=self.p['lease_duration'],
-                                  action='%s/%s' % (action, self.p['reason']), now=self.now)
-        if self.check_mode:
-            current = self.lease.api.get(namespace, self.lease.name)
-            until = leases.expires_at(current) if current else None
-            holder = ((current or {}).get('spec') or {}).get('holderIdentity')
-            if until is not None and until > self.now() and holder != self.lease.holder:
-                self.refuse(['another remediation run holds the lease (%s) until %s' % (holder, until.isoformat())])
-            self.result['lease'] = self.lease.describe()
-            return
-        try:
-            self.result['lease'] = self.lease.acquire()
-        except leases.LeaseHeld as exc:
-            self.lease = None
-            self.refuse([str(exc)])
-        self.step('took lease %s/%s' % (namespace, self.lease.name))
+    def changing(self, action, honour_cooldown=True):
+        """The cluster's Lease and cooldown (``change.change_lease``) in the agent's namespace."""
+        return changes.change_lease(self.target, self.p.get('namespace') or 'monitoring', action, self.p,
+                                    check_mode=self.check_mode, honour_cooldown=honour_cooldown, result=self.result,
+                                    clock=self.clock, sleep=self.sleep, log=self.step)
 
     # ------------------------------------------------------------------ the agent
 
@@ -221,30 +205,32 @@ class Restart:
         self.check_guard(namespace, pod, before)
         forced_now = self.forced_now(pod, before)
         action = 'forced' if forced_now else 'graceful'
-        self.take_lease(namespace, sts, action)
-        if self.recently_restarted(namespace, sts, pod, before):
-            return
-        if p['reason'] == 'wal_corruption':
-            self.pre_repair_lines, _error = self.repair_log_lines(86400)
-        if self.check_mode:
-            self.result.update(changed=True, action=action, msg='would %s restart %s (StatefulSet %s)%s' % (
-                action, before['name'], sts, ' and verify the WAL repair' if p['reason'] == 'wal_corruption' else ''))
-            self.step(self.result['msg'])
-            return
+        lease_action = policy.WAL_RECOVERY if p['reason'] == 'wal_corruption' else (
+            policy.FORCED_RESTART if forced_now else policy.GRACEFUL_RESTART)
+        # a pod stuck Terminating cannot wait out the cooldown (the lease is still taken)
+        with self.changing(lease_action, honour_cooldown=not forced_now) as change:
+            if self.recently_restarted(namespace, sts, before, forced_now):
+                return
+            if p['reason'] == 'wal_corruption':
+                self.pre_repair_lines, _error = self.repair_log_lines(86400)
+            if self.check_mode:
+                self.result.update(changed=True, action=action, msg='would %s restart %s (StatefulSet %s)%s' % (
+                    action, before['name'], sts, ' and verify the WAL repair' if p['reason'] == 'wal_corruption' else ''))
+                self.step(self.result['msg'])
+                return
 
-        started = self.clock()
-        new_pod = self.restart(namespace, sts, before, forced_now, container)
-        wal = None
-        if p['reason'] == 'wal_corruption':
-            wal = self.wal_after(namespace, sts, new_pod, started)
-            self.result['wal'] = wal
-        after = workloads.pod_summary(new_pod, container)
-        self.result['after'] = after
-        if new_pod is None:
-            self.fail('the agent %s did not come back Ready' % before['name'])
-        self.step('new pod %s uid %s Ready after %.0fs' % (after['name'], after['uid'], self.clock() - started))
-        ok = self.verify(after) if p['verify'] else True
-        self.release()
+            started = self.clock()
+            new_pod = self.restart(change, namespace, sts, before, forced_now, container)
+            wal = None
+            if p['reason'] == 'wal_corruption':
+                wal = self.wal_after(namespace, sts, new_pod, started)
+                self.result['wal'] = wal
+            after = workloads.pod_summary(new_pod, container)
+            self.result['after'] = after
+            if new_pod is None:
+                self.fail('the agent %s did not come back Ready' % before['name'])
+            self.step('new pod %s uid %s Ready after %.0fs' % (after['name'], after['uid'], self.clock() - started))
+            ok = self.verify(after) if p['verify'] else True
         what = 'restarted %s (%s), Ready after %.0fs' % (before['name'], self.result['action'], self.clock() - started)
         if wal is not None:
             what += ', WAL %s' % ('repaired' if wal.get('repaired') else 'checked')
@@ -290,8 +276,9 @@ class Restart:
             return stuck
         return False
 
-    def recently_restarted(self, namespace, sts, pod, before):
-        """Another run restarted this agent meanwhile, or within cooldown_seconds: do nothing."""
+    def recently_restarted(self, namespace, sts, before, forced_now):
+        """Another run (or tool) restarted this agent meanwhile, or within cooldown_seconds (the
+        StatefulSet's restartedAt stamp, e.g. ``kubectl rollout restart``): do nothing."""
         cooldown = self.p['cooldown_seconds']
         now_pods = workloads.list_pods(self.target, namespace, name=before['name'])
         if now_pods and now_pods[0]['metadata'].get('uid') != before['uid']:
@@ -303,21 +290,20 @@ class Restart:
                 stamp = None
             when = units.timestamp(stamp)
             age = self.clock() - when if when is not None else None
-            if age is None or age >= cooldown or self.p['mode'] == 'forced' or before['terminating']:
+            if age is None or age >= cooldown or forced_now:
                 return False
             why = 'the StatefulSet was restarted %ds ago (%s), within cooldown_seconds=%d' % (int(age), stamp, cooldown)
         self.result['msg'] = 'not restarting %s: %s' % (before['name'], why)
         self.step(self.result['msg'])
-        self.release()
         return True
 
-    def restart(self, namespace, sts, before, forced_now, container):
+    def restart(self, change, namespace, sts, before, forced_now, container):
         """Graceful (rollout restart), then forced when asked or allowed; the new Ready pod or None."""
         p = self.p
         new_pod = None
         data_loss_allowed = p['reason'] == 'wal_corruption' and p['allow_data_loss']
         if not forced_now:
-            stamp = workloads.rollout_restart(self.target, namespace, sts, when=self.clock())
+            stamp = change.rollout_restart(namespace, sts, when=self.clock())
             self.result.update(changed=True, action='graceful')
             self.step('patched StatefulSet %s: %s=%s' % (sts, workloads.RESTARTED_AT, stamp))
             new_pod, waited, last = self.wait_new_pod(namespace, before['name'], before['uid'], container)
@@ -333,7 +319,7 @@ class Restart:
         if forced_now:
             current = workloads.list_pods(self.target, namespace, name=before['name'])
             uid = current[0]['metadata']['uid'] if current else before['uid']
-            workloads.delete_pod(self.target, namespace, before['name'], 0)
+            change.delete_pod(namespace, before['name'], 0)
             self.result.update(changed=True, action='forced')
             self.step('deleted pod %s with gracePeriodSeconds=0' % before['name'])
             new_pod, _waited, last = self.wait_new_pod(namespace, before['name'], uid, container)
@@ -446,29 +432,27 @@ class Restart:
         if not failing:
             self.result['msg'] = 'every receiver replica is Ready: nothing to restart'
             return
-        sts = p.get('statefulset') or workloads.owner_statefulset(pods[0]) or workloads.statefulset_from_pod_name(summaries[0]['name'])
-        self.take_lease(namespace, sts or 'receiver', 'receiver_restart')
-        for bad in failing:
-            others = [s for s in (workloads.pod_summary(x) for x in replicas()) if s['name'] != bad['name']]
-            not_ready = [s['name'] for s in others if not s['ready']]
-            if not_ready:
-                self.refuse(['other receiver replicas are not Ready (%s): restarting %s now could take the whole receiver down'
-                             % (', '.join(not_ready), bad['name'])])
-            entry = {'name': bad['name'], 'before': bad}
-            self.result['replicas'].append(entry)
-            if self.check_mode:
-                self.result['changed'] = True
-                self.step('would delete receiver pod %s and wait for it to be Ready' % bad['name'])
-                continue
-            workloads.delete_pod(self.target, namespace, bad['name'], grace_seconds=30)
-            self.result.update(changed=True, action='receiver_restart')
-            self.step('deleted receiver pod %s' % bad['name'])
-            new_pod, waited, last = self.wait_new_pod(namespace, bad['name'], bad['uid'])
-            entry['after'] = last
-            if new_pod is None:
-                self.fail('receiver pod %s not Ready %ds after its restart: stopping here' % (bad['name'], waited))
-            self.step('receiver pod %s Ready after %.0fs' % (bad['name'], waited))
-        self.release()
+        with self.changing(policy.RECEIVER_RESTART) as change:
+            for bad in failing:
+                others = [s for s in (workloads.pod_summary(x) for x in replicas()) if s['name'] != bad['name']]
+                not_ready = [s['name'] for s in others if not s['ready']]
+                if not_ready:
+                    self.refuse(['other receiver replicas are not Ready (%s): restarting %s now could take the whole receiver down'
+                                 % (', '.join(not_ready), bad['name'])])
+                entry = {'name': bad['name'], 'before': bad}
+                self.result['replicas'].append(entry)
+                if self.check_mode:
+                    self.result['changed'] = True
+                    self.step('would delete receiver pod %s and wait for it to be Ready' % bad['name'])
+                    continue
+                change.delete_pod(namespace, bad['name'], grace_seconds=30)
+                self.result.update(changed=True, action='receiver_restart')
+                self.step('deleted receiver pod %s' % bad['name'])
+                new_pod, waited, last = self.wait_new_pod(namespace, bad['name'], bad['uid'])
+                entry['after'] = last
+                if new_pod is None:
+                    self.fail('receiver pod %s not Ready %ds after its restart: stopping here' % (bad['name'], waited))
+                self.step('receiver pod %s Ready after %.0fs' % (bad['name'], waited))
         self.result['action'] = 'receiver_restart'
         self.result['msg'] = '%s receiver replica(s) %s one at a time: %s' % (
             len(failing), 'would be restarted' if self.check_mode else 'restarted', ', '.join(s['name'] for s in failing))

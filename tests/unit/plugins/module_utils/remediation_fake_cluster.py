@@ -25,6 +25,27 @@ CR = "lab-1"
 RECEIVER_URL = "http://receiver.invalid/api/v1/write"
 LBL = 'remote_name="recv",url="%s"' % RECEIVER_URL
 
+# the module's defaults (agent_restart's argument spec), the catalog's limits left unset
+RESTART_PARAMS = {
+    'namespace': NS, 'pod': POD, 'label_selector': None, 'container': 'prometheus', 'timeout': 10.0, 'validate_certs': True,
+    'mode': 'graceful', 'target': 'agent', 'reason': 'manual', 'statefulset': None, 'force': False,
+    'max_lag_seconds': None, 'max_pending_samples': None, 'rw_interval': 5, 'wait_timeout': 300, 'verify': True,
+    'verify_timeout': 180, 'forced_fallback': False, 'stuck_after_seconds': None, 'skip_if_healthy': False,
+    'cooldown_seconds': None, 'lease': True, 'lease_duration': 900, 'lease_holder': 'unit@test/1', 'lease_wait': 0,
+    'wal_path': '/prometheus/wal', 'allow_data_loss': False, 'receiver_namespace': 'thanos',
+    'receiver_selector': 'app.kubernetes.io/name=thanos-receive', 'receiver_urls': [],
+}
+
+# the module's defaults (agent_tune's argument spec)
+TUNE_PARAMS = {
+    'namespace': NS, 'pod': POD, 'label_selector': None, 'container': 'prometheus', 'timeout': 10.0, 'validate_certs': True,
+    'kind': 'PrometheusAgent', 'name': None, 'remote_write': None, 'drop_metrics': None, 'drop_state': 'present',
+    'queue': None, 'only_increase': False, 'max_shards_cap': 200, 'resources': None, 'resources_step': None,
+    'resources_step_from': None, 'step_percent': 25, 'memory_cap': '2Gi', 'cpu_cap': '2', 'force': False,
+    'max_lag_seconds': None, 'rw_interval': 5, 'wait': True, 'wait_timeout': 300,
+    'cooldown_seconds': None, 'lease_duration': 900, 'lease_holder': 'unit@test/1', 'lease_wait': 0,
+}
+
 
 class FakeTime:
     def __init__(self, start=T0):

@@ -155,9 +155,64 @@ def test_context_manager_releases():
     assert api.get('m', 'l') is None
 
 
-def test_lease_name_is_dns_safe():
-    name = lease_mod.lease_name('Prom-Agent-' + 'x' * 80)
-    assert len(name) <= 63 and name == name.lower() and name.startswith('fleetops-remediation-')
+def test_the_cluster_lease_name_is_dns_safe():
+    name = lease_mod.CLUSTER_LEASE
+    assert len(name) <= 63 and name == name.lower() and name.startswith('fleetops-remediation')
+
+
+# ---------------------------------------------------------------- the change record kept on the lease
+
+RECORD = {'action': 'tune', 'change': 'resources.limits.memory 512Mi -> 640Mi', 'at': 1795503000.0, 'holder': 'a'}
+
+
+def test_release_with_a_record_keeps_the_lease_without_holder():
+    api, clock = FakeApi(), Clock()
+    lease = lease_mod.Lease(api, 'm', 'l', holder='a', duration=60, action='tune', now=clock)
+    lease.acquire()
+    assert lease.record is None
+    assert lease.release(RECORD) is True
+    kept = api.get('m', 'l')
+    assert 'holderIdentity' not in kept['spec'] and lease_mod.expires_at(kept) is None
+    assert lease_mod.change_record(kept) == RECORD
+    notes = kept['metadata']['annotations']
+    assert notes['fleetops.io/last-change-at'] == '2026-11-24T06:50:00Z' and 'fleetops.io/action' not in notes
+
+
+def test_the_next_holder_reads_the_record_and_keeps_it():
+    api, clock = FakeApi(), Clock()
+    first = lease_mod.Lease(api, 'm', 'l', holder='a', duration=60, now=clock)
+    first.acquire()
+    first.release(RECORD)
+    second = lease_mod.Lease(api, 'm', 'l', holder='b', duration=60, action='graceful_restart', now=clock)
+    second.acquire()
+    assert second.record == RECORD and second.took_over is None
+    held = api.get('m', 'l')
+    assert held['spec']['holderIdentity'] == 'b' and held['metadata']['annotations']['fleetops.io/action'] == 'graceful_restart'
+    assert second.release() is True     # nothing new changed: the old record stays
+    assert lease_mod.change_record(api.get('m', 'l')) == RECORD
+
+
+def test_release_without_any_record_deletes():
+    api = FakeApi()
+    lease = lease_mod.Lease(api, 'm', 'l', holder='a')
+    lease.acquire()
+    assert lease.release() is True and api.get('m', 'l') is None
+
+
+def test_a_long_change_is_cut_and_a_bad_time_is_no_record():
+    notes = lease_mod.record_annotations(dict(RECORD, change='x' * 5000))
+    assert len(notes['fleetops.io/last-change']) == lease_mod.RECORD_CHANGE_CHARS
+    assert lease_mod.change_record({'metadata': {'annotations': {'fleetops.io/last-change-at': 'yesterday'}}}) is None
+    assert lease_mod.change_record(None) is None
+
+
+def test_held_by_another():
+    clock = Clock()
+    lease = {'spec': {'holderIdentity': 'a', 'renewTime': '2026-11-24T08:00:00.000000Z', 'leaseDurationSeconds': 30}}
+    assert lease_mod.held_by_another(lease, 'b', clock()).holder == 'a'
+    assert lease_mod.held_by_another(lease, 'a', clock()) is None
+    assert lease_mod.held_by_another(lease, 'b', clock() + datetime.timedelta(seconds=31)) is None
+    assert lease_mod.held_by_another(None, 'b', clock()) is None
 
 
 def test_expires_at():

@@ -10,8 +10,10 @@ import pytest
 import yaml
 
 from remediation_fake_cluster import CR, NS, POD, STS, FakeCluster, pod  # pylint: disable=import-error
+from remediation_fake_cluster import RESTART_PARAMS as PARAMS  # pylint: disable=import-error
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import lease as leases
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import workloads
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import exposition
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import remote_write as rw
@@ -19,17 +21,6 @@ from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediat
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import reader as wal_reader
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
-
-# the module's defaults (agent_restart's argument spec), the catalog's limits left unset
-PARAMS = {
-    'namespace': NS, 'pod': POD, 'label_selector': None, 'container': 'prometheus', 'timeout': 10.0, 'validate_certs': True,
-    'mode': 'graceful', 'target': 'agent', 'reason': 'manual', 'statefulset': None, 'force': False,
-    'max_lag_seconds': None, 'max_pending_samples': None, 'rw_interval': 5, 'wait_timeout': 300, 'verify': True,
-    'verify_timeout': 180, 'forced_fallback': False, 'stuck_after_seconds': None, 'skip_if_healthy': False,
-    'cooldown_seconds': None, 'lease': True, 'lease_duration': 900, 'lease_holder': 'unit@test/1',
-    'wal_path': '/prometheus/wal', 'allow_data_loss': False, 'receiver_namespace': 'thanos',
-    'receiver_selector': 'app.kubernetes.io/name=thanos-receive', 'receiver_urls': [],
-}
 
 
 def go(cluster, check_mode=False, **params):
@@ -62,7 +53,12 @@ def test_graceful_restart_of_a_healthy_agent():
     assert ver['health']['ok'] and ver['targets']['ok'] and ver['targets']['up'] == 2 and ver['remote_write']['ok']
     assert ver['remote_write']['samples_delta'] > 0 and ver['remote_write']['bytes_delta'] > 0
     assert result['guard']['allowed'] and result['guard']['metrics_readable']
-    assert result['lease']['held'] is False and cluster.leases == {}
+    # the lease is given back and keeps the record of the change (the cooldown of other runs)
+    assert result['lease']['held'] is False and list(cluster.leases) == [leases.CLUSTER_LEASE]
+    kept = cluster.leases[leases.CLUSTER_LEASE]
+    assert 'holderIdentity' not in kept['spec']
+    assert leases.change_record(kept)['action'] == 'graceful_restart' and leases.change_record(kept)['holder'] == 'unit@test/1'
+    assert result['lease']['recorded']['change'] == 'rollout restart of StatefulSet %s/%s' % (NS, STS)
     method, _path, body, content_type = patched_statefulset(cluster)[0]
     assert content_type == workloads.STRATEGIC_MERGE_PATCH
     assert workloads.RESTARTED_AT in body['spec']['template']['metadata']['annotations']
@@ -176,6 +172,7 @@ def test_the_lag_bound_defaults_to_rw_lag_critical_and_is_settable():
     ('agent_restart', 'cooldown_seconds', 'cooldown_seconds'),
     ('agent_restart', 'stuck_after_seconds', 'stuck_after_seconds'),
     ('agent_tune', 'max_lag_seconds', 'max_lag_seconds'),
+    ('agent_tune', 'cooldown_seconds', 'cooldown_seconds'),
 ])
 def test_module_docs_state_the_catalog_limits(module, option, limit):
     """The modules' documentation says the default of the catalog (the number is written once in code)."""
@@ -192,14 +189,14 @@ def test_module_docs_state_the_catalog_limits(module, option, limit):
 def test_a_lease_held_by_another_run_refuses():
     cluster = FakeCluster()
     now = utc(0, cluster)
-    cluster.leases['fleetops-remediation-' + STS] = {
-        'metadata': {'name': 'fleetops-remediation-' + STS, 'resourceVersion': '7'},
+    cluster.leases[leases.CLUSTER_LEASE] = {
+        'metadata': {'name': leases.CLUSTER_LEASE, 'resourceVersion': '7'},
         'spec': {'holderIdentity': 'someone-else', 'leaseDurationSeconds': 3000, 'acquireTime': now, 'renewTime': now}}
     for check_mode in (True, False):
         result, failed = go(cluster, check_mode=check_mode)
         assert failed and result['refused'] and 'someone-else' in result['msg'], result['msg']
     assert cluster.pods[POD]['metadata']['uid'] == 'uid-1'
-    assert cluster.leases['fleetops-remediation-' + STS]['spec']['holderIdentity'] == 'someone-else'
+    assert cluster.leases[leases.CLUSTER_LEASE]['spec']['holderIdentity'] == 'someone-else'
 
 
 def test_lease_off():
@@ -260,7 +257,9 @@ def test_a_graceful_restart_that_brings_no_ready_pod_fails():
     result, failed = go(cluster, wait_timeout=30)
     assert failed and not result['refused'] and result['changed'] is True
     assert result['msg'].startswith('graceful restart of %s did not bring a Ready pod within 30s' % POD)
-    assert result['after']['ready'] is False and result['lease']['held'] is False and cluster.leases == {}
+    # the StatefulSet was rolled: a change, recorded on the lease given back
+    assert result['after']['ready'] is False and result['lease']['held'] is False
+    assert leases.change_record(cluster.leases[leases.CLUSTER_LEASE])['action'] == 'graceful_restart'
 
 
 def test_forced_fallback_after_a_failed_graceful_restart():

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 from remediation_fake_cluster import CR, NS, POD, FakeCluster  # pylint: disable=import-error
+from remediation_fake_cluster import TUNE_PARAMS as PARAMS  # pylint: disable=import-error
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import TargetConfigError
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import workloads
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import tune
-
-# the module's defaults (agent_tune's argument spec)
-PARAMS = {
-    'namespace': NS, 'pod': POD, 'label_selector': None, 'container': 'prometheus', 'timeout': 10.0, 'validate_certs': True,
-    'kind': 'PrometheusAgent', 'name': None, 'remote_write': None, 'drop_metrics': None, 'drop_state': 'present',
-    'queue': None, 'only_increase': False, 'max_shards_cap': 200, 'resources': None, 'resources_step': None,
-    'resources_step_from': None, 'step_percent': 25, 'memory_cap': '2Gi', 'cpu_cap': '2', 'force': False,
-    'max_lag_seconds': None, 'rw_interval': 5, 'wait': True, 'wait_timeout': 300,
-}
 
 
 def go(cluster, check_mode=False, diff=False, **params):
