@@ -67,6 +67,14 @@ def describe_record(record):
     return text
 
 
+def check_recent_change(target, namespace, params, clock=time.time):
+    """For a run with nothing to change: PlannedNothing when another run changed the cluster within the
+    cooldown (it says so rather than only "already as wanted"). Reads the Lease only; who holds it does not matter."""
+    change = Change(target, namespace, None, params, check_mode=True, clock=clock)
+    if change.lease is not None:
+        change.check_cooldown(leases.change_record(change.lease.api.get(namespace, change.lease.name)))
+
+
 @contextlib.contextmanager
 def change_lease(target, namespace, action, params, check_mode=False, honour_cooldown=True, result=None,
                  clock=time.time, sleep=time.sleep, log=None):

@@ -125,12 +125,16 @@ def tune(params, target, result, check_mode, diff, sleep, clock):
     """Fill ``result``; returns whether the run failed. Raises RemediationError for a refused change,
     PlannedNothing within the cooldown of another run's change, LeaseHeld.
 
-    The plan is made once to refuse early and to leave an unchanged resource alone, then again under
-    the cluster's Lease: what is patched is computed from what the resource holds now."""
+    The plan is made once to refuse early and to leave an unchanged resource alone (saying so, or that
+    another run changed it within the cooldown), then again under the cluster's Lease: what is patched
+    is computed from what the resource holds now."""
     plan = Plan(params, target)
     plan.fill(result, diff)
-    if plan.obj is None or not plan.changes:
-        return plan.obj is None
+    if plan.obj is None:
+        return True
+    if not plan.changes:
+        changes.check_recent_change(target, plan.namespace, params, clock=clock)
+        return False
     with changes.change_lease(target, plan.namespace, TUNE, params, check_mode=check_mode, result=result, clock=clock,
                               sleep=sleep) as change:
         plan = Plan(params, target)

@@ -93,6 +93,18 @@ def test_the_step_from_the_finding_compares_with_what_the_resource_has_now():
     assert memory_limit(cluster) == '640Mi' and len(writes(cluster, 'prometheusagents')) == 1
 
 
+def test_a_run_with_nothing_left_to_change_says_who_changed_it():
+    """The second run of the same finding: the first run's step is already there, and within the cooldown
+    it says whose change that was (reading the Lease only)."""
+    cluster = FakeCluster()
+    tune_run(cluster, 'run-A', resources_step=['memory'], resources_step_from={'memory': 536870912})
+    leases_written = len(writes(cluster, 'leases'))
+    again, failed = tune_run(cluster, 'run-B', resources_step=['memory'], resources_step_from={'memory': 536870912})
+    assert not failed and again['changed'] is False and again['msg'] == PLANNED_NOTHING.match(again['msg']).group(0)
+    assert 'by run-A' in again['msg'] and again['cooldown']['last_holder'] == 'run-A'
+    assert len(writes(cluster, 'leases')) == leases_written and len(writes(cluster, 'prometheusagents')) == 1
+
+
 def test_the_tune_is_computed_again_under_the_lease(monkeypatch):
     """Between the first look and the lease another run raised the limit: the tune patches from what is there now."""
     cluster = FakeCluster()
