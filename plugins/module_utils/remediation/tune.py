@@ -127,14 +127,13 @@ def tune(params, target, result, check_mode, diff, sleep, clock):
 
     The plan is made once to refuse early and to leave an unchanged resource alone (saying so, or that
     another run changed it within the cooldown), then again under the cluster's Lease: what is patched
-    is computed from what the resource holds now."""
+    is computed from what the resource holds now, and a resource not found at first is looked for again."""
     plan = Plan(params, target)
     plan.fill(result, diff)
-    if plan.obj is None:
-        return True
-    if not plan.changes:
+    if plan.obj is not None and not plan.changes:
         changes.check_recent_change(target, plan.namespace, params, clock=clock)
         return False
+    # not found (the pod may be between two, while another run restarts it): looked for again under the lease
     with changes.change_lease(target, plan.namespace, TUNE, params, check_mode=check_mode, result=result, clock=clock,
                               sleep=sleep) as change:
         plan = Plan(params, target)

@@ -9,8 +9,11 @@ A test that injects a fault heals it in ``finally``.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -18,6 +21,8 @@ import urllib.request
 import pytest
 
 from ansible_runner_helpers import run_module, run_playbook  # pylint: disable=import-error
+
+CLUSTER_LEASE = "fleetops-remediation"   # the one remediation Lease of a cluster (kube/lease.py)
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -88,6 +93,35 @@ def kube(lab, cluster):
     from kubernetes import client, config  # pylint: disable=import-outside-toplevel
     api_client = config.new_client_from_config(config_file=os.path.join(lab.workdir, "kubeconfig"), context=cluster)
     return client.CoreV1Api(api_client), client.CustomObjectsApi(api_client)
+
+
+def coordination(lab, cluster):
+    from kubernetes import client  # pylint: disable=import-outside-toplevel
+    core, _custom = kube(lab, cluster)
+    return client.CoordinationV1Api(core.api_client)
+
+
+def _drop_lease(lab, cluster):
+    """Delete the cluster's remediation Lease (and the change record on it), if there is one."""
+    from kubernetes.client.exceptions import ApiException  # pylint: disable=import-outside-toplevel
+    try:
+        coordination(lab, cluster).delete_namespaced_lease(CLUSTER_LEASE, _state(lab)["clusters"][cluster]["namespace"])
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+def lease_record(lab, cluster):
+    """The change record on the cluster's Lease: its fleetops.io/last-* annotations ({} without)."""
+    from kubernetes.client.exceptions import ApiException  # pylint: disable=import-outside-toplevel
+    try:
+        lease = coordination(lab, cluster).read_namespaced_lease(CLUSTER_LEASE, _state(lab)["clusters"][cluster]["namespace"])
+    except ApiException as exc:
+        if exc.status == 404:
+            return {}
+        raise
+    notes = lease.metadata.annotations or {}
+    return dict((key[len("fleetops.io/last-"):], value) for key, value in notes.items() if key.startswith("fleetops.io/last-"))
 
 
 def cr_of(lab, cluster):
@@ -306,18 +340,8 @@ def test_high_memory_resources_step(lab, inventory, cluster, tmp_path):
     The lab's high-memory fault lowers the agent's cgroup limit to usage/0.9; the PrometheusAgent is
     set to that same limit, as it would be on a real cluster whose limit is too low for the agent.
     """
-    info = _state(lab)["clusters"][cluster]
-    _core, custom = kube(lab, cluster)
-    original = (cr_of(lab, cluster)["spec"].get("resources") or {})
     base = baseline(lab, cluster)
-    details = lab.fault("high-memory", cluster)
-    details = details.get("details", details) if isinstance(details, dict) else {}
-    try:
-        limit = details.get("memory_limit")
-        assert limit, details
-        custom.patch_namespaced_custom_object("monitoring.coreos.com", "v1alpha1", info["namespace"], "prometheusagents", info["agent_cr"],
-                                              {"spec": {"resources": dict(original, limits=dict(original.get("limits") or {}, memory=limit))}})
-        wait_until(lambda: _ready(lab, cluster) and _pod_limit(lab, cluster) == limit, 120, what="the pod with the low limit")
+    with memory_near_the_limit(lab, cluster) as limit:
         entry = audit(lab, inventory, cluster, tmp_path, "mem-1")
         assert status_of(entry, "MEMORY") == "critical", entry["checks"]
         plan = unchanged_in_check_mode(lab, inventory, cluster, tmp_path, "mem")
@@ -330,12 +354,31 @@ def test_high_memory_resources_step(lab, inventory, cluster, tmp_path):
         wait_until(lambda: _ready(lab, cluster), 120, what="the agent after the resources step")
         after = audit(lab, inventory, cluster, tmp_path, "mem-2")
         assert status_of(after, "MEMORY") != "critical", after["checks"]
+    nothing_lost(lab, cluster, base)
+
+
+@contextlib.contextmanager
+def memory_near_the_limit(lab, cluster):
+    """The lab's high-memory fault (the agent's cgroup limit lowered to usage/0.93) with the PrometheusAgent
+    set to that same limit, as on a real cluster whose limit is too low for the agent; yields the limit.
+    Healed and the resources restored after."""
+    info = _state(lab)["clusters"][cluster]
+    _core, custom = kube(lab, cluster)
+    original = (cr_of(lab, cluster)["spec"].get("resources") or {})
+    details = lab.fault("high-memory", cluster)
+    details = details.get("details", details) if isinstance(details, dict) else {}
+    try:
+        limit = details.get("memory_limit")
+        assert limit, details
+        custom.patch_namespaced_custom_object("monitoring.coreos.com", "v1alpha1", info["namespace"], "prometheusagents", info["agent_cr"],
+                                              {"spec": {"resources": dict(original, limits=dict(original.get("limits") or {}, memory=limit))}})
+        wait_until(lambda: _ready(lab, cluster) and _pod_limit(lab, cluster) == limit, 120, what="the pod with the low limit")
+        yield limit
     finally:
         lab.heal("high-memory", cluster)
         custom.patch_namespaced_custom_object("monitoring.coreos.com", "v1alpha1", info["namespace"], "prometheusagents", info["agent_cr"],
                                               {"spec": {"resources": original}})
         wait_until(lambda: _ready(lab, cluster), 120, what="the agent after restoring its resources")
-    nothing_lost(lab, cluster, base)
 
 
 def _pod_limit(lab, cluster):
@@ -407,11 +450,10 @@ def test_module_graceful_restart_and_lease(lab, inventory, cluster):
     assert res["changed"] is True and res["action"] == "graceful" and res["msg"].startswith("would"), res
     assert pod_of(lab, cluster).metadata.uid == uid
 
-    # another run holds the lease: refused
-    from kubernetes import client  # pylint: disable=import-outside-toplevel
-    core, _custom = kube(lab, cluster)
-    coord = client.CoordinationV1Api(core.api_client)
-    name = "fleetops-remediation-" + info["statefulset"]
+    # another run holds the cluster's lease: refused
+    coord = coordination(lab, cluster)
+    name = CLUSTER_LEASE
+    _drop_lease(lab, cluster)
     now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
     coord.create_namespaced_lease(info["namespace"], {"metadata": {"name": name}, "spec": {
         "holderIdentity": "someone-else", "leaseDurationSeconds": 300, "acquireTime": now, "renewTime": now}})
@@ -429,14 +471,19 @@ def test_module_graceful_restart_and_lease(lab, inventory, cluster):
     assert res["changed"] is True and res["action"] == "graceful"
     assert res["before"]["uid"] == uid and res["after"]["uid"] != uid
     assert res["verification"]["remote_write"]["ok"] and res["verification"]["targets"]["ok"], res["verification"]
+    # given back: no holder, and the record of the restart (what the cooldown of other runs reads)
     assert res["lease"]["held"] is False
-    with pytest.raises(Exception):
-        coord.read_namespaced_lease(name, info["namespace"])
+    kept = coord.read_namespaced_lease(name, info["namespace"])
+    assert not kept.spec.holder_identity
+    assert kept.metadata.annotations["fleetops.io/last-action"] == "graceful_restart"
+    assert kept.metadata.annotations["fleetops.io/last-change"] == "rollout restart of StatefulSet %s/%s" % (
+        info["namespace"], info["statefulset"])
 
 
 def test_module_tune_idempotent_and_check_mode(lab, inventory, cluster):
-    """agent_tune: check mode changes nothing, a drop rule is added once, protected names are refused."""
-    args = {"drop_metrics": ["node_softnet_.*"]}
+    """agent_tune: check mode changes nothing, a drop rule is added once, protected names are refused.
+    (Its own changes one after the other: no cooldown, which test_restart_then_tune_the_tune_plans_nothing covers.)"""
+    args = {"drop_metrics": ["node_softnet_.*"], "cooldown_seconds": 0}
     module("agent_tune", lab, cluster, inventory, drop_state="absent", **args)  # a clean start
     rv = cr_of(lab, cluster)["metadata"]["resourceVersion"]
     check, failed = module("agent_tune", lab, cluster, inventory, check=True, **args)
@@ -511,3 +558,140 @@ def test_two_runs_at_once_restart_once(lab, inventory, cluster):
     other = [r for r in results.values() if not r.get("changed")][0]
     assert other.get("refused") or "not restarting" in other.get("msg", ""), other
     assert pod_of(lab, cluster).metadata.uid != uid
+
+
+# ------------------------------------------------------------------------------------ racing changes (issue 17 item 3)
+
+@pytest.fixture
+def clean_lease(lab, cluster):
+    """No remediation Lease (nor change record) on the cluster before and after the test."""
+    _drop_lease(lab, cluster)
+    yield
+    _drop_lease(lab, cluster)
+
+
+class PodUids:
+    """The uids the agent pod has had while watching (every 0.5 s, in a thread): one new uid per replacement."""
+
+    def __init__(self, lab, cluster):
+        self.lab, self.cluster = lab, cluster
+        self.seen = [pod_of(lab, cluster).metadata.uid]
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self):
+        while not self.done.wait(0.5):
+            try:
+                uid = pod_of(self.lab, self.cluster).metadata.uid
+            except Exception:  # pylint: disable=broad-except
+                continue        # between the old pod and the new one
+            if uid != self.seen[-1]:
+                self.seen.append(uid)
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+        return self.seen
+
+
+def one_step(limit):
+    """The memory limit one +25 % step above ``limit`` (a whole Mi, rounded up, as policy.step_resources)."""
+    mib = int(math.ceil({"Mi": 1, "Gi": 1024}[limit[-2:]] * int(limit[:-2]) * 1.25))
+    return "%dGi" % (mib // 1024) if mib % 1024 == 0 else "%dMi" % mib
+
+
+def test_two_approved_runs_8s_apart_change_once(lab, inventory, cluster, tmp_path, clean_lease):
+    """Two approved remediate runs started 8 s apart on one cluster with memory near its limit: exactly one
+    limit raise (one +25 % step, not two) and one pod replacement; the second run says why it did nothing.
+
+    Both act on the findings of one audit (remediate_report), so both plan the resources_increase."""
+    with memory_near_the_limit(lab, cluster) as limit:
+        entry = audit(lab, inventory, cluster, tmp_path, "race-audit")
+        assert status_of(entry, "MEMORY") == "critical", entry["checks"]
+        report = tmp_path / "findings.json"
+        report.write_text(json.dumps({"clusters": {cluster: entry}}), encoding="utf-8")
+        extra = {"remediate_report": str(report), "remediate_cooldown_seconds": 300}
+        uids = PodUids(lab, cluster)
+        runs = {}
+
+        def go(tag):
+            runs[tag] = remediate(lab, inventory, cluster, tmp_path, tag, approved=True, extra=extra)
+
+        first = threading.Thread(target=go, args=("race-1",))
+        second = threading.Thread(target=go, args=("race-2",))
+        first.start()
+        time.sleep(8)
+        second.start()
+        first.join()
+        second.join()
+        wait_until(lambda: _ready(lab, cluster), 120, what="the agent after the runs")
+        time.sleep(3)
+        seen = uids.stop()
+        records = {}
+        for tag, (run, found) in sorted(runs.items()):
+            assert run.rc == 0 and found is not None, run.output[-4000:]
+            records[tag] = [r for r in found["remediation"] if r["action"] == "resources_increase"][0]
+        acted = [r for r in records.values() if r["changed"]]
+        assert len(acted) == 1, records
+        done = acted[0]
+        other = [r for r in records.values() if r is not done][0]
+        stepped = one_step(limit)
+        assert done["outcome"] == "done" and done["detail"]["changes"][0] == "resources.limits.memory %s -> %s" % (limit, stepped), done
+        assert other["outcome"] == "cooldown" and other["changed"] is False, other
+        said = other["detail"]["msg"]
+        assert said.startswith("planned nothing: tune (") and ", cooldown until " in said, said
+        assert "resources.limits.memory %s -> %s" % (limit, stepped) in said, said
+        assert cr_of(lab, cluster)["spec"]["resources"]["limits"]["memory"] == stepped
+        assert len(seen) == 2, "the pod was replaced %d times: %s" % (len(seen) - 1, seen)
+        record = lease_record(lab, cluster)
+        assert record["action"] == "tune" and "-> %s" % stepped in record["change"], record
+
+
+def test_restart_then_tune_the_tune_plans_nothing(lab, inventory, cluster, clean_lease):
+    """A restart followed at once by a tune of the same cluster (another run): the tune changes nothing
+    within the cooldown and says what was changed when; check mode says the same and takes no lease."""
+    info = _state(lab)["clusters"][cluster]
+    restarted, failed = module("agent_restart", lab, cluster, inventory, rw_interval=2, wait_timeout=90, verify=False,
+                               lease_holder="run-restart", cooldown_seconds=0)
+    assert not failed and restarted["changed"] is True, restarted
+    spec = cr_of(lab, cluster)["spec"]   # the status may move with the pods
+    said = "planned nothing: graceful_restart (rollout restart of StatefulSet %s/%s) by run-restart at " % (
+        info["namespace"], info["statefulset"])
+    for check in (True, False):
+        tuned, failed = module("agent_tune", lab, cluster, inventory, check=check, drop_metrics=["node_softnet_.*"])
+        assert not failed and tuned["changed"] is False, tuned
+        assert tuned["msg"].startswith(said) and ", cooldown until " in tuned["msg"], tuned["msg"]
+        assert cr_of(lab, cluster)["spec"] == spec
+    assert lease_record(lab, cluster)["holder"] == "run-restart"
+
+
+def test_a_tune_during_a_restart_waits_for_the_lease_then_plans_nothing(lab, inventory, cluster, clean_lease):
+    """A tune started while another run restarts the agent (holding the cluster's Lease) waits for it
+    (lease_wait), then sees the restart's record and changes nothing."""
+    info = _state(lab)["clusters"][cluster]
+    results = {}
+    restart = threading.Thread(target=lambda: results.update(restart=module(
+        "agent_restart", lab, cluster, inventory, rw_interval=2, wait_timeout=90, verify_timeout=60, lease_holder="run-restart",
+        cooldown_seconds=0)))     # not held back by an earlier test's restart (the tune keeps the catalog's cooldown)
+    restart.start()
+    try:
+        coord = coordination(lab, cluster)
+        wait_until(lambda: _held_by(coord, info["namespace"]) == "run-restart", 60, step=0.5, what="the restart holding the lease")
+        spec = cr_of(lab, cluster)["spec"]   # the status may move with the pods
+        tuned, failed = module("agent_tune", lab, cluster, inventory, drop_metrics=["node_softnet_.*"], lease_wait=240)
+    finally:
+        restart.join()
+    restarted, failed_restart = results["restart"]
+    assert not failed_restart and restarted["changed"] is True, restarted
+    assert not failed and tuned["changed"] is False, tuned
+    assert tuned["msg"].startswith("planned nothing: graceful_restart (") and "by run-restart" in tuned["msg"], tuned["msg"]
+    assert cr_of(lab, cluster)["spec"] == spec
+
+
+def _held_by(coord, namespace):
+    from kubernetes.client.exceptions import ApiException  # pylint: disable=import-outside-toplevel
+    try:
+        return coord.read_namespaced_lease(CLUSTER_LEASE, namespace).spec.holder_identity
+    except ApiException:
+        return None
