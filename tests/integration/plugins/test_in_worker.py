@@ -10,13 +10,27 @@ broken cluster among healthy ones; ``--limit``; secrets of no_log options not in
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pytest
 
 from ansible_runner_helpers import run_playbook  # pylint: disable=import-error
+from lab_fixtures import fresh_lab  # pylint: disable=import-error
 
 pytestmark = [pytest.mark.lab]
+
+
+@pytest.fixture(scope="module")
+def lab():
+    """A lab of its own: the tests compare two runs, so no other test may restart or break its agents."""
+    yield from fresh_lab("fleetops-inworker-lab-", "FLEETOPS_INWORKER_LAB_WORKDIR")
+
+
+@pytest.fixture(scope="module")
+def lab_inventory(lab):
+    """The inventory of that lab."""
+    return os.path.join(lab.workdir, "inventory.yml")
 
 READ_ONLY = ("agent_audit", "agent_status", "remote_write_stats", "wal_inspect", "agent_logs", "rules_status", "agent_backup")
 SPAWNED = re.compile(r"AnsiballZ_(%s)\.py" % "|".join(READ_ONLY))
@@ -118,7 +132,7 @@ def test_check_mode_in_worker(lab, lab_inventory):
 
 
 def test_bad_argument_fails_the_task_naming_the_option(lab, lab_inventory):
-    play = AUDIT.split("  tasks:")[0] + """  tasks:
+    play = AUDIT.split("  tasks:", maxsplit=1)[0] + """  tasks:
     - name: bad
       fleetops.prometheus_agent.agent_status:
         no_such_option: 1
