@@ -25,8 +25,8 @@ pytestmark = [pytest.mark.lab]
 DAILY = "fleetops.prometheus_agent.daily"
 BROKEN = "broken-fleet-gather"
 SECRET = "fleetops-fleet-gather-secret-51c9"
-GATHER_TASK = "fleetops.prometheus_agent.daily_check : Gather the daily figures of every cluster of the play at once (fleet_gather=fleet)"
-EVALUATE_TASK = "fleetops.prometheus_agent.daily_check : Evaluate the daily checks into fleet_result"
+GATHER_TASK = "Gather the daily figures of every cluster of the play at once (fleet_gather=fleet)"
+EVALUATE_TASK = "Evaluate the daily checks into fleet_result"
 # any module process the play would start on the controller leaves its AnsiballZ_ payload in -vvv output
 SPAWNED = re.compile(r"AnsiballZ_\w+\.py")
 
