@@ -27,10 +27,8 @@ import concurrent.futures
 import hashlib
 import json
 import os
-import queue
 import shutil
 import tempfile
-import threading
 import time
 import traceback
 
@@ -105,35 +103,6 @@ def process_count(asked, hosts):
     """The processes to gather ``hosts`` hosts: ``asked``, or the controller's CPUs (at most 8) when 0."""
     count = asked or min(os.cpu_count() or 1, 8)
     return max(1, min(count, hosts))
-
-
-def templar_with_compile_cache(templar):
-    """``templar``, compiling each template text once for all the hosts it templates.
-
-    ansible-core 2.19 compiles a template on every use (about 0.5 ms, most of the cost of templating
-    a connection option), and the same dozen texts are templated for every host. The compiled
-    template is bound to this templar's environment and takes the variables at render time, so
-    one per text (and template options) is what a cache inside ansible-core would keep. Other
-    versions, or a templar without that method, are left as they are.
-    """
-    engine = getattr(templar, "_engine", None)
-    compile_template = getattr(engine, "_compile_template", None)
-    if compile_template is None:
-        return templar
-    compiled = {}
-
-    def cached(template, options):
-        try:
-            key = (str(template), options)
-            found = compiled.get(key)
-        except TypeError:   # options that cannot be a key: compile every time
-            return compile_template(template, options)
-        if found is None:
-            found = compiled[key] = compile_template(template, options)
-        return found
-
-    engine._compile_template = cached  # pylint: disable=protected-access
-    return templar
 
 
 def first_reading_time(audit):
@@ -254,60 +223,37 @@ class ActionModule(ActionBase):
             os._exit(code)  # pylint: disable=protected-access
 
     def _gather(self, names, args, task_vars, threads, results_dir):
-        """Both readings of the hosts ``names``, each host's entry written to its file; the summary.
-
-        A host's second reading is taken as soon as ``rw_min_window`` has passed since its first, while
-        the others are still read (a scheduler thread hands them to the pool in the order the audits
-        ended, never before they are due): the play waits only for the window of the last hosts.
-        """
+        """Both readings of the hosts ``names``, each host's entry written to its file; the summary."""
         check_mode = bool(self._task.check_mode)
-        window = args["rw_min_window"]
         start = time.time()
         seconds = {}
         hosts = [HostGathering(name) for name in names]
-        templar = templar_with_compile_cache(self._templar.copy_with_new_env(available_variables={}))
-        due = queue.Queue()
-        second_readings = []
-
-        def audit(host):
-            host.run_audit(check_mode)
-            if host.audit is not None:
-                due.put((first_reading_time(host.audit) or time.time(), host))
-
-        def schedule():
-            while True:
-                item = due.get()
-                if item is None:
-                    return
-                ready_at, host = item
-                delay = ready_at + window - time.time()
-                if delay > 0:
-                    time.sleep(delay)
-                second_readings.append(pool.submit(host.run_second_reading, check_mode))
-
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(threads, len(hosts))),
                                                    thread_name_prefix="fleet_gather") as pool:
-            scheduler = threading.Thread(target=schedule, name="fleet_gather-scheduler", daemon=True)
-            scheduler.start()
             # the options of one host after the other, each host read as soon as they are known
-            audits = []
+            running = []
             templating = 0.0
             for host in hosts:
                 began = time.time()
-                self._prepare(host, args, task_vars, templar)
+                self._prepare(host, args, task_vars)
                 templating += time.time() - began
                 if host.params is not None:
-                    audits.append(pool.submit(audit, host))
+                    running.append(pool.submit(host.run_audit, check_mode))
             seconds["options"] = round(templating, 3)
-            concurrent.futures.wait(audits)
-            audited = time.time()
-            seconds["audit"] = round(audited - start, 3)
-            due.put(None)
-            scheduler.join()
-            waited = max(0.0, time.time() - audited)
-            concurrent.futures.wait(second_readings)
-        seconds["wait"] = round(waited, 3)
-        seconds["second_reading"] = round(time.time() - audited, 3)
+            concurrent.futures.wait(running)
+            seconds["audit"] = round(time.time() - start, 3)
+
+            # one wait: what remains of the window after the latest first reading
+            audited = [host for host in hosts if host.audit is not None]
+            times = [t for t in (first_reading_time(host.audit) for host in audited) if t is not None]
+            waited = max(0.0, args["rw_min_window"] - (time.time() - max(times))) if times else 0.0
+            if waited:
+                time.sleep(waited)
+            seconds["wait"] = round(waited, 3)
+
+            began = time.time()
+            concurrent.futures.wait([pool.submit(host.run_second_reading, check_mode) for host in audited])
+            seconds["second_reading"] = round(time.time() - began, 3)
 
         statuses = {}
         for host in hosts:
@@ -316,11 +262,11 @@ class ActionModule(ActionBase):
             write_json(entry_file(results_dir, host.name), host.entry())
         return {"statuses": statuses, "seconds": seconds, "waited": round(waited, 3)}
 
-    def _prepare(self, host, args, task_vars, templar):
+    def _prepare(self, host, args, task_vars):
         """Set ``host.params`` (the validated agent_audit options of that host) or ``host.errors``."""
         try:
             host_vars = self._vars_of(host.name, task_vars)
-            templar.available_variables = host_vars
+            templar = self._templar.copy_with_new_env(available_variables=host_vars)
             connection = templar.template(host_vars["ansible_connection"]) if "ansible_connection" in host_vars \
                 else self._play_context.connection
             if connection not in LOCAL_CONNECTIONS:
