@@ -14,7 +14,6 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_report import argument_spec
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.scrub import scrub
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import policy as remediation
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import report as fleet_report
 
@@ -86,7 +85,7 @@ class ActionModule(ActionBase):
         statuses = {"critical": summary["critical"], "warning": summary["warning"]}
         should_fail = (fail_on == "critical" and statuses["critical"] > 0) or \
                       (fail_on == "warning" and (statuses["critical"] + statuses["warning"]) > 0)
-        result.update(scrub({
+        result.update({
             "changed": bool(paths),
             "report_dir": dest,
             "paths": paths,
@@ -105,5 +104,5 @@ class ActionModule(ActionBase):
                     "unknown_clusters": summary["unknown_clusters"][:50],
                 },
             },
-        }))
+        })
         return result

@@ -19,7 +19,6 @@ from ansible.module_utils.common.validation import check_type_dict
 from ansible.module_utils.errors import UnsupportedError
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, MissingLibrary
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.scrub import redact, scrub
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import target as _target
 
 DEFAULT_SELECTOR = 'app.kubernetes.io/name=prometheus-agent'
@@ -116,25 +115,20 @@ def uses_kubernetes(params):
     return not params.get('url')
 
 
-def target_from_params(params, deadline=None):
-    """The ``Target`` the shared options describe: ``url`` means direct, else Kubernetes.
-
-    ``deadline``: a ``core.http.Deadline`` every request of the target runs under (the module
-    run's, made of ``timeout`` by ``runners.run_module``), or None: each request gets ``timeout``
-    (the remediation modules, whose waits are longer than one request's timeout).
-    """
+def target_from_params(params):
+    """The ``Target`` the shared options describe: ``url`` means direct, else Kubernetes."""
     if params.get('url'):
         return _target.DirectTarget(
             params['url'], username=params.get('url_username'), password=params.get('url_password'),
             bearer_token=params.get('bearer_token'), validate_certs=params.get('validate_certs', True),
             ca_cert=params.get('ca_cert'), timeout=params.get('timeout') or 10.0,
-            log_file=params.get('log_path') or params.get('log_file'), deadline=deadline)
+            log_file=params.get('log_path') or params.get('log_file'))
     return _target.KubeTarget(
         kubeconfig=params.get('kubeconfig'), context=params.get('context'), host=params.get('host'),
         api_key=params.get('api_key'), validate_certs=params.get('validate_certs', True), ca_cert=params.get('ca_cert'),
         namespace=params.get('namespace') or 'monitoring', pod=params.get('pod'),
         label_selector=params.get('label_selector') or DEFAULT_SELECTOR, container=params.get('container') or 'prometheus',
-        port=params.get('port') or 9090, timeout=params.get('timeout'), deadline=deadline)
+        port=params.get('port') or 9090, timeout=params.get('timeout'))
 
 
 def check_kubernetes_library(module, params=None):
@@ -145,26 +139,16 @@ def check_kubernetes_library(module, params=None):
 
 def run_and_exit(module, name, run_module):
     """A module's whole ``main`` after ``AnsibleModule``: ``exit_json`` with what
-    ``run_module(name, params, check_mode)`` returns (``runners.run_module``, scrubbed there);
-    ``fail_json`` with the message of a ``FleetopsError`` (an argument the module refuses;
-    ``missing_required_lib`` for a missing library) and, with the traceback, of anything
-    unexpected (both scrubbed: ``core.scrub``)."""
+    ``run_module(name, params, check_mode)`` returns (``runners.run_module``); ``fail_json`` with
+    the message of a ``FleetopsError`` (an argument the module refuses; ``missing_required_lib``
+    for a missing library) and, with the traceback, of anything unexpected."""
     try:
         result = run_module(name, module.params, check_mode=module.check_mode)
     except MissingLibrary as exc:
         why = _target.KUBERNETES_IMPORT_ERROR if exc.library == 'kubernetes' else None
         module.fail_json(msg=missing_required_lib(exc.library), exception=str(why or exc))
     except FleetopsError as exc:
-        module.fail_json(msg=redact(exc))
+        module.fail_json(msg=str(exc))
     except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg=redact('%s failed: %s' % (name, exc)), exception=redact(traceback.format_exc()))
-    module.exit_json(**result)
-
-
-def exit_scrubbed(module, result, failed=False):
-    """``exit_json`` (``fail_json`` when ``failed``) with ``result`` scrubbed (``core.scrub``): the end
-    of a module whose result is not a runner's (agent_restart, agent_tune)."""
-    result = scrub(result)
-    if failed:
-        module.fail_json(**result)
+        module.fail_json(msg='%s failed: %s' % (name, exc), exception=traceback.format_exc())
     module.exit_json(**result)

@@ -41,7 +41,6 @@ except ImportError:  # the module path says what is missing (a local wal_inspect
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import runners
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, MissingLibrary
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.scrub import redact
 
 LOCAL_CONNECTIONS = ("local", "ansible.builtin.local")
 
@@ -102,10 +101,9 @@ class InWorkerAction(ActionBase):
             # the controller's Python lacks a library the module's interpreter may have: let the module run
             return None
         except FleetopsError as exc:
-            outcome = {"failed": True, "msg": redact(exc)}
+            outcome = {"failed": True, "msg": str(exc)}
         except Exception as exc:  # pylint: disable=broad-except
-            outcome = {"failed": True, "msg": redact("%s failed: %s" % (self.MODULE_NAME, exc)),
-                       "exception": redact(traceback.format_exc())}
+            outcome = {"failed": True, "msg": "%s failed: %s" % (self.MODULE_NAME, exc), "exception": traceback.format_exc()}
         outcome.setdefault("changed", False)
         outcome["invocation"] = {"module_args": params}
         # what AnsibleModule.exit_json does: no value of a no_log option anywhere in the result

@@ -14,12 +14,11 @@ import datetime
 import json
 import math
 import os
+import re
 import tempfile
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import units as _units
-# the one scrubber (also of every module's result): the report files carry what it leaves
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.scrub import scrub
 
 STATUSES = ("ok", "warning", "critical", "unknown")
 # severity for sorting: critical > warning > unknown > ok (checks.worst's order)
@@ -41,6 +40,24 @@ CHARTS = (
     ("memory_bytes", "Resident memory", "bytes"),
     ("success_ratio", "Remote-write success ratio", "ratio"),
 )
+
+_SECRET_KEY = re.compile(r"(token|password|passwd|secret|api_key|apikey|bearer|authorization|client_key|private)", re.I)
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]+(:[^/@\s]*)?@", re.I)
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
+
+
+def scrub(value):
+    """A copy of ``value`` without secrets: keys that name one are dropped, URL credentials
+    and bearer tokens in strings are masked."""
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items() if not _SECRET_KEY.search(str(k))}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v) for v in value]
+    if isinstance(value, str):
+        value = _URL_USERINFO.sub(r"\g<scheme>***@", value)
+        return _BEARER.sub(r"\1***", value)
+    return value
+
 
 def _plain(value):
     """JSON-safe plain data (Ansible's unsafe strings and tuples become str and lists)."""

@@ -106,7 +106,6 @@ class FlatStream(object):
         target = self.target
         where = 'exec %s in pod %s/%s' % (' '.join(argv[:2]), target.namespace, target.pod_name)
         timeout = float(getattr(target, 'timeout', None) or 30)
-        arm = getattr(target, 'socket_timeout', None)
         try:
             client = target.open_exec(argv, binary=True)
         except FleetopsError:
@@ -128,8 +127,6 @@ class FlatStream(object):
                 end -= start
                 start = 0
             while end - start < need:
-                if arm is not None:
-                    raw.settimeout(arm(timeout, where))     # the time the run's deadline leaves
                 try:
                     n = raw.recv_into(view[end:])
                 except socket.timeout:
