@@ -14,7 +14,6 @@ playbooks run one after the other, alternating, with the same forks:
 - ``floor_x6``: bench/floor/ping_x6.yml, six pings per host (the daily playbook's module count:
   a diagnostic, what Ansible alone costs for that many module tasks);
 - ``daily``: ``fleetops.prometheus_agent.daily`` (roles/daily_check + roles/fleet_report);
-- ``daily_fleet``: the same with ``-e fleet_gather=fleet`` (the opt-in fleet mode);
 - ``naive``: bench/naive/runbook.yml, kubectl + jq as ``ansible.builtin.command`` tasks.
 
 Measured for the controller process tree (ansible-playbook and everything it starts):
@@ -53,7 +52,6 @@ PLAYBOOKS = {
     "floor_x6": str(BENCH / "floor" / "ping_x6.yml"),
     "daily": "fleetops.prometheus_agent.daily",
     "daily_module": "fleetops.prometheus_agent.daily",
-    "daily_fleet": "fleetops.prometheus_agent.daily",
     "naive": str(BENCH / "naive" / "runbook.yml"),
 }
 DESCRIPTIONS = {
@@ -61,12 +59,8 @@ DESCRIPTIONS = {
     "floor_x6": "6 x ansible.builtin.ping per host (diagnostic)",
     "daily": "fleetops.prometheus_agent.daily",
     "daily_module": "the daily playbook with FLEETOPS_IN_WORKER=0 (a module process per task, as before the action plugins)",
-    "daily_fleet": "the daily playbook with -e fleet_gather=fleet (one run-once gather of every cluster, then fleet_evaluate per host)",
     "naive": "kubectl + jq command tasks (bench/naive/runbook.yml)",
 }
-
-# the kinds that run the daily playbook (and write a fleet report)
-DAILY_KINDS = ("daily", "daily_module", "daily_fleet")
 
 
 # ---------------------------------------------------------------------------- machine
@@ -205,12 +199,10 @@ def run_playbook(kind, inventory, forks, workdir, daemon_pid, module_timeout=Non
     workdir.mkdir(parents=True, exist_ok=True)
     timing_file = str(workdir / "timing.json")
     cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), PLAYBOOKS[kind]]
-    if kind in DAILY_KINDS:
+    if kind in ("daily", "daily_module"):
         cmd += ["-e", "fleet_report_dir=%s" % (workdir / "report")]
         if module_timeout:
             cmd += ["-e", "fleet_module_timeout=%d" % module_timeout]
-    if kind == "daily_fleet":
-        cmd += ["-e", "fleet_gather=fleet"]
     for key, value in (extra_vars or {}).items():
         cmd += ["-e", "%s=%s" % (key, value)]
     env = ansible_env(forks, timing_file)
@@ -240,7 +232,7 @@ def run_playbook(kind, inventory, forks, workdir, daemon_pid, module_timeout=Non
             "peak_main_rss_mib": round(sampler.peak["main_rss"] / 2 ** 20, 1), "peak_procs": sampler.peak["procs"],
             "api_server_cpu_s": round(api_cpu, 2), "load_before": round(load_before, 1), "load_after": round(os.getloadavg()[0], 1),
             "recap": timing.get("recap", {}), "tasks": timing.get("tasks", []), "log": str(workdir / "stdout.log"),
-            "report_summary": _report_summary(workdir / "report") if kind in DAILY_KINDS else None}
+            "report_summary": _report_summary(workdir / "report") if kind in ("daily", "daily_module") else None}
 
 
 def _report_summary(report_dir):
@@ -386,7 +378,7 @@ def markdown(meta, results, ratios, fits, forks):
                  row["pss_per_host_mib"])
         out.append("| %s | %.1f | %.3f | %.1f | %.3f | %.0f | %.2f |" % cells)
     for r in results:
-        if r["kind"] in ("daily", "daily_fleet", "naive") and r["rc"] >= 0 and r["size"] == max(x["size"] for x in results if x["kind"] == r["kind"] and x["rc"] >= 0):
+        if r["kind"] in ("daily", "naive") and r["rc"] >= 0 and r["size"] == max(x["size"] for x in results if x["kind"] == r["kind"] and x["rc"] >= 0):
             out += ["", "## Per-task cost: %s, %d clusters (bench/callback_plugins/task_timing.py)" % (r["kind"], r["size"]), ""]
             out += task_table(r)
             if r.get("report_summary"):
