@@ -10,29 +10,13 @@ extra vars with their usual precedence), of which the connection dict and the au
 are templated in that host's context. The main thread templates one host after the other and hands
 each to the pool as soon as its options are known, so the templating overlaps the clusters' answers.
 Then one wait for what remains of the remote-write window and the second readings, in the same pool.
-
-The work is CPU-bound in Python (templating, TLS, parsing /metrics), so one process holds one core
-whatever its threads: the hosts are split among ``processes`` forks of this worker (each with its share
-of the ``workers`` threads), each writing its hosts' entries as JSON files into one private directory
-under Ansible's local temporary directory of the run (removed when ansible-playbook exits). With
-``store: files`` the entries stay there for a per-host task to read (the task result then holds no
-per-host data: a registered dict of thousands of hosts makes every later task of every host slower,
-its worker templating it and copying the main process's pages); with ``store: result`` they are read
-back into ``results``.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
-import json
-import os
-import shutil
-import tempfile
 import time
 import traceback
-
-from ansible import constants as C
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
@@ -79,30 +63,6 @@ def run_part(module, params, check_mode):
 def without_omit(options, omit):
     """``options`` without the values that are the omit placeholder (ansible-core before 2.19 leaves them in)."""
     return dict((key, value) for key, value in options.items() if omit is None or value != omit)
-
-
-def entry_file(results_dir, host):
-    """The file of one host's entry: the SHA-1 of its name (``inventory_hostname | hash('sha1')``), any name is a file name."""
-    return os.path.join(results_dir, hashlib.sha1(host.encode("utf-8")).hexdigest() + ".json")
-
-
-def write_json(path, data):
-    """``data`` as JSON at ``path``, written whole (a reader never sees half a file)."""
-    partial = path + ".part"
-    with open(partial, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, separators=(",", ":"), default=str)
-    os.rename(partial, path)
-
-
-def read_json(path):
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-def process_count(asked, hosts):
-    """The processes to gather ``hosts`` hosts: ``asked``, or the controller's CPUs (at most 8) when 0."""
-    count = asked or min(os.cpu_count() or 1, 8)
-    return max(1, min(count, hosts))
 
 
 def first_reading_time(audit):
@@ -161,74 +121,16 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         _validation, args = self.validate_argument_spec(argument_spec=argument_spec())
-        for name, least in (("workers", 1), ("processes", 0), ("rw_min_window", 0)):
-            if args[name] < least:
-                return dict(result, failed=True, msg="%s must be at least %s, got %s" % (name, least, args[name]))
+        if args["workers"] < 1:
+            return dict(result, failed=True, msg="workers must be at least 1, got %s" % args["workers"])
+        if args["rw_min_window"] < 0:
+            return dict(result, failed=True, msg="rw_min_window must not be negative, got %s" % args["rw_min_window"])
         names = list(task_vars.get("ansible_play_batch") or [task_vars.get("inventory_hostname")])
-        start = time.time()
-        processes = process_count(args["processes"], len(names))
-        threads = max(1, args["workers"] // processes)
-        results_dir = tempfile.mkdtemp(prefix="fleet_gather-", dir=self._local_tmp())
-        # host i to process i % processes: each has its share of the slow and the quick clusters
-        shares = [names[index::processes] for index in range(processes)]
-        children = []
-        for index, share in enumerate(shares[1:], 1):
-            children.append((self._fork(share, args, task_vars, threads, results_dir, index), index, share))
-        summaries = [self._gather(shares[0], args, task_vars, threads, results_dir)]
-        for pid, index, share in children:
-            _pid, status = os.waitpid(pid, 0)
-            try:
-                summaries.append(read_json(os.path.join(results_dir, "summary-%d.json" % index)))
-            except (IOError, OSError, ValueError):
-                why = "fleet_gather: the process gathering %d hosts ended with status %s before its results" % (len(share), status)
-                for name in share:
-                    if not os.path.exists(entry_file(results_dir, name)):
-                        write_json(entry_file(results_dir, name), {"errors": [why]})
-                summaries.append({"statuses": {"error": len(share)}, "seconds": {}, "waited": 0.0})
-
-        statuses, seconds = {}, {}
-        for summary in summaries:
-            for status, count in summary["statuses"].items():
-                statuses[status] = statuses.get(status, 0) + count
-            for phase, took in summary["seconds"].items():
-                seconds[phase] = max(seconds.get(phase, 0.0), took)
-        seconds["total"] = round(time.time() - start, 3)
-        result.update(changed=False, hosts=len(names), statuses=statuses, processes=processes, seconds=seconds,
-                      waited=max(summary["waited"] for summary in summaries))
-        if args["store"] == "files":
-            result["results_dir"] = results_dir
-        else:
-            result["results"] = dict((name, read_json(entry_file(results_dir, name))) for name in names)
-            shutil.rmtree(results_dir, ignore_errors=True)
-        return result
-
-    @staticmethod
-    def _local_tmp():
-        """Ansible's local temporary directory of this run (removed at its end), else the system's."""
-        path = getattr(C, "DEFAULT_LOCAL_TMP", None)
-        return path if path and os.path.isdir(path) else None
-
-    def _fork(self, share, args, task_vars, threads, results_dir, index):
-        """A process gathering ``share``: its entries and its summary go to ``results_dir``; its pid."""
-        pid = os.fork()
-        if pid:
-            return pid
-        code = 1
-        try:
-            write_json(os.path.join(results_dir, "summary-%d.json" % index),
-                       self._gather(share, args, task_vars, threads, results_dir))
-            code = 0
-        finally:
-            # nothing of the worker's own exit (its queues, atexit) runs in this copy of it
-            os._exit(code)  # pylint: disable=protected-access
-
-    def _gather(self, names, args, task_vars, threads, results_dir):
-        """Both readings of the hosts ``names``, each host's entry written to its file; the summary."""
         check_mode = bool(self._task.check_mode)
         start = time.time()
         seconds = {}
         hosts = [HostGathering(name) for name in names]
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(threads, len(hosts))),
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(args["workers"], len(hosts)) or 1,
                                                    thread_name_prefix="fleet_gather") as pool:
             # the options of one host after the other, each host read as soon as they are known
             running = []
@@ -243,7 +145,7 @@ class ActionModule(ActionBase):
             concurrent.futures.wait(running)
             seconds["audit"] = round(time.time() - start, 3)
 
-            # one wait: what remains of the window after the latest first reading
+            # one wait for the whole play: what remains of the window after the latest first reading
             audited = [host for host in hosts if host.audit is not None]
             times = [t for t in (first_reading_time(host.audit) for host in audited) if t is not None]
             waited = max(0.0, args["rw_min_window"] - (time.time() - max(times))) if times else 0.0
@@ -259,8 +161,10 @@ class ActionModule(ActionBase):
         for host in hosts:
             status = host.audit.get("status", "unknown") if host.audit is not None else "error"
             statuses[status] = statuses.get(status, 0) + 1
-            write_json(entry_file(results_dir, host.name), host.entry())
-        return {"statuses": statuses, "seconds": seconds, "waited": round(waited, 3)}
+        seconds["total"] = round(time.time() - start, 3)
+        result.update(changed=False, results=dict((host.name, host.entry()) for host in hosts), hosts=len(hosts),
+                      statuses=statuses, waited=round(waited, 3), seconds=seconds)
+        return result
 
     def _prepare(self, host, args, task_vars):
         """Set ``host.params`` (the validated agent_audit options of that host) or ``host.errors``."""

@@ -23,10 +23,9 @@ description:
     waits only for what remains of O(rw_min_window) since the latest first remote-write reading, then reads every
     host's remote-write counters again, as M(fleetops.prometheus_agent.remote_write_stats) with the first reading as
     baseline.
-  - Returns the entries by host (in the result, or as one file per host, O(store)); with C(register) and C(run_once)
-    every host of the play gets the registered dict, and a per-host task (the role's
-    M(fleetops.prometheus_agent.fleet_evaluate)) reads its own entry, so each cluster still has its own event and
-    C(fleet_result).
+  - Returns the results by host; with C(register) and C(run_once) every host of the play gets the registered dict, and
+    a per-host task (the role's M(fleetops.prometheus_agent.fleet_evaluate)) reads its own entry, so each cluster still
+    has its own event and C(fleet_result).
   - A broken or unreachable cluster is that host's C(unknown) result (or its C(errors) when its options are refused),
     never the task's failure. The values of the C(no_log) options of a host (C(api_key), C(url_password), ...) are
     removed from its results as the modules do.
@@ -54,26 +53,9 @@ options:
     type: float
     default: 10
   workers:
-    description: Clusters read at the same time, in all (threads, shared among the O(processes)).
+    description: Clusters read at the same time (threads of the task's worker).
     type: int
     default: 16
-  processes:
-    description:
-      - Processes the hosts are shared among (forks of the task's worker, host I(i) to process I(i) modulo their
-        number): the work is Python, so one process uses one CPU whatever its threads.
-      - C(0) is the controller's CPU count, at most 8.
-    type: int
-    default: 0
-  store:
-    description:
-      - Where the entries of the hosts go. C(result), in RV(results). C(files), one JSON file per host in RV(results_dir),
-        a private directory inside Ansible's local temporary directory of the run (removed when C(ansible-playbook)
-        ends), the file of a host named after the SHA-1 of its name (C(inventory_hostname | hash('sha1') ~ '.json')).
-      - Prefer C(files) for large fleets (the C(daily_check) role uses it): a registered result holding every host
-        makes each later task of every host slower.
-    type: str
-    choices: [result, files]
-    default: result
 """
 
 EXAMPLES = r"""
@@ -104,24 +86,14 @@ EXAMPLES = r"""
 RETURN = r"""
 results:
   description:
-    - With O(store=result), by host of the play's batch. C(agent_audit) is what M(fleetops.prometheus_agent.agent_audit) returns for it,
+    - By host of the play's batch. C(agent_audit) is what M(fleetops.prometheus_agent.agent_audit) returns for it,
       C(remote_write_stats) the second reading (what M(fleetops.prometheus_agent.remote_write_stats) returns with the
       first as baseline), C(errors) why its gathering stopped (its options were refused, its connection is not local);
       a part that could not be taken is left out.
-  returned: when O(store=result)
+  returned: always
   type: dict
   sample: {"prod-1": {"agent_audit": {"status": "ok", "checks": [], "parts": {}}, "remote_write_stats": {"status": "ok"},
            "errors": []}}
-results_dir:
-  description: With O(store=files), the directory of the hosts' files (each holds what RV(results) would hold for that host).
-  returned: when O(store=files)
-  type: str
-  sample: /root/.ansible/tmp/ansible-local-4242x1y2/fleet_gather-abcd1234
-processes:
-  description: How many processes gathered.
-  returned: always
-  type: int
-  sample: 2
 hosts:
   description: How many hosts were gathered.
   returned: always
@@ -138,7 +110,7 @@ waited:
   type: float
   sample: 0.0
 seconds:
-  description: Wall seconds of each phase (C(options), C(audit), C(wait), C(second_reading): the longest of the processes; C(total)).
+  description: Wall seconds of each phase (C(options), C(audit), C(wait), C(second_reading), C(total)).
   returned: always
   type: dict
   sample: {"options": 21.3, "audit": 140.2, "wait": 0.0, "second_reading": 30.1, "total": 170.3}
@@ -155,8 +127,6 @@ def argument_spec():
         options_var=dict(type="str"),
         rw_min_window=dict(type="float", default=10),
         workers=dict(type="int", default=16),
-        processes=dict(type="int", default=0),
-        store=dict(type="str", choices=["result", "files"], default="result"),
     )
 
 
