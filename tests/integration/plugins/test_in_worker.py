@@ -32,6 +32,7 @@ def lab_inventory(lab):
     """The inventory of that lab."""
     return os.path.join(lab.workdir, "inventory.yml")
 
+
 READ_ONLY = ("agent_audit", "agent_status", "remote_write_stats", "wal_inspect", "agent_logs", "rules_status", "agent_backup")
 SPAWNED = re.compile(r"AnsiballZ_(%s)\.py" % "|".join(READ_ONLY))
 PLAIN = {"ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops", "ANSIBLE_SHOW_CUSTOM_STATS": "1"}
