@@ -137,18 +137,29 @@ def check_kubernetes_library(module, params=None):
         module.fail_json(msg=missing_required_lib('kubernetes'), exception=str(_target.KUBERNETES_IMPORT_ERROR))
 
 
-def run_and_exit(module, name, run_module):
-    """A module's whole ``main`` after ``AnsibleModule``: ``exit_json`` with what
-    ``run_module(name, params, check_mode)`` returns (``runners.run_module``); ``fail_json`` with
-    the message of a ``FleetopsError`` (an argument the module refuses; ``missing_required_lib``
-    for a missing library) and, with the traceback, of anything unexpected."""
+def run_result(name, params, check_mode, run_module):
+    """What module ``name`` returns for its validated ``params`` (``run_module`` is
+    ``runners.run_module``), or ``failed`` with the message of a ``FleetopsError`` (an argument the
+    module refuses) and, with the traceback, of anything unexpected. A ``MissingLibrary`` is raised:
+    the module says what to install, the in-worker action plugin lets the module process run."""
     try:
-        result = run_module(name, module.params, check_mode=module.check_mode)
+        return run_module(name, params, check_mode=check_mode)
+    except MissingLibrary:
+        raise
+    except FleetopsError as exc:
+        return {'failed': True, 'msg': str(exc)}
+    except Exception as exc:  # pylint: disable=broad-except
+        return {'failed': True, 'msg': '%s failed: %s' % (name, exc), 'exception': traceback.format_exc()}
+
+
+def run_and_exit(module, name, run_module):
+    """A module's whole ``main`` after ``AnsibleModule``: ``exit_json`` with ``run_result``, or
+    ``fail_json`` with its message (``missing_required_lib`` for a missing library)."""
+    try:
+        result = run_result(name, module.params, module.check_mode, run_module)
     except MissingLibrary as exc:
         why = _target.KUBERNETES_IMPORT_ERROR if exc.library == 'kubernetes' else None
         module.fail_json(msg=missing_required_lib(exc.library), exception=str(why or exc))
-    except FleetopsError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # pylint: disable=broad-except
-        module.fail_json(msg='%s failed: %s' % (name, exc), exception=traceback.format_exc())
+    if result.pop('failed', False):
+        module.fail_json(**result)
     module.exit_json(**result)

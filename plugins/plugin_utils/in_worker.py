@@ -25,7 +25,6 @@ the in-worker path off (every task then starts its module, as before).
 from __future__ import annotations
 
 import os
-import traceback
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
@@ -40,7 +39,8 @@ except ImportError:  # the module path says what is missing (a local wal_inspect
     pass
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import runners
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, MissingLibrary
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import run_result
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import MissingLibrary
 
 LOCAL_CONNECTIONS = ("local", "ansible.builtin.local")
 
@@ -96,14 +96,10 @@ class InWorkerAction(ActionBase):
             return remove_values({"failed": True, "changed": False, "msg": msg}, no_log_values)
         params = validation.validated_parameters
         try:
-            outcome = runners.run_module(self.MODULE_NAME, params, check_mode=bool(self._task.check_mode))
+            outcome = run_result(self.MODULE_NAME, params, bool(self._task.check_mode), runners.run_module)
         except MissingLibrary:
             # the controller's Python lacks a library the module's interpreter may have: let the module run
             return None
-        except FleetopsError as exc:
-            outcome = {"failed": True, "msg": str(exc)}
-        except Exception as exc:  # pylint: disable=broad-except
-            outcome = {"failed": True, "msg": "%s failed: %s" % (self.MODULE_NAME, exc), "exception": traceback.format_exc()}
         outcome.setdefault("changed", False)
         outcome["invocation"] = {"module_args": params}
         # what AnsibleModule.exit_json does: no value of a no_log option anywhere in the result
