@@ -429,10 +429,14 @@ def test_stuck_terminating_forced(lab, inventory, cluster, tmp_path):
         assert status_of(entry, "POD") in ("warning", "critical"), entry["checks"]
         plan = unchanged_in_check_mode(lab, inventory, cluster, tmp_path, "stuck")
         assert "forced_restart" in [r["action"] for r in plan["remediation"]], plan["remediation"]
+        # stuck means past the grace period (deletionTimestamp is the deadline the API set):
+        # the audits above may be quicker than the fault's 30 s grace
+        deadline = pod_of(lab, cluster).metadata.deletion_timestamp.timestamp()
+        wait_until(lambda: time.time() > deadline + 1, 60, what="the pod past its grace period")
         run, entry = remediate(lab, inventory, cluster, tmp_path, "stuck-go", approved=True,
                                extra={"remediate_stuck_after_seconds": 0})
         record = [r for r in entry["remediation"] if r["action"] == "forced_restart"][0]
-        assert record["outcome"] == "done", record
+        assert record["outcome"] == "done", repr(record)
         assert pod_of(lab, cluster).metadata.uid != uid
         after = audit(lab, inventory, cluster, tmp_path, "stuck-2")
         assert status_of(after, "POD") == "ok", after["checks"]
