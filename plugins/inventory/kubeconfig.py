@@ -94,7 +94,20 @@ options:
     description: Set C(agent_namespace) to the namespace of the context, when the context names one.
     type: bool
     default: false
+  set_python_interpreter:
+    description:
+      - Set C(ansible_python_interpreter) to C({{ ansible_playbook_python }}), the Python that runs
+        ansible-playbook (where the collection's requirements are installed), so Ansible does not
+        pick another interpreter on the controller (a pyenv shim, the system Python without the
+        C(kubernetes) client) and every cluster read C(unknown).
+      - It is set as a variable of the O(group) (or of each host when O(group) is empty), the
+        lowest precedence there is, so C(group_vars), C(host_vars), O(vars) and C(-e) override it.
+      - Set to C(false) to leave the interpreter to Ansible's discovery.
+    type: bool
+    default: true
 notes:
+  - A pattern of O(include) that matches no context, and an inventory that ends with no host, are
+    warnings that name the contexts that were read, so a wrong pattern does not silently audit nothing.
   - A context whose name is not a valid host name is kept as is; Ansible accepts any string as a host name.
   - Contexts that point to a cluster missing from the file are kept, with C(cluster_name) set to the
     name the context gives.
@@ -132,6 +145,12 @@ import re
 
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
+
+try:  # ansible-core 2.19+: values from an inventory source are not templated unless trusted
+    from ansible.template import trust_as_template
+except ImportError:  # older ansible-core templates every variable
+    def trust_as_template(value):
+        return value
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import kubeconfig
@@ -216,12 +235,20 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
                 context["kubeconfig"] = kubeconfig
                 contexts[context["name"]] = context
 
-        for name in select(list(contexts), include, exclude):
+        kept = select(list(contexts), include, exclude)
+        self._warn_about_selection(path, list(contexts), include, kept)
+        interpreter = trust_as_template('{{ ansible_playbook_python }}')
+        set_interpreter = self.get_option("set_python_interpreter") and "ansible_python_interpreter" not in common_vars
+        if set_interpreter and top_group:
+            self.inventory.set_variable(top_group, "ansible_python_interpreter", interpreter)
+        for name in kept:
             context = contexts[name]
             host = self.inventory.add_host(name, group=top_group or None)
             for key, value in common_vars.items():
                 self.inventory.set_variable(host, key, value)
             self.inventory.set_variable(host, "ansible_connection", "local")
+            if set_interpreter and not top_group:
+                self.inventory.set_variable(host, "ansible_python_interpreter", interpreter)
             self.inventory.set_variable(host, "kube_context", name)
             self.inventory.set_variable(host, "kubeconfig", context["kubeconfig"])
             self.inventory.set_variable(host, "cluster_name", context["cluster"])
@@ -238,3 +265,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             self._set_composite_vars(self.get_option("compose"), host_vars, host, strict=strict)
             self._add_host_to_composed_groups(self.get_option("conditional_groups"), host_vars, host, strict=strict)
             self._add_host_to_keyed_groups(self.get_option("keyed_groups"), host_vars, host, strict=strict)
+
+    def _warn_about_selection(self, path, names, include, kept):
+        """Warn about an include pattern that matches no context, and about an empty result."""
+        seen = ', '.join(names[:20]) + (' and %d more' % (len(names) - 20) if len(names) > 20 else '') if names else 'none'
+        for pattern in include:
+            if not any(pattern.search(name) for name in names):
+                self.display.warning("kubeconfig inventory %s: include pattern %r matches none of the %d context(s) read (%s)"
+                                     % (path, pattern.pattern, len(names), seen))
+        if not kept:
+            self.display.warning("kubeconfig inventory %s: no host: %d context(s) read (%s), none kept by include/exclude; "
+                                 "check the kubeconfigs and the patterns" % (path, len(names), seen))

@@ -85,12 +85,14 @@ def test_invalid_regex_is_a_parser_error():
         plugin._compile(["("], "include")  # pylint: disable=protected-access
 
 
-def _inventory(tmp_path, config):
-    """Run the real ansible-inventory on a plugin config; returns the parsed --list output."""
+def _inventory(tmp_path, config, with_stderr=False):
+    """Run the real ansible-inventory on a plugin config; returns the parsed --list output
+    (and its stderr with ``with_stderr``)."""
     import json  # pylint: disable=import-outside-toplevel
     coll = tmp_path / "colls" / "ansible_collections" / "fleetops"
-    coll.mkdir(parents=True)
-    (coll / "prometheus_agent").symlink_to(REPO_ROOT)
+    if not coll.exists():
+        coll.mkdir(parents=True)
+        (coll / "prometheus_agent").symlink_to(REPO_ROOT)
     inv = tmp_path / "fleet.kubeconfig.yml"
     inv.write_text(textwrap.dedent(config))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "colls"), ANSIBLE_INVENTORY_UNPARSED_FAILED="1")
@@ -98,7 +100,8 @@ def _inventory(tmp_path, config):
     proc = subprocess.run([str(VENV_BIN / "ansible-inventory"), "-i", str(inv), "--list"], env=env,
                           capture_output=True, text=True, check=False, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    data = json.loads(proc.stdout)
+    return (data, proc.stderr) if with_stderr else data
 
 
 def _plain(value):
@@ -150,3 +153,68 @@ def test_inventory_include_and_context_namespace(kube_dir):
     assert _plain(hostvars["prod-eu-1"]["agent_namespace"]) == "mon"
     assert "agent_namespace" not in hostvars["stg-eu-1"]
     assert sorted(data["clusters"]["hosts"]) == ["prod-eu-1", "stg-eu-1"]
+
+
+def test_include_that_matches_nothing_is_a_warning_naming_the_contexts(kube_dir):
+    """A new user's pattern that matches none of their contexts must not silently audit nothing."""
+    data, stderr = _inventory(kube_dir, """
+        plugin: fleetops.prometheus_agent.kubeconfig
+        kubeconfigs: [a.yaml]
+        include: '^production-|^staging-'
+        """, with_stderr=True)
+    assert data["_meta"]["hostvars"] == {}
+    flat = " ".join(stderr.split())
+    assert "include pattern '^production-|^staging-' matches none of the 3 context(s) read" in flat, stderr
+    assert "prod-eu-1, stg-eu-1, old-decommissioned" in flat, stderr
+    assert "no host" in flat, stderr
+
+
+def test_include_that_matches_gives_no_warning(kube_dir):
+    data, stderr = _inventory(kube_dir, """
+        plugin: fleetops.prometheus_agent.kubeconfig
+        kubeconfigs: [a.yaml]
+        include: '^prod-|^staging-'
+        """, with_stderr=True)
+    assert sorted(data["_meta"]["hostvars"]) == ["prod-eu-1"]
+    assert "WARNING" not in stderr, stderr
+
+
+def test_python_interpreter_is_the_playbook_python_at_group_level(kube_dir):
+    """Set on the group (lowest precedence), as a template ansible-core resolves at run time."""
+    data = _inventory(kube_dir, """
+        plugin: fleetops.prometheus_agent.kubeconfig
+        kubeconfigs: [a.yaml]
+        """)
+    assert _plain(data["_meta"]["hostvars"]["prod-eu-1"]["ansible_python_interpreter"]) == "{{ ansible_playbook_python }}"
+    # group_vars of the group override it (it is the lowest precedence there is)
+    (kube_dir / "group_vars").mkdir()
+    (kube_dir / "group_vars" / "fleet.yml").write_text("ansible_python_interpreter: /usr/bin/python3\n")
+    data = _inventory(kube_dir, """
+        plugin: fleetops.prometheus_agent.kubeconfig
+        kubeconfigs: [a.yaml]
+        """)
+    assert _plain(data["_meta"]["hostvars"]["prod-eu-1"]["ansible_python_interpreter"]) == "/usr/bin/python3"
+
+
+def test_python_interpreter_resolves_when_a_module_runs(kube_dir):
+    """A real module run through the inventory starts under the playbook's own Python."""
+    coll = kube_dir / "colls" / "ansible_collections" / "fleetops"
+    coll.mkdir(parents=True)
+    (coll / "prometheus_agent").symlink_to(REPO_ROOT)
+    (kube_dir / "fleet.kubeconfig.yml").write_text("plugin: fleetops.prometheus_agent.kubeconfig\nkubeconfigs: [a.yaml]\ninclude: ['^prod-']\n")
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(kube_dir / "colls"))
+    env.pop("KUBECONFIG", None)
+    proc = subprocess.run([str(VENV_BIN / "ansible"), "all", "-i", "fleet.kubeconfig.yml", "-m", "ansible.builtin.command",
+                           "-a", "echo done"], env=env, capture_output=True, text=True, check=False, cwd=str(kube_dir), timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "done" in proc.stdout
+
+
+def test_python_interpreter_can_be_left_to_discovery(kube_dir):
+    data = _inventory(kube_dir, """
+        plugin: fleetops.prometheus_agent.kubeconfig
+        kubeconfigs: [a.yaml]
+        set_python_interpreter: false
+        group: ''
+        """)
+    assert "ansible_python_interpreter" not in str(data)
