@@ -16,6 +16,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_report import argument_spec
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import policy as remediation
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import report as fleet_report
+from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import run_verdict
 
 
 class ActionModule(ActionBase):
@@ -82,9 +83,8 @@ class ActionModule(ActionBase):
             lines.append("%-24s %-8s %s" % (name, cluster["status"], ", ".join(bad) or cluster.get("reason", "")))
         if len(lines) > 25:
             lines = lines[:25] + ["... and %d more clusters not ok (see the report)" % (len(lines) - 25)]
-        statuses = {"critical": summary["critical"], "warning": summary["warning"]}
-        should_fail = (fail_on == "critical" and statuses["critical"] > 0) or \
-                      (fail_on == "warning" and (statuses["critical"] + statuses["warning"]) > 0)
+        verdict = run_verdict.decide({name: entry["status"] for name, entry in doc["clusters"].items()},
+                                     fail_on, args.get("fail_unknown_ratio"))
         result.update({
             "changed": bool(paths),
             "report_dir": dest,
@@ -92,7 +92,9 @@ class ActionModule(ActionBase):
             "summary": summary,
             "summary_lines": lines,
             "status": summary["status"],
-            "should_fail": should_fail,
+            "should_fail": verdict["fail"],
+            "failing_hosts": verdict["hosts"],
+            "fail_reasons": verdict["reasons"],
             "elapsed_seconds": round(time.monotonic() - started, 3),
             "stats": {
                 "fleet_report": {

@@ -45,11 +45,21 @@ options:
     type: path
   fail_on:
     description:
-      - Sets RV(should_fail) when a cluster is C(critical) (V(critical)), or C(warning) or worse (V(warning)).
-      - The module itself never fails for a finding; the C(fleet_report) role fails the play on RV(should_fail).
+      - Sets RV(should_fail) when a cluster is C(critical) (V(critical)), C(warning) or worse (V(warning)),
+        or C(unknown), C(warning) or C(critical) (V(unknown)), and lists those clusters in RV(failing_hosts).
+      - The module itself never fails for a finding; the C(fleet_report) role fails exactly the
+        hosts of RV(failing_hosts), so the clusters that caused it show C(failed) in PLAY RECAP and AWX.
     type: str
-    choices: [never, critical, warning]
+    choices: [never, critical, warning, unknown]
     default: never
+  fail_unknown_ratio:
+    description:
+      - Whatever O(fail_on) says, RV(should_fail) is true when every cluster is C(unknown), or more
+        than this fraction of them (wrong credentials, a broken interpreter or a dead API for the
+        whole fleet must not end as a green run); those clusters are in RV(failing_hosts).
+      - The default V(1.0) fails only when every cluster is unknown; above V(1) the rule is off.
+    type: float
+    default: 1.0
   html_template:
     description: A Jinja2 template for the HTML page instead of the role's C(templates/fleet-report.html.j2).
     type: path
@@ -107,10 +117,22 @@ status:
   type: str
   sample: critical
 should_fail:
-  description: Whether O(fail_on) asks the play to fail.
+  description: Whether O(fail_on) or O(fail_unknown_ratio) asks the play to fail.
   returned: always
   type: bool
   sample: false
+failing_hosts:
+  description: The clusters (inventory hosts) that make the run fail; empty when RV(should_fail) is false.
+  returned: always
+  type: list
+  elements: str
+  sample: [prod-eu-2]
+fail_reasons:
+  description: One line per rule that fails the run, naming the clusters.
+  returned: always
+  type: list
+  elements: str
+  sample: ["fleet_fail_on=critical: 1 critical (prod-eu-2)"]
 stats:
   description: A short summary for C(ansible.builtin.set_stats) (AWX job artifacts).
   returned: always
@@ -135,7 +157,8 @@ def argument_spec():
         hosts=dict(type="list", elements="str"),
         result_var=dict(type="str", default="fleet_result"),
         history_file=dict(type="path"),
-        fail_on=dict(type="str", choices=["never", "critical", "warning"], default="never"),
+        fail_on=dict(type="str", choices=["never", "critical", "warning", "unknown"], default="never"),
+        fail_unknown_ratio=dict(type="float", default=1.0),
         html_template=dict(type="path"),
         md_template=dict(type="path"),
         remediation=dict(type="bool", default=True),

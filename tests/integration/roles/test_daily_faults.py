@@ -118,17 +118,32 @@ def test_unreachable_cluster_is_unknown_and_the_rest_go_on(roles_lab, roles_inve
     assert doc["clusters"][_real(roles_lab)[0]]["checks"], "the healthy clusters were not checked"
 
 
-def test_fail_on_critical_fails_the_play_after_the_report(roles_lab, roles_inventory, tmp_path):
-    cluster = _real(roles_lab)[1]
-    roles_lab.fault("receiver-down", cluster)
+def _recap(run):
+    """{host: {ok: n, failed: n, ...}} from PLAY RECAP."""
+    recap = {}
+    for line in run.stdout.split("PLAY RECAP")[-1].splitlines():
+        match = re.match(r"^(\S+)\s+:\s+(.*)$", line.strip())
+        if match:
+            recap[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
+    return recap
+
+
+def test_fail_on_critical_fails_the_critical_cluster_after_the_report(roles_lab, roles_inventory, tmp_path):
+    """The host that fails is the critical cluster, not the first host of the play (issue 16 S5)."""
+    healthy, cluster = _real(roles_lab)[0], _real(roles_lab)[1]
+    roles_lab.fault("bad-config", cluster)
     try:
-        time.sleep(15)
-        run, doc = daily(roles_inventory, tmp_path, limit=cluster, extra={"fleet_fail_on": "critical"})
-        assert doc["clusters"][cluster]["status"] == "critical"
+        time.sleep(5)
+        run, doc = daily(roles_inventory, tmp_path, limit="%s,%s" % (healthy, cluster), extra={"fleet_fail_on": "critical"})
+        assert doc["clusters"][cluster]["status"] == "critical", doc["clusters"][cluster]
+        assert doc["clusters"][healthy]["status"] == "ok", doc["clusters"][healthy]
         assert run.rc != 0
-        assert "fleet_fail_on=critical" in run.output
+        assert "fleet_fail_on=critical: 1 critical (%s)" % cluster in run.output
+        recap = _recap(run)
+        assert recap[cluster]["failed"] == 1, recap
+        assert recap[healthy]["failed"] == 0, recap
     finally:
-        roles_lab.heal("receiver-down", cluster)
+        roles_lab.heal("bad-config", cluster)
 
 
 def test_disk_full_makes_wal_health_critical(roles_lab, roles_inventory, tmp_path):
