@@ -32,7 +32,10 @@ extends_documentation_fragment:
   - fleetops.prometheus_agent.attributes
 options:
   dest:
-    description: The directory to write to (made when missing), for example C(backups/2026-11-24/prod-eu-1).
+    description:
+      - The directory to write to (made when missing), for example C(backups/2026-11-24/prod-eu-1).
+      - When the task runs on the controller, a relative path is relative to the directory C(ansible-playbook) runs in
+        (as the fleet report's), not to the playbook's directory, which for the collection's playbooks is inside the installed collection.
     type: path
     required: true
   promtool:

@@ -63,30 +63,37 @@ class InWorkerAction(ActionBase):
     MODULE_NAME = ""
     ARGUMENT_SPEC = None
 
-    def runs_in_worker(self):
-        """True when this task's work belongs to the controller's Python (a local connection, not async)."""
-        if not in_worker_enabled() or self._task.async_val:
-            return False
+    def on_controller(self):
+        """True when the task runs on the controller (a local connection), in whichever process."""
         transport = getattr(self._connection, "transport", None) or getattr(self._connection, "_load_name", None)
         return transport in LOCAL_CONNECTIONS
+
+    def runs_in_worker(self):
+        """True when this task's work belongs to the controller's Python (a local connection, not async)."""
+        return in_worker_enabled() and not self._task.async_val and self.on_controller()
+
+    def module_args(self):
+        """The task's arguments as both paths get them (a subclass may resolve some on the controller)."""
+        return dict(self._task.args)
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
+        args = self.module_args()
         if self.runs_in_worker():
-            outcome = self._run_in_worker()
+            outcome = self._run_in_worker(args)
             if outcome is not None:
                 result.update(outcome)
                 return result
         result.update(self._execute_module(module_name="fleetops.prometheus_agent." + self.MODULE_NAME,
-                                           module_args=self._task.args, task_vars=task_vars,
+                                           module_args=args, task_vars=task_vars,
                                            wrap_async=self._task.async_val))
         return result
 
-    def _run_in_worker(self):
+    def _run_in_worker(self, args):
         """The module's result computed here, or None when the module process must do it (a missing library)."""
         # argument errors fail the task with the message the module's AnsibleModule gives
-        validation = ArgumentSpecValidator(type(self).ARGUMENT_SPEC()).validate(dict(self._task.args))
+        validation = ArgumentSpecValidator(type(self).ARGUMENT_SPEC()).validate(args)
         no_log_values = getattr(validation, "_no_log_values", set())
         errors = validation.errors.errors  # (the container itself is always true)
         if errors:
