@@ -51,6 +51,7 @@ class ActionModule(ActionBase):
             "baseline": args.get("baseline"),
             "fleet_versions": args.get("fleet_versions") or [],
             "target_version": args.get("target_version") or None,
+            "release_list": args.get("release_list") or [],
             "duplicates": args.get("duplicates") or [],
         }
         if args.get("history_file") and cadence == "weekly":

@@ -63,6 +63,18 @@ options:
   target_version:
     description: The version every agent should run.
     type: str
+  release_list:
+    description:
+      - The Prometheus releases VERSION judges the running version against, one entry per minor release
+        (C(cycle) V(3.13), C(lts), C(eol) the last day of support, C(note), C(known_issues) with C(severity),
+        C(versions) and C(note)); a later entry for the same cycle replaces an earlier one.
+      - An LTS release past its C(eol), or a non-LTS release older than the newest cycle of the list, is
+        C(critical); a known issue is its severity. A version the list does not know is judged by O(target_version) only.
+      - The monthly role gives the collection's list (C(roles/monthly_check/files/prometheus-releases.yml)),
+        or C(fleet_release_list), plus C(fleet_release_list_extra).
+    type: list
+    elements: dict
+    default: []
   duplicates:
     description: Clusters whose agents have the same external labels as this one (for OOO).
     type: list
@@ -139,6 +151,7 @@ def argument_spec():
         history_file=dict(type="path"),
         fleet_versions=dict(type="list", elements="str", default=[]),
         target_version=dict(type="str"),
+        release_list=dict(type="list", elements="dict", default=[]),
         duplicates=dict(type="list", elements="str", default=[]),
         query_url=dict(type="str"),
         query_selector=dict(type="str"),

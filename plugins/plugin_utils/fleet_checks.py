@@ -24,6 +24,7 @@ import re
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.checks import make, worst
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import number, quantity as _quantity
+from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import releases as _releases
 
 CADENCE_CHECKS = {
     "daily": ("POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS",
@@ -402,9 +403,18 @@ def check_ooo(agent_result, duplicates, th):
     return make("OOO", "ok", count, threshold, "no out-of-order samples")
 
 
-def check_version(facts, target, fleet_versions, th):
-    """VERSION: running version against the target (default: the newest version in the fleet)."""
+def check_version(facts, target, fleet_versions, th, release_list=None, today=None):
+    """VERSION: running version against the release list (support ended, known issues), the
+    oldest supported version and the target (default: the newest version in the fleet)."""
     running = facts.get("version")
+    if release_list and running and version_tuple(running):
+        verdict = _releases.judge(running, release_list, today=today)
+        if verdict and verdict["status"] != "ok":
+            known = sorted({v for v in fleet_versions or [] if version_tuple(v)}, key=version_tuple)
+            return make("VERSION", verdict["status"], running, {"supported": verdict["supported"]},
+                        "Prometheus %s: %s; upgrade to a supported release (%s)%s"
+                        % (running, "; ".join(verdict["reasons"]), ", ".join(verdict["supported"]) or "see the release list",
+                           " (fleet runs %s)" % ", ".join(known) if len(known) > 1 else ""))
     min_supported = th["version_min_supported"]
     known = sorted({v for v in fleet_versions or [] if version_tuple(v)}, key=version_tuple)
     target = target or (known[-1] if known else None)
@@ -553,7 +563,8 @@ def evaluate(cadence, results, user_thresholds=None, errors=None, previous=None,
             make("SERIES", "unknown", None, None, agent_missing)
         merged["OOO"] = check_ooo(agent, context.get("duplicates"), th) if agent else make("OOO", "unknown", None, None, agent_missing)
     if cadence == "monthly":
-        merged["VERSION"] = check_version(facts, context.get("target_version"), context.get("fleet_versions"), th) if agent else \
+        merged["VERSION"] = check_version(facts, context.get("target_version"), context.get("fleet_versions"), th,
+                                          context.get("release_list")) if agent else \
             make("VERSION", "unknown", None, None, agent_missing)
         merged["RIGHTSIZE"] = check_rightsize(agent, th) if agent else make("RIGHTSIZE", "unknown", None, None, agent_missing)
         merged["UPTIME"] = check_uptime(context.get("uptime"), context.get("uptime_reason"), th)
