@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import os
 import time
+from pathlib import Path
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_native
@@ -17,6 +18,12 @@ from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_report 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import policy as remediation
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import report as fleet_report
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import run_verdict
+
+
+def _collection_checks_doc():
+    """The file URL of docs/checks.md in this collection (the docs ship with it), or None."""
+    page = Path(__file__).resolve().parents[2] / "docs" / "checks.md"
+    return page.as_uri() if page.is_file() else None
 
 
 class ActionModule(ActionBase):
@@ -69,7 +76,9 @@ class ActionModule(ActionBase):
         markdown = args.get("md_template") or self._find_needle("templates", "fleet-report.md.j2")
         # the report is the output of a read-only run: it is written in check mode too
         try:
-            paths = fleet_report.write_report(doc, dest, html, markdown)
+            textfile_dir = args.get("textfile_dir")
+            paths = fleet_report.write_report(doc, dest, html, markdown, checks_doc=args.get("checks_doc") or _collection_checks_doc(),
+                                              textfile_dir=os.path.abspath(os.path.expanduser(str(textfile_dir))) if textfile_dir else None)
             if args.get("history_file"):
                 fleet_report.update_history(os.path.abspath(os.path.expanduser(str(args["history_file"]))), doc)
         except (OSError, ValueError) as exc:

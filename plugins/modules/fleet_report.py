@@ -70,6 +70,21 @@ options:
     description: Add, per cluster, what the remediation role would do about its findings (a plan; nothing is done).
     type: bool
     default: true
+  textfile_dir:
+    description:
+      - A directory of its own for node_exporter's textfile collector (C(--collector.textfile.directory)); the
+        Prometheus text file goes there as C(fleet-report-<cadence>.prom) (one file per cadence) instead of
+        C(fleet-report.prom) beside the other files, so the collector never reads HTML or JSON.
+      - The file is written with prometheus_client's C(write_to_textfile), a temporary file renamed over the old one,
+        so the collector never reads half a file. Every series has a C(cadence) label.
+      - Made when missing. Default none, the file is written beside the report.
+    type: path
+  checks_doc:
+    description:
+      - Where the check ids of the HTML and Markdown report link to, each to its row (anchor C(check-<id>)) of the
+        check catalog, for example the URL of C(docs/checks.md) on your documentation site.
+      - Default the C(docs/checks.md) of the installed collection (a C(file://) URL).
+    type: str
 attributes:
   check_mode:
     description: The report is written in check mode too; it changes nothing in the clusters.
@@ -84,6 +99,8 @@ EXAMPLES = r"""
     cadence: daily
     dest: /var/lib/fleetops/reports/today
     fail_on: critical
+    # node_exporter --collector.textfile.directory=/var/lib/node_exporter/textfile
+    textfile_dir: /var/lib/node_exporter/textfile
   run_once: true
   delegate_to: localhost
   register: fleet_report_result
@@ -96,7 +113,7 @@ report_dir:
   type: str
   sample: /home/ops/reports/20261124T072500Z
 paths:
-  description: The written files by kind (json, md, html, prom).
+  description: The written files by kind (json, md, html, prom; prom is in O(textfile_dir) when it is set).
   returned: always
   type: dict
   sample: {"json": "/home/ops/reports/20261124T072500Z/fleet-report.json"}
@@ -162,6 +179,8 @@ def argument_spec():
         html_template=dict(type="path"),
         md_template=dict(type="path"),
         remediation=dict(type="bool", default=True),
+        textfile_dir=dict(type="path"),
+        checks_doc=dict(type="str"),
     )
 
 

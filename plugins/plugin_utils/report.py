@@ -33,13 +33,21 @@ CHECK_ORDER = (
     "VERSION", "RIGHTSIZE", "WAL-ROTATION", "BACKUP", "UPTIME",
 )
 
-# facts drawn as charts in the HTML page: (key, title, unit)
+# facts drawn as charts in the HTML page: (key, title, unit, the checks whose status colours a bar)
 CHARTS = (
-    ("wal_used_ratio", "WAL volume use", "ratio"),
-    ("lag_seconds", "Remote-write lag", "seconds"),
-    ("memory_bytes", "Resident memory", "bytes"),
-    ("success_ratio", "Remote-write success ratio", "ratio"),
+    ("wal_used_ratio", "WAL volume use", "ratio", ("WAL-HEALTH", "PVC")),
+    ("lag_seconds", "Remote-write lag", "seconds", ("RW-LAG",)),
+    ("memory_bytes", "Resident memory", "bytes", ("MEMORY",)),
+    ("success_ratio", "Remote-write success ratio", "ratio", ("RW-SUCCESS",)),
 )
+# a chart draws every cluster up to CHART_ALL of them; above, the CHART_BARS worst with figures
+# and up to CHART_NO_DATA without (a line says how many more)
+CHART_ALL = 40
+CHART_BARS = 30
+CHART_NO_DATA = 10
+# what a cell of the table of every cluster shows (short: the table fits 1280 px; its title says it all)
+CELL_TEXT = {"ok": "ok", "warning": "warn", "critical": "CRIT", "unknown": "unkn"}
+STATUS_COLOURS = {"ok": "#2da44e", "warning": "#d4a72c", "critical": "#cf222e", "unknown": "#8c959f"}
 
 _SECRET_KEY = re.compile(r"(token|password|passwd|secret|api_key|apikey|bearer|authorization|client_key|private)", re.I)
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]+(:[^/@\s]*)?@", re.I)
@@ -157,11 +165,196 @@ def check_columns(doc):
     return _ordered_ids({c["id"] for cl in doc["clusters"].values() for c in cl["checks"]})
 
 
+# ----------------------------------------------------------------------------- values a person reads
+
+# the unit of a value by the end of its key (values that are dicts: RIGHTSIZE, RW-LATENCY, ...)
+_KEY_UNITS = (("_bytes", "bytes"), ("_seconds", "seconds"), ("_ratio", "ratio"), ("_days", "days"),
+              ("_cores", "cores"), ("memory", "bytes"), ("cpu", "cores"))
+_LEVELS = ("critical", "warning")
+
+
+def _num(value, digits=1):
+    """A number with at most ``digits`` decimals and no trailing zeros: 40.0 -> 40, 41.25 -> 41.2."""
+    text = "%.*f" % (digits, value)
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def format_value(value, unit):
+    """One number in its catalog unit (core/checks.py UNITS) as a person reads it:
+    bytes 44291850240 -> "41.2 GiB", ratio 0.995 -> "99.5%", seconds 21600 -> "6 h"."""
+    number = _number(value)
+    if number is None:
+        return _short(value)
+    if unit == "bytes":
+        for size, suffix in ((_units.QUANTITY_FACTORS["Ti"], "TiB"), (_units.QUANTITY_FACTORS["Gi"], "GiB"),
+                             (_units.QUANTITY_FACTORS["Mi"], "MiB"), (_units.QUANTITY_FACTORS["Ki"], "KiB")):
+            if abs(number) >= size:
+                return "%s %s" % (_num(number / size), suffix)
+        return "%d B" % number
+    if unit == "ratio":
+        return "%s%%" % _num(number * 100, 3)
+    if unit == "seconds":
+        for size, suffix in ((86400.0 * 2, "days"), (3600.0 * 2, "h"), (120.0, "min")):
+            if abs(number) >= size:
+                return "%s %s" % (_num(number / (size / 2)), suffix)
+        return ("%s ms" % _num(number * 1000)) if 0 < abs(number) < 1 else "%s s" % _num(number)
+    if unit == "per_second":
+        return "%s/s" % _num(number, 3)
+    if unit == "days":
+        return "%s day%s" % (_num(number), "" if number == 1 else "s")
+    if unit == "cores":
+        return "%s cores" % _num(number, 3)
+    if unit == "count" and number.is_integer():
+        return "{:,}".format(int(number))
+    return _num(number, 4)
+
+
+def _catalog_entries(cid):
+    return [entry for entry in _checks.THRESHOLDS if entry.check == cid]
+
+
+def _entry_of(cid, key):
+    """The catalog threshold of check ``cid`` that a key of its threshold or value names:
+    ``warning`` -> ``rw_lag_warning``, ``p99_warning`` -> ``rw_latency_p99_warning``."""
+    entries = _catalog_entries(cid)
+    key = str(key)
+    for entry in entries:
+        if entry.key == key or entry.key.endswith("_" + key):
+            return entry
+    words = set(key.split("_"))
+    for entry in entries:
+        if words <= set(entry.key.split("_")):
+            return entry
+    return None
+
+
+def value_unit(cid, value, key=None):
+    """The unit of a check's value: its catalog unit (by ``key`` when the value sits in a dict)."""
+    if key is not None:
+        entry = _entry_of(cid, key)
+        if entry is not None:
+            return entry.unit
+        for suffix, unit in _KEY_UNITS:
+            if str(key).endswith(suffix):
+                return unit
+    units = [entry.unit for entry in _catalog_entries(cid)]
+    if not units:
+        return None
+    # a check whose thresholds mix counts and ratios (WAL-HEALTH): a fraction is the ratio
+    if units[0] == "count" and "ratio" in units and isinstance(value, float) and 0 <= value <= 1:
+        return "ratio"
+    return units[0]
+
+
+def describe_value(cid, value, key=None):
+    """A check's value as text: numbers in their unit, dicts as "key value, ..." (empty for None)."""
+    if value is None or value == "" or value == {} or value == []:
+        return ""
+    if isinstance(value, dict):
+        parts = []
+        for name, item in value.items():
+            text = describe_value(cid, item, name)
+            if isinstance(item, dict) and text:
+                text = "(%s)" % text
+            label = str(name)
+            for suffix, _unit in _KEY_UNITS[:5]:
+                label = label[:-len(suffix)] if label.endswith(suffix) else label
+            if text:
+                parts.append("%s %s" % (label.replace("_", " "), text))
+        return ", ".join(parts)
+    if isinstance(value, list):
+        return ", ".join(t for t in (describe_value(cid, item, key) for item in value) if t)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return format_value(value, value_unit(cid, value, key))
+    return str(value)
+
+
+def describe_threshold(cid, threshold):
+    """A check's threshold as text: {"warning": 40 GiB, "critical": 45 GiB} of WAL-SIZE ->
+    "warning above 40 GiB, critical above 45 GiB" (the side that is bad from the catalog)."""
+    if threshold is None or threshold == "" or threshold == {}:
+        return ""
+    if not isinstance(threshold, dict):
+        return "expected %s" % describe_value(cid, threshold)
+    parts = []
+    for key, limit in threshold.items():
+        words = [w for w in str(key).split("_") if w not in ("ratio", "seconds", "days")]
+        level = next((w for w in words if w in _LEVELS), None)
+        rest = " ".join(w for w in words if w not in _LEVELS)
+        entry = _entry_of(cid, key)
+        if isinstance(limit, bool):
+            parts.append(" ".join(w for w in str(key).split("_")) if limit else "")
+            continue
+        if isinstance(limit, (int, float)):
+            limit_text = format_value(limit, entry.unit if entry else value_unit(cid, limit, key))
+            side = entry.bad_when if entry else "above"
+        else:
+            limit_text, side = describe_value(cid, limit), ""
+        head = " ".join(w for w in (level, side) if w) if level else (rest + " " + side if side else rest)
+        text = "%s %s" % (head, limit_text) if head else limit_text
+        if level and rest:
+            text = "%s: %s" % (rest, text)
+        elif level and not side:
+            text = "%s: %s" % (level, limit_text)
+        parts.append(text)
+    return ", ".join(p for p in parts if p)
+
+
+def describe(check):
+    """The value and the threshold of one check in one line a person reads:
+    "41.2 GiB; warning above 40 GiB, critical above 45 GiB"."""
+    value = describe_value(check["id"], check.get("value"))
+    threshold = describe_threshold(check["id"], check.get("threshold"))
+    return "; ".join(t for t in (value, threshold) if t)
+
+
+def check_href(cid, checks_doc):
+    """The link of a check id to its row in docs/checks.md (anchor ``check-<id>``)."""
+    return "%s#check-%s" % (checks_doc, str(cid).lower()) if checks_doc else ""
+
+
+def fold_checks(checks, reason=""):
+    """A cluster's checks that are not ok, one line per distinct (status, message): an error that
+    repeats for every check (an unreachable agent) is one line naming the checks, not one each.
+    Returns [{ids, status, message, detail}], worst first; a message equal to ``reason`` is left
+    out (the cluster's reason already says it)."""
+    groups = {}
+    for check in checks:
+        if check["status"] == "ok":
+            continue
+        key = (check["status"], check["message"])
+        groups.setdefault(key, []).append(check)
+    lines = []
+    for (status, message), members in groups.items():
+        detail = describe(members[0]) if len(members) == 1 else ""
+        lines.append({"ids": [c["id"] for c in members], "status": status,
+                      "message": "" if reason and message == reason else message, "detail": detail})
+    lines.sort(key=lambda line: -SEVERITY[line["status"]])
+    return lines
+
+
+def findings_by_check(doc):
+    """The checks that are critical or warning somewhere, worst first, with their clusters:
+    [{id, critical, warning, unknown, clusters: [{name, status, message, detail}]}]."""
+    found = {}
+    for name, cluster in doc["clusters"].items():
+        for check in cluster["checks"]:
+            if check["status"] in ("critical", "warning"):
+                found.setdefault(check["id"], []).append({"name": name, "status": check["status"],
+                                                          "message": check["message"], "detail": describe(check)})
+    out = []
+    for cid in _ordered_ids(found):
+        counts = doc["summary"]["checks"].get(cid, {})
+        clusters = sorted(found[cid], key=lambda c: (-SEVERITY[c["status"]], c["name"]))
+        out.append({"id": cid, "critical": counts.get("critical", 0), "warning": counts.get("warning", 0),
+                    "unknown": counts.get("unknown", 0), "clusters": clusters})
+    out.sort(key=lambda f: (-f["critical"], -f["warning"]))
+    return out
+
+
 # ----------------------------------------------------------------------------- Prometheus text
-
-def _label(value):
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
 
 def _number(value):
     """A gauge value of a JSON value: numbers (finite) and booleans; text is not a number here."""
@@ -170,58 +363,136 @@ def _number(value):
     return _units.number(value) if isinstance(value, (int, float)) else None
 
 
-def _fmt(value):
-    return repr(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(value)
+def _prometheus_client():
+    """prometheus_client's exposition module (a requirement of the collection, see requirements.txt)."""
+    try:
+        from prometheus_client import core, exposition  # pylint: disable=import-outside-toplevel
+    except ImportError as exc:
+        raise ValueError("the Prometheus text file needs the Python package prometheus-client on the controller "
+                         "(pip install prometheus-client; it is in the collection's requirements.txt): %s" % exc) from exc
+    return core, exposition
+
+
+class ReportCollector:
+    """The report's series for a prometheus_client registry. Every series carries the report's
+    ``cadence`` label, so the daily, weekly and monthly files can sit in one textfile directory."""
+
+    def __init__(self, doc):
+        self.doc = doc
+
+    def describe(self):
+        """No fixed names to announce (the registry is made for one write)."""
+        return []
+
+    def collect(self):
+        """The families: fleet_check_status, fleet_check_value, fleet_cluster_status, fleet_clusters,
+        fleet_report_generated_timestamp_seconds."""
+        core, _exposition = _prometheus_client()
+        doc, cadence = self.doc, self.doc["cadence"]
+        status = core.GaugeMetricFamily("fleet_check_status", "Result of a fleet check: 0 ok, 1 warning, 2 critical, 3 unknown.",
+                                        labels=("cluster", "check", "cadence"))
+        value = core.GaugeMetricFamily("fleet_check_value", "The value a fleet check measured (in the unit of its threshold).",
+                                       labels=("cluster", "check", "cadence"))
+        cluster_status = core.GaugeMetricFamily("fleet_cluster_status", "Worst check of a cluster: 0 ok, 1 warning, 2 critical, 3 unknown.",
+                                                labels=("cluster", "cadence"))
+        seen = set()
+        for name, cluster in doc["clusters"].items():
+            for check in cluster["checks"]:
+                if (name, check["id"]) in seen:  # one series per cluster and check (node_exporter refuses duplicates)
+                    continue
+                seen.add((name, check["id"]))
+                status.add_metric((name, check["id"], cadence), PROM_STATUS[check["status"]])
+                number = _number(check["value"])
+                if number is not None:
+                    value.add_metric((name, check["id"], cadence), number)
+            cluster_status.add_metric((name, cadence), PROM_STATUS[cluster["status"]])
+        clusters = core.GaugeMetricFamily("fleet_clusters", "Clusters in the report by status.", labels=("status", "cadence"))
+        for name in STATUSES:
+            clusters.add_metric((name, cadence), doc["summary"][name])
+        generated = datetime.datetime.strptime(doc["generated_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+        stamp = core.GaugeMetricFamily("fleet_report_generated_timestamp_seconds", "When the report was made.", labels=("cadence",))
+        stamp.add_metric((cadence,), int(generated.timestamp()))
+        return [status, value, cluster_status, clusters, stamp]
+
+
+def _registry(doc):
+    core, _exposition = _prometheus_client()
+    registry = core.CollectorRegistry(auto_describe=False)
+    registry.register(ReportCollector(doc))
+    return registry
 
 
 def render_prom(doc):
     """The report as Prometheus text exposition (for node_exporter's textfile collector)."""
-    lines = [
-        "# HELP fleet_check_status Result of a fleet check: 0 ok, 1 warning, 2 critical, 3 unknown.",
-        "# TYPE fleet_check_status gauge",
-    ]
-    values = []
-    for name, cluster in doc["clusters"].items():
-        for check in cluster["checks"]:
-            labels = 'cluster="%s",check="%s"' % (_label(name), _label(check["id"]))
-            lines.append("fleet_check_status{%s} %d" % (labels, PROM_STATUS[check["status"]]))
-            number = _number(check["value"])
-            if number is not None:
-                values.append("fleet_check_value{%s} %s" % (labels, _fmt(number)))
-    lines += ["# HELP fleet_check_value The value a fleet check measured (in the unit of its threshold).",
-              "# TYPE fleet_check_value gauge"] + values
-    lines += ["# HELP fleet_cluster_status Worst check of a cluster: 0 ok, 1 warning, 2 critical, 3 unknown.",
-              "# TYPE fleet_cluster_status gauge"]
-    for name, cluster in doc["clusters"].items():
-        lines.append('fleet_cluster_status{cluster="%s"} %d' % (_label(name), PROM_STATUS[cluster["status"]]))
-    lines += ["# HELP fleet_clusters Clusters in the report by status.", "# TYPE fleet_clusters gauge"]
-    for status in STATUSES:
-        lines.append('fleet_clusters{status="%s"} %d' % (status, doc["summary"][status]))
-    generated = datetime.datetime.strptime(doc["generated_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
-    lines += ["# HELP fleet_report_generated_timestamp_seconds When the report was made.",
-              "# TYPE fleet_report_generated_timestamp_seconds gauge",
-              "fleet_report_generated_timestamp_seconds %d" % int(generated.timestamp())]
-    return "\n".join(lines) + "\n"
+    _core, exposition = _prometheus_client()
+    return exposition.generate_latest(_registry(doc)).decode("utf-8")
+
+
+def write_prom(doc, path):
+    """Write the Prometheus text file with prometheus_client's ``write_to_textfile``: a temporary
+    file beside it (its name does not end in .prom) renamed over it, so the textfile collector
+    never reads half a file."""
+    _core, exposition = _prometheus_client()
+    exposition.write_to_textfile(path, _registry(doc))
+    os.chmod(path, 0o644)
+    return path
+
+
+def prom_file_name(cadence):
+    """The file name in a textfile directory: one file per cadence (fleet-report-daily.prom)."""
+    return "fleet-report-%s.prom" % (re.sub(r"[^a-z0-9_]+", "-", str(cadence).lower()).strip("-") or "daily")
 
 
 # ----------------------------------------------------------------------------- HTML / Markdown
 
-def chart_data(doc):
-    """Per-cluster figures for the HTML charts: {key: [[cluster, value], ...]}."""
-    data = {}
-    for key, _title, _unit in CHARTS:
-        series = []
-        for name, cluster in doc["clusters"].items():
-            number = _number((cluster.get("facts") or {}).get(key))
-            if number is not None:
-                series.append([name, number])
-        data[key] = series
-    return data
+def _bar_status(cluster, check_ids):
+    by_id = {c["id"]: c["status"] for c in cluster["checks"]}
+    found = [by_id[cid] for cid in check_ids if cid in by_id]
+    return _checks.worst(found) if found else cluster["status"]
 
 
-def _script_json(value):
-    """JSON safe inside a <script> element."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+def chart(doc, key, title, unit, check_ids):
+    """The geometry of one horizontal bar chart (drawn as SVG by the HTML template, no script):
+    a bar per cluster coloured by the status of its check, labelled with the cluster and its
+    value; a cluster without the figure (unreachable, not measured) is a grey "no data" bar."""
+    with_data, without = [], []
+    for name, cluster in doc["clusters"].items():
+        number = _number((cluster.get("facts") or {}).get(key))
+        status = _bar_status(cluster, check_ids)
+        if number is None:
+            reason = cluster.get("reason") or "not measured"
+            without.append({"name": name, "status": status, "value": None, "text": "no data: %s" % reason})
+        else:
+            with_data.append({"name": name, "status": status, "value": number, "text": format_value(number, unit)})
+    entries = _catalog_entries(check_ids[0])
+    low_is_bad = bool(entries) and not entries[0].above
+    with_data.sort(key=lambda b: (-SEVERITY[b["status"]], b["value"] if low_is_bad else -b["value"], b["name"]))
+    without.sort(key=lambda b: b["name"])
+    more = 0
+    if len(with_data) + len(without) > CHART_ALL:
+        more = max(0, len(with_data) - CHART_BARS) + max(0, len(without) - CHART_NO_DATA)
+        shown, hidden_no_data = with_data[:CHART_BARS], without[:CHART_NO_DATA]
+    else:
+        shown, hidden_no_data = with_data, without
+    bars = shown + hidden_no_data
+    width, label_w, value_w, row_h, top = 560, 150, 150, 16, 22
+    plot_w = width - label_w - value_w
+    top_value = max([b["value"] for b in shown] + [0])
+    scale = max(top_value, 1.0) if unit == "ratio" else (top_value or 1.0)
+    for i, bar in enumerate(bars):
+        bar["y"] = top + i * row_h
+        bar["label"] = bar["name"] if len(bar["name"]) <= 22 else bar["name"][:21] + "\u2026"
+        bar["colour"] = STATUS_COLOURS[bar["status"]]
+        bar["width"] = plot_w if bar["value"] is None else max(1.0, round(plot_w * max(bar["value"], 0) / scale, 1))
+    height = top + len(bars) * row_h + (22 if more or not bars else 8)
+    return {"key": key, "title": title, "unit": unit, "checks": list(check_ids), "bars": bars, "more": more,
+            "no_data": len(without), "with_data": len(with_data), "scale_text": format_value(scale, unit),
+            "width": width, "height": height, "label_w": label_w, "plot_w": plot_w, "row_h": row_h, "top": top}
+
+
+def charts(doc):
+    """Every chart of the page (``CHARTS``)."""
+    return [chart(doc, key, title, unit, check_ids) for key, title, unit, check_ids in CHARTS]
 
 
 def _short(value):
@@ -235,8 +506,9 @@ def _short(value):
     return str(value)
 
 
-def template_context(doc):
-    """What the HTML and Markdown templates get."""
+def template_context(doc, checks_doc=None):
+    """What the HTML and Markdown templates get; ``checks_doc``: where the check ids link to
+    (docs/checks.md, whose rows have the anchors ``check-<id>``)."""
     columns = check_columns(doc)
     rows = []
     for name, cluster in doc["clusters"].items():
@@ -248,6 +520,7 @@ def template_context(doc):
             "reason": cluster.get("reason", ""),
             "cells": [by_id.get(cid) for cid in columns],
             "bad": [c for c in cluster["checks"] if c["status"] != "ok"],
+            "lines": fold_checks(cluster["checks"], cluster.get("reason", "")),
             "remediation": cluster.get("remediation") or [],
         })
     rows.sort(key=lambda r: (-r["severity"], r["name"]))
@@ -257,8 +530,10 @@ def template_context(doc):
         "columns": columns,
         "rows": rows,
         "severity": SEVERITY,
-        "charts": [{"key": k, "title": t, "unit": u} for k, t, u in CHARTS],
-        "chart_json": _script_json(chart_data(doc)),
+        "charts": charts(doc),
+        "by_check": findings_by_check(doc),
+        "checks_doc": checks_doc or "",
+        "cell_text": CELL_TEXT,
         "short": _short,
     }
 
@@ -270,6 +545,8 @@ def render_template(path, context, autoescape):
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                              undefined=jinja2.StrictUndefined)
     env.filters["short"] = _short
+    env.filters["describe"] = describe
+    env.filters["check_href"] = check_href
     return env.get_template(os.path.basename(path)).render(**context)
 
 
@@ -288,20 +565,28 @@ def write_atomic(path, text):
         raise
 
 
-def write_report(doc, directory, html_template, md_template):
-    """Write the four files; returns {kind: path}."""
+def write_report(doc, directory, html_template, md_template, checks_doc=None, textfile_dir=None):
+    """Write the four files; returns {kind: path}.
+
+    ``textfile_dir``: the Prometheus text file goes there, one file per cadence
+    (``prom_file_name``), instead of ``fleet-report.prom`` beside the other three: a directory of
+    its own for node_exporter's textfile collector, which then never sees HTML or JSON.
+    ``checks_doc``: where the check ids of the HTML and Markdown link to."""
     os.makedirs(directory, exist_ok=True)
-    context = template_context(doc)
+    context = template_context(doc, checks_doc)
     paths = {
         "json": os.path.join(directory, "fleet-report.json"),
         "md": os.path.join(directory, "fleet-report.md"),
         "html": os.path.join(directory, "fleet-report.html"),
         "prom": os.path.join(directory, "fleet-report.prom"),
     }
+    if textfile_dir:
+        os.makedirs(textfile_dir, exist_ok=True)
+        paths["prom"] = os.path.join(textfile_dir, prom_file_name(doc["cadence"]))
     write_atomic(paths["json"], json.dumps(doc, indent=1, sort_keys=True) + "\n")
     write_atomic(paths["md"], render_template(md_template, context, autoescape=False))
     write_atomic(paths["html"], render_template(html_template, context, autoescape=True))
-    write_atomic(paths["prom"], render_prom(doc))
+    write_prom(doc, paths["prom"])
     return paths
 
 

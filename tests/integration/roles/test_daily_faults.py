@@ -73,8 +73,8 @@ def test_receiver_down_makes_remote_write_critical(roles_lab, roles_inventory, t
             # the receiver is down, the agents are fine
             assert checks["HEALTH"]["status"] == "ok" and checks["POD"]["status"] == "ok", (name, checks)
         prom = (tmp_path / "report" / "fleet-report.prom").read_text()
-        assert 'fleet_cluster_status{cluster="%s"} 2' % cluster in prom
-        assert 'fleet_check_status{cluster="%s",check="RW-RETRY"}' % cluster in prom
+        assert 'fleet_cluster_status{cadence="daily",cluster="%s"} 2.0' % cluster in prom
+        assert 'fleet_check_status{cadence="daily",check="RW-RETRY",cluster="%s"}' % cluster in prom
     finally:
         roles_lab.heal("receiver-down", cluster)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import calendar
 import json
+import os
 import re
 import time
 from pathlib import Path
 
 import jsonschema
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import report
@@ -77,10 +80,18 @@ def test_secrets_are_scrubbed():
 def test_prometheus_text():
     doc = report.build({'we"ird\\name': _result("warning", 70.0), "b": _result()}, "daily")
     text = report.render_prom(doc)
-    assert 'fleet_check_status{cluster="we\\"ird\\\\name",check="RW-LAG"} 1' in text
-    assert 'fleet_check_value{cluster="b",check="RW-LAG"} 1' in text
-    assert 'fleet_cluster_status{cluster="b"} 0' in text
-    assert re.search(r"^fleet_report_generated_timestamp_seconds \d+$", text, re.M)
+    # prometheus_client's exposition: labels sorted by name, values as floats, a cadence label on every series
+    assert 'fleet_check_status{cadence="daily",check="RW-LAG",cluster="we\\"ird\\\\name"} 1.0' in text
+    assert 'fleet_check_value{cadence="daily",check="RW-LAG",cluster="b"} 1.0' in text
+    assert 'fleet_cluster_status{cadence="daily",cluster="b"} 0.0' in text
+    assert 'fleet_clusters{cadence="daily",status="warning"} 1.0' in text
+    stamp = re.search(r'^fleet_report_generated_timestamp_seconds\{cadence="daily"\} ([0-9.e+]+)$', text, re.M)
+    assert stamp and float(stamp.group(1)) == calendar.timegm(time.strptime(doc["generated_at"], "%Y-%m-%dT%H:%M:%SZ"))
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert set(families) == {"fleet_check_status", "fleet_check_value", "fleet_cluster_status", "fleet_clusters",
+                             "fleet_report_generated_timestamp_seconds"}
+    for family in families.values():
+        assert family.samples and all(sample.labels.get("cadence") == "daily" for sample in family.samples), family.name
     # every sample line is NAME{labels} VALUE, every family has HELP and TYPE
     for line in text.splitlines():
         if not line.startswith("#"):
@@ -125,3 +136,151 @@ def test_html_escapes_messages(tmp_path, bad):
     paths = report.write_report(doc, str(tmp_path), str(TEMPLATES / "fleet-report.html.j2"), str(TEMPLATES / "fleet-report.md.j2"))
     html = Path(paths["html"]).read_text()
     assert bad not in html
+
+
+GI = 1024 ** 3
+
+
+@pytest.mark.parametrize("check, text", [
+    ({"id": "WAL-SIZE", "value": 44291850240, "threshold": {"warning": 40 * GI, "critical": 45 * GI}},
+     "41.2 GiB; warning above 40 GiB, critical above 45 GiB"),
+    ({"id": "RW-SUCCESS", "value": 0.9912, "threshold": {"warning": 0.995, "critical": 0.99}},
+     "99.12%; warning below 99.5%, critical below 99%"),
+    ({"id": "RW-LAG", "value": 300.0, "threshold": {"warning": 60, "critical": 120, "segments_behind_warning": 2}},
+     "5 min; warning above 60 s, critical above 2 min, segments behind: warning above 2"),
+    ({"id": "WAL-HEALTH", "value": 0.97, "threshold": {"volume_warning": 0.95, "volume_critical": 0.99}},
+     "97%; volume: warning at or above 95%, volume: critical at or above 99%"),
+    ({"id": "WAL-ROTATION", "value": 30000, "threshold": {"warning": 21600, "critical": 86400}},
+     "8.3 h; warning above 6 h, critical above 24 h"),
+    ({"id": "RW-LATENCY", "value": {"p99": 1.7, "avg": 0.3}, "threshold": {"p99_warning": 1.0, "avg_warning": 0.5}},
+     "p99 1.7 s, avg 300 ms; p99: warning above 1 s, avg: warning above 500 ms"),
+    ({"id": "MEMORY", "value": 4.5e8, "threshold": {"warning": 400 * 1024 ** 2, "critical": "over 0.9 of the limit or OOMKilled"}},
+     "429.2 MiB; warning above 400 MiB, critical: over 0.9 of the limit or OOMKilled"),
+    ({"id": "RESTARTS", "value": 4, "threshold": {"warning": 0, "critical": 3}}, "4; warning above 0, critical above 3"),
+    ({"id": "RW-PENDING", "value": 12000, "threshold": {"warning": 1000}}, "12,000; warning above 1,000"),
+    ({"id": "WAL-TREND", "value": 1, "threshold": {"critical_days": 1}}, "1 day; critical at or below 1 day"),
+    ({"id": "VERSION", "value": "2.42.0", "threshold": {"target": "2.53.0"}}, "2.42.0; target 2.53.0"),
+    ({"id": "POD", "value": "Running", "threshold": "Running and Ready"}, "Running; expected Running and Ready"),
+    ({"id": "HEALTH", "value": None, "threshold": None}, ""),
+])
+def test_values_and_thresholds_read_as_text(check, text):
+    # the units come from the catalog (core/checks.py THRESHOLDS): which side is bad too
+    assert report.describe(check) == text
+
+
+def test_every_catalog_threshold_has_a_readable_unit():
+    for entry in checks.THRESHOLDS:
+        text = report.describe({"id": entry.check, "value": entry.default, "threshold": {entry.key: entry.default}})
+        assert "{" not in text and "None" not in text, (entry.key, text)
+
+
+def _unreachable(reason="the agent did not answer: connection refused"):
+    ids = ["POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY",
+           "WAL-SIZE", "WAL-HEALTH", "MEMORY", "INGEST", "CONFIG"]
+    return {"checks": [{"id": cid, "status": "unknown", "value": None, "threshold": None, "message": reason} for cid in ids],
+            "facts": {}}
+
+
+def _sections(html):
+    """The findings section and the table of every cluster of the page."""
+    findings = html[html.index('<section id="findings">'):html.index("</section>", html.index('<section id="findings">'))]
+    return findings, html[html.index('<table class="fleet" id="fleet-table">'):]
+
+
+def test_html_findings_first_readable_folded_linked(tmp_path):
+    wal = {"status": "warning", "facts": {"wal_used_ratio": 0.5},
+           "checks": [{"id": "WAL-SIZE", "status": "warning", "value": 44291850240, "threshold": {"warning": 40 * GI, "critical": 45 * GI},
+                       "message": "WAL is 41.2 GiB"}]}
+    doc = report.build({"a": _result(), "b": _result("critical", 300.0), "dead": _unreachable(), "gone": None, "w": wal}, "daily",
+                       missing_reasons={"gone": "the host was unreachable"})
+    paths = report.write_report(doc, str(tmp_path), str(TEMPLATES / "fleet-report.html.j2"), str(TEMPLATES / "fleet-report.md.j2"),
+                                checks_doc="https://docs.example/checks.md")
+    html = Path(paths["html"]).read_text()
+    findings, table = _sections(html)
+    assert html.index('<section id="findings">') < html.index('id="fleet-table"')
+    assert "41.2 GiB; warning above 40 GiB, critical above 45 GiB" in findings
+    assert "5 min; warning above 60 s, critical above 2 min" in findings
+    assert "(value " not in html and "threshold {" not in html and "&#34;warning&#34;" not in html
+    # 14 identical unknown checks of an unreachable agent: one line (what the page shows, not the filter's text)
+    shown = re.sub(r' data-search="[^"]*"', "", findings)
+    assert shown.count("the agent did not answer: connection refused") == 1
+    assert re.search(r"<li><span class=\"badge s-unknown\">(<a [^>]+>[A-Z-]+</a>, ){13}<a [^>]+>CONFIG</a> unknown</span> the agent did not", shown)
+    assert shown.count("the host was unreachable") == 1
+    # grouped by check (worst first) and by cluster
+    by_check = findings[findings.index('id="findings-by-check"'):findings.index('id="findings-by-cluster"')]
+    assert by_check.index('data-check="RW-LAG"') < by_check.index('data-check="WAL-SIZE"')
+    by_cluster = findings[findings.index('id="findings-by-cluster"'):]
+    assert [m for m in re.findall(r'<li class="finding" data-cluster="([^"]+)"', by_cluster)] == ["b", "w", "dead", "gone"]
+    assert '<a href="https://docs.example/checks.md#check-rw-lag">RW-LAG</a>' in findings
+    assert table.count("<tr data-cluster=") == 5
+    # the hide-ok switch and the filter: hidden until the page's script shows them
+    assert '<div id="controls" hidden>' in html and 'id="hide-ok"' in html and 'id="filter"' in html
+    markdown = Path(paths["md"]).read_text()
+    assert markdown.index("## Findings by check") < markdown.index("## Findings by cluster") < markdown.index("## Every check")
+    assert "[RW-LAG](https://docs.example/checks.md#check-rw-lag)" in markdown
+    assert markdown.count("the agent did not answer: connection refused") == 1
+    assert "41.2 GiB; warning above 40 GiB, critical above 45 GiB" in markdown
+
+
+def test_charts_are_svg_with_no_data_bars(tmp_path):
+    doc = report.build({"a": _result(), "b": _result("critical", 300.0), "gone": None}, "daily")
+    paths = report.write_report(doc, str(tmp_path), str(TEMPLATES / "fleet-report.html.j2"), str(TEMPLATES / "fleet-report.md.j2"))
+    html = Path(paths["html"]).read_text()
+    charts = html[html.index('<section class="charts"'):html.index("</section>", html.index('<section class="charts"'))]
+    assert charts.count("<svg ") == len(report.CHARTS)
+    assert len(re.findall(r'<rect class="bar"', charts)) == 2 * len(report.CHARTS)
+    assert len(re.findall(r'<rect class="nodata"', charts)) == len(report.CHARTS)
+    # coloured by the status of the chart's check: b's lag is critical
+    lag = charts[charts.index('id="chart-lag_seconds"'):]
+    assert re.search(r'data-cluster="b" data-status="critical">\s*<text[^>]*><title>b</title>b</text>\s*<rect class="bar"[^>]*fill="%s"'
+                     % report.STATUS_COLOURS["critical"], lag)
+
+
+def test_large_fleet_charts_draw_the_worst():
+    results = {"c-%03d" % i: _result("ok", float(i)) for i in range(100)}
+    results.update({"dead-%02d" % i: None for i in range(15)})
+    doc = report.build(results, "daily")
+    lag = next(c for c in report.charts(doc) if c["key"] == "lag_seconds")
+    drawn = [b["name"] for b in lag["bars"]]
+    assert drawn[:3] == ["c-099", "c-098", "c-097"]
+    assert len(drawn) == report.CHART_BARS + report.CHART_NO_DATA and lag["more"] == 100 - report.CHART_BARS + 15 - report.CHART_NO_DATA
+    assert all(b["value"] is None for b in lag["bars"][report.CHART_BARS:])
+
+
+def test_every_check_has_an_anchor_in_the_checks_doc():
+    text = (REPO_ROOT / "docs" / "checks.md").read_text(encoding="utf-8")
+    missing = [cid for cid in report.CHECK_ORDER if '<a id="%s"></a>' % report.check_href(cid, "x").split("#")[1] not in text]
+    assert not missing
+
+
+def test_textfile_dir_one_file_per_cadence(tmp_path):
+    textfile = tmp_path / "textfile"
+    for cadence in ("daily", "weekly"):
+        doc = report.build({"a": _result(), "b": _result("warning", 70.0)}, cadence)
+        paths = report.write_report(doc, str(tmp_path / cadence), str(TEMPLATES / "fleet-report.html.j2"),
+                                    str(TEMPLATES / "fleet-report.md.j2"), textfile_dir=str(textfile))
+        assert paths["prom"] == str(textfile / ("fleet-report-%s.prom" % cadence))
+        assert not list((tmp_path / cadence).glob("*.prom"))
+    # the collector's directory holds only the text files (no HTML, JSON, nor a temporary file)
+    assert sorted(os.listdir(textfile)) == ["fleet-report-daily.prom", "fleet-report-weekly.prom"]
+    assert oct(os.stat(textfile / "fleet-report-daily.prom").st_mode & 0o777) == "0o644"
+    series = []
+    for path in sorted(textfile.iterdir()):
+        for family in text_string_to_metric_families(path.read_text()):
+            series += [(s.name, tuple(sorted(s.labels.items()))) for s in family.samples]
+    # the two files together: no series twice (node_exporter refuses a duplicate)
+    assert len(series) == len(set(series)) and len(series) > 10
+    assert report.prom_file_name("daily,weekly") == "fleet-report-daily-weekly.prom"
+
+
+def test_textfile_write_is_whole_or_nothing(tmp_path):
+    path = tmp_path / "fleet-report-daily.prom"
+    good = report.build({"a": _result()}, "daily")
+    report.write_prom(good, str(path))
+    before = path.read_text()
+    bad = report.build({"a": _result()}, "daily")
+    bad["clusters"]["a"]["checks"][0]["status"] = "no-such-status"
+    with pytest.raises(KeyError):
+        report.write_prom(bad, str(path))
+    assert path.read_text() == before
+    assert os.listdir(tmp_path) == ["fleet-report-daily.prom"]
