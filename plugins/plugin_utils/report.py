@@ -271,6 +271,12 @@ def describe_value(cid, value, key=None):
     return str(value)
 
 
+def _threshold_order(item):
+    key = str(item[0])
+    level = 0 if "warning" in key else 1 if "critical" in key else 2
+    return (level, key not in _LEVELS)
+
+
 def describe_threshold(cid, threshold):
     """A check's threshold as text: {"warning": 40 GiB, "critical": 45 GiB} of WAL-SIZE ->
     "warning above 40 GiB, critical above 45 GiB" (the side that is bad from the catalog)."""
@@ -279,13 +285,14 @@ def describe_threshold(cid, threshold):
     if not isinstance(threshold, dict):
         return "expected %s" % describe_value(cid, threshold)
     parts = []
-    for key, limit in threshold.items():
+    # warnings before criticals whatever the order of the dict (the JSON sorts its keys)
+    for key, limit in sorted(threshold.items(), key=_threshold_order):
         words = [w for w in str(key).split("_") if w not in ("ratio", "seconds", "days")]
         level = next((w for w in words if w in _LEVELS), None)
         rest = " ".join(w for w in words if w not in _LEVELS)
         entry = _entry_of(cid, key)
-        if isinstance(limit, bool):
-            parts.append(" ".join(w for w in str(key).split("_")) if limit else "")
+        if isinstance(limit, bool):  # critical_needs_lag: "critical only with lag"
+            parts.append(" ".join(str(key).split("_")).replace(" needs ", " only with ") if limit else "")
             continue
         if isinstance(limit, (int, float)):
             limit_text = format_value(limit, entry.unit if entry else value_unit(cid, limit, key))
@@ -326,9 +333,15 @@ def fold_checks(checks, reason=""):
             continue
         key = (check["status"], check["message"])
         groups.setdefault(key, []).append(check)
+    # "the agent does not answer: <cause>" and "<cause>" of the same status are one cause
+    for status, message in sorted(groups, key=lambda k: -len(k[1])):
+        cause = next((other for (s, other) in groups if s == status and len(other) >= 20 and other != message and other in message), None)
+        if cause is not None:
+            groups[(status, cause)] += groups.pop((status, message))
     lines = []
     for (status, message), members in groups.items():
-        detail = describe(members[0]) if len(members) == 1 else ""
+        only = members[0]
+        detail = describe(only) if len(members) == 1 and not (status == "unknown" and only.get("value") is None) else ""
         lines.append({"ids": [c["id"] for c in members], "status": status,
                       "message": "" if reason and message == reason else message, "detail": detail})
     lines.sort(key=lambda line: -SEVERITY[line["status"]])

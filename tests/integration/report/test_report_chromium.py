@@ -111,10 +111,10 @@ class DevTools:
         self.conn.close()
 
 
-def _start_chromium(html):
+def _start_chromium(html, width=1400, height=1000):
     profile = tempfile.mkdtemp(prefix="chr-")
     argv = [_chromium()] + CHROMIUM_FLAGS + ["--user-data-dir=" + profile, "--remote-debugging-port=0",
-                                             "--window-size=1400,1000", "file://" + html]
+                                             "--window-size=%d,%d" % (width, height), "file://" + html]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     port = None
@@ -198,3 +198,243 @@ def test_screenshot_flag(html_report):
     subprocess.run(argv, capture_output=True, timeout=120, check=False, cwd=str(OUTPUT))
     assert target.exists() and target.stat().st_size > 5000
     assert os.path.getsize(target) > 0
+
+
+# ----------------------------------------------------------------------------- findings, filter, charts at fleet scale
+
+DAILY_IDS = ("POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY",
+             "WAL-SIZE", "WAL-HEALTH", "MEMORY", "INGEST", "CONFIG")
+GI = 1024 ** 3
+AGENT_DOWN = "the agent did not answer on 127.0.0.1:9090: connection refused"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def _synthetic_cluster(i):
+    """One cluster of the 500-cluster run: every 25th unreachable, every 50th (offset 7) with its agent
+    down (every check unknown, one message), every 10th (offset 3) critical RW-LAG, (offset 5) warning WAL-SIZE."""
+    if i % 25 == 0:
+        return None
+    if i % 50 == 7:
+        return {"checks": [{"id": cid, "status": "unknown", "value": None, "threshold": None, "message": AGENT_DOWN}
+                           for cid in DAILY_IDS], "facts": {}}
+    lag = 300.0 + i if i % 10 == 3 else 5.0 + i % 7
+    wal = 41.2 * GI if i % 10 == 5 else (2 + i % 5) * GI
+    checks = []
+    for cid in DAILY_IDS:
+        checks.append({"id": cid, "status": "ok", "value": 1, "threshold": None, "message": "%s is fine" % cid})
+    by_id = {c["id"]: c for c in checks}
+    by_id["RW-LAG"].update(value=lag, threshold={"warning": 60.0, "critical": 120.0, "segments_behind_warning": 2},
+                           status="critical" if lag > 120 else "ok", message="remote write is %.0f s behind" % lag)
+    by_id["WAL-SIZE"].update(value=wal, threshold={"warning": 40 * GI, "critical": 45 * GI},
+                             status="warning" if wal > 40 * GI else "ok", message="WAL is %.1f GiB" % (wal / GI))
+    return {"checks": checks,
+            "facts": {"lag_seconds": lag, "wal_used_ratio": wal / (50 * GI), "memory_bytes": 2e8 + 1e6 * (i % 90),
+                      "success_ratio": 1.0 - 0.0001 * (i % 30)}}
+
+
+def _synthetic_results():
+    return {"prod-eu-%03d" % i: _synthetic_cluster(i) for i in range(500)}
+
+
+def _write(doc, prefix):
+    directory = tempfile.mkdtemp(prefix=prefix)
+    paths = report.write_report(doc, directory, str(TEMPLATES / "fleet-report.html.j2"), str(TEMPLATES / "fleet-report.md.j2"),
+                                checks_doc=(REPO_ROOT / "docs" / "checks.md").as_uri())
+    return directory, paths["html"]
+
+
+@pytest.fixture(scope="module", name="big_report")
+def fixture_big_report():
+    doc = report.build(_synthetic_results(), "daily",
+                       missing_reasons={"prod-eu-%03d" % i: "the cluster API did not answer" for i in range(0, 500, 25)})
+    directory, html = _write(doc, "fleetops-report-500-")
+    yield doc, html
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def _open(html, width=1280, height=1000):
+    proc, profile, ws_url = _start_chromium(html, width, height)
+    devtools = DevTools(ws_url)
+    for _attempt in range(200):
+        if devtools.js("document.body && document.body.dataset.ready") == "1":
+            break
+        time.sleep(0.1)
+    assert devtools.js("document.body.dataset.ready") == "1"
+    return proc, profile, devtools
+
+
+def _close(proc, profile, devtools):
+    devtools.close()
+    proc.kill()
+    proc.wait(timeout=30)
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def _visible_rows(devtools):
+    return devtools.js("Array.from(document.querySelectorAll('#fleet-table tbody tr'))"
+                       ".filter(r => getComputedStyle(r).display !== 'none').map(r => r.dataset.cluster)")
+
+
+def _center(devtools, selector):
+    return devtools.js("(() => { const e = document.querySelector(%s); e.scrollIntoView({block: 'center'});"
+                       " const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()" % json.dumps(selector))
+
+
+def _screenshot(devtools, name):
+    devtools.js("window.scrollTo(0, 0)")
+    shot = devtools.call("Page.captureScreenshot", format="png")
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    png = OUTPUT / name
+    png.write_bytes(base64.b64decode(shot["data"]))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_500_clusters_findings_filter_hide_ok_no_data(big_report):
+    doc, html = big_report
+    not_ok = sorted(n for n, c in doc["clusters"].items() if c["status"] != "ok")
+    no_data = sorted(n for n, c in doc["clusters"].items() if not c["facts"])
+    # 20 unreachable, 10 agents down, 50 critical, 40 warning (every 50th from 25 is unreachable instead)
+    assert len(no_data) == 30 and len(not_ok) == 20 + 10 + 50 + 40
+    proc, profile, devtools = _open(html)
+    try:
+        # findings first: the findings section comes before the table, in the DOM and on the screen
+        assert devtools.js("!!(document.getElementById('findings').compareDocumentPosition("
+                           "document.getElementById('fleet-table')) & Node.DOCUMENT_POSITION_FOLLOWING)")
+        assert devtools.js("document.getElementById('findings').getBoundingClientRect().top"
+                           " < document.getElementById('fleet-table').getBoundingClientRect().top")
+        # the table of every cluster fits 1280 px: no horizontal scrolling
+        assert devtools.js("document.getElementById('fleet-table').getBoundingClientRect().right") <= 1280
+        assert devtools.js("document.documentElement.scrollWidth") <= 1280
+        # an agent down is one line of its cluster, not 14
+        line_count = devtools.js("Array.from(document.querySelectorAll('#findings-by-cluster li li'))"
+                                 ".filter(li => li.textContent.includes(%s)).length" % json.dumps(AGENT_DOWN))
+        assert line_count == 10
+        # no-data bars: the clusters without figures are drawn as such (up to the chart's limit), not left out
+        for key, _title, _unit, _checks in report.CHARTS:
+            bars = devtools.js("document.querySelectorAll('#chart-%s rect.nodata').length" % key)
+            assert bars == min(len(no_data), report.CHART_NO_DATA), key
+            assert devtools.js("document.querySelectorAll('#chart-%s rect.bar').length" % key) == report.CHART_BARS
+        _screenshot(devtools, "fleet-report-500.png")
+        assert len(_visible_rows(devtools)) == 500
+        # "hide ok": a real click on the switch
+        x, y = _center(devtools, "#hide-ok")
+        devtools.click(x, y)
+        assert devtools.js("document.getElementById('hide-ok').checked") is True
+        assert sorted(_visible_rows(devtools)) == not_ok
+        # the filter: typed text (real key input)
+        x, y = _center(devtools, "#filter")
+        devtools.click(x, y)
+        devtools.call("Input.insertText", text="PROD-EU-04")
+        assert sorted(_visible_rows(devtools)) == [n for n in not_ok if n.startswith("prod-eu-04")]
+        shown = devtools.js("Array.from(document.querySelectorAll('#findings-by-cluster > li.finding'))"
+                            ".filter(li => getComputedStyle(li).display !== 'none').map(li => li.dataset.cluster)")
+        assert sorted(shown) == [n for n in not_ok if n.startswith("prod-eu-04")]
+        # switch off: every row back whose text matches
+        devtools.click(*_center(devtools, "#hide-ok"))
+        assert sorted(_visible_rows(devtools)) == ["prod-eu-%03d" % i for i in range(40, 50)]
+        assert devtools.js("document.getElementById('filter-count').textContent") == "10 of 500 clusters shown"
+        # a message word finds its clusters too
+        devtools.js("(() => { const f = document.getElementById('filter'); f.value = ''; f.dispatchEvent(new Event('input')); })()")
+        devtools.click(*_center(devtools, "#filter"))
+        devtools.call("Input.insertText", text="connection refused")
+        assert sorted(_visible_rows(devtools)) == sorted(n for n, c in doc["clusters"].items()
+                                                         if any(ch["message"] == AGENT_DOWN for ch in c["checks"]))
+    finally:
+        _close(proc, profile, devtools)
+
+
+def _dump_dom(url):
+    argv = [_chromium()] + CHROMIUM_FLAGS + ["--user-data-dir=" + tempfile.mkdtemp(prefix="chr-"), "--window-size=1280,1000",
+                                             "--virtual-time-budget=5000", "--dump-dom", url]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=180, check=False)
+    assert "</html>" in proc.stdout, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_dump_dom_with_query_filter_and_hide_ok(big_report):
+    doc, html = big_report
+    dom = _dump_dom("file://%s?filter=prod-eu-013&hideok=1" % html)
+    assert 'data-ready="1"' in dom
+    rows = re.findall(r'<tr data-cluster="([^"]+)"[^>]*?( class="hidden-by-filter")?>', dom)
+    assert len(rows) == 500
+    assert [name for name, hidden in rows if not hidden] == ["prod-eu-013"]
+    assert doc["clusters"]["prod-eu-013"]["status"] == "critical"
+    assert re.search(r'<input type="checkbox" id="hide-ok"[^>]*>', dom) and 'id="controls" hidden' not in dom
+
+
+def _outer_html(devtools):
+    root = devtools.call("DOM.getDocument", depth=-1)["root"]
+    return devtools.call("DOM.getOuterHTML", nodeId=root["nodeId"])["outerHTML"]
+
+
+def test_page_without_javascript(big_report):
+    """The page with its script disabled (DevTools' Emulation.setScriptExecutionDisabled; --dump-dom
+    needs scripts itself): findings, table and charts are all there."""
+    _doc, html = big_report
+    proc, profile, devtools = _open(html)
+    try:
+        devtools.call("Emulation.setScriptExecutionDisabled", value=True)
+        devtools.call("Page.navigate", url="file://%s?nojs=1" % html)
+        dom = ""
+        for _attempt in range(200):
+            dom = _outer_html(devtools)
+            if "</html>" in dom and 'id="fleet-table"' in dom and "data-ready" not in dom:
+                break
+            time.sleep(0.1)
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        shot = devtools.call("Page.captureScreenshot", format="png")
+        (OUTPUT / "fleet-report-500-nojs.png").write_bytes(base64.b64decode(shot["data"]))
+    finally:
+        _close(proc, profile, devtools)
+    assert 'data-ready="1"' not in dom  # the script did not run
+    # the charts are SVG in the page itself, the controls that need the script stay hidden
+    assert len(re.findall(r'<rect class="bar"', dom)) == len(report.CHARTS) * report.CHART_BARS
+    assert len(re.findall(r'<rect class="nodata"', dom)) == len(report.CHARTS) * report.CHART_NO_DATA
+    assert '<div id="controls" hidden="">' in dom
+    assert dom.index('id="findings"') < dom.index('id="fleet-table"')
+
+
+# ----------------------------------------------------------------------------- the demo's report (real lab output)
+
+def _demo_doc():
+    """The report of `make demo` (a real 3-cluster lab run: lab-2's remote write failing, lab-3's agent
+    stopped on a corrupt WAL; tests/integration/report/fixtures/demo-daily-report.json), rebuilt with one
+    more cluster whose host was unreachable."""
+    recorded = json.loads((FIXTURES / "demo-daily-report.json").read_text(encoding="utf-8"))
+    results = dict(recorded["clusters"])
+    results["lab-4"] = None
+    return report.build(results, recorded["cadence"], missing_reasons={"lab-4": "the host was unreachable before its checks finished"})
+
+
+def test_demo_report_in_chromium():
+    doc = _demo_doc()
+    directory, html = _write(doc, "fleetops-report-demo-")
+    proc, profile, devtools = _open(html)
+    try:
+        assert devtools.js("!!(document.getElementById('findings').compareDocumentPosition("
+                           "document.getElementById('fleet-table')) & Node.DOCUMENT_POSITION_FOLLOWING)")
+        assert devtools.js("document.documentElement.scrollWidth") <= 1280
+        findings = devtools.js("document.getElementById('findings-by-cluster').innerText")
+        # readable values and thresholds, never a raw dict
+        assert "warning below 99.5%, critical below 99%" in findings and "{" not in findings
+        # lab-3's agent is down: its eight checks that could not ask it are one line
+        lab3 = devtools.js("Array.from(document.querySelectorAll('#findings-by-cluster > li[data-cluster=\"lab-3\"] li'))"
+                           ".map(li => li.innerText)")
+        folded = [line for line in lab3 if "does not answer on port 9090" in line and "unknown" in line]
+        assert len(folded) == 1 and folded[0].startswith("RW-SUCCESS, RW-RETRY, RW-LAG"), lab3
+        assert len(lab3) <= 7, lab3
+        # each check id links to its row of the collection's docs/checks.md
+        href = devtools.js("document.querySelector('#findings-by-cluster a').href")
+        assert href.startswith((REPO_ROOT / "docs" / "checks.md").as_uri() + "#check-")
+        assert ('<a id="%s"></a>' % href.split("#")[1]) in (REPO_ROOT / "docs" / "checks.md").read_text(encoding="utf-8")
+        # lab-4 (unreachable) is a "no data" bar in every chart, and the lab-2 lag bar is red (RW-LAG is not ok there)
+        for key, _title, _unit, _checks in report.CHARTS:
+            assert devtools.js("Array.from(document.querySelectorAll('#chart-%s g.chart-row')).filter(g => g.querySelector('rect.nodata'))"
+                               ".map(g => g.dataset.cluster).includes('lab-4')" % key), key
+        _screenshot(devtools, "fleet-report-demo.png")
+        devtools.click(*_center(devtools, "#filter"))
+        devtools.call("Input.insertText", text="lab-2")
+        assert _visible_rows(devtools) == ["lab-2"]
+    finally:
+        _close(proc, profile, devtools)
+        shutil.rmtree(directory, ignore_errors=True)
