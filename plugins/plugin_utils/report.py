@@ -484,19 +484,19 @@ def chart(doc, key, title, unit, check_ids):
     more = 0
     if len(with_data) + len(without) > CHART_ALL:
         more = max(0, len(with_data) - CHART_BARS) + max(0, len(without) - CHART_NO_DATA)
-        shown, hidden_no_data = with_data[:CHART_BARS], without[:CHART_NO_DATA]
+        drawn_data, drawn_no_data = with_data[:CHART_BARS], without[:CHART_NO_DATA]
     else:
-        shown, hidden_no_data = with_data, without
-    bars = shown + hidden_no_data
+        drawn_data, drawn_no_data = with_data, without
+    bars = drawn_data + drawn_no_data
     width, label_w, value_w, row_h, top = 560, 150, 150, 16, 22
     plot_w = width - label_w - value_w
-    top_value = max([b["value"] for b in shown] + [0])
+    top_value = max([row["value"] for row in drawn_data] + [0])
     scale = max(top_value, 1.0) if unit == "ratio" else (top_value or 1.0)
-    for i, bar in enumerate(bars):
-        bar["y"] = top + i * row_h
-        bar["label"] = bar["name"] if len(bar["name"]) <= 22 else bar["name"][:21] + "\u2026"
-        bar["colour"] = STATUS_COLOURS[bar["status"]]
-        bar["width"] = plot_w if bar["value"] is None else max(1.0, round(plot_w * max(bar["value"], 0) / scale, 1))
+    for i, row in enumerate(bars):
+        row["y"] = top + i * row_h
+        row["label"] = row["name"] if len(row["name"]) <= 22 else row["name"][:21] + "\u2026"
+        row["colour"] = STATUS_COLOURS[row["status"]]
+        row["width"] = plot_w if row["value"] is None else max(1.0, round(plot_w * max(row["value"], 0) / scale, 1))
     height = top + len(bars) * row_h + (22 if more or not bars else 8)
     return {"key": key, "title": title, "unit": unit, "checks": list(check_ids), "bars": bars, "more": more,
             "no_data": len(without), "with_data": len(with_data), "scale_text": format_value(scale, unit),

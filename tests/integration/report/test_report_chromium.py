@@ -220,7 +220,7 @@ def _synthetic_cluster(i):
     lag = 300.0 + i if i % 10 == 3 else 5.0 + i % 7
     wal = 41.2 * GI if i % 10 == 5 else (2 + i % 5) * GI
     checks = []
-    for cid in DAILY_IDS:
+    for cid in report.CHECK_ORDER:  # every check of every cadence: the widest table
         checks.append({"id": cid, "status": "ok", "value": 1, "threshold": None, "message": "%s is fine" % cid})
     by_id = {c["id"]: c for c in checks}
     by_id["RW-LAG"].update(value=lag, threshold={"warning": 60.0, "critical": 120.0, "segments_behind_warning": 2},

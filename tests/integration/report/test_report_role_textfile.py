@@ -81,6 +81,6 @@ def test_without_textfile_dir_the_file_is_beside_the_report(tmp_path):
     run = run_playbook(PLAY, _inventory(tmp_path), extra_vars={"fleet_report_dir": str(tmp_path / "r"), "fleet_history_file": ""},
                        cwd=str(tmp_path))
     assert run.rc == 0, run.output[-5000:]
-    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["fleet-report.html", "fleet-report.json", "fleet-report.md",
-                                                                 "fleet-report.prom"]
+    expected = ["fleet-report.html", "fleet-report.json", "fleet-report.md", "fleet-report.prom"]
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == expected
     assert 'fleet_cluster_status{cadence="daily",cluster="prod-2"} 2.0' in (tmp_path / "r" / "fleet-report.prom").read_text()

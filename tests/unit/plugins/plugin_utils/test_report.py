@@ -214,7 +214,7 @@ def test_html_findings_first_readable_folded_linked(tmp_path):
     by_check = findings[findings.index('id="findings-by-check"'):findings.index('id="findings-by-cluster"')]
     assert by_check.index('data-check="RW-LAG"') < by_check.index('data-check="WAL-SIZE"')
     by_cluster = findings[findings.index('id="findings-by-cluster"'):]
-    assert [m for m in re.findall(r'<li class="finding" data-cluster="([^"]+)"', by_cluster)] == ["b", "w", "dead", "gone"]
+    assert re.findall(r'<li class="finding" data-cluster="([^"]+)"', by_cluster) == ["b", "w", "dead", "gone"]
     assert '<a href="https://docs.example/checks.md#check-rw-lag">RW-LAG</a>' in findings
     assert table.count("<tr data-cluster=") == 5
     # the hide-ok switch and the filter: hidden until the page's script shows them
