@@ -58,13 +58,22 @@ _DURATION = re.compile(r"\[[^\]]*\]")
 _TOKEN = re.compile(r"(?<![\w.])([a-zA-Z_:][a-zA-Z0-9_:]*)")
 
 
-def metric_names(expr):
-    """The metric names a PromQL expression reads."""
+def _stripped(expr):
+    """A PromQL expression without strings, label matchers, groupings, ranges and offsets."""
     text = _STRINGS.sub(" ", str(expr))
     text = _BRACES.sub(" ", text)
     text = _GROUPING.sub(" ", text)
     text = _DURATION.sub(" ", text)
-    text = re.sub(r"\boffset\s+-?[0-9a-z]+", " ", text)
+    return re.sub(r"\boffset\s+-?[0-9a-z]+", " ", text)
+
+
+def metric_names(expr):
+    """The metric names a PromQL expression reads."""
+    return _names(_stripped(expr))
+
+
+def _names(text):
+    """The metric names of a stripped expression."""
     names = set()
     for match in _TOKEN.finditer(text):
         word = match.group(1)
@@ -125,18 +134,62 @@ def exported_names(metrics_text):
     return set(metrics.by_name) | set(metrics.types) | set(metrics.help)
 
 
+def _top_level(text):
+    """(the text with each outermost parenthesis emptied to ``()``, [the text inside each])."""
+    outer, inner, depth, start = [], [], 0, 0
+    for pos, char in enumerate(text):
+        if char == "(":
+            if depth == 0:
+                outer.append(text[start:pos + 1])
+                start = pos + 1
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+            if depth == 0:
+                inner.append(text[start:pos])
+                start = pos
+    outer.append(text[start:] if depth == 0 else "")
+    return "".join(outer), inner
+
+
+def _missing(text, is_missing):
+    """The names that leave a stripped expression without data: in ``a or b`` (old and new names of
+    one metric) only names of every alternative, since one with data is enough."""
+    outer, inner = _top_level(text)
+    alternatives = re.split(r"\bor\b", outer)
+    if len(alternatives) > 1:
+        # put each alternative's parentheses back, in order
+        parts, pos = [], 0
+        for alternative in alternatives:
+            count = alternative.count("()")
+            parts.append((alternative, inner[pos:pos + count]))
+            pos += count
+        found = [_missing_parts(alternative, groups, is_missing) for alternative, groups in parts]
+        return set().union(*found) if all(found) else set()
+    return _missing_parts(outer, inner, is_missing)
+
+
+def _missing_parts(outer, groups, is_missing):
+    found = {name for name in _names(outer) if is_missing(name)}
+    for group in groups:
+        found |= _missing(group, is_missing)
+    return found
+
+
 def unusable_names(groups, exported=None):
-    """{alert: [names]} of names a rule reads that the agent does not (or never) export."""
+    """{alert: [names]} of names a rule reads that the agent does not (or never) export; a name
+    with an ``or`` fallback that has data (another version's name of the metric) is not one."""
     found = {}
     exported_bases = {base_name(n) for n in exported} if exported else None
+
+    def is_missing(name):
+        if name in NEVER_EXPORTED or name.startswith(NEVER_EXPORTED_PREFIXES):
+            return True
+        return exported_bases is not None and name.startswith(AGENT_PREFIXES) and base_name(name) not in exported_bases \
+            and name not in exported
+
     for alert, rule in alerts_of(groups).items():
-        bad = []
-        for name in sorted(metric_names(rule.get("expr", ""))):
-            if name in NEVER_EXPORTED or name.startswith(NEVER_EXPORTED_PREFIXES):
-                bad.append(name)
-            elif exported_bases is not None and name.startswith(AGENT_PREFIXES) and base_name(name) not in exported_bases \
-                    and name not in exported:
-                bad.append(name)
+        bad = sorted(_missing(_stripped(rule.get("expr", "")), is_missing))
         if bad:
             found[alert] = bad
     return found

@@ -72,3 +72,23 @@ def test_exported_names_are_read_by_the_one_parser():
             "prometheus_http_request_duration_seconds_count", "prometheus_build_info"} <= exported
     assert ar.exported_names("<html><body>a login page</body></html>") is None
     assert ar.exported_names("") == set()
+
+
+def test_or_fallbacks_between_old_and_new_names():
+    exported = ar.exported_names(CAPTURE)
+    rules = [{"name": "g", "rules": [
+        # 2.42 has the new name: the old one is only a fallback
+        {"alert": "Fallback", "expr": "sum by (url) (rate(prometheus_remote_storage_samples_failed_total[5m])"
+                                      " or rate(prometheus_remote_storage_failed_samples_total[5m])) > 0"},
+        # 3.7+'s per-queue name with the unlabelled 2.x one as fallback, at the top level
+        {"alert": "TopLevel", "expr": "(max(prometheus_remote_storage_queue_highest_timestamp_seconds) or"
+                                      " max(prometheus_remote_storage_highest_timestamp_in_seconds)) > 1"},
+        # neither alternative exists: both are named
+        {"alert": "Neither", "expr": "rate(prometheus_remote_storage_pending_samples[5m]) or rate(prometheus_nope_total[5m])"},
+        # an `or` elsewhere does not excuse a name outside it
+        {"alert": "Outside", "expr": "(up or time()) * on () group_left prometheus_remote_storage_queue_length"},
+    ]}]
+    assert ar.unusable_names(rules, exported) == {
+        "Neither": ["prometheus_nope_total", "prometheus_remote_storage_pending_samples"],
+        "Outside": ["prometheus_remote_storage_queue_length"],
+    }
