@@ -18,7 +18,8 @@ API_FAULTS = ("api-error", "api-slow", "api-auth")
 def cmd_up(args) -> int:
     started = time.time()
     client = LabClient.up(args.workdir, clusters=args.clusters, synthetic=args.synthetic, layout=args.layout,
-                          volume_size=args.volume_size)
+                          volume_size=args.volume_size, shards=args.shards, replicas=args.replicas, mode=args.mode,
+                          nodes=args.nodes, agents_per_cluster=args.agents_per_cluster)
     state = client.state
     workdir = client.workdir
     print("lab ready in %.1fs (workdir %s)" % (time.time() - started, workdir))
@@ -38,6 +39,10 @@ def cmd_up(args) -> int:
             continue
         print("cluster %-8s agent %s pid %s pod %s/%s context %s wal %s" % (
             name, info["agent_url"], info["pid"], info["namespace"], info["pod"], info["context"], info["wal_dir"]))
+        for pod in (info.get("pods") or [])[1:]:
+            print("  pod %s/%s (%s %s, shard %s, node %s) agent %s pid %s wal %s" % (
+                info["namespace"], pod["pod"], pod["controller_kind"], pod["controller"], pod["shard"], pod["node"],
+                pod["agent_url"], pod["pid"], pod["wal_dir"]))
     if synthetic:
         print("synthetic clusters: %d" % synthetic)
     print("stop with:     %s down --workdir %s" % (Path(sys.argv[0]), workdir))
@@ -56,8 +61,9 @@ def cmd_down(args) -> int:
 
 def cmd_fault(args, action: str) -> int:
     client = LabClient.attach(args.workdir)
-    details = getattr(client, action)(args.name, args.cluster)
-    print(json.dumps({"fault": args.name, "action": action, "cluster": args.cluster, "details": details}, indent=2, default=str))
+    details = getattr(client, action)(args.name, args.cluster, args.pod)
+    print(json.dumps({"fault": args.name, "action": action, "cluster": args.cluster, "pod": args.pod, "details": details},
+                     indent=2, default=str))
     return 0
 
 
@@ -68,7 +74,12 @@ def cmd_status(args) -> int:
         print(json.dumps(status, indent=2, default=str))
         return 0
     rows = [("receiver", status["receiver"]), ("node-exporter", status["node_exporter"])]
-    rows += list(status["clusters"].items())
+    for cluster, info in status["clusters"].items():
+        pods = status.get("pods", {}).get(cluster) or {}
+        if len(pods) > 1:
+            rows += [("%s/%s" % (cluster, pod), pod_info) for pod, pod_info in pods.items()]
+        else:
+            rows.append((cluster, info))
     print("%-14s %-8s %-8s %-18s %-8s %-6s %s" % ("NAME", "PID", "READY", "STATE", "RESTARTS", "PORT", "LAST TERMINATION"))
     for name, info in rows:
         state = info["state"] + ("/" + info["waiting_reason"] if info.get("waiting_reason") else "")
@@ -91,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--synthetic", type=int, default=0)
     up.add_argument("--layout", choices=("operator", "runbook"), default="operator")
     up.add_argument("--volume-size", default="256Mi", help="size of each agent's tmpfs data volume (PVC capacity)")
+    up.add_argument("--shards", type=int, default=1, help="PrometheusAgent spec.shards: one StatefulSet per shard")
+    up.add_argument("--replicas", type=int, default=1, help="PrometheusAgent spec.replicas: pods per shard")
+    up.add_argument("--mode", choices=("statefulset", "daemonset"), default="statefulset",
+                    help="daemonset: spec.mode DaemonSet, one agent pod per node")
+    up.add_argument("--nodes", type=int, default=1, help="simulated nodes per cluster (lab-node-1, ...)")
+    up.add_argument("--agents-per-cluster", type=int, default=1, help="PrometheusAgent resources per cluster")
     down = sub.add_parser("down", help="stop everything the lab started (also after a crash)")
     down.add_argument("--workdir", required=True)
     for action in ("fault", "heal"):
@@ -98,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                               ", ".join(PROCESS_FAULTS + API_FAULTS)))
         cmd.add_argument("name")
         cmd.add_argument("--cluster")
+        cmd.add_argument("--pod", help="the agent pod of the cluster (default: its first pod)")
         cmd.add_argument("--workdir", required=True)
     status = sub.add_parser("status", help="every process: pid, ready, state, restarts")
     status.add_argument("--workdir", required=True)

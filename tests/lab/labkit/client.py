@@ -162,11 +162,16 @@ class LabClient:
         return client
 
     @classmethod
-    def up(cls, workdir, clusters: int = 3, synthetic: int = 0, layout: str = "operator",
-           volume_size: str = "256Mi", timeout: float = UP_TIMEOUT) -> "LabClient":
-        """Start a lab in ``workdir`` and wait until it is ready (every agent /-/ready and
-        samples of every cluster at the receiver). On failure: stop what started and raise
-        LabError with the tail of DIR/daemon.log."""
+    def up(cls, workdir, clusters: int = 3, synthetic: int = 0, layout: str = "operator",  # pylint: disable=too-many-arguments,too-many-locals
+           volume_size: str = "256Mi", timeout: float = UP_TIMEOUT, shards: int = 1, replicas: int = 1,
+           mode: str = "statefulset", nodes: int = 1, agents_per_cluster: int = 1) -> "LabClient":
+        """Start a lab in ``workdir`` and wait until it is ready (every agent pod /-/ready and
+        samples of every pod at the receiver). On failure: stop what started and raise
+        LabError with the tail of DIR/daemon.log.
+
+        ``shards`` x ``replicas`` agent pods per PrometheusAgent (StatefulSets ``prom-agent-<name>``,
+        ``prom-agent-<name>-shard-1``, ...), or with ``mode="daemonset"`` one pod per node of
+        ``nodes``; ``agents_per_cluster`` PrometheusAgent resources per cluster."""
         workdir = Path(workdir).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
         old = _read_pid(workdir / "pids" / "daemon.pid")
@@ -185,7 +190,9 @@ class LabClient:
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(  # pylint: disable=consider-using-with
                 [daemon_python(), "-m", "labkit.daemon", "--workdir", str(workdir), "--clusters", str(clusters),
-                 "--synthetic", str(synthetic), "--layout", layout, "--volume-size", volume_size],
+                 "--synthetic", str(synthetic), "--layout", layout, "--volume-size", volume_size,
+                 "--shards", str(shards), "--replicas", str(replicas), "--mode", mode, "--nodes", str(nodes),
+                 "--agents-per-cluster", str(agents_per_cluster)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 cwd=str(LAB_DIR), env=env)
         client = cls(workdir, proc)
@@ -259,13 +266,19 @@ class LabClient:
         return self.state["clusters"][cluster]["agent_url"]
 
     # ------------------------------------------------------------------ act
-    def fault(self, name: str, cluster: str | None = None) -> dict:
-        """Inject a fault; returns its details. Raises LabError when the daemon refuses."""
-        return self._control("POST", "/fault", {"name": name, "cluster": cluster})["details"]
+    def fault(self, name: str, cluster: str | None = None, pod: str | None = None) -> dict:
+        """Inject a fault (an agent fault into ``pod`` of ``cluster``, by default its first pod);
+        returns its details. Raises LabError when the daemon refuses."""
+        return self._control("POST", "/fault", {"name": name, "cluster": cluster, "pod": pod})["details"]
 
-    def heal(self, name: str, cluster: str | None = None) -> dict:
+    def heal(self, name: str, cluster: str | None = None, pod: str | None = None) -> dict:
         """Take a fault back; returns details."""
-        return self._control("POST", "/heal", {"name": name, "cluster": cluster})["details"]
+        return self._control("POST", "/heal", {"name": name, "cluster": cluster, "pod": pod})["details"]
+
+    def pods(self, cluster: str) -> list[dict]:
+        """The agent pods of ``cluster`` as state.json lists them (``pod``, ``controller``, ``shard``,
+        ``replica``, ``node``, ``agent_url``, ``wal_dir``, ``pid``, ``pod_uid``, ...), in pod order."""
+        return list(self.state["clusters"][cluster].get("pods") or [])
 
     def wait_ready(self, cluster: str, timeout: float = 60) -> None:
         """Wait until the cluster's agent is running and answers /-/ready with 200."""

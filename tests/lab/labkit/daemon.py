@@ -5,7 +5,8 @@ API server (``labkit.kubeapi.server.serve``, when present) and a small plain-HTT
 endpoint on 127.0.0.1 (``control_url`` in DIR/state.json):
 
 - ``GET /status``: ``{"state": <state.json>, "status": <Supervisor.status()>}``
-- ``POST /fault`` and ``POST /heal`` with JSON ``{"name": ..., "cluster": ...}``:
+- ``POST /fault`` and ``POST /heal`` with JSON ``{"name": ..., "cluster": ..., "pod": ...}`` (``pod``
+  optional: the agent pod, by default the cluster's first):
   200 ``{"ok": true, "details": {...}}``, 400/404 ``{"ok": false, "error": "..."}``
 - ``POST /stop``: stops everything (agents first, then the receiver) and exits.
 
@@ -51,7 +52,8 @@ class Daemon:
         self.workdir = Path(args.workdir).resolve()
         self.shutdown = threading.Event()
         self.sup = Supervisor(self.workdir, clusters=args.clusters, synthetic=args.synthetic, layout=args.layout,
-                              volume_size=args.volume_size)
+                              volume_size=args.volume_size, shards=args.shards, replicas=args.replicas, mode=args.mode,
+                              nodes=args.nodes, agents_per_cluster=args.agents_per_cluster)
         self.api = None
         self.control = None
         self.state_lock = threading.Lock()
@@ -68,16 +70,28 @@ class Daemon:
                 "pid": None, "synthetic": False, "log_path": str(agent.log_path), "config_path": str(agent.config_path),
                 "pod_labels": dict(agent.pod_labels),
                 "agent_selector": "app.kubernetes.io/name=%s" % agent.pod_labels["app.kubernetes.io/name"],
+                "pods": [self._pod_state(pod) for pod in sup.pods[name]],
             }
         return {
             "daemon_pid": os.getpid(), "control_url": None, "workdir": str(self.workdir), "layout": sup.layout,
             "synthetic_count": sup.synthetic_count, "api": None, "ready": False, "error": None,
+            "shards": sup.shards, "replicas": sup.replicas, "mode": sup.mode, "nodes": list(sup.nodes),
+            "agents_per_cluster": sup.agents_per_cluster,
             "started_at": time.time(),
             "receiver": {"url": sup.receiver.url, "remote_write_url": sup.remote_write_url, "pid": None,
                          "data_dir": str(sup.receiver_data)},
             "node_exporter": {"url": sup.node_exporter.url, "pid": None, "textfile_dir": str(sup.textfile_dir)},
             "clusters": clusters,
         }
+
+    @staticmethod
+    def _pod_state(pod) -> dict:
+        """state.json's entry of one agent pod (``clusters.<name>.pods[]``)."""
+        return {"pod": pod.pod_name, "agent_cr": pod.agent_cr_name, "controller": pod.statefulset_name,
+                "controller_kind": pod.controller_kind, "shard": pod.shard, "replica": pod.replica, "node": pod.node_name,
+                "agent_url": pod.url, "data_dir": str(pod.data_dir), "wal_dir": str(pod.wal_dir), "pid": pod.pid,
+                "pod_uid": pod.pod_uid, "log_path": str(pod.log_path), "config_path": str(pod.config_path),
+                "pod_labels": dict(pod.pod_labels)}
 
     def refresh_state(self):
         """Update the pids and write state.json."""
@@ -87,6 +101,7 @@ class Daemon:
             self.state["node_exporter"]["pid"] = sup.node_exporter.pid
             for name, agent in sup.clusters.items():
                 self.state["clusters"][name]["pid"] = agent.pid
+                self.state["clusters"][name]["pods"] = [self._pod_state(pod) for pod in sup.pods[name]]
             self.state["active_faults"] = sorted(sup.active_faults)
             write_json_atomic(self.workdir / "state.json", self.state)
 
@@ -132,7 +147,7 @@ class Daemon:
                     return
                 action = self.path[1:]
                 try:
-                    details = getattr(daemon.sup, action)(body.get("name"), body.get("cluster"))
+                    details = getattr(daemon.sup, action)(body.get("name"), body.get("cluster"), body.get("pod"))
                 except KeyError as exc:
                     self._send(404, {"ok": False, "error": str(exc.args[0] if exc.args else exc)})
                     return
@@ -231,6 +246,11 @@ def parse_args(argv=None):
     parser.add_argument("--synthetic", type=int, default=0)
     parser.add_argument("--layout", choices=("operator", "runbook"), default="operator")
     parser.add_argument("--volume-size", default="256Mi")
+    parser.add_argument("--shards", type=int, default=1)
+    parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument("--mode", choices=("statefulset", "daemonset"), default="statefulset")
+    parser.add_argument("--nodes", type=int, default=1)
+    parser.add_argument("--agents-per-cluster", type=int, default=1)
     return parser.parse_args(argv)
 
 

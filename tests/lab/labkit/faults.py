@@ -1,7 +1,8 @@
 """Process faults of the lab: what each one really does to which process.
 
-Called by ``labkit.runtime.Supervisor.fault`` / ``.heal`` as ``fault(supervisor, name, cluster)``
-and ``heal(supervisor, name, cluster)``; each returns a dict of details (JSON-able).
+Called by ``labkit.runtime.Supervisor.fault`` / ``.heal`` as ``fault(supervisor, name, cluster, pod)``
+and ``heal(supervisor, name, cluster, pod)``; each returns a dict of details (JSON-able). A fault
+on an agent acts on one pod: ``pod`` (its name) of ``cluster``, by default the cluster's first pod.
 See tests/lab/README.md for the table. The processes are the supervisor's
 (``labkit.runtime.AgentRuntime``, used through their methods): this module does not import
 ``labkit.runtime`` (which imports it).
@@ -34,12 +35,13 @@ scrape_configs:
 """
 
 
-def _agent(sup, cluster):
+def _agent(sup, cluster, pod=None):
+    """The agent pod a fault acts on: ``pod`` of ``cluster``, by default its first pod."""
     if cluster is None:
         raise ValueError("this fault needs --cluster")
     if cluster not in sup.clusters:
         raise KeyError("no real cluster %r (clusters: %s)" % (cluster, ", ".join(sup.clusters)))
-    return sup.clusters[cluster]
+    return sup.agent_pod(cluster, pod)
 
 
 def list_segments(wal_dir: Path) -> list[Path]:
@@ -130,8 +132,8 @@ def fill_filesystem(path: Path) -> int:
     return size
 
 
-def fault(sup, name: str, cluster):  # pylint: disable=too-many-return-statements,too-many-branches
-    """Inject process fault ``name``."""
+def fault(sup, name: str, cluster, pod=None):  # pylint: disable=too-many-return-statements,too-many-branches
+    """Inject process fault ``name`` (an agent fault into ``pod`` of ``cluster``, by default its first pod)."""
     if name == "receiver-down":
         pid = sup.receiver.pid
         sup.receiver.stop(grace_seconds=10)
@@ -141,7 +143,7 @@ def fault(sup, name: str, cluster):  # pylint: disable=too-many-return-statement
         sup.receiver.restart_container(grace_seconds=10)
         return {"receiver": sup.receiver.url, "answer": "404 remote write receiver needs to be enabled",
                 "pid": sup.receiver.pid}
-    agent = _agent(sup, cluster)
+    agent = _agent(sup, cluster, pod)
     if name == "agent-kill":
         pid = agent.pid
         if pid is None:
@@ -243,8 +245,8 @@ def _allocate_in_agent(port: int, connections: list, count: int = 4):
             return
 
 
-def heal(sup, name: str, cluster):  # pylint: disable=too-many-return-statements
-    """Take process fault ``name`` back."""
+def heal(sup, name: str, cluster, pod=None):  # pylint: disable=too-many-return-statements
+    """Take process fault ``name`` back (on ``pod`` of ``cluster``, by default its first pod)."""
     if name == "receiver-down":
         sup.receiver.resume()
         return {"pid": sup.receiver.pid}
@@ -252,7 +254,7 @@ def heal(sup, name: str, cluster):  # pylint: disable=too-many-return-statements
         sup.receiver_4xx = False
         sup.receiver.restart_container(grace_seconds=10)
         return {"pid": sup.receiver.pid}
-    agent = _agent(sup, cluster)
+    agent = _agent(sup, cluster, pod)
     if name == "agent-kill":
         return {"pid": agent.pid, "restart_count": agent.restart_count}
     if name == "crashloop":

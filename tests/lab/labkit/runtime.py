@@ -118,6 +118,115 @@ def _snake_keys(obj):
     return obj
 
 
+DAEMONSET_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # the apiserver's generateName alphabet
+MODES = ("statefulset", "daemonset")
+
+
+def node_names(count: int) -> list[str]:
+    """The simulated nodes: 'lab-node-1', 'lab-node-2', ..."""
+    return ["lab-node-%d" % (i + 1) for i in range(max(1, int(count)))]
+
+
+def hashmod(value: str, modulus: int) -> int:
+    """Prometheus's ``hashmod`` relabel action: the last 8 bytes of the MD5 of the value, as a
+    big-endian integer, modulo ``modulus``."""
+    return int.from_bytes(hashlib.md5(value.encode()).digest()[8:], "big") % modulus  # nosec - not for security
+
+
+def shard_relabel_configs(shards: int, shard: int) -> list[dict]:
+    """The relabelling prometheus-operator puts on every scrape job of a sharded agent: hash the
+    target address into ``__tmp_hash`` (modulus = shards) and keep this shard's targets."""
+    return [
+        {"source_labels": ["__address__"], "separator": ";", "regex": "(.*)", "modulus": shards,
+         "target_label": "__tmp_hash", "replacement": "$1", "action": "hashmod"},
+        {"source_labels": ["__tmp_hash"], "separator": ";", "regex": str(shard), "replacement": "$1", "action": "keep"},
+    ]
+
+
+class PodPlacement:
+    """Where one agent pod sits in prometheus-operator's layout: its PrometheusAgent (``cr``),
+    its StatefulSet (``prom-agent-<cr>``, ``prom-agent-<cr>-shard-<N>``) or DaemonSet
+    (``prom-agent-<cr>``), its shard and replica (ordinal), its node, its names and labels.
+    The defaults are the lab's one pod per cluster: shard 0 of 1, replica 0 of 1."""
+
+    # pylint: disable=too-many-instance-attributes,too-many-arguments,too-many-positional-arguments
+
+    def __init__(self, cluster: str, layout: str = "operator", cr: str | None = None, shard: int = 0, shards: int = 1,
+                 replica: int = 0, replicas: int = 1, mode: str = "statefulset", node: str = "lab-node-1",
+                 first_of_cluster: bool = True):
+        self.cluster = cluster
+        self.layout = layout
+        if layout == "runbook":
+            self.cr = cr or "prometheus-agent"
+            base = "prometheus-agent-" + self.cr
+            self.app = "prometheus"
+        else:
+            self.cr = cr or cluster
+            base = "prom-agent-" + self.cr
+            self.app = "prometheus-agent"
+        self.shard, self.shards, self.replica, self.replicas = shard, shards, replica, replicas
+        self.node = node
+        self.first_of_cluster = first_of_cluster
+        self.volume_name = base + "-db"
+        if mode == "daemonset":
+            self.controller_kind = "DaemonSet"
+            self.controller_name = base
+            digest = hashlib.sha1(("%s/%s/%s" % (cluster, self.cr, node)).encode()).digest()  # nosec - a name
+            self.pod_name = base + "-" + "".join(DAEMONSET_NAME_ALPHABET[b % len(DAEMONSET_NAME_ALPHABET)] for b in digest[:5])
+            self.key = "%s-%s" % (self.cr, node) if self.cr != cluster else node
+        else:
+            self.controller_kind = "StatefulSet"
+            self.controller_name = base if shard == 0 else "%s-shard-%d" % (base, shard)
+            self.pod_name = "%s-%d" % (self.controller_name, replica)
+            self.key = self.pod_name
+
+    def labels(self) -> dict:
+        """The pod labels prometheus-operator sets."""
+        return {"app.kubernetes.io/name": self.app, "app.kubernetes.io/instance": self.cr,
+                "app.kubernetes.io/managed-by": "prometheus-operator",
+                "operator.prometheus.io/name": self.cr, "operator.prometheus.io/shard": str(self.shard)}
+
+    def new_daemonset_pod_name(self) -> str:
+        """A new generated name for a DaemonSet pod (``prom-agent-<cr>-xxxxx``)."""
+        return self.controller_name + "-" + "".join(random.choice(DAEMONSET_NAME_ALPHABET) for _ in range(5))
+
+
+def agent_placements(cluster: str, layout: str = "operator", shards: int = 1, replicas: int = 1, mode: str = "statefulset",
+                     nodes: int = 1, agents: int = 1) -> list[list[PodPlacement]]:
+    """The pods of every PrometheusAgent of ``cluster``: one list per agent (the first agent is
+    named after the cluster, the others ``<cluster>-2``, ...). StatefulSet mode: ``shards`` x
+    ``replicas`` pods, spread over the nodes in turn; DaemonSet mode: one pod per node."""
+    # pylint: disable=too-many-arguments,too-many-positional-arguments
+    if mode not in MODES:
+        raise ValueError("mode must be one of %s, not %r" % (", ".join(MODES), mode))
+    if shards < 1 or replicas < 1 or agents < 1:
+        raise ValueError("shards, replicas and agents per cluster must be at least 1")
+    if mode == "daemonset" and shards > 1:
+        raise ValueError("DaemonSet mode has no shards (prometheus-operator refuses spec.shards with mode DaemonSet)")
+    nodes_list = node_names(nodes)
+    out = []
+    index = 0
+    for agent in range(agents):
+        if layout == "runbook":
+            cr = "prometheus-agent" if agent == 0 else "prometheus-agent-%d" % (agent + 1)
+        else:
+            cr = cluster if agent == 0 else "%s-%d" % (cluster, agent + 1)
+        pods = []
+        if mode == "daemonset":
+            for node in nodes_list:
+                pods.append(PodPlacement(cluster, layout, cr, mode=mode, node=node, replicas=len(nodes_list),
+                                         first_of_cluster=index == 0))
+                index += 1
+        else:
+            for shard in range(shards):
+                for replica in range(replicas):
+                    pods.append(PodPlacement(cluster, layout, cr, shard, shards, replica, replicas, mode,
+                                             nodes_list[index % len(nodes_list)], first_of_cluster=index == 0))
+                    index += 1
+        out.append(pods)
+    return out
+
+
 class ProcessRuntime:
     """One container of one pod: a real process, supervised like the kubelet does.
 
@@ -490,9 +599,17 @@ class AgentRuntime(ProcessRuntime):
       ``pod_name``, ``statefulset_name``, ``agent_cr_name``, ``pvc_name``, ``pod_labels``.
     """
 
-    def __init__(self, supervisor, cluster: str, port: int, volume_size: str = DEFAULT_VOLUME_SIZE):
-        cdir = supervisor.workdir / "clusters" / cluster
-        super().__init__(supervisor, "agent-" + cluster, port, cdir / "logs" / "prometheus.log")
+    def __init__(self, supervisor, cluster: str, port: int, volume_size: str = DEFAULT_VOLUME_SIZE,
+                 placement: "PodPlacement | None" = None):
+        placement = placement or PodPlacement(cluster, supervisor.layout)
+        self.placement = placement
+        if placement.first_of_cluster:
+            cdir = supervisor.workdir / "clusters" / cluster
+            name = "agent-" + cluster
+        else:
+            cdir = supervisor.workdir / "clusters" / cluster / "pods" / placement.key
+            name = "agent-%s-%s" % (cluster, placement.key)
+        super().__init__(supervisor, name, port, cdir / "logs" / "prometheus.log")
         self.cluster = cluster
         self.cluster_dir = cdir
         self.data_dir = cdir / "data"
@@ -501,20 +618,18 @@ class AgentRuntime(ProcessRuntime):
         self.volume_capacity_bytes = parse_quantity(volume_size)
         self.filler_path = self.data_dir / ".fleetlab-disk-full-filler"
         self.namespace = "monitoring"
-        if supervisor.layout == "runbook":
-            self.agent_cr_name = "prometheus-agent"
-            self.statefulset_name = "prometheus-agent-prometheus-agent"
-            self.pod_labels = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/instance": "prometheus-agent",
-                               "app.kubernetes.io/managed-by": "prometheus-operator",
-                               "operator.prometheus.io/name": "prometheus-agent", "operator.prometheus.io/shard": "0"}
-        else:
-            self.agent_cr_name = cluster
-            self.statefulset_name = "prom-agent-" + cluster
-            self.pod_labels = {"app.kubernetes.io/name": "prometheus-agent", "app.kubernetes.io/instance": cluster,
-                               "app.kubernetes.io/managed-by": "prometheus-operator",
-                               "operator.prometheus.io/name": cluster, "operator.prometheus.io/shard": "0"}
-        self.pod_name = self.statefulset_name + "-0"
-        self.pvc_name = "%s-db-%s" % (self.statefulset_name, self.pod_name)
+        self.agent_cr_name = placement.cr
+        self.statefulset_name = placement.controller_name
+        self.controller_kind = placement.controller_kind
+        self.shard = placement.shard
+        self.shards = placement.shards
+        self.replica = placement.replica
+        self.node_name = placement.node
+        self.pod_labels = placement.labels()
+        self.pod_name = placement.pod_name
+        self.pvc_name = "%s-%s" % (placement.volume_name, self.pod_name)
+        # every pod of the same PrometheusAgent (itself included; set by the Supervisor)
+        self.agent_pods: list = [self]
         self.config_override: str | None = None
         self.saved_memory_limit = None
         # the high-memory fault: the limit (bytes) this pod runs with, near its usage; the API
@@ -524,7 +639,7 @@ class AgentRuntime(ProcessRuntime):
         self._oom_kills_seen = 0
         self.spec = {
             "version": "v2.42.0",
-            "replicas": 1,
+            "replicas": placement.replicas,
             "scrapeInterval": "5s",
             "externalLabels": {"cluster": cluster},
             "remoteWrite": [{"url": supervisor.remote_write_url, "name": "thanos-receive",
@@ -532,6 +647,39 @@ class AgentRuntime(ProcessRuntime):
             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
             "storage": {"volumeClaimTemplate": {"spec": {"resources": {"requests": {"storage": volume_size}}}}},
         }
+        if placement.shards > 1:
+            self.spec["shards"] = placement.shards
+        if placement.controller_kind == "DaemonSet":
+            self.spec["mode"] = "DaemonSet"
+            del self.spec["replicas"]
+
+    @property
+    def multi_pod(self) -> bool:
+        """True when this PrometheusAgent runs more than one pod (or in DaemonSet mode): its
+        pods then carry the operator's per-pod external labels."""
+        return len(self.agent_pods) > 1 or self.controller_kind == "DaemonSet"
+
+    def scrape_targets(self) -> list[str]:
+        """The ``prometheus-agent`` job's targets: the pod itself; with several pods of a
+        StatefulSet agent every pod of the agent (what a PodMonitor on them finds)."""
+        if self.multi_pod and self.controller_kind == "StatefulSet":
+            return ["127.0.0.1:%d" % pod.port for pod in self.agent_pods]
+        return ["127.0.0.1:%d" % self.port]
+
+    def kept_targets(self) -> list[str]:
+        """The targets this pod scrapes after the shard's hashmod relabelling."""
+        targets = self.scrape_targets() + ["127.0.0.1:%d" % self.supervisor.node_exporter.port]
+        if self.shards <= 1:
+            return targets
+        return [t for t in targets if hashmod(t, self.shards) == self.shard]
+
+    def _recreate_pod(self):
+        if self.controller_kind == "DaemonSet":
+            # a DaemonSet's new pod has a new generated name
+            self.pod_name = self.placement.new_daemonset_pod_name()
+            self.pvc_name = "%s-%s" % (self.placement.volume_name, self.pod_name)
+            self.write_config()  # its prometheus_replica external label is the pod name
+        super()._recreate_pod()
 
     @property
     def memory_limit_bytes(self):
@@ -545,6 +693,10 @@ class AgentRuntime(ProcessRuntime):
         interval = spec.get("scrapeInterval") or "5s"
         labels = dict(spec.get("externalLabels") or {})
         labels.setdefault("cluster", self.cluster)
+        if self.multi_pod:
+            labels["prometheus_replica"] = self.pod_name
+            if self.shards > 1:
+                labels["shard"] = str(self.shard)
         remote_write = []
         for item in spec.get("remoteWrite") or []:
             entry = {"url": item["url"]}
@@ -560,12 +712,16 @@ class AgentRuntime(ProcessRuntime):
                 else:
                     entry[camel_to_snake(key)] = _snake_keys(value)
             remote_write.append(entry)
+        scrape_configs = [
+            {"job_name": "prometheus-agent", "static_configs": [{"targets": self.scrape_targets()}]},
+            {"job_name": "node", "static_configs": [{"targets": ["127.0.0.1:%d" % self.supervisor.node_exporter.port]}]},
+        ]
+        if self.shards > 1:
+            for job in scrape_configs:
+                job["relabel_configs"] = shard_relabel_configs(self.shards, self.shard)
         return {
             "global": {"scrape_interval": interval, "scrape_timeout": "4s", "external_labels": labels},
-            "scrape_configs": [
-                {"job_name": "prometheus-agent", "static_configs": [{"targets": ["127.0.0.1:%d" % self.port]}]},
-                {"job_name": "node", "static_configs": [{"targets": ["127.0.0.1:%d" % self.supervisor.node_exporter.port]}]},
-            ],
+            "scrape_configs": scrape_configs,
             "remote_write": remote_write,
         }
 
@@ -581,10 +737,12 @@ class AgentRuntime(ProcessRuntime):
         status = http_request(self.url + "/-/reload", method="POST", data=b"", timeout=10)[0]
         return status == 200
 
-    def apply_spec(self, spec: dict) -> str:
+    def apply_spec(self, spec: dict, restart: bool = True) -> str:
         """Take a new PrometheusAgent spec: re-render the config and reload it, or restart
         the pod (rollout, new uid) when ``resources`` changed, like the operator does.
-        Returns 'unchanged', 'reloaded', 'reload-failed' or 'restarted'."""
+        ``restart=False``: a ``resources`` change only takes the spec (the StatefulSet
+        controller replaces the pod later, one pod at a time: 'pending-restart').
+        Returns 'unchanged', 'reloaded', 'reload-failed', 'restarted' or 'pending-restart'."""
         with self.lock:
             old = self.spec
             self.spec = json.loads(json.dumps(spec))
@@ -593,6 +751,8 @@ class AgentRuntime(ProcessRuntime):
             self.write_config()
             resources_changed = old.get("resources") != self.spec.get("resources")
         if resources_changed:
+            if not restart:
+                return "pending-restart"
             self.restart(grace_seconds=30, wait=False)
             return "restarted"
         return "reloaded" if self.reload() else "reload-failed"
@@ -716,12 +876,17 @@ class Supervisor:
     """
 
     def __init__(self, workdir, clusters=3, synthetic: int = 0, layout: str = "operator",
-                 volume_size: str = DEFAULT_VOLUME_SIZE):
+                 volume_size: str = DEFAULT_VOLUME_SIZE, shards: int = 1, replicas: int = 1, mode: str = "statefulset",
+                 nodes: int = 1, agents_per_cluster: int = 1):
+        # pylint: disable=too-many-arguments,too-many-positional-arguments,too-many-locals
         if layout not in ("operator", "runbook"):
             raise ValueError("layout must be 'operator' or 'runbook', not %r" % (layout,))
         self.workdir = Path(workdir).resolve()
         self.layout = layout
         self.synthetic_count = int(synthetic)
+        self.shards, self.replicas, self.mode = int(shards), int(replicas), mode
+        self.nodes = node_names(nodes)
+        self.agents_per_cluster = int(agents_per_cluster)
         self.lock = threading.RLock()
         self.stopping = threading.Event()
         self.active_faults: dict[str, dict] = {}
@@ -730,8 +895,10 @@ class Supervisor:
         self.prometheus_bin = find_binary("prometheus", "FLEETLAB_PROMETHEUS", "prometheus")
         self.node_exporter_bin = find_binary("prometheus-node-exporter", "FLEETLAB_NODE_EXPORTER", "prometheus-node-exporter")
         names = ["lab-%d" % (i + 1) for i in range(clusters)] if isinstance(clusters, int) else list(clusters)
+        placements = {name: agent_placements(name, layout, self.shards, self.replicas, mode, len(self.nodes),
+                                             self.agents_per_cluster) for name in names}
         ports = set()
-        while len(ports) < len(names) + 2:
+        while len(ports) < 2:
             ports.add(free_port())
         ports = sorted(ports)
         self.receiver_data = self.workdir / "receiver" / "data"
@@ -742,10 +909,54 @@ class Supervisor:
         self.node_exporter = SimpleProcess(self, "node-exporter", ports[1],
                                            self.workdir / "node-exporter" / "logs" / "node-exporter.log",
                                            self._node_exporter_argv, ready_path="/metrics")
+        taken = set(ports)
+        # clusters: name -> the first pod of its first agent (what a one-pod lab has);
+        # pods: name -> every agent pod of the cluster, agent by agent, in pod order
         self.clusters: dict[str, AgentRuntime] = {}
-        for name, port in zip(names, ports[2:]):
-            self.clusters[name] = AgentRuntime(self, name, port, volume_size)
+        self.pods: dict[str, list[AgentRuntime]] = {}
+        for name in names:
+            self.pods[name] = []
+            for agent_pods in placements[name]:
+                agent_ports = self._agent_ports(len(agent_pods), agent_pods[0].shards, taken)
+                runtimes = [AgentRuntime(self, name, port, volume_size, placement)
+                            for placement, port in zip(agent_pods, agent_ports)]
+                for runtime in runtimes:
+                    runtime.agent_pods = runtimes
+                self.pods[name].extend(runtimes)
+            self.clusters[name] = self.pods[name][0]
         self.cgroup_parent = cgroup_parent_for(self.workdir)
+
+    def _agent_ports(self, count: int, shards: int, taken: set) -> list[int]:
+        """Free ports for the pods of one agent. A sharded agent's pods scrape each other and
+        node_exporter, split by the hashmod of the address: the ports are picked so that every
+        shard keeps at least one target (a shard with nothing to scrape sends nothing)."""
+        for _attempt in range(500):
+            ports = []
+            while len(ports) < count:
+                port = free_port()
+                if port not in taken and port not in ports:
+                    ports.append(port)
+            addresses = ["127.0.0.1:%d" % p for p in ports + [self.node_exporter.port]]
+            if shards <= 1 or {hashmod(a, shards) for a in addresses} == set(range(shards)):
+                taken.update(ports)
+                return ports
+        raise LabError("no ports found that give each of the %d shards a scrape target" % shards)
+
+    def all_agents(self) -> list["AgentRuntime"]:
+        """Every agent pod of every cluster."""
+        return [pod for pods in self.pods.values() for pod in pods]
+
+    def agent_pod(self, cluster: str, pod: str | None = None) -> "AgentRuntime":
+        """The agent pod named ``pod`` of ``cluster`` (the first pod when None); KeyError when absent."""
+        if cluster not in self.pods:
+            raise KeyError("no real cluster %r (clusters: %s)" % (cluster, ", ".join(self.pods)))
+        if pod is None:
+            return self.clusters[cluster]
+        with self.lock:
+            for runtime in self.pods[cluster]:
+                if runtime.pod_name == pod:
+                    return runtime
+            raise KeyError("no agent pod %r in cluster %s (pods: %s)" % (pod, cluster, ", ".join(p.pod_name for p in self.pods[cluster])))
 
     # ------------------------------------------------------------------ argv
     def _receiver_argv(self, proc):
@@ -798,23 +1009,24 @@ class Supervisor:
         os.makedirs(AGENT_CONTAINER_PATH, exist_ok=True)
         for sub in ("pids", "receiver/data", "receiver/logs"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
-        for agent in self.clusters.values():
+        for agent in self.all_agents():
             self._mount_volume(agent)
             (agent.cluster_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.receiver.start()
         self.node_exporter.start()
-        for agent in self.clusters.values():
+        for agent in self.all_agents():
             agent.write_config()
             agent.start()
 
     def not_ready(self) -> list[str]:
         """Names of the processes that are not ready (empty when all are)."""
-        procs = [self.receiver, self.node_exporter] + list(self.clusters.values())
+        procs = [self.receiver, self.node_exporter] + self.all_agents()
         return [proc.name for proc in procs if not proc.is_ready()]
 
     def clusters_at_receiver(self) -> set:
-        """Cluster label values whose samples of every scrape job are at the receiver now."""
-        query = urllib.request.quote("count by (cluster) (up)")
+        """Names of the clusters each of whose agent pods has samples of every target it scrapes
+        at the receiver now (a pod of a multi-pod agent by its ``prometheus_replica`` label)."""
+        query = urllib.request.quote("count by (cluster, prometheus_replica) (up)")
         status, body = http_request(self.receiver.url + "/api/v1/query?query=" + query, timeout=3)
         if status != 200:
             return set()
@@ -822,20 +1034,24 @@ class Supervisor:
             result = json.loads(body)["data"]["result"]
         except (ValueError, KeyError, TypeError):
             return set()
-        found = set()
+        counts = {}
         for item in result:
-            agent = self.clusters.get(item.get("metric", {}).get("cluster"))
+            metric = item.get("metric", {})
             try:
-                if agent is not None and float(item["value"][1]) >= len(agent.render_config()["scrape_configs"]):
-                    found.add(agent.cluster)
+                counts[(metric.get("cluster"), metric.get("prometheus_replica"))] = float(item["value"][1])
             except (ValueError, KeyError, TypeError, IndexError):
                 continue
+        found = set()
+        with self.lock:
+            for name, pods in self.pods.items():
+                if all(counts.get((name, pod.pod_name if pod.multi_pod else None), 0) >= len(pod.kept_targets()) for pod in pods):
+                    found.add(name)
         return found
 
     def wait_ready(self, timeout: float = 60) -> None:
         """Wait until every process is ready and every cluster has samples at the receiver."""
         deadline = time.time() + timeout
-        procs = [self.receiver, self.node_exporter] + list(self.clusters.values())
+        procs = [self.receiver, self.node_exporter] + self.all_agents()
         while True:
             for proc in procs:
                 if proc.restart_count >= 3 and not proc.is_ready():
@@ -857,7 +1073,7 @@ class Supervisor:
         the 1 m flush deadline), then node_exporter and the receiver; unmount the volumes."""
         receiver_up = self.receiver.pid is not None and not self.active_faults.get("receiver-4xx/-")
         threads = []
-        for agent in self.clusters.values():
+        for agent in self.all_agents():
             thread = threading.Thread(target=agent.stop, args=(5 if receiver_up else 0,), daemon=True)
             thread.start()
             threads.append(thread)
@@ -866,7 +1082,7 @@ class Supervisor:
         self.node_exporter.stop(5)
         self.receiver.stop(10)
         self.stopping.set()
-        for agent in self.clusters.values():
+        for agent in self.all_agents():
             subprocess.run(["umount", "-l", str(agent.data_dir)], capture_output=True, check=False)
         self.remove_cgroups()
 
@@ -889,12 +1105,18 @@ class Supervisor:
         'heal'; return a dict (details) when the fault is yours, None when it is not."""
         self._api_fault_handlers.append(handler)
 
-    def _dispatch(self, action: str, name: str, cluster):
+    def _dispatch(self, action: str, name: str, cluster, pod=None):
         if cluster is not None and cluster not in self.clusters and not cluster.startswith("syn-"):
             raise KeyError("no cluster %r (clusters: %s)" % (cluster, ", ".join(self.clusters)))
+        if pod is not None and (cluster is None or cluster not in self.clusters):
+            raise ValueError("--pod needs --cluster (a real cluster)")
+        if pod is not None and self.agent_pod(cluster, pod) is self.clusters[cluster]:
+            pod = None  # the first pod: the same fault as without --pod
         if name in faults.PROCESS_FAULTS:
-            details = getattr(faults, action)(self, name, cluster)
+            details = getattr(faults, action)(self, name, cluster, pod)
         else:
+            if pod is not None:
+                raise ValueError("fault %r does not take --pod" % name)
             details = None
             for handler in self._api_fault_handlers:
                 details = handler(action, name, cluster)
@@ -903,7 +1125,7 @@ class Supervisor:
             if details is None:
                 raise ValueError("unknown fault %r (process faults: %s; API faults need the API server)"
                                  % (name, ", ".join(faults.PROCESS_FAULTS)))
-        key = "%s/%s" % (name, cluster or "-")
+        key = "%s/%s" % (name, cluster or "-") + ("/" + pod if pod else "")
         with self.lock:
             if action == "fault":
                 self.active_faults[key] = dict(details, since=time.time())
@@ -911,13 +1133,14 @@ class Supervisor:
                 self.active_faults.pop(key, None)
         return details
 
-    def fault(self, name: str, cluster: str | None = None) -> dict:
-        """Inject fault ``name`` (into ``cluster`` when it is per cluster); returns details."""
-        return self._dispatch("fault", name, cluster)
+    def fault(self, name: str, cluster: str | None = None, pod: str | None = None) -> dict:
+        """Inject fault ``name`` (into ``cluster`` when it is per cluster; into its agent pod
+        ``pod``, by default the first pod); returns details."""
+        return self._dispatch("fault", name, cluster, pod)
 
-    def heal(self, name: str, cluster: str | None = None) -> dict:
+    def heal(self, name: str, cluster: str | None = None, pod: str | None = None) -> dict:
         """Take fault ``name`` back; returns details."""
-        return self._dispatch("heal", name, cluster)
+        return self._dispatch("heal", name, cluster, pod)
 
     def status(self) -> dict:
         """JSON-able status of every process and the active faults."""
@@ -929,5 +1152,10 @@ class Supervisor:
                                         memory_usage_bytes=agent.memory_usage_bytes(),
                                         memory_limit_bytes=agent.memory_limit_bytes)
                              for name, agent in self.clusters.items()},
+                "pods": {cluster: {pod.pod_name: dict(pod.status(), pod=pod.pod_name, controller=pod.statefulset_name,
+                                                      controller_kind=pod.controller_kind, agent_cr=pod.agent_cr_name,
+                                                      shard=pod.shard, replica=pod.replica, node=pod.node_name)
+                                   for pod in pods}
+                         for cluster, pods in self.pods.items()},
                 "active_faults": dict(self.active_faults),
             }

@@ -1,4 +1,5 @@
-"""The apps group (``/apis/apps/v1``): StatefulSets, driven by the lab's StatefulSet controller."""
+"""The apps group (``/apis/apps/v1``): StatefulSets and DaemonSets, driven by the lab's controller
+(``model.ClusterModel``: a template change replaces the pods one at a time)."""
 
 from __future__ import annotations
 
@@ -27,10 +28,18 @@ class StatefulSets(Forbidden):
             sts = self.find(h, model, res, namespace, name)
             h.send_json(200, {"kind": "Scale", "apiVersion": "autoscaling/v1",
                               "metadata": {k: sts["metadata"][k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")},
-                              "spec": {"replicas": 1}, "status": {"replicas": 1, "selector": ",".join(
+                              "spec": {"replicas": sts["spec"].get("replicas", 1)},
+                              "status": {"replicas": (sts.get("status") or {}).get("replicas", 1), "selector": ",".join(
                                   "%s=%s" % kv for kv in sorted(sts["spec"]["selector"]["matchLabels"].items()))}})
             return
         super().subresource(h, model, res, namespace, name, sub, parsed)
 
 
-KINDS = {("apps", "statefulsets"): StatefulSets()}
+class DaemonSets(StatefulSets):
+    """The agents' DaemonSets (DaemonSet mode): one pod per node, status from the pods; no ``/scale``."""
+
+    def subresource(self, h, model, res, namespace, name, sub, parsed):  # pylint: disable=too-many-arguments,too-many-positional-arguments
+        Forbidden.subresource(self, h, model, res, namespace, name, sub, parsed)
+
+
+KINDS = {("apps", "statefulsets"): StatefulSets(), ("apps", "daemonsets"): DaemonSets()}

@@ -45,6 +45,25 @@ def agent_names(cluster, layout):
     }
 
 
+def workload_names(cluster, layout, runtime):
+    """Names and labels of one agent pod's objects: ``agent_names`` for the lab's one pod per
+    cluster (and synthetic agents), the pod's own (``labkit.runtime.PodPlacement``) for a pod of a
+    sharded, replicated or DaemonSet agent. Adds ``controller_kind`` ('StatefulSet' or
+    'DaemonSet'), ``node`` and ``index`` (the StatefulSet ordinal)."""
+    names = agent_names(cluster, layout)
+    names.update({"controller_kind": "StatefulSet", "node": NODE_NAME, "index": 0})
+    placement = _attr(runtime, "placement", None)
+    if placement is None or not _attr(runtime, "pod_name", None):
+        return names
+    names.update({
+        "cr": placement.cr, "statefulset": placement.controller_name, "pod": runtime.pod_name, "volume": placement.volume_name,
+        "pvc": runtime.pvc_name if placement.controller_kind == "StatefulSet" else None, "selector": dict(runtime.pod_labels),
+        "agent_selector": "app.kubernetes.io/name=%s" % placement.app, "controller_kind": placement.controller_kind,
+        "node": placement.node, "index": placement.replica,
+    })
+    return names
+
+
 def _attr(obj, name, default=None):
     try:
         value = getattr(obj, name, default)
@@ -121,7 +140,9 @@ def pod_conditions(ready, created, started):
 
 
 class Workload:
-    """A StatefulSet of one replica whose pod is one process of the lab (or a synthetic stand-in)."""
+    """One pod of a StatefulSet (or DaemonSet) whose pod is one process of the lab (or a synthetic
+    stand-in). The pods of one StatefulSet are sibling workloads (``siblings``): the StatefulSet's
+    status counts them all."""
 
     # pylint: disable=too-many-instance-attributes
 
@@ -139,6 +160,22 @@ class Workload:
         self.withheld = False  # the live pod is not in the store yet (its replacement comes a moment after the old one is gone)
         self.lock = threading.RLock()
         self.refresh_lock = threading.Lock()  # one refresh at a time; taken before the store's lock
+        self.controller_kind = names.get("controller_kind", "StatefulSet")
+        self.controller_resource = "daemonsets" if self.controller_kind == "DaemonSet" else "statefulsets"
+        self.node = names.get("node", NODE_NAME)
+        self.index = int(names.get("index", 0) or 0)
+
+    def siblings(self):
+        """The workloads of the pods of the same StatefulSet or DaemonSet (self included), in pod order."""
+        if self.kind != "agent":
+            return [self]
+        return [w for w in getattr(self.cluster, "agents", [self])
+                if w.controller_resource == self.controller_resource and w.names["statefulset"] == self.names["statefulset"]] or [self]
+
+    def revision(self, default):
+        """The controller revision this pod runs (``default`` until one is set)."""
+        with self.lock:
+            return self.pod_revision or default
 
     @property
     def proc(self):
@@ -159,7 +196,7 @@ class Workload:
                 "volumeMounts": [{"name": "data", "mountPath": "/var/thanos/receive"}],
                 "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
             }]
-        spec = self.cluster.agent_spec() or {}
+        spec = self.cluster.agent_spec(self.names["cr"]) or {}
         resources = copy.deepcopy(spec.get("resources") or {})
         if not resources:
             limit = _attr(self.proc, "memory_limit_bytes", None)
@@ -199,6 +236,9 @@ class Workload:
         names = self.names
         if self.kind == "receiver":
             volumes = [{"name": "data", "persistentVolumeClaim": {"claimName": names["pvc"]}}]
+        elif self.controller_kind == "DaemonSet":
+            # DaemonSet mode has no volume claim: the WAL is on an emptyDir of the node
+            volumes = [{"name": "config-out", "emptyDir": {"medium": "Memory"}}, {"name": names["volume"], "emptyDir": {}}]
         else:
             volumes = [{"name": "config-out", "emptyDir": {"medium": "Memory"}},
                        {"name": names["volume"], "persistentVolumeClaim": {"claimName": names["pvc"]}}]
@@ -239,7 +279,8 @@ class Workload:
                              "creationTimestamp": rfc3339(STARTED - 86400 * 3), "labels": dict(names["selector"]),
                              "annotations": {"prometheus-operator-input-hash": short_hash(names, 16)}},
                 "spec": {
-                    "replicas": 1, "selector": {"matchLabels": dict(names["selector"])}, "serviceName": names["governing_service"],
+                    "replicas": len(self.siblings()), "selector": {"matchLabels": dict(names["selector"])},
+                    "serviceName": names["governing_service"],
                     "template": self.template(), "podManagementPolicy": "Parallel", "updateStrategy": {"type": "RollingUpdate"},
                     "revisionHistoryLimit": 10, "minReadySeconds": 0,
                     "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
@@ -252,10 +293,7 @@ class Workload:
                 },
             }
             if self.kind == "agent":
-                cr = self.cluster.store.get("prometheusagents", names["namespace"], names["cr"])
-                existing["metadata"]["ownerReferences"] = [{
-                    "apiVersion": "monitoring.coreos.com/v1alpha1", "kind": "PrometheusAgent", "name": names["cr"],
-                    "uid": cr["metadata"]["uid"] if cr else stable_uid(self.cluster.name, "cr"), "controller": True, "blockOwnerDeletion": True}]
+                existing["metadata"]["ownerReferences"] = self._cr_owner_references()
             for tmpl in existing["spec"]["volumeClaimTemplates"]:
                 tmpl["metadata"].pop("creationTimestamp", None)
         sts = copy.deepcopy(existing)
@@ -263,22 +301,75 @@ class Workload:
         with self.lock:
             if self.pod_revision is None:
                 self.pod_revision = update_rev
-            pod_rev = self.pod_revision
-        ready = self.pod_ready()
-        status = {"observedGeneration": sts["metadata"].get("generation", 1), "replicas": 1, "currentReplicas": 1 if pod_rev == update_rev else 0,
-                  "updatedReplicas": 1 if pod_rev == update_rev else 0, "currentRevision": pod_rev, "updateRevision": update_rev,
+        siblings = self.siblings()
+        revisions = [w.revision(update_rev) for w in siblings]
+        ready = sum(1 for w in siblings if w.pod_ready())
+        # the current revision stays the old one until every pod runs the new one
+        current_rev = next((r for r in revisions if r != update_rev), update_rev)
+        status = {"observedGeneration": sts["metadata"].get("generation", 1), "replicas": len(siblings),
+                  "currentReplicas": sum(1 for r in revisions if r == current_rev),
+                  "updatedReplicas": sum(1 for r in revisions if r == update_rev), "currentRevision": current_rev, "updateRevision": update_rev,
                   "collisionCount": 0}
-        if pod_rev != update_rev:
-            status["currentReplicas"] = 1
-            status["updatedReplicas"] = 0
         if ready:
-            status["readyReplicas"] = 1
-            status["availableReplicas"] = 1
-        else:
-            status["availableReplicas"] = 0
-            status.pop("availableReplicas")
+            status["readyReplicas"] = ready
+            status["availableReplicas"] = ready
         sts["status"] = status
         return sts
+
+    def daemonset_object(self, existing=None):
+        """The DaemonSet (DaemonSet mode), from the stored one (spec kept) and its pods' status."""
+        names = self.names
+        if existing is None:
+            existing = {
+                "apiVersion": "apps/v1", "kind": "DaemonSet",
+                "metadata": {"name": names["statefulset"], "namespace": names["namespace"], "uid": self.sts_uid, "generation": 1,
+                             "creationTimestamp": rfc3339(STARTED - 86400 * 3), "labels": dict(names["selector"]),
+                             "annotations": {"deprecated.daemonset.template.generation": "1",
+                                             "prometheus-operator-input-hash": short_hash(names["statefulset"], 16)},
+                             "ownerReferences": self._cr_owner_references()},
+                "spec": {"selector": {"matchLabels": dict(names["selector"])}, "template": self.template(),
+                         "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
+                         "revisionHistoryLimit": 10, "minReadySeconds": 0},
+            }
+        ds = copy.deepcopy(existing)
+        update_rev = short_hash(ds["spec"]["template"], 10)
+        with self.lock:
+            if self.pod_revision is None:
+                self.pod_revision = update_rev
+        siblings = self.siblings()
+        scheduled = [w for w in siblings if _attr(w.proc, "pod_exists", True)]
+        ready = sum(1 for w in siblings if w.pod_ready())
+        status = {"currentNumberScheduled": len(scheduled), "desiredNumberScheduled": len(siblings), "numberMisscheduled": 0,
+                  "numberReady": ready, "observedGeneration": ds["metadata"].get("generation", 1),
+                  "updatedNumberScheduled": sum(1 for w in scheduled if w.revision(update_rev) == update_rev)}
+        if ready:
+            status["numberAvailable"] = ready
+        if len(siblings) - ready:
+            status["numberUnavailable"] = len(siblings) - ready
+        ds["status"] = status
+        return ds
+
+    def controller_object(self, existing=None):
+        """The StatefulSet or DaemonSet that owns the pod."""
+        if self.controller_kind == "DaemonSet":
+            return self.daemonset_object(existing)
+        return self.statefulset_object(existing)
+
+    def update_revision(self):
+        """The controller's revision for its current template (what an updated pod runs)."""
+        stored = self.cluster.store.get(self.controller_resource, self.names["namespace"], self.names["statefulset"])
+        if stored is None:
+            return None
+        obj = self.controller_object(stored)
+        if self.controller_kind == "DaemonSet":
+            return short_hash(obj["spec"]["template"], 10)
+        return obj["status"]["updateRevision"]
+
+    def _cr_owner_references(self):
+        names = self.names
+        cr = self.cluster.store.get("prometheusagents", names["namespace"], names["cr"])
+        return [{"apiVersion": "monitoring.coreos.com/v1alpha1", "kind": "PrometheusAgent", "name": names["cr"],
+                 "uid": cr["metadata"]["uid"] if cr else stable_uid(self.cluster.name, "cr"), "controller": True, "blockOwnerDeletion": True}]
 
     def mark_deleting(self, grace):
         """A deletion of the current pod begins: it shows a deletionTimestamp until it is gone."""
@@ -312,7 +403,7 @@ class Workload:
         if proc is None or not _attr(proc, "pod_exists", True):
             return None
         names = self.names
-        sts = self.cluster.store.get("statefulsets", names["namespace"], names["statefulset"])
+        sts = self.cluster.store.get(self.controller_resource, names["namespace"], names["statefulset"])
         uid = _attr(proc, "pod_uid", None) or stable_uid(self.cluster.name, names["pod"])
         created = _attr(proc, "created_at", None) or STARTED
         started = _attr(proc, "started_at", None) or created
@@ -321,11 +412,16 @@ class Workload:
             revision = self.pod_revision or ""
         template = (sts or {}).get("spec", {}).get("template") or self.template()
         labels = dict(template["metadata"].get("labels") or names["selector"])
-        labels.update({"controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": names["pod"], "apps.kubernetes.io/pod-index": "0"})
+        if self.controller_kind == "DaemonSet":
+            labels.update({"controller-revision-hash": revision,
+                           "pod-template-generation": str(((sts or {}).get("metadata") or {}).get("generation", 1))})
+        else:
+            labels.update({"controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": names["pod"],
+                           "apps.kubernetes.io/pod-index": str(self.index)})
         meta = {
             "name": names["pod"], "generateName": names["statefulset"] + "-", "namespace": names["namespace"], "uid": uid,
             "creationTimestamp": rfc3339(created), "labels": labels, "annotations": dict(template["metadata"].get("annotations") or {}),
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": names["statefulset"], "uid": self.sts_uid,
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": self.controller_kind, "name": names["statefulset"], "uid": self.sts_uid,
                                  "controller": True, "blockOwnerDeletion": True}],
         }
         terminating = bool(_attr(proc, "terminating", False))
@@ -338,7 +434,15 @@ class Workload:
             meta["deletionTimestamp"] = rfc3339((deletion or time.time()) + (grace or 0))
             meta["deletionGracePeriodSeconds"] = int(grace or 0)
         spec = copy.deepcopy(template["spec"])
-        spec.update({"nodeName": NODE_NAME, "hostname": names["pod"],
+        for volume in spec.get("volumes") or []:
+            if volume.get("persistentVolumeClaim") and names.get("pvc") and volume["name"] == names["volume"]:
+                # the pod's own claim of the volumeClaimTemplate: <template name>-<pod name>
+                volume["persistentVolumeClaim"]["claimName"] = names["pvc"]
+        if self.controller_kind == "DaemonSet":
+            spec.pop("subdomain", None)
+        else:
+            spec["hostname"] = names["pod"]
+        spec.update({"nodeName": self.node,
                      "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
                                      {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]})
         fault_limit = _attr(proc, "memory_limit_fault", None)
@@ -377,7 +481,7 @@ class Workload:
                          "creationTimestamp": rfc3339(STARTED - 86400 * 3), "labels": dict(names["selector"]),
                          "annotations": {"pv.kubernetes.io/bind-completed": "yes", "pv.kubernetes.io/bound-by-controller": "yes",
                                          "volume.beta.kubernetes.io/storage-provisioner": "rancher.io/local-path",
-                                         "volume.kubernetes.io/selected-node": NODE_NAME},
+                                         "volume.kubernetes.io/selected-node": self.node},
                          "finalizers": ["kubernetes.io/pvc-protection"]},
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": cap}}, "storageClassName": "local-path",
                      "volumeMode": "Filesystem", "volumeName": "pvc-" + stable_uid(self.cluster.name, names["pvc"], "pv")},
@@ -397,10 +501,17 @@ class Workload:
         store = self.cluster.store
         names = self.names
         with self.refresh_lock:
+            current_name = _attr(self.proc, "pod_name", None) if self.controller_kind == "DaemonSet" else None
+            if current_name and current_name != names["pod"]:
+                # a DaemonSet's new pod has a new name: the old pod leaves the store first
+                with store.lock:
+                    if store.delete("pods", names["namespace"], names["pod"]) is not None:
+                        self.removed_at = time.monotonic()
+                    names["pod"] = current_name
             with self.lock:
                 first = self.pod_revision is None
-            if first:  # the pod's controller-revision-hash: the StatefulSet's revision it starts with
-                self.statefulset_object(store.get("statefulsets", names["namespace"], names["statefulset"]))
+            if first:  # the pod's controller-revision-hash: the controller's revision it starts with
+                self.controller_object(store.get(self.controller_resource, names["namespace"], names["statefulset"]))
             pod = self.pod_object()  # outside the store's lock: it reads the process (readiness over HTTP)
             with store.lock:
                 stored = store.get("pods", names["namespace"], names["pod"])
@@ -413,9 +524,9 @@ class Workload:
                             and now - self.removed_at < POD_RECREATE_DELAY)
                 with self.lock:
                     self.withheld = withheld
-                existing = store.get("statefulsets", names["namespace"], names["statefulset"])
-                store.put("statefulsets", self.statefulset_object(existing))
-                if store.get("persistentvolumeclaims", names["namespace"], names["pvc"]) is None:
+                existing = store.get(self.controller_resource, names["namespace"], names["statefulset"])
+                store.put(self.controller_resource, self.controller_object(existing))
+                if names.get("pvc") and store.get("persistentvolumeclaims", names["namespace"], names["pvc"]) is None:
                     store.put("persistentvolumeclaims", self.pvc_object())
                 if pod is not None and not withheld:
                     store.put("pods", pod)
@@ -428,8 +539,8 @@ def namespace_object(name, created):
             "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
 
 
-def node_object(cluster_name, created, capacity_bytes):
-    """The lab's only node, Ready."""
+def node_object(cluster_name, created, capacity_bytes, node_name=NODE_NAME):
+    """A node of the lab (``lab-node-1`` unless the lab has several), Ready."""
     now = rfc3339()
     mem_kib = 0
     try:
@@ -449,16 +560,17 @@ def node_object(cluster_name, created, capacity_bytes):
                       "message": message})
     return {
         "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": NODE_NAME, "uid": stable_uid(cluster_name, NODE_NAME), "creationTimestamp": rfc3339(created),
-                     "labels": {"kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+        "metadata": {"name": node_name, "uid": stable_uid(cluster_name, node_name), "creationTimestamp": rfc3339(created),
+                     "labels": {"kubernetes.io/hostname": node_name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
                                 "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64", "node-role.kubernetes.io/worker": ""}},
         "spec": {"podCIDR": "10.244.0.0/24", "podCIDRs": ["10.244.0.0/24"]},
         "status": {
             "capacity": resources, "allocatable": dict(resources), "conditions": conds,
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": NODE_NAME}],
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": node_name}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
-            "nodeInfo": {"machineID": short_hash(cluster_name, 32), "systemUUID": stable_uid(cluster_name, "system"),
-                         "bootID": stable_uid(cluster_name, "boot"),
+            "nodeInfo": {"machineID": short_hash(cluster_name if node_name == NODE_NAME else (cluster_name, node_name), 32),
+                         "systemUUID": stable_uid(cluster_name, "system") if node_name == NODE_NAME else stable_uid(cluster_name, node_name, "system"),
+                         "bootID": stable_uid(cluster_name, "boot") if node_name == NODE_NAME else stable_uid(cluster_name, node_name, "boot"),
                          "kernelVersion": os.uname().release, "osImage": "Debian GNU/Linux 12 (bookworm)", "containerRuntimeVersion": "containerd://1.7.13",
                          "kubeletVersion": "v1.32.4", "kubeProxyVersion": "v1.32.4", "operatingSystem": "linux", "architecture": "amd64"},
         },

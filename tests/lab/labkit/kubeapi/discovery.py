@@ -59,6 +59,8 @@ RESOURCES = [
     Resource("", "v1", "serviceaccounts", "ServiceAccount", short=["sa"]),
     Resource("apps", "v1", "statefulsets", "StatefulSet", short=["sts"], categories=["all"],
              subresources=[("status", "StatefulSet", ["get", "patch", "update"]), ("scale", "Scale", ["get", "patch", "update"])]),
+    Resource("apps", "v1", "daemonsets", "DaemonSet", short=["ds"], categories=["all"],
+             subresources=[("status", "DaemonSet", ["get", "patch", "update"])]),
     Resource("apps", "v1", "controllerrevisions", "ControllerRevision"),
     Resource("coordination.k8s.io", "v1", "leases", "Lease"),
     Resource("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", verbs=READ_VERBS),

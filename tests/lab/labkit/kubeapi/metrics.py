@@ -42,14 +42,15 @@ def node_proxy(h, model, name, rest):
         raise ApiError(404, 'nodes "%s" not found' % name, "NotFound", {"name": name, "kind": "nodes"})
     path = "/".join(rest)
     if path in ("stats/summary", "stats/summary/"):
-        h.send_json(200, model.node_summary())
+        h.send_json(200, model.node_summary(name))
     elif path == "metrics":
-        h.send_bytes(200, tables.kubelet_metrics(model).encode(), "text/plain; version=0.0.4; charset=utf-8")
+        h.send_bytes(200, tables.kubelet_metrics(model, name).encode(), "text/plain; version=0.0.4; charset=utf-8")
     elif path in ("healthz", "pods"):
         if path == "healthz":
             h.send_bytes(200, b"ok", "text/plain")
         else:
-            h.send_json(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": copy.deepcopy(model.store.list("pods"))})
+            pods = [p for p in model.store.list("pods") if (p.get("spec") or {}).get("nodeName") == name]
+            h.send_json(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": copy.deepcopy(pods)})
     else:
         raise ApiError(404, "the server could not find the requested resource", "NotFound")
 

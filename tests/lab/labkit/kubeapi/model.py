@@ -8,7 +8,7 @@ import os
 import threading
 import time
 
-from .cluster import NODE_NAME, STARTED, Workload, _attr, agent_names, namespace_object, node_object
+from .cluster import NODE_NAME, STARTED, Workload, _attr, namespace_object, node_object, workload_names
 from .store import Store
 from .util import rfc3339, stable_uid
 
@@ -40,66 +40,101 @@ class ClusterModel:
         self.layout = layout
         self.faults = set()
         self.store = Store()
-        self.names = agent_names(name, layout)
         self.lock = threading.RLock()
         self.last_refresh = 0.0
         self.cpu_samples = {}
         self.operator_busy = False
-        self.applied_spec = copy.deepcopy(_attr(runtime, "spec", None) or {})
-        self.agent = Workload(self, "agent", self.names, lambda: self.runtime)
+        # every agent pod of the cluster (a real cluster's are the supervisor's ``pods``), one workload each
+        runtimes = [runtime] if synthetic else list((_attr(supervisor, "pods", None) or {}).get(name) or [runtime])
+        self.agents = [Workload(self, "agent", workload_names(name, layout, rt), lambda rt=rt: rt) for rt in runtimes]
+        self.agent = self.agents[0]
+        self.names = dict(self.agent.names)
+        self.cr_names = list(dict.fromkeys(w.names["cr"] for w in self.agents))
+        self.applied_specs = {cr: copy.deepcopy(_attr(self._cr_runtime(cr), "spec", None) or {}) for cr in self.cr_names}
         receiver = getattr(supervisor, "receiver", None)
         self.receiver = Workload(self, "receiver", RECEIVER_NAMES, lambda: getattr(self.supervisor, "receiver", None)) if receiver is not None else None
         created = STARTED - 86400 * 30
         for ns in ("default", "kube-system", "kube-public", "kube-node-lease", "monitoring", "thanos"):
             self.store.put("namespaces", namespace_object(ns, created))
-        self.store.put("nodes", node_object(name, created, self.agent.capacity_bytes()))
-        self.store.put("prometheusagents", self.agent_cr_object())
+        self.node_names = list(dict.fromkeys([NODE_NAME] + [w.node for w in self.agents]))
+        if not synthetic and _attr(supervisor, "nodes", None):
+            self.node_names = list(dict.fromkeys(list(supervisor.nodes) + self.node_names))
+        for node in self.node_names:
+            self.store.put("nodes", node_object(name, created, self.agent.capacity_bytes(), node))
+        for cr in self.cr_names:
+            self.store.put("prometheusagents", self.agent_cr_object(cr))
         self.refresh(force=True)
+
+    @property
+    def applied_spec(self):
+        """The spec the operator last applied to the (first) PrometheusAgent."""
+        return self.applied_specs[self.names["cr"]]
+
+    def agent_workloads(self, cr=None):
+        """The workloads of the pods of PrometheusAgent ``cr`` (the first one when None)."""
+        cr = cr or self.names["cr"]
+        return [w for w in self.agents if w.names["cr"] == cr]
+
+    def _cr_runtime(self, cr):
+        return self.agent_workloads(cr)[0].proc
 
     # ------------------------------------------------------------ the PrometheusAgent
 
-    def agent_spec(self):
-        """The PrometheusAgent's spec as stored (the operator's input)."""
-        cr = self.store.get("prometheusagents", self.names["namespace"], self.names["cr"])
+    def agent_spec(self, cr_name=None):
+        """The spec of PrometheusAgent ``cr_name`` (the first when None) as stored (the operator's input)."""
+        cr_name = cr_name or self.names["cr"]
+        cr = self.store.get("prometheusagents", self.names["namespace"], cr_name)
         if cr is None:
-            return copy.deepcopy(_attr(self.runtime, "spec", None) or {})
+            return copy.deepcopy(_attr(self._cr_runtime(cr_name), "spec", None) or {})
         return cr.get("spec") or {}
 
-    def agent_cr_object(self):
-        """The initial PrometheusAgent resource."""
-        names = self.names
-        spec = copy.deepcopy(_attr(self.runtime, "spec", None) or {})
-        spec.setdefault("replicas", 1)
+    def agent_cr_object(self, cr_name=None):
+        """The initial PrometheusAgent resource ``cr_name`` (the first when None)."""
+        names = dict(self.agent_workloads(cr_name)[0].names)
+        spec = copy.deepcopy(_attr(self._cr_runtime(names["cr"]), "spec", None) or {})
+        if spec.get("mode") != "DaemonSet":
+            spec.setdefault("replicas", 1)
         spec.setdefault("serviceAccountName", names["service_account"])
         spec.setdefault("version", "v2.42.0")
         spec.setdefault("image", "quay.io/prometheus/prometheus:v2.42.0")
         spec.setdefault("podMetadata", {"labels": {"app.kubernetes.io/name": names["selector"]["app.kubernetes.io/name"]}})
         size = "%dMi" % (self.agent.capacity_bytes() // 1048576)
         spec.setdefault("storage", {"volumeClaimTemplate": {"spec": {"resources": {"requests": {"storage": size}}}}})
-        self.applied_spec = copy.deepcopy(spec)
+        self.applied_specs[names["cr"]] = copy.deepcopy(spec)
+        first = names["cr"] == self.names["cr"]
         return {
             "apiVersion": "monitoring.coreos.com/v1alpha1", "kind": "PrometheusAgent",
-            "metadata": {"name": names["cr"], "namespace": names["namespace"], "uid": stable_uid(self.name, "cr"), "generation": 1,
+            "metadata": {"name": names["cr"], "namespace": names["namespace"],
+                         "uid": stable_uid(self.name, "cr") if first else stable_uid(self.name, "cr", names["cr"]), "generation": 1,
                          "creationTimestamp": rfc3339(STARTED - 86400 * 3),
                          "labels": {"app.kubernetes.io/name": "prometheus-agent", "app.kubernetes.io/part-of": "fleetops-lab"}},
             "spec": spec,
-            "status": self._cr_status(1, True),
+            "status": self._cr_status(1, True, cr_name=names["cr"]),
         }
 
-    def _cr_status(self, generation, reconciled, previous=None):
-        ready = self.agent.pod_ready() if hasattr(self, "agent") else True
+    def _cr_status(self, generation, reconciled, previous=None, cr_name=None):
+        works = self.agent_workloads(cr_name)
+        ready_by_shard = {}
+        for work in works:
+            shard = work.names["selector"].get("operator.prometheus.io/shard", "0")
+            ready_by_shard.setdefault(shard, []).append(bool(work.pod_ready()))
+        pods = len(works)
+        available = sum(sum(v) for v in ready_by_shard.values())
+        ready = available > 0
         now = rfc3339()
         status = {
-            "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1 if ready else 0, "unavailableReplicas": 0 if ready else 1, "paused": False,
+            "replicas": pods, "updatedReplicas": pods, "availableReplicas": available, "unavailableReplicas": pods - available, "paused": False,
             "conditions": [
                 {"type": "Available", "status": "True" if ready else "False", "lastTransitionTime": now, "observedGeneration": generation,
                  "reason": "" if ready else "NoPodReady"},
                 {"type": "Reconciled", "status": "True" if reconciled else "False", "lastTransitionTime": now, "observedGeneration": generation,
                  "reason": "" if reconciled else "Reconciling"},
             ],
-            "shardStatuses": [{"shardID": "0", "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1 if ready else 0,
-                               "unavailableReplicas": 0 if ready else 1}],
+            "shardStatuses": [{"shardID": shard, "replicas": len(v), "updatedReplicas": len(v), "availableReplicas": sum(v),
+                               "unavailableReplicas": len(v) - sum(v)} for shard, v in sorted(ready_by_shard.items(), key=lambda kv: int(kv[0]))],
         }
+        if ready and available < pods:
+            status["conditions"][0].update({"status": "Degraded", "reason": "SomePodsNotReady"})
         before = {c["type"]: c for c in (previous or {}).get("conditions", [])}
         for cond in status["conditions"]:
             old = before.get(cond["type"])
@@ -108,16 +143,17 @@ class ClusterModel:
         return status
 
     def _refresh_cr(self):
-        """Keep the PrometheusAgent's status in step with its pod (not while the operator works on it)."""
+        """Keep the PrometheusAgents' status in step with their pods (not while the operator works on them)."""
         if self.operator_busy:
             return
-        cr = self.store.get("prometheusagents", self.names["namespace"], self.names["cr"])
-        if cr is None:
-            return
-        generation = int(cr["metadata"].get("generation", 1))
-        reconciled = all(c.get("status") == "True" for c in (cr.get("status") or {}).get("conditions", []) if c.get("type") == "Reconciled")
-        cr["status"] = self._cr_status(generation, reconciled, cr.get("status"))
-        self.store.put("prometheusagents", cr)
+        for cr_name in self.cr_names:
+            cr = self.store.get("prometheusagents", self.names["namespace"], cr_name)
+            if cr is None:
+                continue
+            generation = int(cr["metadata"].get("generation", 1))
+            reconciled = all(c.get("status") == "True" for c in (cr.get("status") or {}).get("conditions", []) if c.get("type") == "Reconciled")
+            cr["status"] = self._cr_status(generation, reconciled, cr.get("status"), cr_name=cr_name)
+            self.store.put("prometheusagents", cr)
 
     def patch_agent_cr(self, new_obj):
         """Store a changed PrometheusAgent and run the operator on it. Returns the stored object."""
@@ -125,72 +161,85 @@ class ClusterModel:
         if old is not None and old.get("spec") != new_obj.get("spec"):
             new_obj["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
         stored = self.store.put("prometheusagents", new_obj)
-        if stored["metadata"]["name"] == self.names["cr"] and old is not None and old.get("spec") != stored.get("spec"):
+        if stored["metadata"]["name"] in self.cr_names and old is not None and old.get("spec") != stored.get("spec"):
             self._operator(stored)
         return self.store.get("prometheusagents", stored["metadata"]["namespace"], stored["metadata"]["name"])
 
     def _operator(self, cr):
         """The operator loop for one change: re-render the agent (apply_spec) when the spec changed."""
         spec = copy.deepcopy(cr.get("spec") or {})
+        cr_name = cr["metadata"]["name"]
         generation = int(cr["metadata"].get("generation", 1))
-        changed = [f for f in OPERATOR_FIELDS if spec.get(f) != self.applied_spec.get(f)]
-        cur = self.store.get("prometheusagents", cr["metadata"]["namespace"], cr["metadata"]["name"])
-        cur["status"] = self._cr_status(generation, not changed, cur.get("status"))
+        applied = self.applied_specs.get(cr_name) or {}
+        changed = [f for f in OPERATOR_FIELDS if spec.get(f) != applied.get(f)]
+        cur = self.store.get("prometheusagents", cr["metadata"]["namespace"], cr_name)
+        cur["status"] = self._cr_status(generation, not changed, cur.get("status"), cr_name=cr_name)
         self.store.put("prometheusagents", cur)
         if not changed:
             return
-        resources_changed = spec.get("resources") != self.applied_spec.get("resources")
+        resources_changed = spec.get("resources") != applied.get("resources")
+        works = self.agent_workloads(cr_name)
 
         def work():
             with self.lock:
                 self.operator_busy = True
             try:
                 if resources_changed:
-                    self._set_template_resources()
-                apply = getattr(self.runtime, "apply_spec", None)
-                if apply is not None:
-                    apply(spec)
-                self.applied_spec = copy.deepcopy(spec)
-                if resources_changed:
+                    self._set_template_resources(cr_name)
+                if len(works) == 1:
+                    apply = getattr(works[0].proc, "apply_spec", None)
+                    if apply is not None:
+                        apply(spec)
+                else:
+                    # several pods: each takes the spec; a resources change is then rolled out by
+                    # the StatefulSet (DaemonSet) controller, one pod at a time
+                    for one in works:
+                        apply = getattr(one.proc, "apply_spec", None)
+                        if apply is not None:
+                            apply(spec, restart=False)
+                self.applied_specs[cr_name] = copy.deepcopy(spec)
+                if resources_changed and len(works) == 1:
                     # lock order: store before workload, never the other way round
-                    sts = self.store.get("statefulsets", self.names["namespace"], self.names["statefulset"])
-                    revision = self.agent.statefulset_object(sts)["status"]["updateRevision"]
-                    with self.agent.lock:
-                        self.agent.pod_revision = revision
+                    revision = works[0].update_revision()
+                    with works[0].lock:
+                        works[0].pod_revision = revision
             except Exception as exc:  # pylint: disable=broad-except
                 LOG.exception("operator: apply_spec failed for %s: %s", self.name, exc)
             finally:
                 with self.lock:
                     self.operator_busy = False
-                latest = self.store.get("prometheusagents", cr["metadata"]["namespace"], cr["metadata"]["name"])
+                latest = self.store.get("prometheusagents", cr["metadata"]["namespace"], cr_name)
                 if latest is not None:
-                    latest["status"] = self._cr_status(int(latest["metadata"].get("generation", 1)), True, latest.get("status"))
+                    latest["status"] = self._cr_status(int(latest["metadata"].get("generation", 1)), True, latest.get("status"), cr_name=cr_name)
                     self.store.put("prometheusagents", latest)
                 self.refresh(force=True)
 
         threading.Thread(target=work, name="operator-%s" % self.name, daemon=True).start()
 
-    def _set_template_resources(self):
-        names = self.names
+    def _set_template_resources(self, cr_name=None):
+        controllers = {}
+        for one in self.agent_workloads(cr_name):
+            controllers.setdefault((one.controller_resource, one.names["statefulset"]), one)
         with self.store.lock:
-            sts = self.store.get("statefulsets", names["namespace"], names["statefulset"])
-            if sts is None:
-                return
-            new = self.agent.container_specs()[0]["resources"]
-            for container in sts["spec"]["template"]["spec"]["containers"]:
-                if container["name"] == "prometheus" and container.get("resources") != new:
-                    container["resources"] = new
-                    sts["metadata"]["generation"] = int(sts["metadata"].get("generation", 1)) + 1
-            self.store.put("statefulsets", sts)
+            for (resource, name), one in controllers.items():
+                obj = self.store.get(resource, one.names["namespace"], name)
+                if obj is None:
+                    continue
+                new = one.container_specs()[0]["resources"]
+                for container in obj["spec"]["template"]["spec"]["containers"]:
+                    if container["name"] == "prometheus" and container.get("resources") != new:
+                        container["resources"] = new
+                        obj["metadata"]["generation"] = int(obj["metadata"].get("generation", 1)) + 1
+                self.store.put(resource, obj)
 
     # ------------------------------------------------------------ workloads
 
     def workloads(self):
-        """The agent's workload, and the receiver's."""
-        return [w for w in (self.agent, self.receiver) if w is not None]
+        """The agent pods' workloads, and the receiver's."""
+        return [w for w in self.agents + [self.receiver] if w is not None]
 
     def workload_for(self, namespace, name, kind="pod"):
-        """The workload behind a pod or StatefulSet name (None when not one of ours)."""
+        """The workload behind a pod or StatefulSet name (the first pod of the StatefulSet; None when not one of ours)."""
         for work in self.workloads():
             if work.names["namespace"] == namespace and work.names["pod" if kind == "pod" else "statefulset"] == name:
                 return work
@@ -216,11 +265,19 @@ class ClusterModel:
             LOG.exception("status of the PrometheusAgent of %s: %s", self.name, exc)
 
     def _controller(self, work):
-        """The StatefulSet controller: a template change replaces the pod (pod by pod: there is one)."""
-        sts = self.store.get("statefulsets", work.names["namespace"], work.names["statefulset"])
+        """The StatefulSet (DaemonSet) controller: a template change replaces the pods one at a
+        time (a StatefulSet from its highest ordinal down), the next only when the others are ready."""
+        sts = self.store.get(work.controller_resource, work.names["namespace"], work.names["statefulset"])
         if sts is None:
             return
-        update_rev = sts["status"]["updateRevision"]
+        update_rev = work.update_revision()
+        others = [w for w in work.siblings() if w is not work]
+        if others:
+            if any(w.rolling for w in others) or not all(w.pod_ready() for w in others):
+                return
+            outdated = [w for w in work.siblings() if w.revision(update_rev) != update_rev]
+            if outdated and max(outdated, key=lambda w: w.index) is not work:
+                return
         with work.lock:
             if work.rolling or self.operator_busy or work.pod_revision == update_rev:
                 return
@@ -276,11 +333,11 @@ class ClusterModel:
             except Exception as exc:  # pylint: disable=broad-except
                 LOG.exception("delete of %s failed: %s", work.names["pod"], exc)
             finally:
-                sts = self.store.get("statefulsets", work.names["namespace"], work.names["statefulset"])
+                revision = work.update_revision()
                 work.clear_deleting()
                 with work.lock:
-                    if sts is not None:
-                        work.pod_revision = sts["status"]["updateRevision"]
+                    if revision is not None:
+                        work.pod_revision = revision
                 self.refresh(force=True)
 
         threading.Thread(target=run, name="delete-%s" % work.names["pod"], daemon=True).start()
@@ -324,13 +381,15 @@ class ClusterModel:
             cores = cpu_now / window if window else 0.0
         return cores, rss, window, now
 
-    def node_summary(self):
-        """The kubelet's /stats/summary for this cluster's node."""
+    def node_summary(self, node=NODE_NAME):
+        """The kubelet's /stats/summary for ``node`` of this cluster (its pods only)."""
         if self.synthetic and hasattr(self.runtime, "ensure_wal"):
             self.runtime.ensure_wal()
         now = rfc3339()
         pods = []
         for work in self.workloads():
+            if work.node != node:
+                continue
             proc = work.proc
             pod = self.store.get("pods", work.names["namespace"], work.names["pod"])
             if proc is None or pod is None:
@@ -344,10 +403,12 @@ class ClusterModel:
             entry = {"podRef": {"name": pod["metadata"]["name"], "namespace": pod["metadata"]["namespace"], "uid": pod["metadata"]["uid"]},
                      "startTime": pod["status"]["startTime"], "containers": containers, "cpu": cpu, "memory": mem, "volume": []}
             if vol is not None:
-                vol.update({"time": now, "name": work.names["volume"], "pvcRef": {"name": work.names["pvc"], "namespace": work.names["namespace"]}})
+                vol.update({"time": now, "name": work.names["volume"]})
+                if work.names.get("pvc"):
+                    vol["pvcRef"] = {"name": work.names["pvc"], "namespace": work.names["namespace"]}
                 entry["volume"].append(vol)
             pods.append(entry)
-        return {"node": {"nodeName": NODE_NAME, "startTime": rfc3339(STARTED), "systemContainers": []}, "pods": pods}
+        return {"node": {"nodeName": node, "startTime": rfc3339(STARTED), "systemContainers": []}, "pods": pods}
 
 
 def _safe(func, default):

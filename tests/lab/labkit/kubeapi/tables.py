@@ -56,6 +56,11 @@ COLUMNS = {
     "pods": [_col("Name", fmt="name"), _col("Ready"), _col("Status"), _col("Restarts"), _col("Age"), _col("IP", priority=1), _col("Node", priority=1),
              _col("Nominated Node", priority=1), _col("Readiness Gates", priority=1)],
     "statefulsets": [_col("Name", fmt="name"), _col("Ready"), _col("Age"), _col("Containers", priority=1), _col("Images", priority=1)],
+    "daemonsets": [_col("Name", fmt="name"), _col("Desired", "integer"), _col("Current", "integer"), _col("Ready", "integer"),
+                   _col("Up-to-date", "integer"), _col("Available", "integer"), _col("Node Selector"), _col("Age"),
+                   _col("Containers", priority=1), _col("Images", priority=1), _col("Selector", priority=1)],
+    "prometheusagents": [_col("Name", fmt="name"), _col("Version"), _col("Desired", "integer"), _col("Ready", "integer"),
+                         _col("Reconciled"), _col("Available"), _col("Age")],
     "persistentvolumeclaims": [_col("Name", fmt="name"), _col("Status"), _col("Volume"), _col("Capacity"), _col("Access Modes"),
                                _col("StorageClass"), _col("VolumeAttributesClass"), _col("Age"), _col("VolumeMode", priority=1)],
     "nodes": [_col("Name", fmt="name"), _col("Status"), _col("Roles"), _col("Age"), _col("Version")],
@@ -73,6 +78,21 @@ def _cells(resource, obj):
         containers = obj["spec"]["template"]["spec"]["containers"]
         return [meta["name"], "%d/%d" % (obj["status"].get("readyReplicas", 0), obj["spec"].get("replicas", 1)), age,
                 ",".join(c["name"] for c in containers), ",".join(c["image"] for c in containers)]
+    if resource == "daemonsets":
+        containers = obj["spec"]["template"]["spec"]["containers"]
+        st = obj.get("status") or {}
+        selector = obj["spec"]["template"]["spec"].get("nodeSelector") or {}
+        return [meta["name"], st.get("desiredNumberScheduled", 0), st.get("currentNumberScheduled", 0), st.get("numberReady", 0),
+                st.get("updatedNumberScheduled", 0), st.get("numberAvailable", 0), ",".join("%s=%s" % kv for kv in sorted(selector.items())) or "<none>",
+                age, ",".join(c["name"] for c in containers), ",".join(c["image"] for c in containers),
+                ",".join("%s=%s" % kv for kv in sorted(obj["spec"]["selector"].get("matchLabels", {}).items()))]
+    if resource == "prometheusagents":
+        st = obj.get("status") or {}
+        conds = {c.get("type"): c.get("status") for c in st.get("conditions") or []}
+        spec = obj.get("spec") or {}
+        desired = st.get("replicas", (spec.get("replicas") or 1) * (spec.get("shards") or 1))
+        return [meta["name"], spec.get("version", ""), desired, st.get("availableReplicas", 0), conds.get("Reconciled", ""),
+                conds.get("Available", ""), age]
     if resource == "persistentvolumeclaims":
         return [meta["name"], obj["status"].get("phase", ""), obj["spec"].get("volumeName", ""), obj["status"].get("capacity", {}).get("storage", ""),
                 "RWO", obj["spec"].get("storageClassName", ""), "<unset>", age, obj["spec"].get("volumeMode", "")]
@@ -108,15 +128,18 @@ def metrics_objects(model, res, namespace):
     """PodMetrics (or NodeMetrics) computed from the processes."""
     now = time.time()
     if res.name == "nodes":
-        cpu = mem = 0.0
-        for work in model.workloads():
-            if work.proc is not None:
-                cores, rss, _w, _t = model.pod_usage(work)
-                cpu += cores
-                mem += rss
-        return [{"kind": "NodeMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
-                 "metadata": {"name": "lab-node-1", "creationTimestamp": rfc3339(now), "labels": {"kubernetes.io/hostname": "lab-node-1"}},
-                 "timestamp": rfc3339(now - 5), "window": "20s", "usage": {"cpu": "%dn" % int(cpu * 1e9), "memory": "%dKi" % int(mem // 1024)}}]
+        out = []
+        for node in getattr(model, "node_names", None) or ["lab-node-1"]:
+            cpu = mem = 0.0
+            for work in model.workloads():
+                if work.proc is not None and work.node == node:
+                    cores, rss, _w, _t = model.pod_usage(work)
+                    cpu += cores
+                    mem += rss
+            out.append({"kind": "NodeMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
+                        "metadata": {"name": node, "creationTimestamp": rfc3339(now), "labels": {"kubernetes.io/hostname": node}},
+                        "timestamp": rfc3339(now - 5), "window": "20s", "usage": {"cpu": "%dn" % int(cpu * 1e9), "memory": "%dKi" % int(mem // 1024)}})
+        return out
     out = []
     for work in model.workloads():
         if namespace is not None and work.names["namespace"] != namespace:
@@ -176,15 +199,15 @@ def reloader_log(pod):
     return [(start, stamp, line) for line in lines]
 
 
-def kubelet_metrics(model):
-    """kubelet_volume_stats_* for the cluster's PVCs (what the kubelet's /metrics exposes)."""
+def kubelet_metrics(model, node=None):
+    """kubelet_volume_stats_* for the PVCs of the pods on ``node`` (every node when None): what the kubelet's /metrics exposes."""
     from .model import volume_stats  # pylint: disable=import-outside-toplevel
     out = []
     names = ("available_bytes", "capacity_bytes", "used_bytes", "inodes", "inodes_free", "inodes_used")
     keys = ("availableBytes", "capacityBytes", "usedBytes", "inodes", "inodesFree", "inodesUsed")
     rows = []
     for work in model.workloads():
-        if work.proc is None:
+        if work.proc is None or not work.names.get("pvc") or (node is not None and work.node != node):
             continue
         stats = volume_stats(work)
         if stats is not None:
