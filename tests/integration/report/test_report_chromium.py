@@ -232,8 +232,14 @@ def _synthetic_cluster(i):
                       "success_ratio": 1.0 - 0.0001 * (i % 30)}}
 
 
+LONG_NAME = "gke_payments-prod_europe-west1_payments-platform-observability-cluster-with-a-very-long-name-7"
+
+
 def _synthetic_results():
-    return {"prod-eu-%03d" % i: _synthetic_cluster(i) for i in range(500)}
+    """500 clusters; the last one has a long name (a GKE context name): the table still fits 1280 px."""
+    results = {"prod-eu-%03d" % i: _synthetic_cluster(i) for i in range(499)}
+    results[LONG_NAME] = _synthetic_cluster(499)
+    return results
 
 
 def _write(doc, prefix):
