@@ -97,8 +97,8 @@ def shards_lab():
 
 @pytest.fixture(scope="class")
 def daemonset_lab():
-    """DaemonSet mode on one cluster of 2 nodes."""
-    yield from start_lab("fleetops-lab-ds-", mode="daemonset", nodes=2)
+    """DaemonSet mode on one cluster of 2 nodes, with 2 PrometheusAgents (lab-1 and lab-1-2)."""
+    yield from start_lab("fleetops-lab-ds-", mode="daemonset", nodes=2, agents_per_cluster=2)
 
 
 class TestShardsAndReplicas:
@@ -222,6 +222,29 @@ class TestShardsAndReplicas:
         res = fleetlab(lab, "fault", "agent-kill", "--cluster", CLUSTER, "--pod", "prom-agent-lab-1-7")
         assert res.returncode != 0 and "prom-agent-lab-1-7" in res.stderr
 
+    def test_disk_full_and_wal_corrupt_on_one_pod(self, lab):
+        full, corrupt = SHARD0[1], SHARD1[0]
+        volumes = {p["pod"]: p["data_dir"] for p in lab.pods(CLUSTER)}
+        details = lab.fault("disk-full", CLUSTER, pod=full)
+        try:
+            assert details["filler"].startswith(volumes[full] + "/")
+            for name, path in volumes.items():
+                st = os.statvfs(path)
+                assert (st.f_bavail == 0) == (name == full), name
+        finally:
+            lab.heal("disk-full", CLUSTER, pod=full)
+        assert os.statvfs(volumes[full]).f_bavail > 0
+        restarts = {name: pod_status(lab, name)["restart_count"] for name in volumes}
+        details = lab.fault("wal-corrupt", CLUSTER, pod=corrupt)
+        assert details["segment"].startswith(next(p["wal_dir"] for p in lab.pods(CLUSTER) if p["pod"] == corrupt))
+        wait_for(lambda: "Starting corruption repair" in kubectl(lab, "logs", corrupt, "-n", NS, "-c", "prometheus").stdout, 60,
+                 what="the corrupted pod repairing its WAL")
+        for name in volumes:
+            if name != corrupt:
+                assert pod_status(lab, name)["restart_count"] == restarts[name]
+                assert "encountered WAL read error" not in kubectl(lab, "logs", name, "-n", NS, "-c", "prometheus").stdout
+        wait_for(lambda: pod_status(lab, corrupt)["ready"], 60, what="the corrupted pod ready again")
+
     def test_delete_one_pod_leaves_the_others(self, lab):
         before = pod_uids(lab)
         assert sorted(before) == sorted(SHARD0 + SHARD1)
@@ -237,7 +260,8 @@ class TestShardsAndReplicas:
 
 # ---------------------------------------------------------------------------- DaemonSet mode
 class TestDaemonSetMode:
-    """spec.mode DaemonSet on 2 nodes: DaemonSet prom-agent-lab-1, one pod per node."""
+    """spec.mode DaemonSet on 2 nodes, 2 PrometheusAgents: DaemonSets prom-agent-lab-1 and
+    prom-agent-lab-1-2, one pod of each per node."""
 
     @pytest.fixture
     def lab(self, daemonset_lab):
@@ -247,7 +271,7 @@ class TestDaemonSetMode:
     def test_one_pod_per_node_behind_a_daemonset(self, lab):
         nodes = [n["metadata"]["name"] for n in kubectl_json(lab, "get", "nodes")["items"]]
         assert nodes == ["lab-node-1", "lab-node-2"]
-        pods = kubectl_json(lab, "get", "pods", "-n", NS, "-l", "app.kubernetes.io/name=prometheus-agent")["items"]
+        pods = kubectl_json(lab, "get", "pods", "-n", NS, "-l", "operator.prometheus.io/name=lab-1")["items"]
         assert sorted(p["spec"]["nodeName"] for p in pods) == nodes
         for pod in pods:
             name = pod["metadata"]["name"]
@@ -255,7 +279,7 @@ class TestDaemonSetMode:
             assert pod["metadata"]["ownerReferences"][0]["kind"] == "DaemonSet"
             assert pod["metadata"]["labels"]["operator.prometheus.io/name"] == "lab-1"
             assert not [v for v in pod["spec"]["volumes"] if v.get("persistentVolumeClaim")]
-        assert len({p["wal_dir"] for p in lab.pods(CLUSTER)}) == 2
+        assert len({p["wal_dir"] for p in lab.pods(CLUSTER)}) == 4
         ds = kubectl_json(lab, "get", "daemonset", "prom-agent-lab-1", "-n", NS)
         assert ds["status"]["desiredNumberScheduled"] == 2 and ds["status"]["numberReady"] == 2
         assert ds["metadata"]["ownerReferences"][0]["kind"] == "PrometheusAgent"
@@ -264,29 +288,52 @@ class TestDaemonSetMode:
         assert kubectl_json(lab, "get", "prometheusagents", "lab-1", "-n", NS)["spec"]["mode"] == "DaemonSet"
         for node in nodes:
             summary = json.loads(kubectl(lab, "get", "--raw", "/api/v1/nodes/%s/proxy/stats/summary" % node).stdout)
-            assert [p["podRef"]["name"] for p in summary["pods"] if p["podRef"]["namespace"] == NS] == \
-                [p["metadata"]["name"] for p in pods if p["spec"]["nodeName"] == node]
+            on_node = [p["podRef"]["name"] for p in summary["pods"] if p["podRef"]["namespace"] == NS]
+            assert len(on_node) == 2 and [p["metadata"]["name"] for p in pods if p["spec"]["nodeName"] == node][0] in on_node
+
+    def test_several_prometheus_agents_per_cluster(self, lab):
+        agents = kubectl_json(lab, "get", "prometheusagents", "-n", NS)["items"]
+        assert [a["metadata"]["name"] for a in agents] == ["lab-1", "lab-1-2"]
+        assert len({a["metadata"]["uid"] for a in agents}) == 2
+        table = kubectl(lab, "get", "daemonsets", "-n", NS).stdout
+        assert "prom-agent-lab-1 " in table and "prom-agent-lab-1-2 " in table
+        pods = kubectl_json(lab, "get", "pods", "-n", NS, "-l", "app.kubernetes.io/instance=lab-1-2")["items"]
+        assert len(pods) == 2 and all(p["metadata"]["name"].startswith("prom-agent-lab-1-2-") for p in pods)
+        assert {p["metadata"]["ownerReferences"][0]["name"] for p in pods} == {"prom-agent-lab-1-2"}
+        ds = kubectl_json(lab, "get", "daemonset", "prom-agent-lab-1-2", "-n", NS)
+        assert ds["metadata"]["ownerReferences"][0]["name"] == "lab-1-2" and ds["status"]["numberReady"] == 2
+        assert len(kubectl_json(lab, "get", "pods", "-n", NS, "-l", "app.kubernetes.io/name=prometheus-agent")["items"]) == 4
 
     def test_both_pods_reach_the_receiver(self, lab):
         names = {p["pod"] for p in lab.pods(CLUSTER)}
 
-        def both():
-            found = {s["metric"].get("prometheus_replica") for s in receiver_series(lab, 'count by (prometheus_replica) (up{cluster="lab-1"})')}
-            return found == names
-        wait_for(both, 60, what="series of both DaemonSet pods at the receiver")
+        def every_pod():
+            found = {(s["metric"].get("prometheus"), s["metric"].get("prometheus_replica"))
+                     for s in receiver_series(lab, 'count by (prometheus, prometheus_replica) (up{cluster="lab-1"})')}
+            return {pod for _agent, pod in found} == names and {agent for agent, _pod in found} == {"monitoring/lab-1", "monitoring/lab-1-2"}
+        wait_for(every_pod, 60, what="series of every DaemonSet pod of both agents at the receiver")
 
     def test_delete_one_pod_makes_a_new_pod_on_its_node(self, lab):
         before = {p["metadata"]["name"]: (p["metadata"]["uid"], p["spec"]["nodeName"])
                   for p in kubectl_json(lab, "get", "pods", "-n", NS)["items"] if p["metadata"]["name"].startswith("prom-agent-")}
-        victim, (_uid, node) = sorted(before.items())[0]
+        assert len(before) == 4
+        victim = sorted(p["metadata"]["name"] for p in kubectl_json(lab, "get", "pods", "-n", NS, "-l", "operator.prometheus.io/name=lab-1")["items"])[0]
+        node = before[victim][1]
         kubectl(lab, "delete", "pod", victim, "-n", NS, "--timeout=60s")
 
         def replaced():
             now = {p["metadata"]["name"]: (p["metadata"]["uid"], p["spec"]["nodeName"])
                    for p in kubectl_json(lab, "get", "pods", "-n", NS)["items"] if p["metadata"]["name"].startswith("prom-agent-")}
-            return now if len(now) == 2 and victim not in now else None
+            return now if len(now) == 4 and victim not in now else None
         after = wait_for(replaced, 60, what="the DaemonSet's new pod")
         new = [n for n in after if n not in before]
         assert len(new) == 1 and after[new[0]][1] == node
         assert {n: v for n, v in after.items() if n != new[0]} == {n: v for n, v in before.items() if n != victim}
         kubectl(lab, "rollout", "status", "daemonset/prom-agent-lab-1", "-n", NS, "--timeout=60s")
+        # the new pod is the lab's pod on that node, with its own name in its config
+        pod = next(p for p in lab.pods(CLUSTER) if p["pod"] == new[0])
+        assert pod["node"] == node
+        config = json.loads(Path(pod["config_path"]).read_text(encoding="utf-8"))
+        assert config["global"]["external_labels"]["prometheus_replica"] == new[0]
+        lab.fault("agent-kill", CLUSTER, pod=new[0])
+        wait_for(lambda: lab.status()["pods"][CLUSTER][new[0]]["restart_count"] == 1, 30, what="the new pod's container restarted")

@@ -80,14 +80,16 @@ def cmd_status(args) -> int:
             rows += [("%s/%s" % (cluster, pod), pod_info) for pod, pod_info in pods.items()]
         else:
             rows.append((cluster, info))
-    print("%-14s %-8s %-8s %-18s %-8s %-6s %s" % ("NAME", "PID", "READY", "STATE", "RESTARTS", "PORT", "LAST TERMINATION"))
+    width = max([14] + [len(name) + 1 for name, _info in rows])
+    print("%-*s %-8s %-8s %-18s %-8s %-6s %s" % (width, "NAME", "PID", "READY", "STATE", "RESTARTS", "PORT", "LAST TERMINATION"))
     for name, info in rows:
         state = info["state"] + ("/" + info["waiting_reason"] if info.get("waiting_reason") else "")
         if info.get("terminating"):
             state = "Terminating"
         last = info.get("last_termination") or {}
         last_text = "%s (%s)" % (last["reason"], last["exit_code"]) if last else ""
-        print("%-14s %-8s %-8s %-18s %-8s %-6s %s" % (name, info["pid"], info["ready"], state, info["restart_count"], info["port"], last_text))
+        print("%-*s %-8s %-8s %-18s %-8s %-6s %s" % (width, name, info["pid"], info["ready"], state, info["restart_count"], info["port"],
+                                                     last_text))
     for key in sorted(status.get("active_faults", {})):
         print("fault in force: %s" % key)
     return 0

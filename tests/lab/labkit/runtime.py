@@ -596,7 +596,12 @@ class AgentRuntime(ProcessRuntime):
     - ``memory_limit_bytes``: ``spec.resources.limits.memory`` in bytes (None = no limit);
       enforced by a cgroup v1 memory controller when available (``memory_cgroup``).
     - names as the operator (or the runbook's install) would create them: ``namespace``,
-      ``pod_name``, ``statefulset_name``, ``agent_cr_name``, ``pvc_name``, ``pod_labels``.
+      ``pod_name``, ``statefulset_name`` (the StatefulSet's or DaemonSet's name), ``agent_cr_name``,
+      ``pvc_name``, ``pod_labels``; ``controller_kind`` ('StatefulSet' | 'DaemonSet'), ``shard``,
+      ``shards``, ``replica`` (the StatefulSet ordinal), ``node_name``, ``placement``
+      (``PodPlacement``); ``agent_pods``: every pod of the same PrometheusAgent.
+    - the cluster's first pod keeps DIR/clusters/<cluster>/ (data, logs, config) and the process
+      name 'agent-<cluster>'; the others are under DIR/clusters/<cluster>/pods/<pod>/.
     """
 
     def __init__(self, supervisor, cluster: str, port: int, volume_size: str = DEFAULT_VOLUME_SIZE,
@@ -655,9 +660,12 @@ class AgentRuntime(ProcessRuntime):
 
     @property
     def multi_pod(self) -> bool:
-        """True when this PrometheusAgent runs more than one pod (or in DaemonSet mode): its
-        pods then carry the operator's per-pod external labels."""
-        return len(self.agent_pods) > 1 or self.controller_kind == "DaemonSet"
+        """True when the cluster has more than one agent pod (several pods of a PrometheusAgent,
+        DaemonSet mode, several PrometheusAgents): its pods then carry the operator's external
+        labels ``prometheus`` (namespace/name of the PrometheusAgent) and ``prometheus_replica``
+        (the pod), so that their series do not collide at the receiver."""
+        return (len(self.agent_pods) > 1 or self.controller_kind == "DaemonSet"
+                or len(self.supervisor.pods.get(self.cluster) or []) > 1)
 
     def scrape_targets(self) -> list[str]:
         """The ``prometheus-agent`` job's targets: the pod itself; with several pods of a
@@ -694,6 +702,7 @@ class AgentRuntime(ProcessRuntime):
         labels = dict(spec.get("externalLabels") or {})
         labels.setdefault("cluster", self.cluster)
         if self.multi_pod:
+            labels["prometheus"] = "%s/%s" % (self.namespace, self.agent_cr_name)
             labels["prometheus_replica"] = self.pod_name
             if self.shards > 1:
                 labels["shard"] = str(self.shard)
@@ -860,7 +869,13 @@ class Supervisor:
 
     Attributes:
     - ``workdir`` (Path), ``layout`` ('operator' | 'runbook'), ``synthetic_count`` (int).
-    - ``clusters``: dict cluster name -> ``AgentRuntime`` (real clusters only, in order).
+    - ``clusters``: dict cluster name -> ``AgentRuntime`` of the cluster's first agent pod
+      (real clusters only, in order); the only pod unless the lab has shards, replicas,
+      DaemonSet mode or several agents per cluster.
+    - ``pods``: dict cluster name -> every ``AgentRuntime`` of the cluster (agent by agent, in
+      pod order; ``agent_pod(cluster, pod_name)`` finds one); ``all_agents()`` all of them.
+    - ``shards``, ``replicas``, ``mode`` ('statefulset' | 'daemonset'), ``nodes`` (node names),
+      ``agents_per_cluster``: the layout of every cluster's agents (``agent_placements``).
     - ``receiver``: ``ProcessRuntime`` of the remote-write receiver (Prometheus with
       ``--web.enable-remote-write-receiver``; also the central query API); its
       ``remote_write_url`` is ``receiver.url + '/api/v1/write'``.
@@ -1116,7 +1131,8 @@ class Supervisor:
             details = getattr(faults, action)(self, name, cluster, pod)
         else:
             if pod is not None:
-                raise ValueError("fault %r does not take --pod" % name)
+                raise ValueError("fault %r does not take --pod (the faults of an agent pod: %s)"
+                                 % (name, ", ".join(f for f in faults.PROCESS_FAULTS if not f.startswith("receiver-"))))
             details = None
             for handler in self._api_fault_handlers:
                 details = handler(action, name, cluster)
