@@ -108,7 +108,6 @@ class TestShardsAndReplicas:
     def lab(self, shards_lab):
         return shards_lab
 
-
     def test_four_pods_four_processes_with_own_wal(self, lab):
         pods = lab.pods(CLUSTER)
         assert [p["pod"] for p in pods] == SHARD0 + SHARD1
@@ -266,7 +265,6 @@ class TestDaemonSetMode:
     @pytest.fixture
     def lab(self, daemonset_lab):
         return daemonset_lab
-
 
     def test_one_pod_per_node_behind_a_daemonset(self, lab):
         nodes = [n["metadata"]["name"] for n in kubectl_json(lab, "get", "nodes")["items"]]

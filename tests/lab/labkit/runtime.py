@@ -188,7 +188,7 @@ class PodPlacement:
 
     def new_daemonset_pod_name(self) -> str:
         """A new generated name for a DaemonSet pod (``prom-agent-<cr>-xxxxx``)."""
-        return self.controller_name + "-" + "".join(random.choice(DAEMONSET_NAME_ALPHABET) for _ in range(5))
+        return self.controller_name + "-" + "".join(random.choices(DAEMONSET_NAME_ALPHABET, k=5))
 
 
 def agent_placements(cluster: str, layout: str = "operator", shards: int = 1, replicas: int = 1, mode: str = "statefulset",
