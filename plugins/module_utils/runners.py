@@ -45,6 +45,8 @@ from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.promethe
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import logs as logmod
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import promtool
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import remote_write as rw
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import restore_proof
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import agent_path as wal_agent_path
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import reader as wal_reader
 
 try:
@@ -54,7 +56,7 @@ except ImportError:  # pragma: no cover - ansible-core requires PyYAML
     HAS_YAML = False
 
 AUDIT_PARTS = ('remote_write_stats', 'agent_status', 'wal_inspect', 'agent_logs')
-BACKUP_THRESHOLD = 'export and promtool check config pass'
+BACKUP_THRESHOLD = 'export, promtool check config and a throwaway agent from the backup ready'
 RULES_THRESHOLD = 'deployed, current and valid'
 RULES_API = '/apis/%s/v1' % workloads.OPERATOR_GROUP
 
@@ -215,11 +217,28 @@ def run_remote_write_stats(params, target=None, check_mode=False, page=None):
 # ----------------------------------------------------------------------------- wal_inspect
 
 def run_wal_inspect(params, target=None, check_mode=False):
-    """wal_inspect: the WAL where it is (a local directory, or in the pod, always through Kubernetes)."""
+    """wal_inspect: the WAL where it is (a local directory, or in the pod, always through Kubernetes).
+    Without ``path`` the WAL is where the agent's ``--storage.agent.path`` says (wal/agent_path)."""
     _check_common(params)
+    location = wal_reader.choose_location(params)
     if target is None:
         target = functools.partial(target_from_params, dict(params, url=None))
-    return wal_reader.inspect(params, wal_reader.choose_location(params), target=target)
+    source = 'option'
+    if not params.get('path'):
+        asked = target
+        if location == 'local':
+            asked = functools.partial(target_from_params, params) if params.get('url') else None
+        try:
+            asked = asked() if callable(asked) else asked
+        except FleetopsError:
+            asked = None      # unreachable: the default path, and the reading says why
+        if location == 'pod' and asked is not None:
+            target = asked
+        path, source = wal_agent_path.discover(asked, params.get('container') or 'prometheus')
+        params = dict(params, path=path)
+    result = wal_reader.inspect(params, location, target=target)
+    result['wal_path_source'] = source
+    return result
 
 
 # ----------------------------------------------------------------------------- agent_logs
@@ -457,17 +476,24 @@ def _backup(params, target, backup, dest):
     if not ok:
         return 'critical', 'check failed', 'promtool %s refuses the exported configuration: %s' % (
             ' '.join(args), output.splitlines()[-1] if output else '')
-    return 'ok', 'exported and checked', '%s exported to %s; promtool %s passed%s' % (
-        ', '.join(sorted(backup['files'])), dest, ' '.join(args), cr_note)
+    exported = '%s exported to %s; promtool %s passed%s' % (', '.join(sorted(backup['files'])), dest, ' '.join(args), cr_note)
+    proof = restore_proof.prove(params['prometheus'], config['yaml'], flags or {}, agent_mode, params.get('timeout') or 10.0)
+    backup['restore'] = proof
+    if proof['ok'] is None:
+        return 'unknown', 'exported and checked', '%s; but %s' % (exported, proof['message'])
+    if not proof['ok']:
+        return 'critical', 'restore failed', '%s; but %s' % (exported, proof['message'])
+    return 'ok', 'restored', '%s; %s' % (exported, proof['message'])
 
 
 def run_agent_backup(params, target=None, check_mode=False):
-    """agent_backup: export the configuration, flags, build and operator resource, prove it with promtool (BACKUP).
+    """agent_backup: export the configuration, flags, build and operator resource, prove it with promtool and a
+    throwaway agent started from it (restore_proof) (BACKUP).
 
     In check mode nothing is written at ``dest``: the export is made and proven in a scratch directory.
     """
     _check_common(params)
-    backup = {'dir': os.path.abspath(params['dest']), 'files': {}, 'cr': None, 'promtool': {}}
+    backup = {'dir': os.path.abspath(params['dest']), 'files': {}, 'cr': None, 'promtool': {}, 'restore': {}}
     scratch = tempfile.mkdtemp(prefix='fleetops-backup-check-') if check_mode else None
     try:
         status, value, message = _backup(params, target, backup, scratch or backup['dir'])

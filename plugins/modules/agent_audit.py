@@ -44,9 +44,10 @@ options:
         of an earlier call of this module), for the CPU and ingest rates of C(agent_status).
     type: raw
   wal_path:
-    description: The WAL directory, as M(fleetops.prometheus_agent.wal_inspect)'s I(path).
+    description:
+      - The WAL directory, as M(fleetops.prometheus_agent.wal_inspect)'s I(path).
+      - Default the agent's own C(<--storage.agent.path>/wal) (its flags, else the pod spec's args, else C(data-agent/wal)).
     type: path
-    default: /prometheus/wal
   wal_verify:
     description: How much of the WAL to verify, as M(fleetops.prometheus_agent.wal_inspect)'s I(verify).
     type: str
@@ -162,7 +163,7 @@ def argument_spec():
     return common_argument_spec(
         gather=dict(type='list', elements='str', choices=list(runners.AUDIT_PARTS), default=list(runners.AUDIT_PARTS)),
         baseline=dict(type='raw'),
-        wal_path=dict(type='path', default='/prometheus/wal'),
+        wal_path=dict(type='path'),
         wal_verify=dict(type='str', choices=['none', 'tail', 'full'], default='tail'),
         wal_location=dict(type='str', choices=['auto', 'local', 'pod'], default='auto'),
         logs_since=dict(type='str', default='24h'),

@@ -54,8 +54,10 @@ options:
       - The WAL directory. In a pod, the path inside the agent's container (the Prometheus Operator
         mounts the data volume at C(/prometheus)). Locally, a directory on the machine the module
         runs on.
+      - Default the agent's own C(<--storage.agent.path>/wal). The flag is read from the running agent
+        (C(/api/v1/status/flags)), else from the agent container's args in the pod spec, else Prometheus' default
+        C(data-agent/) (relative to the container's working directory). RV(wal_path_source) says which.
     type: path
-    default: /prometheus/wal
   verify:
     description:
       - C(none) lists only (the compression is still read from the first page of the last segment).
@@ -157,6 +159,13 @@ location:
   returned: always
   type: str
   sample: pod
+wal_path_source:
+  description:
+    - Where the WAL path came from. C(option) is O(path). C(flags) is the running agent's C(--storage.agent.path), C(pod spec)
+      the agent container's args, and C(default) Prometheus' C(data-agent/) when neither said.
+  returned: always
+  type: str
+  sample: flags
 pod:
   description: The pod (namespace/name) the WAL was read from.
   returned: in pod mode, when the target names its pod
@@ -320,7 +329,7 @@ from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_com
 def argument_spec():
     """The shared options and this module's own (also the action plugin's)."""
     return common_argument_spec(
-        path=dict(type='path', default='/prometheus/wal'),
+        path=dict(type='path'),
         verify=dict(type='str', choices=['none', 'tail', 'full'], default='none'),
         repair_preview=dict(type='bool', default=False),
         location=dict(type='str', choices=['auto', 'local', 'pod'], default='auto'),

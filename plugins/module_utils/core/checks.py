@@ -104,6 +104,8 @@ THRESHOLDS = (
     Threshold('rw_latency_p99_critical', 'RW-LATENCY', 2.5, 'seconds', 'p99 of the batch send duration: critical above this'),
     Threshold('wal_size_warning', 'WAL-SIZE', 40 * GI, 'bytes', 'WAL bytes: a warning above this (the default is for a 50Gi volume)'),
     Threshold('wal_size_critical', 'WAL-SIZE', 45 * GI, 'bytes', 'WAL bytes: critical above this (the default is for a 50Gi volume)'),
+    Threshold('wal_size_volume_warning', 'WAL-SIZE', 0.80, 'ratio', 'WAL bytes / the capacity of the volume holding it: a warning above this'),
+    Threshold('wal_size_volume_critical', 'WAL-SIZE', 0.90, 'ratio', 'WAL bytes / the capacity of the volume holding it: critical above this'),
     Threshold('wal_failures_warning', 'WAL-HEALTH', 0, 'count',
               'WAL write, checkpoint and truncation failures counted since the baseline (or since the agent started): '
               'a warning above this'),

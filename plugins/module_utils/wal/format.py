@@ -1023,7 +1023,8 @@ def unknown_checks(reason, th=None):
 
 def _threshold_of(cid, th):
     if cid == 'WAL-SIZE':
-        return {'warning': th['wal_size_warning'], 'critical': th['wal_size_critical']}
+        return {'warning': th['wal_size_warning'], 'critical': th['wal_size_critical'],
+                'volume_warning': th['wal_size_volume_warning'], 'volume_critical': th['wal_size_volume_critical']}
     if cid == 'PVC':
         return {'warning': th['pvc_warning'], 'critical': th['pvc_critical']}
     if cid == 'WAL-ROTATION':
@@ -1035,24 +1036,35 @@ def _threshold_of(cid, th):
 def wal_checks(facts, volume, th=None, verify='none'):
     """WAL-SIZE, WAL-HEALTH, PVC, WAL-ROTATION from the ``wal`` facts and the volume."""
     th = th or wal_thresholds()
-    return [check_wal_size(facts, th), check_wal_health(facts, th, verify), check_pvc(volume, th),
+    return [check_wal_size(facts, th, volume), check_wal_health(facts, th, verify), check_pvc(volume, th),
             check_wal_rotation(facts, th)]
 
 
-def check_wal_size(facts, th):
+def check_wal_size(facts, th, volume=None):
+    """WAL-SIZE: the WAL's bytes, absolute and as a share of its volume's capacity (when known);
+    the worse of the two."""
     size = facts.get('size_bytes')
     thr = _threshold_of('WAL-SIZE', th)
     if size is None:
         return _check('WAL-SIZE', 'unknown', None, thr, 'the WAL size could not be read')
+    capacity = (volume or {}).get('capacity')
+    share = float(size) / capacity if capacity else None
     what = 'WAL is %s in %d segment(s)' % (_human(size), facts.get('segment_count') or 0)
-    status = _checks.level(size, thr['warning'], thr['critical'])
+    if share is not None:
+        what += ', %.1f%% of its %s volume' % (share * 100, _human(capacity))
+    absolute = _checks.level(size, thr['warning'], thr['critical'])
+    relative = _checks.level(share, thr['volume_warning'], thr['volume_critical']) if share is not None else 'ok'
+    status = _checks.worst((absolute, relative))
+    limit = None
+    if status != 'ok':
+        limit = _human(thr[status]) if absolute == status else '%d%% of the volume' % round(thr['volume_' + status] * 100)
     if status == 'critical':
         return _check('WAL-SIZE', status, size, thr,
                       '%s, over %s: truncation is failing or remote write is far behind; check WAL-ROTATION and RW-LAG before the '
-                      'volume fills' % (what, _human(thr['critical'])))
+                      'volume fills' % (what, limit))
     if status == 'warning':
         return _check('WAL-SIZE', status, size, thr,
-                      '%s, over %s: look at remote-write lag, series churn and checkpoint failures' % (what, _human(thr['warning'])))
+                      '%s, over %s: look at remote-write lag, series churn and checkpoint failures' % (what, limit))
     return _check('WAL-SIZE', 'ok', size, thr, what)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -87,9 +88,13 @@ def test_pod_mode_healthy_and_check_mode(lab, lab_inventory):
     res = _ok_result(run, cluster)
     assert res["location"] == "pod" and res["status"] == "ok", res
     w = res["wal"]
-    assert w["path"] == "/prometheus/wal"
+    # no path given: the agent's own --storage.agent.path (the lab's pods run with /prometheus, as the operator's)
+    assert w["path"] == "/prometheus/wal" and res["wal_path_source"] == "flags"
     assert w["segment_count"] >= 1 and w["verified_bytes"] > 0 and w["corruptions"] == []
     assert res["volume"]["capacity"] > 0
+    wal_size = next(c for c in res["checks"] if c["id"] == "WAL-SIZE")
+    assert re.search(r"WAL is .* in \d+ segment\(s\), \d+\.\d% of its .* volume", wal_size["message"]), wal_size
+    assert wal_size["threshold"]["volume_warning"] == 0.8
     # the same WAL as seen on the lab's disk
     local_segments = sorted(p for p in os.listdir(_state(lab)["clusters"][cluster]["wal_dir"]) if p.isdigit())
     assert w["first_segment"] in local_segments
@@ -170,6 +175,7 @@ def test_missing_pod_path_is_unknown(lab, lab_inventory):
     run = pod(lab_inventory, cluster, {"path": "/prometheus/no-such-wal"})
     res = _ok_result(run, cluster)
     assert res["status"] == "unknown" and "/prometheus/no-such-wal" in res["reason"]
+    assert res["wal_path_source"] == "option"
 
 
 def test_unreachable_cluster_is_unknown(lab, lab_inventory):

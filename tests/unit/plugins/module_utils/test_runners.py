@@ -238,3 +238,12 @@ def test_agent_backup_check_mode_writes_nothing_at_dest(tmp_path):
     stored = json.loads((dest / "cr.json").read_text())
     assert "status" not in stored and "uid" not in stored["metadata"]
     assert done["backup"]["promtool"]["agent_mode"] is True
+
+
+def test_wal_inspect_without_path_reads_the_agents_storage_path(walcopy):
+    # the captured 2.42 agent runs with --storage.agent.path=/srv/lab/agent-data (not on this machine)
+    res = runners.run_wal_inspect(params("wal_inspect", location="pod", verify="none"), FakeAgent())
+    assert res["wal_path_source"] == "flags"
+    assert res["status"] == "unknown" and "/srv/lab/agent-data/wal not found" in res["reason"], res
+    given = runners.run_wal_inspect(params("wal_inspect", path=str(walcopy), location="pod", verify="none"), FakeAgent())
+    assert given["wal_path_source"] == "option" and given["wal"]["path"] == str(walcopy)

@@ -59,7 +59,7 @@ def test_all_ok_shape():
 def test_wal_size(size, status):
     c = by_id(wal.wal_checks(facts(size_bytes=size), VOLUME))["WAL-SIZE"]
     assert c["status"] == status and c["value"] == size
-    assert c["threshold"] == {"warning": 40 * GIB, "critical": 45 * GIB}
+    assert c["threshold"] == {"warning": 40 * GIB, "critical": 45 * GIB, "volume_warning": 0.8, "volume_critical": 0.9}
 
 
 def test_wal_size_user_thresholds():
@@ -144,3 +144,29 @@ def test_checks_on_real_and_damaged_wal(tmp_path):
     listing, report = wal.inspect_local(str(d), verify="full", live=False)
     checks = by_id(wal.wal_checks(wal.wal_facts(listing, report), listing.volume, verify="full"))
     assert checks["WAL-HEALTH"]["status"] == "critical" and seg.name in checks["WAL-HEALTH"]["message"]
+
+
+@pytest.mark.parametrize("size,capacity,status,limit", [
+    (1 * GIB, 10 * GIB, "ok", None),
+    (int(8.5 * GIB), 10 * GIB, "warning", "over 80% of the volume"),
+    (int(9.5 * GIB), 10 * GIB, "critical", "over 90% of the volume"),
+    # absolute and relative: the worse one, named
+    (41 * GIB, 100 * GIB, "warning", "over 40.0 GiB"),
+    (41 * GIB, 44 * GIB, "critical", "over 90% of the volume"),
+])
+def test_wal_size_relative_to_the_volume(size, capacity, status, limit):
+    volume = {"capacity": capacity, "used": size, "available": capacity - size, "used_ratio": float(size) / capacity}
+    c = by_id(wal.wal_checks(facts(size_bytes=size), volume))["WAL-SIZE"]
+    assert c["status"] == status, c
+    assert "%.1f%% of its" % (100.0 * size / capacity) in c["message"]
+    if limit:
+        assert limit in c["message"], c["message"]
+
+
+def test_wal_size_without_a_volume_is_absolute_only():
+    c = by_id(wal.wal_checks(facts(size_bytes=41 * GIB), None))["WAL-SIZE"]
+    assert c["status"] == "warning" and "of its" not in c["message"] and "over 40.0 GiB" in c["message"]
+    th = wal.wal_thresholds({"wal_size_volume_warning": 0.05, "wal_size_volume_critical": 0.5})
+    small = {"capacity": 100 * GIB, "used": 10 * GIB, "available": 90 * GIB, "used_ratio": 0.1}
+    c = by_id(wal.wal_checks(facts(size_bytes=10 * GIB), small, th))["WAL-SIZE"]
+    assert c["status"] == "warning" and "over 5% of the volume" in c["message"]
