@@ -88,9 +88,9 @@ def discover(target, container='prometheus'):
             return wal_dir(path), 'flags'
         try:
             pods = target.pods() if hasattr(target, 'pods') else []
+            name = getattr(target, 'pod_name', None)     # a Kubernetes target resolves it from the pods
         except (FleetopsError, NotImplementedError):
-            pods = []
-        name = getattr(target, 'pod_name', None)
+            pods, name = [], None
         pod = next((p for p in pods if (p.get('metadata') or {}).get('name') == name), pods[0] if pods else None)
         path, working_dir = from_pod(pod, getattr(target, 'container', None) or container)
         if path:

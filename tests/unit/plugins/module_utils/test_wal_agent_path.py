@@ -31,7 +31,11 @@ class Agent:
     container = "prometheus"
 
     def __init__(self, flags=None, pods=(), pod_name=None):
-        self.flags, self.pod_list, self.pod_name = flags, list(pods), pod_name
+        self.flags, self.pod_list, self.given_pod = flags, list(pods), pod_name
+
+    @property
+    def pod_name(self):
+        return self.given_pod
 
     def http_get(self, path, timeout=None):
         assert path == "/api/v1/status/flags"
@@ -73,3 +77,21 @@ def test_discover_flags_first_then_pod_spec_then_default():
     assert ap.discover(Agent(pods=[_pod(["--enable-feature=agent"], working_dir="/work")])) == ("/work/data-agent/wal", "default")
     assert ap.discover(Agent()) == ("data-agent/wal", "default")
     assert ap.discover(None) == ("data-agent/wal", "default")
+
+
+class RevokedToken(Agent):
+    """A Kubernetes target whose token was revoked: every call, and its pod_name, raise."""
+
+    def http_get(self, path, timeout=None):
+        raise errors.TargetAuthError("token rejected (401)")
+
+    def pods(self):
+        raise errors.TargetAuthError("token rejected (401)")
+
+    @property
+    def pod_name(self):
+        return self.pods()
+
+
+def test_discover_never_raises_for_the_target():
+    assert ap.discover(RevokedToken()) == ("data-agent/wal", "default")
