@@ -2,7 +2,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: fleetops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Tune a Prometheus agent through its operator resource: drop rules, queue config, resources."""
+"""Tune a Prometheus agent through its operator resource: drop rules, queue, resources, scrape settings, WAL compression."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -23,8 +23,14 @@ description:
   - I(drop_metrics) adds C(writeRelabelConfigs) rules dropping metric names. A rule that would drop
     C(up), the scrape series or the agent's own metrics (C(prometheus_.*), C(process_.*), C(go_.*),
     C(reloader_.*)) is refused with the reason, because the fleet checks read them.
-  - I(queue) sets C(queueConfig) within bounds (capacity 3-10x maxSamplesPerSend, maxShards at most
-    I(max_shards_cap), minShards not above maxShards).
+  - I(queue) sets C(queueConfig) within bounds (capacity 3-10x maxSamplesPerSend, maxSamplesPerSend 100-10000, maxShards
+    at most I(max_shards_cap), minShards not above maxShards), including the backoff (C(minBackoff), C(maxBackoff)).
+  - I(drop_job) scopes the drop rules to the series of one scrape job (C(sourceLabels=[job, __name__])).
+  - I(scrape_interval), I(scrape_timeout) and I(wal_compression) set the resource's C(scrapeInterval), C(scrapeTimeout)
+    and C(walCompression); a timeout above the interval is refused (Prometheus would not load it).
+  - The guardrails stay on unless I(override_guardrails) names one. A change that needed a named override is made and
+    the override is reported in RV(guardrails_overridden) with the bound it went past; an override that was not needed
+    changes nothing.
   - I(resources) sets explicit container resources (each increase at most I(step_percent) over the
     current value, never above the caps), or I(resources_step) raises the limits by one step of
     I(step_percent) up to the caps. A resources change restarts the agent, so the restart guardrail
@@ -60,6 +66,11 @@ options:
         (C(writeRelabelConfigs) with C(sourceLabels=[__name__]) and C(action=drop)).
     type: list
     elements: str
+  drop_job:
+    description:
+      - Drop the I(drop_metrics) names only from the series of this scrape job (the C(job) label), e.g. C(node).
+        The rule is C(sourceLabels=[job, __name__]), C(regex=<job>;(?:<regex>)); I(drop_state=absent) removes that same rule.
+    type: str
   drop_state:
     description: Add the drop rules (C(present)) or remove those same rules (C(absent)).
     type: str
@@ -85,6 +96,37 @@ options:
       batch_send_deadline:
         description: Longest wait before sending a partial batch (a duration, e.g. C(5s)).
         type: str
+      min_backoff:
+        description: The first retry's wait after a failed send (C(minBackoff), a duration, e.g. C(30ms)).
+        type: str
+      max_backoff:
+        description: The longest wait between retries (C(maxBackoff), a duration, e.g. C(5s)).
+        type: str
+      retry_on_rate_limit:
+        description: Retry a send the receiver answered with 429 (C(retryOnRateLimit)).
+        type: bool
+  scrape_interval:
+    description: The resource's C(scrapeInterval), the default interval of its scrapes (a duration with a unit, e.g. C(30s)).
+    type: str
+  scrape_timeout:
+    description: The resource's C(scrapeTimeout) (a duration with a unit); not above the scrape interval.
+    type: str
+  wal_compression:
+    description: The resource's C(walCompression) (the agent's C(--storage.agent.wal-compression)).
+    type: bool
+  override_guardrails:
+    description:
+      - Guardrails to let through, each by name; the others stay on. Reported in RV(guardrails_overridden) when a change needed them.
+      - C(capacity_bounds) is capacity outside 3-10x maxSamplesPerSend (the runbook's capacity 20000 with maxSamplesPerSend 10000).
+        C(max_samples_per_send_bounds) is maxSamplesPerSend outside 100-10000, and C(max_shards_cap) maxShards above I(max_shards_cap).
+      - C(protected_metrics) is a drop rule matching C(up), the scrape series or the agent's own metrics (the runbook's
+        C(go_gc_.*|go_memstats_.*); with I(drop_job) only that job's series go).
+      - C(resources_cap) is an explicit resource above I(memory_cap) / I(cpu_cap), and C(resources_step) an explicit increase
+        above I(step_percent).
+    type: list
+    elements: str
+    choices: [capacity_bounds, max_samples_per_send_bounds, max_shards_cap, protected_metrics, resources_cap, resources_step]
+    default: []
   only_increase:
     description:
       - Never lower a queue setting (compared with its current value, or the Prometheus default when unset).
@@ -180,6 +222,30 @@ EXAMPLES = r'''
       capacity: 10000
       max_samples_per_send: 2000
 
+- name: The runbook's queue (capacity 20000 is outside 3-10x maxSamplesPerSend, so the override is named) and backoff
+  fleetops.prometheus_agent.agent_tune:
+    context: "{{ kube_context }}"
+    queue:
+      capacity: 20000
+      max_samples_per_send: 10000
+      min_backoff: 30ms
+      max_backoff: 5s
+    override_guardrails: [capacity_bounds]
+
+- name: Drop the Go runtime series of the node job only (go_.* is protected, the override is named)
+  fleetops.prometheus_agent.agent_tune:
+    context: "{{ kube_context }}"
+    drop_metrics: ["go_gc_.*|go_memstats_.*"]
+    drop_job: node
+    override_guardrails: [protected_metrics]
+
+- name: Scrape every 30 s with a 10 s timeout, WAL compressed
+  fleetops.prometheus_agent.agent_tune:
+    context: "{{ kube_context }}"
+    scrape_interval: 30s
+    scrape_timeout: 10s
+    wal_compression: true
+
 - name: One +25% memory step from the limit the check saw (idempotent)
   fleetops.prometheus_agent.agent_tune:
     context: "{{ kube_context }}"
@@ -210,7 +276,7 @@ changes:
   elements: str
   sample: ["remoteWrite[0].queueConfig: maxShards 10 -> 18", "resources.limits.memory 512Mi -> 640Mi"]
 before:
-  description: The tuned parts of the spec before (remoteWrite, resources).
+  description: The tuned parts of the spec before (remoteWrite, resources, and scrapeInterval, scrapeTimeout, walCompression when set).
   returned: always
   type: dict
   sample: {"remoteWrite": [{"url": "http://receiver/api/v1/write", "queueConfig": {"maxShards": 10}}],
@@ -235,6 +301,12 @@ restarts_pod:
   description: True when the change restarts the agent pod (a resources change).
   returned: always
   type: bool
+guardrails_overridden:
+  description: The guardrails named in I(override_guardrails) that a change needed, each with the bound it went past.
+  returned: always
+  type: list
+  elements: str
+  sample: ["capacity_bounds: capacity 20000 must be 3-10x maxSamplesPerSend 10000, i.e. 30000-100000"]
 guard:
   description: The restart guardrail's reading when a resources change restarts the pod.
   returned: when resources change
@@ -269,7 +341,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
     check_kubernetes_library, common_argument_spec, target_from_params, validate_common, validate_dict_option)
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import tune
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import policy, tune
 
 
 def argument_spec():
@@ -285,8 +357,11 @@ def argument_spec():
             max_shards=dict(type='int'),
             min_shards=dict(type='int'),
             max_samples_per_send=dict(type='int'),
-            batch_send_deadline=dict(type='str'),
+            batch_send_deadline=dict(type='str'), min_backoff=dict(type='str'), max_backoff=dict(type='str'),
+            retry_on_rate_limit=dict(type='bool'),
         )),
+        drop_job=dict(type='str'), scrape_interval=dict(type='str'), scrape_timeout=dict(type='str'), wal_compression=dict(type='bool'),
+        override_guardrails=dict(type='list', elements='str', default=[], choices=list(policy.GUARDRAILS)),
         only_increase=dict(type='bool', default=False),
         max_shards_cap=dict(type='int', default=200),
         resources=dict(type='dict'),

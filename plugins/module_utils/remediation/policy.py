@@ -78,6 +78,29 @@ QUEUE_KEYS = {
 
 FLAT_LAG_SECONDS = 15.0
 
+# The tuning guardrails, each refused by default and let through only when named in
+# ``override_guardrails`` (agent_tune); an override that was needed is reported.
+GUARDRAILS = (
+    'capacity_bounds',               # capacity within capacity_min_factor-capacity_max_factor x maxSamplesPerSend
+    'max_samples_per_send_bounds',   # maxSamplesPerSend within min/max_max_samples_per_send
+    'max_shards_cap',                # maxShards at most max_shards_cap
+    'protected_metrics',             # a drop rule matching up, scrape_* or the agent's own metrics
+    'resources_cap',                 # an explicit resource above memory_cap / cpu_cap
+    'resources_step',                # an explicit resource increase above step_percent in one change
+)
+
+
+def _guarded(errors, overrides, overridden):
+    """``errors`` ([(guardrail, text)]) not overridden; the overridden ones go to ``overridden``."""
+    left = []
+    for name, text in errors:
+        if name in (overrides or ()):
+            if overridden is not None:
+                overridden.append('%s: %s' % (name, text))
+        else:
+            left.append(text)
+    return left
+
 
 class RemediationError(ValueError):
     """A requested change breaks a guardrail (the message says which and why)."""
@@ -267,31 +290,43 @@ def protected_matches(regex):
     return hits
 
 
-def drop_rule(regex):
-    """A writeRelabelConfigs entry (operator spelling) dropping metric names matching ``regex``."""
+def _drop_shape(regex, job=None):
+    """(sourceLabels, regex) of a drop rule: metric names, or metric names of one ``job``."""
+    if job:
+        return ['job', '__name__'], '%s;(?:%s)' % (re.escape(job), regex)
+    return ['__name__'], regex
+
+
+def drop_rule(regex, job=None, overrides=(), overridden=None):
+    """A writeRelabelConfigs entry (operator spelling) dropping metric names matching ``regex``
+    (of the series of scrape job ``job`` only, when given)."""
     hits = protected_matches(regex)
     if hits:
-        raise RemediationError(
-            'refusing to drop %r: it matches %s. `up` and the agent\'s own metrics (%s) are what the '
-            'fleet checks and alerts read; dropping them would blind every check of this cluster.'
-            % (regex, ', '.join(sorted(set(hits))[:6]), ', '.join(PROTECTED_PATTERNS)))
-    return {'sourceLabels': ['__name__'], 'regex': regex, 'action': 'drop'}
+        text = ('refusing to drop %r%s: it matches %s. `up` and the agent\'s own metrics (%s) are what the '
+                'fleet checks and alerts read; dropping them would blind every check of this cluster.'
+                % (regex, ' of job %s' % job if job else '', ', '.join(sorted(set(hits))[:6]), ', '.join(PROTECTED_PATTERNS)))
+        if _guarded([('protected_metrics', text)], overrides, overridden):
+            raise RemediationError(text)
+    labels, full = _drop_shape(regex, job)
+    return {'sourceLabels': labels, 'regex': full, 'action': 'drop'}
 
 
-def _is_same_drop(rule, regex):
+def _is_same_drop(rule, regex, job=None):
     labels = rule.get('sourceLabels') or rule.get('source_labels') or []
-    return (str(rule.get('action', 'replace')).lower() == 'drop' and list(labels) == ['__name__']
-            and rule.get('regex') == regex)
+    want_labels, want_regex = _drop_shape(regex, job)
+    return (str(rule.get('action', 'replace')).lower() == 'drop' and list(labels) == want_labels
+            and rule.get('regex') == want_regex)
 
 
-def merge_drop_rules(existing, regexes, state='present'):
-    """New writeRelabelConfigs with drop rules for ``regexes`` present (appended) or absent."""
+def merge_drop_rules(existing, regexes, state='present', job=None, overrides=(), overridden=None):
+    """New writeRelabelConfigs with drop rules for ``regexes`` (of ``job`` only, when given)
+    present (appended) or absent."""
     rules = copy.deepcopy(existing or [])
     if state == 'absent':
-        return [rule for rule in rules if not any(_is_same_drop(rule, regex) for regex in regexes)]
+        return [rule for rule in rules if not any(_is_same_drop(rule, regex, job) for regex in regexes)]
     for regex in regexes:
-        wanted = drop_rule(regex)
-        if not any(_is_same_drop(rule, regex) for rule in rules):
+        wanted = drop_rule(regex, job, overrides, overridden)
+        if not any(_is_same_drop(rule, regex, job) for rule in rules):
             rules.append(wanted)
     return rules
 
@@ -305,9 +340,10 @@ def _bounds(bounds):
     return merged
 
 
-def queue_config(current, wanted, bounds=None):
+def queue_config(current, wanted, bounds=None, overrides=(), overridden=None):
     """Merge ``wanted`` (snake_case or camelCase keys) over ``current`` (operator queueConfig)
-    and check the bounds. Returns the new queueConfig; raises RemediationError when outside."""
+    and check the bounds. Returns the new queueConfig; raises RemediationError when outside a
+    bound that ``overrides`` does not name (those it names are appended to ``overridden``)."""
     bnd = _bounds(bounds)
     result = copy.deepcopy(current or {})
     for key, value in (wanted or {}).items():
@@ -328,14 +364,17 @@ def queue_config(current, wanted, bounds=None):
     except (TypeError, ValueError):
         raise RemediationError('queue settings must be integers: %r' % (result,))
     if not bnd['min_max_samples_per_send'] <= per_send <= bnd['max_max_samples_per_send']:
-        errors.append('maxSamplesPerSend %d is outside %d-%d' % (per_send, bnd['min_max_samples_per_send'],
-                                                                 bnd['max_max_samples_per_send']))
+        errors.append(('max_samples_per_send_bounds', 'maxSamplesPerSend %d is outside %d-%d' % (
+            per_send, bnd['min_max_samples_per_send'], bnd['max_max_samples_per_send'])))
     low, high = per_send * bnd['capacity_min_factor'], per_send * bnd['capacity_max_factor']
     if not low <= capacity <= high:
-        errors.append('capacity %d must be %d-%dx maxSamplesPerSend %d, i.e. %d-%d' % (
-            capacity, bnd['capacity_min_factor'], bnd['capacity_max_factor'], per_send, low, high))
-    if not 1 <= max_shards <= bnd['max_shards_cap']:
-        errors.append('maxShards %d is outside 1-%d' % (max_shards, bnd['max_shards_cap']))
+        errors.append(('capacity_bounds', 'capacity %d must be %d-%dx maxSamplesPerSend %d, i.e. %d-%d' % (
+            capacity, bnd['capacity_min_factor'], bnd['capacity_max_factor'], per_send, low, high)))
+    if max_shards > bnd['max_shards_cap']:
+        errors.append(('max_shards_cap', 'maxShards %d is outside 1-%d' % (max_shards, bnd['max_shards_cap'])))
+    errors = _guarded(errors, overrides, overridden)
+    if capacity < 1 or per_send < 1 or max_shards < 1:
+        errors.append('capacity, maxSamplesPerSend and maxShards must be at least 1')
     if not 1 <= min_shards <= max_shards:
         errors.append('minShards %d must be between 1 and maxShards %d' % (min_shards, max_shards))
     if errors:
@@ -398,9 +437,10 @@ def step_resources(current, step=('memory',), step_from=None, bounds=None):
     return result
 
 
-def check_resources(current, wanted, bounds=None):
+def check_resources(current, wanted, bounds=None, overrides=(), overridden=None):
     """Validate an explicit resources change: increases at most ``step_percent`` each, under the
-    caps, requests not above limits. Returns the merged resources; raises RemediationError."""
+    caps (guardrails ``resources_step``, ``resources_cap`` unless overridden), requests not above
+    limits. Returns the merged resources; raises RemediationError."""
     bnd = _bounds(bounds)
     result = copy.deepcopy(current or {})
     errors = []
@@ -414,11 +454,12 @@ def check_resources(current, wanted, bounds=None):
             old = parse_quantity(old_raw) if old_raw is not None else None
             cap_raw = bnd.get('%s_cap' % res)
             if cap_raw is not None and new > parse_quantity(cap_raw) + 1e-9:
-                errors.append('%s.%s %s is above the cap %s' % (section, res, value, cap_raw))
+                errors.append(('resources_cap', '%s.%s %s is above the cap %s' % (section, res, value, cap_raw)))
             if old is not None and new > old * factor * 1.0001 + (2 ** 20 if res == 'memory' else 0.001):
-                errors.append('%s.%s %s -> %s is more than +%g%% in one step'
-                              % (section, res, old_raw, value, bnd['step_percent']))
+                errors.append(('resources_step', '%s.%s %s -> %s is more than +%g%% in one step'
+                               % (section, res, old_raw, value, bnd['step_percent'])))
             result.setdefault(section, {})[res] = value
+    errors = _guarded(errors, overrides, overridden)
     lim = result.get('limits') or {}
     req = result.get('requests') or {}
     for res in set(lim) & set(req):
@@ -460,10 +501,44 @@ def _rw_selected(entry, index, wanted):
     return False
 
 
-def tune_spec(spec, params, bounds=None):
-    """The new spec and the list of changes (pure: no API calls). Raises RemediationError."""
+# top-level settings of the operator resource agent_tune sets as given: option -> spec key
+SPEC_SETTINGS = (('scrape_interval', 'scrapeInterval'), ('scrape_timeout', 'scrapeTimeout'), ('wal_compression', 'walCompression'))
+# Prometheus' defaults (the operator leaves them unset): global scrape_interval 1m, scrape_timeout 10s
+SCRAPE_DEFAULTS = {'scrapeInterval': '1m', 'scrapeTimeout': '10s'}
+
+
+def _spec_settings(new, params, changes):
+    """Set scrapeInterval, scrapeTimeout, walCompression; a timeout above the interval is refused
+    (Prometheus would not load the configuration)."""
+    for option, key in SPEC_SETTINGS:
+        value = params.get(option)
+        if value is None or new.get(key) == value:
+            continue
+        if key != 'walCompression':
+            try:
+                units.parse_duration(value)
+            except (TypeError, ValueError) as exc:
+                raise RemediationError('%s %r is not a duration: %s' % (option, value, exc))
+            if not str(value)[-1:].isalpha():
+                raise RemediationError('%s %r needs a unit (the operator takes durations like 30s, 1m)' % (option, value))
+        changes.append('%s %s -> %s' % (key, new.get(key, 'default'), value))
+        new[key] = value
+    interval = new.get('scrapeInterval') or SCRAPE_DEFAULTS['scrapeInterval']
+    timeout = new.get('scrapeTimeout') or SCRAPE_DEFAULTS['scrapeTimeout']
+    if (params.get('scrape_interval') is not None or params.get('scrape_timeout') is not None) \
+            and units.parse_duration(timeout) > units.parse_duration(interval):
+        raise RemediationError('scrapeTimeout %s is above scrapeInterval %s: Prometheus refuses that configuration' % (timeout, interval))
+
+
+def tune_spec(spec, params, bounds=None, overridden=None):
+    """The new spec and the list of changes (pure: no API calls). Raises RemediationError.
+
+    ``params['override_guardrails']`` names the guardrails (GUARDRAILS) to let through; those a
+    change needed are appended to ``overridden``."""
     new = copy.deepcopy(spec or {})
     changes = []
+    overrides = tuple(params.get('override_guardrails') or ())
+    _spec_settings(new, params, changes)
     entries = new.get('remoteWrite') or []
     wants_rw = params.get('drop_metrics') or any(v is not None for v in (params.get('queue') or {}).values())
     if wants_rw and not entries:
@@ -475,10 +550,12 @@ def tune_spec(spec, params, bounds=None):
         matched += 1
         label = 'remoteWrite[%d]%s' % (index, ' (%s)' % entry['name'] if entry.get('name') else '')
         if params.get('drop_metrics'):
-            rules = merge_drop_rules(entry.get('writeRelabelConfigs'), params['drop_metrics'], params.get('drop_state', 'present'))
+            rules = merge_drop_rules(entry.get('writeRelabelConfigs'), params['drop_metrics'], params.get('drop_state', 'present'),
+                                     job=params.get('drop_job'), overrides=overrides, overridden=overridden)
             if rules != (entry.get('writeRelabelConfigs') or []):
                 verb = 'drop' if params.get('drop_state', 'present') == 'present' else 'stop dropping'
-                changes.append('%s: %s %s' % (label, verb, ', '.join(params['drop_metrics'])))
+                changes.append('%s: %s %s%s' % (label, verb, ', '.join(params['drop_metrics']),
+                                                ' of job %s' % params['drop_job'] if params.get('drop_job') else ''))
                 if rules:
                     entry['writeRelabelConfigs'] = rules
                 else:
@@ -493,7 +570,7 @@ def tune_spec(spec, params, bounds=None):
                 if now is not None and units.number(queue[key]) is not None and units.number(queue[key]) <= now:
                     del queue[key]
         if queue:
-            merged = queue_config(current, queue, bounds)
+            merged = queue_config(current, queue, bounds, overrides, overridden)
             if merged != current:
                 diffs = ['%s %s -> %s' % (k, current.get(k, 'default'), merged[k]) for k in sorted(merged) if current.get(k) != merged[k]]
                 changes.append('%s.queueConfig: %s' % (label, ', '.join(diffs)))
@@ -503,7 +580,7 @@ def tune_spec(spec, params, bounds=None):
     current_res = new.get('resources') or {}
     wanted_res = None
     if params.get('resources'):
-        wanted_res = check_resources(current_res, params['resources'], bounds)
+        wanted_res = check_resources(current_res, params['resources'], bounds, overrides, overridden)
     if params.get('resources_step'):
         wanted_res = step_resources(wanted_res or current_res, params['resources_step'],
                                     step_from=params.get('resources_step_from'), bounds=bounds)
@@ -519,8 +596,12 @@ def tune_spec(spec, params, bounds=None):
 
 
 def tuned_parts(spec):
-    return {'remoteWrite': copy.deepcopy((spec or {}).get('remoteWrite') or []),
-            'resources': copy.deepcopy((spec or {}).get('resources') or {})}
+    parts = {'remoteWrite': copy.deepcopy((spec or {}).get('remoteWrite') or []),
+             'resources': copy.deepcopy((spec or {}).get('resources') or {})}
+    for _option, key in SPEC_SETTINGS:
+        if (spec or {}).get(key) is not None:
+            parts[key] = spec[key]
+    return parts
 
 
 # --------------------------------------------------------------------------------------

@@ -4,7 +4,9 @@
 """Tuning an agent through its operator resource: find it, compute the change, patch, wait.
 
 ``run(params, target, check_mode, diff)`` is what ``agent_tune`` returns: ``(result, failed)``.
-The change itself is ``policy.tune_spec`` (drop rules, queue config, resources, all bounded); it is
+The change itself is ``policy.tune_spec`` (drop rules, optionally of one job, the whole queue config,
+resources, scrapeInterval/scrapeTimeout, walCompression; all bounded, a guardrail let through only
+when named in ``override_guardrails`` and then reported in ``guardrails_overridden``); it is
 made under the cluster's Lease and cooldown (``change``), computed again there from what the
 resource holds now, so a second run sees the first run's change; a resources change restarts the
 pod, so the restart guardrail (``guard``) decides first. Pure domain code: the Kubernetes objects
@@ -26,14 +28,16 @@ from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediat
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import guard as guards
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import policy
 
-NOTHING_TO_TUNE = 'nothing to tune: give drop_metrics, queue, resources or resources_step'
+NOTHING_TO_TUNE = ('nothing to tune: give drop_metrics, queue, resources, resources_step, scrape_interval, scrape_timeout '
+                   'or wal_compression')
 TUNE = 'tune'   # the action recorded on the cluster's Lease
 
 
 def wants_change(params):
-    """True when the options ask for a change (drop rules, a queue setting, resources)."""
+    """True when the options ask for a change (drop rules, a queue setting, resources, a spec setting)."""
     return bool(params.get('drop_metrics') or any(v is not None for v in (params.get('queue') or {}).values())
-                or params.get('resources') or params.get('resources_step'))
+                or params.get('resources') or params.get('resources_step')
+                or any(params.get(option) is not None for option, _key in policy.SPEC_SETTINGS))
 
 
 def run(params, target, check_mode=False, diff=False, sleep=time.sleep, clock=time.time):
@@ -41,7 +45,8 @@ def run(params, target, check_mode=False, diff=False, sleep=time.sleep, clock=ti
     making one (called here, so that a cluster that cannot be reached fails with the result)."""
     if not wants_change(params):
         return {'msg': NOTHING_TO_TUNE}, True
-    result = {'changed': False, 'kind': params['kind'], 'name': params.get('name'), 'changes': [], 'restarts_pod': False}
+    result = {'changed': False, 'kind': params['kind'], 'name': params.get('name'), 'changes': [], 'restarts_pod': False,
+              'guardrails_overridden': []}
     try:
         failed = tune(params, target() if callable(target) else target, result, check_mode, diff, sleep, clock)
     except policy.RemediationError as exc:
@@ -88,10 +93,10 @@ class Plan:
         self.spec = (self.obj or {}).get('spec') or {}
         self.base = step_base(p, self.pod, self.spec) if self.obj is not None else None
         self.params = dict(p, resources_step_from=self.base) if self.base else p
-        self.new_spec, self.changes = self.spec, []
+        self.new_spec, self.changes, self.overridden = self.spec, [], []
         if self.obj is not None:
             bounds = dict((key, p[key]) for key in ('step_percent', 'memory_cap', 'cpu_cap', 'max_shards_cap'))
-            self.new_spec, self.changes = policy.tune_spec(self.spec, self.params, bounds)
+            self.new_spec, self.changes = policy.tune_spec(self.spec, self.params, bounds, overridden=self.overridden)
         self.restarts = self.new_spec.get('resources') != self.spec.get('resources')
 
     def fill(self, result, diff):
@@ -104,7 +109,8 @@ class Plan:
         if self.base:
             result['step_from'] = self.base
         result.update(changes=self.changes, before=policy.tuned_parts(self.spec), after=policy.tuned_parts(self.new_spec),
-                      resource_version=self.obj['metadata'].get('resourceVersion'), restarts_pod=self.restarts)
+                      resource_version=self.obj['metadata'].get('resourceVersion'), restarts_pod=self.restarts,
+                      guardrails_overridden=self.overridden)
         if diff:
             result['diff'] = {'before': result['before'], 'after': result['after'], 'before_header': self.where,
                               'after_header': self.where}
@@ -118,6 +124,9 @@ class Plan:
             patch['spec']['remoteWrite'] = self.new_spec.get('remoteWrite')
         if self.restarts:
             patch['spec']['resources'] = self.new_spec.get('resources')
+        for _option, key in policy.SPEC_SETTINGS:
+            if self.new_spec.get(key) != self.spec.get(key):
+                patch['spec'][key] = self.new_spec.get(key)
         return patch
 
 

@@ -699,3 +699,47 @@ def _held_by(coord, namespace):
         return coord.read_namespaced_lease(CLUSTER_LEASE, namespace).spec.holder_identity
     except ApiException:
         return None
+
+
+def test_module_tune_runbook_settings_through_named_overrides(lab, inventory, cluster):
+    """Issue 18 item 6: the runbook's own settings reach the agent. Its queue (capacity 20000 with
+    maxSamplesPerSend 10000, backoff) and its go_gc_/go_memstats_ drop rule are refused as before,
+    and made with the guardrail named (reported); the drop rule scoped to the node job; the scrape
+    interval. The lab agent's running configuration and the receiver show each."""
+    info = _state(lab)["clusters"][cluster]
+    original = cr_of(lab, cluster)["spec"]
+    queue = {"capacity": 20000, "max_samples_per_send": 10000, "min_backoff": "30ms", "max_backoff": "5s"}
+    drop = {"drop_metrics": ["go_gc_.*|go_memstats_.*"], "drop_job": "node"}
+
+    def running():
+        return _http_json(lab.agent_url(cluster) + "/api/v1/status/config")["data"]["yaml"]
+
+    refused, failed = module("agent_tune", lab, cluster, inventory, queue=queue, cooldown_seconds=0)
+    assert failed and refused["refused"] and "capacity 20000 must be 3-10x" in refused["msg"], refused
+    refused, failed = module("agent_tune", lab, cluster, inventory, cooldown_seconds=0, **drop)
+    assert failed and refused["refused"] and "of job node" in refused["msg"], refused
+    try:
+        tuned, failed = module("agent_tune", lab, cluster, inventory, queue=queue, scrape_interval="10s", cooldown_seconds=0,
+                               override_guardrails=["capacity_bounds", "protected_metrics"], **drop)
+        assert not failed and tuned["changed"] is True, tuned
+        assert [g.split(":")[0] for g in tuned["guardrails_overridden"]] == ["protected_metrics", "capacity_bounds"], tuned
+        config = wait_until(lambda: "capacity: 20000" in running() and running(), 60, what="the agent to load the tuned queue")
+        assert "max_samples_per_send: 10000" in config and "min_backoff: 30ms" in config and "max_backoff: 5s" in config
+        assert "scrape_interval: 10s" in config
+        assert "source_labels: [job, __name__]" in config and "regex: node;(?:go_gc_.*|go_memstats_.*)" in config, config
+        # the receiver stops getting the node job's Go series, the agent's own keep coming
+        node_go = 'count_over_time(go_memstats_alloc_bytes{job="node",cluster="%s"}[15s])' % cluster
+        agent_go = 'count_over_time(go_memstats_alloc_bytes{job="prometheus-agent",cluster="%s"}[15s])' % cluster
+        wait_until(lambda: not lab.query(node_go), 90, what="the node job's go_ series to stop at the receiver")
+        assert lab.query(agent_go), "the agent's own go_ series stopped too"
+        again, failed = module("agent_tune", lab, cluster, inventory, queue=queue, scrape_interval="10s", cooldown_seconds=0,
+                               override_guardrails=["capacity_bounds", "protected_metrics"], **drop)
+        assert not failed and again["changed"] is False, again
+        timeout, failed = module("agent_tune", lab, cluster, inventory, scrape_timeout="20s", cooldown_seconds=0)
+        assert failed and "scrapeTimeout 20s is above scrapeInterval 10s" in timeout["msg"], timeout
+    finally:
+        _core, custom = kube(lab, cluster)
+        custom.patch_namespaced_custom_object("monitoring.coreos.com", "v1alpha1", info["namespace"], "prometheusagents",
+                                              info["agent_cr"], {"spec": {"remoteWrite": original["remoteWrite"],
+                                                                          "scrapeInterval": original.get("scrapeInterval")}})
+    wait_until(lambda: "capacity: 20000" not in running(), 60, what="the agent back on its own queue")

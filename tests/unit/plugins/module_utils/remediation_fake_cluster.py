@@ -44,6 +44,7 @@ TUNE_PARAMS = {
     'resources_step_from': None, 'step_percent': 25, 'memory_cap': '2Gi', 'cpu_cap': '2', 'force': False,
     'max_lag_seconds': None, 'rw_interval': 5, 'wait': True, 'wait_timeout': 300,
     'cooldown_seconds': None, 'lease_duration': 900, 'lease_holder': 'unit@test/1', 'lease_wait': 0,
+    'drop_job': None, 'scrape_interval': None, 'scrape_timeout': None, 'wal_compression': None, 'override_guardrails': [],
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 
 import pytest
 
@@ -440,7 +441,9 @@ def test_tune_resources_explicit_bounded():
 
 
 def test_tuned_parts():
-    assert rem.tuned_parts({'scrapeInterval': '1m'}) == {'remoteWrite': [], 'resources': {}}
+    # what agent_tune sets (scrapeInterval, scrapeTimeout, walCompression since issue 18), nothing else
+    assert rem.tuned_parts({'scrapeInterval': '1m', 'replicas': 2}) == {'remoteWrite': [], 'resources': {}, 'scrapeInterval': '1m'}
+    assert rem.tuned_parts({'replicas': 2, 'walCompression': False}) == {'remoteWrite': [], 'resources': {}, 'walCompression': False}
 
 
 def test_tune_queue_only_increase():
@@ -449,3 +452,76 @@ def test_tune_queue_only_increase():
     assert rem.tune_spec(spec, {'queue': {'max_shards': 4}, 'only_increase': True})[1] == []
     new, changes = rem.tune_spec(spec, {'queue': {'max_shards': 60}, 'only_increase': True})
     assert new['remoteWrite'][0]['queueConfig'] == {'maxShards': 60} and changes
+
+
+RUNBOOK_QUEUE = {'capacity': 20000, 'max_samples_per_send': 10000, 'max_shards': 50, 'min_backoff': '30ms', 'max_backoff': '5s'}
+
+
+def test_runbook_queue_is_refused_unless_its_guardrail_is_named():
+    spec = {'remoteWrite': [{'url': 'http://a/write'}]}
+    with pytest.raises(rem.RemediationError, match='capacity 20000 must be 3-10x maxSamplesPerSend 10000'):
+        rem.tune_spec(spec, {'queue': RUNBOOK_QUEUE})
+    # naming another guardrail does not let it through
+    with pytest.raises(rem.RemediationError, match='capacity 20000'):
+        rem.tune_spec(spec, {'queue': RUNBOOK_QUEUE, 'override_guardrails': ['max_shards_cap']})
+    overridden = []
+    new, changes = rem.tune_spec(spec, {'queue': RUNBOOK_QUEUE, 'override_guardrails': ['capacity_bounds']}, overridden=overridden)
+    assert new['remoteWrite'][0]['queueConfig'] == {'capacity': 20000, 'maxSamplesPerSend': 10000, 'maxShards': 50,
+                                                    'minBackoff': '30ms', 'maxBackoff': '5s'}
+    assert overridden == ['capacity_bounds: capacity 20000 must be 3-10x maxSamplesPerSend 10000, i.e. 30000-100000']
+    assert 'maxBackoff default -> 5s' in changes[0] and 'minBackoff default -> 30ms' in changes[0]
+    # a bound that is not a guardrail stays: minShards above maxShards
+    with pytest.raises(rem.RemediationError, match='minShards 60'):
+        rem.tune_spec(spec, {'queue': dict(RUNBOOK_QUEUE, min_shards=60), 'override_guardrails': list(rem.GUARDRAILS)})
+
+
+def test_runbook_drop_rule_scoped_to_a_job():
+    spec = {'remoteWrite': [{'url': 'http://a/write'}]}
+    with pytest.raises(rem.RemediationError, match="refusing to drop 'go_gc_.\\*|go_memstats_.\\*' of job node"):
+        rem.tune_spec(spec, {'drop_metrics': ['go_gc_.*|go_memstats_.*'], 'drop_job': 'node'})
+    overridden = []
+    params = {'drop_metrics': ['go_gc_.*|go_memstats_.*'], 'drop_job': 'node', 'override_guardrails': ['protected_metrics']}
+    new, changes = rem.tune_spec(spec, params, overridden=overridden)
+    rule = new['remoteWrite'][0]['writeRelabelConfigs'][0]
+    assert rule == {'sourceLabels': ['job', '__name__'], 'regex': 'node;(?:go_gc_.*|go_memstats_.*)', 'action': 'drop'}
+    assert changes == ['remoteWrite[0]: drop go_gc_.*|go_memstats_.* of job node'] and overridden[0].startswith('protected_metrics: ')
+    # Prometheus joins the source labels with ';' and anchors the regex: only that job's series match
+    compiled = re.compile('^(?:%s)$' % rule['regex'])
+    assert compiled.match('node;go_gc_duration_seconds') and not compiled.match('prometheus-agent;go_gc_duration_seconds')
+    assert not compiled.match('node;node_cpu_seconds_total')
+    # idempotent, and removed by the same options with drop_state absent
+    assert rem.tune_spec(new, params)[1] == []
+    gone, _ = rem.tune_spec(new, dict(params, drop_state='absent'))
+    assert 'writeRelabelConfigs' not in gone['remoteWrite'][0]
+    # a job-scoped rule for ordinary names needs no override
+    assert rem.tune_spec(spec, {'drop_metrics': ['node_softnet_.*'], 'drop_job': 'node'})[1]
+
+
+def test_scrape_interval_timeout_and_wal_compression():
+    spec = {'remoteWrite': [{'url': 'http://a/write'}], 'scrapeInterval': '30s'}
+    new, changes = rem.tune_spec(spec, {'scrape_interval': '1m', 'scrape_timeout': '20s', 'wal_compression': False})
+    assert (new['scrapeInterval'], new['scrapeTimeout'], new['walCompression']) == ('1m', '20s', False)
+    assert changes == ['scrapeInterval 30s -> 1m', 'scrapeTimeout default -> 20s', 'walCompression default -> False']
+    assert rem.tune_spec(new, {'scrape_interval': '1m', 'wal_compression': False})[1] == []
+    with pytest.raises(rem.RemediationError, match='scrapeTimeout 40s is above scrapeInterval 30s'):
+        rem.tune_spec(spec, {'scrape_timeout': '40s'})
+    with pytest.raises(rem.RemediationError, match='scrapeTimeout 10s is above scrapeInterval 5s'):
+        rem.tune_spec(spec, {'scrape_interval': '5s'})      # the default timeout is 10s
+    with pytest.raises(rem.RemediationError, match='not a duration'):
+        rem.tune_spec(spec, {'scrape_interval': 'soon'})
+    with pytest.raises(rem.RemediationError, match='needs a unit'):
+        rem.tune_spec(spec, {'scrape_interval': '90'})
+
+
+def test_explicit_resources_guardrails_by_name():
+    spec = {'resources': {'limits': {'memory': '512Mi'}}}
+    with pytest.raises(rem.RemediationError, match='more than \\+25% in one step'):
+        rem.tune_spec(spec, {'resources': {'limits': {'memory': '1Gi'}}})
+    overridden = []
+    new, _ = rem.tune_spec(spec, {'resources': {'limits': {'memory': '1Gi'}}, 'override_guardrails': ['resources_step']},
+                           overridden=overridden)
+    assert new['resources']['limits']['memory'] == '1Gi' and overridden[0].startswith('resources_step: limits.memory 512Mi -> 1Gi')
+    with pytest.raises(rem.RemediationError, match='above the cap 2Gi'):
+        rem.tune_spec(spec, {'resources': {'limits': {'memory': '3Gi'}}, 'override_guardrails': ['resources_step']})
+    new, _ = rem.tune_spec(spec, {'resources': {'limits': {'memory': '3Gi'}}, 'override_guardrails': ['resources_step', 'resources_cap']})
+    assert new['resources']['limits']['memory'] == '3Gi'

@@ -100,3 +100,22 @@ def test_an_api_error_is_the_mapped_message():
     cluster.forbidden.add(('PATCH', 'prometheusagents'))
     result, failed = go(cluster, drop_metrics=['x_.*'])
     assert failed and 'forbidden' in result['msg'] and 'exception' not in result and result['changed'] is True
+
+
+def test_runbook_settings_through_named_overrides_are_reported():
+    cluster = FakeCluster()
+    queue = {'capacity': 20000, 'max_samples_per_send': 10000, 'min_backoff': '30ms', 'max_backoff': '5s'}
+    refused, failed = go(cluster, queue=queue)
+    assert failed and refused['refused'] and 'capacity 20000' in refused['msg'] and not patches(cluster)
+    result, failed = go(cluster, queue=queue, scrape_interval='30s', wal_compression=True,
+                        override_guardrails=['capacity_bounds'])
+    assert not failed and result['changed'] is True, result
+    assert result['guardrails_overridden'] == ['capacity_bounds: capacity 20000 must be 3-10x maxSamplesPerSend 10000, i.e. 30000-100000']
+    _method, _path, body, _content_type = patches(cluster)[0]
+    assert body['spec']['scrapeInterval'] == '30s' and body['spec']['walCompression'] is True
+    assert body['spec']['remoteWrite'][0]['queueConfig']['maxBackoff'] == '5s'
+    assert result['after']['scrapeInterval'] == '30s'
+    again, failed = go(cluster, queue=queue, scrape_interval='30s', wal_compression=True, override_guardrails=['capacity_bounds'])
+    assert not failed and again['changed'] is False and len(patches(cluster)) == 1
+    nothing, failed = go(FakeCluster())
+    assert failed and 'scrape_interval' in nothing['msg']
