@@ -92,7 +92,7 @@ def fleetlab(lab, *args):
 @pytest.fixture(scope="class")
 def shards_lab():
     """2 shards x 2 replicas on one cluster."""
-    yield from start_lab("fleetops-lab-shards-", shards=2, replicas=2)
+    yield from start_lab("fleetops-lab-shards-", shards=2, replicas=2, synthetic=2)
 
 
 @pytest.fixture(scope="class")
@@ -243,6 +243,18 @@ class TestShardsAndReplicas:
                 assert pod_status(lab, name)["restart_count"] == restarts[name]
                 assert "encountered WAL read error" not in kubectl(lab, "logs", name, "-n", NS, "-c", "prometheus").stdout
         wait_for(lambda: pod_status(lab, corrupt)["ready"], 60, what="the corrupted pod ready again")
+
+    def test_synthetic_clusters_have_the_same_pods(self, lab):
+        res = subprocess.run(["kubectl", "--kubeconfig", str(lab.workdir / "kubeconfig"), "--context", "syn-0002", "get", "pods", "-n", NS,
+                              "-l", "operator.prometheus.io/name=syn-0002", "-o", "json"], capture_output=True, text=True, timeout=60, check=True)
+        pods = json.loads(res.stdout)["items"]
+        names = [n.replace("lab-1", "syn-0002") for n in SHARD0 + SHARD1]
+        assert sorted(p["metadata"]["name"] for p in pods) == sorted(names)
+        assert len({p["metadata"]["uid"] for p in pods}) == 4
+        res = subprocess.run(["kubectl", "--kubeconfig", str(lab.workdir / "kubeconfig"), "--context", "syn-0002", "get", "--raw",
+                              "/api/v1/namespaces/%s/pods/%s:9090/proxy/metrics" % (NS, names[3])], capture_output=True, text=True,
+                             timeout=60, check=True)
+        assert "prometheus_remote_storage_samples_total" in res.stdout
 
     def test_delete_one_pod_leaves_the_others(self, lab):
         before = pod_uids(lab)

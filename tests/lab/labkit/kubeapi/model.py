@@ -45,7 +45,10 @@ class ClusterModel:
         self.cpu_samples = {}
         self.operator_busy = False
         # every agent pod of the cluster (a real cluster's are the supervisor's ``pods``), one workload each
-        runtimes = [runtime] if synthetic else list((_attr(supervisor, "pods", None) or {}).get(name) or [runtime])
+        if synthetic:
+            runtimes = list(_attr(runtime, "cluster_pods", None) or [runtime])
+        else:
+            runtimes = list((_attr(supervisor, "pods", None) or {}).get(name) or [runtime])
         self.agents = [Workload(self, "agent", workload_names(name, layout, rt), lambda rt=rt: rt) for rt in runtimes]
         self.agent = self.agents[0]
         self.names = dict(self.agent.names)
@@ -57,7 +60,7 @@ class ClusterModel:
         for ns in ("default", "kube-system", "kube-public", "kube-node-lease", "monitoring", "thanos"):
             self.store.put("namespaces", namespace_object(ns, created))
         self.node_names = list(dict.fromkeys([NODE_NAME] + [w.node for w in self.agents]))
-        if not synthetic and _attr(supervisor, "nodes", None):
+        if _attr(supervisor, "nodes", None) and (not synthetic or len(runtimes) > 1):
             self.node_names = list(dict.fromkeys(list(supervisor.nodes) + self.node_names))
         for node in self.node_names:
             self.store.put("nodes", node_object(name, created, self.agent.capacity_bytes(), node))

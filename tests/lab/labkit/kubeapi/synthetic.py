@@ -19,7 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
-from ..runtime import POD_RECREATE_DELAY
+from ..runtime import POD_RECREATE_DELAY, agent_placements
 from .cluster import STARTED
 from .util import rfc3339
 
@@ -83,19 +83,28 @@ class SyntheticAgent:
 
     # pylint: disable=too-many-instance-attributes
 
-    def __init__(self, fleet, name, index):
+    def __init__(self, fleet, name, index, placement=None):
         self.fleet = fleet
         self.cluster = name
-        self.name = "synthetic-" + name
-        self.seed = _seed(name)
+        # one pod of a sharded/replicated/DaemonSet agent (labkit.runtime.PodPlacement); the
+        # cluster's first pod keeps the names, directory and seed of a one-pod cluster
+        first = placement is None or placement.first_of_cluster
+        self.name = "synthetic-" + name + ("" if first else "-" + placement.key)
+        self.seed = _seed(name) if first else _seed(name, placement.key)
         self.factor = 0.6 + (self.seed % 800) / 1000.0
-        self.cluster_dir = fleet.root / name
+        self.cluster_dir = fleet.root / name if first else fleet.root / name / "pods" / placement.key
+        self.cluster_pods = [self]  # every synthetic pod of the cluster (set by the fleet)
+        if placement is not None:
+            self.placement = placement
+            self.pod_name = placement.pod_name
+            self.pvc_name = "%s-%s" % (placement.volume_name, placement.pod_name)
+            self.pod_labels = placement.labels()
         self.data_dir = self.cluster_dir / "prometheus"
         self.wal_dir = self.data_dir / "wal"
         self.log_path = self.cluster_dir / "prometheus.log"
         self.previous_log_path = self.cluster_dir / "prometheus.previous.log"
         self.volume_capacity_bytes = (1 + self.seed % 8) * 1024 ** 3
-        self.pod_uid = str(uuid.UUID(hashlib.sha1(("pod/" + name).encode()).hexdigest()[:32]))
+        self.pod_uid = str(uuid.UUID(hashlib.sha1(("pod/" + (name if first else name + "/" + placement.key)).encode()).hexdigest()[:32]))
         self.created_at = STARTED - 3600 * (1 + self.seed % 200)
         self.started_at = self.created_at + (self.seed % 3) * 600
         self.restart_count = (self.seed >> 8) % 4 if index % 5 == 0 else 0
@@ -114,12 +123,17 @@ class SyntheticAgent:
         self.url = None
         self.lag = self.seed % 7
         self.spec = {
-            "version": "v2.42.0", "replicas": 1, "scrapeInterval": "15s", "externalLabels": {"cluster": name},
+            "version": "v2.42.0", "replicas": placement.replicas if placement else 1, "scrapeInterval": "15s", "externalLabels": {"cluster": name},
             "remoteWrite": [{"url": "http://thanos-receive.thanos.svc:19291/api/v1/receive", "name": "thanos-receive", "queueConfig": {},
                              "writeRelabelConfigs": []}],
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "%dMi" % (512 * (1 + self.seed % 3))}},
             "storage": {"volumeClaimTemplate": {"spec": {"resources": {"requests": {"storage": "%dGi" % (self.volume_capacity_bytes // 1024 ** 3)}}}}},
         }
+        if placement is not None and placement.shards > 1:
+            self.spec["shards"] = placement.shards
+        if placement is not None and placement.controller_kind == "DaemonSet":
+            self.spec["mode"] = "DaemonSet"
+            del self.spec["replicas"]
 
     # -------------------------------------------------------------- runtime interface
 
@@ -169,7 +183,7 @@ class SyntheticAgent:
         self.restart_count += 1
         self.started_at = now
 
-    def apply_spec(self, spec):
+    def apply_spec(self, spec, restart=True):  # pylint: disable=unused-argument
         """Take the new spec (nothing to reload)."""
         old, self.spec = self.spec, json.loads(json.dumps(spec))
         return "unchanged" if old == self.spec else "reloaded"
@@ -254,13 +268,16 @@ def _fmt(value):
 
 
 class SyntheticFleet:
-    """The synthetic clusters of one lab: ``syn-0001`` ... ``syn-NNNN``."""
+    """The synthetic clusters of one lab: ``syn-0001`` ... ``syn-NNNN``, each with the agent pods
+    of the lab's layout (the supervisor's ``shards``, ``replicas``, ``mode``, ``nodes``,
+    ``agents_per_cluster``; one pod by default)."""
 
     def __init__(self, api, count):
         self.api = api
         self.count = count
         self.root = Path(api.workdir) / "synthetic"
-        self.agents = []
+        self.agents = []  # every synthetic agent pod
+        self.first_pods = []  # the first pod of each cluster
         self.lock = threading.Lock()
         self.shared_checked = 0.0
         self.shared = None
@@ -270,12 +287,24 @@ class SyntheticFleet:
         self.root.mkdir(parents=True, exist_ok=True)
         self.shared = self._shared_wal()
         log_text = self._log_text()
+        sup = api.supervisor
+        layout = dict(layout=getattr(sup, "layout", "operator") or "operator", shards=int(getattr(sup, "shards", 1) or 1),
+                      replicas=int(getattr(sup, "replicas", 1) or 1), mode=getattr(sup, "mode", "statefulset") or "statefulset",
+                      nodes=len(getattr(sup, "nodes", None) or [1]), agents=int(getattr(sup, "agents_per_cluster", 1) or 1))
+        one_pod = (layout["shards"], layout["replicas"], layout["mode"], layout["agents"]) == (1, 1, "statefulset", 1)
+        self.first_pods = []
         for index in range(1, count + 1):
-            agent = SyntheticAgent(self, "syn-%04d" % index, index)
-            self.link_wal(agent)
-            with open(agent.log_path, "w", encoding="utf-8") as handle:
-                handle.write(log_text.replace("@START@", rfc3339(agent.started_at)).replace("@CLUSTER@", agent.cluster))
-            self.agents.append(agent)
+            name = "syn-%04d" % index
+            placements = [None] if one_pod else [p for pods in agent_placements(name, **layout) for p in pods]
+            pods = [SyntheticAgent(self, name, index, placement) for placement in placements]
+            for agent in pods:
+                agent.cluster_pods = pods
+                agent.cluster_dir.mkdir(parents=True, exist_ok=True)
+                self.link_wal(agent)
+                with open(agent.log_path, "w", encoding="utf-8") as handle:
+                    handle.write(log_text.replace("@START@", rfc3339(agent.started_at)).replace("@CLUSTER@", agent.cluster))
+                self.agents.append(agent)
+            self.first_pods.append(pods[0])
 
     def link_wal(self, agent):
         """Hardlink the shared WAL files into the agent's wal dir (copies across filesystems)."""
@@ -321,7 +350,7 @@ class SyntheticFleet:
 
     def runtimes(self):
         """(name, SyntheticAgent) pairs."""
-        return [(a.cluster, a) for a in self.agents]
+        return [(a.cluster, a) for a in self.first_pods]
 
     def _shared_wal(self):
         """One copy of a real agent's closed WAL segments (or an empty segment) to hardlink from."""
