@@ -33,8 +33,8 @@ def _set_remote_write(roles_kubeconfig, cluster, name, remote_write):
 
 
 def _running_config(roles_lab, cluster):
-    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(roles_lab.agent_url(cluster) + "/api/v1/status/config",
-                                                                          timeout=10) as response:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(roles_lab.agent_url(cluster) + "/api/v1/status/config", timeout=10) as response:
         return json.loads(response.read())["data"]["yaml"]
 
 

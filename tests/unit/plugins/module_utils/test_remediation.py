@@ -491,7 +491,7 @@ def test_runbook_drop_rule_scoped_to_a_job():
     assert not compiled.match('node;node_cpu_seconds_total')
     # idempotent, and removed by the same options with drop_state absent
     assert rem.tune_spec(new, params)[1] == []
-    gone, _ = rem.tune_spec(new, dict(params, drop_state='absent'))
+    gone, _changes = rem.tune_spec(new, dict(params, drop_state='absent'))
     assert 'writeRelabelConfigs' not in gone['remoteWrite'][0]
     # a job-scoped rule for ordinary names needs no override
     assert rem.tune_spec(spec, {'drop_metrics': ['node_softnet_.*'], 'drop_job': 'node'})[1]
@@ -518,10 +518,10 @@ def test_explicit_resources_guardrails_by_name():
     with pytest.raises(rem.RemediationError, match='more than \\+25% in one step'):
         rem.tune_spec(spec, {'resources': {'limits': {'memory': '1Gi'}}})
     overridden = []
-    new, _ = rem.tune_spec(spec, {'resources': {'limits': {'memory': '1Gi'}}, 'override_guardrails': ['resources_step']},
-                           overridden=overridden)
+    params = {'resources': {'limits': {'memory': '1Gi'}}, 'override_guardrails': ['resources_step']}
+    new, _changes = rem.tune_spec(spec, params, overridden=overridden)
     assert new['resources']['limits']['memory'] == '1Gi' and overridden[0].startswith('resources_step: limits.memory 512Mi -> 1Gi')
     with pytest.raises(rem.RemediationError, match='above the cap 2Gi'):
         rem.tune_spec(spec, {'resources': {'limits': {'memory': '3Gi'}}, 'override_guardrails': ['resources_step']})
-    new, _ = rem.tune_spec(spec, {'resources': {'limits': {'memory': '3Gi'}}, 'override_guardrails': ['resources_step', 'resources_cap']})
+    new, _changes = rem.tune_spec(spec, {'resources': {'limits': {'memory': '3Gi'}}, 'override_guardrails': ['resources_step', 'resources_cap']})
     assert new['resources']['limits']['memory'] == '3Gi'

@@ -21,8 +21,8 @@ def _pod(args, name="prom-agent-a-0", working_dir=None, command=None):
         container["workingDir"] = working_dir
     if command:
         container["command"] = command
-    return {"metadata": {"name": name}, "spec": {"containers": [{"name": "config-reloader", "args": ["--storage.agent.path=/x"]},
-                                                                 container]}}
+    reloader = {"name": "config-reloader", "args": ["--storage.agent.path=/x"]}
+    return {"metadata": {"name": name}, "spec": {"containers": [reloader, container]}}
 
 
 class Agent:
