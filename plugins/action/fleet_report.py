@@ -93,7 +93,7 @@ class ActionModule(ActionBase):
         if len(lines) > 25:
             lines = lines[:25] + ["... and %d more clusters not ok (see the report)" % (len(lines) - 25)]
         verdict = run_verdict.decide({name: entry["status"] for name, entry in doc["clusters"].items()},
-                                     fail_on, args.get("fail_unknown_ratio"))
+                                     fail_on, args.get("fail_unknown_ratio"), run_verdict.unjudged(doc["clusters"]))
         result.update({
             "changed": bool(paths),
             "report_dir": dest,

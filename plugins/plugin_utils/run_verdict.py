@@ -8,9 +8,11 @@ hosts that failed. Two rules decide them:
 
 - ``fail_on``: ``never``; ``critical`` (a critical cluster fails the run); ``warning`` (warning or
   worse); ``unknown`` (unknown, warning or critical: a cluster that could not be judged counts).
-- ``unknown_ratio``: whatever ``fail_on`` says, a run in which every cluster is unknown, or more
-  than this fraction of them, fails: wrong credentials, a broken interpreter or a dead API for the
-  whole fleet must not end as a green job. Above 1 the rule is off.
+- ``unknown_ratio``: whatever ``fail_on`` says, a run in which no check could be judged on every
+  cluster (each check unknown, or no result at all), or on more than this fraction of them,
+  fails: wrong credentials, a broken interpreter or a dead API for the whole fleet must not end
+  as a green job. A cluster with one unknown check among judged ones does not count here. Above
+  1 the rule is off.
 
 The hosts that fail are the clusters that caused it (a critical cluster, never the first host of
 the play), so PLAY RECAP and AWX show ``failed`` on the right clusters.
@@ -33,8 +35,16 @@ def _named(names, limit=20):
     return shown + (" and %d more" % (len(names) - limit) if len(names) > limit else "")
 
 
-def decide(statuses, fail_on="never", unknown_ratio=1.0):
-    """``statuses``: {cluster (inventory host): ok|warning|critical|unknown}.
+def unjudged(clusters):
+    """The clusters of a report document's ``clusters`` where nothing was judged: no check, or
+    every check unknown."""
+    return sorted(name for name, entry in clusters.items()
+                  if not entry.get("checks") or all(c.get("status") == "unknown" for c in entry["checks"]))
+
+
+def decide(statuses, fail_on="never", unknown_ratio=1.0, not_judged=None):
+    """``statuses``: {cluster (inventory host): ok|warning|critical|unknown}; ``not_judged``: the
+    clusters where nothing was judged (default: every unknown one).
 
     Returns ``{'fail': bool, 'hosts': [clusters that fail, sorted], 'reasons': [one line each]}``.
     """
@@ -50,11 +60,11 @@ def decide(statuses, fail_on="never", unknown_ratio=1.0):
             reasons.append("fleet_fail_on=%s: %s (%s)" % (fail_on, counts, _named(found)))
             failing.update(found)
     total = len(statuses)
-    unknown = sorted(name for name, status in statuses.items() if status == "unknown")
+    unknown = sorted(not_judged if not_judged is not None else (n for n, s in statuses.items() if s == "unknown"))
     if total and unknown and unknown_ratio is not None and unknown_ratio <= 1 and \
             (len(unknown) == total or float(len(unknown)) / total > unknown_ratio):
         share = "every cluster" if len(unknown) == total else "more than %g%% of the clusters" % (unknown_ratio * 100)
-        reasons.append("%d of %d clusters unknown (%s): nothing was judged there; look for a common cause "
+        reasons.append("%d of %d clusters unknown (%s): no check could be judged there; look for a common cause "
                        "(credentials, the Python interpreter, the API servers): %s"
                        % (len(unknown), total, share, _named(unknown)))
         failing.update(unknown)

@@ -129,19 +129,23 @@ def _recap(run):
 
 
 def test_fail_on_critical_fails_the_critical_cluster_after_the_report(roles_lab, roles_inventory, tmp_path):
-    """The host that fails is the critical cluster, not the first host of the play (issue 16 S5)."""
-    healthy, cluster = _real(roles_lab)[0], _real(roles_lab)[1]
+    """The hosts that fail are the critical clusters, not the first host of the play (issue 16 S5).
+    The other tests of this lab leave traces (a WAL corruption stays in the agent's logs for a day,
+    a kill in RESTARTS): whatever each cluster's status, exactly the critical ones fail."""
+    cluster = _real(roles_lab)[1]
     roles_lab.fault("bad-config", cluster)
     try:
         time.sleep(5)
-        run, doc = daily(roles_inventory, tmp_path, limit="%s,%s" % (healthy, cluster), extra={"fleet_fail_on": "critical"})
-        assert doc["clusters"][cluster]["status"] == "critical", doc["clusters"][cluster]
-        assert doc["clusters"][healthy]["status"] == "ok", doc["clusters"][healthy]
+        run, doc = daily(roles_inventory, tmp_path, extra={"fleet_fail_on": "critical"})
+        statuses = {name: doc["clusters"][name]["status"] for name in _real(roles_lab)}
+        assert statuses[cluster] == "critical", doc["clusters"][cluster]
+        assert [s for s in statuses.values() if s != "critical"], "no cluster left that is not critical: %s" % statuses
         assert run.rc != 0
-        assert "fleet_fail_on=critical: 1 critical (%s)" % cluster in run.output
+        critical = sorted(name for name, status in statuses.items() if status == "critical")
+        assert "fleet_fail_on=critical: %d critical (%s)" % (len(critical), ", ".join(critical)) in run.output, run.output[-3000:]
         recap = _recap(run)
-        assert recap[cluster]["failed"] == 1, recap
-        assert recap[healthy]["failed"] == 0, recap
+        for name, status in statuses.items():
+            assert recap[name]["failed"] == (1 if status == "critical" else 0), (name, status, recap)
     finally:
         roles_lab.heal("bad-config", cluster)
 

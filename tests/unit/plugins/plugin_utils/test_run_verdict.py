@@ -35,7 +35,7 @@ def test_every_cluster_unknown_fails_even_with_never():
     verdict = run_verdict.decide(fleet, "never")
     assert verdict["fail"] and len(verdict["hosts"]) == 30
     assert len(verdict["reasons"]) == 1
-    assert verdict["reasons"][0].startswith("30 of 30 clusters unknown (every cluster)")
+    assert verdict["reasons"][0].startswith("30 of 30 clusters unknown (every cluster): no check could be judged")
     assert "and 10 more" in verdict["reasons"][0]
 
 
@@ -55,3 +55,19 @@ def test_empty_fleet_and_bad_choice():
     assert not run_verdict.decide({}, "critical")["fail"]
     with pytest.raises(ValueError, match="fail_on must be one of"):
         run_verdict.decide(FLEET, "sometimes")
+
+
+def test_a_cluster_with_one_unknown_check_is_judged():
+    """One unknown check among judged ones (an INGEST without a rate) does not fail the run."""
+    clusters = {"lab-3": {"status": "unknown", "checks": [{"id": "POD", "status": "ok"}, {"id": "INGEST", "status": "unknown"}]}}
+    assert run_verdict.unjudged(clusters) == []
+    assert not run_verdict.decide({"lab-3": "unknown"}, "never", 1.0, run_verdict.unjudged(clusters))["fail"]
+    # fail_on=unknown still counts it
+    assert run_verdict.decide({"lab-3": "unknown"}, "unknown", 1.0, run_verdict.unjudged(clusters))["hosts"] == ["lab-3"]
+
+
+def test_unjudged_clusters():
+    clusters = {"a": {"status": "unknown", "checks": [{"id": "POD", "status": "unknown"}]},
+                "b": {"status": "unknown", "reason": "the host failed", "checks": []},
+                "c": {"status": "ok", "checks": [{"id": "POD", "status": "ok"}]}}
+    assert run_verdict.unjudged(clusters) == ["a", "b"]
