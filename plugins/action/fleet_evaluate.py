@@ -12,20 +12,23 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, QueryRefused
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import QueryClient
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import Deadline, QueryClient
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.scrub import redact, scrub
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import fleet_checks
 from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_evaluate import argument_spec
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import report as fleet_report
 
 
-def query_scalar(url, promql, timeout=10, validate_certs=True, bearer_token=None):
-    """The smallest value of an instant query at the central query API, or (None, reason)."""
+def query_scalar(url, promql, timeout=10, validate_certs=True, bearer_token=None, deadline=None):
+    """The smallest value of an instant query at the central query API, or (None, reason).
+    ``deadline``: a ``Deadline`` shared by every query of the action's run (else ``timeout`` each)."""
     try:
-        found = QueryClient(url, timeout=timeout, validate_certs=validate_certs, bearer_token=bearer_token).query(promql)
+        found = QueryClient(url, timeout=timeout, validate_certs=validate_certs, bearer_token=bearer_token,
+                            deadline=deadline).query(promql)
     except QueryRefused as exc:
-        return None, "the query API refused %s: %s" % (promql, fleet_report.scrub(to_native(exc))[:200])
+        return None, "the query API refused %s: %s" % (promql, redact(to_native(exc))[:200])
     except (FleetopsError, ValueError) as exc:
-        return None, "the query API at %s did not answer: %s" % (fleet_report.scrub(url), fleet_report.scrub(to_native(exc))[:200])
+        return None, "the query API at %s did not answer: %s" % (redact(url), redact(to_native(exc))[:200])
     values = [value for _labels, value in found]
     if not values:
         return None, "the query API has no data for %s" % promql
@@ -60,7 +63,9 @@ class ActionModule(ActionBase):
 
         url = args.get("query_url")
         selector = args.get("query_selector") or ""
-        query_args = {"timeout": float(args.get("query_timeout") or 10),
+        query_timeout = float(args.get("query_timeout") or 10)
+        # every query of this run under one deadline: a silent query API costs query_timeout once
+        query_args = {"timeout": query_timeout, "deadline": Deadline(query_timeout),
                       "validate_certs": bool(args.get("query_validate_certs", True)),
                       "bearer_token": args.get("query_bearer_token")}
         if cadence == "monthly":
@@ -77,8 +82,8 @@ class ActionModule(ActionBase):
                                                  args.get("previous") or {}, context)
         except (KeyError, TypeError, ValueError) as exc:
             raise AnsibleActionFail("could not evaluate the %s checks of %s: %s" % (cadence, host, to_native(exc))) from exc
-        fleet_result = fleet_report.scrub(fleet_result)
+        fleet_result = scrub(fleet_result)
         var = args.get("result_var") or "fleet_result"
-        result.update({"changed": False, "ansible_facts": {var: fleet_result}, "status": fleet_result["status"],
-                       "checks": [c for c in fleet_result["checks"] if c.get("status") != "ok"]})
+        result.update(scrub({"changed": False, "ansible_facts": {var: fleet_result}, "status": fleet_result["status"],
+                             "checks": [c for c in fleet_result["checks"] if c.get("status") != "ok"]}))
         return result

@@ -15,6 +15,7 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_report import argument_spec
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.scrub import scrub
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import policy as remediation
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import report as fleet_report
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import run_verdict
@@ -94,7 +95,7 @@ class ActionModule(ActionBase):
             lines = lines[:25] + ["... and %d more clusters not ok (see the report)" % (len(lines) - 25)]
         verdict = run_verdict.decide({name: entry["status"] for name, entry in doc["clusters"].items()},
                                      fail_on, args.get("fail_unknown_ratio"), run_verdict.unjudged(doc["clusters"]))
-        result.update({
+        result.update(scrub({
             "changed": bool(paths),
             "report_dir": dest,
             "paths": paths,
@@ -115,5 +116,5 @@ class ActionModule(ActionBase):
                     "unknown_clusters": summary["unknown_clusters"][:50],
                 },
             },
-        })
+        }))
         return result

@@ -19,6 +19,7 @@ from ansible.module_utils.common.validation import check_type_dict
 from ansible.module_utils.errors import UnsupportedError
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, MissingLibrary
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.scrub import redact, scrub
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import target as _target
 
 DEFAULT_SELECTOR = 'app.kubernetes.io/name=prometheus-agent'
@@ -115,20 +116,25 @@ def uses_kubernetes(params):
     return not params.get('url')
 
 
-def target_from_params(params):
-    """The ``Target`` the shared options describe: ``url`` means direct, else Kubernetes."""
+def target_from_params(params, deadline=None):
+    """The ``Target`` the shared options describe: ``url`` means direct, else Kubernetes.
+
+    ``deadline``: a ``core.http.Deadline`` every request of the target runs under (the module
+    run's, made of ``timeout`` by ``runners.run_module``), or None: each request gets ``timeout``
+    (the remediation modules, whose waits are longer than one request's timeout).
+    """
     if params.get('url'):
         return _target.DirectTarget(
             params['url'], username=params.get('url_username'), password=params.get('url_password'),
             bearer_token=params.get('bearer_token'), validate_certs=params.get('validate_certs', True),
             ca_cert=params.get('ca_cert'), timeout=params.get('timeout') or 10.0,
-            log_file=params.get('log_path') or params.get('log_file'))
+            log_file=params.get('log_path') or params.get('log_file'), deadline=deadline)
     return _target.KubeTarget(
         kubeconfig=params.get('kubeconfig'), context=params.get('context'), host=params.get('host'),
         api_key=params.get('api_key'), validate_certs=params.get('validate_certs', True), ca_cert=params.get('ca_cert'),
         namespace=params.get('namespace') or 'monitoring', pod=params.get('pod'),
         label_selector=params.get('label_selector') or DEFAULT_SELECTOR, container=params.get('container') or 'prometheus',
-        port=params.get('port') or 9090, timeout=params.get('timeout'))
+        port=params.get('port') or 9090, timeout=params.get('timeout'), deadline=deadline)
 
 
 def check_kubernetes_library(module, params=None):
@@ -147,19 +153,30 @@ def run_result(name, params, check_mode, run_module):
     except MissingLibrary:
         raise
     except FleetopsError as exc:
-        return {'failed': True, 'msg': str(exc)}
+        return {'failed': True, 'msg': redact(exc)}
     except Exception as exc:  # pylint: disable=broad-except
-        return {'failed': True, 'msg': '%s failed: %s' % (name, exc), 'exception': traceback.format_exc()}
+        return {'failed': True, 'msg': redact('%s failed: %s' % (name, exc)), 'exception': redact(traceback.format_exc())}
 
 
 def run_and_exit(module, name, run_module):
     """A module's whole ``main`` after ``AnsibleModule``: ``exit_json`` with ``run_result``, or
-    ``fail_json`` with its message (``missing_required_lib`` for a missing library)."""
+    ``fail_json`` with its message (``missing_required_lib`` for a missing library); every string
+    scrubbed (``core.scrub``: the runner's result is scrubbed in ``runners.run_module``, the error
+    messages here)."""
     try:
         result = run_result(name, module.params, module.check_mode, run_module)
     except MissingLibrary as exc:
         why = _target.KUBERNETES_IMPORT_ERROR if exc.library == 'kubernetes' else None
         module.fail_json(msg=missing_required_lib(exc.library), exception=str(why or exc))
     if result.pop('failed', False):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+def exit_scrubbed(module, result, failed=False):
+    """``exit_json`` (``fail_json`` when ``failed``) with ``result`` scrubbed (``core.scrub``): the end
+    of a module whose result is not a runner's (agent_restart, agent_tune)."""
+    result = scrub(result)
+    if failed:
         module.fail_json(**result)
     module.exit_json(**result)

@@ -12,7 +12,12 @@ inside Ansible's worker. A runner
 * takes ``target``: a ``kube.target.Target``, a function that makes one (called here, so that a
   connection that cannot even be set up becomes data), or None for the target the shared
   options describe;
-* returns the module's result without ``changed`` (``run_module`` adds it);
+* takes ``deadline``: the ``core.http.Deadline`` of the run (``run_module`` makes one of ``timeout``
+  seconds), shared by every request of the target it makes and of the query API: a server that
+  accepts the connection and never answers costs the run ``timeout`` once, whatever the number of
+  requests; None: a deadline of its own of ``timeout``;
+* returns the module's result without ``changed`` (``run_module`` adds it and scrubs it:
+  ``core.scrub``, no credential in any returned string);
 * raises ``FleetopsError`` for arguments it refuses (``MissingLibrary`` for a library that is
   needed and missing); an unreachable cluster or agent, a timeout or rejected credentials are
   ``status: unknown`` with the reason, never an exception.
@@ -36,7 +41,8 @@ from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_com
     target_from_params, uses_kubernetes, validate_common)
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as checksmod
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, MissingLibrary
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import QueryClient, without_userinfo
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import Deadline, QueryClient, without_userinfo
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.scrub import scrub
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import parse_duration, parse_since, rfc3339
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import workloads
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import agent_health
@@ -84,12 +90,18 @@ def _parsed(parse, value, option):
         raise FleetopsError('%s: %s' % (option, exc))
 
 
-def _connect(target, params):
+def run_deadline(params, deadline=None):
+    """``deadline``, or a new one of the run's ``timeout`` seconds."""
+    return deadline if deadline is not None else Deadline.of(params.get('timeout'), default=10.0)
+
+
+def _connect(target, params, deadline=None):
     """(the Target to read, None) or (None, why it cannot be reached): ``target``, what it makes
-    when it is a function, or the one of the shared options. A missing library raises."""
+    when it is a function, or the one of the shared options (under ``deadline``). A missing
+    library raises."""
     try:
         if target is None:
-            return target_from_params(params), None
+            return target_from_params(params, deadline=run_deadline(params, deadline)), None
         return (target() if callable(target) else target), None
     except MissingLibrary:
         raise
@@ -135,20 +147,21 @@ class _Once(object):
 
 # ----------------------------------------------------------------------------- agent_status
 
-def run_agent_status(params, target=None, check_mode=False, page=None):
+def run_agent_status(params, target=None, check_mode=False, page=None, deadline=None):
     """agent_status: pods, health, memory, ingest, config, targets (``page``: the /metrics of this reading)."""
     _check_common(params)
     _not_negative(params, 'interval')
     baseline = _parsed(agent_health.as_baseline, params.get('baseline'), 'baseline')
     kube = uses_kubernetes(params)
-    target, problem = _connect(target, params)
+    deadline = run_deadline(params, deadline)
+    target, problem = _connect(target, params, deadline)
     if problem:
         return dict(agent_health.unknown_result(str(problem), kube), target='the agent')
     thresholds = params.get('thresholds')
     try:
         if (params.get('interval') or 0) > 0 and baseline is None:
             baseline = agent_health.gather(target, thresholds=thresholds, page=page)['snapshot']
-            time.sleep(params['interval'])
+            deadline.pause(params['interval'])      # the wait asked for is not the server's time
             page = None     # the second reading reads its own page
         result = agent_health.gather(target, baseline=baseline, thresholds=thresholds, page=page)
     except MissingLibrary:
@@ -161,7 +174,7 @@ def run_agent_status(params, target=None, check_mode=False, page=None):
 
 # ----------------------------------------------------------------------------- remote_write_stats
 
-def _query_stats(params, result, th):
+def _query_stats(params, result, th, deadline):
     """remote_write_stats with source=query: the figures of the central query API."""
     window = _parsed(parse_duration, params['window'], 'window')
     if not window or window <= 0:
@@ -172,7 +185,7 @@ def _query_stats(params, result, th):
         raise FleetopsError('cluster (or query_selector) is required with source=query: without it the whole fleet is summed')
     try:
         client = QueryClient(params['query_url'], timeout=params['timeout'], validate_certs=params['query_validate_certs'],
-                             ca_cert=params.get('ca_cert'), bearer_token=params.get('query_bearer_token'))
+                             ca_cert=params.get('ca_cert'), bearer_token=params.get('query_bearer_token'), deadline=deadline)
     except ValueError as exc:
         raise FleetopsError(str(exc))
     result['agent'] = '%s=%s at %s' % (params['cluster_label'], params.get('cluster'), client.url)
@@ -186,16 +199,17 @@ def _query_stats(params, result, th):
     return rw.stats_result(result, reading, th, empty_reason=reason)
 
 
-def run_remote_write_stats(params, target=None, check_mode=False, page=None):
+def run_remote_write_stats(params, target=None, check_mode=False, page=None, deadline=None):
     """remote_write_stats: the queues of /metrics (rates against a baseline) or of the query API."""
     _check_common(params)
     th = rw.thresholds(params.get('thresholds'))
     result = dict(source=params.get('source') or 'metrics', window_seconds=None, queues=[])
     baseline = _parsed(rw.as_reading, params.get('baseline'), 'baseline')
+    deadline = run_deadline(params, deadline)
     if result['source'] == 'query':
-        return _query_stats(params, result, th)
+        return _query_stats(params, result, th, deadline)
     _not_negative(params, 'interval')
-    target, problem = _connect(target, params)
+    target, problem = _connect(target, params, deadline)
     if problem:
         result['agent'] = 'the agent'
         return rw.unknown_result(result, str(problem))
@@ -204,7 +218,7 @@ def run_remote_write_stats(params, target=None, check_mode=False, page=None):
         reading = rw.read_target(target, page=page() if page is not None else None)
         if (params.get('interval') or 0) > 0 and baseline is None:
             baseline = reading
-            time.sleep(params['interval'])
+            deadline.pause(params['interval'])
             reading = rw.read_target(target)
     except MissingLibrary:
         raise
@@ -216,18 +230,18 @@ def run_remote_write_stats(params, target=None, check_mode=False, page=None):
 
 # ----------------------------------------------------------------------------- wal_inspect
 
-def run_wal_inspect(params, target=None, check_mode=False):
+def run_wal_inspect(params, target=None, check_mode=False, deadline=None):
     """wal_inspect: the WAL where it is (a local directory, or in the pod, always through Kubernetes).
     Without ``path`` the WAL is where the agent's ``--storage.agent.path`` says (wal/agent_path)."""
     _check_common(params)
     location = wal_reader.choose_location(params)
     if target is None:
-        target = functools.partial(target_from_params, dict(params, url=None))
+        target = functools.partial(target_from_params, dict(params, url=None), deadline=run_deadline(params, deadline))
     source = 'option'
     if not params.get('path'):
         asked = target
         if location == 'local':
-            asked = functools.partial(target_from_params, params) if params.get('url') else None
+            asked = functools.partial(target_from_params, params, deadline=run_deadline(params, deadline)) if params.get('url') else None
         try:
             asked = asked() if callable(asked) else asked
         except FleetopsError:
@@ -243,7 +257,7 @@ def run_wal_inspect(params, target=None, check_mode=False):
 
 # ----------------------------------------------------------------------------- agent_logs
 
-def run_agent_logs(params, target=None, check_mode=False):
+def run_agent_logs(params, target=None, check_mode=False, deadline=None):
     """agent_logs: the log's errors and warnings by pattern since a time (or a state file's last line)."""
     _check_common(params)
     now = time.time()
@@ -265,7 +279,7 @@ def run_agent_logs(params, target=None, check_mode=False):
         target, key = None, 'file:%s' % os.path.abspath(log_path)
         result['target'] = log_path
     else:
-        target, problem = _connect(target, params)
+        target, problem = _connect(target, params, deadline)
         if problem:
             result['target'] = 'the agent'
             return logmod.unknown_result(result, str(problem))
@@ -292,30 +306,32 @@ def run_agent_logs(params, target=None, check_mode=False):
 
 # ----------------------------------------------------------------------------- agent_audit
 
-def run_agent_audit(params, target=None, check_mode=False):
-    """agent_audit: the runners of the parts in ``gather`` on one target, /metrics read once."""
+def run_agent_audit(params, target=None, check_mode=False, deadline=None):
+    """agent_audit: the runners of the parts in ``gather`` on one target, /metrics read once, all
+    under one deadline (a silent server costs ``timeout`` once, not once per part)."""
     _check_common(params)
     _not_negative(params, 'log_examples')
     gather = params.get('gather') or list(AUDIT_PARTS)
     if 'agent_logs' in gather:
         _parsed(parse_since, params.get('logs_since'), 'logs_since')
     _parsed(agent_health.as_baseline, params.get('baseline'), 'baseline')
-    target, problem = _connect(target, params)
+    deadline = run_deadline(params, deadline)
+    target, problem = _connect(target, params, deadline)
     page = _Once(functools.partial(exposition.MetricsPage, target)) if target is not None else None
     if problem:
         target = _failing(problem)
     kube = uses_kubernetes(params)
     calls = {
         'remote_write_stats': lambda: run_remote_write_stats(
-            dict(params, source='metrics', baseline=None, interval=0), target, page=page),
-        'agent_status': lambda: run_agent_status(dict(params, interval=0), target, page=page),
+            dict(params, source='metrics', baseline=None, interval=0), target, page=page, deadline=deadline),
+        'agent_status': lambda: run_agent_status(dict(params, interval=0), target, page=page, deadline=deadline),
         # an agent given by url whose WAL is read in its pod: the Kubernetes options make that target
         'wal_inspect': lambda: run_wal_inspect(dict(
             params, path=params['wal_path'], verify=params['wal_verify'], location=params['wal_location'],
-            repair_preview=False, agent_running=None), target if kube else None),
+            repair_preview=False, agent_running=None), target if kube else None, deadline=deadline),
         'agent_logs': lambda: run_agent_logs(dict(
             params, since=params.get('logs_since'), examples=params['log_examples'], state_file=None, tail_lines=None,
-            previous=False), target, check_mode),
+            previous=False), target, check_mode, deadline=deadline),
     }
     parts, seconds, checks = {}, {}, []
     for part in AUDIT_PARTS:
@@ -372,13 +388,13 @@ def _exported_names(target, params):
     return alert_rules.exported_names(body.decode('utf-8', 'replace') if isinstance(body, bytes) else body)
 
 
-def run_rules_status(params, target=None, check_mode=False):
+def run_rules_status(params, target=None, check_mode=False, deadline=None):
     """rules_status: are the expected alert rules deployed, current and valid (RULES)."""
     _check_common(params)
     expected_groups = _expected_groups(params['expected'])
     result = {'rules': {}, 'promtool': {'ran': False}}
     namespaces = params.get('rules_namespaces') or [params.get('namespace') or 'monitoring']
-    target, problem = _connect(target, params)
+    target, problem = _connect(target, params, deadline)
     objects = None
     try:
         objects = None if problem else _prometheus_rules(target, namespaces, params.get('rules_selector'))
@@ -449,9 +465,9 @@ def _write(path, text):
     return path
 
 
-def _backup(params, target, backup, dest):
+def _backup(params, target, backup, dest, deadline):
     """(status, value, message) of BACKUP; writes the files under ``dest``."""
-    target, problem = _connect(target, params)
+    target, problem = _connect(target, params, deadline)
     if problem:
         return 'unknown', None, 'the agent could not be reached: %s' % str(problem).splitlines()[0][:300]
     config, why = _status_data(target, '/api/v1/status/config')
@@ -486,7 +502,7 @@ def _backup(params, target, backup, dest):
     return 'ok', 'restored', '%s; %s' % (exported, proof['message'])
 
 
-def run_agent_backup(params, target=None, check_mode=False):
+def run_agent_backup(params, target=None, check_mode=False, deadline=None):
     """agent_backup: export the configuration, flags, build and operator resource, prove it with promtool and a
     throwaway agent started from it (restore_proof) (BACKUP).
 
@@ -496,7 +512,7 @@ def run_agent_backup(params, target=None, check_mode=False):
     backup = {'dir': os.path.abspath(params['dest']), 'files': {}, 'cr': None, 'promtool': {}, 'restore': {}}
     scratch = tempfile.mkdtemp(prefix='fleetops-backup-check-') if check_mode else None
     try:
-        status, value, message = _backup(params, target, backup, scratch or backup['dir'])
+        status, value, message = _backup(params, target, backup, scratch or backup['dir'], deadline)
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -518,10 +534,12 @@ RUNNERS = {
 
 
 def run_module(name, params, check_mode=False, target=None):
-    """What module ``name`` returns for its validated ``params`` (with ``changed``, always false).
+    """What module ``name`` returns for its validated ``params`` (with ``changed``, always false),
+    scrubbed (``core.scrub``: no URL user information, header, token or password field in any
+    string of it). Every request of the run is under one deadline of ``timeout`` seconds.
 
     Raises ``FleetopsError`` for arguments the module refuses (``MissingLibrary``: a missing library).
     """
-    result = RUNNERS[name](params, target, check_mode=check_mode)
+    result = RUNNERS[name](params, target, check_mode=check_mode, deadline=run_deadline(params))
     result.setdefault('changed', False)
-    return result
+    return scrub(result)

@@ -284,7 +284,7 @@ steps:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
-    check_kubernetes_library, common_argument_spec, target_from_params, validate_common)
+    check_kubernetes_library, common_argument_spec, exit_scrubbed, target_from_params, validate_common)
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import restart
 
@@ -334,9 +334,7 @@ def main():
     except FleetopsError as exc:
         module.fail_json(msg='cannot reach the cluster: %s' % exc, refused=False, changed=False)
     result, failed = restart.run(module.params, target, check_mode=module.check_mode, log=module.debug)
-    if failed:
-        module.fail_json(**result)
-    module.exit_json(**result)
+    exit_scrubbed(module, result, failed)
 
 
 if __name__ == '__main__':

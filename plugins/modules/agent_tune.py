@@ -340,7 +340,7 @@ msg:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
-    check_kubernetes_library, common_argument_spec, target_from_params, validate_common, validate_dict_option)
+    check_kubernetes_library, common_argument_spec, exit_scrubbed, target_from_params, validate_common, validate_dict_option)
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import policy, tune
 
 
@@ -395,9 +395,7 @@ def main():
     check_kubernetes_library(module)
     result, failed = tune.run(module.params, lambda: target_from_params(module.params), check_mode=module.check_mode,
                               diff=module._diff)
-    if failed:
-        module.fail_json(**result)
-    module.exit_json(**result)
+    exit_scrubbed(module, result, failed)
 
 
 if __name__ == '__main__':

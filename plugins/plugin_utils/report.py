@@ -19,6 +19,8 @@ import tempfile
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import units as _units
+# the one scrubber (also of every module's result): the report files carry what it leaves
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.scrub import scrub
 
 STATUSES = ("ok", "warning", "critical", "unknown")
 # severity for sorting: critical > warning > unknown > ok (checks.worst's order)
@@ -48,24 +50,6 @@ CHART_NO_DATA = 10
 # what a cell of the table of every cluster shows (short: the table fits 1280 px; its title says it all)
 CELL_TEXT = {"ok": "ok", "warning": "warn", "critical": "CRIT", "unknown": "unkn"}
 STATUS_COLOURS = {"ok": "#2da44e", "warning": "#d4a72c", "critical": "#cf222e", "unknown": "#8c959f"}
-
-_SECRET_KEY = re.compile(r"(token|password|passwd|secret|api_key|apikey|bearer|authorization|client_key|private)", re.I)
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]+(:[^/@\s]*)?@", re.I)
-_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
-
-
-def scrub(value):
-    """A copy of ``value`` without secrets: keys that name one are dropped, URL credentials
-    and bearer tokens in strings are masked."""
-    if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items() if not _SECRET_KEY.search(str(k))}
-    if isinstance(value, (list, tuple)):
-        return [scrub(v) for v in value]
-    if isinstance(value, str):
-        value = _URL_USERINFO.sub(r"\g<scheme>***@", value)
-        return _BEARER.sub(r"\1***", value)
-    return value
-
 
 def _plain(value):
     """JSON-safe plain data (Ansible's unsafe strings and tuples become str and lists)."""

@@ -6,8 +6,8 @@
 Domain code raises these; a module turns ``TargetUnreachable``, ``TargetTimeout`` and
 ``TargetAuthError`` into ``status: unknown`` with the message as the reason, and only wrong
 arguments into ``fail_json``. Messages are written for a person (what failed, where, what to
-do) and never contain a secret: ``redact`` masks the secrets a caller knows of, ``one_line``
-keeps a message to one short line.
+do) and never contain a secret: ``scrub.redact`` masks the secrets a caller knows of and every
+credential of a known shape, ``one_line`` keeps a message to one short line.
 
 ``FleetopsError`` is the one root: every error raised on purpose derives from it, so a caller
 that must not fail on any of them catches that one class.
@@ -66,15 +66,6 @@ class ParseError(FleetopsError):
 
 class QueryRefused(FleetopsError):
     """The query API answered but refused the query (a PromQL error, ``status`` not ``success``)."""
-
-
-def redact(text, secrets):
-    """``text`` (anything, as str) with every secret of at least 4 characters masked."""
-    text = str(text)
-    for secret in secrets or ():
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, '********')
-    return text
 
 
 def one_line(text, limit=300):

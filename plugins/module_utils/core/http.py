@@ -44,7 +44,8 @@ from urllib.request import getproxies, proxy_bypass
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import (
     FleetopsError, ParseError, QueryRefused, TargetAuthError, TargetConfigError, TargetTimeout, TargetUnreachable,
-    one_line, redact)
+    one_line)
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.scrub import redact
 
 USER_AGENT = 'fleetops.prometheus_agent'
 CHUNK_SIZE = 256 * 1024
@@ -59,7 +60,8 @@ class Deadline(object):
 
     ``remaining()`` is the time left (never below 0); ``timeout()`` is the time left as a socket
     timeout, raising ``socket.timeout`` when none is left; ``within(seconds)`` is a deadline that
-    ends ``seconds`` from now or with this one, whichever comes first.
+    ends ``seconds`` from now or with this one, whichever comes first; ``pause(seconds)`` sleeps
+    and moves the end as far (a wait on purpose, e.g. between two readings, is not a server's).
     """
 
     def __init__(self, seconds, clock=time.monotonic):
@@ -85,6 +87,11 @@ class Deadline(object):
         if left <= 0:
             raise socket.timeout('the deadline of %gs passed' % self.seconds)
         return left
+
+    def pause(self, seconds, sleep=time.sleep):
+        started = self._clock()
+        sleep(seconds)
+        self._end += self._clock() - started
 
     def within(self, seconds):
         if seconds is None:
@@ -495,10 +502,14 @@ class HttpClient(object):
 # ----------------------------------------------------------------------------- PromQL
 
 class QueryClient(object):
-    """Instant queries against a Prometheus-compatible query API (Prometheus, Thanos Query)."""
+    """Instant queries against a Prometheus-compatible query API (Prometheus, Thanos Query).
+
+    ``deadline``: a ``Deadline`` every query runs under unless it is given its own (the module's
+    run deadline: a query API that never answers costs the run's time once, not once per query).
+    """
 
     def __init__(self, url, timeout=10.0, validate_certs=True, ca_cert=None, bearer_token=None, username=None,
-                 password=None):
+                 password=None, deadline=None):
         if not re.match(r'^https?://', url or '', re.I):
             raise ValueError('query_url must start with http:// or https://, got %r' % (without_userinfo(url or ''),))
         self.http = HttpClient(url, timeout=float(timeout or 10), validate_certs=validate_certs, ca_cert=ca_cert,
@@ -506,13 +517,14 @@ class QueryClient(object):
                                headers={'Accept': 'application/json'}, what='query API', option='query_url')
         self.url = self.http.url
         self.timeout = self.http.timeout
+        self.deadline = deadline
 
     def query(self, promql, at=None, deadline=None):
         """[(labels, value)] of an instant vector (other result types are [])."""
         params = {'query': promql}
         if at is not None:
             params['time'] = '%.3f' % at
-        answer = self.http.get('/api/v1/query', query=params, deadline=deadline)
+        answer = self.http.get('/api/v1/query', query=params, deadline=deadline if deadline is not None else self.deadline)
         if answer.status in (401, 403):
             raise TargetAuthError('query API %s: %s (%d)' % (
                 self.url, 'token rejected' if answer.status == 401 else 'forbidden', answer.status))

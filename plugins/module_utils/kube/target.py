@@ -25,16 +25,19 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextvars
 import hashlib
 import json
 import os
 import re
+import socket
 import subprocess
 import threading
 import time
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import (
-    FleetopsError, MissingLibrary, TargetAuthError, TargetConfigError, TargetTimeout, TargetUnreachable, one_line, redact)
+    FleetopsError, MissingLibrary, TargetAuthError, TargetConfigError, TargetTimeout, TargetUnreachable, one_line)
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.scrub import redact
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import (
     CHUNK_SIZE, HttpClient, classify_connection_error)
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import parse_time
@@ -58,11 +61,38 @@ except ImportError as _exc:  # pragma: no cover - depends on the controller
         body = None
 
 try:
+    import urllib3
+    # one attempt per pool request (KubeTarget._send tries again itself, with the time left); one
+    # redirect followed, as the client's own ``retries = 1`` did
+    _ONE_ATTEMPT = urllib3.Retry(total=None, connect=0, read=0, other=0, status=0, redirect=1)
+except ImportError:  # pragma: no cover - the kubernetes client requires it
+    urllib3 = _ONE_ATTEMPT = None
+
+try:
     from kubernetes.stream import stream as k8s_stream
     from kubernetes.stream import ws_client as k8s_ws_client
     HAS_STREAM = True
 except ImportError:  # pragma: no cover
     HAS_STREAM = False
+
+# The exec WebSocket's connect (TCP, TLS, HTTP upgrade): the kubernetes client opens it with no
+# timeout at all (a server that accepts and never answers blocks it forever) and offers no way to
+# pass one. ``open_exec`` sets the time left here; the WebSocket class the client builds reads it.
+_WS_CONNECT_TIMEOUT = contextvars.ContextVar('fleetops_ws_connect_timeout', default=None)
+
+if HAS_STREAM:
+    class _BoundedWebSocket(k8s_ws_client.WebSocket):
+        """websocket-client's ``WebSocket`` whose connect gets ``_WS_CONNECT_TIMEOUT`` when set (and
+        is the library's own otherwise)."""
+
+        def connect(self, url, **options):
+            limit = _WS_CONNECT_TIMEOUT.get()
+            if limit is not None and options.get('timeout') is None:
+                options['timeout'] = limit
+            return super(_BoundedWebSocket, self).connect(url, **options)
+
+    # on top of what is there (a second copy of this file in the process wraps the first's)
+    k8s_ws_client.WebSocket = _BoundedWebSocket
 
 _CLIENTS = {}
 _CLIENTS_LOCK = threading.Lock()
@@ -228,8 +258,9 @@ class KubeTarget(Target):
 
     def __init__(self, kubeconfig=None, context=None, host=None, api_key=None, validate_certs=True, ca_cert=None,
                  namespace='monitoring', pod=None, label_selector='app.kubernetes.io/name=prometheus-agent',
-                 container='prometheus', port=9090, timeout=30):
+                 container='prometheus', port=9090, timeout=30, deadline=None):
         self.api_client, self.cluster = api_client_for(kubeconfig, context, host, api_key, validate_certs, ca_cert)
+        self.deadline = deadline      # a core.http.Deadline over every request of this target (the run's), or None
         self.namespace = namespace
         self.fixed_pod = pod
         self.label_selector = label_selector
@@ -285,8 +316,52 @@ class KubeTarget(Target):
             raise classify_api_status(status, getattr(exc, 'body', None) or getattr(exc, 'resp_body', None), where, self._secrets)
         raise classify_connection_error(exc, where, self._secrets)
 
-    def _timeout(self, timeout):
-        return float(timeout or self.timeout or 30)
+    def _timeout(self, timeout, what=None):
+        """The seconds one request (connect, TLS, each read) may take: ``timeout`` (default the
+        target's), no more than the run's deadline leaves; TargetTimeout when nothing is left."""
+        limit = float(timeout or self.timeout or 30)
+        if self.deadline is None:
+            return limit
+        left = self.deadline.remaining()
+        if left <= 0:
+            raise TargetTimeout('%s%s did not answer in time: the timeout of %gs for the whole run is spent '
+                                '(raise timeout for a slow cluster)' % (
+                                    self.where(), (' (%s)' % what) if what else '', self.deadline.seconds))
+        return min(limit, left)
+
+    def socket_timeout(self, timeout=None, what=None):
+        """``_timeout`` for one read of a socket this target opened (the exec stream of ``FlatStream``)."""
+        return self._timeout(timeout, what)
+
+    def _body(self, raw, what=None):
+        """The whole body of a raw response, every read bounded by the time left."""
+        try:
+            return b''.join(self._chunks(raw, CHUNK_SIZE, what))
+        finally:
+            _release(raw)
+
+    def _chunks(self, raw, chunk_size, what=None):
+        """The body of a raw response chunk by chunk; with a deadline each read gets the time left
+        (the socket's timeout set before it; one read returns what one receive brings)."""
+        if self.deadline is None or not hasattr(raw, 'read'):
+            if hasattr(raw, 'stream'):
+                for chunk in raw.stream(chunk_size):
+                    if chunk:
+                        yield chunk
+            else:
+                yield _read_all(raw)
+            return
+        read = getattr(raw, 'read1', None) or raw.read
+        while True:
+            sock = getattr(getattr(raw, 'connection', None), 'sock', None)
+            if sock is not None:
+                sock.settimeout(self._timeout(None, what))
+            elif self.deadline.expired():
+                self._timeout(None, what)
+            chunk = read(chunk_size)
+            if not chunk:
+                return
+            yield chunk
 
     # -- raw JSON requests (no typed API classes: building CoreV1Api costs ~1 CPU-s per process
     # with the pydantic-generated client, and typed deserialization another ~0.6; see
@@ -300,9 +375,9 @@ class KubeTarget(Target):
         ``content_type``, e.g. a merge patch); None for an empty answer or, when ``missing_ok``, a 404.
         An error answer raises the errors of errors.py, its HTTP status in ``details['status']``."""
         try:
-            status, raw = self._raw_get(path, self._timeout(None), query, method=method, body=body,
-                                        content_type=content_type)
-            data = _read_all(raw)
+            status, raw = self._raw_get(path, None, query, method=method, body=body, content_type=content_type,
+                                        what=what)
+            data = self._body(raw, what)
         except FleetopsError:
             raise
         except Exception as exc:  # pylint: disable=broad-except
@@ -372,9 +447,10 @@ class KubeTarget(Target):
             path = '/' + path
         return '/api/v1/namespaces/%s/pods/%s:%s/proxy%s' % (self.namespace, self.pod_name, self.port, path)
 
-    def _raw_get(self, resource_path, timeout, query=None, method='GET', body=None, content_type=None):
+    def _raw_get(self, resource_path, timeout, query=None, method='GET', body=None, content_type=None, what=None):
         """(status, urllib3 response not yet read) of a GET (or ``method`` with a JSON ``body``) on the
-        API server, any version of the client."""
+        API server, any version of the client. Connect, TLS and the wait for the answer get
+        ``timeout`` (default the target's), no more than the run's deadline leaves."""
         api = self.api_client
         headers = {'Accept': '*/*'}
         if body is not None:
@@ -383,28 +459,50 @@ class KubeTarget(Target):
             verb, url, hdrs, data, _post = api.param_serialize(
                 method, resource_path, query_params=list(query or []), header_params=headers, body=body,
                 auth_settings=['BearerToken'])
-            resp = api.call_api(verb, url, header_params=hdrs, body=data, _request_timeout=timeout)
-            raw = getattr(resp, 'response', resp)
-            return resp.status, raw
+            raw = self._send(verb, url, hdrs, data, timeout, what)
+            return raw.status, raw
+        limit = self._timeout(timeout, what)
         try:
             raw = api.call_api(resource_path, method, query_params=list(query or []), header_params=headers, body=body,
-                               auth_settings=['BearerToken'], _preload_content=False, _request_timeout=timeout,
+                               auth_settings=['BearerToken'], _preload_content=False, _request_timeout=(limit, limit),
                                _return_http_data_only=True)
         except ApiException as exc:
             return exc.status, _Preread(exc.body)
         return raw.status, raw
 
+    def _send(self, method, url, headers, body, timeout, what=None):
+        """One request through the client's connection pool (its TLS, proxy and authentication
+        settings), each attempt with the time left: urllib3's own retry would give a second attempt
+        the whole timeout again. One more attempt after a failure that is not a timeout, while
+        time is left (a connection the server closed; not twice a request that may have been
+        applied: only a refused connection is tried again for a change)."""
+        pool = self.api_client.rest_client.pool_manager
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        for attempt in (0, 1):
+            limit = self._timeout(timeout, what)
+            try:
+                return pool.request(method, url, body=body, headers=headers, preload_content=False,
+                                    timeout=urllib3.Timeout(connect=limit, read=limit), retries=_ONE_ATTEMPT)
+            except urllib3.exceptions.MaxRetryError as exc:
+                reason = exc.reason
+                again = not isinstance(reason, (urllib3.exceptions.TimeoutError, socket.timeout))
+                if method not in ('GET', 'HEAD'):
+                    again = again and isinstance(reason, urllib3.exceptions.NewConnectionError)
+                if attempt or not again or (self.deadline is not None and self.deadline.expired()):
+                    raise
+        raise TargetUnreachable(self.where())  # pragma: no cover - the loop returns or raises
+
     def _proxy_open(self, path, timeout):
-        timeout = self._timeout(timeout)
         for attempt in (0, 1):
             try:
-                status, raw = self._raw_get(self._proxy_path(path), timeout)
+                status, raw = self._raw_get(self._proxy_path(path), timeout, what='GET %s on pod %s' % (path, self._pod))
             except FleetopsError:
                 raise
             except Exception as exc:  # pylint: disable=broad-except
                 self._raise(exc, 'GET %s on pod %s' % (path, self._pod))
             if status >= 400:
-                body = _read_all(raw)
+                body = self._body(raw, 'reading %s' % path)
                 message = _status_message(body)
                 if message is None:
                     return status, _Preread(body)     # the agent's own answer
@@ -421,7 +519,7 @@ class KubeTarget(Target):
     def http_get(self, path, timeout=None):
         status, raw = self._proxy_open(path, timeout)
         try:
-            return status, _read_all(raw)
+            return status, self._body(raw, 'reading %s' % path)
         except Exception as exc:  # pylint: disable=broad-except
             self._raise(exc, 'reading %s' % path)
 
@@ -431,12 +529,8 @@ class KubeTarget(Target):
 
     def _iter_raw(self, raw, chunk_size, path):
         try:
-            if hasattr(raw, 'stream'):
-                for chunk in raw.stream(chunk_size):
-                    if chunk:
-                        yield chunk
-            else:
-                yield _read_all(raw)
+            for chunk in self._chunks(raw, chunk_size, 'reading %s' % path):
+                yield chunk
         except Exception as exc:  # pylint: disable=broad-except
             self._raise(exc, 'reading %s' % path)
         finally:
@@ -451,6 +545,7 @@ class KubeTarget(Target):
             ('container', self.container), ('stderr', 'true'), ('stdin', 'false'), ('stdout', 'true'), ('tty', 'false')]
         path = '/api/v1/namespaces/%s/pods/%s/exec' % (quote(self.namespace, safe=''), quote(self.pod_name, safe=''))
         api = self.api_client
+        bound = _WS_CONNECT_TIMEOUT.set(self._timeout(None, 'exec in pod %s' % self._pod))
         try:
             if hasattr(api, 'param_serialize'):
                 _method, url, headers, _body, _post = api.param_serialize(
@@ -469,6 +564,8 @@ class KubeTarget(Target):
             raise
         except Exception as exc:  # pylint: disable=broad-except
             self._raise(exc, 'exec in pod %s' % self._pod)
+        finally:
+            _WS_CONNECT_TIMEOUT.reset(bound)
 
     @staticmethod
     def _as_bytes(data):
@@ -486,8 +583,9 @@ class KubeTarget(Target):
     def _exec_frames(self, argv, timeout=None, idle=False):
         """``('out' | 'err', bytes)`` of a command in the agent's container as they arrive, then
         ``('rc', exit code or None)``. ``timeout`` bounds the whole command, or with ``idle`` the
-        time without output."""
-        limit = self._timeout(timeout)
+        time without output; the run's deadline bounds it all."""
+        limit = float(timeout or self.timeout or 30)
+        what = '%s in pod %s' % (' '.join(argv[:3]), self._pod)
         ws = self.open_exec(argv, binary=True)
         channels = (('out', ws.peek_stdout, ws.read_stdout), ('err', ws.peek_stderr, ws.read_stderr))
         deadline = _now() + limit
@@ -497,7 +595,11 @@ class KubeTarget(Target):
                     raise TargetTimeout('cluster %s: %s in pod %s/%s %s %ss' % (
                         self.cluster, ' '.join(argv[:3]), self.namespace, self._pod,
                         'sent nothing for' if idle else 'did not finish within', limit))
-                ws.update(timeout=1)
+                left = min(self._timeout(None, what), max(deadline - _now(), 0.001))
+                sock = getattr(getattr(ws, 'sock', None), 'sock', None)
+                if sock is not None:
+                    sock.settimeout(left)   # a frame that starts and never ends
+                ws.update(timeout=min(1.0, left))
                 got = False
                 for kind, peek, read in channels:
                     if peek():
@@ -562,8 +664,8 @@ class KubeTarget(Target):
             query.append(('previous', 'true'))
         path = '/api/v1/namespaces/%s/pods/%s/log' % (quote(self.namespace, safe=''), quote(self.pod_name, safe=''))
         try:
-            status, raw = self._raw_get(path, self._timeout(None), query)
-            data = _read_all(raw)
+            status, raw = self._raw_get(path, None, query, what='log of pod %s' % self._pod)
+            data = self._body(raw, 'log of pod %s' % self._pod)
         except FleetopsError:
             raise
         except Exception as exc:  # pylint: disable=broad-except
@@ -673,8 +775,11 @@ class DirectTarget(Target):
             proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as exc:
             raise FleetopsError('cannot run %s: %s' % (argv[0], exc))
+        limit = float(timeout or self.timeout or 30)
+        if self.deadline is not None:
+            limit = max(min(limit, self.deadline.remaining()), 0.001)
         try:
-            out, err = proc.communicate(timeout=float(timeout or self.timeout or 30))
+            out, err = proc.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()

@@ -36,6 +36,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import os
 import re
 import stat as _stat
@@ -219,10 +220,11 @@ class Verifier:
         """Verify one segment (or checkpoint file) read from ``stream``.
 
         ``stream``: an object with ``readinto`` or an iterable of byte chunks, positioned at
-        ``start`` (a multiple of the page size). ``last``: the newest segment of the WAL;
-        ``live``: the agent is writing it, so an incomplete record at its very end is a write in
-        progress (``torn_tail``), not a corruption. ``partial``: reading starts mid-segment, so
-        the first fragments of the first page may continue a record we did not see.
+        ``start`` (a multiple of the page size). ``last``: the newest segment of the WAL, where an
+        incomplete record at the very end is its torn tail (``torn_tail``), not a corruption;
+        ``live``: the agent is writing it (the torn tail is a write in progress; else a write a
+        crash cut short, which Prometheus cuts off at start). ``partial``: reading starts
+        mid-segment, so the first fragments of the first page may continue a record we did not see.
         """
         if start % PAGE_SIZE:
             raise ValueError('start must be page aligned')
@@ -386,19 +388,24 @@ class Verifier:
         records = sum(res.compression)
         res.fragments = records + continued
         res.records = records
+        # Data that stops inside a record at the very end of the newest segment is a torn tail, not a
+        # corruption: a write in progress when the agent runs; when it is stopped, the write its crash
+        # cut short, which Prometheus's repair at start-up cuts off (only that partial record is lost).
+        # Anywhere else (a closed segment, a checkpoint) it is a corruption.
         if incomplete is not None:
             reason, frag = incomplete
             frag += base - n
             offset = rec_start if in_rec else frag
-            if last and live:
-                res.torn_tail = {'segment': segment, 'offset': offset, 'bytes': base - offset,
-                                 'reason': reason + ' while the agent is writing'}
+            if last:
+                res.torn_tail = {'segment': segment, 'offset': offset, 'bytes': base - offset, 'fragment_offset': frag,
+                                 'reason': reason + (' while the agent is writing' if live else '')}
             else:
                 self._add(res, reason, offset, frag)
         elif in_rec:
-            if last and live:
+            if last:
                 res.torn_tail = {'segment': segment, 'offset': rec_start, 'bytes': base - rec_start,
-                                 'reason': 'last record is torn (write in progress)'}
+                                 'fragment_offset': rec_start,
+                                 'reason': 'last record is torn' + (' (write in progress)' if live else '')}
             else:
                 self._add(res, 'last record is torn', rec_start, rec_start)
         return res
@@ -421,13 +428,129 @@ class Verifier:
 
 
 def verify_file(path, segment=None, start=0, last=False, live=False, partial=False, verifier=None):
-    """Verify one local file (a segment or a checkpoint file)."""
+    """Verify one local file (a segment or a checkpoint file); ``UnreadableFile`` when it is not one."""
     verifier = verifier or Verifier()
-    with open(path, 'rb', buffering=0) as handle:
-        if start:
-            handle.seek(start)
+    with open_local_file(path, start) as handle:
         return verifier.verify(handle, segment or os.path.basename(path), start=start, last=last,
                                live=live, partial=partial)
+
+
+# --------------------------------------------------------------------------- local files
+
+class UnreadableFile(Exception):
+    """A file of the WAL that is not read: ``reason`` says why in words (a named pipe, a symbolic
+    link loop, no permission, an I/O error), after the file's name."""
+
+    def __init__(self, path, reason):
+        super(UnreadableFile, self).__init__('%s %s' % (path, reason))
+        self.path = path
+        self.reason = reason
+
+
+class DeadlinePassed(Exception):
+    """The reads of a verification ran out of time (``verify_listing``'s deadline)."""
+
+
+_FILE_TYPES = ((_stat.S_ISFIFO, 'named pipe (FIFO)'), (_stat.S_ISSOCK, 'socket'), (_stat.S_ISCHR, 'character device'),
+               (_stat.S_ISBLK, 'block device'), (_stat.S_ISDIR, 'directory'), (_stat.S_ISLNK, 'symbolic link'))
+
+
+def file_type_name(mode):
+    """What a file of ``mode`` is, in words ('regular file', 'named pipe (FIFO)', ...)."""
+    for test, name in _FILE_TYPES:
+        if test(mode):
+            return name
+    return 'regular file' if _stat.S_ISREG(mode) else 'special file'
+
+
+def not_regular_reason(mode):
+    return 'is a %s, not a regular file: not opened' % file_type_name(mode)
+
+
+def os_error_reason(exc):
+    """An ``OSError`` of a local file as the rest of a sentence after the file's name (never
+    only ``[Errno N]``)."""
+    code = getattr(exc, 'errno', None)
+    if code == errno.ELOOP:
+        return 'is a symbolic link loop (following it comes back to itself: too many levels of symbolic links)'
+    if code == errno.ENOENT:
+        return 'does not exist'
+    if code in (errno.EACCES, errno.EPERM):
+        return 'cannot be read: permission denied (run as a user who may read the WAL, e.g. with become)'
+    if code == errno.EIO:
+        return 'cannot be read: input/output error (a failing disk or a lost network mount?)'
+    if code == errno.ESTALE:
+        return 'cannot be read: stale file handle (the network file system lost it)'
+    if code == errno.ENOTDIR:
+        return 'cannot be reached: a part of its path is not a directory'
+    text = getattr(exc, 'strerror', None) or str(exc) or type(exc).__name__
+    return 'cannot be read: %s' % (text[:1].lower() + text[1:])
+
+
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_NOCTTY', 0) | getattr(os, 'O_CLOEXEC', 0)
+               | getattr(os, 'O_BINARY', 0))
+
+
+def open_local_file(path, start=0):
+    """The one place a local WAL file is opened: a regular file only (a symbolic link is followed,
+    as Prometheus does), checked before opening and again on the open file, and opened without
+    blocking, so a named pipe or a device put (or swapped) in the WAL directory is never waited on.
+
+    Returns an unbuffered binary file positioned at ``start``. Raises ``FileNotFoundError`` when
+    the file is gone (a truncation deleted it) and ``UnreadableFile`` for anything else.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise UnreadableFile(path, 'is a symbolic link to %s, which does not exist' % _link_target(path))
+        raise
+    except OSError as exc:
+        raise UnreadableFile(path, os_error_reason(exc))
+    if not _stat.S_ISREG(st.st_mode):
+        raise UnreadableFile(path, not_regular_reason(st.st_mode))
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise UnreadableFile(path, os_error_reason(exc))
+    try:
+        st = os.fstat(fd)
+        if not _stat.S_ISREG(st.st_mode):
+            raise UnreadableFile(path, 'was replaced by a %s while being opened: not read' % file_type_name(st.st_mode))
+        if start:
+            os.lseek(fd, start, os.SEEK_SET)
+        return os.fdopen(fd, 'rb', buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _link_target(path):
+    try:
+        return os.readlink(path)
+    except OSError:
+        return '?'
+
+
+class _DeadlineReader(object):
+    """``readinto`` of a stream (a file or an iterator of chunks) while a ``core.http.Deadline``
+    has time left: each read first looks at the time left, as core/http's sockets do (one read
+    is at most ``READ_SIZE``, so the deadline is passed by at most one read)."""
+
+    def __init__(self, stream, deadline):
+        readinto = getattr(stream, 'readinto', None)
+        if readinto is None:
+            stream = IterReader(stream)
+            readinto = stream.readinto
+        self._readinto = readinto
+        self._deadline = deadline
+
+    def readinto(self, buf):
+        if self._deadline.expired():
+            raise DeadlinePassed()
+        return self._readinto(buf)
 
 
 # --------------------------------------------------------------------------- listing
@@ -442,13 +565,16 @@ class WalListing:
         self.checkpoints = []    # [{'name','index','size_bytes','mtime','tmp','files': [(name, size)]}]
         self.other_bytes = 0
         self.volume = None       # {'capacity','used','available','used_ratio'} or None
+        self.unreadable = {}     # {relname: why} WAL files (by name) that are not regular files or cannot be reached
 
     @property
     def size_bytes(self):
         return (sum(s[2] for s in self.segments) + sum(c['size_bytes'] for c in self.checkpoints) + self.other_bytes)
 
-    def add(self, relname, size, mtime, is_dir):
-        """Add one entry: ``relname`` relative to the WAL directory (one level of subdirectory)."""
+    def add(self, relname, size, mtime, is_dir, unreadable=None):
+        """Add one entry: ``relname`` relative to the WAL directory (one level of subdirectory).
+        ``unreadable``: why the entry is not read (not a regular file, a symbolic link loop...);
+        kept in ``unreadable`` when its name is one of a WAL file."""
         parts = relname.strip('/').split('/')
         if parts[0] in ('', '.'):
             return
@@ -460,6 +586,8 @@ class WalListing:
                 self.segments.append((int(parts[0]), parts[0], size, mtime))
             elif not is_dir:
                 self.other_bytes += size
+            if unreadable and (m or SEGMENT_RE.match(parts[0])):
+                self.unreadable[parts[0]] = unreadable
             return
         m = CHECKPOINT_RE.match(parts[0])
         if m:
@@ -467,6 +595,8 @@ class WalListing:
             if not is_dir:
                 cp['size_bytes'] += size
                 cp['files'].append(('/'.join(parts[1:]), size))
+                if unreadable and SEGMENT_RE.match(parts[-1]):
+                    self.unreadable['/'.join(parts)] = unreadable
         elif not is_dir:
             self.other_bytes += size
 
@@ -526,6 +656,7 @@ class WalListing:
                 {'name': c['name'], 'index': c['index'], 'size_bytes': c['size_bytes'], 'age_seconds': self.age(c['mtime'])}
                 for c in self.checkpoints if c['tmp']],
             'non_sequential_segments': ['%08d-%08d' % g if g[0] != g[1] else '%08d' % g[0] for g in self.gaps()],
+            'unreadable_files': [{'file': name, 'reason': why} for name, why in sorted(self.unreadable.items())],
         }
         if cp is not None:
             out['checkpoint'] = {'name': cp['name'], 'index': cp['index'], 'size_bytes': cp['size_bytes'],
@@ -545,33 +676,63 @@ def make_volume(capacity, used, available):
     return {'capacity': int(capacity), 'used': int(used), 'available': int(available), 'used_ratio': ratio}
 
 
+def _entry_stat(entry):
+    """(stat, why it is not read or None) of a directory entry: a symbolic link is followed (as
+    Prometheus does); one that cannot be (a loop, a missing target) keeps its own stat and says why.
+    None when the entry is gone (deleted by a truncation while we list)."""
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return None, None
+    if _stat.S_ISLNK(st.st_mode):
+        try:
+            st = entry.stat(follow_symlinks=True)
+        except FileNotFoundError:
+            return st, 'is a symbolic link to %s, which does not exist' % _link_target(entry.path)
+        except OSError as exc:
+            return st, os_error_reason(exc)
+    if _stat.S_ISREG(st.st_mode) or _stat.S_ISDIR(st.st_mode):
+        return st, None
+    return st, not_regular_reason(st.st_mode)
+
+
 def list_local(path, now=None):
-    """List a local WAL directory. Raises ``FileNotFoundError`` / ``NotADirectoryError``."""
+    """List a local WAL directory. Raises ``FileNotFoundError`` / ``NotADirectoryError``, and
+    ``UnreadableFile`` when the directory cannot be reached (a symbolic link loop...)."""
     listing = WalListing(path, now=now)
-    if not os.path.isdir(path):
-        if os.path.exists(path):
-            raise NotADirectoryError('%s is not a directory' % path)
+    try:
+        top = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise UnreadableFile(path, 'is a symbolic link to %s, which does not exist' % _link_target(path))
         raise FileNotFoundError('%s does not exist' % path)
+    except PermissionError:
+        raise
+    except OSError as exc:
+        raise UnreadableFile(path, os_error_reason(exc))
+    if not _stat.S_ISDIR(top.st_mode):
+        raise NotADirectoryError('%s is not a directory' % path)
     with os.scandir(path) as entries:
         for entry in entries:
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue        # deleted by a truncation while we list
+            st, why = _entry_stat(entry)
+            if st is None:
+                continue
             is_dir = _stat.S_ISDIR(st.st_mode)
-            listing.add(entry.name, 0 if is_dir else st.st_size, st.st_mtime, is_dir)
+            listing.add(entry.name, 0 if is_dir else st.st_size, st.st_mtime, is_dir, unreadable=why)
             if is_dir and CHECKPOINT_RE.match(entry.name):
                 try:
                     with os.scandir(entry.path) as sub:
                         for child in sub:
-                            try:
-                                cst = child.stat(follow_symlinks=False)
-                            except FileNotFoundError:
+                            cst, cwhy = _entry_stat(child)
+                            if cst is None:
                                 continue
                             cdir = _stat.S_ISDIR(cst.st_mode)
-                            listing.add(entry.name + '/' + child.name, 0 if cdir else cst.st_size, cst.st_mtime, cdir)
+                            listing.add(entry.name + '/' + child.name, 0 if cdir else cst.st_size, cst.st_mtime, cdir,
+                                        unreadable=cwhy)
                 except FileNotFoundError:
                     pass
+                except OSError as exc:
+                    listing.unreadable[entry.name] = os_error_reason(exc)
     try:
         listing.volume = volume_from_statvfs(os.statvfs(path))
     except OSError:
@@ -628,20 +789,33 @@ def parse_pod_listing(path, out, now=None):
     return listing.finish()
 
 
+# the file types of ``stat -c %F`` (GNU and busybox) and of ``ls -l``'s first letter that are no WAL file
+_POD_SPECIAL = {'fifo': 'named pipe (FIFO)', 'socket': 'socket', 'character special file': 'character device',
+                'block special file': 'block device'}
+_LS_SPECIAL = {'p': 'fifo', 's': 'socket', 'c': 'character special file', 'b': 'block special file'}
+
+
+def _special(kind):
+    name = _POD_SPECIAL.get(kind)
+    return None if name is None else 'is a %s, not a regular file: not opened' % name
+
+
 def _parse_entry(line):
     if '|' in line and not line.startswith(('-', 'd', 'l')):
         head, name = line.split('|', 1)
         fields = head.split(None, 2)
         if len(fields) == 3:
+            kind = fields[2].strip()
             try:
-                return name, int(fields[0]), float(fields[1]), fields[2].strip() == 'directory'
+                return name, int(fields[0]), float(fields[1]), kind == 'directory', _special(kind)
             except ValueError:
                 return None
     # ls -ld --time-style=+%s: mode links user group size epoch name
     fields = line.split(None, 6)
     if len(fields) == 7:
         try:
-            return fields[6], int(fields[4]), float(fields[5]), fields[0].startswith('d')
+            return (fields[6], int(fields[4]), float(fields[5]), fields[0].startswith('d'),
+                    _special(_LS_SPECIAL.get(fields[0][:1])))
         except ValueError:
             return None
     return None
@@ -720,6 +894,7 @@ class WalReport:
         self.live = live
         self.results = []
         self.notes = []
+        self.skipped = []       # [{'kind', 'file', 'reason'}]: files not read (not regular files, unreachable)
         self.error = None
         self.started = time.time()
         self.seconds = None
@@ -729,6 +904,19 @@ class WalReport:
 
     def note(self, text):
         self.notes.append(text)
+
+    def skip(self, kind, name, reason):
+        """``name`` was not read: ``reason`` follows its name in a sentence."""
+        self.skipped.append({'kind': kind, 'file': name, 'reason': reason})
+        self.note('%s %s %s' % (kind, name, reason))
+
+    def out_of_time(self, deadline, plan):
+        """The deadline passed before every file of ``plan`` was verified to its end."""
+        total = sum(p[4] for p in plan)
+        read = sum(res.bytes for _k, res in self.results)
+        self.error = ('verification stopped when the timeout of %gs was spent: %d of %d file(s) verified (%s of %s); '
+                      'raise timeout, or verify less (verify tail or none)'
+                      % (deadline.seconds, len(self.results), len(plan), _human(read), _human(total)))
 
     def finish(self):
         self.seconds = round(time.time() - self.started, 3)
@@ -785,6 +973,7 @@ class WalReport:
             'bytes_per_second': int(nbytes / self.seconds) if self.seconds else None,
             'crc_implementation': CRC_IMPLEMENTATION,
             'notes': list(self.notes),
+            'skipped': [dict(item) for item in self.skipped],
             'error': self.error,
         }
 
@@ -796,7 +985,8 @@ class WalReport:
 def repair_preview(listing, corruptions, live=False, torn_tail=None):
     """Prometheus ``wlog.Repair``: delete every segment after the corrupted one, rewrite the
     corrupted one up to the corruption (the records that end before it), start a new segment.
-    A corrupted checkpoint is not repaired (the agent fails to start)."""
+    A corrupted checkpoint is not repaired (the agent fails to start). The torn tail of a stopped
+    agent is repaired the same way: the newest segment is cut before its torn last record."""
     out = {'needed': False, 'would_delete': [], 'would_truncate': None, 'would_keep': [], 'bytes_lost': 0,
            'checkpoint_corrupted': None, 'message': ''}
     seg_corr = [c for c in corruptions if c.get('kind', 'segment') == 'segment']
@@ -805,7 +995,8 @@ def repair_preview(listing, corruptions, live=False, torn_tail=None):
         out['checkpoint_corrupted'] = {'file': cp_corr[0]['segment'], 'offset': cp_corr[0]['offset'],
                                        'reason': cp_corr[0]['reason']}
     segs = listing.segments
-    if not seg_corr:
+    torn_cut = torn_tail if torn_tail and not live else None
+    if not seg_corr and torn_cut is None:
         out['would_keep'] = [{'segment': s[1], 'size_bytes': s[2]} for s in segs]
         if cp_corr:
             out['message'] = ('checkpoint %s is corrupted: Prometheus does not repair checkpoints and the agent will fail '
@@ -815,7 +1006,7 @@ def repair_preview(listing, corruptions, live=False, torn_tail=None):
         else:
             out['message'] = 'no repair needed: no corruption found'
         return out
-    first = min(seg_corr, key=lambda c: (int(c['segment']), c['offset']))
+    first = min(seg_corr, key=lambda c: (int(c['segment']), c['offset'])) if seg_corr else torn_cut
     idx = int(first['segment'])
     out['needed'] = True
     for s in segs:
@@ -829,9 +1020,14 @@ def repair_preview(listing, corruptions, live=False, torn_tail=None):
         else:
             out['would_delete'].append({'segment': s[1], 'size_bytes': s[2]})
             out['bytes_lost'] += s[2]
-    out['message'] = ('on its next start Prometheus would truncate segment %s at offset %d and delete %d newer segment(s): '
-                      '%d bytes of WAL lost (not yet sent samples in them are lost)'
-                      % (first['segment'], first['offset'], len(out['would_delete']), out['bytes_lost']))
+    if not seg_corr:
+        out['message'] = ('on its next start Prometheus cuts segment %s at offset %d, dropping only its torn last record '
+                          '(%d bytes the agent had not finished writing when it stopped); no other record is lost'
+                          % (first['segment'], first['offset'], out['bytes_lost']))
+    else:
+        out['message'] = ('on its next start Prometheus would truncate segment %s at offset %d and delete %d newer segment(s): '
+                          '%d bytes of WAL lost (not yet sent samples in them are lost)'
+                          % (first['segment'], first['offset'], len(out['would_delete']), out['bytes_lost']))
     if cp_corr:
         out['message'] += '; checkpoint %s is corrupted too and is not repaired' % cp_corr[0]['segment']
     return out
@@ -886,21 +1082,47 @@ def guess_live(listing, window=LIVE_WINDOW_SECONDS, path=None, proc='/proc'):
     return age is not None and age <= window
 
 
-def verify_listing(listing, mode, opener, live=False, verifier=None):
+def verify_listing(listing, mode, opener, live=False, verifier=None, deadline=None):
     """Verify the files of ``listing`` per ``mode``; ``opener(relpath, start)`` returns a stream
-    (object with ``readinto`` or iterator of chunks), may raise ``FileNotFoundError``."""
+    (object with ``readinto`` or iterator of chunks), may raise ``FileNotFoundError`` (the file
+    is gone) or ``UnreadableFile`` (it is not read: ``wal.unreadable_files``).
+
+    A file the listing already knows not to be a regular file is not opened. ``deadline``: a
+    ``core.http.Deadline`` over all the reads; when it passes, verification stops there and the
+    report's ``error`` says how far it came (what was verified before stands)."""
     report = WalReport(listing, mode, live)
     if mode == 'none':
         return report.finish()
     verifier = verifier or Verifier()
-    for kind, name, rel, start, size, last, partial in plan_verification(listing, mode):
+    plan = plan_verification(listing, mode)
+    for kind, name, rel, start, size, last, partial in plan:
+        if rel in listing.unreadable:
+            report.skip(kind, name, listing.unreadable[rel])
+            continue
+        if deadline is not None and deadline.expired():
+            report.out_of_time(deadline, plan)
+            break
         try:
             stream = opener(rel, start)
         except FileNotFoundError:
             report.note('%s %s vanished before it could be read (truncated by the agent?)' % (kind, name))
             continue
+        except UnreadableFile as exc:
+            report.skip(kind, name, exc.reason)
+            continue
         try:
-            res = verifier.verify(stream, name, start=start, last=last, live=live, partial=partial)
+            res = verifier.verify(stream if deadline is None else _DeadlineReader(stream, deadline), name,
+                                  start=start, last=last, live=live, partial=partial)
+        except DeadlinePassed:
+            report.out_of_time(deadline, plan)
+            break
+        except FileNotFoundError:
+            report.note('%s %s vanished before it could be read (truncated by the agent?)' % (kind, name))
+            continue
+        except OSError as exc:
+            # a local read that failed midway (an I/O error, a stale network file system)
+            report.skip(kind, name, os_error_reason(exc))
+            continue
         except Exception as exc:  # pylint: disable=broad-except
             # a streamed file that the agent deleted (truncation) before ``cat`` opened it
             if 'No such file' not in str(exc):
@@ -918,11 +1140,9 @@ def verify_listing(listing, mode, opener, live=False, verifier=None):
 
 
 def local_opener(path):
+    """Open the WAL files of the local directory ``path`` (``open_local_file``)."""
     def opener(rel, start):
-        handle = open(os.path.join(path, rel), 'rb', buffering=0)
-        if start:
-            handle.seek(start)
-        return handle
+        return open_local_file(os.path.join(path, rel), start)
     return opener
 
 
@@ -938,12 +1158,12 @@ def pod_opener(target, path, chunk_size=READ_SIZE):
     return opener
 
 
-def inspect_local(path, verify='none', live=None, now=None):
+def inspect_local(path, verify='none', live=None, now=None, deadline=None):
     """List and verify a local WAL directory. Returns (listing, report)."""
     listing = list_local(path, now=now)
     if live is None:
         live = guess_live(listing)
-    report = verify_listing(listing, verify, local_opener(path), live=live)
+    report = verify_listing(listing, verify, local_opener(path), live=live, deadline=deadline)
     return listing, report
 
 
@@ -955,6 +1175,9 @@ def wal_facts(listing, report):
     facts['corruptions'] = report.corruptions()
     facts['corruptions_total'] = report.corruptions_total()
     facts['verified_bytes'] = vf['verified_bytes']
+    known = set(u['file'] for u in facts['unreadable_files'])
+    facts['unreadable_files'] = facts['unreadable_files'] + [
+        {'file': s['file'], 'reason': s['reason']} for s in report.skipped if s['file'] not in known]
     facts['crc_implementation'] = CRC_IMPLEMENTATION
     facts['verify'] = vf
     return facts
@@ -967,9 +1190,9 @@ def detect_compression_local(listing, path, verifier=None):
     name = listing.segments[-1][1]
     verifier = verifier or Verifier(read_size=PAGE_SIZE)
     try:
-        with open(os.path.join(path, name), 'rb', buffering=0) as handle:
+        with open_local_file(os.path.join(path, name)) as handle:
             res = verifier.verify(_Limited(handle, PAGE_SIZE), name, last=True, live=True)
-    except OSError:
+    except (OSError, UnreadableFile):
         return None
     comp = [0, 0, 0, 0]
     for i, v in enumerate(res.compression):
@@ -1096,6 +1319,11 @@ def check_wal_health(facts, th, verify='none'):
                       'segments missing from the WAL (%s): Prometheus cannot replay it and fails to start' % ', '.join(gaps))
     if vf.get('error'):
         return _check('WAL-HEALTH', 'unknown', None, thr, 'the WAL could not be verified: %s' % vf['error'])
+    unreadable = facts.get('unreadable_files') or []
+    if unreadable:
+        more = ' (and %d more)' % (len(unreadable) - 1) if len(unreadable) > 1 else ''
+        return _check('WAL-HEALTH', 'unknown', None, thr, 'the WAL could not be %s: %s %s%s' % (
+            'read' if verify == 'none' else 'verified', unreadable[0]['file'], unreadable[0]['reason'], more))
     stale = [c for c in facts.get('checkpoints_in_progress') or []
              if c.get('age_seconds') is not None and c['age_seconds'] > th['wal_checkpoint_tmp_warning_seconds']]
     if stale:
@@ -1106,7 +1334,11 @@ def check_wal_health(facts, th, verify='none'):
         return _check('WAL-HEALTH', 'ok', None, thr, 'WAL structure looks sane; its contents were not verified (verify=none)')
     msg = 'no corruption in %s of WAL verified (%s)' % (_human(facts.get('verified_bytes') or 0), verify)
     torn = vf.get('torn_tail')
-    if torn:
+    if torn and vf.get('agent_running') is False:
+        msg += ('; the last record of segment %s (at offset %s, %s) is torn: the agent stopped while writing it (a crash '
+                'or a kill); Prometheus cuts it off at its next start and loses only that partial record'
+                % (torn['segment'], torn.get('offset'), _human(torn.get('bytes'))))
+    elif torn:
         msg += '; the last record of %s is being written' % torn['segment']
     return _check('WAL-HEALTH', 'ok', 0, thr, msg)
 

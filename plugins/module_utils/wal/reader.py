@@ -4,7 +4,7 @@
 """Reading a WAL where it is: a local directory, or inside the agent pod through exec.
 
 What ``wal_inspect`` (and ``agent_audit``) return, free of Ansible: ``inspect(params, location,
-target)``. The page and record logic is in ``wal.py``; this module gets the bytes there: a local
+target)``. The page and record logic is in ``format.py``; this module gets the bytes there: a local
 listing and files, or ``ls``/``du``/``df`` and ``cat`` through the exec WebSocket (``FlatStream``
 reads the frames itself so memory stays flat whatever the segment size).
 """
@@ -18,6 +18,7 @@ import os
 import socket
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.checks import result_status
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import Deadline
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import format as walmod
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import (
     FleetopsError, MissingLibrary, TargetTimeout, TargetUnreachable)
@@ -44,7 +45,9 @@ class Unknown(Exception):
     """The WAL could not be read: the result is ``status: unknown`` with this reason."""
 
 
-def read_local(params):
+def read_local(params, deadline=None):
+    """The WAL directory ``params['path']`` on this machine; ``deadline`` (a ``core.http.Deadline``)
+    bounds the reads of the verification."""
     path = params['path']
     try:
         listing = walmod.list_local(path)
@@ -52,12 +55,14 @@ def read_local(params):
         raise Unknown('WAL directory %s does not exist on %s' % (path, os.uname()[1]))
     except NotADirectoryError:
         raise Unknown('%s is not a directory' % path)
-    except PermissionError as exc:
-        raise Unknown('cannot read %s: %s' % (path, exc))
+    except walmod.UnreadableFile as exc:
+        raise Unknown('WAL directory %s %s' % (path, exc.reason))
+    except OSError as exc:
+        raise Unknown('WAL directory %s %s' % (path, walmod.os_error_reason(exc)))
     live = params['agent_running']
     if live is None:
         live = walmod.guess_live(listing)
-    report = walmod.verify_listing(listing, params['verify'], walmod.local_opener(path), live=live)
+    report = walmod.verify_listing(listing, params['verify'], walmod.local_opener(path), live=live, deadline=deadline)
     compression = None
     if params['verify'] == 'none':
         compression = walmod.detect_compression_local(listing, path)
@@ -106,6 +111,7 @@ class FlatStream(object):
         target = self.target
         where = 'exec %s in pod %s/%s' % (' '.join(argv[:2]), target.namespace, target.pod_name)
         timeout = float(getattr(target, 'timeout', None) or 30)
+        arm = getattr(target, 'socket_timeout', None)
         try:
             client = target.open_exec(argv, binary=True)
         except FleetopsError:
@@ -127,6 +133,8 @@ class FlatStream(object):
                 end -= start
                 start = 0
             while end - start < need:
+                if arm is not None:
+                    raw.settimeout(arm(timeout, where))     # the time the run's deadline leaves
                 try:
                     n = raw.recv_into(view[end:])
                 except socket.timeout:
@@ -269,16 +277,20 @@ def _pod_compression(target, path, listing):
     return None if found == 'unknown' else found
 
 
-def inspect(params, location, target=None):
+def inspect(params, location, target=None, deadline=None):
     """The result of ``wal_inspect`` (no ``changed``): ``location`` is ``local`` or ``pod``;
     ``target`` the pod's ``target.Target``, or a function that makes one (called here, so that a
     connection problem becomes the ``unknown`` result). ``params`` holds the module's options
-    (path, verify, repair_preview, agent_running, thresholds and the connection options)."""
+    (path, verify, repair_preview, agent_running, thresholds, timeout and the connection options).
+    ``deadline``: a ``core.http.Deadline`` over the local reads; by default one of ``timeout``
+    seconds from now (none without a timeout)."""
     result = dict(location=location)
     thresholds = walmod.wal_thresholds(params.get('thresholds'))
+    if deadline is None and params.get('timeout'):
+        deadline = Deadline(params['timeout'])
     try:
         if location == 'local':
-            listing, report, compression, extra = read_local(params)
+            listing, report, compression, extra = read_local(params, deadline)
         else:
             listing, report, compression, extra = read_pod(params, target)
     except Unknown as exc:

@@ -14,6 +14,8 @@ import copy
 import json
 import os
 import re
+import socket
+import ssl
 import threading
 import time
 import urllib.error
@@ -246,6 +248,57 @@ class MetricsFaultServer:
         self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+# ----------------------------------------------------------------------------- silent servers
+
+class SilentServer:
+    """A server on 127.0.0.1 that accepts every connection and never sends a byte (issue 17): with
+    ``tls`` it first completes the TLS handshake (a certificate for 127.0.0.1 signed by ``ca_pem``,
+    a trustme CA), else it does not even do that. Put its ``url`` as the ``server`` of a kubeconfig
+    (with ``ca_pem`` as its CA) to make an API server that is there and never answers."""
+
+    def __init__(self, tls: bool = False):
+        import trustme  # pylint: disable=import-outside-toplevel
+        ca = trustme.CA(organization_name="fleetops silent server")
+        self.ca_pem = ca.cert_pem.bytes()
+        self._tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH) if tls else None
+        if tls:
+            ca.issue_cert("127.0.0.1").configure_cert(self._tls)
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(256)
+        self.port = self._sock.getsockname()[1]
+        self.url = "https://127.0.0.1:%d" % self.port
+        self.accepted = 0
+        self._held = []
+        threading.Thread(target=self._accept, name="silent-server", daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _addr = self._sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            if self._tls is not None:
+                threading.Thread(target=self._handshake, args=(conn,), daemon=True).start()
+            else:
+                self._held.append(conn)
+
+    def _handshake(self, conn):
+        try:
+            conn.settimeout(30)
+            self._held.append(self._tls.wrap_socket(conn, server_side=True))
+        except (OSError, ssl.SSLError):
+            conn.close()
+
+    def stop(self):
+        for sock in [self._sock] + self._held:
+            try:
+                sock.close()
+            except OSError:
+                pass
 
 
 # ----------------------------------------------------------------------------- the daily run

@@ -28,8 +28,8 @@ import pytest
 from labkit.faults import list_segments, record_fragments  # the lab's own WAL helpers
 from labkit.runtime import http_request
 from lab_fixtures import lab_status, reset_pod, wait_for, wait_scraping
-from reliability_helpers import (AGENT_SIDE_CHECKS, MATRIX, MatrixRow, MetricsFaultServer, derived_kubeconfig,
-                                 describe_checks, direct_host_vars, kube_host_vars, other_ca_pem,
+from reliability_helpers import (AGENT_SIDE_CHECKS, MATRIX, MatrixRow, MetricsFaultServer, SilentServer,
+                                 derived_kubeconfig, describe_checks, direct_host_vars, kube_host_vars, other_ca_pem,
                                  real_clusters, run_daily, write_inventory)
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -227,6 +227,11 @@ CASES = [
          expect_unknown_cluster(REFUSED_RE)),
     Case("DNS unresolvable", 1, "extra", "unknown: POD unknown, the name does not resolve",
          expect_unknown_cluster(DNS_RE)),
+    # issue 17: an API server that accepts and never answers (fleet_module_timeout 5)
+    Case("API silent, no TLS", 1, "extra", "unknown: POD unknown, timed out, within the timeout",
+         expect_unknown_cluster(TIMEOUT_RE)),
+    Case("API silent after TLS", 1, "extra", "unknown: POD unknown, timed out, within the timeout",
+         expect_unknown_cluster(TIMEOUT_RE)),
     # round 2: a full volume, a revoked token; a page of garbage
     Case("disk full", 2, "b", "WAL-HEALTH critical (volume full, WAL writes failed: grow the PVC / free space)",
          expect_status("WAL-HEALTH", {"critical"}, r"full|no space left"), *_df),
@@ -272,6 +277,8 @@ EXTRA_HOSTS = {  # extra inventory host of each "extra" case
     "TLS CA mismatch": "tls-ca-mismatch",
     "connection refused": "conn-refused",
     "DNS unresolvable": "dns-unresolvable",
+    "API silent, no TLS": "api-silent-tcp",
+    "API silent after TLS": "api-silent-tls",
     "metrics page of garbage": "direct-garbage",
     "50 MB metrics page": "direct-50mb",
     "/metrics hangs": "direct-hang",
@@ -288,11 +295,13 @@ class Ctx:
         self.workdir = workdir
         self.clusters = dict(zip(SLOTS, real_clusters(lab)))
         self.saved = {}
-        self.kubeconfig = derived_kubeconfig(lab, workdir / "extra-kubeconfig", {
+        self.silent = {"api-silent-tcp": SilentServer(), "api-silent-tls": SilentServer(tls=True)}
+        self.kubeconfig = derived_kubeconfig(lab, workdir / "extra-kubeconfig", dict({
+            name: {"from": self.clusters["a"], "server": srv.url, "ca_pem": srv.ca_pem} for name, srv in self.silent.items()}, **{
             "tls-ca-mismatch": {"from": self.clusters["a"], "ca_pem": other_ca_pem()},
             "conn-refused": {"from": self.clusters["a"], "server": "https://127.0.0.1:1"},
             "dns-unresolvable": {"from": self.clusters["a"], "server": "https://no-such-cluster.fleetops.invalid:6443"},
-        })
+        }))
         self.server = MetricsFaultServer(lab.agent_url(self.clusters["a"])).start()
         self.results = {}
 
@@ -305,6 +314,8 @@ class Ctx:
 
     def extra_host_vars(self, host, control):
         wal = self.lab.state["clusters"][control]["wal_dir"]
+        if host in self.silent:
+            return dict(kube_host_vars(self.lab, self.kubeconfig, host, self.clusters["a"]), fleet_module_timeout=5)
         if host in ("tls-ca-mismatch", "conn-refused", "dns-unresolvable"):
             return kube_host_vars(self.lab, self.kubeconfig, host, self.clusters["a"])
         mode = {"direct-garbage": "garbage", "direct-50mb": "big", "direct-hang": "hang"}[host]
@@ -313,6 +324,8 @@ class Ctx:
 
     def close(self):
         self.server.stop()
+        for server in self.silent.values():
+            server.stop()
 
     def run_round(self, number):
         """Inject the round's faults, run the daily playbook once, heal (always); one row per case."""

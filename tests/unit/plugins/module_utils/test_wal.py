@@ -211,6 +211,11 @@ def test_invalid_length(genwal):
     assert facts["corruptions"][0]["fragment_offset"] == frag
 
 
+def wal_health(listing, report, mode="full"):
+    facts = wal.wal_facts(listing, report)
+    return next(c for c in wal.wal_checks(facts, listing.volume, verify=mode) if c["id"] == "WAL-HEALTH")
+
+
 def test_torn_tail_of_last_segment_live_vs_stopped(genwal):
     last = genwal / segs(genwal)[-1]
     off = walgen.tear_tail(last)
@@ -219,40 +224,63 @@ def test_torn_tail_of_last_segment_live_vs_stopped(genwal):
     tt = facts["verify"]["torn_tail"]
     assert tt["segment"] == last.name and tt["offset"] == off
     assert report.repair_preview()["needed"] is False
-    _l, report, facts = inspect(genwal, "full", live=False)
-    expected = {"segment": last.name, "offset": off, "reason": "last record is torn", "fragment_offset": off, "kind": "segment"}
-    assert facts["corruptions"] == [expected]
+    # a stopped agent (an ordinary crash): Prometheus cuts the partial record off at start, nothing else
+    listing, report, facts = inspect(genwal, "full", live=False)
+    assert facts["corruptions"] == [] and facts["corruptions_total"] == 0
+    tt = facts["verify"]["torn_tail"]
+    assert (tt["segment"], tt["offset"], tt["reason"]) == (last.name, off, "last record is torn")
+    assert tt["bytes"] == last.stat().st_size - off
+    health = wal_health(listing, report)
+    assert health["status"] == "ok"
+    assert "the agent stopped while writing it" in health["message"]
+    assert "loses only that partial record" in health["message"] and last.name in health["message"]
     preview = report.repair_preview()
     assert preview["would_truncate"]["at_offset"] == off and preview["would_delete"] == []
+    assert preview["bytes_lost"] == tt["bytes"] and "only its torn last record" in preview["message"]
+    assert [k["segment"] for k in preview["would_keep"]] == segs(genwal)[:-1]
 
 
 def test_torn_record_in_earlier_segment_is_corruption_even_live(genwal):
     seg = genwal / segs(genwal)[1]
     off = walgen.tear_tail(seg)
-    _l, _r, facts = inspect(genwal, "full", live=True)
-    assert facts["corruptions"][0]["segment"] == seg.name
-    assert facts["corruptions"][0]["offset"] == off
-    assert facts["verify"]["torn_tail"] is None
+    for live in (True, False):
+        listing, report, facts = inspect(genwal, "full", live=live)
+        expected = {"segment": seg.name, "offset": off, "reason": "last record is torn", "fragment_offset": off,
+                    "kind": "segment"}
+        assert facts["corruptions"] == [expected]
+        assert facts["verify"]["torn_tail"] is None
+        assert wal_health(listing, report)["status"] == "critical"
 
 
 def test_truncated_header(genwal):
     last = genwal / segs(genwal)[-1]
     off = walgen.truncate_in_header(last)
-    _l, _r, facts = inspect(genwal, "full", live=True)
-    assert facts["corruptions"] == [] and facts["verify"]["torn_tail"]["offset"] <= off
+    for live in (True, False):
+        _l, _r, facts = inspect(genwal, "full", live=live)
+        assert facts["corruptions"] == [] and facts["verify"]["torn_tail"]["offset"] <= off
+        assert facts["verify"]["torn_tail"]["fragment_offset"] == off
+    closed = genwal / segs(genwal)[1]
+    off = walgen.truncate_in_header(closed)
     _l, _r, facts = inspect(genwal, "full", live=False)
     c = facts["corruptions"][0]
+    assert c["segment"] == closed.name
     assert c["fragment_offset"] == off and "truncated fragment header" in c["reason"]
 
 
 def test_truncated_payload(genwal):
-    last = genwal / segs(genwal)[-1]
-    frags = walgen.read_fragments(last)
-    off, _t, length = frags[-1]
-    with open(last, "r+b") as fh:
-        fh.truncate(off + 7 + length // 2)
-    _l, _r, facts = inspect(genwal, "full", live=False)
+    names = segs(genwal)
+    for name in (names[-1], names[1]):
+        seg = genwal / name
+        off, _t, length = walgen.read_fragments(seg)[-1]
+        with open(seg, "r+b") as fh:
+            fh.truncate(off + 7 + length // 2)
+    listing, report, facts = inspect(genwal, "full", live=False)
+    # the closed segment: a corruption; the newest one of the stopped agent: its torn tail
+    assert [c["segment"] for c in facts["corruptions"]] == [names[1]]
     assert "truncated fragment payload" in facts["corruptions"][0]["reason"]
+    assert facts["verify"]["torn_tail"]["segment"] == names[-1]
+    assert "truncated fragment payload" in facts["verify"]["torn_tail"]["reason"]
+    assert wal_health(listing, report)["status"] == "critical"
 
 
 def test_non_zero_padding(genwal):

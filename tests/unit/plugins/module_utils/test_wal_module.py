@@ -112,7 +112,7 @@ def test_pod_mode_through_exec(walcopy, monkeypatch):
     target = FakeTarget()
     made = []
     # without a target the runner makes the pod's from the Kubernetes options (url left out)
-    monkeypatch.setattr(runners, "target_from_params", lambda params: made.append(params) or target)
+    monkeypatch.setattr(runners, "target_from_params", lambda params, deadline=None: made.append(params) or target)
     res = run(path=str(walcopy), location="pod", verify="tail", repair_preview=True, url="http://vm:9090")
     assert made and made[0]["url"] is None
     assert res["location"] == "pod" and res["pod"] == "monitoring/prom-agent-test-0"

@@ -111,3 +111,37 @@ def test_prometheus_repair_matches_our_preview(walset):
     # and the repaired WAL verifies clean
     listing, report = wal.inspect_local(str(d), verify="full", live=False)
     assert wal.wal_facts(listing, report)["corruptions"] == []
+
+
+def _records(path):
+    """(offset, type) of the records in a segment (a record starts at a full or first fragment)."""
+    return [(off, typ & 7) for off, typ, _n in walgen.read_fragments(path) if typ & 7 in (1, 2)]
+
+
+def test_prometheus_cuts_only_the_torn_last_record_of_a_stopped_agent(walset):
+    """A crash in the middle of a record: the newest segment ends inside it. Our verifier reads it
+    as the torn tail of a stopped agent (not a corruption, WAL-HEALTH ok); the real agent repairs
+    it at start by cutting that one partial record off, as our repair preview says."""
+    d = walset / "wal"
+    names = sorted(p for p in os.listdir(d) if p.isdigit())
+    last = d / names[-1]
+    off = walgen.tear_tail(last)
+    kept_records = [r for r in _records(last) if r[0] < off]
+    listing, report = wal.inspect_local(str(d), verify="full", live=False)
+    facts = wal.wal_facts(listing, report)
+    assert facts["corruptions"] == [] and facts["verify"]["torn_tail"]["offset"] == off
+    health = next(c for c in wal.wal_checks(facts, listing.volume, verify="full") if c["id"] == "WAL-HEALTH")
+    assert health["status"] == "ok" and "loses only that partial record" in health["message"]
+    preview = report.repair_preview()
+    assert preview["would_delete"] == [] and preview["would_truncate"]["segment"] == names[-1]
+
+    log = replay(walset)
+    m = re.search(r"corruption in segment (\S+) at (\d+): last record is torn", log)
+    assert m, log[-3000:]
+    assert os.path.basename(m.group(1)) == names[-1]
+    # every record before the torn one is still there; the other segments are untouched
+    assert [r for r in _records(last) if r[0] < off] == kept_records
+    assert all((d / n).exists() for n in names)
+    listing, report = wal.inspect_local(str(d), verify="full", live=False)
+    facts = wal.wal_facts(listing, report)
+    assert facts["corruptions"] == []

@@ -1,0 +1,142 @@
+"""A Kubernetes API server that is there and never answers (issue 17 item 1).
+
+Two silent servers (``reliability_helpers.SilentServer``): one accepts the TCP connection and never
+starts TLS, the other completes the TLS handshake (a certificate its kubeconfig trusts) and never
+sends a byte. Every read-only module has ``timeout`` as the deadline of its whole run (connect, TLS
+and every read of every request: the API, the pod proxy, exec, logs), so
+
+* agent_status, agent_audit, remote_write_stats, agent_logs and wal_inspect (pod mode, through
+  exec) return ``unknown`` within ``timeout`` + 3 s (timeout 5), in Ansible's worker and as module
+  processes;
+* the daily playbook with both silent hosts among the lab's healthy clusters completes and writes
+  the report, the silent hosts ``unknown`` and the lab's clusters as in the same run without them,
+  and costs at most two module timeouts (its two gathering tasks) plus 20 s of noise more than
+  that run.
+
+Before, wal_inspect and agent_audit never returned (the exec WebSocket had no timeout) and the
+daily play hung in its gathering task. The figures go to tests/output/deadline-figures.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+import yaml
+
+from ansible_runner_helpers import REPO_ROOT, run_playbook
+from reliability_helpers import (ANSIBLE_ENV, SilentServer, derived_kubeconfig, kube_host_vars, real_clusters, run_daily,
+                                 write_inventory)
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+TIMEOUT = 5
+MARGIN = 3
+MODULES = {
+    "agent_status": {},
+    "agent_audit": {},
+    "remote_write_stats": {},
+    "agent_logs": {},
+    "wal_inspect": {"location": "pod", "verify": "tail"},
+}
+SILENT = ("api-silent-tcp", "api-silent-tls")
+FIGURES = REPO_ROOT / "tests" / "output" / "deadline-figures.md"
+TIMEOUT_RE = re.compile(r"time(d)?[ -]?out|in time", re.I)
+_FIGURES = []
+
+
+@pytest.fixture(scope="module")
+def silent(lab, tmp_path_factory):
+    servers = {"api-silent-tcp": SilentServer(), "api-silent-tls": SilentServer(tls=True)}
+    first = real_clusters(lab)[0]
+    kubeconfig = derived_kubeconfig(lab, tmp_path_factory.mktemp("silent") / "kubeconfig", {
+        name: {"from": first, "server": srv.url, "ca_pem": srv.ca_pem} for name, srv in servers.items()})
+    yield {"kubeconfig": kubeconfig, "servers": servers, "template": first}
+    for srv in servers.values():
+        srv.stop()
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    FIGURES.write_text("# Silent API server (issue 17 item 1)\n\n" + "\n".join(_FIGURES) + "\n", encoding="utf-8")
+
+
+def _module_play(lab, silent):
+    info = lab.state["clusters"][silent["template"]]
+    tasks = []
+    for context in SILENT:
+        for module, extra in MODULES.items():
+            key = "%s_%s" % (module, context.replace("-", "_"))
+            args = dict({"kubeconfig": silent["kubeconfig"], "context": context, "namespace": info["namespace"],
+                         "pod": info["pod"], "timeout": TIMEOUT}, **extra)
+            tasks += [
+                {"name": "start %s" % key, "ansible.builtin.set_fact": {"started_" + key: "{{ now().timestamp() }}"}},
+                {"name": key, "fleetops.prometheus_agent." + module: args, "register": "result_" + key,
+                 "ignore_errors": True},
+                {"name": "took %s" % key, "ansible.builtin.set_fact": {
+                    "took": "{{ now().timestamp() - (started_%s | float) }}" % key}},
+            ]
+    return [{"name": "read-only modules against a silent API server", "hosts": "localhost", "gather_facts": False,
+             "tasks": tasks}]
+
+
+@pytest.mark.parametrize("in_worker", ["1", "0"], ids=["in-worker", "module-process"])
+def test_every_module_is_unknown_within_its_timeout(lab, silent, tmp_path, in_worker):
+    play = _module_play(lab, silent)
+    run = run_playbook(yaml.safe_dump(play, sort_keys=False), env=dict(ANSIBLE_ENV, FLEETOPS_IN_WORKER=in_worker),
+                       timeout=900, cwd=str(tmp_path),
+                       extra_vars={"ansible_python_interpreter": "{{ ansible_playbook_python }}"})
+    by_task = {r["task"]: r for r in run.results}
+    slow, wrong, rows = [], [], []
+    for context in SILENT:
+        for module in MODULES:
+            key = "%s_%s" % (module, context.replace("-", "_"))
+            result = (by_task.get(key) or {}).get("result") or {}
+            took = float(((by_task.get("took %s" % key) or {}).get("result") or {}).get("ansible_facts", {}).get("took", "nan"))
+            rows.append("| %s | %s | %s | %.1f | %s |" % (
+                "in the worker" if in_worker == "1" else "module process", module, context, took, result.get("status")))
+            if not took <= TIMEOUT + MARGIN:
+                slow.append("%s: %.1fs" % (key, took))
+            messages = json.dumps([c.get("message") for c in result.get("checks") or []] + [result.get("msg")])
+            if result.get("status") != "unknown" or result.get("failed") or not TIMEOUT_RE.search(messages):
+                wrong.append("%s: status %s, %s" % (key, result.get("status"), messages[:300]))
+    _FIGURES.extend(["| path | module | server | seconds (timeout %d) | status |" % TIMEOUT, "|---|---|---|---|---|"] + rows + [""])
+    assert run.rc == 0, run.output[-3000:]
+    assert not slow, "over timeout + %ds: %s" % (MARGIN, slow)
+    assert not wrong, wrong
+    assert "Traceback (most recent call last)" not in run.output
+
+
+def test_daily_playbook_with_silent_hosts_finishes_and_reports(lab, silent, tmp_path):
+    lab_hosts = real_clusters(lab)
+    extra = {name: dict(kube_host_vars(lab, silent["kubeconfig"], name, silent["template"]), fleet_module_timeout=TIMEOUT)
+             for name in SILENT}
+    (tmp_path / "healthy").mkdir()
+    (tmp_path / "silent").mkdir()
+    healthy = run_daily(write_inventory(lab, tmp_path / "healthy" / "inventory.yml"), tmp_path / "healthy")
+    started = time.time()
+    run = run_daily(write_inventory(lab, tmp_path / "silent" / "inventory.yml", extra_hosts=extra), tmp_path / "silent")
+    seconds = time.time() - started
+    audits = {}
+    for record in run.run.results:
+        if record["host"] in SILENT and (record["result"].get("seconds") or None) is not None:
+            audits[record["host"]] = round(sum(record["result"]["seconds"].values()), 1)
+    bound = healthy.seconds + 2 * (TIMEOUT + MARGIN) + 20
+    _FIGURES.extend([
+        "| daily playbook | seconds |", "|---|---|",
+        "| %d lab clusters | %.0f |" % (len(lab_hosts), healthy.seconds),
+        "| the same + %s (fleet_module_timeout %d) | %.0f (bound %.0f) |" % (" and ".join(SILENT), TIMEOUT, seconds, bound),
+        "| agent_audit of the silent hosts (sum of its parts) | %s |" % audits, ""])
+    completed, why = run.completed(lab_hosts + list(SILENT))
+    assert completed, why + "\n" + run.output[-3000:]
+    assert run.report_written()
+    assert not run.tracebacks(), run.tracebacks()
+    for host in SILENT:
+        cluster = run.cluster(host)
+        pod = run.checks(host).get("POD") or {}
+        assert cluster.get("status") == "unknown" and pod.get("status") == "unknown", (host, cluster)
+        assert TIMEOUT_RE.search(json.dumps(cluster)), cluster
+        assert audits.get(host, 0) <= TIMEOUT + MARGIN, audits
+    for host in lab_hosts:
+        assert run.cluster(host).get("status") == healthy.cluster(host).get("status"), (
+            host, run.cluster(host).get("status"), healthy.cluster(host).get("status"))
+    assert seconds <= bound, "the silent hosts cost %.0fs (without them %.0fs)" % (seconds - healthy.seconds, healthy.seconds)
