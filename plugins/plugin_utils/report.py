@@ -51,6 +51,7 @@ CHART_NO_DATA = 10
 CELL_TEXT = {"ok": "ok", "warning": "warn", "critical": "CRIT", "unknown": "unkn"}
 STATUS_COLOURS = {"ok": "#2da44e", "warning": "#d4a72c", "critical": "#cf222e", "unknown": "#8c959f"}
 
+
 def _plain(value):
     """JSON-safe plain data (Ansible's unsafe strings and tuples become str and lists)."""
     if isinstance(value, dict):

@@ -529,8 +529,7 @@ class KubeTarget(Target):
 
     def _iter_raw(self, raw, chunk_size, path):
         try:
-            for chunk in self._chunks(raw, chunk_size, 'reading %s' % path):
-                yield chunk
+            yield from self._chunks(raw, chunk_size, 'reading %s' % path)
         except Exception as exc:  # pylint: disable=broad-except
             self._raise(exc, 'reading %s' % path)
         finally:

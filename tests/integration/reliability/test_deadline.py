@@ -34,6 +34,10 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 TIMEOUT = 5
 MARGIN = 3
+# a module process also starts Python and imports the kubernetes client before its deadline
+# starts: 1-4 s more on a loaded 2-core machine (measured 8.4-9.3 s there; before the deadline a
+# silent server cost 23 s and more)
+MODULE_START_MARGIN = 4
 MODULES = {
     "agent_status": {},
     "agent_audit": {},
@@ -87,6 +91,7 @@ def test_every_module_is_unknown_within_its_timeout(lab, silent, tmp_path, in_wo
                        extra_vars={"ansible_python_interpreter": "{{ ansible_playbook_python }}"})
     by_task = {r["task"]: r for r in run.results}
     slow, wrong, rows = [], [], []
+    margin = MARGIN + (MODULE_START_MARGIN if in_worker == "0" else 0)
     for context in SILENT:
         for module in MODULES:
             key = "%s_%s" % (module, context.replace("-", "_"))
@@ -94,14 +99,15 @@ def test_every_module_is_unknown_within_its_timeout(lab, silent, tmp_path, in_wo
             took = float(((by_task.get("took %s" % key) or {}).get("result") or {}).get("ansible_facts", {}).get("took", "nan"))
             rows.append("| %s | %s | %s | %.1f | %s |" % (
                 "in the worker" if in_worker == "1" else "module process", module, context, took, result.get("status")))
-            if not took <= TIMEOUT + MARGIN:
+            # not <=: a missing time (nan) counts as slow too
+            if not took <= TIMEOUT + margin:  # pylint: disable=unnecessary-negation
                 slow.append("%s: %.1fs" % (key, took))
             messages = json.dumps([c.get("message") for c in result.get("checks") or []] + [result.get("msg")])
             if result.get("status") != "unknown" or result.get("failed") or not TIMEOUT_RE.search(messages):
                 wrong.append("%s: status %s, %s" % (key, result.get("status"), messages[:300]))
     _FIGURES.extend(["| path | module | server | seconds (timeout %d) | status |" % TIMEOUT, "|---|---|---|---|---|"] + rows + [""])
     assert run.rc == 0, run.output[-3000:]
-    assert not slow, "over timeout + %ds: %s" % (MARGIN, slow)
+    assert not slow, "over timeout + %ds: %s" % (margin, slow)
     assert not wrong, wrong
     assert "Traceback (most recent call last)" not in run.output
 
