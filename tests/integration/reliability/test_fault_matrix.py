@@ -199,7 +199,7 @@ def nothing(ctx, host):  # pylint: disable=unused-argument
 TLS_RE = r"certificate|CERTIFICATE_VERIFY_FAILED|TLS|SSL"
 REFUSED_RE = r"refused|unreachable|cannot connect|could not connect|connect"
 DNS_RE = r"resolv|name or service|getaddrinfo|DNS|not known|nodename|no address|Name"
-TIMEOUT_RE = r"time(d)?[ -]?out"
+TIMEOUT_RE = r"time(d)?[ -]?out|in time"  # "timed out", or "did not answer in time (the deadline of 5s passed)"
 
 _bc = lab_fault("bad-config")
 _ae = lab_fault("api-error")
