@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus.remote_write import delivered_of
+
 MAX_AGE_SECONDS = 48 * 3600
 COUNTERS = ("samples", "failed", "retried", "dropped")
 
@@ -79,8 +81,7 @@ def window(previous, current, min_seconds=10.0):
             if value is not None:
                 totals[key] += value
                 reset_seen = reset_seen or (was_reset and value > 0)
-    attempted = totals["samples"]
-    delivered = max(0.0, attempted - totals["retried"] - totals["failed"])
+    delivered, attempted = delivered_of(totals)     # the one formula of delivered samples (2.23+ counters)
     appended, appended_reset = increase(current.get("appended"), previous.get("appended"), restarted)
     return {
         "seconds": seconds,
