@@ -125,13 +125,19 @@ checks:
       type: str
       sample: "resident memory 51Mi of a 512Mi limit"
 pods:
-  description: The agent pods (Kubernetes only).
+  description: >-
+    Every agent pod the selector (or C(pod)) matches (Kubernetes only), each with C(shard) (its
+    C(operator.prometheus.io/shard) label, C(null) without one) and C(health) (C(healthy), C(ready) and C(error) of its
+    /-/healthy and /-/ready read through its own pod proxy, a few pods at a time). POD and HEALTH judge every pod and name
+    the bad ones (C(1 of 4 pods: ...)); the other figures are read from the first ready pod (C(agent.pod)).
   returned: always
   type: list
   elements: dict
   sample:
     - name: prom-agent-lab-1-0
       uid: 9d5c...
+      shard: '0'
+      health: {healthy: true, ready: true, error: null}
       node: lab-node-1
       phase: Running
       ready: true

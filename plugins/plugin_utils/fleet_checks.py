@@ -270,6 +270,17 @@ def check_wal_writes(agent_result, logs_result, wal_result, th):
                 "%s: %s" % (seen, advice))
 
 
+def pod_table(pods):
+    """One row per agent pod of ``agent_status``'s ``pods``: name, shard, phase, ready, restarts, healthy."""
+    rows = []
+    for pod in pods or []:
+        health = pod.get("health") or {}
+        rows.append({"name": pod.get("name"), "shard": pod.get("shard"), "phase": pod.get("phase"), "ready": pod.get("ready"),
+                     "restarts": pod.get("restarts"), "healthy": bool(health.get("healthy") and health.get("ready")) if health else None,
+                     "health_error": health.get("error")})
+    return rows
+
+
 def extract_facts(results):
     """The figures the report draws and keeps, from whatever modules ran."""
     facts = {}
@@ -288,6 +299,9 @@ def extract_facts(results):
         limit = _quantity(dig(pod, "limits", "memory"))
         if limit is not None and "memory_limit_bytes" not in facts:
             facts["memory_limit_bytes"] = limit
+    if len(pods) > 1:       # several pods (shards, replicas, DaemonSet): how many, and one row each
+        facts["pod_count"] = len(pods)
+        facts["pod_table"] = pod_table(pods)
     series = number(dig(agent, "ingest", "active_series"))
     if series is not None:
         facts["active_series"] = series

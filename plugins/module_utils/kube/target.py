@@ -26,6 +26,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextvars
+import copy
 import hashlib
 import json
 import os
@@ -440,6 +441,13 @@ class KubeTarget(Target):
         """Resolve the pod again next time (after a restart replaced it)."""
         if not self.fixed_pod:
             self._pod = None
+
+    def for_pod(self, name):
+        """This target pinned to the pod ``name`` (another pod of the same selector): the same
+        API client, deadline and timeout; its HTTP API, exec and logs go to that pod."""
+        other = copy.copy(self)
+        other.fixed_pod = other._pod = name
+        return other
 
     # -- HTTP through the pod proxy
     def _proxy_path(self, path):

@@ -24,6 +24,7 @@ __metaclass__ = type
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import exposition
@@ -85,6 +86,10 @@ def _state_name(state):
     return None
 
 
+SHARD_LABEL = 'operator.prometheus.io/shard'    # prometheus-operator's shard number of a pod
+HEALTH_WORKERS = 4      # pods whose /-/healthy and /-/ready are read at the same time
+
+
 def pod_facts(pod, container='prometheus', now=None):
     """The ``pods`` entry of one pod dict (camelCase, as the API returns it)."""
     now = time.time() if now is None else now
@@ -106,6 +111,7 @@ def pod_facts(pod, container='prometheus', now=None):
     facts = {
         'name': meta.get('name'),
         'uid': meta.get('uid'),
+        'shard': (meta.get('labels') or {}).get(SHARD_LABEL),
         'node': spec.get('nodeName'),
         'phase': status.get('phase'),
         'ready': ready,
@@ -164,9 +170,19 @@ def check_pod(pods, where):
             why = pod.get('waiting_reason') or pod.get('state') or 'not ready'
             found.append('%s is %s, %s (%s)' % (pod['name'], pod.get('phase'), 'ready' if pod.get('ready') else 'not ready', why))
     if status == 'ok':
+        if len(pods) > 1:
+            return _check('POD', 'ok', len(pods), thr, '%d pods Running and Ready (%s)' % (
+                len(pods), ', '.join(p['name'] for p in pods)))
         return _check('POD', 'ok', len(pods), thr, '%d agent pod(s) Running and Ready (%s)' % (
             len(pods), ', '.join(p['name'] for p in pods)))
-    return _check('POD', status, len(pods), thr, '; '.join(found))
+    return _check('POD', status, len(pods), thr, _of_pods(found, pods))
+
+
+def _of_pods(found, pods):
+    """The message naming the bad pods: as it is for one pod, "N of M pods: ..." for more."""
+    if len(pods) > 1:
+        return '%d of %d pods: %s' % (len(found), len(pods), '; '.join(found))
+    return '; '.join(found)
 
 
 def check_restarts(pods, th, now, baseline_pods=None):
@@ -244,8 +260,13 @@ def cpu_from_pod_metrics(doc, container):
     return None
 
 
-def check_health(agent, reason=None):
+def check_health(agent, reason=None, pods=None):
+    """HEALTH of the agent; with more than one pod (``pods`` entries with ``health``), of every
+    pod: the worst of them, the pods that are not healthy and ready named."""
     thr = {'warning': 'not ready', 'critical': 'not healthy or unreachable'}
+    judged = [p for p in pods or [] if p.get('health')]
+    if len(judged) > 1:
+        return _check_pods_health(agent, judged, thr)
     if agent is None:
         return _check('HEALTH', 'critical', None, thr, 'the agent does not answer: %s' % (reason or 'no answer'))
     value = {'healthy': agent['healthy'], 'ready': agent['ready']}
@@ -256,6 +277,52 @@ def check_health(agent, reason=None):
                       'check again in a few minutes')
     return _check('HEALTH', 'ok', value, thr, 'healthy and ready (Prometheus %s, %s mode)' % (
         agent.get('version') or '?', agent.get('mode') or '?'))
+
+
+def _check_pods_health(agent, pods, thr):
+    found = []
+    statuses = []
+    for pod in pods:
+        health = pod['health']
+        if health.get('error'):
+            statuses.append('critical')
+            found.append('%s does not answer (%s)' % (pod['name'], health['error']))
+        elif not health.get('healthy'):
+            statuses.append('critical')
+            found.append('%s: /-/healthy does not answer 200, the agent is unhealthy; read its logs' % pod['name'])
+        elif not health.get('ready'):
+            statuses.append('warning')
+            found.append('%s: /-/ready is not 200, the agent is starting (WAL replay) or stuck' % pod['name'])
+    value = {'healthy': all(p['health'].get('healthy') for p in pods), 'ready': all(p['health'].get('ready') for p in pods),
+             'pods': len(pods), 'pods_ok': len(pods) - len(found)}
+    if found:
+        return _check('HEALTH', _checks.worst(statuses), value, thr, _of_pods(found, pods))
+    return _check('HEALTH', 'ok', value, thr, 'healthy and ready, %d pods (Prometheus %s, %s mode)' % (
+        len(pods), (agent or {}).get('version') or '?', (agent or {}).get('mode') or '?'))
+
+
+def _pod_health(target, name):
+    """{healthy, ready, error} of one pod, read through its pod proxy."""
+    try:
+        pinned = target.for_pod(name)
+        healthy, _b = pinned.http_get('/-/healthy')
+        ready, _b = pinned.http_get('/-/ready')
+    except FleetopsError as exc:
+        return {'healthy': False, 'ready': False, 'error': str(exc)}
+    return {'healthy': healthy == 200, 'ready': ready == 200, 'error': None}
+
+
+def read_pods_health(target, pods, known=None, workers=HEALTH_WORKERS):
+    """Set ``health`` ({healthy, ready, error}) on every ``pods`` entry: ``known`` ({name: health},
+    the pod already read) as it is, the others read ``workers`` at a time."""
+    known = dict(known or {})
+    todo = [p['name'] for p in pods if p.get('name') and p['name'] not in known]
+    if todo:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo)))) as pool:
+            known.update(zip(todo, pool.map(lambda name: _pod_health(target, name), todo)))
+    for pod in pods:
+        pod['health'] = known.get(pod.get('name'))
+    return pods
 
 
 def _oom_recent(pods, now):
@@ -606,11 +673,20 @@ def gather(target, now=None, baseline=None, thresholds=None, clock=time.time, pa
         hits_delta, hits_basis = max(0.0, hits - baseline['limit_hits_total']), 'since the baseline'
     baseline_pods = (baseline or {}).get('pods') if baseline else None
     down = 'the agent does not answer: %s' % why_down
+    if kube and pods:
+        read = {}
+        if pod is not None:
+            read[pod['name']] = {'healthy': agent['healthy'], 'ready': agent['ready'], 'error': None} if agent else \
+                {'healthy': False, 'ready': False, 'error': why_down}
+        if len(pods) > 1:
+            read_pods_health(target, pods, read)
+        else:
+            pods[0]['health'] = read.get(pods[0]['name'])
     checks = []
     if kube:    # direct mode (url): no pod, so no POD and RESTARTS (left out, not unknown)
         checks += [check_pod(pods, where), check_restarts(pods, th, now, baseline_pods)]
     checks += [
-        check_health(agent, why_down),
+        check_health(agent, why_down, pods),
         check_memory(agent, pods, th, now),
         check_ingest(ingest, targets, th) if agent else _checks.unknown('INGEST', down),
         check_config(agent, pods) if agent else _checks.unknown('CONFIG', down),
