@@ -71,8 +71,8 @@ def test_four_healthy_pods_ok_saying_four_pods_each_read_once():
 
 def test_one_crash_looping_pod_named_the_others_not():
     victim = NAMES[3]
-    pods = shard_pods({3: dict(phase="Running", ready=False, restarts=7, waiting="CrashLoopBackOff",
-                                 last={"reason": "Error", "exitCode": 1})})
+    crash = dict(phase="Running", ready=False, restarts=7, waiting="CrashLoopBackOff", last={"reason": "Error", "exitCode": 1})
+    pods = shard_pods({3: crash})
     answers = {victim: TargetUnreachable("cluster lab-1: the agent in pod monitoring/%s does not answer on port 9090" % victim)}
     res = ah.gather(ShardsTarget(pods, answers), now=NOW)
     checks = by_id(res)
