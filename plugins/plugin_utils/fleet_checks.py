@@ -25,6 +25,7 @@ from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core imp
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.checks import make, worst
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import number, quantity as _quantity
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import releases as _releases
+from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils.releases import version_tuple
 
 CADENCE_CHECKS = {
     "daily": ("POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS",
@@ -74,12 +75,6 @@ def dig(data, *path, default=None):
         else:
             return default
     return data
-
-
-def version_tuple(text):
-    """'v2.42.0+ds' -> (2, 42, 0)."""
-    found = re.findall(r"\d+", str(text or "").split("+", maxsplit=1)[0])[:3]
-    return tuple(int(x) for x in found) + (0,) * (3 - len(found)) if found else None
 
 
 def _ran(result):
@@ -421,14 +416,6 @@ def check_version(facts, target, fleet_versions, th, release_list=None, today=No
     """VERSION: running version against the release list (support ended, known issues), the
     oldest supported version and the target (default: the newest version in the fleet)."""
     running = facts.get("version")
-    if release_list and running and version_tuple(running):
-        verdict = _releases.judge(running, release_list, today=today)
-        if verdict and verdict["status"] != "ok":
-            known = sorted({v for v in fleet_versions or [] if version_tuple(v)}, key=version_tuple)
-            return make("VERSION", verdict["status"], running, {"supported": verdict["supported"]},
-                        "Prometheus %s: %s; upgrade to a supported release (%s)%s"
-                        % (running, "; ".join(verdict["reasons"]), ", ".join(verdict["supported"]) or "see the release list",
-                           " (fleet runs %s)" % ", ".join(known) if len(known) > 1 else ""))
     min_supported = th["version_min_supported"]
     known = sorted({v for v in fleet_versions or [] if version_tuple(v)}, key=version_tuple)
     target = target or (known[-1] if known else None)
@@ -436,6 +423,11 @@ def check_version(facts, target, fleet_versions, th, release_list=None, today=No
     if not running or not version_tuple(running):
         return make("VERSION", "unknown", running, threshold, "the agent's version could not be read")
     spread = " (fleet runs %s)" % ", ".join(known) if len(known) > 1 else ""
+    verdict = _releases.judge(running, release_list, today=today) if release_list else None
+    if verdict and verdict["status"] != "ok":
+        return make("VERSION", verdict["status"], running, {"supported": verdict["supported"]},
+                    "Prometheus %s: %s; upgrade to a supported release (%s)%s"
+                    % (running, "; ".join(verdict["reasons"]), ", ".join(verdict["supported"]) or "see the release list", spread))
     if version_tuple(running) < version_tuple(min_supported):
         return make("VERSION", "critical", running, threshold,
                     "Prometheus %s is older than the oldest supported %s: upgrade%s" % (running, min_supported, spread))

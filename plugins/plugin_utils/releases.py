@@ -21,9 +21,16 @@ import re
 SEVERITIES = ("warning", "critical")
 
 
+def version_tuple(text):
+    """'v2.42.0+ds' -> (2, 42, 0); None when there is no number."""
+    found = re.findall(r"\d+", str(text or "").split("+", maxsplit=1)[0])[:3]
+    return tuple(int(x) for x in found) + (0,) * (3 - len(found)) if found else None
+
+
 def _cycle_of(version):
-    found = re.findall(r"\d+", str(version or "").lstrip("v").split("+", maxsplit=1)[0])
-    return (int(found[0]), int(found[1])) if len(found) >= 2 else None
+    """'v2.42.0+ds' -> (2, 42): the minor release; None without MAJOR.MINOR."""
+    found = re.findall(r"\d+", str(version or "").split("+", maxsplit=1)[0])
+    return version_tuple(version)[:2] if len(found) >= 2 else None
 
 
 def _date(value, where):

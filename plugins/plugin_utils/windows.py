@@ -11,20 +11,11 @@ was reset by a restart, so only what is known since the start (the current value
 
 from __future__ import annotations
 
-import math
-
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import number as _num
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus.remote_write import delivered_of
 
 MAX_AGE_SECONDS = 48 * 3600
 COUNTERS = ("samples", "failed", "retried", "dropped")
-
-
-def _num(value):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
 
 
 def increase(current, previous, reset=False):

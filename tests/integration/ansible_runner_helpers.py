@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -141,3 +142,14 @@ def run_playbook(playbook, inventory=None, extra_vars: dict | None = None, check
     finally:
         if tmp:
             os.unlink(tmp)
+
+
+def play_recap(stdout: str) -> dict:
+    """{host: {ok: n, changed: n, failed: n, ...}} from the PLAY RECAP of ``stdout`` (runs without
+    the result_dump callback have no stats of their own)."""
+    recap = {}
+    for line in stdout.split("PLAY RECAP")[-1].splitlines():
+        match = re.match(r"^(\S+)\s+:\s+(.*)$", line.strip())
+        if match:
+            recap[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
+    return recap

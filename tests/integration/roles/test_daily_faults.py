@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_runner_helpers import run_playbook
+from ansible_runner_helpers import play_recap, run_playbook
 from lab_fixtures import agent_metric, reset_pod, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -118,16 +118,6 @@ def test_unreachable_cluster_is_unknown_and_the_rest_go_on(roles_lab, roles_inve
     assert doc["clusters"][_real(roles_lab)[0]]["checks"], "the healthy clusters were not checked"
 
 
-def _recap(run):
-    """{host: {ok: n, failed: n, ...}} from PLAY RECAP."""
-    recap = {}
-    for line in run.stdout.split("PLAY RECAP")[-1].splitlines():
-        match = re.match(r"^(\S+)\s+:\s+(.*)$", line.strip())
-        if match:
-            recap[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
-    return recap
-
-
 def test_fail_on_critical_fails_the_critical_cluster_after_the_report(roles_lab, roles_inventory, tmp_path):
     """The hosts that fail are the critical clusters, not the first host of the play (issue 16 S5).
     The other tests of this lab leave traces (a WAL corruption stays in the agent's logs for a day,
@@ -143,7 +133,7 @@ def test_fail_on_critical_fails_the_critical_cluster_after_the_report(roles_lab,
         assert run.rc != 0
         critical = sorted(name for name, status in statuses.items() if status == "critical")
         assert "fleet_fail_on=critical: %d critical (%s)" % (len(critical), ", ".join(critical)) in run.output, run.output[-3000:]
-        recap = _recap(run)
+        recap = play_recap(run.stdout)
         for name, status in statuses.items():
             assert recap[name]["failed"] == (1 if status == "critical" else 0), (name, status, recap)
     finally:

@@ -5,10 +5,9 @@ are the unknown ones. No lab: nothing answers on the addresses of this inventory
 from __future__ import annotations
 
 import json
-import re
 import textwrap
 
-from ansible_runner_helpers import run_playbook
+from ansible_runner_helpers import play_recap, run_playbook
 
 PLAIN = {"ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops"}
 
@@ -47,15 +46,6 @@ def _inventory(tmp_path):
     return str(inventory)
 
 
-def _recap(run):
-    recap = {}
-    for line in run.stdout.split("PLAY RECAP")[-1].splitlines():
-        match = re.match(r"^(\S+)\s+:\s+(.*)$", line.strip())
-        if match:
-            recap[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
-    return recap
-
-
 def _daily(tmp_path, extra):
     out = tmp_path / "report"
     extra_vars = {"fleet_report_dir": str(out), "fleet_history_file": "", "fleet_module_timeout": 10}
@@ -70,7 +60,7 @@ def test_every_cluster_unknown_fails_the_run_by_default(tmp_path):
     assert doc["summary"]["unknown"] == 2, doc["summary"]
     assert run.rc != 0, run.output[-3000:]
     assert "2 of 2 clusters unknown (every cluster)" in run.output, run.output[-3000:]
-    recap = _recap(run)
+    recap = play_recap(run.stdout)
     assert recap["dead-1"]["failed"] == 1 and recap["dead-2"]["failed"] == 1, recap
 
 
