@@ -35,6 +35,8 @@ MATRIX_FILE = REPO_ROOT / "tests" / "output" / "fault-matrix.md"
 DAILY_CHECKS = ("POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY",
                 "WAL-SIZE", "WAL-HEALTH", "MEMORY", "INGEST", "CONFIG")
 # the checks an agent answers for itself: a receiver outage must leave them ok
+# what a timed-out reading says: "timed out", or "did not answer in time (the deadline of 5s passed)"
+TIMEOUT_PATTERN = r"time(d)?[ -]?out|in time"
 AGENT_SIDE_CHECKS = ("POD", "RESTARTS", "HEALTH", "WAL-SIZE", "WAL-HEALTH", "MEMORY", "INGEST", "CONFIG")
 # what a broken run leaves in the output: a Python traceback, a module that crashed
 TRACEBACK_PATTERNS = (

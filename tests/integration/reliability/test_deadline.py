@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from ansible_runner_helpers import REPO_ROOT, run_playbook
-from reliability_helpers import (ANSIBLE_ENV, SilentServer, derived_kubeconfig, kube_host_vars, real_clusters, run_daily,
+from reliability_helpers import (ANSIBLE_ENV, TIMEOUT_PATTERN, SilentServer, derived_kubeconfig, kube_host_vars, real_clusters, run_daily,
                                  write_inventory)
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -47,7 +47,7 @@ MODULES = {
 }
 SILENT = ("api-silent-tcp", "api-silent-tls")
 FIGURES = REPO_ROOT / "tests" / "output" / "deadline-figures.md"
-TIMEOUT_RE = re.compile(r"time(d)?[ -]?out|in time", re.I)
+TIMEOUT_RE = re.compile(TIMEOUT_PATTERN, re.I)
 _FIGURES = []
 
 

@@ -28,7 +28,7 @@ import pytest
 from labkit.faults import list_segments, record_fragments  # the lab's own WAL helpers
 from labkit.runtime import http_request
 from lab_fixtures import lab_status, reset_pod, wait_for, wait_scraping
-from reliability_helpers import (AGENT_SIDE_CHECKS, MATRIX, MatrixRow, MetricsFaultServer, SilentServer,
+from reliability_helpers import (AGENT_SIDE_CHECKS, TIMEOUT_PATTERN, MATRIX, MatrixRow, MetricsFaultServer, SilentServer,
                                  derived_kubeconfig, describe_checks, direct_host_vars, kube_host_vars, other_ca_pem,
                                  real_clusters, run_daily, write_inventory)
 
@@ -199,7 +199,7 @@ def nothing(ctx, host):  # pylint: disable=unused-argument
 TLS_RE = r"certificate|CERTIFICATE_VERIFY_FAILED|TLS|SSL"
 REFUSED_RE = r"refused|unreachable|cannot connect|could not connect|connect"
 DNS_RE = r"resolv|name or service|getaddrinfo|DNS|not known|nodename|no address|Name"
-TIMEOUT_RE = r"time(d)?[ -]?out|in time"  # "timed out", or "did not answer in time (the deadline of 5s passed)"
+TIMEOUT_RE = TIMEOUT_PATTERN
 
 _bc = lab_fault("bad-config")
 _ae = lab_fault("api-error")
