@@ -89,15 +89,33 @@ class DevTools:
         from websockets.sync.client import connect  # pylint: disable=import-outside-toplevel
         self.conn = connect(ws_url, max_size=64 * 1024 * 1024, open_timeout=30).__enter__()  # pylint: disable=unnecessary-dunder-call
         self.next_id = 0
+        self.events = []
 
-    def call(self, method, **params):
+    def request(self, method, **params):
+        """The raw answer to one call: {"result": ...} or {"error": ...}; events seen meanwhile are kept."""
         self.next_id += 1
         self.conn.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
         while True:
             msg = json.loads(self.conn.recv(timeout=60))
             if msg.get("id") == self.next_id:
-                assert "error" not in msg, msg
-                return msg.get("result", {})
+                return msg
+            if "method" in msg:
+                self.events.append(msg["method"])
+
+    def call(self, method, **params):
+        msg = self.request(method, **params)
+        assert "error" not in msg, msg
+        return msg.get("result", {})
+
+    def wait_event(self, name, timeout=60):
+        """Wait for a protocol event (its domain enabled), also one that came in during an earlier call."""
+        deadline = time.time() + timeout
+        while name not in self.events:
+            remaining = deadline - time.time()
+            assert remaining > 0, "no %s event within %d s" % (name, timeout)
+            msg = json.loads(self.conn.recv(timeout=remaining))
+            if "method" in msg:
+                self.events.append(msg["method"])
 
     def js(self, expression):
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
@@ -369,8 +387,11 @@ def test_dump_dom_with_query_filter_and_hide_ok(big_report):
 
 
 def _outer_html(devtools):
+    """The document's HTML, or "" when the document was replaced between the two calls (a navigation
+    still committing: its node ids are gone, and the caller reads again)."""
     root = devtools.call("DOM.getDocument", depth=-1)["root"]
-    return devtools.call("DOM.getOuterHTML", nodeId=root["nodeId"])["outerHTML"]
+    msg = devtools.request("DOM.getOuterHTML", nodeId=root["nodeId"])
+    return msg.get("result", {}).get("outerHTML", "")
 
 
 def test_page_without_javascript(big_report):
@@ -380,7 +401,10 @@ def test_page_without_javascript(big_report):
     proc, profile, devtools = _open(html)
     try:
         devtools.call("Emulation.setScriptExecutionDisabled", value=True)
+        devtools.call("Page.enable")
+        devtools.events.clear()
         devtools.call("Page.navigate", url="file://%s?nojs=1" % html)
+        devtools.wait_event("Page.loadEventFired")
         dom = ""
         for _attempt in range(200):
             dom = _outer_html(devtools)
