@@ -26,11 +26,13 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "== creating $VENV"
   python3 -m venv "$VENV"
 fi
+# the release tools at the versions the changelog, docs and build stages are written for
+release_tools=("antsibull-changelog==0.36.*" "antsibull-docs==2.28.*" "ansible-builder==3.2.*")
 stamp="$VENV/.requirements.sha256"
-want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+want=$( (cat requirements.txt requirements-dev.txt; printf '%s\n' "${release_tools[@]}") | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "== pip install -r requirements-dev.txt"
+  echo "== pip install -r requirements-dev.txt ${release_tools[*]}"
   "$VENV/bin/pip" install -q --disable-pip-version-check -U pip
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-dev.txt
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-dev.txt "${release_tools[@]}"
   echo "$want" > "$stamp"
 fi
