@@ -21,6 +21,7 @@ from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core imp
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import units as _units
 # the one scrubber (also of every module's result): the report files carry what it leaves
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.scrub import scrub
+from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import history_store
 
 STATUSES = ("ok", "warning", "critical", "unknown")
 # severity for sorting: critical > warning > unknown > ok (checks.worst's order)
@@ -593,30 +594,43 @@ def write_report(doc, directory, html_template, md_template, checks_doc=None, te
 HISTORY_FACTS = ("wal_bytes", "volume_used_bytes", "volume_capacity_bytes", "active_series", "version")
 
 
-def update_history(path, doc, keep_days=90, max_points=400):
-    """Append this report's per-cluster facts to the history file (for WAL-TREND and SERIES)."""
+def update_history(path, doc, keep_days=90, max_points=400, snapshots=None):
+    """Append this report's per-cluster facts to the history file (for WAL-TREND and SERIES).
+
+    ``snapshots``: {cluster: the ``snapshot`` of its audit} (the counters the daily run read): kept
+    in the cluster's newest point only, where the next daily run starts its window
+    (``latest_snapshots``); a cluster without one this time keeps its earlier one."""
     history = load_history(path)
+    snapshots = snapshots or {}
     now = datetime.datetime.strptime(doc["generated_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
     horizon = now - keep_days * 86400
     for name, cluster in doc["clusters"].items():
         facts = cluster.get("facts") or {}
         point = {k: facts[k] for k in HISTORY_FACTS if facts.get(k) is not None}
-        points = [p for p in history.get(name, []) if p.get("time", 0) >= horizon]
+        points = [p for p in history.get(name, []) if isinstance(p, dict) and (_units.number(p.get("time")) or 0) >= horizon]
+        if isinstance(snapshots.get(name), dict) and snapshots[name]:
+            point["snapshot"] = scrub(snapshots[name])
+            points = [{k: v for k, v in p.items() if k != "snapshot"} for p in points]
         if point:
             point["time"] = now
             points.append(point)
         if points:
             history[name] = points[-max_points:]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    write_atomic(path, json.dumps(history, sort_keys=True, separators=(",", ":")) + "\n")
-    return history
+    # under the file's lock, only this run's clusters: the other slices' records stay as they are
+    return history_store.update(path, history_store.records_of(history, doc["clusters"]))
+
+
+def latest_snapshots(history):
+    """{cluster: the newest audit snapshot in its history}: where each daily window starts."""
+    found = {}
+    for name, points in (history or {}).items():
+        for point in reversed(points if isinstance(points, list) else []):
+            if isinstance(point, dict) and isinstance(point.get("snapshot"), dict):
+                found[name] = point["snapshot"]
+                break
+    return found
 
 
 def load_history(path):
     """The history file's content ({cluster: [{time, fact: value}, ...]}), empty when missing."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    return history_store.load(path)
