@@ -44,6 +44,73 @@ options:
       - CA certificate file to verify the API server (or I(url)) with. Falls back to E(K8S_AUTH_SSL_CA_CERT).
     type: path
     aliases: [ssl_ca_cert]
+  client_cert:
+    description:
+      - PEM file of a client certificate to authenticate to the API server with (over the
+        kubeconfig's user). Falls back to E(K8S_AUTH_CERT_FILE).
+      - Needs I(client_key) unless the file holds the private key too.
+    type: path
+    aliases: [cert_file]
+  client_key:
+    description:
+      - PEM file of the private key of I(client_cert) (not encrypted). Falls back to E(K8S_AUTH_KEY_FILE).
+        Never logged.
+    type: path
+    aliases: [key_file]
+  username:
+    description:
+      - User name for HTTP basic authentication to the API server (only clusters that still accept
+        basic auth, e.g. behind an authenticating proxy). Falls back to E(K8S_AUTH_USERNAME).
+      - Needs I(password); not together with I(api_key).
+    type: str
+  password:
+    description:
+      - Password of I(username). Falls back to E(K8S_AUTH_PASSWORD). Never logged.
+    type: str
+  proxy:
+    description:
+      - URL of an HTTP proxy (C(http://) or C(https://)) every connection to the API server goes
+        through, as a CONNECT tunnel (the requests, the pod proxy, the logs and the exec sessions).
+        Falls back to E(K8S_AUTH_PROXY).
+      - Without it the C(HTTPS_PROXY) / C(NO_PROXY) environment variables apply to the requests.
+    type: str
+  no_proxy:
+    description:
+      - Comma-separated host names, domains (C(.example.com)), addresses or networks
+        (C(10.0.0.0/8)) reached without I(proxy). Falls back to E(K8S_AUTH_NO_PROXY).
+    type: str
+  proxy_headers:
+    description:
+      - Headers of the CONNECT request to I(proxy) (each sub-option also from its environment variable).
+    type: dict
+    suboptions:
+      proxy_basic_auth:
+        description:
+          - C(user:password) for the proxy's basic authentication (C(Proxy-Authorization)).
+            Falls back to E(K8S_AUTH_PROXY_HEADERS_PROXY_BASIC_AUTH). Never logged.
+        type: str
+      basic_auth:
+        description:
+          - C(user:password) sent to the proxy as an C(Authorization) header. Falls back to
+            E(K8S_AUTH_PROXY_HEADERS_BASIC_AUTH). Never logged.
+        type: str
+      user_agent:
+        description:
+          - The C(User-Agent) of the CONNECT request, e.g. C(fleet-audit/1.0). Falls back to
+            E(K8S_AUTH_PROXY_HEADERS_USER_AGENT).
+        type: str
+  impersonate_user:
+    description:
+      - User name to act as (the C(Impersonate-User) header of every request, exec included). The
+        account of the credentials needs the C(impersonate) verb on it, else the API server answers
+        403 and the cluster is reported C(unknown). Falls back to E(K8S_AUTH_IMPERSONATE_USER).
+    type: str
+  impersonate_groups:
+    description:
+      - Groups to act as (one C(Impersonate-Group) header each), with I(impersonate_user).
+        Falls back to E(K8S_AUTH_IMPERSONATE_GROUPS) (comma-separated).
+    type: list
+    elements: str
   url:
     description:
       - Base URL of an agent outside Kubernetes (a VM, a port-forward), e.g. C(http://10.0.0.5:9090).

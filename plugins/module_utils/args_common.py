@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import traceback
 from collections.abc import Mapping
 
@@ -31,6 +32,19 @@ COMMON_ARGS = dict(
     api_key=dict(type='str', no_log=True, fallback=(env_fallback, ['K8S_AUTH_API_KEY'])),
     validate_certs=dict(type='bool', default=True, aliases=['verify_ssl'], fallback=(env_fallback, ['K8S_AUTH_VERIFY_SSL'])),
     ca_cert=dict(type='path', aliases=['ssl_ca_cert'], fallback=(env_fallback, ['K8S_AUTH_SSL_CA_CERT'])),
+    client_cert=dict(type='path', aliases=['cert_file'], fallback=(env_fallback, ['K8S_AUTH_CERT_FILE'])),
+    client_key=dict(type='path', aliases=['key_file'], no_log=True, fallback=(env_fallback, ['K8S_AUTH_KEY_FILE'])),
+    username=dict(type='str', fallback=(env_fallback, ['K8S_AUTH_USERNAME'])),
+    password=dict(type='str', no_log=True, fallback=(env_fallback, ['K8S_AUTH_PASSWORD'])),
+    proxy=dict(type='str', fallback=(env_fallback, ['K8S_AUTH_PROXY'])),
+    no_proxy=dict(type='str', fallback=(env_fallback, ['K8S_AUTH_NO_PROXY'])),
+    proxy_headers=dict(type='dict', apply_defaults=True, options=dict(
+        proxy_basic_auth=dict(type='str', no_log=True, fallback=(env_fallback, ['K8S_AUTH_PROXY_HEADERS_PROXY_BASIC_AUTH'])),
+        basic_auth=dict(type='str', no_log=True, fallback=(env_fallback, ['K8S_AUTH_PROXY_HEADERS_BASIC_AUTH'])),
+        user_agent=dict(type='str', fallback=(env_fallback, ['K8S_AUTH_PROXY_HEADERS_USER_AGENT'])),
+    )),
+    impersonate_user=dict(type='str', fallback=(env_fallback, ['K8S_AUTH_IMPERSONATE_USER'])),
+    impersonate_groups=dict(type='list', elements='str', fallback=(env_fallback, ['K8S_AUTH_IMPERSONATE_GROUPS'])),
     namespace=dict(type='str', default='monitoring'),
     pod=dict(type='str'),
     label_selector=dict(type='str', default=DEFAULT_SELECTOR),
@@ -45,11 +59,14 @@ COMMON_ARGS = dict(
 )
 
 K8S_OPTIONS = ('kubeconfig', 'context', 'host', 'api_key')
+# the connection options that become a kube.target.KubeAuth
+AUTH_OPTIONS = ('client_cert', 'client_key', 'username', 'password', 'proxy', 'no_proxy', 'proxy_headers',
+                'impersonate_user', 'impersonate_groups')
 
 
 def common_argument_spec(**extra):
     """``COMMON_ARGS`` plus a module's own options (a copy: modules never share dicts)."""
-    spec = dict((k, dict(v)) for k, v in COMMON_ARGS.items())
+    spec = copy.deepcopy(COMMON_ARGS)
     spec.update(extra)
     return spec
 
@@ -134,7 +151,8 @@ def target_from_params(params, deadline=None):
         api_key=params.get('api_key'), validate_certs=params.get('validate_certs', True), ca_cert=params.get('ca_cert'),
         namespace=params.get('namespace') or 'monitoring', pod=params.get('pod'),
         label_selector=params.get('label_selector') or DEFAULT_SELECTOR, container=params.get('container') or 'prometheus',
-        port=params.get('port') or 9090, timeout=params.get('timeout'), deadline=deadline)
+        port=params.get('port') or 9090, timeout=params.get('timeout'), deadline=deadline,
+        auth=_target.KubeAuth(**dict((name, params.get(name)) for name in AUTH_OPTIONS)))
 
 
 def check_kubernetes_library(module, params=None):

@@ -15,8 +15,11 @@
 * ``pods() -> list of pod dicts`` (the API's camelCase JSON); ``core``, ``apps``, ``custom``.
 
 ``KubeTarget`` uses the ``kubernetes`` client, one ``ApiClient`` per (kubeconfig and its
-signature, context, host, token, TLS settings), cached in-process; the kubeconfig is read by
-``kubeconfig.py``. ``DirectTarget`` reads ``url`` through ``core/http.py`` (basic auth or a
+signature, context, host, token, TLS settings, ``KubeAuth``), cached in-process; the kubeconfig is
+read by ``kubeconfig.py``. ``KubeAuth`` holds the other connection options (a client certificate,
+basic auth, an HTTP proxy with its headers, impersonation): they apply to every connection the
+target opens to the API server, the client's pool (JSON requests, pod proxy, logs) and the exec
+WebSocket alike. ``DirectTarget`` reads ``url`` through ``core/http.py`` (basic auth or a
 bearer token, TLS verified by default, an optional ``Deadline`` over all its requests), runs
 commands locally (the agent's own host) and reads a local log file.
 """
@@ -25,13 +28,16 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import contextvars
 import copy
+import errno
 import hashlib
 import json
 import os
 import re
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -80,16 +86,22 @@ except ImportError:  # pragma: no cover
 # timeout at all (a server that accepts and never answers blocks it forever) and offers no way to
 # pass one. ``open_exec`` sets the time left here; the WebSocket class the client builds reads it.
 _WS_CONNECT_TIMEOUT = contextvars.ContextVar('fleetops_ws_connect_timeout', default=None)
+# The headers every request to the API server carries besides the client's own (impersonation):
+# the client's WebSocket passes on only the authorization of the headers it is given.
+_WS_EXTRA_HEADERS = contextvars.ContextVar('fleetops_ws_extra_headers', default=())
 
 if HAS_STREAM:
     class _BoundedWebSocket(k8s_ws_client.WebSocket):
-        """websocket-client's ``WebSocket`` whose connect gets ``_WS_CONNECT_TIMEOUT`` when set (and
-        is the library's own otherwise)."""
+        """websocket-client's ``WebSocket`` whose connect gets ``_WS_CONNECT_TIMEOUT`` when set and
+        the headers of ``_WS_EXTRA_HEADERS`` (and is the library's own otherwise)."""
 
         def connect(self, url, **options):
             limit = _WS_CONNECT_TIMEOUT.get()
             if limit is not None and options.get('timeout') is None:
                 options['timeout'] = limit
+            extra = _WS_EXTRA_HEADERS.get()
+            if extra:
+                options['header'] = list(options.get('header') or []) + ['%s: %s' % pair for pair in extra]
             return super(_BoundedWebSocket, self).connect(url, **options)
 
     # on top of what is there (a second copy of this file in the process wraps the first's)
@@ -124,6 +136,9 @@ def classify_api_status(status, body, where, secrets=()):
     detail = (': ' + one_line(redact(message, secrets), 200)) if message else ''
     if status == 401:
         return TargetAuthError('%s: token rejected (401)%s; renew the token or the kubeconfig credentials' % (where, detail))
+    if status == 403 and 'impersonate' in (message or '').lower():
+        return TargetAuthError('%s: forbidden (403)%s; the account needs the impersonate verb on the users (and groups) '
+                               'of impersonate_user / impersonate_groups' % (where, detail))
     if status == 403:
         return TargetAuthError('%s: forbidden (403)%s; the account needs get/list on pods, pods/proxy, pods/log and '
                                'create on pods/exec in the namespace' % (where, detail))
@@ -168,11 +183,160 @@ class Target(object):
 
 # ------------------------------------------------------------------------------- Kubernetes
 
-def _cache_key(kubeconfig, context, host, api_key, validate_certs, ca_cert):
+def _digest(value):
+    """A SHA-256 of a secret (or of a dict of them) for a cache key; None for nothing."""
+    if not value:
+        return None
+    text = json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value)
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()
+
+
+_PROXY_HEADER_NAMES = ('proxy_basic_auth', 'basic_auth', 'user_agent')
+_PROXY_SCHEMES = ('http://', 'https://')
+
+
+class KubeAuth(object):
+    """The connection options beyond kubeconfig, context, host, token and CA: a client certificate
+    (``client_cert``, ``client_key``), HTTP basic auth (``username``, ``password``), an HTTP proxy
+    (``proxy``, ``no_proxy``, ``proxy_headers``: ``proxy_basic_auth``, ``basic_auth`` and
+    ``user_agent`` of the CONNECT request) and impersonation (``impersonate_user``,
+    ``impersonate_groups``). ``check()`` says what is wrong with them (TargetConfigError)."""
+
+    def __init__(self, client_cert=None, client_key=None, username=None, password=None, proxy=None, no_proxy=None,
+                 proxy_headers=None, impersonate_user=None, impersonate_groups=None):
+        self.client_cert = os.path.expanduser(client_cert) if client_cert else None
+        self.client_key = os.path.expanduser(client_key) if client_key else None
+        self.username = username or None
+        self.password = password or None
+        self.proxy = proxy or None
+        self.no_proxy = no_proxy or None
+        self.proxy_headers = dict((k, v) for k, v in (proxy_headers or {}).items() if v not in (None, ''))
+        self.impersonate_user = impersonate_user or None
+        self.impersonate_groups = [g for g in (impersonate_groups or []) if g]
+
+    @property
+    def secrets(self):
+        """The values no message may show."""
+        found = [self.password, self.proxy_headers.get('proxy_basic_auth'), self.proxy_headers.get('basic_auth')]
+        for value in found[1:]:
+            if value and ':' in value:
+                found.append(value.split(':', 1)[1])
+        return [v for v in found if v]
+
+    def cache_key(self):
+        cert_stamp = tuple(_kubeconfig.signature(p) if p else None for p in (self.client_cert, self.client_key))
+        return (self.client_cert, self.client_key, cert_stamp, self.username, _digest(self.password), self.proxy,
+                self.no_proxy, _digest(self.proxy_headers), self.impersonate_user, tuple(self.impersonate_groups))
+
+    def proxy_label(self):
+        """The proxy URL without its user information (for messages)."""
+        return re.sub(r'//[^/@]*@', '//', self.proxy) if self.proxy else None
+
+    def check(self, api_key=None):
+        """TargetConfigError naming the option when the options cannot work together."""
+        if self.client_key and not self.client_cert:
+            raise TargetConfigError('client_key is set without client_cert: give the client certificate too')
+        if self.client_cert:
+            self._check_client_certificate()
+        if bool(self.username) != bool(self.password):
+            raise TargetConfigError('%s is set without %s: basic auth needs both' % (
+                ('username', 'password') if self.username else ('password', 'username')))
+        if self.username and api_key:
+            raise TargetConfigError('api_key and username/password are both set: give one way to authenticate')
+        if self.proxy and not self.proxy.lower().startswith(_PROXY_SCHEMES):
+            raise TargetConfigError('proxy must be an http:// or https:// URL, got %s' % self.proxy_label())
+        for name in ('proxy_basic_auth', 'basic_auth'):
+            value = self.proxy_headers.get(name)
+            if value is not None and ':' not in value:
+                raise TargetConfigError('proxy_headers.%s must be user:password' % name)
+        unknown = sorted(set(self.proxy_headers) - set(_PROXY_HEADER_NAMES))
+        if unknown:
+            raise TargetConfigError('proxy_headers: unsupported keys %s (known: %s)' % (
+                ', '.join(unknown), ', '.join(_PROXY_HEADER_NAMES)))
+        if self.proxy_headers and not self.proxy:
+            raise TargetConfigError('proxy_headers is set without proxy: the headers are those of the proxy\'s CONNECT')
+        if self.impersonate_groups and not self.impersonate_user:
+            raise TargetConfigError('impersonate_groups needs impersonate_user: the API server refuses groups '
+                                    'without a user to impersonate')
+
+    def _check_client_certificate(self):
+        if not os.path.isfile(self.client_cert):
+            raise TargetConfigError('client_cert %s does not exist' % self.client_cert)
+        if self.client_key and not os.path.isfile(self.client_key):
+            raise TargetConfigError('client_key %s does not exist' % self.client_key)
+        if not self.client_key:
+            try:
+                with open(self.client_cert, 'rb') as handle:
+                    holds_key = b'PRIVATE KEY-----' in handle.read()
+            except (IOError, OSError) as exc:
+                raise TargetConfigError('client_cert %s cannot be read: %s' % (self.client_cert, one_line(exc, 120)))
+            if not holds_key:
+                raise TargetConfigError('client_cert %s holds no private key and client_key is not set: give the key '
+                                        'file of the certificate as client_key' % self.client_cert)
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(self.client_cert, self.client_key)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise TargetConfigError('client_cert %s%s cannot be used: %s (a PEM certificate and its private key, '
+                                    'not encrypted)' % (self.client_cert, ' with client_key %s' % self.client_key
+                                                        if self.client_key else '', one_line(exc, 120)))
+
+    def headers(self):
+        """(name, value) of the headers every request to the API server carries (impersonation)."""
+        pairs = [('Impersonate-User', self.impersonate_user)] if self.impersonate_user else []
+        return pairs + [('Impersonate-Group', group) for group in self.impersonate_groups]
+
+    def configure(self, cfg):
+        """Set these options on a ``kubernetes.client.Configuration`` (over what the kubeconfig set)."""
+        if self.client_cert:
+            cfg.cert_file = self.client_cert
+            cfg.key_file = self.client_key
+        if self.username:
+            basic = base64.b64encode(('%s:%s' % (self.username, self.password)).encode('utf-8')).decode('ascii')
+            cfg.api_key = {'authorization': 'Basic ' + basic}
+            cfg.api_key_prefix = {}
+        if self.proxy:
+            cfg.proxy = self.proxy
+            if self.proxy_headers:
+                cfg.proxy_headers = urllib3.util.make_headers(**self.proxy_headers)
+        if self.no_proxy:
+            cfg.no_proxy = self.no_proxy
+
+    def proxied(self, server):
+        """True when the requests to ``server`` go through the proxy (it is set and ``no_proxy`` does
+        not name the server)."""
+        if not self.proxy:
+            return False
+        try:
+            from kubernetes.client.rest import should_bypass_proxies  # pylint: disable=import-outside-toplevel
+        except ImportError:  # pragma: no cover - older clients: no no_proxy at all
+            return True
+        return not should_bypass_proxies(server, self.no_proxy or '')
+
+
+class _HeaderAddingPool(object):
+    """The client's pool manager with ``pairs`` (name, value) added to the headers of every request
+    (a header may repeat: one ``Impersonate-Group`` per group, as the API server reads them)."""
+
+    def __init__(self, pool, pairs):
+        self._pool = pool
+        self._pairs = list(pairs)
+
+    def request(self, method, url, *args, **kwargs):
+        headers = urllib3.HTTPHeaderDict(kwargs.get('headers') or {})
+        for name, value in self._pairs:
+            headers.add(name, value)
+        kwargs['headers'] = headers
+        return self._pool.request(method, url, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._pool, name)
+
+
+def _cache_key(kubeconfig, context, host, api_key, validate_certs, ca_cert, auth):
     token = hashlib.sha256(api_key.encode('utf-8')).hexdigest() if api_key else None
     # a kubeconfig rewritten meanwhile (a rotated token) makes a new client
     stamp = _kubeconfig.signature(os.path.expanduser(kubeconfig)) if kubeconfig else None
-    return (kubeconfig, stamp, context, host, token, bool(validate_certs), ca_cert)
+    return (kubeconfig, stamp, context, host, token, bool(validate_certs), ca_cert, auth.cache_key())
 
 
 def _reduced_kubeconfig(path, context):
@@ -184,11 +348,14 @@ def _reduced_kubeconfig(path, context):
         return None
 
 
-def api_client_for(kubeconfig=None, context=None, host=None, api_key=None, validate_certs=True, ca_cert=None):
-    """One ``ApiClient`` per configuration, cached in-process. Returns (api_client, cluster label)."""
+def api_client_for(kubeconfig=None, context=None, host=None, api_key=None, validate_certs=True, ca_cert=None, auth=None):
+    """One ``ApiClient`` per configuration, cached in-process. Returns (api_client, cluster label).
+    ``auth``: a ``KubeAuth`` (the other connection options), checked first."""
     if not HAS_KUBERNETES:
         raise MissingLibrary('kubernetes')
-    key = _cache_key(kubeconfig, context, host, api_key, validate_certs, ca_cert)
+    auth = auth or KubeAuth()
+    auth.check(api_key)
+    key = _cache_key(kubeconfig, context, host, api_key, validate_certs, ca_cert, auth)
     with _CLIENTS_LOCK:
         if key in _CLIENTS:
             return _CLIENTS[key]
@@ -236,11 +403,14 @@ def api_client_for(kubeconfig=None, context=None, host=None, api_key=None, valid
         cfg.verify_ssl = bool(validate_certs)
         if not validate_certs:
             cfg.assert_hostname = False
+        auth.configure(cfg)
         try:
             cfg.retries = 1
         except Exception:  # pylint: disable=broad-except
             pass
         api = k8s_client.ApiClient(configuration=cfg)
+        if auth.headers():
+            api.rest_client.pool_manager = _HeaderAddingPool(api.rest_client.pool_manager, auth.headers())
         if not label:
             label = cfg.host
         _CLIENTS[key] = (api, label)
@@ -259,8 +429,14 @@ class KubeTarget(Target):
 
     def __init__(self, kubeconfig=None, context=None, host=None, api_key=None, validate_certs=True, ca_cert=None,
                  namespace='monitoring', pod=None, label_selector='app.kubernetes.io/name=prometheus-agent',
-                 container='prometheus', port=9090, timeout=30, deadline=None):
-        self.api_client, self.cluster = api_client_for(kubeconfig, context, host, api_key, validate_certs, ca_cert)
+                 container='prometheus', port=9090, timeout=30, deadline=None, auth=None):
+        self.auth = auth or KubeAuth()   # the other connection options (KubeAuth)
+        self._secrets = [api_key] + self.auth.secrets
+        try:
+            self.api_client, self.cluster = api_client_for(kubeconfig, context, host, api_key, validate_certs, ca_cert,
+                                                           auth=self.auth)
+        except TargetConfigError as exc:
+            raise TargetConfigError(redact(exc, self._secrets))
         self.deadline = deadline      # a core.http.Deadline over every request of this target (the run's), or None
         self.namespace = namespace
         self.fixed_pod = pod
@@ -268,7 +444,6 @@ class KubeTarget(Target):
         self.container = container
         self.port = port
         self.timeout = timeout
-        self._secrets = [api_key]
         self._pod = pod
         self._core = self._apps = self._custom = None
 
@@ -298,6 +473,26 @@ class KubeTarget(Target):
     def where(self):
         return 'cluster %s: API server %s' % (self.cluster, self.server)
 
+    def _proxy_error(self, exc, where):
+        """The error of a request that failed at the proxy (not answered, refused, or a CONNECT
+        refused), or None when it did not go through one."""
+        if not self.auth.proxied(self.server):
+            return None
+        chain, cur = [], exc
+        while cur is not None and len(chain) < 8:
+            chain.append(cur)
+            cur = getattr(cur, 'reason', None) if isinstance(getattr(cur, 'reason', None), BaseException) \
+                else (cur.__cause__ or cur.__context__)
+        text = ' '.join(str(e) for e in chain).lower()
+        at_proxy = any(type(e).__name__ in ('ProxyError', 'WebSocketProxyException') for e in chain)
+        refused = any(isinstance(e, OSError) and getattr(e, 'errno', None) == errno.ECONNREFUSED for e in chain)
+        if not (at_proxy or refused or 'tunnel connection failed' in text):
+            return None
+        why = 'refused the connection' if refused else 'did not open the tunnel (%s)' % one_line(
+            redact(chain[-1], self._secrets), 160)
+        return TargetUnreachable('%s: the proxy %s %s; check proxy, proxy_headers and no_proxy' % (
+            where, self.auth.proxy_label(), why))
+
     def describe(self):
         return 'cluster %s pod %s/%s' % (self.cluster, self.namespace, self._pod or '(%s)' % self.label_selector)
 
@@ -310,12 +505,12 @@ class KubeTarget(Target):
             status = getattr(exc, 'status', None)
             body = getattr(exc, 'body', None)
             if status == 0 or status is None:
-                raise classify_connection_error(exc, where, self._secrets)
+                raise self._proxy_error(exc, where) or classify_connection_error(exc, where, self._secrets)
             raise classify_api_status(status, body, where, self._secrets)
         status = getattr(exc, 'status', None) or getattr(exc, 'status_code', None)
         if isinstance(status, int) and status >= 400:
             raise classify_api_status(status, getattr(exc, 'body', None) or getattr(exc, 'resp_body', None), where, self._secrets)
-        raise classify_connection_error(exc, where, self._secrets)
+        raise self._proxy_error(exc, where) or classify_connection_error(exc, where, self._secrets)
 
     def _timeout(self, timeout, what=None):
         """The seconds one request (connect, TLS, each read) may take: ``timeout`` (default the
@@ -553,6 +748,7 @@ class KubeTarget(Target):
         path = '/api/v1/namespaces/%s/pods/%s/exec' % (quote(self.namespace, safe=''), quote(self.pod_name, safe=''))
         api = self.api_client
         bound = _WS_CONNECT_TIMEOUT.set(self._timeout(None, 'exec in pod %s' % self._pod))
+        extra = _WS_EXTRA_HEADERS.set(tuple(self.auth.headers()))
         try:
             if hasattr(api, 'param_serialize'):
                 _method, url, headers, _body, _post = api.param_serialize(
@@ -573,6 +769,7 @@ class KubeTarget(Target):
             self._raise(exc, 'exec in pod %s' % self._pod)
         finally:
             _WS_CONNECT_TIMEOUT.reset(bound)
+            _WS_EXTRA_HEADERS.reset(extra)
 
     @staticmethod
     def _as_bytes(data):
@@ -869,5 +1066,5 @@ def line_time(line):
     return None
 
 
-__all__ = ['Target', 'KubeTarget', 'DirectTarget', 'HAS_KUBERNETES', 'api_client_for', 'clear_client_cache',
+__all__ = ['Target', 'KubeTarget', 'KubeAuth', 'DirectTarget', 'HAS_KUBERNETES', 'api_client_for', 'clear_client_cache',
            'line_time', 'filter_lines_since', 'classify_api_status']
