@@ -18,6 +18,7 @@ from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_report 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.scrub import scrub
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.remediation import policy as remediation
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import report as fleet_report
+from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import report_merge
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import run_verdict
 
 
@@ -47,7 +48,9 @@ class ActionModule(ActionBase):
         hostvars = task_vars.get("hostvars") or {}
 
         results, missing = {}, {}
-        for host in hosts:
+        # merge mode: the clusters come from the slice reports, not from the hosts of this play
+        merging = bool(args.get("merge_dir") or args.get("merge_reports"))
+        for host in ([] if merging else hosts):
             host = str(host)
             values = hostvars.get(host) if hasattr(hostvars, "get") else None
             value = None
@@ -66,10 +69,25 @@ class ActionModule(ActionBase):
                                  "no check ran for this cluster")
             results[host] = value
 
+        cadence, slices = args.get("cadence") or "daily", None
+        if merging:
+            try:
+                merged = report_merge.merge(report_merge.load(report_merge.find(args.get("merge_dir"), args.get("merge_reports"))),
+                                            args.get("expected_slices"), args.get("hosts"))
+            except (OSError, ValueError) as exc:
+                raise AnsibleActionFail("could not merge the slice reports: %s" % to_native(exc)) from exc
+            results, missing, cadence, slices = merged["results"], merged["missing_reasons"], merged["cadence"], merged["slices"]
+
         now = datetime.datetime.now(datetime.timezone.utc)
         use_planner = args.get("remediation", True)
-        doc = fleet_report.build(results, args.get("cadence") or "daily", generated_at=now,
+        doc = fleet_report.build(results, cadence, generated_at=now,
                                  planner=remediation.plan if use_planner else None, missing_reasons=missing)
+        given = args.get("slice") or {}
+        slice_record = report_merge.slice_record(given.get("id"), given.get("number"), given.get("count"))
+        if slice_record and not merging:
+            doc["slice"] = slice_record
+        if slices is not None:
+            doc["slices"] = slices
 
         dest = args.get("dest") or os.path.join("reports", now.strftime("%Y%m%dT%H%M%SZ"))
         dest = os.path.abspath(os.path.expanduser(str(dest)))
@@ -95,6 +113,7 @@ class ActionModule(ActionBase):
             lines = lines[:25] + ["... and %d more clusters not ok (see the report)" % (len(lines) - 25)]
         verdict = run_verdict.decide({name: entry["status"] for name, entry in doc["clusters"].items()},
                                      fail_on, args.get("fail_unknown_ratio"), run_verdict.unjudged(doc["clusters"]))
+        verdict = report_merge.judge(verdict, slices)
         result.update(scrub({
             "changed": bool(paths),
             "report_dir": dest,
@@ -106,6 +125,8 @@ class ActionModule(ActionBase):
             "failing_hosts": verdict["hosts"],
             "fail_reasons": verdict["reasons"],
             "elapsed_seconds": round(time.monotonic() - started, 3),
+            "slice": doc.get("slice"),
+            "slices": slices,
             "stats": {
                 "fleet_report": {
                     "dir": dest, "cadence": doc["cadence"], "status": summary["status"],

@@ -85,6 +85,37 @@ options:
         check catalog, for example the URL of C(docs/checks.md) on your documentation site.
       - Default the C(docs/checks.md) of the installed collection (a C(file://) URL).
     type: str
+  slice:
+    description:
+      - Which slice of a sliced run this report is (AWX job slicing, or C(--limit) runs on disjoint parts of one
+        inventory); recorded as C(slice) in the JSON so that a merge (O(merge_dir)) finds the slices that did not report.
+      - C(id) tells the slices apart (for example AWX's C(awx_job_id)); C(number) is 1..C(count) when the slice knows it.
+    type: dict
+    suboptions:
+      id:
+        description: What tells this slice from the others.
+        type: str
+      number:
+        description: The slice's number, 1..O(slice.count).
+        type: int
+      count:
+        description: How many slices the run has.
+        type: int
+  merge_dir:
+    description:
+      - Merge mode. Every C(*/fleet-report.json) under this directory is a slice report; the clusters of all of them
+        make one report written to O(dest) (the history is not touched, each slice kept its own clusters').
+      - A cluster in two slice reports fails the task, naming it. O(hosts) are the clusters expected (the inventory);
+        one in no report is C(unknown) (no slice report has this cluster). A slice that did not report (a number of
+        1..count that no report carries, or fewer reports than O(expected_slices)) sets RV(should_fail) and is named in RV(fail_reasons).
+    type: path
+  merge_reports:
+    description: Merge mode, with these slice reports (files, or directories holding C(fleet-report.json)) in addition to O(merge_dir).
+    type: list
+    elements: path
+  expected_slices:
+    description: In merge mode, how many slices the run had; default the C(count) of the slice reports' C(slice) records.
+    type: int
 attributes:
   check_mode:
     description: The report is written in check mode too; it changes nothing in the clusters.
@@ -155,6 +186,18 @@ stats:
   returned: always
   type: dict
   sample: {"fleet_report": {"dir": "/home/ops/reports/20261124T072500Z", "critical": 1}}
+slice:
+  description: The O(slice) record of this report, when it is a slice's.
+  returned: always
+  type: dict
+  sample: {"id": "2", "number": 2, "count": 3}
+slices:
+  description:
+    - In merge mode, the slices merged (C(count), C(reported) with each report's path, slice and clusters), the slice
+      numbers C(missing), C(missing_count), and the C(unreported_clusters) of O(hosts) in no report; null otherwise.
+  returned: always
+  type: dict
+  sample: {"count": 3, "missing": [3], "missing_count": 1, "unreported_clusters": ["prod-eu-3"]}
 elapsed_seconds:
   description: Time spent building and writing the report.
   returned: always
@@ -181,6 +224,10 @@ def argument_spec():
         remediation=dict(type="bool", default=True),
         textfile_dir=dict(type="path"),
         checks_doc=dict(type="str"),
+        slice=dict(type="dict", options=dict(id=dict(type="str"), number=dict(type="int"), count=dict(type="int"))),
+        merge_dir=dict(type="path"),
+        merge_reports=dict(type="list", elements="path"),
+        expected_slices=dict(type="int"),
     )
 
 
