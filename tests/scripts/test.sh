@@ -54,6 +54,18 @@ stage_build() {
     return 1
   fi
   echo "build: $(basename "$tarball") $(tar -tzf "$tarball" | wc -l) files, no test or dev files"
+  # the execution environment's build context, named as docs/awx.md says, with promtool's
+  # package checked by its pinned sha256 before it is unpacked
+  local ee="$out/ee" cf
+  mkdir -p "$ee/build" && cp execution-environment.yml requirements.txt bindep.txt "$ee/" && cp "$tarball" "$ee/build/"
+  ansible-builder create --file "$ee/execution-environment.yml" --context "$ee/context" --output-filename Containerfile >/dev/null \
+    || { echo "build: ansible-builder create failed" >&2; rm -rf "$out"; return 1; }
+  cf="$ee/context/Containerfile"
+  if ! grep -Eq '^ARG PROMTOOL_DEB_SHA256=[0-9a-f]{64}$' "$cf" \
+     || ! grep -Eq '^RUN .*sha256sum -c - && .*/usr/local/bin/promtool --version' "$cf"; then
+    echo "build: $cf has no sha256-checked promtool step" >&2; rm -rf "$out"; return 1
+  fi
+  echo "build: ansible-builder create: context/Containerfile $(wc -l < "$cf") lines, promtool's .deb checked by sha256"
   rm -rf "$out"
 }
 
@@ -74,6 +86,33 @@ stage_docs() {
     m=$(basename "$m" .py)
     ansible-doc -t inventory "fleetops.prometheus_agent.$m" > /dev/null || ok=1
   done
+  # antsibull-docs, run from the collection tree: the plugins' and roles' documentation must
+  # validate (schema, markup, references), and the docsite pages must build from it
+  local tree="$ANSIBLE_COLLECTIONS_PATH/ansible_collections/fleetops/prometheus_agent" site
+  if (cd "$tree" && antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs all \
+        --disallow-unknown-collection-refs .); then
+    echo "antsibull-docs lint-collection-docs --plugin-docs: ok"
+  else
+    echo "antsibull-docs lint-collection-docs --plugin-docs: FAILED"; ok=1
+  fi
+  site=$(mktemp -d)
+  if antsibull-docs collection --use-current --squash-hierarchy --dest-dir "$site" fleetops.prometheus_agent \
+       > tests/output/antsibull-docs-collection.txt 2>&1; then
+    # a plugin whose documentation does not load gets an error page and exit status 0
+    grep -q 'An error page will be generated' tests/output/antsibull-docs-collection.txt \
+      && echo "antsibull-docs collection: error pages (above)" >> tests/output/antsibull-docs-collection.txt
+    for m in plugins/modules/*.py; do
+      [ -s "$site/$(basename "$m" .py)_module.rst" ] || echo "antsibull-docs collection: no page for $m" >> tests/output/antsibull-docs-collection.txt
+    done
+  else
+    echo "antsibull-docs collection: exit status $?" >> tests/output/antsibull-docs-collection.txt
+  fi
+  if grep -q '^antsibull-docs collection: ' tests/output/antsibull-docs-collection.txt; then
+    echo "antsibull-docs collection: FAILED"; cat tests/output/antsibull-docs-collection.txt; ok=1
+  else
+    echo "antsibull-docs collection: $(find "$site" -name '*.rst' | wc -l) pages, one per module"
+  fi
+  rm -rf "$site"
   return $ok
 }
 
