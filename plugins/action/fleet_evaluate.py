@@ -56,6 +56,7 @@ class ActionModule(ActionBase):
             "target_version": args.get("target_version") or None,
             "release_list": args.get("release_list") or [],
             "duplicates": args.get("duplicates") or [],
+            "window_note": args.get("window_note") or None,
         }
         if args.get("history_file") and cadence == "weekly":
             history = fleet_report.load_history(args["history_file"])
@@ -82,6 +83,8 @@ class ActionModule(ActionBase):
                                                  args.get("previous") or {}, context)
         except (KeyError, TypeError, ValueError) as exc:
             raise AnsibleActionFail("could not evaluate the %s checks of %s: %s" % (cadence, host, to_native(exc))) from exc
+        if args.get("snapshot"):
+            fleet_result["snapshot"] = args["snapshot"]
         fleet_result = scrub(fleet_result)
         var = args.get("result_var") or "fleet_result"
         result.update(scrub({"changed": False, "ansible_facts": {var: fleet_result}, "status": fleet_result["status"],

@@ -99,7 +99,9 @@ class ActionModule(ActionBase):
             paths = fleet_report.write_report(doc, dest, html, markdown, checks_doc=args.get("checks_doc") or _collection_checks_doc(),
                                               textfile_dir=os.path.abspath(os.path.expanduser(str(textfile_dir))) if textfile_dir else None)
             if args.get("history_file"):
-                fleet_report.update_history(os.path.abspath(os.path.expanduser(str(args["history_file"]))), doc)
+                # the counters each daily audit read: where the next daily run's window starts
+                snapshots = {str(host): value.get("snapshot") for host, value in results.items() if isinstance(value, dict)}
+                fleet_report.update_history(os.path.abspath(os.path.expanduser(str(args["history_file"]))), doc, snapshots=snapshots)
         except (OSError, ValueError) as exc:
             raise AnsibleActionFail("could not write the fleet report to %s: %s" % (dest, to_native(exc))) from exc
 

@@ -306,15 +306,62 @@ def run_agent_logs(params, target=None, check_mode=False, deadline=None):
 
 # ----------------------------------------------------------------------------- agent_audit
 
+# an audit's own snapshot older than this does not start a window (a daily run's window is about a day)
+BASELINE_MAX_AGE_SECONDS = 48 * 3600
+
+
+def audit_baseline(value):
+    """(agent_status baseline, remote-write baseline) of agent_audit's ``baseline``: the ``snapshot``
+    of an earlier agent_audit call (both parts), or an agent_status snapshot (that part only)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError('baseline is not a snapshot (not JSON)')
+    if isinstance(value, dict) and isinstance(value.get('snapshot'), dict) and 'time' not in value:
+        value = value['snapshot']       # a whole registered agent_audit result
+    if isinstance(value, dict) and ('agent_status' in value or 'remote_write_stats' in value):
+        status, writes = value.get('agent_status'), value.get('remote_write_stats')
+        return (agent_health.as_baseline(status) if status else None), (rw.as_reading(writes) if writes else None)
+    return agent_health.as_baseline(value), None
+
+
+def _fresh(baseline, now, part):
+    """(``baseline`` or None, why it is not used): a snapshot from the future or older than
+    BASELINE_MAX_AGE_SECONDS does not start a window."""
+    if baseline is None:
+        return None, None
+    age = now - float(baseline['time'])
+    if age <= 0:
+        return None, 'the %s baseline was taken after this reading (a clock or a file from elsewhere): not used' % part
+    if age > BASELINE_MAX_AGE_SECONDS:
+        return None, 'the %s baseline is %.1f h old, more than %d h, not used' % (part, age / 3600, BASELINE_MAX_AGE_SECONDS // 3600)
+    return baseline, None
+
+
 def run_agent_audit(params, target=None, check_mode=False, deadline=None):
     """agent_audit: the runners of the parts in ``gather`` on one target, /metrics read once, all
-    under one deadline (a silent server costs ``timeout`` once, not once per part)."""
+    under one deadline (a silent server costs ``timeout`` once, not once per part).
+
+    ``baseline``: the ``snapshot`` this returns, from an earlier run (the daily role keeps it in the
+    fleet history): the rates, ratios and increases of both remote write and agent_status are then
+    over the time since that run."""
     _check_common(params)
     _not_negative(params, 'log_examples')
     gather = params.get('gather') or list(AUDIT_PARTS)
     if 'agent_logs' in gather:
         _parsed(parse_since, params.get('logs_since'), 'logs_since')
-    _parsed(agent_health.as_baseline, params.get('baseline'), 'baseline')
+    status_baseline, rw_baseline = _parsed(audit_baseline, params.get('baseline'), 'baseline') or (None, None)
+    notes = []
+    now = time.time()
+    for part, base in (('agent_status', status_baseline), ('remote_write_stats', rw_baseline)):
+        kept, why = _fresh(base, now, part)
+        if why:
+            notes.append(why)
+        if part == 'agent_status':
+            status_baseline = kept
+        else:
+            rw_baseline = kept
     deadline = run_deadline(params, deadline)
     target, problem = _connect(target, params, deadline)
     page = _Once(functools.partial(exposition.MetricsPage, target)) if target is not None else None
@@ -323,8 +370,9 @@ def run_agent_audit(params, target=None, check_mode=False, deadline=None):
     kube = uses_kubernetes(params)
     calls = {
         'remote_write_stats': lambda: run_remote_write_stats(
-            dict(params, source='metrics', baseline=None, interval=0), target, page=page, deadline=deadline),
-        'agent_status': lambda: run_agent_status(dict(params, interval=0), target, page=page, deadline=deadline),
+            dict(params, source='metrics', baseline=rw_baseline, interval=0), target, page=page, deadline=deadline),
+        'agent_status': lambda: run_agent_status(dict(params, baseline=status_baseline, interval=0), target, page=page,
+                                                 deadline=deadline),
         # an agent given by url whose WAL is read in its pod: the Kubernetes options make that target
         'wal_inspect': lambda: run_wal_inspect(dict(
             params, path=params['wal_path'], verify=params['wal_verify'], location=params['wal_location'],
@@ -341,7 +389,13 @@ def run_agent_audit(params, target=None, check_mode=False, deadline=None):
             parts[part].pop('changed', None)
             seconds[part] = round(time.time() - start, 3)
             checks.extend(parts[part].get('checks') or [])
-    return dict(status=checksmod.result_status(checks), checks=checks, parts=parts, seconds=seconds, target=_where(target))
+    snapshot = dict((part, parts[part]['snapshot']) for part in ('agent_status', 'remote_write_stats')
+                    if isinstance((parts.get(part) or {}).get('snapshot'), dict))
+    result = dict(status=checksmod.result_status(checks), checks=checks, parts=parts, seconds=seconds, target=_where(target),
+                  snapshot=snapshot)
+    if notes:
+        result['baseline_notes'] = notes
+    return result
 
 
 # ----------------------------------------------------------------------------- rules_status

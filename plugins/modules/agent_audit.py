@@ -40,8 +40,14 @@ options:
     default: [remote_write_stats, agent_status, wal_inspect, agent_logs]
   baseline:
     description:
-      - The C(snapshot) of an earlier M(fleetops.prometheus_agent.agent_status) call (or C(parts.agent_status.snapshot)
-        of an earlier call of this module), for the CPU and ingest rates of C(agent_status).
+      - The RV(snapshot) of an earlier call of this module (the C(daily_check) role keeps the last daily run's in the
+        fleet history). The rates, ratios and increases of both parts are then over the time since that call
+        (remote-write success, retries and latency; the ingest and CPU rates, restarts and WAL failure counters of
+        C(agent_status)), and every message says its window (C(over the last 23.9 h)).
+      - A counter lower than in the baseline, or another process start time, is a restart in the window, counted from
+        the start as Prometheus's C(increase()) does, and the messages say so.
+      - A baseline older than 48 h, or taken after this reading, is not used (RV(baseline_notes) says why).
+      - Also the C(snapshot) of an earlier M(fleetops.prometheus_agent.agent_status) call alone, for that part only.
     type: raw
   wal_path:
     description:
@@ -145,6 +151,18 @@ seconds:
   returned: always
   type: dict
   sample: {remote_write_stats: 0.02, agent_status: 0.11, wal_inspect: 0.35, agent_logs: 0.04}
+snapshot:
+  description:
+    - The counters this call read (C(agent_status) and C(remote_write_stats) snapshots), the I(baseline) of a later call.
+  returned: always
+  type: dict
+  sample: {agent_status: {time: 1764748800.0}, remote_write_stats: {time: 1764748800.0, queues: {}}}
+baseline_notes:
+  description: Why a part of I(baseline) was not used (too old, or taken after this reading).
+  returned: when a baseline was given and not used
+  type: list
+  elements: str
+  sample: [the remote_write_stats baseline is 50.2 h old, more than 48 h, not used]
 target:
   description: The agent read (cluster, namespace and pod, or the URL without credentials).
   returned: always

@@ -55,6 +55,17 @@ options:
   history_file:
     description: The fleet report's history file (figures of earlier runs), for WAL-TREND and SERIES.
     type: path
+  snapshot:
+    description:
+      - The C(snapshot) of this run's M(fleetops.prometheus_agent.agent_audit) (the counters it read). Kept in
+        C(fleet_result.snapshot); the C(fleet_report) role stores it in the history file, where the next daily run
+        starts its window (its rates, ratios and increases are over the time since this run).
+    type: dict
+  window_note:
+    description:
+      - Why the remote-write rates of this run are over a short window instead of the time since the last daily run
+        (for example no earlier run in the history); added to the RW-SUCCESS and RW-RETRY messages.
+    type: str
   fleet_versions:
     description: The versions the fleet runs (for VERSION when O(target_version) is not set, and the spread).
     type: list
@@ -149,6 +160,8 @@ def argument_spec():
         previous=dict(type="dict", default={}),
         baseline=dict(type="dict"),
         history_file=dict(type="path"),
+        snapshot=dict(type="dict"),
+        window_note=dict(type="str"),
         fleet_versions=dict(type="list", elements="str", default=[]),
         target_version=dict(type="str"),
         release_list=dict(type="list", elements="dict", default=[]),

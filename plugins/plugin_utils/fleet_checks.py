@@ -512,8 +512,9 @@ def evaluate(cadence, results, user_thresholds=None, errors=None, previous=None,
     ``results``: {module name: registered result}. ``context``: computed-check inputs:
     ``now`` (epoch seconds), ``history`` (this cluster's points), ``baseline`` (the first
     remote_write_stats result), ``fleet_versions``, ``target_version``, ``duplicates``
-    (clusters sharing this one's external labels), ``series_week_ago``, ``uptime`` and
-    ``uptime_reason``.
+    (clusters sharing this one's external labels), ``series_week_ago``, ``uptime``,
+    ``uptime_reason`` and ``window_note`` (why the remote-write rates are over this run's seconds
+    only, not since the last daily run).
     """
     context = context or {}
     th = thresholds(user_thresholds)
@@ -556,6 +557,12 @@ def evaluate(cadence, results, user_thresholds=None, errors=None, previous=None,
                     merged[cid] = make(cid, "unknown", merged[cid].get("value"), merged[cid].get("threshold"),
                                        "the two remote-write readings were %.1f s apart, less than %.0f s: no reliable rate" % (
                                            window, th["rw_min_window_seconds"]))
+        if context.get("window_note"):
+            # judged over the seconds of this run only: say why not since the last daily run
+            for cid in RATE_CHECKS:
+                if cid in merged:
+                    merged[cid] = dict(merged[cid], message="%s (not since the last daily run: %s)" % (
+                        merged[cid].get("message"), context["window_note"]))
 
     facts = extract_facts(results)
     now = context.get("now")

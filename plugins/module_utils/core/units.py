@@ -149,6 +149,18 @@ def duration(text):
         return None
 
 
+def span_text(seconds):
+    """A window's length as a person reads it: ``11 s``, ``12.5 min``, ``23.9 h``, ``3.2 days``."""
+    seconds = float(seconds)
+    if seconds < 120:
+        return '%.0f s' % seconds
+    if seconds < 2 * 3600:
+        return '%.1f min' % (seconds / 60)
+    if seconds < 72 * 3600:
+        return '%.1f h' % (seconds / 3600)
+    return '%.1f days' % (seconds / 86400)
+
+
 # ----------------------------------------------------------------------------- times
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)

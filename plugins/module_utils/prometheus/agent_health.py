@@ -31,7 +31,7 @@ from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.promethe
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.checks import make as _check
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import (
-    duration as _duration, number as finite, quantity, timestamp as epoch, whole as _int)
+    duration as _duration, number as finite, quantity, span_text, timestamp as epoch, whole as _int)
 
 CHECK_IDS = ('POD', 'RESTARTS', 'HEALTH', 'MEMORY', 'INGEST', 'CONFIG', 'TARGETS')
 DAY = 86400.0
@@ -520,6 +520,18 @@ def wal_facts(metrics, now, baseline=None):
     }
 
 
+def _stalled_now(targets):
+    """Why nothing is being ingested right now, by the scrape targets, or None."""
+    if targets is None or not targets['total']:
+        return None
+    if not targets['up']:
+        return 'none of the %d targets is up: nothing is being ingested' % targets['total']
+    fresh = targets.get('freshest_scrape_intervals_ago')
+    if fresh is not None and fresh > 3:
+        return 'no target was scraped for %.0f scrape intervals: scraping is stuck' % fresh
+    return None
+
+
 def check_ingest(ingest, targets, th):
     thr = {'critical': th['ingest_critical']}
     if ingest is None:
@@ -528,20 +540,24 @@ def check_ingest(ingest, targets, th):
     have_targets = targets is not None and targets['total'] > 0
     if rate is not None:
         if rate <= thr['critical'] and (have_targets or targets is None):
-            return _check('INGEST', 'critical', rate, thr, 'no sample appended in %.0f s%s: scraping or the WAL is stuck; look '
-                          'at TARGETS, the volume (PVC) and the logs' % (
-                              ingest['window_seconds'], ' while %d targets exist' % targets['total'] if have_targets else ''))
-        return _check('INGEST', 'ok', rate, thr, '%.1f samples/s appended, %s active series' % (
-            rate, ingest.get('active_series') if ingest.get('active_series') is not None else '?'))
+            return _check('INGEST', 'critical', rate, thr, 'no sample appended in the last %s%s: scraping or the WAL is stuck; '
+                          'look at TARGETS, the volume (PVC) and the logs' % (
+                              span_text(ingest['window_seconds']), ' while %d targets exist' % targets['total'] if have_targets else ''))
+        # a rate over a long window (since the last daily run) hides a stall of the last minutes: the
+        # targets tell whether scraping goes on now
+        stalled = _stalled_now(targets)
+        if stalled:
+            return _check('INGEST', 'critical', rate, thr, '%s (%.1f samples/s appended on average over the last %s)' % (
+                stalled, rate, span_text(ingest['window_seconds'])))
+        return _check('INGEST', 'ok', rate, thr, '%.1f samples/s appended over the last %s, %s active series' % (
+            rate, span_text(ingest['window_seconds']), ingest.get('active_series') if ingest.get('active_series') is not None else '?'))
     if targets is None:
         return _checks.unknown('INGEST', 'no baseline and no target list: the ingest rate is unknown', thr)
     if not have_targets:
         return _checks.unknown('INGEST', 'the agent has no active scrape target, so nothing to ingest', thr)
-    if not targets['up']:
-        return _check('INGEST', 'critical', 0, thr, 'none of the %d targets is up: nothing is being ingested' % targets['total'])
-    fresh = targets.get('freshest_scrape_intervals_ago')
-    if fresh is not None and fresh > 3:
-        return _check('INGEST', 'critical', None, thr, 'no target was scraped for %.0f scrape intervals: scraping is stuck' % fresh)
+    stalled = _stalled_now(targets)
+    if stalled:
+        return _check('INGEST', 'critical', 0 if not targets['up'] else None, thr, stalled)
     if not ingest.get('samples_appended_total'):
         return _check('INGEST', 'critical', 0, thr, 'no sample appended since the agent started although %d targets are up'
                       % targets['up'])

@@ -41,7 +41,7 @@ import time
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import exposition
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import number, whole
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import number, span_text, whole
 
 PREFIX = 'prometheus_remote_storage_'
 SNAPSHOT_VERSION = 1
@@ -76,6 +76,7 @@ WATCHER_SEGMENT = 'prometheus_wal_watcher_current_segment'
 START_TIME = 'process_start_time_seconds'
 
 RW_CHECK_IDS = ('RW-SUCCESS', 'RW-RETRY', 'RW-LAG', 'RW-PENDING', 'RW-SHARDS', 'RW-LATENCY')
+RESTART_NOTE = 'the agent restarted between the readings: counters counted from 0'
 NO_BASELINE = ('no baseline: rates need two readings; pass baseline (the snapshot of an earlier call) or interval')
 
 _OLD_QUEUE = re.compile(r'^\d+:(.+)$')
@@ -373,7 +374,7 @@ def queue_figures(reading, baseline=None):
             bc = base.get('counters') or {}
             deltas = dict((k, _delta(v, bc.get(k), reset)) for k, v in cc.items())
             if reset:
-                notes.append('the agent restarted between the readings: counters counted from 0')
+                notes.append(RESTART_NOTE)
         elif window:
             notes.append('the queue was not in the baseline: no rates until the next reading')
         pending = g.get('pending') if g.get('pending') is not None else g.get('queue_length')
@@ -457,6 +458,19 @@ def _rate_reason(q, rate_reason):
     return '; '.join(n for n in q.get('notes') or [] if 'baseline' in n) or rate_reason
 
 
+def _rate_text(per_second):
+    """``72.7`` or ``0.0523``: a rate over a day is small and still worth reading."""
+    return '%.1f' % per_second if per_second >= 1 else '%.3g' % per_second
+
+
+def _span(q):
+    """``the last 23.9 h`` (the window of the rates), saying so when the agent restarted in it."""
+    text = 'the last %s' % span_text(q['window_seconds'])
+    if RESTART_NOTE in (q.get('notes') or []):
+        text += ' (the agent restarted in this window: counted from its start, what came before is not known)'
+    return text
+
+
 def check_success(q, th, many, rate_reason):
     thr = {'warning': th['rw_success_warning'], 'critical': th['rw_success_critical']}
     name = _named(q, many)
@@ -466,19 +480,19 @@ def check_success(q, th, many, rate_reason):
         since = (q.get('since_start') or {}).get('success_ratio')
         extra = ' (since the agent started: %s)' % _pct(since) if since is not None else ''
         return _checks.unknown('RW-SUCCESS', name + _rate_reason(q, rate_reason) + extra, thr)
-    span = q['window_seconds']
+    span = _span(q)
     if ratio is None:
         return _checks.Check('RW-SUCCESS', 'ok', None, thr,
-                             name + 'no samples were sent in the last %.0f s (nothing to deliver)' % span).as_dict()
+                             name + 'no samples were sent in %s (nothing to deliver)' % span).as_dict()
     if ratio == 0.0 and not win.get('failed'):
         return _checks.Check('RW-SUCCESS', 'critical', 0.0, thr,
-                             name + 'nothing reached the receiver in %.0f s: %d samples retried, none delivered (receiver '
+                             name + 'nothing reached the receiver in %s: %d samples retried, none delivered (receiver '
                              'down or failing); fix the receiver, do not restart the agent' % (span, win.get('retried') or 0)).as_dict()
     status = _checks.level(ratio, th['rw_success_warning'], th['rw_success_critical'], above=False)
     if status == 'ok':
-        msg = name + '%s of the samples delivered over %.0f s' % (_pct(ratio), span)
+        msg = name + '%s of the samples delivered over %s' % (_pct(ratio), span)
     else:
-        msg = name + ('%s delivered over %.0f s, %d samples rejected for good (4xx): read the receiver\'s errors '
+        msg = name + ('%s delivered over %s, %d samples rejected for good (4xx): read the receiver\'s errors '
                       '(out of order, limits, authentication)' % (_pct(ratio), span, win.get('failed') or 0))
     return _checks.Check('RW-SUCCESS', status, ratio, thr, msg).as_dict()
 
@@ -489,7 +503,7 @@ def check_retry(q, th, many, rate_reason):
     name = _named(q, many)
     if q.get('window_seconds') is None:
         return _checks.unknown('RW-RETRY', name + _rate_reason(q, rate_reason), thr)
-    span = q['window_seconds']
+    span = _span(q)
     retried = q.get('retried_per_second')
     bytes_ps = q.get('bytes_per_second')
     if retried is None:
@@ -497,12 +511,14 @@ def check_retry(q, th, many, rate_reason):
     if retried > limit:
         if not bytes_ps:
             return _checks.Check('RW-RETRY', 'critical', retried, thr,
-                                 name + '%.1f samples/s retried and no bytes sent for %.0f s: the receiver is down or failing '
+                                 name + '%.1f samples/s retried and no bytes sent over %s: the receiver is down or failing '
                                  '(5xx, refused); the WAL keeps the data, do not restart the agent' % (retried, span)).as_dict()
+        total = (q.get('window') or {}).get('retried')
         return _checks.Check('RW-RETRY', 'warning', retried, thr,
-                             name + '%.1f samples/s retried while %.0f bytes/s still go out: the receiver fails some requests '
-                             '(5xx, timeouts)' % (retried, bytes_ps)).as_dict()
-    return _checks.Check('RW-RETRY', 'ok', retried, thr, name + 'no retries in %.0f s' % span).as_dict()
+                             name + '%s samples retried (%s/s) over %s while %.0f bytes/s still went out: the receiver failed '
+                             'some requests (5xx, timeouts, an outage that ended)' % (
+                                 '?' if total is None else '%d' % total, _rate_text(retried), span, bytes_ps)).as_dict()
+    return _checks.Check('RW-RETRY', 'ok', retried, thr, name + 'no retries in %s' % span).as_dict()
 
 
 def check_lag(q, th, many):
@@ -583,7 +599,8 @@ def check_latency(q, th, many):
         status = 'warning'
     text = 'batch send latency p99 %s, avg %s%s' % (
         '%.3fs' % p99 if p99 is not None else '?', '%.3fs' % avg if avg is not None else '?',
-        ' since the agent started' if lat.get('basis') == 'since_start' else '')
+        ' since the agent started' if lat.get('basis') == 'since_start' else
+        (' over %s' % _span(q) if q.get('window_seconds') else ''))
     if status != 'ok':
         text += ': the receiver answers slowly; check its load and the network'
     return _checks.Check('RW-LATENCY', status, {'p99': p99, 'avg': avg}, thr, name + text).as_dict()

@@ -258,3 +258,15 @@ def test_baseline_parsing():
 def test_exposition_capture_values_used():
     fams = exposition.parse((CAPTURES / "agent_metrics.txt").read_bytes())
     assert ah.limit_hits(fams) is not None
+
+
+def test_ingest_rate_over_a_day_does_not_hide_a_stall_now():
+    """A day's average rate is positive though scraping stopped an hour ago: the targets say so."""
+    th = ah._checks.merge_thresholds({})
+    day = {"samples_appended_per_second": 140.0, "window_seconds": 86000.0, "active_series": 700}
+    ok = ah.check_ingest(day, {"total": 2, "up": 2, "freshest_scrape_intervals_ago": 1}, th)
+    assert ok["status"] == "ok" and "over the last 23.9 h" in ok["message"], ok
+    stuck = ah.check_ingest(day, {"total": 2, "up": 2, "freshest_scrape_intervals_ago": 240}, th)
+    assert stuck["status"] == "critical" and "scraping is stuck" in stuck["message"] and "23.9 h" in stuck["message"], stuck
+    down = ah.check_ingest(day, {"total": 2, "up": 0}, th)
+    assert down["status"] == "critical" and "none of the 2 targets is up" in down["message"], down

@@ -247,3 +247,67 @@ def test_wal_inspect_without_path_reads_the_agents_storage_path(walcopy):
     assert res["status"] == "unknown" and "/srv/lab/agent-data/wal not found" in res["reason"], res
     given = runners.run_wal_inspect(params("wal_inspect", path=str(walcopy), location="pod", verify="none"), FakeAgent())
     assert given["wal_path_source"] == "option" and given["wal"]["path"] == str(walcopy)
+
+
+# ----------------------------------------------------------------------------- agent_audit: the window since the last run
+
+def _day_old(snapshot, seconds=86400.0, less=None, start_shift=0.0):
+    """``snapshot`` made ``seconds`` older, each remote-write queue's counters lowered by ``less``."""
+    old = json.loads(json.dumps(snapshot))
+    for part in old.values():
+        part["time"] -= seconds
+    writes = old["remote_write_stats"]
+    for queue in writes["queues"].values():
+        for key, amount in (less or {}).items():
+            queue["counters"][key] -= amount
+    if start_shift:
+        writes["start_time"] -= start_shift
+    return old
+
+
+def test_audit_baseline_from_an_earlier_audit_gives_the_window_since_that_run():
+    first = runners.run_agent_audit(params("agent_audit", gather=["remote_write_stats", "agent_status"]), FakeAgent())
+    assert set(first["snapshot"]) == {"agent_status", "remote_write_stats"}
+    # a day earlier the queue had 1000 attempts fewer, 100 of them retried and 50 rejected for good:
+    # 850 delivered of 900 that ended (94.4%) over the day, and retries in it
+    baseline = _day_old(first["snapshot"], less={"samples": 1000, "retried": 100, "failed": 50, "bytes": 50000})
+    audit = runners.run_agent_audit(params("agent_audit", gather=["remote_write_stats", "agent_status"], baseline=baseline),
+                                    FakeAgent())
+    writes = audit["parts"]["remote_write_stats"]
+    assert 86400 <= writes["window_seconds"] < 86500
+    success = {c["id"]: c for c in writes["checks"]}["RW-SUCCESS"]
+    assert success["status"] == "critical" and success["value"] == pytest.approx(850 / 900, abs=1e-6)
+    assert "over the last 24.0 h" in success["message"], success
+    retry = {c["id"]: c for c in writes["checks"]}["RW-RETRY"]
+    assert retry["status"] == "warning" and "100 samples retried (0.00116/s) over the last 24.0 h" in retry["message"], retry
+    assert "baseline_notes" not in audit
+    # the ingest rate of agent_status is over the same day
+    assert audit["parts"]["agent_status"]["ingest"]["window_seconds"] == pytest.approx(86400, abs=100)
+
+
+def test_audit_baseline_across_a_restart_says_so():
+    first = runners.run_agent_audit(params("agent_audit", gather=["remote_write_stats"]), FakeAgent())
+    baseline = _day_old(first["snapshot"], seconds=7200, start_shift=3600)
+    audit = runners.run_agent_audit(params("agent_audit", gather=["remote_write_stats"], baseline=baseline), FakeAgent())
+    success = {c["id"]: c for c in audit["checks"]}["RW-SUCCESS"]
+    assert "over the last 2.0 h (the agent restarted in this window" in success["message"], success
+
+
+@pytest.mark.parametrize("seconds, why", [(50 * 3600, "50.0 h old, more than 48 h"), (-60, "taken after this reading")])
+def test_audit_baseline_too_old_or_from_the_future_is_not_used(seconds, why):
+    first = runners.run_agent_audit(params("agent_audit", gather=["remote_write_stats", "agent_status"]), FakeAgent())
+    audit = runners.run_agent_audit(params("agent_audit", gather=["remote_write_stats", "agent_status"],
+                                           baseline=_day_old(first["snapshot"], seconds=seconds)), FakeAgent())
+    assert audit["parts"]["remote_write_stats"]["window_seconds"] is None
+    assert len(audit["baseline_notes"]) == 2 and all(why in note for note in audit["baseline_notes"]), audit["baseline_notes"]
+
+
+def test_audit_baseline_of_agent_status_alone_and_junk():
+    status = runners.run_agent_status(params("agent_status"), FakeAgent())["snapshot"]
+    audit = runners.run_agent_audit(params("agent_audit", gather=["remote_write_stats", "agent_status"],
+                                           baseline=dict(status, time=status["time"] - 600)), FakeAgent())
+    assert audit["parts"]["remote_write_stats"]["window_seconds"] is None
+    assert audit["parts"]["agent_status"]["ingest"]["window_seconds"] == pytest.approx(600, abs=60)
+    for junk in ("{not json", {"remote_write_stats": {"queues": {}}}, [1, 2]):
+        with pytest.raises(FleetopsError, match="baseline"):
+            runners.run_agent_audit(params("agent_audit", baseline=junk), FakeAgent())

@@ -288,3 +288,28 @@ def test_textfile_write_is_whole_or_nothing(tmp_path):
         report.write_prom(bad, str(path))
     assert path.read_text() == before
     assert os.listdir(tmp_path) == ["fleet-report-daily.prom"]
+
+
+def test_history_keeps_the_newest_snapshot_per_cluster(tmp_path):
+    """The counters of the last daily audit: in the newest point only; a cluster that had none this
+    time keeps its earlier one; a corrupt file is an empty history, rewritten whole."""
+    path = str(tmp_path / "history.json")
+    results = {"a": dict(_result(), facts={"wal_bytes": 10}), "b": dict(_result(), facts={"wal_bytes": 20})}
+    doc = report.build(results, "daily", generated_at=None)
+    report.update_history(path, doc, snapshots={"a": {"remote_write_stats": {"time": 1.0, "queues": {}}}, "b": None})
+    assert report.latest_snapshots(report.load_history(path)) == {"a": {"remote_write_stats": {"time": 1.0, "queues": {}}}}
+    later = dict(doc, generated_at=doc["generated_at"][:17] + "59Z")
+    # a password in a queue URL never reaches the file
+    second = {"remote_write_stats": {"time": 2.0, "queues": {"q": {"url": "https://u:hunter2@receiver/api/v1/receive"}}}}
+    history = report.update_history(path, later, snapshots={"a": second, "b": {"agent_status": {"time": 3.0}}})
+    assert [("snapshot" in p) for p in history["a"]] == [False, True]
+    snaps = report.latest_snapshots(report.load_history(path))
+    assert snaps["a"]["remote_write_stats"]["time"] == 2.0 and snaps["b"] == {"agent_status": {"time": 3.0}}
+    assert "hunter2" not in Path(path).read_text()
+    # a run where b could not be read: b's earlier snapshot stays where the next window starts
+    report.update_history(path, later, snapshots={"a": second})
+    assert report.latest_snapshots(report.load_history(path))["b"] == {"agent_status": {"time": 3.0}}
+    Path(path).write_text("{not json")
+    assert report.latest_snapshots(report.load_history(path)) == {}
+    report.update_history(path, doc, snapshots={"a": second})
+    assert list(report.latest_snapshots(report.load_history(path))) == ["a"]
