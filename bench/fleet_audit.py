@@ -52,6 +52,7 @@ PLAYBOOKS = {
     "floor_x6": str(BENCH / "floor" / "ping_x6.yml"),
     "daily": "fleetops.prometheus_agent.daily",
     "daily_module": "fleetops.prometheus_agent.daily",
+    "daily_window": "fleetops.prometheus_agent.daily",
     "naive": str(BENCH / "naive" / "runbook.yml"),
 }
 DESCRIPTIONS = {
@@ -59,6 +60,7 @@ DESCRIPTIONS = {
     "floor_x6": "6 x ansible.builtin.ping per host (diagnostic)",
     "daily": "fleetops.prometheus_agent.daily",
     "daily_module": "the daily playbook with FLEETOPS_IN_WORKER=0 (a module process per task, as before the action plugins)",
+    "daily_window": "the daily playbook after an earlier daily run (its fleet history: every cluster has its window, no wait, no second read)",
     "naive": "kubectl + jq command tasks (bench/naive/runbook.yml)",
 }
 
@@ -199,7 +201,7 @@ def run_playbook(kind, inventory, forks, workdir, daemon_pid, module_timeout=Non
     workdir.mkdir(parents=True, exist_ok=True)
     timing_file = str(workdir / "timing.json")
     cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), PLAYBOOKS[kind]]
-    if kind in ("daily", "daily_module"):
+    if kind in ("daily", "daily_module", "daily_window"):
         cmd += ["-e", "fleet_report_dir=%s" % (workdir / "report")]
         if module_timeout:
             cmd += ["-e", "fleet_module_timeout=%d" % module_timeout]
@@ -232,7 +234,7 @@ def run_playbook(kind, inventory, forks, workdir, daemon_pid, module_timeout=Non
             "peak_main_rss_mib": round(sampler.peak["main_rss"] / 2 ** 20, 1), "peak_procs": sampler.peak["procs"],
             "api_server_cpu_s": round(api_cpu, 2), "load_before": round(load_before, 1), "load_after": round(os.getloadavg()[0], 1),
             "recap": timing.get("recap", {}), "tasks": timing.get("tasks", []), "log": str(workdir / "stdout.log"),
-            "report_summary": _report_summary(workdir / "report") if kind in ("daily", "daily_module") else None}
+            "report_summary": _report_summary(workdir / "report") if kind in ("daily", "daily_module", "daily_window") else None}
 
 
 def _report_summary(report_dir):
@@ -304,6 +306,12 @@ def analyse(results, sizes, kinds):
         if "daily" in by and "daily_module" in by:
             row["module_vs_daily_wall"] = ratio(by["daily_module"]["wall_s"], by["daily"]["wall_s"])
             row["module_vs_daily_cpu"] = ratio(by["daily_module"]["cpu_s"], by["daily"]["cpu_s"])
+        if "daily_window" in by and "floor" in by:
+            row["daily_window_vs_floor_wall"] = ratio(by["daily_window"]["wall_s"], by["floor"]["wall_s"])
+            row["daily_window_vs_floor_cpu"] = ratio(by["daily_window"]["cpu_s"], by["floor"]["cpu_s"])
+        if "daily" in by and "daily_window" in by:
+            row["daily_window_vs_daily_wall"] = ratio(by["daily_window"]["wall_s"], by["daily"]["wall_s"])
+            row["daily_window_vs_daily_cpu"] = ratio(by["daily_window"]["cpu_s"], by["daily"]["cpu_s"])
         if "daily" in by and "naive" in by:
             row["naive_vs_daily_wall"] = ratio(by["naive"]["wall_s"], by["daily"]["wall_s"])
             row["naive_vs_daily_cpu"] = ratio(by["naive"]["cpu_s"], by["daily"]["cpu_s"])
@@ -354,14 +362,16 @@ def markdown(meta, results, ratios, fits, forks):
             r["peak_procs"], r["api_server_cpu_s"], r["load_before"], r["load_after"]))
     out += ["", "Playbooks: " + "; ".join("`%s` = %s" % (k, v) for k, v in DESCRIPTIONS.items()), "",
             "## Ratios", "", "| clusters | daily / floor (wall) | daily / floor (CPU) | daily / floor_x6 (wall) | naive / daily (wall) "
-            "| naive / daily (CPU) | module path / daily (wall) | module path / daily (CPU) |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "| naive / daily (CPU) | module path / daily (wall) | module path / daily (CPU) | daily_window / floor (wall) "
+            "| daily_window / floor (CPU) | daily_window / daily (wall) | daily_window / daily (CPU) |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for size, row in ratios.items():
         if not row:
             continue
-        out.append("| %d | %s | %s | %s | %s | %s | %s | %s |" % tuple([size] + [row.get(k, "-") for k in (
+        out.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % tuple([size] + [row.get(k, "-") for k in (
             "daily_vs_floor_wall", "daily_vs_floor_cpu", "daily_vs_floor_x6_wall", "naive_vs_daily_wall", "naive_vs_daily_cpu",
-            "module_vs_daily_wall", "module_vs_daily_cpu")]))
+            "module_vs_daily_wall", "module_vs_daily_cpu", "daily_window_vs_floor_wall", "daily_window_vs_floor_cpu",
+            "daily_window_vs_daily_wall", "daily_window_vs_daily_cpu")]))
     per = {k: v["cpu_per_host_s"] for k, v in fits.items()}
     if "daily" in per:
         out += ["", "Per-cluster CPU (the slopes below): daily / floor %s, naive / daily %s; daily / floor_x6 %s." % (
@@ -444,7 +454,12 @@ def main(argv=None):
                 if size > limits.get(kind, size):
                     continue
                 rundir = Path(tempfile.mkdtemp(prefix="%s-%d-" % (kind, size), dir=str(work)))
-                res = run_playbook(kind, inventory, args.forks, rundir, daemon_pid, args.module_timeout)
+                extra = None
+                if kind == "daily_window":
+                    # an unmeasured daily run first: its fleet history is where the measured run's windows start
+                    extra = {"fleet_history_file": str(rundir / "fleet-history.json")}
+                    run_playbook("daily", inventory, args.forks, rundir / "prime", daemon_pid, args.module_timeout, extra)
+                res = run_playbook(kind, inventory, args.forks, rundir, daemon_pid, args.module_timeout, extra)
                 res["size"] = size
                 results.append(res)
                 (work / "fleet_audit.json").write_text(json.dumps({"meta": meta, "forks": args.forks, "results": results}, indent=1, default=str),

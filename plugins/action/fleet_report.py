@@ -88,6 +88,10 @@ class ActionModule(ActionBase):
             doc["slice"] = slice_record
         if slices is not None:
             doc["slices"] = slices
+        history_file = os.path.abspath(os.path.expanduser(str(args["history_file"]))) if args.get("history_file") else None
+        if history_file and not merging:
+            # new, resolved and still open findings against the last report of this cadence
+            doc["since_last_audit"] = fleet_report.since_last_audit(doc, fleet_report.load_history(history_file))
 
         dest = args.get("dest") or os.path.join("reports", now.strftime("%Y%m%dT%H%M%SZ"))
         dest = os.path.abspath(os.path.expanduser(str(dest)))
@@ -98,10 +102,10 @@ class ActionModule(ActionBase):
             textfile_dir = args.get("textfile_dir")
             paths = fleet_report.write_report(doc, dest, html, markdown, checks_doc=args.get("checks_doc") or _collection_checks_doc(),
                                               textfile_dir=os.path.abspath(os.path.expanduser(str(textfile_dir))) if textfile_dir else None)
-            if args.get("history_file"):
+            if history_file:
                 # the counters each daily audit read: where the next daily run's window starts
                 snapshots = {str(host): value.get("snapshot") for host, value in results.items() if isinstance(value, dict)}
-                fleet_report.update_history(os.path.abspath(os.path.expanduser(str(args["history_file"]))), doc, snapshots=snapshots)
+                fleet_report.update_history(history_file, doc, snapshots=snapshots)
         except (OSError, ValueError) as exc:
             raise AnsibleActionFail("could not write the fleet report to %s: %s" % (dest, to_native(exc))) from exc
 

@@ -608,6 +608,10 @@ def update_history(path, doc, keep_days=90, max_points=400, snapshots=None):
         facts = cluster.get("facts") or {}
         point = {k: facts[k] for k in HISTORY_FACTS if facts.get(k) is not None}
         points = [p for p in history.get(name, []) if isinstance(p, dict) and (_units.number(p.get("time")) or 0) >= horizon]
+        if cluster.get("checks"):
+            # what the next report compares with ("since the last audit"): this cadence's findings
+            point["cadence"] = doc["cadence"]
+            point["findings"] = {c["id"]: c["status"] for c in cluster["checks"] if c.get("status") != "ok"}
         if isinstance(snapshots.get(name), dict) and snapshots[name]:
             point["snapshot"] = scrub(snapshots[name])
             points = [{k: v for k, v in p.items() if k != "snapshot"} for p in points]
@@ -618,6 +622,41 @@ def update_history(path, doc, keep_days=90, max_points=400, snapshots=None):
             history[name] = points[-max_points:]
     # under the file's lock, only this run's clusters: the other slices' records stay as they are
     return history_store.update(path, history_store.records_of(history, doc["clusters"]))
+
+
+def since_last_audit(doc, history):
+    """The report's "since the last audit": per finding (cluster, check) whether it is ``new``,
+    ``resolved`` or ``still_open`` against the newest earlier point of the same cadence in the
+    history; clusters without one are ``first_audit``. Call it before ``update_history``."""
+    out = {"new": [], "resolved": [], "still_open": [], "first_audit": [], "previous": None}
+    for name in sorted(doc["clusters"]):
+        cluster = doc["clusters"][name]
+        earlier = None
+        for point in reversed(history.get(name) or []):
+            if isinstance(point, dict) and point.get("cadence") == doc["cadence"] and isinstance(point.get("findings"), dict):
+                earlier = point
+                break
+        if earlier is None:
+            out["first_audit"].append(name)
+            continue
+        when = _units.number(earlier.get("time"))
+        if when is not None and (out["previous"] is None or when > out["previous"]):
+            out["previous"] = when
+        before = earlier["findings"]
+        now = {c["id"]: c["status"] for c in cluster["checks"] if c.get("status") != "ok"}
+        judged = {c["id"] for c in cluster["checks"]}
+        for cid, status in now.items():
+            entry = {"cluster": name, "id": cid, "status": status}
+            if cid in before:
+                out["still_open"].append(dict(entry, was=before[cid]))
+            else:
+                out["new"].append(entry)
+        for cid, status in before.items():
+            if cid not in now and cid in judged:
+                out["resolved"].append({"cluster": name, "id": cid, "status": "ok", "was": status})
+    if out["previous"] is not None:
+        out["previous"] = datetime.datetime.fromtimestamp(out["previous"], datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return out
 
 
 def latest_snapshots(history):

@@ -313,3 +313,29 @@ def test_history_keeps_the_newest_snapshot_per_cluster(tmp_path):
     assert report.latest_snapshots(report.load_history(path)) == {}
     report.update_history(path, doc, snapshots={"a": second})
     assert list(report.latest_snapshots(report.load_history(path))) == ["a"]
+
+
+def test_since_last_audit_new_resolved_still_open(tmp_path):
+    """Against the last report of the same cadence: RW-LAG went bad on a (new), POD came back on b
+    (resolved), RW-LAG stayed bad on b (still open, critical now); c has no earlier report."""
+    path = str(tmp_path / "history.json")
+    pod_bad = {"id": "POD", "status": "critical", "value": "CrashLoopBackOff", "threshold": "Running", "message": "crash looping"}
+    before = report.build({"a": _result(), "b": dict(_result("warning", 90.0), checks=_result("warning", 90.0)["checks"][:1] + [pod_bad])},
+                          "daily", generated_at=None)
+    report.update_history(path, before)
+    weekly = report.build({"a": _result("critical", 500.0)}, "weekly", generated_at=None)
+    report.update_history(path, dict(weekly, generated_at=weekly["generated_at"][:17] + "58Z"))
+    now = report.build({"a": _result("warning", 90.0), "b": _result("critical", 500.0), "c": _result("warning", 80.0)}, "daily",
+                       generated_at=None)
+    since = report.since_last_audit(now, report.load_history(path))
+    assert since["new"] == [{"cluster": "a", "id": "RW-LAG", "status": "warning"}]
+    assert since["still_open"] == [{"cluster": "b", "id": "RW-LAG", "status": "critical", "was": "warning"}]
+    assert since["resolved"] == [{"cluster": "b", "id": "POD", "status": "ok", "was": "critical"}]
+    assert since["first_audit"] == ["c"] and since["previous"] == before["generated_at"]
+    now["since_last_audit"] = since
+    jsonschema.validate(now, SCHEMA)
+    paths = report.write_report(now, str(tmp_path / "out"), str(TEMPLATES / "fleet-report.html.j2"), str(TEMPLATES / "fleet-report.md.j2"))
+    html = Path(paths["html"]).read_text()
+    assert "Since the last audit (%s): 1 new, 1 resolved, 1 still open" % before["generated_at"] in html
+    assert html.index('id="since-last-audit"') < html.index('id="findings"')
+    assert "b RW-LAG critical (was warning)" in Path(paths["md"]).read_text()
