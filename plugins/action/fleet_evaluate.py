@@ -35,6 +35,21 @@ def query_scalar(url, promql, timeout=10, validate_certs=True, bearer_token=None
     return min(values), None
 
 
+# UPTIME over 30 days, where a missing sample is downtime: an agent that is down sends nothing, so the
+# average of its ``up`` samples (``avg_over_time(up[30d])``) never sees its outages. Instead the
+# query looks at ``up`` every 5 minutes (a subquery: each step sees the newest sample of the last
+# 5 minutes, Prometheus's lookback) and divides the steps where it was 1 by the steps since the
+# series' first sample in the window (a cluster added this month is judged since it was added).
+UPTIME_STEP_SECONDS = 300
+UPTIME_QUERY = ("clamp_max(sum_over_time(up{%(s)s}[30d:5m]) / clamp_min((time() - min_over_time(timestamp(up{%(s)s})[30d:5m]))"
+                " / %(step)d + 1, 1), 1)")
+
+
+def uptime_query(selector):
+    """The PromQL of UPTIME for the series ``up{selector}``."""
+    return UPTIME_QUERY % {"s": selector, "step": UPTIME_STEP_SECONDS}
+
+
 class ActionModule(ActionBase):
     """Evaluate one cadence for one cluster and set the fact ``fleet_result``."""
 
@@ -71,7 +86,7 @@ class ActionModule(ActionBase):
                       "bearer_token": args.get("query_bearer_token")}
         if cadence == "monthly":
             if url:
-                context["uptime"], context["uptime_reason"] = query_scalar(url, "avg_over_time(up{%s}[30d])" % selector, **query_args)
+                context["uptime"], context["uptime_reason"] = query_scalar(url, uptime_query(selector), **query_args)
             else:
                 context["uptime_reason"] = "UPTIME needs fleet_query_url (the central query API): set it for this cluster"
         if cadence == "weekly" and url:

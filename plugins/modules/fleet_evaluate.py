@@ -21,7 +21,7 @@ description:
   - Computes the checks no module makes. WAL-TREND and SERIES from O(history_file) (the figures of earlier
     reports) or the query API, OOO from the out-of-order counter and O(duplicates), VERSION against
     O(target_version) or the newest of O(fleet_versions), RIGHTSIZE from use against requests and limits,
-    UPTIME from C(avg_over_time(up[30d])) at O(query_url).
+    UPTIME from 30 days of C(up) at O(query_url), looked at every 5 minutes, a step without a sample counted as down.
   - Thresholds come from the collection's one evaluator (C(module_utils/checks.py)) with O(thresholds) over them.
   - Runs as an action plugin on the controller, no module is shipped to a host.
 extends_documentation_fragment:

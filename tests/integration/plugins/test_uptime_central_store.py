@@ -1,0 +1,134 @@
+"""UPTIME against a real TSDB (issue 14): 30 days of an agent's ``up`` backfilled with
+``promtool tsdb create-blocks-from openmetrics`` into a real Prometheus, one cluster clean, one with
+a 12-hour hole (the agent down: it sent nothing), one added 10 days ago. fleet_evaluate's PromQL
+must count the hole as downtime (about 98.3%, critical), where ``avg_over_time(up[30d])`` reads
+100%; a query API that is down is unknown with the reason."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from ansible_runner_helpers import run_playbook
+
+pytestmark = [pytest.mark.slow]
+
+DAY = 86400
+STEP = 60          # the agent's self-scrape interval
+HOLE = (10 * DAY, 10 * DAY + 12 * 3600)   # seconds before now: a 12-hour outage ten days ago
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _openmetrics(now):
+    """``up`` of three clusters' agents every minute for 30 days (ending a minute ago)."""
+    lines = ["# TYPE up gauge"]
+    end = int(now) - 60
+    start = end - 30 * DAY
+    for cluster, since in (("clean", start), ("holey", start), ("new", end - 10 * DAY)):
+        for ts in range(since, end + 1, STEP):
+            if cluster == "holey" and end - HOLE[1] <= ts < end - HOLE[0]:
+                continue
+            lines.append('up{cluster="%s",job="prometheus-agent"} 1 %d' % (cluster, ts))
+    lines.append("# EOF")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A real Prometheus serving the backfilled month: its query URL."""
+    if not (shutil.which("promtool") and shutil.which("prometheus")):
+        pytest.fail("promtool and prometheus are installed by make test (apt-get install prometheus)")
+    base = tmp_path_factory.mktemp("uptime-store")
+    now = time.time()
+    source = base / "up.om"
+    source.write_text(_openmetrics(now))
+    data = base / "data"
+    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=24h", str(source), str(data)],
+                   check=True, capture_output=True, timeout=300)
+    config = base / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 1m\n")
+    port = _free_port()
+    log = open(base / "prometheus.log", "wb")  # pylint: disable=consider-using-with
+    proc = subprocess.Popen(["prometheus", "--config.file=%s" % config, "--storage.tsdb.path=%s" % data,  # pylint: disable=consider-using-with
+                             "--storage.tsdb.retention.time=90d", "--web.listen-address=127.0.0.1:%d" % port],
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = "http://127.0.0.1:%d" % port
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/-/ready", timeout=5) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.time() < deadline and proc.poll() is None, (base / "prometheus.log").read_text()[-3000:]
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def _instant(url, promql):
+    with urllib.request.urlopen(url + "/api/v1/query?" + urllib.parse.urlencode({"query": promql}), timeout=60) as resp:
+        return [float(r["value"][1]) for r in json.load(resp)["data"]["result"]]
+
+
+PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Evaluate UPTIME of one cluster from the central store
+      fleetops.prometheus_agent.fleet_evaluate:
+        cadence: monthly
+        results: {}
+        query_url: "{{ url }}"
+        query_selector: 'cluster="{{ cluster }}"'
+        query_timeout: 30
+    - name: Keep the result
+      ansible.builtin.copy:
+        content: "{{ fleet_result | to_json }}"
+        dest: "{{ out }}"
+        mode: "0644"
+"""
+
+
+def _uptime(url, cluster, tmp_path):
+    out = tmp_path / ("%s.json" % cluster)
+    run = run_playbook(PLAY, extra_vars={"url": url, "cluster": cluster, "out": str(out)})
+    assert run.rc == 0, run.output[-3000:]
+    return {c["id"]: c for c in json.loads(out.read_text())["checks"]}["UPTIME"]
+
+
+def test_a_twelve_hour_hole_is_downtime(store, tmp_path):
+    # what the old query read: the hole is not in the average of the samples that exist
+    assert _instant(store, 'avg_over_time(up{cluster="holey"}[30d])') == [1.0]
+    holey = _uptime(store, "holey", tmp_path)
+    assert holey["status"] == "critical", holey
+    assert holey["value"] == pytest.approx(1 - 0.5 / 30, abs=0.001), holey      # about 98.3%
+    assert "98.3" in holey["message"], holey
+
+
+def test_a_clean_month_and_a_cluster_added_this_month_are_ok(store, tmp_path):
+    for cluster in ("clean", "new"):
+        check = _uptime(store, cluster, tmp_path)
+        assert check["status"] == "ok" and check["value"] >= 0.999, (cluster, check)
+
+
+def test_a_query_api_that_is_down_is_unknown(tmp_path):
+    check = _uptime("http://127.0.0.1:%d" % _free_port(), "clean", tmp_path)
+    assert check["status"] == "unknown" and "did not answer" in check["message"], check
