@@ -24,7 +24,6 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 
 POD_SEPARATOR = "/"
 
@@ -77,19 +76,10 @@ def load(path):
 
 
 def _write(path, records):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(records, sort_keys=True, separators=(",", ":")) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    # the one whole-file writer (a temporary file in the same directory renamed over the file); imported
+    # here because report.py, which holds it, reads and writes its history through this module
+    from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils.report import write_atomic  # pylint: disable=import-outside-toplevel
+    write_atomic(path, json.dumps(records, sort_keys=True, separators=(",", ":")) + "\n")
 
 
 def update(path, records_by_cluster):
