@@ -41,8 +41,12 @@ def query_scalar(url, promql, timeout=10, validate_certs=True, bearer_token=None
 # 5 minutes, Prometheus's lookback) and divides the steps where it was 1 by the steps since the
 # series' first sample in the window (a cluster added this month is judged since it was added).
 UPTIME_STEP_SECONDS = 300
-UPTIME_QUERY = ("clamp_max(sum_over_time(up{%(s)s}[30d:5m]) / clamp_min((time() - min_over_time(timestamp(up{%(s)s})[30d:5m]))"
-                " / %(step)d + 1, 1), 1)")
+# The subquery's steps sit at whole multiples of 5 minutes: those from the first sample to now are
+# floor(now / 5m) - ceil(first / 5m) + 1 (exact, so that a cluster added an hour ago is not judged
+# by a step it never had). A series younger than one step has no step yet: its samples' average.
+UPTIME_QUERY = ("clamp_max(sum_over_time(up{%(s)s}[30d:5m]) / clamp_min(scalar(floor(vector(time() / %(step)d)))"
+                " - ceil(min_over_time(timestamp(up{%(s)s})[30d:5m]) / %(step)d) + 1, 1), 1)"
+                " or avg_over_time(up{%(s)s}[30d])")
 
 
 def uptime_query(selector):
