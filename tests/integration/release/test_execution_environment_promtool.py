@@ -22,14 +22,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-VENV_BIN = REPO_ROOT / ".venv" / "bin"
+from awx.awx_helpers import REPO_ROOT, build_collection, tool, tool_env
+
 APT_ARCHIVES = Path("/var/cache/apt/archives")
-
-
-def _tool(name):
-    path = VENV_BIN / name
-    return str(path) if path.exists() else (shutil.which(name) or name)
 
 
 def _definition():
@@ -52,13 +47,10 @@ def containerfile(tmp_path_factory):
     work = tmp_path_factory.mktemp("ee")
     for name in ("execution-environment.yml", "requirements.txt", "bindep.txt"):
         shutil.copy(REPO_ROOT / name, work / name)
-    env = {k: v for k, v in os.environ.items() if k not in ("ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_COLLECTIONS_PATHS")}
-    env["PATH"] = "%s:%s" % (VENV_BIN, env.get("PATH", "/usr/bin:/bin"))
-    subprocess.run([_tool("ansible-galaxy"), "collection", "build", "--force", "--output-path", str(work / "build"), str(REPO_ROOT)],
-                   check=True, capture_output=True, text=True, env=env)
-    proc = subprocess.run([_tool("ansible-builder"), "create", "--file", str(work / "execution-environment.yml"),
+    build_collection(work / "build", work)
+    proc = subprocess.run([tool("ansible-builder"), "create", "--file", str(work / "execution-environment.yml"),
                            "--context", str(work / "context"), "--output-filename", "Containerfile"],
-                          capture_output=True, text=True, check=False, env=env)
+                          capture_output=True, text=True, check=False, env=tool_env())
     assert proc.returncode == 0, proc.stdout + proc.stderr
     path = work / "context" / "Containerfile"
     assert path.is_file(), "docs/awx.md names context/Containerfile: %s" % sorted(p.name for p in (work / "context").iterdir())
