@@ -7,8 +7,9 @@ the report directory named after ``awx_job_id``, one shared history file) and ``
 one variable AWX sets apart per slice. The merge node gets what an AWX workflow passes on: the
 set_stats artifacts of the slices, merged key by key, as extra variables.
 
-- merged report = one unsliced run of the same inventory, check by check; the history after the
-  sliced run holds every cluster;
+- merged report = its slices' reports, entry by entry, and = one unsliced run of the same
+  inventory, check by check (TIME_VARYING checks by presence); the history after the sliced run
+  holds every cluster;
 - a slice that did not report is named and its clusters are unknown, the merge fails;
 - a cluster in two slice reports fails the merge naming it;
 - two slices killed mid-run and re-run leave whole JSON files and the same merged report.
@@ -121,8 +122,16 @@ def _stdout(runner):
     return runner.stdout.read()[-5000:]
 
 
+# what the synthetic clusters change with the clock, so that two runs a minute apart may judge them
+# apart: resident memory swings 5% around a per-cluster level (period about 6 minutes), across the
+# 400Mi warning for some clusters; a recorded restart ages out of the last 24 h
+TIME_VARYING = ("MEMORY", "RESTARTS")
+
+
 def _by_check(doc):
-    return {name: {c["id"]: c["status"] for c in cluster["checks"]} for name, cluster in doc["clusters"].items()}
+    """{cluster: {check: status}}; the checks of TIME_VARYING are compared by their presence."""
+    return {name: {c["id"]: (c["status"] if c["id"] not in TIME_VARYING else "measured") for c in cluster["checks"]}
+            for name, cluster in doc["clusters"].items()}
 
 
 def test_sliced_run_merges_into_the_report_of_one_run(slicing_lab, tmp_path):
@@ -166,8 +175,12 @@ def test_sliced_run_merges_into_the_report_of_one_run(slicing_lab, tmp_path):
     assert whole.rc == 0, whole.output[-5000:]
     one = json.loads((tmp_path / "whole" / "fleet-report.json").read_text())
     assert _by_check(merged) == _by_check(one)
-    assert {k: merged["summary"][k] for k in ("clusters", "ok", "warning", "critical", "unknown")} == \
-        {k: one["summary"][k] for k in ("clusters", "ok", "warning", "critical", "unknown")}
+    assert merged["summary"]["clusters"] == one["summary"]["clusters"] == len(hosts)
+    # and the merged report is its slices', check by check, every check
+    for number in range(1, SLICES + 1):
+        doc = json.loads((tmp_path / "reports" / "wf-7" / str(1000 + number) / "fleet-report.json").read_text())
+        for name, cluster in doc["clusters"].items():
+            assert merged["clusters"][name] == cluster, name
     OUTPUT.mkdir(parents=True, exist_ok=True)
     (OUTPUT / "sliced-run.json").write_text(json.dumps({
         "clusters": len(hosts), "slices": SLICES, "sliced_seconds": round(sliced_seconds, 1),
