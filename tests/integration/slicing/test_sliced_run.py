@@ -200,8 +200,8 @@ def test_sliced_run_merges_into_the_report_of_one_run(slicing_lab, tmp_path):
 
     # a cluster in two slice reports: the merge fails naming it (here slice 1's report copied to a second directory)
     shutil.copytree(tmp_path / "reports" / "wf-7" / "1001", tmp_path / "reports" / "wf-7" / "1001-again")
-    merge = _merge(tmp_path / "merge-dup", inventory, {"fleet_merge_dir": str(tmp_path / "reports" / "wf-7"),
-                                                         "fleet_report_dir": str(tmp_path / "merged-dup")})
+    merge = _merge(tmp_path / "merge-dup", inventory,
+                   {"fleet_merge_dir": str(tmp_path / "reports" / "wf-7"), "fleet_report_dir": str(tmp_path / "merged-dup")})
     assert merge.status == "failed"
     assert "cluster %s is in two slice reports" % hosts[0] in _stdout(merge)
     assert not (tmp_path / "merged-dup").exists()

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import history_store
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import report
