@@ -122,7 +122,23 @@ stage_lint() {
 }
 
 stage_changelog() {
-  antsibull-changelog lint && antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+  # the fragments (released or not: one that arrives after a release is linted the same way)
+  # and the release history
+  antsibull-changelog lint && antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml || return 1
+  # CHANGELOG.rst is generated from changelogs/changelog.yaml alone (unreleased fragments are not
+  # in it): it must be what `antsibull-changelog generate` makes of it now
+  local out rc=0
+  out=$(mktemp -d)
+  if ! antsibull-changelog generate --output "$out/CHANGELOG.rst" > "$out/log" 2>&1; then
+    cat "$out/log"; echo "changelog: antsibull-changelog generate failed" >&2; rc=1
+  elif ! diff -u CHANGELOG.rst "$out/CHANGELOG.rst"; then
+    echo "changelog: CHANGELOG.rst is not what antsibull-changelog generate makes of changelogs/changelog.yaml (above):" \
+      "run it and commit CHANGELOG.rst" >&2; rc=1
+  else
+    echo "changelog: fragments lint, CHANGELOG.rst is current"
+  fi
+  rm -rf "$out"
+  return $rc
 }
 
 stage_molecule() {
