@@ -135,7 +135,8 @@ def classify_api_status(status, body, where, secrets=()):
     message = _status_message(body)
     detail = (': ' + one_line(redact(message, secrets), 200)) if message else ''
     if status == 401:
-        return TargetAuthError('%s: token rejected (401)%s; renew the token or the kubeconfig credentials' % (where, detail))
+        return TargetAuthError('%s: credentials rejected (401)%s; renew the token or the kubeconfig credentials '
+                               '(or check client_cert/client_key, username/password)' % (where, detail))
     if status == 403 and 'impersonate' in (message or '').lower():
         return TargetAuthError('%s: forbidden (403)%s; the account needs the impersonate verb on the users (and groups) '
                                'of impersonate_user / impersonate_groups' % (where, detail))

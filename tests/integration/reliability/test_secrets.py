@@ -5,9 +5,11 @@ report files (JSON, Markdown, HTML, Prometheus text), the history file or any ot
 wrote.
 
 Planted: a recognisable token in a copy of the lab kubeconfig (the API answers 401: the error
-path), ``kube_api_key`` / ``api_key``, ``url_password`` and ``bearer_token`` sent to a local
-server that echoes the request headers back in its answers (401 bodies, metric labels), and
-the lab's real tokens (the success path).
+path), ``kube_api_key`` / ``api_key``, ``kube_password`` / ``password`` (basic auth to the API),
+``proxy_headers.proxy_basic_auth`` sent to a proxy that echoes the CONNECT request's headers in
+its 407, ``url_password`` and ``bearer_token`` sent to a local server that echoes the request
+headers back in its answers (401 bodies, metric labels), and the lab's real tokens (the success
+path).
 """
 
 from __future__ import annotations
@@ -35,8 +37,13 @@ URL_USER = "fleetops-user"
 URL_PASSWORD = "fleetopsPLANTEDpassword%s" % TAG
 BEARER = "fleetopsPLANTEDbearer%s" % TAG
 QUERY_BEARER = "fleetopsPLANTEDquerybearer%s" % TAG
-PLANTED = [KUBE_TOKEN, API_KEY, URL_PASSWORD, BEARER, QUERY_BEARER,
-           base64.b64encode(("%s:%s" % (URL_USER, URL_PASSWORD)).encode()).decode()]
+KUBE_USER = "fleetops-kube-user"
+KUBE_PASSWORD = "fleetopsPLANTEDkubepassword%s" % TAG
+PROXY_USER = "fleetops-proxy-user"
+PROXY_PASSWORD = "fleetopsPLANTEDproxypassword%s" % TAG
+PLANTED = [KUBE_TOKEN, API_KEY, URL_PASSWORD, BEARER, QUERY_BEARER, KUBE_PASSWORD, PROXY_PASSWORD] + [
+    base64.b64encode(("%s:%s" % pair).encode()).decode()
+    for pair in ((URL_USER, URL_PASSWORD), (KUBE_USER, KUBE_PASSWORD), (PROXY_USER, PROXY_PASSWORD))]
 
 
 class EchoServer:
@@ -65,6 +72,16 @@ class EchoServer:
                     body = ("denied: you sent %s" % "\n".join("%s: %s" % kv for kv in self.headers.items())).encode()
                     status = 401
                 self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_CONNECT(self):  # pylint: disable=invalid-name
+                # a proxy that refuses and prints the CONNECT request's headers (Proxy-Authorization too)
+                body = ("proxy refused: you sent %s" % "\n".join("%s: %s" % kv for kv in self.headers.items())).encode()
+                self.send_response(407)
+                self.send_header("Proxy-Authenticate", 'Basic realm="echo"')
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -138,6 +155,10 @@ def test_daily_playbook_vvv_leaks_no_secret(lab, tmp_path):
                                     "kubeconfig": "", "kube_host": info["server"], "kube_api_key": API_KEY,
                                     "kube_ca_cert": lab.state["api"]["ca_cert"], "agent_namespace": info["namespace"],
                                     "agent_pod": info["pod"]},
+        "planted-basic-auth": {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                               "kubeconfig": "", "kube_host": info["server"], "kube_username": KUBE_USER,
+                               "kube_password": KUBE_PASSWORD, "kube_ca_cert": lab.state["api"]["ca_cert"],
+                               "agent_namespace": info["namespace"], "agent_pod": info["pod"]},
     }
     inventory = write_inventory(lab, inputs / "inventory.yml", extra_hosts=extra)
     history = work / "fleet-history.json"
@@ -178,6 +199,12 @@ def test_modules_vvv_leak_no_secret(lab, echo, tmp_path):
          dict(kube, source="query", query_url=echo.url("deny"), query_bearer_token=QUERY_BEARER, cluster=first)),
         ("agent_logs bearer", "agent_logs", dict(bearer, url=echo.url("deny"), log_path="/nonexistent/agent.log")),
         ("agent_status api_key", "agent_status", kube),
+        ("agent_status basic auth to the API, 401", "agent_status",
+         dict({k: v for k, v in kube.items() if k != "api_key"}, username=KUBE_USER, password=KUBE_PASSWORD)),
+        ("agent_audit proxy basic auth, 407 echo", "agent_audit",
+         dict(kube, proxy=echo.url("").rstrip("/"), proxy_headers={"proxy_basic_auth": "%s:%s" % (PROXY_USER, PROXY_PASSWORD)})),
+        ("wal_inspect proxy basic auth, 407 echo", "wal_inspect",
+         dict(kube, verify="tail", proxy=echo.url("").rstrip("/"), proxy_headers={"proxy_basic_auth": "%s:%s" % (PROXY_USER, PROXY_PASSWORD)})),
         ("wal_inspect api_key", "wal_inspect", dict(kube, verify="tail")),
         ("agent_logs api_key", "agent_logs", kube),
         ("rules_status api_key", "rules_status", dict(kube, expected=[])),

@@ -12,7 +12,7 @@ from labkit.client import LabClient, down_workdir
 from labkit.common import LabError
 from labkit.faults import PROCESS_FAULTS
 
-API_FAULTS = ("api-error", "api-slow", "api-auth")
+API_FAULTS = ("api-error", "api-slow", "api-auth", "api-client-cert")
 
 
 def cmd_up(args) -> int:

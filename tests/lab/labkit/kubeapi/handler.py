@@ -17,7 +17,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler
 
-from . import apps, coordination, core, custom, discovery, metrics
+from . import apps, auth, coordination, core, custom, discovery, metrics
 from .kinds import Kind
 from .util import ApiError, match_fields, match_labels, parse_field_selector, parse_label_selector, status_obj
 
@@ -195,6 +195,9 @@ class Handler(BaseHTTPRequestHandler):
                 if parsed.path in ("/healthz", "/livez", "/readyz"):
                     self.send_bytes(200, b"ok", "text/plain; charset=utf-8")
                     return
+                if parsed.path == "/labz/audit":
+                    self.send_json(200, {"items": self.api.audit.entries(self.qget("cluster"))})
+                    return
                 # no /clusters/<name> prefix (``kubectl get --raw /api/...`` drops it): the token says which cluster
                 token = (self.headers.get("Authorization") or "")[len("Bearer "):]
                 owner = self.api.cluster_by_token(token)
@@ -210,9 +213,17 @@ class Handler(BaseHTTPRequestHandler):
             faults = model.faults
             if "api-slow" in faults:
                 time.sleep(SLOW_SECONDS)
-            auth = self.headers.get("Authorization", "")
-            if "api-auth" in faults or auth != "Bearer " + model.token:
+            identity = None if "api-auth" in faults else auth.authenticate(
+                model, self.api.credentials[model.name], self.headers.get("Authorization", ""), self.connection.getpeercert())
+            if identity is None:
+                self.api.audit.record(model.name, self.command, parsed.path, None, self.client_address, decision="401")
                 self.send_status(status_obj(401, "Unauthorized"))
+                return
+            as_user, as_groups, refused = auth.impersonation(identity, self.headers)
+            self.api.audit.record(model.name, self.command, parsed.path, identity, self.client_address, as_user, as_groups,
+                                  decision=str(refused["code"]) if refused else "allowed")
+            if refused:
+                self.send_status(refused)
                 return
             if "api-error" in faults:
                 self.send_status(status_obj(500, "Internal error occurred: etcdserver: request timed out", "InternalError",

@@ -24,6 +24,13 @@ class Pki:
         cert.private_key_and_cert_chain_pem.write_to_path(self.server_pem_path)
         os.chmod(self.server_pem_path, 0o600)
         self.ca_pem = ca.cert_pem.bytes()
+        # a client certificate of the lab CA (user lab-cert-user, group lab:cert-users; see auth.py)
+        self.client_cert_path = os.path.join(self.dir, "client.crt")
+        self.client_key_path = os.path.join(self.dir, "client.key")
+        client = ca.issue_cert(common_name="lab-cert-user", organization_name="lab:cert-users")
+        client.cert_chain_pems[0].write_to_path(self.client_cert_path)
+        client.private_key_pem.write_to_path(self.client_key_path)
+        os.chmod(self.client_key_path, 0o600)
 
     @property
     def ca_data(self):
@@ -31,9 +38,12 @@ class Pki:
         return base64.b64encode(self.ca_pem).decode("ascii")
 
     def server_context(self):
-        """An SSL context for the server side (HTTP/1.1 only: no h2 in ALPN)."""
+        """An SSL context for the server side (HTTP/1.1 only: no h2 in ALPN; client certificates optional)."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(self.server_pem_path)
+        # a client certificate is asked for and, when one is sent, verified against the lab CA
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.load_verify_locations(self.ca_cert_path)
         ctx.set_alpn_protocols(["http/1.1"])
         return ctx
 

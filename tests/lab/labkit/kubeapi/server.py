@@ -14,6 +14,7 @@ exec and proxy, nodes, PVCs, namespaces, stored core objects), ``apps`` (Statefu
 
 from __future__ import annotations
 
+import collections
 import faulthandler
 import logging
 import secrets
@@ -22,13 +23,14 @@ import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
+from .auth import CLIENT_CERT_FAULT, Audit, Credentials
 from .handler import SLOW_SECONDS, Handler
 from .model import ClusterModel
 from .pki import Pki, write_kubeconfig
 from .synthetic import SyntheticFleet
 
 LOG = logging.getLogger("labkit.kubeapi")
-API_FAULTS = ("api-error", "api-slow", "api-auth")
+API_FAULTS = ("api-error", "api-slow", "api-auth", CLIENT_CERT_FAULT)
 POLL_SECONDS = 0.5
 
 
@@ -84,6 +86,8 @@ class ApiServer:
         self.stopping = threading.Event()
         self.threads = []
         self._by_token = {}
+        self.audit = Audit()
+        self.credentials = collections.defaultdict(Credentials)   # cluster -> auth.Credentials
         for name, runtime in sorted((getattr(supervisor, "clusters", None) or {}).items()):
             token = secrets.token_urlsafe(24)
             self.clusters[name] = ClusterModel(name, token, supervisor, runtime, synthetic=False, layout=self.layout)
@@ -136,12 +140,18 @@ class ApiServer:
 
     def _write_state(self):
         state = self.state
-        state["api"] = {"base_url": self.base_url, "ca_cert": self.pki.ca_cert_path, "port": self.port}
+        state["api"] = {"base_url": self.base_url, "ca_cert": self.pki.ca_cert_path, "port": self.port,
+                        "client_cert": self.pki.client_cert_path, "client_key": self.pki.client_key_path,
+                        "audit_url": self.base_url + "/labz/audit"}
         clusters = state.setdefault("clusters", {})
         entries = []
         for name, model in self.clusters.items():
             entry = clusters.setdefault(name, {})
             entry.update({"server": self.server_url(name), "token": model.token, "context": name})
+            if not model.synthetic:
+                creds = self.credentials[name]
+                entry.update({"viewer_token": creds.viewer_token, "basic_username": creds.basic_username,
+                              "basic_password": creds.basic_password})
             names = model.names
             entry.setdefault("namespace", names["namespace"])
             entry.setdefault("pod", names["pod"])
@@ -160,7 +170,8 @@ class ApiServer:
     def handle_fault(self, action, name, cluster):
         """The API fault handler given to the supervisor (``handler(action, name, cluster)``).
 
-        Returns details when ``name`` is an API fault (api-error, api-slow, api-auth), None otherwise.
+        Returns details when ``name`` is an API fault (api-error, api-slow, api-auth, api-client-cert),
+        None otherwise.
         """
         if name not in API_FAULTS:
             return None
