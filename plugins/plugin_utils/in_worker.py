@@ -20,10 +20,15 @@ The kubernetes client is imported when this file is loaded: the linear and free 
 an action class in the main process before they fork a worker for a host, so the import is paid
 once per play, not once per host. ``FLEETOPS_IN_WORKER=0`` in the controller's environment turns
 the in-worker path off (every task then starts its module, as before).
+
+The task's ``environment:`` (``K8S_AUTH_*`` fallbacks, ``KUBECONFIG``, ``HTTPS_PROXY``) applies in
+the worker as it does to a module process: it is set in the worker's environment while the
+arguments are validated and the runner runs, and the worker's own environment is restored after.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -48,6 +53,22 @@ LOCAL_CONNECTIONS = ("local", "ansible.builtin.local")
 def in_worker_enabled():
     """False when the user turned the in-worker path off (``FLEETOPS_IN_WORKER=0``)."""
     return os.environ.get("FLEETOPS_IN_WORKER", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+@contextlib.contextmanager
+def environment(variables):
+    """``os.environ`` with ``variables`` set (strings, as a process environment holds them), restored after."""
+    saved = {name: os.environ.get(name) for name in variables}
+    try:
+        for name, value in variables.items():
+            os.environ[name] = "" if value is None else str(value)
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class InWorkerAction(ActionBase):
@@ -81,7 +102,10 @@ class InWorkerAction(ActionBase):
         result = super().run(tmp, task_vars)
         args = self.module_args()
         if self.runs_in_worker():
-            outcome = self._run_in_worker(args)
+            task_environment = {}
+            self._compute_environment_string(raw_environment_out=task_environment)
+            with environment(task_environment):
+                outcome = self._run_in_worker(args)
             if outcome is not None:
                 result.update(outcome)
                 return result

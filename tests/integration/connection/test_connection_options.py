@@ -78,6 +78,23 @@ def test_client_certificate_from_the_environment(lab):
     assert entries and all(e["authn"] == "x509" for e in entries), entries
 
 
+def test_options_from_the_tasks_environment(lab):
+    """A task's ``environment:`` reaches the option fallbacks on the in-worker path as it reaches a
+    module process, and only that task: the next task has no credentials (401)."""
+    first, _second = _clusters(lab)
+    api = lab.state["api"]
+    since = started()
+    env = {"K8S_AUTH_CERT_FILE": api["client_cert"], "K8S_AUTH_KEY_FILE": api["client_key"]}
+    _run, res = run_tasks([
+        ("certificate from the task's environment", "agent_status", cluster_args(lab, first), env),
+        ("next task without it", "agent_status", cluster_args(lab, first), None),
+    ])
+    assert _reached(res["certificate from the task's environment"]), res
+    assert res["next task without it"]["status"] == "unknown" and "401" in _reason(res["next task without it"]), res
+    entries = audit(lab, first, since)
+    assert any(e["authn"] == "x509" for e in entries), entries
+
+
 def test_basic_auth(lab):
     first, _second = _clusters(lab)
     info = lab.state["clusters"][first]
