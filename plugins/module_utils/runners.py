@@ -406,12 +406,12 @@ def _prometheus_rules(target, namespaces, selector):
         raise FleetopsError('%s is not reached through Kubernetes, where PrometheusRule objects live' % target.describe())
     found = []
     for namespace in namespaces:
-        doc = target.request_json('GET', workloads.namespaced_path(RULES_API, namespace, 'prometheusrules'),
-                                  query=[('labelSelector', selector)] if selector else None, what='listing PrometheusRules',
-                                  missing_ok=True)
-        if doc is None:
+        items = workloads.list_items(target, workloads.namespaced_path(RULES_API, namespace, 'prometheusrules'),
+                                     query=[('labelSelector', selector)] if selector else None, what='listing PrometheusRules',
+                                     missing_ok=True)
+        if items is None:
             return None
-        found.extend(doc.get('items') or [])
+        found.extend(items)
     return found
 
 

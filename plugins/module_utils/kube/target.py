@@ -49,6 +49,7 @@ from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.htt
     CHUNK_SIZE, HttpClient, classify_connection_error)
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import parse_time
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import kubeconfig as _kubeconfig
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import workloads
 
 from urllib.parse import quote
 
@@ -601,8 +602,7 @@ class KubeTarget(Target):
                                 missing_ok=True)
             return [pod] if pod else []
         query = [('labelSelector', self.label_selector)] if self.label_selector else None
-        found = self.get_json(base, query, what='listing pods')
-        return list((found or {}).get('items') or [])
+        return workloads.list_items(self, base, query, what='listing pods') or []
 
     def pod_metrics(self, pod_name=None):
         """The metrics.k8s.io PodMetrics of a pod (default: the agent pod) as a dict; raises when not served."""

@@ -8,7 +8,7 @@ every error of the API server arrives as an error of ``core/errors.py`` (its HTT
 ``details['status']``, see ``api_status``) and nothing outside ``kube/`` sees the client's
 exceptions. Objects are the API's camelCase dicts.
 
-* reads: ``list_pods``, ``get_statefulset``, ``get_resource``, ``find_agent_resource``;
+* reads: ``list_items`` (a LIST page by page), ``list_pods``, ``get_statefulset``, ``get_resource``, ``find_agent_resource``;
 * writes: ``rollout_restart`` (what ``kubectl rollout restart`` does), ``delete_pod``,
   ``patch_resource`` (a merge patch of the operator resource);
 * waits: ``wait_new_pod_ready``;
@@ -25,6 +25,7 @@ import time
 from urllib.parse import quote
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import units
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
 
 RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt'
 
@@ -48,6 +49,35 @@ def namespaced_path(api, namespace, plural, name=None):
     return path + '/' + quote(name, safe='') if name else path
 
 
+# items per page of a LIST (kubectl's --chunk-size default)
+LIST_PAGE_SIZE = 500
+
+
+def list_items(target, path, query=None, what=None, missing_ok=False, page_size=None):
+    """Every item of a LIST on the API server, page by page (``limit`` and ``continue``, as kubectl
+    chunks a list: a namespace of thousands of pods is read ``page_size`` items at a time, not in
+    one answer). None for a 404 when ``missing_ok``. A continue token the server no longer knows
+    (410 Expired: the pages took longer than etcd keeps the list's revision) starts the list again,
+    once; a second 410 is the error it is."""
+    size = int(page_size or LIST_PAGE_SIZE)
+    items, token, restarted = [], None, False
+    while True:
+        page_query = list(query or []) + [('limit', str(size))] + ([('continue', token)] if token else [])
+        try:
+            found = target.request_json('GET', path, query=page_query, what=what, missing_ok=missing_ok)
+        except FleetopsError as exc:
+            if token and exc.details.get('status') == 410 and not restarted:
+                items, token, restarted = [], None, True
+                continue
+            raise
+        if found is None:
+            return items or None
+        items.extend(found.get('items') or [])
+        token = (found.get('metadata') or {}).get('continue')
+        if not token:
+            return items
+
+
 # ------------------------------------------------------------------------------- pods
 
 def list_pods(target, namespace, selector=None, name=None):
@@ -57,8 +87,7 @@ def list_pods(target, namespace, selector=None, name=None):
                                   what='reading pod %s' % name, missing_ok=True)
         return [pod] if pod else []
     query = [('labelSelector', selector)] if selector else None
-    found = target.request_json('GET', namespaced_path('/api/v1', namespace, 'pods'), query=query, what='listing pods')
-    return list((found or {}).get('items') or [])
+    return list_items(target, namespaced_path('/api/v1', namespace, 'pods'), query=query, what='listing pods') or []
 
 
 def delete_pod(target, namespace, name, grace_seconds=0):

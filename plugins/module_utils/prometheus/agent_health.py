@@ -172,17 +172,36 @@ def check_pod(pods, where):
     if status == 'ok':
         if len(pods) > 1:
             return _check('POD', 'ok', len(pods), thr, '%d pods Running and Ready (%s)' % (
-                len(pods), ', '.join(p['name'] for p in pods)))
+                len(pods), pod_names(p['name'] for p in pods)))
         return _check('POD', 'ok', len(pods), thr, '%d agent pod(s) Running and Ready (%s)' % (
-            len(pods), ', '.join(p['name'] for p in pods)))
+            len(pods), pod_names(p['name'] for p in pods)))
     return _check('POD', status, len(pods), thr, _of_pods(found, pods))
 
 
+# pods whose finding a message gives in full; of the others it gives the count and the first names
+MESSAGE_PODS = 5
+MESSAGE_NAMES = 10
+
+
+def pod_names(names, most=MESSAGE_NAMES):
+    """``a, b, c`` for a few names, ``a, b, ... (and 290 more)`` for many: a message stays a sentence."""
+    names = list(names)
+    if len(names) <= most:
+        return ', '.join(names)
+    return '%s (and %d more)' % (', '.join(names[:most]), len(names) - most)
+
+
 def _of_pods(found, pods):
-    """The message naming the bad pods: as it is for one pod, "N of M pods: ..." for more."""
-    if len(pods) > 1:
-        return '%d of %d pods: %s' % (len(found), len(pods), '; '.join(found))
-    return '; '.join(found)
+    """The message naming the bad pods: as it is for one pod, "N of M pods: ..." for more, the first
+    MESSAGE_PODS findings in full and the rest by name (each finding starts with its pod's name), so
+    that a namespace of hundreds of pods gives a message a person reads, not one of 50 KB."""
+    if len(pods) <= 1:
+        return '; '.join(found)
+    text = '%d of %d pods: %s' % (len(found), len(pods), '; '.join(found[:MESSAGE_PODS]))
+    rest = found[MESSAGE_PODS:]
+    if rest:
+        text += '; and %d more: %s' % (len(rest), pod_names(f.split(' ', 1)[0].rstrip(':') for f in rest))
+    return text
 
 
 def check_restarts(pods, th, now, baseline_pods=None):

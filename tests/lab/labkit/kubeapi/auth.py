@@ -110,8 +110,8 @@ class Audit:
         self._lock = threading.Lock()
         self._entries = collections.deque(maxlen=AUDIT_SIZE)
 
-    def record(self, cluster, method, path, identity, peer, impersonated=None, groups=(), decision="allowed"):
-        entry = {"time": time.time(), "cluster": cluster, "method": method, "path": path,
+    def record(self, cluster, method, path, identity, peer, impersonated=None, groups=(), decision="allowed", query=""):
+        entry = {"time": time.time(), "cluster": cluster, "method": method, "path": path, "query": query,
                  "user": identity.user if identity else None, "groups": identity.groups if identity else [],
                  "authn": identity.method if identity else None, "impersonated_user": impersonated,
                  "impersonated_groups": list(groups), "decision": decision, "peer": list(peer[:2])}

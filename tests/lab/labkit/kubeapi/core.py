@@ -10,8 +10,8 @@ import time
 import urllib.parse
 
 from . import metrics, tables, wsexec
-from .kinds import Forbidden, Kind, forbidden_create
-from .util import ApiError, decorate, not_found, rfc3339, to_epoch
+from .kinds import Forbidden, Kind
+from .util import ApiError, decorate, rfc3339, to_epoch
 
 
 class Derived(Kind):
@@ -44,16 +44,31 @@ class Nodes(ForbiddenDerived):
 
 
 class Pods(Derived):
-    """The pods: one per workload, a real process (or a synthetic agent) behind each."""
+    """The pods: one per workload, a real process (or a synthetic agent) behind each; and bare pods
+    that clients create (``POST``, e.g. a crowded namespace of a test), which no node runs: they
+    stay Pending (PodScheduled False, Unschedulable) and a DELETE removes them at once."""
 
-    def create(self, h, model, res, namespace):
-        raise forbidden_create(res)
+    def admit(self, model, obj):
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("containers", [])
+        spec.setdefault("restartPolicy", "Always")
+        spec.setdefault("terminationGracePeriodSeconds", 30)
+        obj["status"] = {"phase": "Pending", "qosClass": "BestEffort", "conditions": [
+            {"type": "PodScheduled", "status": "False", "lastProbeTime": None, "lastTransitionTime": rfc3339(),
+             "reason": "Unschedulable", "message": "0/1 nodes are available: the lab's node runs only the lab's own workloads."}]}
+        return obj
 
     def remove(self, h, model, res, namespace, name, old):  # pylint: disable=too-many-arguments,too-many-positional-arguments
-        """DELETE: the process stops, the pod goes, the StatefulSet brings a new pod (new uid)."""
+        """DELETE: the process stops, the pod goes, the StatefulSet brings a new pod (new uid); a
+        bare pod (no workload: nothing runs it) leaves the store at once."""
         work = model.workload_for(namespace, name)
         if work is None:
-            raise ApiError(404, not_found("pods", name)["message"], "NotFound")
+            # the API server answers a pod's DELETE with the pod (its storage returns the deleted object)
+            gone = model.store.delete(res.name, namespace, name)
+            if gone is None:
+                raise ApiError(404, 'pods "%s" not found' % name, "NotFound", {"name": name, "kind": "pods"})
+            h.send_json(200, decorate(res, gone))
+            return
         grace = h.qint("gracePeriodSeconds")
         try:
             opts = json.loads(h.read_body() or b"{}")

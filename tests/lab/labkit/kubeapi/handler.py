@@ -216,12 +216,13 @@ class Handler(BaseHTTPRequestHandler):
             identity = None if "api-auth" in faults else auth.authenticate(
                 model, self.api.credentials[model.name], self.headers.get("Authorization", ""), self.connection.getpeercert())
             if identity is None:
-                self.api.audit.record(model.name, self.command, parsed.path, None, self.client_address, decision="401")
+                self.api.audit.record(model.name, self.command, parsed.path, None, self.client_address, decision="401",
+                                  query=parsed.query)
                 self.send_status(status_obj(401, "Unauthorized"))
                 return
             as_user, as_groups, refused = auth.impersonation(identity, self.headers)
             self.api.audit.record(model.name, self.command, parsed.path, identity, self.client_address, as_user, as_groups,
-                                  decision=str(refused["code"]) if refused else "allowed")
+                                  decision=str(refused["code"]) if refused else "allowed", query=parsed.query)
             if refused:
                 self.send_status(refused)
                 return

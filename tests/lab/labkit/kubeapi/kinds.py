@@ -12,7 +12,7 @@ import os
 
 from . import tables, watch
 from .store import current_rv
-from .util import ApiError, decorate, json_patch, merge_patch, not_found, strategic_merge_patch
+from .util import ApiError, decorate, json_patch, merge_patch, not_found, paginate, strategic_merge_patch
 
 
 def forbidden_create(res):
@@ -49,18 +49,23 @@ class Kind:
         with model.store.lock:  # the list's resourceVersion must not pass a change the items do not show
             items = h.select(self.objects(h, model, res, namespace))
             list_rv = str(current_rv())
-        limit = h.qint("limit")
+        # chunked lists (``limit`` + ``continue``): kubectl asks for 500 at a time, clients page through
+        items, token, remaining, list_rv = paginate(items, h.qint("limit"), h.qget("continue"), list_rv)
+        meta = {"resourceVersion": list_rv}
+        if token:
+            meta.update({"continue": token, "remainingItemCount": remaining})
         if h.wants_table():
-            h.send_json(200, tables.table(res, items, h.qget("includeObject", "Metadata")))
+            table = tables.table(res, items, h.qget("includeObject", "Metadata"))
+            table["metadata"].update(meta)
+            h.send_json(200, table)
             return
         out_items = []
-        for obj in items[:limit] if limit else items:
+        for obj in items:
             if res.builtin:
                 obj.pop("apiVersion", None)
                 obj.pop("kind", None)
             out_items.append(obj)
-        h.send_json(200, {"kind": res.list_kind, "apiVersion": res.api_version, "metadata": {"resourceVersion": list_rv},
-                          "items": out_items})
+        h.send_json(200, {"kind": res.list_kind, "apiVersion": res.api_version, "metadata": meta, "items": out_items})
 
     def get(self, h, model, res, namespace, name):
         """GET one object (JSON or a one-row Table)."""
@@ -90,11 +95,16 @@ class Kind:
         meta.pop("uid", None)
         meta["generation"] = 1
         decorate(res, obj)
+        obj = self.admit(model, obj)
         if h.qget("dryRun"):
             h.send_json(201, obj)
             return
         stored = model.store.put(res.name, obj, create=True)
         h.send_json(201, stored)
+
+    def admit(self, model, obj):  # pylint: disable=unused-argument
+        """What the API server adds to a created object before it is stored (defaults, status)."""
+        return obj
 
     def update(self, h, model, res, namespace, name):
         """PUT: replace (optimistic concurrency on metadata.resourceVersion)."""

@@ -2,11 +2,43 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime
 import hashlib
+import json
 import re
 import uuid
+
+
+def paginate(items, limit, token, list_rv):
+    """What a LIST with ``limit`` and ``continue`` answers, as the API server chunks a list: (the
+    page, the ``continue`` token of the next page or None, the count of items after the page or
+    None, the list's resourceVersion). ``items`` are in the store's order (namespace, then name);
+    the token is base64 JSON naming the list's resourceVersion and the key to start after (the real
+    token is as opaque to clients). A token that does not decode is a 400, as the real API answers.
+    The lab serves the next pages from the store as it is then, not from a snapshot at the token's
+    resourceVersion (etcd's), so a change between pages shows in the later pages."""
+    if token:
+        try:
+            doc = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("utf-8"))
+            start = (str(doc["start"][0]), str(doc["start"][1]))
+            list_rv = str(int(doc["rv"]))
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise ApiError(400, "continue key is not valid: %s" % exc, "BadRequest")
+        items = [o for o in items if _list_key(o) > start]
+    if not limit or len(items) <= limit:
+        return items, None, None, list_rv
+    page = items[:limit]
+    last = _list_key(page[-1])
+    doc = {"v": "meta.k8s.io/v1", "rv": int(list_rv), "start": [last[0], last[1]]}
+    token = base64.urlsafe_b64encode(json.dumps(doc).encode("utf-8")).decode("ascii").rstrip("=")
+    return page, token, len(items) - limit, list_rv
+
+
+def _list_key(obj):
+    meta = obj.get("metadata") or {}
+    return (meta.get("namespace") or "", meta.get("name") or "")
 
 
 def rfc3339(value=None):

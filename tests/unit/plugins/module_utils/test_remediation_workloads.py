@@ -64,7 +64,7 @@ def test_list_pods_by_name_and_selector():
     assert workloads.list_pods(api, "mon", name="p-0") == [{"metadata": {"name": "p-0"}}]
     assert workloads.list_pods(api, "mon", name="gone-0") == []
     assert workloads.list_pods(api, "mon", selector="app=x") == [{"metadata": {"name": "a"}}]
-    assert api.requests[-1]["query"] == [("labelSelector", "app=x")]
+    assert api.requests[-1]["query"] == [("labelSelector", "app=x"), ("limit", "500")]
 
 
 def test_rollout_restart_is_a_strategic_merge_of_the_template():
@@ -106,3 +106,58 @@ def test_wait_new_pod_ready_times_out_with_the_last_state():
         now[0] += seconds
     pod, waited, last = workloads.wait_new_pod_ready(api, "mon", "p-0", "old", 5, poll=1.0, clock=lambda: now[0], sleep=sleep)
     assert pod is None and waited > 5 and last["uid"] == "old"
+
+
+class Pager:
+    """``request_json`` of a LIST served in pages of ``limit`` items, as the API server chunks it;
+    ``expire``: continue tokens that answer 410 Expired (once each, or always when ``always``)."""
+
+    def __init__(self, names, expire=(), always=False):
+        self.names = names
+        self.expire = set(expire)
+        self.always = always
+        self.requests = []
+
+    def request_json(self, method, path, body=None, query=None, what=None, missing_ok=False, content_type=None):
+        params = dict(query or [])
+        self.requests.append(params)
+        token = params.get("continue")
+        if token in self.expire:
+            if not self.always:
+                self.expire.discard(token)
+            error = TargetUnreachable("The provided continue parameter is too old (410)")
+            error.details["status"] = 410
+            raise error
+        start = int(token) if token else 0
+        limit = int(params["limit"])
+        page = self.names[start:start + limit]
+        meta = {"resourceVersion": "7"}
+        if start + limit < len(self.names):
+            meta.update({"continue": str(start + limit), "remainingItemCount": len(self.names) - start - limit})
+        return {"metadata": meta, "items": [{"metadata": {"name": n}} for n in page]}
+
+
+def test_list_items_reads_every_page():
+    names = ["p-%04d" % i for i in range(1234)]
+    api = Pager(names)
+    items = workloads.list_items(api, "/api/v1/namespaces/mon/pods", [("labelSelector", "app=x")], page_size=500)
+    assert [i["metadata"]["name"] for i in items] == names
+    assert [r.get("continue") for r in api.requests] == [None, "500", "1000"]
+    assert all(r["limit"] == "500" and r["labelSelector"] == "app=x" for r in api.requests)
+
+
+def test_list_items_restarts_once_on_an_expired_token():
+    names = ["p-%d" % i for i in range(25)]
+    api = Pager(names, expire={"10"})
+    items = workloads.list_items(api, "/x", page_size=10)
+    assert [i["metadata"]["name"] for i in items] == names  # no page twice, none missing
+    assert [r.get("continue") for r in api.requests] == [None, "10", None, "10", "20"]
+    stale = Pager(names, expire={"10"}, always=True)
+    with pytest.raises(TargetUnreachable, match="410"):
+        workloads.list_items(stale, "/x", page_size=10)
+
+
+def test_list_items_missing_type():
+    assert workloads.list_items(Recorder(), "/apis/monitoring.coreos.com/v1/namespaces/x/prometheusrules", missing_ok=True) is None
+    with pytest.raises(TargetUnreachable):
+        workloads.list_items(Recorder(), "/x")
