@@ -17,8 +17,8 @@ author:
   - fleetops maintainers (@fleetops)
 description:
   - Reads the agent's C(/metrics) (through the Kubernetes pod proxy, or directly at I(url)) and returns one entry per
-    remote-write queue, with the checks C(RW-SUCCESS), C(RW-RETRY), C(RW-LAG), C(RW-PENDING), C(RW-SHARDS) and
-    C(RW-LATENCY).
+    remote-write queue, with the checks C(RW-SUCCESS), C(RW-RETRY), C(RW-LAG), C(RW-PENDING), C(RW-SHARDS),
+    C(RW-LATENCY) and C(RW-DROPPED).
   - Reads every metric name Prometheus has used since 2.0, the old C(queue) label (before 2.15), C(succeeded_samples_total),
     C(failed_samples_total), C(retried_samples_total), C(dropped_samples_total), C(pending_samples), C(queue_length),
     C(queue_capacity), C(sent_bytes_total) and C(samples_bytes_total), and 3.7+ C(queue_highest_timestamp_seconds).
@@ -155,7 +155,7 @@ window_seconds:
   type: float
   sample: 31.2
 checks:
-  description: The checks C(RW-SUCCESS), C(RW-RETRY), C(RW-LAG), C(RW-PENDING), C(RW-SHARDS), C(RW-LATENCY).
+  description: The checks C(RW-SUCCESS), C(RW-RETRY), C(RW-LAG), C(RW-PENDING), C(RW-SHARDS), C(RW-LATENCY), C(RW-DROPPED).
   returned: always
   type: list
   elements: dict
@@ -214,6 +214,28 @@ queues:
       description: Samples dropped before sending (relabelling, unknown series) per second.
       type: float
       sample: 0.0
+    dropped_error_per_second:
+      description:
+        - "Of those, the samples dropped on error per second: C(samples_dropped_total) with a C(reason) other than
+          C(dropped_series) (too old, unknown series). C(null) when the agent gives no reason (Prometheus before 2.50)."
+      type: float
+      sample: 0.0
+    dropped_relabel_per_second:
+      description: Of those, the samples of series dropped by C(write_relabel_configs) per second (Prometheus 2.50 and later).
+      type: float
+      sample: 0.0
+    histograms_failed_per_second:
+      description: Native histograms the receiver refused for good (4xx) per second.
+      type: float
+      sample: 0.0
+    exemplars_failed_per_second:
+      description: Exemplars the receiver refused for good (4xx) per second.
+      type: float
+      sample: 0.0
+    metadata_failed_per_second:
+      description: Metadata the receiver refused for good (4xx) per second.
+      type: float
+      sample: 0.0
     bytes_per_second:
       description: Bytes sent per second (flat while the receiver is down).
       type: float
@@ -260,12 +282,12 @@ queues:
       type: float
       sample: 31.2
     window:
-      description: The increases over the window (C(delivered), C(attempted), C(failed), C(retried), C(bytes)).
+      description: The increases over the window (C(delivered), C(attempted), C(failed), C(retried), C(bytes), C(dropped), C(dropped_error)).
       type: dict
       returned: when there is a window
-      sample: {delivered: 6315, attempted: 6315, failed: 0, retried: 0, bytes: 140110}
+      sample: {delivered: 6315, attempted: 6315, failed: 0, retried: 0, bytes: 140110, dropped: 0, dropped_error: null}
     since_start:
-      description: The cumulative figures since the agent started, and their success ratio.
+      description: The cumulative figures since the agent started (dropped ones by reason, the other families' failures), and their success ratio.
       type: dict
       returned: with I(source=metrics)
       sample: {delivered: 10500, attempted: 10500, failed: 0, retried: 0, dropped: 0, bytes: 233841, success_ratio: 1.0}

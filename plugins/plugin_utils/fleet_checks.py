@@ -29,7 +29,7 @@ from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils.releases
 
 CADENCE_CHECKS = {
     "daily": ("POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS",
-              "RW-LATENCY", "WAL-SIZE", "WAL-HEALTH", "MEMORY", "INGEST", "CONFIG"),
+              "RW-LATENCY", "RW-DROPPED", "WAL-SIZE", "WAL-HEALTH", "MEMORY", "INGEST", "CONFIG"),
     "weekly": ("PVC", "WAL-TREND", "TARGETS", "LOGS", "RULES", "SERIES", "OOO"),
     "monthly": ("VERSION", "RIGHTSIZE", "WAL-ROTATION", "BACKUP", "UPTIME"),
 }
@@ -37,7 +37,7 @@ CADENCE_CHECKS = {
 # which module produces which checks (a missing module result makes these unknown)
 SOURCES = {
     "agent_status": ("POD", "RESTARTS", "HEALTH", "MEMORY", "INGEST", "CONFIG", "TARGETS"),
-    "remote_write_stats": ("RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY"),
+    "remote_write_stats": ("RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY", "RW-DROPPED"),
     "wal_inspect": ("WAL-SIZE", "WAL-HEALTH", "PVC", "WAL-ROTATION"),
     "agent_logs": ("LOGS",),
     "rules_status": ("RULES",),
@@ -56,6 +56,8 @@ COMPUTED = {
 
 # rate-based checks: they need two readings far enough apart
 RATE_CHECKS = ("RW-SUCCESS", "RW-RETRY")
+# judged over the window too, but a count of lost samples needs no minimum window
+WINDOW_CHECKS = RATE_CHECKS + ("RW-DROPPED",)
 # the checks of an agent's pod: they do not apply to an agent reached by URL (agent_status via=url)
 POD_CHECKS = ("POD", "RESTARTS")
 
@@ -559,7 +561,7 @@ def evaluate(cadence, results, user_thresholds=None, errors=None, previous=None,
                                            window, th["rw_min_window_seconds"]))
         if context.get("window_note"):
             # judged over the seconds of this run only: say why not since the last daily run
-            for cid in RATE_CHECKS:
+            for cid in WINDOW_CHECKS:
                 if cid in merged:
                     merged[cid] = dict(merged[cid], message="%s (not since the last daily run: %s)" % (
                         merged[cid].get("message"), context["window_note"]))

@@ -21,6 +21,7 @@ from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core imp
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import units as _units
 # the one scrubber (also of every module's result): the report files carry what it leaves
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.scrub import scrub
+from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import fleet_checks as _fleet_checks
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import history_store
 
 STATUSES = ("ok", "warning", "critical", "unknown")
@@ -29,12 +30,8 @@ SEVERITY = _checks.STATUS_ORDER  # ok 0, unknown 1, warning 2, critical 3
 # the value of fleet_check_status in the Prometheus text file
 PROM_STATUS = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
 
-CHECK_ORDER = (
-    "POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS",
-    "RW-LATENCY", "WAL-SIZE", "WAL-HEALTH", "MEMORY", "INGEST", "CONFIG",
-    "PVC", "WAL-TREND", "TARGETS", "LOGS", "RULES", "SERIES", "OOO",
-    "VERSION", "RIGHTSIZE", "WAL-ROTATION", "BACKUP", "UPTIME",
-)
+# the report's column order: the cadences' checks as fleet_checks lists them (daily, weekly, monthly)
+CHECK_ORDER = tuple(cid for cadence in ("daily", "weekly", "monthly") for cid in _fleet_checks.CADENCE_CHECKS[cadence])
 
 # facts drawn as charts in the HTML page: (key, title, unit, the checks whose status colours a bar)
 CHARTS = (

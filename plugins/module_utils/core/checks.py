@@ -102,6 +102,9 @@ THRESHOLDS = (
     Threshold('rw_latency_p99_warning', 'RW-LATENCY', 1.0, 'seconds', 'p99 of the batch send duration: a warning above this'),
     Threshold('rw_latency_avg_warning', 'RW-LATENCY', 0.5, 'seconds', 'average batch send duration: a warning above this'),
     Threshold('rw_latency_p99_critical', 'RW-LATENCY', 2.5, 'seconds', 'p99 of the batch send duration: critical above this'),
+    Threshold('rw_dropped_warning', 'RW-DROPPED', 0.0, 'per_second',
+              'samples dropped on error (too old, unknown series) or histograms/exemplars/metadata refused for good, per '
+              'second: a warning above this (drops by write_relabel_configs are meant and never count)'),
     Threshold('wal_size_warning', 'WAL-SIZE', 40 * GI, 'bytes', 'WAL bytes: a warning above this (the default is for a 50Gi volume)'),
     Threshold('wal_size_critical', 'WAL-SIZE', 45 * GI, 'bytes', 'WAL bytes: critical above this (the default is for a 50Gi volume)'),
     Threshold('wal_size_volume_warning', 'WAL-SIZE', 0.80, 'ratio', 'WAL bytes / the capacity of the volume holding it: a warning above this'),

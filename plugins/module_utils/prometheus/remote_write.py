@@ -55,7 +55,18 @@ COUNTERS = (
     ('dropped', ('samples_dropped_total', 'dropped_samples_total')),
     ('bytes', ('bytes_total', 'sent_bytes_total', 'samples_bytes_total')),
     ('enqueue_retries', ('enqueue_retries_total',)),
+    # what the receiver refused for good besides float samples (native histograms, exemplars,
+    # metadata: the families Remote Write 2.0 sends in the same requests)
+    ('histograms_failed', ('histograms_failed_total',)),
+    ('exemplars_failed', ('exemplars_failed_total',)),
+    ('metadata_failed', ('metadata_failed_total',)),
 )
+# samples_dropped_total's ``reason`` (2.50+): a series dropped by write_relabel_configs is meant;
+# every other reason (too_old: older than the queue's sample_age_limit, unintentionally_dropped_series:
+# a series the queue does not know) is data lost on the way. Before 2.50 there is no reason.
+DROPPED_BY_RELABEL = 'dropped_series'
+OTHER_FAILED = ('histograms_failed', 'exemplars_failed', 'metadata_failed')
+ABSENT_IS_ZERO = ('dropped', 'dropped_error', 'dropped_relabel')
 COUNTER_FIELDS = tuple(field for field, _names in COUNTERS)
 GAUGES = (
     ('pending', ('samples_pending', 'pending_samples')),
@@ -75,7 +86,7 @@ WAL_SEGMENT = 'prometheus_tsdb_wal_segment_current'
 WATCHER_SEGMENT = 'prometheus_wal_watcher_current_segment'
 START_TIME = 'process_start_time_seconds'
 
-RW_CHECK_IDS = ('RW-SUCCESS', 'RW-RETRY', 'RW-LAG', 'RW-PENDING', 'RW-SHARDS', 'RW-LATENCY')
+RW_CHECK_IDS = ('RW-SUCCESS', 'RW-RETRY', 'RW-LAG', 'RW-PENDING', 'RW-SHARDS', 'RW-LATENCY', 'RW-DROPPED')
 RESTART_NOTE = 'the agent restarted between the readings: counters counted from 0'
 NO_BASELINE = ('no baseline: rates need two readings; pass baseline (the snapshot of an earlier call) or interval')
 
@@ -161,6 +172,9 @@ def read_queues(metrics, now):
                 if queue is None or value is None:
                     continue
                 bucket = queue['counters'] if is_counter else queue['gauges']
+                if field == 'dropped' and labels.get('reason') is not None:
+                    why = 'dropped_relabel' if labels['reason'] == DROPPED_BY_RELABEL else 'dropped_error'
+                    bucket[why] = bucket.get(why, 0.0) + value
                 if field in bucket:
                     # several series of one queue (``reason`` of samples_dropped_total since 2.50)
                     bucket[field] = bucket[field] + value if is_counter else max(bucket[field], value)
@@ -372,7 +386,8 @@ def queue_figures(reading, baseline=None):
             deltas = dict(cc) if window else None
         elif window and base is not None:
             bc = base.get('counters') or {}
-            deltas = dict((k, _delta(v, bc.get(k), reset)) for k, v in cc.items())
+            # a counter with a reason label has no series until its first drop: absent before is 0
+            deltas = dict((k, _delta(v, bc.get(k, 0.0 if k in ABSENT_IS_ZERO else None), reset)) for k, v in cc.items())
             if reset:
                 notes.append(RESTART_NOTE)
         elif window:
@@ -386,6 +401,11 @@ def queue_figures(reading, baseline=None):
             'failed_per_second': None,
             'retried_per_second': None,
             'dropped_per_second': None,
+            'dropped_error_per_second': None,
+            'dropped_relabel_per_second': None,
+            'histograms_failed_per_second': None,
+            'exemplars_failed_per_second': None,
+            'metadata_failed_per_second': None,
             'bytes_per_second': None,
             'enqueue_retries_per_second': None,
             'success_ratio': None,
@@ -404,7 +424,7 @@ def queue_figures(reading, baseline=None):
             if delivered and deltas.get('retried') and deltas.get('bytes') == 0:
                 # retries and not one byte sent: attempts not yet counted as retried were in flight
                 delivered = 0.0
-            for name in ('failed', 'retried', 'dropped', 'bytes', 'enqueue_retries'):
+            for name in ('failed', 'retried', 'dropped', 'dropped_error', 'dropped_relabel', 'bytes', 'enqueue_retries') + OTHER_FAILED:
                 if deltas.get(name) is not None:
                     q[name + '_per_second'] = _round(deltas[name] / window)
             if delivered is not None:
@@ -412,13 +432,17 @@ def queue_figures(reading, baseline=None):
                 q['attempted_per_second'] = _round(attempted / window)
             q['success_ratio'] = _round(success_ratio(delivered, deltas.get('failed'), deltas.get('retried')))
             q['window'] = {'delivered': whole(delivered), 'attempted': whole(attempted), 'failed': whole(deltas.get('failed')),
-                           'retried': whole(deltas.get('retried')), 'bytes': whole(deltas.get('bytes'))}
+                           'retried': whole(deltas.get('retried')), 'bytes': whole(deltas.get('bytes')),
+                           'dropped': whole(deltas.get('dropped')), 'dropped_error': whole(deltas.get('dropped_error'))}
         if not query:
             delivered_total, attempted_total = delivered_of(cc)
             if delivered_total is not None:
                 q['since_start'] = {
                     'delivered': whole(delivered_total), 'attempted': whole(attempted_total), 'failed': whole(cc.get('failed')),
                     'retried': whole(cc.get('retried')), 'dropped': whole(cc.get('dropped')), 'bytes': whole(cc.get('bytes')),
+                    'dropped_error': whole(cc.get('dropped_error')), 'dropped_relabel': whole(cc.get('dropped_relabel')),
+                    'histograms_failed': whole(cc.get('histograms_failed')), 'exemplars_failed': whole(cc.get('exemplars_failed')),
+                    'metadata_failed': whole(cc.get('metadata_failed')),
                     'success_ratio': _round(success_ratio(delivered_total, cc.get('failed'), cc.get('retried'))),
                 }
         p99, avg, basis = _latency(cur.get('latency'), (base or {}).get('latency') if deltas is not None else None, reset)
@@ -606,6 +630,56 @@ def check_latency(q, th, many):
     return _checks.Check('RW-LATENCY', status, {'p99': p99, 'avg': avg}, thr, name + text).as_dict()
 
 
+def check_dropped(q, th, many):
+    """RW-DROPPED: samples that never left for the receiver, by why. Dropped by write_relabel_configs
+    is what the configuration asks for (ok, counted); dropped on error (too old, a series the queue
+    does not know) and native histograms, exemplars or metadata that the receiver refused for good
+    are data lost: a warning above ``rw_dropped_warning`` per second (any, by default)."""
+    limit = th['rw_dropped_warning']
+    thr = {'warning': 'samples dropped on error, or histograms/exemplars/metadata refused, per second > %s' % limit}
+    name = _named(q, many)
+    # (a counter with a ``reason`` label has no series until the first drop: absent is none dropped)
+    windowed = q.get('window_seconds') is not None
+    if windowed:
+        figures = dict((k, q.get(k + '_per_second')) for k in ('dropped', 'dropped_error', 'dropped_relabel') + OTHER_FAILED)
+        span = 'over %s' % _span(q)
+    else:
+        since = q.get('since_start')
+        if since is None:
+            return _checks.unknown('RW-DROPPED', name + 'the agent exports no remote-write sample counters', thr)
+        figures = dict((k, since.get(k)) for k in ('dropped', 'dropped_error', 'dropped_relabel') + OTHER_FAILED)
+        span = 'since the agent started (no window yet: counts, not rates)'
+    unit = '/s' if windowed else ''
+
+    def text(value):
+        return (_rate_text(value) if windowed else '%d' % value) + unit
+
+    refused = [(k.split('_')[0], figures[k]) for k in OTHER_FAILED if figures.get(k)]
+    lost = figures.get('dropped_error')
+    value = {'dropped': figures.get('dropped'), 'dropped_error': lost, 'refused': dict(refused) or None,
+             'basis': 'window' if windowed else 'since_start'}
+    problems = []
+    if lost is not None and lost > limit:
+        problems.append('%s samples dropped on error (too old for the queue\'s sample_age_limit, or a series the queue does '
+                        'not know): they never reach the receiver' % text(lost))
+    over = [(kind, n) for kind, n in refused if n > limit]
+    if over:
+        problems.append('the receiver refused %s for good (4xx): it does not take them (native histograms, exemplars or '
+                        'metadata need a receiver that accepts them, e.g. Remote Write 2.0)' % ', '.join(
+                            '%s %s' % (kind, text(n)) for kind, n in over))
+    if problems:
+        return _checks.Check('RW-DROPPED', 'warning', value, thr, name + '; '.join(problems) + ' (%s)' % span).as_dict()
+    dropped = figures.get('dropped') or 0
+    if not dropped:
+        return _checks.Check('RW-DROPPED', 'ok', value, thr, name + 'no sample dropped before sending ' + span).as_dict()
+    if figures.get('dropped_relabel') is not None:
+        why = 'by write_relabel_configs, as configured'
+    else:
+        why = ('before sending (this Prometheus does not say why: write_relabel_configs drops are meant; the agent logs '
+               '"Dropped sample for series that was not explicitly dropped" for the others)')
+    return _checks.Check('RW-DROPPED', 'ok', value, thr, name + '%s samples dropped %s %s' % (text(dropped), why, span)).as_dict()
+
+
 def rw_checks(queues, th=None, rate_reason=NO_BASELINE):
     """One check per RW id: the worst queue's (ties: the first queue)."""
     th = th or thresholds()
@@ -620,7 +694,8 @@ def rw_checks(queues, th=None, rate_reason=NO_BASELINE):
     per_id = {}
     for q in queues:
         for chk in (check_success(q, th, many, rate_reason), check_retry(q, th, many, rate_reason), check_lag(q, th, many),
-                    check_pending(q, th, many), check_shards(q, th, many), check_latency(q, th, many)):
+                    check_pending(q, th, many), check_shards(q, th, many), check_latency(q, th, many),
+                    check_dropped(q, th, many)):
             have = per_id.get(chk['id'])
             if have is None or _checks.STATUS_ORDER[chk['status']] > _checks.STATUS_ORDER[have['status']]:
                 per_id[chk['id']] = chk

@@ -17,7 +17,7 @@ from test_agent_status_helpers import assert_checks_shape, by_id, clusters, modu
 
 pytestmark = [pytest.mark.lab]
 
-RW_IDS = ["RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY"]
+RW_IDS = ["RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY", "RW-DROPPED"]
 
 DEFAULTS = module_defaults('pod: "{{ agent_pod }}"')
 
@@ -153,4 +153,55 @@ def test_receiver_outage_is_critical(lab):
             assert by_id(direct)["RW-RETRY"]["status"] == "unknown"
     finally:
         lab.heal("receiver-down")
+        wait_remote_write_caught_up(lab)
+
+
+DROPS = """
+- hosts: fleet
+  gather_facts: false
+""" + DEFAULTS + """
+  tasks:
+    - name: first
+      fleetops.prometheus_agent.remote_write_stats:
+      register: first
+    - name: wait
+      ansible.builtin.pause:
+        seconds: 8
+      run_once: true
+    - name: second
+      fleetops.prometheus_agent.remote_write_stats:
+        baseline: "{{ first.snapshot }}"
+"""
+
+
+def _kubectl(lab, cluster, *args):
+    import subprocess  # pylint: disable=import-outside-toplevel
+    proc = subprocess.run(["kubectl", "--kubeconfig", str(lab.workdir / "kubeconfig"), "--context", cluster] + list(args),
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_write_relabel_drops_are_counted_not_blamed(lab):
+    """A drop rule in the agent's remote write (the PrometheusAgent's writeRelabelConfigs, as the operator renders
+    it): the dropped samples are counted in RW-DROPPED and it stays ok (2.42 does not say why a sample was dropped;
+    the check says so), RW-SUCCESS stays ok."""
+    host = clusters(lab)[0]
+    patch = '[{"op":"add","path":"/spec/remoteWrite/0/writeRelabelConfigs","value":[%s]}]'
+    _kubectl(lab, host, "patch", "prometheusagent", host, "-n", "monitoring", "--type", "json",
+             "-p", patch % '{"sourceLabels":["__name__"],"regex":"go_.*","action":"drop"}')
+    try:
+        time.sleep(6)   # the operator re-renders the config, the agent reloads and re-creates the queue
+        run = playbook(lab, DROPS, limit=host)
+        assert run.rc == 0, run.output[-3000:]
+        res = run.result(host, "second")
+        q = res["queues"][0]
+        checks = by_id(res)
+        assert q["dropped_per_second"] > 0 and q["dropped_error_per_second"] is None, q
+        dropped = checks["RW-DROPPED"]
+        assert dropped["status"] == "ok" and "samples dropped before sending" in dropped["message"], dropped
+        assert "does not say why" in dropped["message"] and "over the last" in dropped["message"]
+        assert checks["RW-SUCCESS"]["status"] == "ok", checks["RW-SUCCESS"]
+    finally:
+        _kubectl(lab, host, "patch", "prometheusagent", host, "-n", "monitoring", "--type", "json", "-p", patch % "")
         wait_remote_write_caught_up(lab)

@@ -32,7 +32,7 @@ from ansible_runner_helpers import REPO_ROOT, run_playbook
 # result_dump callback of tests/integration/plugins/callback)
 ANSIBLE_ENV = {}
 MATRIX_FILE = REPO_ROOT / "tests" / "output" / "fault-matrix.md"
-DAILY_CHECKS = ("POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY",
+DAILY_CHECKS = ("POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY", "RW-DROPPED",
                 "WAL-SIZE", "WAL-HEALTH", "MEMORY", "INGEST", "CONFIG")
 # the checks an agent answers for itself: a receiver outage must leave them ok
 # what a timed-out reading says: "timed out", or "did not answer in time (the deadline of 5s passed)"

@@ -220,7 +220,7 @@ def test_screenshot_flag(html_report):
 
 # ----------------------------------------------------------------------------- findings, filter, charts at fleet scale
 
-DAILY_IDS = ("POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY",
+DAILY_IDS = ("POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY", "RW-DROPPED",
              "WAL-SIZE", "WAL-HEALTH", "MEMORY", "INGEST", "CONFIG")
 GI = 1024 ** 3
 AGENT_DOWN = "the agent did not answer on 127.0.0.1:9090: connection refused"

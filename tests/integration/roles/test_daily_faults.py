@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 # without the test-only result_dump callback (its documentation does not parse on ansible-core 2.19)
 PLAIN = {"ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops", "ANSIBLE_SHOW_CUSTOM_STATS": "1"}
 
-DAILY = ["POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY",
+DAILY = ["POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY", "RW-DROPPED",
          "WAL-SIZE", "WAL-HEALTH", "MEMORY", "INGEST", "CONFIG"]
 
 

@@ -18,7 +18,7 @@ def _daily_results(rw_status="ok"):
                          "agent": {"version": "2.42.0", "memory_bytes": 8e7}, "pods": [{"name": "p-0", "restarts": 0}],
                          "ingest": {"active_series": 1200}},
         "remote_write_stats": {"status": rw_status, "checks": [_check(c, rw_status) for c in
-                                                               ("RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY")],
+                                                               ("RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY", "RW-DROPPED")],
                                "queues": [{"lag_seconds": 2.0, "success_ratio": 1.0, "pending_samples": 3}],
                                "snapshot": {"time": NOW + 12}},
         "wal_inspect": {"status": "ok", "checks": [_check("WAL-SIZE"), _check("WAL-HEALTH")],
@@ -43,7 +43,7 @@ def test_missing_module_makes_its_checks_unknown_with_reason():
     results["remote_write_stats"] = {"failed": True, "msg": "connection refused"}
     result = fc.evaluate("daily", results, errors=["Read the remote-write queues: connection refused"])
     rw = {c["id"]: c for c in result["checks"] if c["id"].startswith("RW-")}
-    assert len(rw) == 6 and all(c["status"] == "unknown" for c in rw.values())
+    assert len(rw) == 7 and all(c["status"] == "unknown" for c in rw.values())
     assert "connection refused" in rw["RW-LAG"]["message"]
     assert result["status"] == "unknown"
 

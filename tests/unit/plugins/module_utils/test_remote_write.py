@@ -352,3 +352,85 @@ def test_garbage_and_series_without_queue_labels():
 
 def test_empty_page_gives_no_queue():
     assert rw.queue_figures(reading("# nothing here\nup 1\n", T0))[0] == []
+
+
+# ----------------------------------------------------------------------------- RW-DROPPED
+
+def _with_drops(text, relabel=None, too_old=None, unknown_series=None, plain=None, families=""):
+    """``text`` with samples_dropped_total as a version exports it: by ``reason`` (2.50+) or ``plain`` (before)."""
+    lines = []
+    for reason, value in (("dropped_series", relabel), ("too_old", too_old), ("unintentionally_dropped_series", unknown_series)):
+        if value is not None:
+            lines.append('prometheus_remote_storage_samples_dropped_total{reason="%s",%s} %s' % (reason, LBL, value))
+    if plain is not None:
+        lines.append("prometheus_remote_storage_samples_dropped_total{%s} %s" % (LBL, plain))
+    return text.replace("prometheus_remote_storage_samples_dropped_total{%s} 0\n" % LBL, "\n".join(lines) + "\n" if lines else "") + families
+
+
+def _dropped(before, after, window=30.0):
+    first = roundtrip(reading(before, T0))
+    queues, _ = rw.queue_figures(reading(after, T0 + window), rw.as_reading(first))
+    return queues[0], by_id(rw.rw_checks(queues))["RW-DROPPED"]
+
+
+def test_capture_242_nothing_dropped_is_ok():
+    metrics = exposition.parse((CAPTURES / "agent_metrics.txt").read_text())
+    queues, _ = rw.queue_figures(rw.read_queues(metrics, 1795503183.0))
+    check = by_id(rw.rw_checks(queues))["RW-DROPPED"]
+    assert check["status"] == "ok" and "no sample dropped" in check["message"] and "since the agent started" in check["message"]
+    assert queues[0]["since_start"]["histograms_failed"] == 0 and queues[0]["since_start"]["metadata_failed"] == 0
+
+
+def test_drops_by_relabelling_are_ok_and_counted():
+    q, check = _dropped(_with_drops(page_242(), relabel=1000), _with_drops(page_242(samples=16000), relabel=4000))
+    assert q["dropped_per_second"] == 100 and q["dropped_relabel_per_second"] == 100 and q["dropped_error_per_second"] is None
+    assert check["status"] == "ok" and "100.0/s samples dropped by write_relabel_configs" in check["message"]
+    assert "over the last 30 s" in check["message"]
+
+
+def test_drops_on_error_warn_with_the_reason():
+    q, check = _dropped(_with_drops(page_242(), relabel=1000, too_old=0),
+                        _with_drops(page_242(samples=16000), relabel=1000, too_old=60, unknown_series=30))
+    assert q["dropped_error_per_second"] == 3 and q["dropped_relabel_per_second"] == 0
+    assert check["status"] == "warning" and "3.0/s samples dropped on error" in check["message"], check
+    assert check["value"]["dropped_error"] == 3
+
+
+def test_a_reason_counter_absent_is_nothing_dropped():
+    # 2.50+: a counter with a reason label has no series before the first drop
+    _q, check = _dropped(_with_drops(page_242()), _with_drops(page_242(samples=16000)))
+    assert check["status"] == "ok" and "no sample dropped" in check["message"]
+
+
+def test_drops_before_2_50_are_ok_saying_the_reason_is_not_known():
+    _q, check = _dropped(_with_drops(page_242(), plain=0), _with_drops(page_242(samples=16000), plain=300))
+    assert check["status"] == "ok" and "does not say why" in check["message"]
+
+
+def test_histograms_refused_by_the_receiver_warn():
+    families = ("prometheus_remote_storage_histograms_failed_total{%s} %%s\n"
+                "prometheus_remote_storage_exemplars_failed_total{%s} 0\n" % (LBL, LBL))
+    q, check = _dropped(_with_drops(page_242(), families=families % 10), _with_drops(page_242(samples=16000), families=families % 40))
+    assert q["histograms_failed_per_second"] == 1 and q["exemplars_failed_per_second"] == 0
+    assert check["status"] == "warning" and "refused histograms 1.0/s" in check["message"], check
+
+
+def test_drop_threshold_is_the_users():
+    before = _with_drops(page_242(), too_old=0)
+    after = _with_drops(page_242(samples=16000), too_old=30)
+    first = roundtrip(reading(before, T0))
+    queues, _ = rw.queue_figures(reading(after, T0 + 30), rw.as_reading(first))
+    check = by_id(rw.rw_checks(queues, rw.thresholds({"rw_dropped_warning": 5})))["RW-DROPPED"]
+    assert check["status"] == "ok", check
+
+
+def test_drops_without_a_window_count_since_start():
+    q, = rw.queue_figures(reading(_with_drops(page_242(), too_old=7, relabel=500), T0))[0]
+    check = by_id(rw.rw_checks([q]))["RW-DROPPED"]
+    assert check["status"] == "warning" and check["value"]["basis"] == "since_start" and "7 samples dropped on error" in check["message"]
+
+
+def test_first_drops_on_error_between_two_readings_are_seen():
+    # the baseline has no series of samples_dropped_total at all (2.50+, nothing dropped yet)
+    _q, check = _dropped(_with_drops(page_242()), _with_drops(page_242(samples=16000), too_old=60))
+    assert check["status"] == "warning" and "2.0/s samples dropped on error" in check["message"], check
