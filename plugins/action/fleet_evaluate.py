@@ -77,7 +77,7 @@ class ActionModule(ActionBase):
             "duplicates": args.get("duplicates") or [],
             "window_note": args.get("window_note") or None,
         }
-        if args.get("history_file") and cadence == "weekly":
+        if args.get("history_file") and cadence in ("weekly", "monthly"):
             history = fleet_report.load_history(args["history_file"])
             context["history"] = history.get(host) or []
 
@@ -91,6 +91,11 @@ class ActionModule(ActionBase):
         if cadence == "monthly":
             if url:
                 context["uptime"], context["uptime_reason"] = query_scalar(url, uptime_query(selector), **query_args)
+                # RIGHTSIZE: the month's peak memory and p95 CPU of the agent's own series
+                memory, _why = query_scalar(url, "max_over_time(process_resident_memory_bytes{%s}[30d])" % selector, **query_args)
+                cpu, _why = query_scalar(url, "quantile_over_time(0.95, rate(process_cpu_seconds_total{%s}[5m])[30d:5m])"
+                                         % selector, **query_args)
+                context["usage_peaks"] = {"memory_bytes": memory, "cpu_cores": cpu}
             else:
                 context["uptime_reason"] = "UPTIME needs fleet_query_url (the central query API): set it for this cluster"
         if cadence == "weekly" and url:

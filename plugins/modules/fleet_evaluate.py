@@ -20,7 +20,8 @@ description:
     RW-RETRY C(unknown) when the two remote-write readings were less than C(rw_min_window_seconds) apart.
   - Computes the checks no module makes. WAL-TREND and SERIES from O(history_file) (the figures of earlier
     reports) or the query API, OOO from the out-of-order counter and O(duplicates), VERSION against
-    O(target_version) or the newest of O(fleet_versions), RIGHTSIZE from use against requests and limits,
+    O(target_version) or the newest of O(fleet_versions), RIGHTSIZE from the month's peak use (the query API's, else
+    the highest reading of O(history_file) in 30 days, never less than now) against requests and limits,
     UPTIME from 30 days of C(up) at O(query_url), looked at every 5 minutes, a step without a sample counted as down.
   - Thresholds come from the collection's one evaluator (C(module_utils/checks.py)) with O(thresholds) over them.
   - Runs as an action plugin on the controller, no module is shipped to a host.
@@ -53,7 +54,7 @@ options:
     description: The first C(remote_write_stats) result, to tell how far apart the two readings were.
     type: dict
   history_file:
-    description: The fleet report's history file (figures of earlier runs), for WAL-TREND and SERIES.
+    description: The fleet report's history file (figures of earlier runs), for WAL-TREND and SERIES (weekly) and RIGHTSIZE (monthly).
     type: path
   snapshot:
     description:

@@ -458,10 +458,39 @@ def _fmt_resources(resources):
     return ", ".join("%s %s" % (k, v) for k, v in sorted(resources.items()))
 
 
-def check_rightsize(agent_result, th):
-    """RIGHTSIZE: memory and CPU used against requests and limits, with a recommendation."""
+RIGHTSIZE_DAYS = 30
+
+
+def usage_peaks(history, now, query=None, days=RIGHTSIZE_DAYS):
+    """The month's peak memory and CPU of one cluster: the central query API's figures when it
+    answered (``query``: {memory_bytes, cpu_cores} over ``days``), else the highest of the fleet
+    history's readings of the last ``days`` (each daily, weekly and monthly run keeps the
+    agent's memory and CPU); with their basis in words. None when neither has a figure."""
+    query = query or {}
+    if number(query.get("memory_bytes")) is not None:
+        return {"memory_bytes": number(query["memory_bytes"]), "cpu_cores": number(query.get("cpu_cores")),
+                "basis": "the last %d days at the query API (peak memory, p95 CPU)" % days}
+    since = (now or 0) - days * 86400
+    points = [p for p in history or [] if isinstance(p, dict) and (number(p.get("time")) or 0) >= since]
+    memory = [number(p.get("memory_bytes")) for p in points if number(p.get("memory_bytes")) is not None]
+    if not memory:
+        return None
+    cpu = [number(p.get("cpu_cores")) for p in points if number(p.get("cpu_cores")) is not None]
+    return {"memory_bytes": max(memory), "cpu_cores": max(cpu) if cpu else None,
+            "basis": "%d reading(s) of the fleet history in the last %d days and now" % (len(memory), days)}
+
+
+def check_rightsize(agent_result, th, peaks=None):
+    """RIGHTSIZE: memory and CPU used against requests and limits, with a recommendation. The use is
+    the month's peak (``usage_peaks``) where there is one, and never less than now."""
     used_mem = number(dig(agent_result, "agent", "memory_bytes"))
     used_cpu = number(dig(agent_result, "agent", "cpu_cores"))
+    basis = "now (no history of this cluster yet: one reading)"
+    if peaks and used_mem is not None:
+        used_mem = max(used_mem, peaks["memory_bytes"])
+        if peaks.get("cpu_cores") is not None:
+            used_cpu = max(used_cpu or 0.0, peaks["cpu_cores"])
+        basis = peaks["basis"]
     requests = _resources(agent_result, "requests")
     limits = _resources(agent_result, "limits")
     off = th["rightsize_off_ratio"]
@@ -471,11 +500,11 @@ def check_rightsize(agent_result, th):
     recommend = {"requests": {"memory": _mib(used_mem * 1.2)}, "limits": {"memory": _mib(max(used_mem * 2, (limits["memory"] or 0)))}}
     if used_cpu is not None:
         recommend["requests"]["cpu"] = "%dm" % max(10, int(round(used_cpu * 1.2 * 1000)))
-    value = {"memory_bytes": used_mem, "cpu_cores": used_cpu, "requests": requests, "limits": limits}
+    value = {"memory_bytes": used_mem, "cpu_cores": used_cpu, "requests": requests, "limits": limits, "basis": basis}
     if limits["memory"] and _checks.judge(used_mem / limits["memory"], th, critical="rightsize_limit_critical_ratio") != "ok":
         return make("RIGHTSIZE", "critical", value, threshold,
-                    "memory %s is over %d%% of the limit %s: raise the limit (recommended requests %s, limit %s)" % (
-                        _mib(used_mem), th["rightsize_limit_critical_ratio"] * 100, _mib(limits["memory"]),
+                    "memory %s is over %d%% of the limit %s (%s): raise the limit (recommended requests %s, limit %s)" % (
+                        _mib(used_mem), th["rightsize_limit_critical_ratio"] * 100, _mib(limits["memory"]), basis,
                         recommend["requests"]["memory"], recommend["limits"]["memory"]))
     findings = []
     if requests["memory"]:
@@ -491,8 +520,8 @@ def check_rightsize(agent_result, th):
                     "the agent has no resource requests: set requests to %s" % _fmt_resources(recommend["requests"]))
     if findings:
         return make("RIGHTSIZE", "warning", value, threshold,
-                    "%s: set requests to %s" % ("; ".join(findings), _fmt_resources(recommend["requests"])))
-    return make("RIGHTSIZE", "ok", value, threshold, "requests match the use (memory %s)" % _mib(used_mem))
+                    "%s (%s): set requests to %s" % ("; ".join(findings), basis, _fmt_resources(recommend["requests"])))
+    return make("RIGHTSIZE", "ok", value, threshold, "requests match the use (memory %s, %s)" % (_mib(used_mem), basis))
 
 
 def check_uptime(value, reason, th):
@@ -581,7 +610,8 @@ def evaluate(cadence, results, user_thresholds=None, errors=None, previous=None,
         merged["VERSION"] = check_version(facts, context.get("target_version"), context.get("fleet_versions"), th,
                                           context.get("release_list")) if agent else \
             make("VERSION", "unknown", None, None, agent_missing)
-        merged["RIGHTSIZE"] = check_rightsize(agent, th) if agent else make("RIGHTSIZE", "unknown", None, None, agent_missing)
+        peaks = usage_peaks(context.get("history"), now, context.get("usage_peaks"))
+        merged["RIGHTSIZE"] = check_rightsize(agent, th, peaks) if agent else make("RIGHTSIZE", "unknown", None, None, agent_missing)
         merged["UPTIME"] = check_uptime(context.get("uptime"), context.get("uptime_reason"), th)
 
     if errors and not merged:

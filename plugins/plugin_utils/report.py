@@ -588,7 +588,8 @@ def write_report(doc, directory, html_template, md_template, checks_doc=None, te
 
 # ----------------------------------------------------------------------------- history
 
-HISTORY_FACTS = ("wal_bytes", "volume_used_bytes", "volume_capacity_bytes", "active_series", "version")
+# (memory and CPU: the month's peak for RIGHTSIZE)
+HISTORY_FACTS = ("wal_bytes", "volume_used_bytes", "volume_capacity_bytes", "active_series", "version", "memory_bytes", "cpu_cores")
 
 
 def update_history(path, doc, keep_days=90, max_points=400, snapshots=None):

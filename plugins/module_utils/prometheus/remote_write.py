@@ -654,7 +654,7 @@ def check_dropped(q, th, many):
     def text(value):
         return (_rate_text(value) if windowed else '%d' % value) + unit
 
-    refused = [(k.split('_')[0], figures[k]) for k in OTHER_FAILED if figures.get(k)]
+    refused = [(k.split('_', maxsplit=1)[0], figures[k]) for k in OTHER_FAILED if figures.get(k)]
     lost = figures.get('dropped_error')
     value = {'dropped': figures.get('dropped'), 'dropped_error': lost, 'refused': dict(refused) or None,
              'basis': 'window' if windowed else 'since_start'}

@@ -2,7 +2,9 @@
 ``promtool tsdb create-blocks-from openmetrics`` into a real Prometheus, one cluster clean, one with
 a 12-hour hole (the agent down: it sent nothing), one added 10 days ago. fleet_evaluate's PromQL
 must count the hole as downtime (about 98.3%, critical), where ``avg_over_time(up[30d])`` reads
-100%; a query API that is down is unknown with the reason."""
+100%; a query API that is down is unknown with the reason. RIGHTSIZE takes the month's peak
+memory from the same store: an hour at 490 MiB of a 512 MiB limit twelve days ago is critical
+though the agent uses 250 MiB now."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ pytestmark = [pytest.mark.slow]
 
 DAY = 86400
 STEP = 60          # the agent's self-scrape interval
+MI = 2 ** 20
 HOLE = (10 * DAY, 10 * DAY + 12 * 3600)   # seconds before now: a 12-hour outage ten days ago
 
 
@@ -41,6 +44,11 @@ def _openmetrics(now):
             if cluster == "holey" and end - HOLE[1] <= ts < end - HOLE[0]:
                 continue
             lines.append('up{cluster="%s",job="prometheus-agent"} 1 %d' % (cluster, ts))
+    # the agent's resident memory every 5 minutes: 240 MiB, and an hour at 490 MiB twelve days ago
+    lines.append("# TYPE process_resident_memory_bytes gauge")
+    for ts in range(start, end + 1, 300):
+        spike = end - 12 * DAY <= ts < end - 12 * DAY + 3600
+        lines.append('process_resident_memory_bytes{cluster="clean",job="prometheus-agent"} %d %d' % ((490 if spike else 240) * MI, ts))
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 
@@ -95,7 +103,7 @@ PLAY = """
     - name: Evaluate UPTIME of one cluster from the central store
       fleetops.prometheus_agent.fleet_evaluate:
         cadence: monthly
-        results: {}
+        results: "{{ results | default({}) }}"
         query_url: "{{ url }}"
         query_selector: 'cluster="{{ cluster }}"'
         query_timeout: 30
@@ -127,6 +135,17 @@ def test_a_clean_month_and_a_cluster_added_this_month_are_ok(store, tmp_path):
     for cluster in ("clean", "new"):
         check = _uptime(store, cluster, tmp_path)
         assert check["status"] == "ok" and check["value"] >= 0.999, (cluster, check)
+
+
+def test_rightsize_judges_the_months_peak_from_the_store(store, tmp_path):
+    out = tmp_path / "rightsize.json"
+    agent = {"status": "ok", "checks": [], "agent": {"memory_bytes": 250 * MI, "cpu_cores": 0.05},
+             "pods": [{"name": "prom-agent-0", "requests": {"memory": "256Mi", "cpu": "50m"}, "limits": {"memory": "512Mi"}}]}
+    run = run_playbook(PLAY, extra_vars={"url": store, "cluster": "clean", "out": str(out), "results": {"agent_status": agent}})
+    assert run.rc == 0, run.output[-3000:]
+    check = {c["id"]: c for c in json.loads(out.read_text())["checks"]}["RIGHTSIZE"]
+    assert check["status"] == "critical" and "490" in check["message"] and "query API" in check["message"], check
+    assert check["value"]["memory_bytes"] == 490 * MI, check
 
 
 def test_a_query_api_that_is_down_is_unknown(tmp_path):

@@ -217,7 +217,7 @@ class Handler(BaseHTTPRequestHandler):
                 model, self.api.credentials[model.name], self.headers.get("Authorization", ""), self.connection.getpeercert())
             if identity is None:
                 self.api.audit.record(model.name, self.command, parsed.path, None, self.client_address, decision="401",
-                                  query=parsed.query)
+                                      query=parsed.query)
                 self.send_status(status_obj(401, "Unauthorized"))
                 return
             as_user, as_groups, refused = auth.impersonation(identity, self.headers)

@@ -126,6 +126,29 @@ def test_rightsize():
     assert fc.check_rightsize(agent, th)["status"] == "warning"
 
 
+def test_rightsize_judges_the_months_peak_not_one_reading():
+    th = fc.thresholds()
+    agent = {"agent": {"memory_bytes": 250 * 2 ** 20, "cpu_cores": 0.1},
+             "pods": [{"requests": {"memory": "256Mi", "cpu": "100m"}, "limits": {"memory": "512Mi"}}]}
+    day = 86400
+    history = [{"time": NOW - 40 * day, "memory_bytes": 510 * 2 ** 20},      # older than the month: not counted
+               {"time": NOW - 12 * day, "memory_bytes": 490 * 2 ** 20, "cpu_cores": 0.3},
+               {"time": NOW - 2 * day, "memory_bytes": 260 * 2 ** 20}, {"time": NOW - day}]
+    peaks = fc.usage_peaks(history, NOW)
+    assert peaks["memory_bytes"] == 490 * 2 ** 20 and peaks["cpu_cores"] == 0.3 and "2 reading(s)" in peaks["basis"]
+    check = fc.check_rightsize(agent, th, peaks)
+    # now 250Mi of a 256Mi request is fine; 12 days ago 490Mi was 96% of the 512Mi limit
+    assert check["status"] == "critical" and "490" in check["message"] and "fleet history" in check["message"], check
+    assert check["value"]["memory_bytes"] == 490 * 2 ** 20
+    # the query API's figures win over the history; now is a floor
+    peaks = fc.usage_peaks(history, NOW, {"memory_bytes": 200 * 2 ** 20, "cpu_cores": 0.09})
+    check = fc.check_rightsize(agent, th, peaks)
+    assert check["status"] == "ok" and "query API" in check["message"] and check["value"]["memory_bytes"] == 250 * 2 ** 20
+    # no history, no query: one reading, said so
+    assert fc.usage_peaks([], NOW) is None and fc.usage_peaks(None, NOW, {"memory_bytes": None}) is None
+    assert "one reading" in fc.check_rightsize(agent, th, None)["message"]
+
+
 def test_uptime():
     th = fc.thresholds()
     assert fc.check_uptime(1.0, None, th)["status"] == "ok"

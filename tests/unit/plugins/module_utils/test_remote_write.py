@@ -369,13 +369,13 @@ def _with_drops(text, relabel=None, too_old=None, unknown_series=None, plain=Non
 
 def _dropped(before, after, window=30.0):
     first = roundtrip(reading(before, T0))
-    queues, _ = rw.queue_figures(reading(after, T0 + window), rw.as_reading(first))
+    queues, _window = rw.queue_figures(reading(after, T0 + window), rw.as_reading(first))
     return queues[0], by_id(rw.rw_checks(queues))["RW-DROPPED"]
 
 
 def test_capture_242_nothing_dropped_is_ok():
     metrics = exposition.parse((CAPTURES / "agent_metrics.txt").read_text())
-    queues, _ = rw.queue_figures(rw.read_queues(metrics, 1795503183.0))
+    queues, _window = rw.queue_figures(rw.read_queues(metrics, 1795503183.0))
     check = by_id(rw.rw_checks(queues))["RW-DROPPED"]
     assert check["status"] == "ok" and "no sample dropped" in check["message"] and "since the agent started" in check["message"]
     assert queues[0]["since_start"]["histograms_failed"] == 0 and queues[0]["since_start"]["metadata_failed"] == 0
@@ -419,7 +419,7 @@ def test_drop_threshold_is_the_users():
     before = _with_drops(page_242(), too_old=0)
     after = _with_drops(page_242(samples=16000), too_old=30)
     first = roundtrip(reading(before, T0))
-    queues, _ = rw.queue_figures(reading(after, T0 + 30), rw.as_reading(first))
+    queues, _window = rw.queue_figures(reading(after, T0 + 30), rw.as_reading(first))
     check = by_id(rw.rw_checks(queues, rw.thresholds({"rw_dropped_warning": 5})))["RW-DROPPED"]
     assert check["status"] == "ok", check
 
