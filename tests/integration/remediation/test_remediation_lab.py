@@ -21,6 +21,7 @@ import urllib.request
 import pytest
 
 from ansible_runner_helpers import run_module, run_playbook  # pylint: disable=import-error
+from lab_fixtures import wait_remote_write_caught_up  # pylint: disable=import-error
 
 CLUSTER_LEASE = "fleetops-remediation"   # the one remediation Lease of a cluster (kube/lease.py)
 
@@ -248,9 +249,12 @@ def _ready(lab, cluster):
 
 @pytest.fixture
 def cluster(lab):
-    """A cluster that is healthy at the start of the test (the last real one)."""
+    """A cluster that is healthy at the start of the test (the last real one): its pod Ready and every
+    agent's remote write caught up (a queueConfig change of the test before re-creates the queue, which
+    then lags for a while: the restart guard rightly refuses a restart then)."""
     name = sorted(c for c, v in _state(lab)["clusters"].items() if not v.get("synthetic"))[-1]
     wait_until(lambda: _ready(lab, name), 120, what="%s Ready before the test" % name)
+    wait_remote_write_caught_up(lab)
     return name
 
 
