@@ -250,6 +250,15 @@ def run_wal_inspect(params, target=None, check_mode=False, deadline=None):
             target = asked
         path, source = wal_agent_path.discover(asked, params.get('container') or 'prometheus')
         params = dict(params, path=path)
+    if location == 'pod' and not params.get('pod') and not callable(target) and hasattr(target, 'for_pod'):
+        try:
+            pods = target.pods()
+        except FleetopsError:
+            pods = []       # the single-pod reading says why
+        if len(pods) > 1:   # every pod of the selector, rolled up
+            result = wal_reader.inspect_pods(params, target, pods)
+            result['wal_path_source'] = source
+            return result
     result = wal_reader.inspect(params, location, target=target)
     result['wal_path_source'] = source
     return result

@@ -17,8 +17,10 @@ import json
 import os
 import socket
 
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.checks import result_status
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import Deadline
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus.agent_health import SHARD_LABEL
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import format as walmod
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import (
     FleetopsError, MissingLibrary, TargetTimeout, TargetUnreachable)
@@ -307,3 +309,42 @@ def inspect(params, location, target=None, deadline=None):
     if params['repair_preview']:
         result['repair_preview'] = report.repair_preview()
     return result
+
+
+def _pod_entry(pod, one):
+    meta = pod.get('metadata') or {}
+    return dict(name=meta.get('name'), shard=(meta.get('labels') or {}).get(SHARD_LABEL), status=one['status'],
+                reason=one.get('reason'), wal=one.get('wal'), volume=one.get('volume'), checks=one['checks'])
+
+
+def rollup_checks(entries):
+    """The cluster's checks of per-pod ``entries`` (each with ``name`` and ``checks``): each check the
+    worst of its pods; its message names the pods that are not ok (with their own message), or says
+    how many pods are ok."""
+    rolled = []
+    for index, first in enumerate(entries[0]['checks']):
+        per_pod = [(e['name'], e['checks'][index]) for e in entries if len(e['checks']) > index]
+        bad = [(name, c) for name, c in per_pod if c['status'] != 'ok']
+        status = _checks.worst(c['status'] for _n, c in per_pod)
+        if bad:
+            found = ['%s: %s' % (name, c['message']) for name, c in bad]
+            message = '%d of %d pods: %s' % (len(bad), len(per_pod), '; '.join(found))
+            value = [c for _n, c in bad if c['status'] == status][0]['value']
+        else:
+            message = '%s (%d pods)' % (first['message'], len(per_pod))
+            value = first['value']
+        rolled.append(_checks.make(first['id'], status, value, first.get('threshold'), message))
+    return rolled
+
+
+def inspect_pods(params, target, pods):
+    """``wal_inspect`` of every pod of ``pods`` (the API's pod dicts of ``target``'s selector), one at
+    a time through ``target.for_pod``: ``pods`` the per-pod results (name, shard, status, wal,
+    volume, checks), ``checks`` their roll-up (``rollup_checks``), ``wal`` the figures of the first
+    pod that is worst."""
+    entries = [_pod_entry(pod, inspect(params, 'pod', target=target.for_pod(pod['metadata']['name']))) for pod in pods]
+    checks = rollup_checks(entries)
+    status = result_status(checks)
+    shown = [e for e in entries if e['status'] == status] or entries
+    return dict(location='pod', pods=entries, pod_count=len(entries), checks=checks, status=status,
+                wal=shown[0]['wal'], volume=shown[0]['volume'], pod=shown[0]['name'])
