@@ -20,6 +20,7 @@ from labkit.common import LabError, format_quantity
 
 PROCESS_FAULTS = (
     "receiver-down", "receiver-4xx", "agent-kill", "crashloop", "wal-corrupt", "wal-corrupt-stopped",
+    "wal-corrupt-live",
     "bad-config", "disk-full", "high-memory", "oom-kill", "stuck-terminating",
 )
 CRASHLOOP_FLAG = "--fleetlab.crashloop-invalid-flag"
@@ -71,8 +72,8 @@ def record_fragments(data: bytes) -> list[tuple[int, int, int]]:
 
 
 def corrupt_wal(agent) -> dict:
-    """Flip bytes in the payload of a record in a middle segment (never the last one) of a
-    stopped agent's WAL; the fragment's CRC-32C no longer matches."""
+    """Flip bytes in the payload of a record in a middle segment (never the last one) of an
+    agent's WAL (stopped, or running: a segment before the last one is closed); the fragment's CRC-32C no longer matches."""
     segments = [p for p in list_segments(agent.wal_dir) if p.stat().st_size > 0]
     candidates = segments[:-1]
     if not candidates:
@@ -163,6 +164,11 @@ def fault(sup, name: str, cluster, pod=None):  # pylint: disable=too-many-return
     if name == "wal-corrupt-stopped":
         _ensure_two_segments(agent)
         agent.stop(grace_seconds=10)
+        return corrupt_wal(agent)
+    if name == "wal-corrupt-live":
+        # a closed segment goes bad under a running agent (a failing disk): Prometheus only reads it
+        # again at its next start (or checkpoint), so until then the WAL is corrupt and the pod runs
+        _ensure_two_segments(agent)
         return corrupt_wal(agent)
     if name == "bad-config":
         with sup.lock:
@@ -266,6 +272,10 @@ def heal(sup, name: str, cluster, pod=None):  # pylint: disable=too-many-return-
         return {"pid": agent.pid}
     if name == "wal-corrupt-stopped":
         agent.resume()
+        return {"pid": agent.pid}
+    if name == "wal-corrupt-live":
+        # the container restarts: Prometheus repairs the segment at start-up
+        agent.restart_container(grace_seconds=10)
         return {"pid": agent.pid}
     if name == "bad-config":
         with sup.lock:
