@@ -529,7 +529,10 @@ class Workload:
                 if names.get("pvc") and store.get("persistentvolumeclaims", names["namespace"], names["pvc"]) is None:
                     store.put("persistentvolumeclaims", self.pvc_object())
                 if pod is not None and not withheld:
-                    store.put("pods", pod)
+                    stored = store.put("pods", pod)
+                    recorder = getattr(self.cluster, "events", None)
+                    if recorder is not None:
+                        recorder.observe(self, stored)
 
 
 def namespace_object(name, created):

@@ -11,7 +11,9 @@ import urllib.parse
 
 from . import metrics, tables, wsexec
 from .kinds import Forbidden, Kind
-from .util import ApiError, decorate, rfc3339, to_epoch
+from .util import ApiError, decorate, new_uid, rfc3339, to_epoch
+
+UNSCHEDULABLE = "0/1 nodes are available: the lab's node runs only the lab's own workloads."
 
 
 class Derived(Kind):
@@ -55,7 +57,11 @@ class Pods(Derived):
         spec.setdefault("terminationGracePeriodSeconds", 30)
         obj["status"] = {"phase": "Pending", "qosClass": "BestEffort", "conditions": [
             {"type": "PodScheduled", "status": "False", "lastProbeTime": None, "lastTransitionTime": rfc3339(),
-             "reason": "Unschedulable", "message": "0/1 nodes are available: the lab's node runs only the lab's own workloads."}]}
+             "reason": "Unschedulable", "message": UNSCHEDULABLE}]}
+        recorder = getattr(model, "events", None)
+        if recorder is not None:
+            obj["metadata"]["uid"] = new_uid()  # the event names the pod's uid (the store keeps a uid it is given)
+            recorder.scheduling_failed(obj, UNSCHEDULABLE)
         return obj
 
     def remove(self, h, model, res, namespace, name, old):  # pylint: disable=too-many-arguments,too-many-positional-arguments

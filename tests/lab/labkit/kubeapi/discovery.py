@@ -24,7 +24,7 @@ class Resource:
         self.categories = categories or []
         self.subresources = subresources
         self.list_kind = list_kind or kind + "List"
-        self.builtin = group in ("", "apps", "coordination.k8s.io")
+        self.builtin = group in ("", "apps", "coordination.k8s.io", "events.k8s.io")
 
     @property
     def api_version(self):
@@ -63,6 +63,7 @@ RESOURCES = [
              subresources=[("status", "DaemonSet", ["get", "patch", "update"])]),
     Resource("apps", "v1", "controllerrevisions", "ControllerRevision"),
     Resource("coordination.k8s.io", "v1", "leases", "Lease"),
+    Resource("events.k8s.io", "v1", "events", "Event", short=["ev"]),
     Resource("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", verbs=READ_VERBS),
     Resource("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", namespaced=False, verbs=READ_VERBS),
     Resource("monitoring.coreos.com", "v1alpha1", "prometheusagents", "PrometheusAgent", categories=["prometheus-operator"],
@@ -73,6 +74,7 @@ RESOURCES = [
 GROUP_VERSIONS = {
     "apps": ["v1"],
     "coordination.k8s.io": ["v1"],
+    "events.k8s.io": ["v1"],
     "metrics.k8s.io": ["v1beta1"],
     "monitoring.coreos.com": ["v1", "v1alpha1"],
 }

@@ -17,7 +17,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler
 
-from . import apps, auth, coordination, core, custom, discovery, metrics
+from . import apps, auth, coordination, core, custom, discovery, events, metrics
 from .kinds import Kind
 from .util import ApiError, match_fields, match_labels, parse_field_selector, parse_label_selector, status_obj
 
@@ -26,7 +26,7 @@ SLOW_SECONDS = float(os.environ.get("FLEETLAB_API_SLOW_SECONDS", "30"))
 
 # (group, resource) -> Kind; anything else is stored as clients write it (Kind())
 KINDS = {}
-for _group in (core, apps, coordination, custom, metrics):
+for _group in (core, apps, coordination, custom, events, metrics):
     KINDS.update(_group.KINDS)
 DEFAULT_KIND = Kind()
 

@@ -9,6 +9,7 @@ import threading
 import time
 
 from .cluster import NODE_NAME, STARTED, Workload, _attr, namespace_object, node_object, workload_names
+from .events import EventRecorder
 from .store import Store
 from .util import rfc3339, stable_uid
 
@@ -40,6 +41,8 @@ class ClusterModel:
         self.layout = layout
         self.faults = set()
         self.store = Store()
+        # the kubelet's, scheduler's and controllers' events (none for synthetic clusters: nothing happens to their pods)
+        self.events = None if synthetic else EventRecorder(self.store)
         self.lock = threading.RLock()
         self.last_refresh = 0.0
         self.cpu_samples = {}

@@ -66,7 +66,23 @@ COLUMNS = {
     "nodes": [_col("Name", fmt="name"), _col("Status"), _col("Roles"), _col("Age"), _col("Version")],
     "namespaces": [_col("Name", fmt="name"), _col("Status"), _col("Age")],
     "leases": [_col("Name", fmt="name"), _col("Holder"), _col("Age")],
+    "events": [_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Subobject", priority=1), _col("Source", priority=1),
+               _col("Message"), _col("First Seen", priority=1), _col("Count", priority=1), _col("Name", priority=1, fmt="name")],
 }
+
+
+def _event_cells(obj):
+    """The row of ``kubectl get events`` (either API's Event)."""
+    ref = obj.get("involvedObject") or obj.get("regarding") or {}
+    series = obj.get("series") or {}
+    count = int(obj.get("count") or series.get("count") or obj.get("deprecatedCount") or 1)
+    first = obj.get("firstTimestamp") or obj.get("deprecatedFirstTimestamp") or obj.get("eventTime") or obj["metadata"].get("creationTimestamp")
+    last = obj.get("lastTimestamp") or series.get("lastObservedTime") or obj.get("deprecatedLastTimestamp") or first
+    last_seen = _age(last) if count <= 1 else "%s (x%d over %s)" % (_age(last), count, _age(first))
+    source = obj.get("source") or obj.get("deprecatedSource") or {}
+    source_text = ", ".join(v for v in (source.get("component") or obj.get("reportingController"), source.get("host")) if v)
+    return [last_seen, obj.get("type", ""), obj.get("reason", ""), "%s/%s" % ((ref.get("kind") or "").lower(), ref.get("name", "")),
+            ref.get("fieldPath", ""), source_text, obj.get("message", obj.get("note", "")), _age(first), str(count), obj["metadata"]["name"]]
 
 
 def _cells(resource, obj):
@@ -74,6 +90,8 @@ def _cells(resource, obj):
     age = _age(meta.get("creationTimestamp"))
     if resource == "pods":
         return _pod_cells(obj)
+    if resource == "events":
+        return _event_cells(obj)
     if resource == "statefulsets":
         containers = obj["spec"]["template"]["spec"]["containers"]
         return [meta["name"], "%d/%d" % (obj["status"].get("readyReplicas", 0), obj["spec"].get("replicas", 1)), age,

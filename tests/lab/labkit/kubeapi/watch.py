@@ -10,10 +10,11 @@ from .store import current_rv
 from .util import decorate, match_fields, match_labels, parse_field_selector, parse_label_selector, status_obj
 
 
-def stream(h, model, res, namespace, name):
+def stream(h, model, res, namespace, name, convert=None):
     """Serve ``?watch=true`` on ``res`` (one object when ``name``): the current objects as ADDED
     when no resourceVersion is given, then every matching event until ``timeoutSeconds``; a 410
-    ERROR event for a resourceVersion older than the store's history."""
+    ERROR event for a resourceVersion older than the store's history. ``convert`` turns a stored
+    object into the one the resource serves (events.k8s.io/v1 Events are stored as core/v1 ones)."""
     # pylint: disable=too-many-locals
     labels = parse_label_selector(h.qget("labelSelector", ""))
     fields = parse_field_selector(h.qget("fieldSelector", ""))
@@ -34,7 +35,8 @@ def stream(h, model, res, namespace, name):
         since = current_rv()
         initial = []
         if rv_param in ("", "0"):
-            initial = [o for o in store.list(res.name, namespace) if matches(o)]
+            initial = [o for o in (convert(x) for x in store.list(res.name, namespace)) if matches(o)] if convert else \
+                [o for o in store.list(res.name, namespace) if matches(o)]
         else:
             since = int(rv_param)
             if since < store.oldest_rv:
@@ -63,6 +65,8 @@ def stream(h, model, res, namespace, name):
         events, newest = store.events_since(res.name, since, min(1.0, max(0.0, deadline - time.monotonic())))
         since = max(since, newest)
         for _rv, kind, obj in events:
+            if convert is not None:
+                obj = convert(obj)
             if matches(obj):
                 h.write_chunk(encode(kind, obj))
         if bookmarks and time.monotonic() - last_bookmark > 10:

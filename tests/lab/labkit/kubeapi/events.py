@@ -1,0 +1,228 @@
+"""Events: what the lab's kubelet, scheduler and StatefulSet controller record, and the two APIs
+that serve them (core ``v1`` ``events`` and ``events.k8s.io/v1``).
+
+The events are stored once, as core/v1 Events (resource ``events``), as the API server stores them
+once in etcd; ``events.k8s.io/v1`` is a view of the same objects (``to_events_v1``; a write there is
+turned back with ``to_core``), with ``regarding``/``note``/``series``/``reportingController`` in
+place of ``involvedObject``/``message``/``count``/``source``.
+
+``EventRecorder.observe(work, pod)`` runs on each refresh of an agent pod (``Workload.refresh``)
+and records what a kubelet would record for the change it sees since the last refresh:
+
+- a new pod (new uid): ``Scheduled`` (default-scheduler), then ``Pulled``, ``Created``, ``Started``
+  for each container;
+- a container restart (restartCount grew): ``Pulled``, ``Created``, ``Started`` of ``prometheus``
+  again (the same event, its count grows); an OOM kill before it (last termination ``OOMKilled``):
+  ``OOMKilling`` on the node (kernel-monitor, as node-problem-detector records it);
+- ``waiting``/``CrashLoopBackOff``: Warning ``BackOff`` "Back-off restarting failed container
+  prometheus in pod NAME_NAMESPACE(UID)", once per back-off (its count grows with the restarts);
+- a running container that was Ready and is not (its start unchanged): Warning ``Unhealthy``
+  "Readiness probe failed: ...", once per probe period while it stays unready;
+- a deletion (deletionTimestamp): ``Killing`` "Stopping container prometheus" for each container.
+
+A pod created by a client (no node runs it) gets Warning ``FailedScheduling`` (``scheduling_failed``).
+
+Aggregation as the kubelet's event correlator does it: an event with the same object, reason,
+message, type and source as a stored one increments that one's ``count`` and ``lastTimestamp``
+(``series`` in events.k8s.io/v1) instead of adding another.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+
+from .kinds import Kind
+from . import watch
+from .util import rfc3339
+
+SCHEDULER = "default-scheduler"
+KUBELET = "kubelet"
+KERNEL_MONITOR = "kernel-monitor"
+PROBE_PERIOD_SECONDS = 5.0
+
+
+def rfc3339_micro(epoch):
+    """``2026-12-04T18:40:01.123456Z`` (the MicroTime of events.k8s.io/v1 ``eventTime``)."""
+    whole = int(epoch)
+    return rfc3339(whole)[:-1] + ".%06dZ" % int((epoch - whole) * 1e6)
+
+
+def involved(obj, field_path=None):
+    """The ``involvedObject`` of an event about ``obj`` (a pod or node as stored)."""
+    meta = obj["metadata"]
+    ref = {"kind": obj.get("kind") or "Pod", "namespace": meta.get("namespace", ""), "name": meta["name"], "uid": meta.get("uid", ""),
+           "apiVersion": obj.get("apiVersion") or "v1", "resourceVersion": meta.get("resourceVersion", "")}
+    if not ref["namespace"]:
+        del ref["namespace"]
+    if field_path:
+        ref["fieldPath"] = field_path
+    return ref
+
+
+class EventRecorder:
+    """Records (and aggregates) the events of one cluster in its store."""
+
+    def __init__(self, store):
+        self.store = store
+        self.lock = threading.Lock()
+        self.seen = {}  # workload id -> what the last refresh showed
+        self.sequence = 0
+
+    def record(self, namespace, ref, event_type, reason, message, component, host=None, now=None):
+        """Store an event or count it again on the stored one with the same key. Returns it."""
+        now = time.time() if now is None else now
+        key_ref = {k: ref.get(k) for k in ("kind", "namespace", "name", "uid", "fieldPath")}
+        source = {"component": component}
+        if host:
+            source["host"] = host
+        with self.store.lock:
+            for old in self.store.list("events", namespace):
+                old_ref = old.get("involvedObject") or {}
+                if ({k: old_ref.get(k) for k in key_ref} == key_ref and old.get("reason") == reason and old.get("message") == message
+                        and old.get("type") == event_type and old.get("source") == source):
+                    old["count"] = int(old.get("count") or 1) + 1
+                    old["lastTimestamp"] = rfc3339(now)
+                    return self.store.put("events", old)
+            self.sequence += 1  # several events of one moment: names stay unique (the real ones are the nanosecond of each)
+            name = "%s.%x" % (ref["name"], int(now * 1e9) + self.sequence)
+            event = {
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": name, "namespace": namespace, "creationTimestamp": rfc3339(now)},
+                "involvedObject": copy.deepcopy(ref), "reason": reason, "message": message, "source": source,
+                "firstTimestamp": rfc3339(now), "lastTimestamp": rfc3339(now), "count": 1, "type": event_type,
+                "eventTime": None, "reportingComponent": component, "reportingInstance": host or "",
+            }
+            return self.store.put("events", event, create=True)
+
+    def scheduling_failed(self, pod, message):
+        """A pod no node takes: Warning FailedScheduling (default-scheduler)."""
+        self.record(pod["metadata"]["namespace"], involved(pod), "Warning", "FailedScheduling", message, SCHEDULER)
+
+    def observe(self, work, pod):  # pylint: disable=too-many-locals,too-many-branches
+        """Record what changed on ``work``'s pod (as built now) since the last refresh."""
+        if pod is None:
+            return
+        meta = pod["metadata"]
+        namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+        node = pod["spec"].get("nodeName") or ""
+        statuses = {c["name"]: c for c in pod["status"].get("containerStatuses", [])}
+        main = statuses.get(pod["spec"]["containers"][0]["name"]) or {}
+        main_name = main.get("name", "prometheus")
+        state = main.get("state") or {}
+        running = state.get("running")
+        waiting = state.get("waiting") or {}
+        now = time.time()
+        current = {"uid": uid, "restarts": int(main.get("restartCount", 0)), "started": (running or {}).get("startedAt"),
+                   "ready": bool(main.get("ready")), "backoff": waiting.get("reason") == "CrashLoopBackOff",
+                   "deleting": bool(meta.get("deletionTimestamp")), "last_unhealthy": 0.0, "was_ready": False}
+        with self.lock:
+            before = self.seen.get(id(work))
+            if before is not None and before["uid"] == uid:
+                current["was_ready"] = before["was_ready"] or before["ready"]
+                if current["started"] != before["started"]:
+                    current["was_ready"] = False
+                current["last_unhealthy"] = before["last_unhealthy"]
+            self.seen[id(work)] = current
+        ref = involved(pod)
+
+        def container_ref(cname):
+            return involved(pod, "spec.containers{%s}" % cname)
+
+        def started(cname):
+            image = next((c.get("image", "") for c in pod["spec"]["containers"] if c["name"] == cname), "")
+            self.record(namespace, container_ref(cname), "Normal", "Pulled",
+                        'Container image "%s" already present on machine' % image, KUBELET, node, now)
+            self.record(namespace, container_ref(cname), "Normal", "Created", "Created container: %s" % cname, KUBELET, node, now)
+            self.record(namespace, container_ref(cname), "Normal", "Started", "Started container %s" % cname, KUBELET, node, now)
+
+        if before is None or before["uid"] != uid:
+            self.record(namespace, ref, "Normal", "Scheduled", "Successfully assigned %s/%s to %s" % (namespace, name, node), SCHEDULER, None, now)
+            for cname, status in statuses.items():
+                if (status.get("state") or {}).get("running") or status.get("restartCount"):
+                    started(cname)
+            before = None
+        if before is not None:
+            last = (main.get("lastState") or {}).get("terminated") or {}
+            if current["restarts"] > before["restarts"] or (running and before["started"] is None and current["started"]):
+                if last.get("reason") == "OOMKilled" and current["restarts"] > before["restarts"]:
+                    self.record("default", {"kind": "Node", "name": node, "uid": node, "apiVersion": "v1"}, "Warning", "OOMKilling",
+                                "Memory cgroup out of memory: Killed process (prometheus) of container %s in pod %s/%s" % (main_name, namespace, name),
+                                KERNEL_MONITOR, node, now)
+                if running:
+                    started(main_name)
+            if current["backoff"] and (not before["backoff"] or current["restarts"] > before["restarts"]):
+                self.record(namespace, container_ref(main_name), "Warning", "BackOff",
+                            "Back-off restarting failed container %s in pod %s_%s(%s)" % (main_name, name, namespace, uid), KUBELET, node, now)
+            if (running and current["was_ready"] and not current["ready"] and not current["deleting"]
+                    and now - current["last_unhealthy"] >= PROBE_PERIOD_SECONDS):
+                current["last_unhealthy"] = now
+                self.record(namespace, container_ref(main_name), "Warning", "Unhealthy",
+                            "Readiness probe failed: HTTP probe failed with statuscode: 503", KUBELET, node, now)
+            if current["deleting"] and not before["deleting"]:
+                for cname in statuses:
+                    self.record(namespace, container_ref(cname), "Normal", "Killing", "Stopping container %s" % cname, KUBELET, node, now)
+
+
+# ---------------------------------------------------------------- events.k8s.io/v1
+
+def to_events_v1(event):
+    """The events.k8s.io/v1 view of a stored core/v1 Event."""
+    meta = copy.deepcopy(event["metadata"])
+    count = int(event.get("count") or 1)
+    first = event.get("firstTimestamp") or meta.get("creationTimestamp")
+    out = {
+        "apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": meta,
+        "eventTime": event.get("eventTime") or (first[:-1] + ".000000Z" if first and first.endswith("Z") else first),
+        "reportingController": event.get("reportingComponent") or (event.get("source") or {}).get("component", ""),
+        "reportingInstance": event.get("reportingInstance") or (event.get("source") or {}).get("host", ""),
+        "action": event.get("action") or event.get("reason", ""), "reason": event.get("reason", ""),
+        "regarding": copy.deepcopy(event.get("involvedObject") or {}), "note": event.get("message", ""), "type": event.get("type", ""),
+        "deprecatedSource": copy.deepcopy(event.get("source") or {}), "deprecatedFirstTimestamp": first,
+        "deprecatedLastTimestamp": event.get("lastTimestamp") or first, "deprecatedCount": count,
+    }
+    if count > 1:
+        last = event.get("lastTimestamp") or first
+        out["series"] = {"count": count, "lastObservedTime": last[:-1] + ".000000Z" if last and last.endswith("Z") else last}
+    if event.get("related"):
+        out["related"] = copy.deepcopy(event["related"])
+    return out
+
+
+def to_core(event):
+    """The core/v1 Event to store for an events.k8s.io/v1 one a client writes."""
+    series = event.get("series") or {}
+    first = event.get("deprecatedFirstTimestamp") or event.get("eventTime")
+    count = int(series.get("count") or event.get("deprecatedCount") or 1)
+    return {
+        "apiVersion": "v1", "kind": "Event", "metadata": copy.deepcopy(event.get("metadata") or {}),
+        "involvedObject": copy.deepcopy(event.get("regarding") or {}), "reason": event.get("reason", ""), "message": event.get("note", ""),
+        "source": copy.deepcopy(event.get("deprecatedSource") or {"component": event.get("reportingController", "")}),
+        "firstTimestamp": first, "lastTimestamp": series.get("lastObservedTime") or event.get("deprecatedLastTimestamp") or first,
+        "count": count, "type": event.get("type", ""), "eventTime": event.get("eventTime"), "action": event.get("action", ""),
+        "reportingComponent": event.get("reportingController", ""), "reportingInstance": event.get("reportingInstance", ""),
+    }
+
+
+class EventsV1(Kind):
+    """events.k8s.io/v1: the stored core/v1 Events, converted (reads, watch) and converted back (writes)."""
+
+    def __init__(self):
+        super().__init__(create_on_put=True, collection_delete=True)
+
+    def objects(self, h, model, res, namespace):
+        return [to_events_v1(e) for e in model.store.list("events", namespace)]
+
+    def find(self, h, model, res, namespace, name):
+        super().find(h, model, res, namespace, name)  # the 404
+        return to_events_v1(model.store.get("events", namespace or "", name))
+
+    def watch(self, h, model, res, namespace, name):
+        watch.stream(h, model, res, namespace, name, convert=to_events_v1)
+
+    def admit(self, model, obj):
+        return to_core(obj)
+
+
+KINDS = {("events.k8s.io", "events"): EventsV1()}
