@@ -8,12 +8,14 @@ every error of the API server arrives as an error of ``core/errors.py`` (its HTT
 ``details['status']``, see ``api_status``) and nothing outside ``kube/`` sees the client's
 exceptions. Objects are the API's camelCase dicts.
 
-* reads: ``list_items`` (a LIST page by page), ``list_pods``, ``get_statefulset``, ``get_resource``, ``find_agent_resource``;
+* reads: ``list_items`` (a LIST page by page), ``list_pods``, ``get_statefulset``, ``get_controller``
+  (a StatefulSet or DaemonSet), ``get_resource``, ``find_agent_resource``;
 * writes: ``rollout_restart`` (what ``kubectl rollout restart`` does), ``delete_pod``,
   ``patch_resource`` (a merge patch of the operator resource);
-* waits: ``wait_new_pod_ready``;
-* pod facts (pure): ``pod_summary``, ``owner_statefulset``, ``statefulset_from_pod_name``,
-  ``container_limits``.
+* waits: ``wait_new_pod_ready`` (a StatefulSet pod: the same name, a new uid), ``wait_replacement_ready``
+  (also a DaemonSet's pod: a new name on the same node);
+* pod facts (pure): ``pod_summary``, ``owner_statefulset``, ``owner_controller``, ``statefulset_from_pod_name``,
+  ``controller_pod_count``, ``replacement_of``, ``grace_period``, ``least_healthy``, ``container_limits``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -90,9 +92,12 @@ def list_pods(target, namespace, selector=None, name=None):
     return list_items(target, namespaced_path('/api/v1', namespace, 'pods'), query=query, what='listing pods') or []
 
 
-def delete_pod(target, namespace, name, grace_seconds=0):
-    """Delete a pod with ``grace_seconds`` of grace; a pod already gone is fine."""
+def delete_pod(target, namespace, name, grace_seconds=0, uid=None):
+    """Delete a pod with ``grace_seconds`` of grace; a pod already gone is fine. With ``uid``, only
+    that pod (a precondition: a pod of the same name that replaced it meanwhile is left alone, 409)."""
     body = {'apiVersion': 'v1', 'kind': 'DeleteOptions', 'gracePeriodSeconds': int(grace_seconds)}
+    if uid:
+        body['preconditions'] = {'uid': uid}
     target.request_json('DELETE', namespaced_path('/api/v1', namespace, 'pods', name), body=body,
                         query=[('gracePeriodSeconds', str(int(grace_seconds)))], what='deleting pod %s' % name,
                         missing_ok=True)
@@ -149,6 +154,66 @@ def owner_statefulset(pod):
     return None
 
 
+CONTROLLER_PLURALS = {'StatefulSet': 'statefulsets', 'DaemonSet': 'daemonsets'}
+
+
+def owner_controller(pod):
+    """``(kind, name)`` of the StatefulSet or DaemonSet that owns the pod, or ``(None, None)``."""
+    for ref in ((pod or {}).get('metadata') or {}).get('ownerReferences') or []:
+        if ref.get('kind') in CONTROLLER_PLURALS:
+            return ref.get('kind'), ref.get('name')
+    return None, None
+
+
+def controller_pod_count(kind, controller):
+    """How many pods the controller runs: a StatefulSet's ``spec.replicas`` (1 when unset), a
+    DaemonSet's ``status.desiredNumberScheduled``; None when the object is unknown."""
+    if not controller:
+        return None
+    if kind == 'DaemonSet':
+        count = (controller.get('status') or {}).get('desiredNumberScheduled')
+        return int(count) if count is not None else None
+    replicas = (controller.get('spec') or {}).get('replicas')
+    return 1 if replicas is None else int(replicas)
+
+
+def grace_period(pod, default=30):
+    """The pod's own ``terminationGracePeriodSeconds`` (Kubernetes' default 30)."""
+    value = ((pod or {}).get('spec') or {}).get('terminationGracePeriodSeconds')
+    return default if value is None else int(value)
+
+
+def _health_rank(pod):
+    summary = pod_summary(pod)
+    return (summary['ready'] and not summary['terminating'], not summary['terminating'],
+            -(summary['restarts'] or 0), summary['name'] or '')
+
+
+def least_healthy(pods):
+    """The pod a restart is for when none is named: not Ready first, then Terminating, then the most
+    restarts; ties by name."""
+    return sorted(pods, key=_health_rank)[0] if pods else None
+
+
+def replacement_of(old_pod, pods):
+    """The pod in ``pods`` that replaced ``old_pod`` (another uid), or None: of a StatefulSet, the pod of
+    the same name; of a DaemonSet (whose new pod has a new name), the pod of the same DaemonSet on
+    the same node."""
+    meta = old_pod.get('metadata') or {}
+    kind, owner = owner_controller(old_pod)
+    node = (old_pod.get('spec') or {}).get('nodeName')
+    for pod in pods:
+        other = pod.get('metadata') or {}
+        if other.get('uid') == meta.get('uid'):
+            continue
+        if kind == 'DaemonSet':
+            if owner_controller(pod) == (kind, owner) and (pod.get('spec') or {}).get('nodeName') == node:
+                return pod
+        elif other.get('name') == meta.get('name'):
+            return pod
+    return None
+
+
 def statefulset_from_pod_name(pod_name):
     """``prom-agent-x-0`` -> ``prom-agent-x`` (the StatefulSet naming rule)."""
     if pod_name and '-' in pod_name and pod_name.rsplit('-', 1)[1].isdigit():
@@ -174,12 +239,45 @@ def wait_new_pod_ready(target, namespace, name, old_uid, timeout, container=None
         sleep(poll)
 
 
-# ------------------------------------------------------------------------------- StatefulSets
+def wait_replacement_ready(target, namespace, old_pod, timeout, container=None, selector=None, poll=1.0,
+                           clock=time.monotonic, sleep=time.sleep):
+    """Wait until the pod that replaces ``old_pod`` (``replacement_of``) is Ready: ``wait_new_pod_ready``
+    for a StatefulSet's pod; for a DaemonSet's, the pods of ``selector`` are listed each time.
+
+    Returns ``(pod or None, waited_seconds, last pod_summary)`` (the old pod's while no replacement exists).
+    """
+    meta = old_pod.get('metadata') or {}
+    if owner_controller(old_pod)[0] != 'DaemonSet':
+        return wait_new_pod_ready(target, namespace, meta.get('name'), meta.get('uid'), timeout, container, poll=poll,
+                                  clock=clock, sleep=sleep)
+    start = clock()
+    while True:
+        pods = list_pods(target, namespace, selector=selector)
+        pod = replacement_of(old_pod, pods)
+        if pod is None:
+            gone = [item for item in pods if (item.get('metadata') or {}).get('uid') == meta.get('uid')]
+            last = pod_summary(gone[0] if gone else None, container)
+        else:
+            last = pod_summary(pod, container)
+        if pod is not None and last['ready'] and not last['terminating']:
+            return pod, clock() - start, last
+        if clock() - start > timeout:
+            return None, clock() - start, last
+        sleep(poll)
+
+
+# ------------------------------------------------------------------------------- StatefulSets, DaemonSets
 
 def get_statefulset(target, namespace, name):
     """The StatefulSet, or None when it does not exist."""
     return target.request_json('GET', namespaced_path('/apis/apps/v1', namespace, 'statefulsets', name),
                                what='reading StatefulSet %s' % name, missing_ok=True)
+
+
+def get_controller(target, namespace, kind, name):
+    """The StatefulSet or DaemonSet ``name`` (``kind``), or None when it does not exist."""
+    return target.request_json('GET', namespaced_path('/apis/apps/v1', namespace, CONTROLLER_PLURALS[kind], name),
+                               what='reading %s %s' % (kind, name), missing_ok=True)
 
 
 def restarted_at(statefulset):

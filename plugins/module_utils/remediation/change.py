@@ -199,10 +199,10 @@ class Change:
         self.done.append('rollout restart of StatefulSet %s/%s' % (namespace, statefulset))
         return stamp
 
-    def delete_pod(self, namespace, name, grace_seconds=0):
-        """``workloads.delete_pod``, recorded."""
+    def delete_pod(self, namespace, name, grace_seconds=0, uid=None):
+        """``workloads.delete_pod`` (with ``uid``, only that pod), recorded."""
         self._writing()
-        workloads.delete_pod(self.target, namespace, name, grace_seconds)
+        workloads.delete_pod(self.target, namespace, name, grace_seconds, uid=uid)
         self.done.append('pod %s/%s deleted (grace %ds)' % (namespace, name, int(grace_seconds)))
 
     def patch_resource(self, kind, namespace, name, patch, what):

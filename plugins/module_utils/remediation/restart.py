@@ -5,10 +5,14 @@
 
 ``run(params, target, check_mode)`` is what ``agent_restart`` returns: ``(result, failed)``. For
 the agent: observe (the pod, its health), the guardrail (remote write read twice, ``guard``),
-the cluster's Lease and cooldown (``change``), a graceful restart (rollout restart of the
-StatefulSet) or a forced one (delete with no grace: a pod stuck Terminating, or after the
-graceful restart failed), the WAL repair check (``reason=wal_corruption``: the log's repair
+the cluster's Lease and cooldown (``change``), a graceful restart or a forced one (delete with no
+grace: a pod stuck Terminating, or after the graceful restart failed), the WAL repair check (``reason=wal_corruption``: the log's repair
 lines, the WAL's tail verified) and the verification (ready, targets up, remote write sending).
+One pod is restarted, never more: the named one (``pod``), else the least healthy pod of the
+selector. Graceful is a rollout restart of the StatefulSet when it runs that one pod only; when its
+controller runs more pods (a StatefulSet of several replicas, a shard of several, a DaemonSet) it is
+the deletion of that pod with its own grace period, which its controller recreates (a StatefulSet's
+under the same name, a DaemonSet's under a new name on the same node), so the other pods keep running.
 The receiver's replicas are restarted under the same Lease (in the agent's namespace). Pure
 domain code: no Ansible; the Kubernetes objects read through ``kube/workloads`` and changed only
 through ``change``; ``sleep`` and ``clock`` are parameters, so the whole flow is unit-tested
@@ -126,6 +130,8 @@ class Restart:
         self.clock = clock
         self.result = {'changed': False, 'action': 'none', 'refused': False, 'refusal_reasons': [], 'steps': [], 'msg': ''}
         self.pre_repair_lines = []
+        self.old_pod = None      # the pod this run restarts (then the one a forced restart deletes)
+        self.per_pod = True      # a graceful restart deletes the pod (else rolls its StatefulSet of one pod)
 
     def run(self):
         """``(result, failed)``."""
@@ -187,15 +193,17 @@ class Restart:
         pods = workloads.list_pods(self.target, namespace, selector=p.get('label_selector'), name=p.get('pod'))
         if not pods:
             self.fail('no agent pod found in namespace %s (pod %s, selector %s)' % (namespace, p.get('pod'), p.get('label_selector')))
-        pod = pods[0]
+        pod = workloads.least_healthy(pods)
+        self.pin(pod['metadata']['name'])
+        if len(pods) > 1:
+            self.step('the selector matches %d pods: restarting %s, the least healthy (give pod to pick another); '
+                      'the others are left alone' % (len(pods), pod['metadata']['name']))
         container = p.get('container')
         before = workloads.pod_summary(pod, container)
         before['health'] = health(self.target, timeout=5)
         self.result['before'] = before
-        sts = p.get('statefulset') or workloads.owner_statefulset(pod) or workloads.statefulset_from_pod_name(before['name'])
-        if not sts:
-            self.fail('cannot tell the StatefulSet of pod %s: give statefulset' % before['name'])
-        self.result['statefulset'] = sts
+        kind, sts = self.controller_of(namespace, pod, before)
+        self.old_pod = pod
         healthy_now = before['ready'] and not before['terminating'] and before['health']['healthy'] and before['health']['ready']
         if p['skip_if_healthy'] and healthy_now and p['reason'] != 'wal_corruption':
             self.result['msg'] = '%s is Ready and healthy now: no restart needed (skip_if_healthy)' % before['name']
@@ -209,18 +217,21 @@ class Restart:
             policy.FORCED_RESTART if forced_now else policy.GRACEFUL_RESTART)
         # a pod stuck Terminating cannot wait out the cooldown (the lease is still taken)
         with self.changing(lease_action, honour_cooldown=not forced_now) as change:
-            if self.recently_restarted(namespace, sts, before, forced_now):
+            if self.recently_restarted(namespace, kind, sts, before, forced_now):
                 return
             if p['reason'] == 'wal_corruption':
                 self.pre_repair_lines, _error = self.repair_log_lines(86400)
             if self.check_mode:
-                self.result.update(changed=True, action=action, msg='would %s restart %s (StatefulSet %s)%s' % (
-                    action, before['name'], sts, ' and verify the WAL repair' if p['reason'] == 'wal_corruption' else ''))
+                self.result.update(changed=True, action=action, msg='would %s restart %s (%s %s%s)%s' % (
+                    action, before['name'], kind, sts, ', this pod alone' if self.per_pod else '',
+                    ' and verify the WAL repair' if p['reason'] == 'wal_corruption' else ''))
                 self.step(self.result['msg'])
                 return
 
             started = self.clock()
             new_pod = self.restart(change, namespace, sts, before, forced_now, container)
+            if new_pod is not None:
+                self.pin(new_pod['metadata']['name'])
             wal = None
             if p['reason'] == 'wal_corruption':
                 wal = self.wal_after(namespace, sts, new_pod, started)
@@ -231,12 +242,45 @@ class Restart:
                 self.fail('the agent %s did not come back Ready' % before['name'])
             self.step('new pod %s uid %s Ready after %.0fs' % (after['name'], after['uid'], self.clock() - started))
             ok = self.verify(after) if p['verify'] else True
-        what = 'restarted %s (%s), Ready after %.0fs' % (before['name'], self.result['action'], self.clock() - started)
+        what = 'restarted %s (%s)%s, Ready after %.0fs' % (
+            before['name'], self.result['action'], ' as %s' % after['name'] if after['name'] != before['name'] else '',
+            self.clock() - started)
         if wal is not None:
             what += ', WAL %s' % ('repaired' if wal.get('repaired') else 'checked')
         if not ok:
             self.fail(what + ', but verification failed: %s' % '; '.join(self.result['verification']['failures']))
         self.result['msg'] = what + (', health, targets and remote write verified' if p['verify'] else '')
+
+    def pin(self, name):
+        """The agent's HTTP API, exec and logs go to pod ``name`` from now on (the pod restarted)."""
+        for_pod = getattr(self.target, 'for_pod', None)
+        if for_pod is not None and getattr(self.target, 'fixed_pod', None) != name:
+            self.target = for_pod(name)
+
+    def controller_of(self, namespace, pod, before):
+        """``(kind, name)`` of the pod's StatefulSet or DaemonSet, and how a graceful restart acts
+        (``self.per_pod``: delete this pod, or roll the StatefulSet of this one pod); in the result."""
+        p = self.p
+        if p.get('statefulset'):
+            kind, name = 'StatefulSet', p['statefulset']
+        else:
+            kind, name = workloads.owner_controller(pod)
+            if not name:
+                kind, name = 'StatefulSet', workloads.statefulset_from_pod_name(before['name'])
+        if not name:
+            self.fail('cannot tell the StatefulSet or DaemonSet of pod %s: give statefulset' % before['name'])
+        try:
+            count = workloads.controller_pod_count(kind, workloads.get_controller(self.target, namespace, kind, name))
+        except FleetopsError as exc:
+            self.step('cannot read %s %s (%s): restarting the pod alone' % (kind, name, exc))
+            count = None
+        # a rollout restart replaces every pod of the controller: only for a StatefulSet of this one pod
+        self.per_pod = kind == 'DaemonSet' or count != 1
+        self.result['controller'] = {'kind': kind, 'name': name, 'pods': count,
+                                     'restart': 'pod deletion' if self.per_pod else 'rollout restart'}
+        if kind == 'StatefulSet':
+            self.result['statefulset'] = name
+        return kind, name
 
     def check_guard(self, namespace, pod, before):
         """The guardrail: never while the receiver is failing or the lag is high (unless forced)."""
@@ -276,37 +320,46 @@ class Restart:
             return stuck
         return False
 
-    def recently_restarted(self, namespace, sts, before, forced_now):
+    def recently_restarted(self, namespace, kind, sts, before, forced_now):
         """Another run (or tool) restarted this agent meanwhile, or within cooldown_seconds (the
-        StatefulSet's restartedAt stamp, e.g. ``kubectl rollout restart``): do nothing."""
+        StatefulSet's or DaemonSet's restartedAt stamp, e.g. ``kubectl rollout restart``): do nothing."""
         cooldown = self.p['cooldown_seconds']
         now_pods = workloads.list_pods(self.target, namespace, name=before['name'])
         if now_pods and now_pods[0]['metadata'].get('uid') != before['uid']:
             why = 'the pod was replaced while this run waited (another run restarted it)'
+        elif not now_pods:
+            why = 'the pod was deleted while this run waited (another run restarted it)'
         else:
             try:
-                stamp = workloads.restarted_at(workloads.get_statefulset(self.target, namespace, sts))
+                stamp = workloads.restarted_at(workloads.get_controller(self.target, namespace, kind, sts))
             except FleetopsError:
                 stamp = None
             when = units.timestamp(stamp)
             age = self.clock() - when if when is not None else None
             if age is None or age >= cooldown or forced_now:
                 return False
-            why = 'the StatefulSet was restarted %ds ago (%s), within cooldown_seconds=%d' % (int(age), stamp, cooldown)
+            why = 'the %s was restarted %ds ago (%s), within cooldown_seconds=%d' % (kind, int(age), stamp, cooldown)
         self.result['msg'] = 'not restarting %s: %s' % (before['name'], why)
         self.step(self.result['msg'])
         return True
 
     def restart(self, change, namespace, sts, before, forced_now, container):
-        """Graceful (rollout restart), then forced when asked or allowed; the new Ready pod or None."""
+        """Graceful (the pod deleted with its grace period, or the rollout restart of its StatefulSet of
+        one pod), then forced when asked or allowed; the new Ready pod or None."""
         p = self.p
         new_pod = None
         data_loss_allowed = p['reason'] == 'wal_corruption' and p['allow_data_loss']
         if not forced_now:
-            stamp = change.rollout_restart(namespace, sts, when=self.clock())
+            if self.per_pod:
+                grace = workloads.grace_period(self.old_pod)
+                change.delete_pod(namespace, before['name'], grace, uid=before['uid'])
+                self.step('deleted pod %s with its grace period (%ds): %s %s recreates it, its other pods keep running'
+                          % (before['name'], grace, self.result['controller']['kind'], sts))
+            else:
+                stamp = change.rollout_restart(namespace, sts, when=self.clock())
+                self.step('patched StatefulSet %s: %s=%s' % (sts, workloads.RESTARTED_AT, stamp))
             self.result.update(changed=True, action='graceful')
-            self.step('patched StatefulSet %s: %s=%s' % (sts, workloads.RESTARTED_AT, stamp))
-            new_pod, waited, last = self.wait_new_pod(namespace, before['name'], before['uid'], container)
+            new_pod, waited, last = self.wait_replacement(namespace, container)
             if new_pod is None:
                 self.step('graceful restart: no new Ready pod after %ds (last: %s)' % (waited, last))
                 if p['mode'] == 'forced' or p['forced_fallback']:
@@ -317,16 +370,27 @@ class Restart:
                               'waiting %s); mode=forced deletes the pod'
                               % (before['name'], p['wait_timeout'], last.get('phase'), last.get('ready'), last.get('waiting_reason')))
         if forced_now:
+            # the pod now in the old one's place (after a failed graceful restart, its replacement)
             current = workloads.list_pods(self.target, namespace, name=before['name'])
-            uid = current[0]['metadata']['uid'] if current else before['uid']
-            change.delete_pod(namespace, before['name'], 0)
+            if not current and self.result['action'] == 'graceful':
+                current = [pod for pod in [workloads.replacement_of(self.old_pod, workloads.list_pods(self.target, namespace))]
+                           if pod is not None]
+            victim = current[0] if current else self.old_pod
+            name = victim['metadata']['name']
+            change.delete_pod(namespace, name, 0)
             self.result.update(changed=True, action='forced')
-            self.step('deleted pod %s with gracePeriodSeconds=0' % before['name'])
-            new_pod, _waited, last = self.wait_new_pod(namespace, before['name'], uid, container)
+            self.step('deleted pod %s with gracePeriodSeconds=0' % name)
+            self.old_pod = victim
+            new_pod, _waited, last = self.wait_replacement(namespace, container)
             if new_pod is None and not data_loss_allowed:
                 self.result['after'] = last
                 self.fail('forced restart of %s: no Ready pod within %ds' % (before['name'], p['wait_timeout']))
         return new_pod
+
+    def wait_replacement(self, namespace, container=None):
+        """The Ready pod that replaced ``self.old_pod`` (``workloads.wait_replacement_ready``)."""
+        return workloads.wait_replacement_ready(self.target, namespace, self.old_pod, self.p['wait_timeout'], container,
+                                                clock=self.clock, sleep=self.sleep)
 
     def wait_new_pod(self, namespace, name, old_uid, container=None):
         return workloads.wait_new_pod_ready(self.target, namespace, name, old_uid, self.p['wait_timeout'], container,

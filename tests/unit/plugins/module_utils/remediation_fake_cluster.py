@@ -5,7 +5,8 @@ StatefulSet, the PrometheusAgent, Leases; 404 and 409 as the API server's errors
 core/errors.py with ``details['status']``), ``http_get`` (the agent's /-/healthy, /-/ready,
 /api/v1/targets and a /metrics page whose remote-write counters follow the clock), ``logs``.
 ``FakeTime`` is the clock: ``sleep`` moves it on, so a flow with waits runs in no time.
-A rolled or deleted pod comes back at once with a new uid (Ready unless ``crashing``).
+A rolled or deleted pod comes back at once with a new uid (Ready unless ``crashing``): a
+StatefulSet's under its name, a DaemonSet's (``daemonset_pods``) under a new name on its node.
 """
 
 from __future__ import annotations
@@ -82,14 +83,17 @@ def merge(base, patch):
     return out
 
 
-def pod(name=POD, uid="uid-1", ready=True, deletion=None, labels=None, limits=None, sts=STS):
+def pod(name=POD, uid="uid-1", ready=True, deletion=None, labels=None, limits=None, sts=STS, kind="StatefulSet", node="node-a",
+        grace=None):
     default_labels = {"app.kubernetes.io/name": "prometheus-agent", "operator.prometheus.io/name": CR}
     meta = {"name": name, "namespace": NS, "uid": uid, "labels": dict(labels or default_labels),
-            "ownerReferences": [{"kind": "StatefulSet", "name": sts}], "creationTimestamp": "2026-11-24T07:00:00Z"}
+            "ownerReferences": [{"kind": kind, "name": sts}], "creationTimestamp": "2026-11-24T07:00:00Z"}
     if deletion:
         meta["deletionTimestamp"] = deletion
-    return {"metadata": meta,
-            "spec": {"containers": [{"name": "prometheus", "resources": {"limits": dict(limits or {"memory": "512Mi"})}}]},
+    spec = {"nodeName": node, "containers": [{"name": "prometheus", "resources": {"limits": dict(limits or {"memory": "512Mi"})}}]}
+    if grace is not None:
+        spec["terminationGracePeriodSeconds"] = grace
+    return {"metadata": meta, "spec": spec,
             "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
                        "containerStatuses": [{"name": "prometheus", "restartCount": 0, "state": {"running": {}}}]}}
 
@@ -108,6 +112,7 @@ class FakeCluster:
         self.resources = {CR: {"metadata": {"name": CR, "namespace": NS, "resourceVersion": "100"},
                                "spec": {"remoteWrite": [{"url": RECEIVER_URL}],
                                         "resources": {"limits": {"memory": "512Mi"}, "requests": {"memory": "256Mi"}}}}}
+        self.daemonsets = {}
         self.leases = {}
         self.requests = []
         self.crashing = False          # a new pod never gets Ready
@@ -124,10 +129,15 @@ class FakeCluster:
     # ------------------------------------------------------------------ the Kubernetes API
 
     def new_pod(self, name, old):
-        fresh = pod(name, uid="uid-%d" % next(self.uids), ready=not self.crashing,
-                    labels=old["metadata"].get("labels"),
+        owner = old["metadata"]["ownerReferences"][0]
+        uid = "uid-%d" % next(self.uids)
+        if owner["kind"] == "DaemonSet":  # a DaemonSet's new pod has a new name
+            del self.pods[name]
+            name = "%s-%s" % (owner["name"], uid.replace("-", ""))
+        fresh = pod(name, uid=uid, ready=not self.crashing, labels=old["metadata"].get("labels"),
                     limits=(self.resources.get(CR, {}).get("spec", {}).get("resources") or {}).get("limits"),
-                    sts=old["metadata"]["ownerReferences"][0]["name"])
+                    sts=owner["name"], kind=owner["kind"], node=old["spec"].get("nodeName"),
+                    grace=old["spec"].get("terminationGracePeriodSeconds"))
         self.pods[name] = fresh
         self.start = self.clock.time()
 
@@ -139,8 +149,8 @@ class FakeCluster:
         plural, name = match.group("plural"), unquote(match.group("name") or "")
         if (method, plural) in self.forbidden:
             raise api_error(403, "forbidden: %s %s" % (method, plural))
-        store = {"pods": self.pods, "statefulsets": self.statefulsets, "prometheusagents": self.resources,
-                 "leases": self.leases}[plural]
+        store = {"pods": self.pods, "statefulsets": self.statefulsets, "daemonsets": self.daemonsets,
+                 "prometheusagents": self.resources, "leases": self.leases}[plural]
         if method == "GET" and not name:
             selector = dict(query or []).get("labelSelector")
             wanted = dict(item.split("=", 1) for item in selector.split(",")) if selector else {}
@@ -163,9 +173,11 @@ class FakeCluster:
         if method == "GET":
             return copy.deepcopy(current)
         if method == "DELETE":
-            wanted_rv = ((body or {}).get("preconditions") or {}).get("resourceVersion")
-            if wanted_rv and wanted_rv != current["metadata"].get("resourceVersion"):
+            wanted = (body or {}).get("preconditions") or {}
+            if wanted.get("resourceVersion") and wanted["resourceVersion"] != current["metadata"].get("resourceVersion"):
                 raise api_error(409, "the object was modified")
+            if wanted.get("uid") and wanted["uid"] != current["metadata"].get("uid"):
+                raise api_error(409, "Precondition failed: UID in precondition: %s" % wanted["uid"])
             if plural == "pods":
                 self.new_pod(name, current)
             else:
@@ -217,8 +229,29 @@ class FakeCluster:
             lines.append("prometheus_remote_storage_queue_highest_sent_timestamp_seconds{%s} %s" % (LBL, up_until - 1))
         return ("\n".join(lines) + "\n").encode()
 
+    def for_pod(self, name):
+        """The agent's HTTP API now answers for pod ``name`` (one agent behind every pod of the fake)."""
+        self.pod_name = name
+        return self
+
+    def replicas(self, *names, grace=600):
+        """The StatefulSet runs these pods (``spec.replicas`` of them), each with ``grace`` seconds of grace."""
+        self.statefulsets[STS]["spec"]["replicas"] = len(names)
+        self.pods = {name: pod(name, uid="uid-%s" % name, grace=grace) for name in names}
+
+    def daemonset_pods(self, *nodes, name=STS, grace=600):
+        """A DaemonSet ``name`` of one pod per node instead of the StatefulSet; the pods' names, in node order."""
+        self.statefulsets = {}
+        self.daemonsets[name] = {"metadata": {"name": name, "namespace": NS}, "spec": {"template": {"metadata": {}}},
+                                 "status": {"desiredNumberScheduled": len(nodes)}}
+        self.pods = {}
+        for index, node in enumerate(nodes):
+            pod_name = "%s-ds%d" % (name, index)
+            self.pods[pod_name] = pod(pod_name, uid="uid-%s" % pod_name, sts=name, kind="DaemonSet", node=node, grace=grace)
+        return sorted(self.pods)
+
     def http_get(self, path, timeout=None):
-        ready = self.pods.get(POD, {}).get("status", {}).get("conditions", [{}])[0].get("status") == "True"
+        ready = self.pods.get(self.pod_name, {}).get("status", {}).get("conditions", [{}])[0].get("status") == "True"
         if path == "/-/healthy":
             return (200 if self.healthy and ready else 503), b"Prometheus Agent is Healthy.\n"
         if path == "/-/ready":

@@ -413,3 +413,99 @@ def test_the_operator_resource_gives_the_receiver_urls():
     kind, name, found = workloads.find_agent_resource(cluster, NS, pod=cluster.pods[POD])
     assert (kind, name) == ('PrometheusAgent', CR) and workloads.remote_write_urls(found) == [
         'http://receiver.invalid/api/v1/write']
+
+
+# ------------------------------------------------------------------------------------ one pod of several
+
+def deleted_pods(cluster):
+    return [(r[1].rsplit('/', 1)[1], r[2]) for r in cluster.requests if r[0] == 'DELETE' and '/pods/' in r[1]]
+
+
+def test_one_pod_of_a_statefulset_of_two_is_deleted_with_its_grace_the_other_left_alone():
+    cluster = FakeCluster()
+    cluster.replicas(STS + '-0', STS + '-1', grace=600)
+    result, failed = go(cluster, pod=STS + '-1')
+    assert not failed, result['msg']
+    assert result['controller'] == {'kind': 'StatefulSet', 'name': STS, 'pods': 2, 'restart': 'pod deletion'}
+    assert result['statefulset'] == STS and result['action'] == 'graceful'
+    assert not patched_statefulset(cluster), 'a rollout restart would replace both replicas'
+    assert deleted_pods(cluster) == [(STS + '-1', {'apiVersion': 'v1', 'kind': 'DeleteOptions', 'gracePeriodSeconds': 600,
+                                                  'preconditions': {'uid': 'uid-%s-1' % STS}})]
+    assert cluster.pods[STS + '-0']['metadata']['uid'] == 'uid-%s-0' % STS
+    assert result['after']['name'] == STS + '-1' and result['after']['uid'] not in (None, 'uid-%s-1' % STS)
+    assert result['verification']['health']['ok']
+    assert result['lease']['recorded']['change'] == 'pod %s/%s-1 deleted (grace 600s)' % (NS, STS)
+    assert result['msg'].startswith('restarted %s-1 (graceful), Ready after' % STS)
+
+
+def test_check_mode_of_one_pod_of_several_says_this_pod_alone():
+    cluster = FakeCluster()
+    cluster.replicas(STS + '-0', STS + '-1')
+    result, failed = go(cluster, check_mode=True, pod=STS + '-0')
+    assert not failed and result['msg'] == 'would graceful restart %s-0 (StatefulSet %s, this pod alone)' % (STS, STS)
+    assert not [r for r in cluster.requests if r[0] != 'GET']
+
+
+def test_single_replica_statefulset_keeps_the_rollout_restart():
+    cluster = FakeCluster()
+    result, failed = go(cluster, verify=False)
+    assert not failed and result['controller'] == {'kind': 'StatefulSet', 'name': STS, 'pods': 1, 'restart': 'rollout restart'}
+    assert patched_statefulset(cluster) and not deleted_pods(cluster)
+
+
+def test_an_unreadable_statefulset_restarts_the_pod_alone():
+    cluster = FakeCluster()
+    cluster.forbidden.add(('GET', 'statefulsets'))
+    result, failed = go(cluster, verify=False)
+    assert not failed, result['msg']
+    assert result['controller']['restart'] == 'pod deletion' and result['controller']['pods'] is None
+    assert not patched_statefulset(cluster) and [name for name, _body in deleted_pods(cluster)] == [POD]
+    assert any(s.startswith('cannot read StatefulSet %s' % STS) for s in result['steps'])
+
+
+def test_without_pod_the_least_healthy_pod_of_the_selector_is_restarted():
+    cluster = FakeCluster()
+    cluster.replicas(STS + '-0', STS + '-1', STS + '-2')
+    cluster.pods[STS + '-2']['status']['conditions'][0]['status'] = 'False'
+    result, failed = go(cluster, pod=None, label_selector='app.kubernetes.io/name=prometheus-agent', verify=False, force=True)
+    assert not failed, result['msg']
+    assert result['before']['name'] == STS + '-2' and [name for name, _body in deleted_pods(cluster)] == [STS + '-2']
+    assert [cluster.pods[STS + '-%d' % i]['metadata']['uid'] for i in (0, 1)] == ['uid-%s-0' % STS, 'uid-%s-1' % STS]
+    assert any(s.startswith('the selector matches 3 pods: restarting %s-2, the least healthy' % STS) for s in result['steps'])
+
+
+def test_a_daemonset_pod_is_deleted_and_its_replacement_on_the_same_node_awaited():
+    cluster = FakeCluster()
+    names = cluster.daemonset_pods('node-a', 'node-b', 'node-c')
+    victim = names[1]
+    result, failed = go(cluster, pod=victim)
+    assert not failed, result['msg']
+    assert result['controller'] == {'kind': 'DaemonSet', 'name': STS, 'pods': 3, 'restart': 'pod deletion'}
+    assert 'statefulset' not in result
+    assert [name for name, _body in deleted_pods(cluster)] == [victim] and victim not in cluster.pods
+    new = result['after']['name']
+    assert new not in names and cluster.pods[new]['spec']['nodeName'] == 'node-b' and result['after']['ready']
+    assert {n: cluster.pods[n]['metadata']['uid'] for n in (names[0], names[2])} == {n: 'uid-' + n for n in (names[0], names[2])}
+    assert result['msg'].startswith('restarted %s (graceful) as %s, Ready after' % (victim, new))
+    assert cluster.pod_name == new, 'the verification reads the new pod'
+    assert result['verification']['health']['ok'] and result['verification']['remote_write']['ok']
+
+
+def test_a_daemonset_pod_whose_replacement_never_gets_ready_fails_naming_it():
+    cluster = FakeCluster()
+    victim = cluster.daemonset_pods('node-a', 'node-b')[0]
+    cluster.crashing = True
+    result, failed = go(cluster, pod=victim, wait_timeout=20)
+    assert failed and result['msg'].startswith('graceful restart of %s did not bring a Ready pod within 20s' % victim)
+    assert result['after']['name'] != victim and result['after']['ready'] is False
+
+
+def test_forced_fallback_on_a_daemonset_deletes_the_replacement_not_a_neighbour():
+    cluster = FakeCluster()
+    names = cluster.daemonset_pods('node-a', 'node-b')
+    cluster.crashing = True
+    result, failed = go(cluster, pod=names[0], wait_timeout=20, forced_fallback=True)
+    assert failed and result['action'] == 'forced' and result['msg'].startswith('forced restart of %s' % names[0])
+    deleted = [name for name, _body in deleted_pods(cluster)]
+    assert deleted[0] == names[0] and len(deleted) == 2 and deleted[1] not in names
+    assert cluster.pods[names[1]]['metadata']['uid'] == 'uid-' + names[1]

@@ -161,3 +161,55 @@ def test_list_items_missing_type():
     assert workloads.list_items(Recorder(), "/apis/monitoring.coreos.com/v1/namespaces/x/prometheusrules", missing_ok=True) is None
     with pytest.raises(TargetUnreachable):
         workloads.list_items(Recorder(), "/x")
+
+
+def _pod(name, uid, kind="StatefulSet", owner="p", node="n1", ready=True, restarts=0, deleting=False):
+    meta = {"name": name, "uid": uid, "ownerReferences": [{"kind": kind, "name": owner}]}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-11-24T08:00:00Z"
+    return {"metadata": meta, "spec": {"nodeName": node},
+            "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                       "containerStatuses": [{"name": "prometheus", "restartCount": restarts}]}}
+
+
+def test_owner_controller_and_pod_count():
+    assert workloads.owner_controller(_pod("p-0", "u")) == ("StatefulSet", "p")
+    assert workloads.owner_controller(_pod("ds-x", "u", kind="DaemonSet", owner="ds")) == ("DaemonSet", "ds")
+    assert workloads.owner_controller(_pod("r", "u", kind="ReplicaSet")) == (None, None)
+    assert workloads.controller_pod_count("StatefulSet", {"spec": {"replicas": 2}}) == 2
+    assert workloads.controller_pod_count("StatefulSet", {"spec": {}}) == 1
+    assert workloads.controller_pod_count("DaemonSet", {"status": {"desiredNumberScheduled": 3}}) == 3
+    assert workloads.controller_pod_count("DaemonSet", {"status": {}}) is None
+    assert workloads.controller_pod_count("StatefulSet", None) is None
+
+
+def test_grace_period_is_the_pods_own():
+    assert workloads.grace_period({"spec": {"terminationGracePeriodSeconds": 600}}) == 600
+    assert workloads.grace_period({"spec": {}}) == 30
+
+
+def test_least_healthy_pod():
+    pods = [_pod("p-0", "a"), _pod("p-1", "b", restarts=3), _pod("p-2", "c", ready=False)]
+    assert workloads.least_healthy(pods)["metadata"]["name"] == "p-2"
+    assert workloads.least_healthy(pods[:2])["metadata"]["name"] == "p-1"
+    assert workloads.least_healthy([_pod("p-0", "a"), _pod("p-1", "b", deleting=True)])["metadata"]["name"] == "p-1"
+    assert workloads.least_healthy([]) is None
+
+
+def test_replacement_of_a_statefulset_pod_is_its_name_and_of_a_daemonset_pod_its_node():
+    old = _pod("p-1", "old")
+    assert workloads.replacement_of(old, [_pod("p-0", "x"), old]) is None
+    assert workloads.replacement_of(old, [_pod("p-0", "x"), _pod("p-1", "new")])["metadata"]["uid"] == "new"
+    ds_old = _pod("ds-aaaaa", "old", kind="DaemonSet", owner="ds", node="n2")
+    others = [_pod("ds-bbbbb", "b", kind="DaemonSet", owner="ds", node="n1"),
+              _pod("other-ccccc", "c", kind="DaemonSet", owner="other", node="n2")]
+    assert workloads.replacement_of(ds_old, others + [ds_old]) is None
+    fresh = _pod("ds-zzzzz", "new", kind="DaemonSet", owner="ds", node="n2")
+    assert workloads.replacement_of(ds_old, others + [fresh]) is fresh
+
+
+def test_delete_pod_with_a_uid_precondition():
+    api = Recorder({"/api/v1/namespaces/mon/pods/p-0": {}})
+    workloads.delete_pod(api, "mon", "p-0", 600, uid="u-1")
+    assert api.requests[-1]["body"] == {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 600,
+                                        "preconditions": {"uid": "u-1"}}
