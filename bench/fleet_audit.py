@@ -53,14 +53,17 @@ PLAYBOOKS = {
     "daily": "fleetops.prometheus_agent.daily",
     "daily_module": "fleetops.prometheus_agent.daily",
     "daily_window": "fleetops.prometheus_agent.daily",
+    "daily_fleet": "fleetops.prometheus_agent.daily",
     "naive": str(BENCH / "naive" / "runbook.yml"),
 }
+DAILY_KINDS = ("daily", "daily_module", "daily_window", "daily_fleet")
 DESCRIPTIONS = {
     "floor": "1 x ansible.builtin.ping per host",
     "floor_x6": "6 x ansible.builtin.ping per host (diagnostic)",
     "daily": "fleetops.prometheus_agent.daily",
     "daily_module": "the daily playbook with FLEETOPS_IN_WORKER=0 (a module process per task, as before the action plugins)",
     "daily_window": "the daily playbook after an earlier daily run (its fleet history: every cluster has its window, no wait, no second read)",
+    "daily_fleet": "the daily playbook with -e fleet_gather=fleet (one run-once gathering of every cluster, a thread pool)",
     "naive": "kubectl + jq command tasks (bench/naive/runbook.yml)",
 }
 
@@ -201,8 +204,10 @@ def run_playbook(kind, inventory, forks, workdir, daemon_pid, module_timeout=Non
     workdir.mkdir(parents=True, exist_ok=True)
     timing_file = str(workdir / "timing.json")
     cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), PLAYBOOKS[kind]]
-    if kind in ("daily", "daily_module", "daily_window"):
+    if kind in DAILY_KINDS:
         cmd += ["-e", "fleet_report_dir=%s" % (workdir / "report")]
+        if kind == "daily_fleet":
+            cmd += ["-e", "fleet_gather=fleet"]
         if module_timeout:
             cmd += ["-e", "fleet_module_timeout=%d" % module_timeout]
     for key, value in (extra_vars or {}).items():
@@ -234,7 +239,7 @@ def run_playbook(kind, inventory, forks, workdir, daemon_pid, module_timeout=Non
             "peak_main_rss_mib": round(sampler.peak["main_rss"] / 2 ** 20, 1), "peak_procs": sampler.peak["procs"],
             "api_server_cpu_s": round(api_cpu, 2), "load_before": round(load_before, 1), "load_after": round(os.getloadavg()[0], 1),
             "recap": timing.get("recap", {}), "tasks": timing.get("tasks", []), "log": str(workdir / "stdout.log"),
-            "report_summary": _report_summary(workdir / "report") if kind in ("daily", "daily_module", "daily_window") else None}
+            "report_summary": _report_summary(workdir / "report") if kind in DAILY_KINDS else None}
 
 
 def _report_summary(report_dir):
@@ -312,6 +317,9 @@ def analyse(results, sizes, kinds):
         if "daily" in by and "daily_window" in by:
             row["daily_window_vs_daily_wall"] = ratio(by["daily_window"]["wall_s"], by["daily"]["wall_s"])
             row["daily_window_vs_daily_cpu"] = ratio(by["daily_window"]["cpu_s"], by["daily"]["cpu_s"])
+        if "daily_fleet" in by and "floor" in by:
+            row["daily_fleet_vs_floor_wall"] = ratio(by["daily_fleet"]["wall_s"], by["floor"]["wall_s"])
+            row["daily_fleet_vs_floor_cpu"] = ratio(by["daily_fleet"]["cpu_s"], by["floor"]["cpu_s"])
         if "daily" in by and "naive" in by:
             row["naive_vs_daily_wall"] = ratio(by["naive"]["wall_s"], by["daily"]["wall_s"])
             row["naive_vs_daily_cpu"] = ratio(by["naive"]["cpu_s"], by["daily"]["cpu_s"])
@@ -363,15 +371,16 @@ def markdown(meta, results, ratios, fits, forks):
     out += ["", "Playbooks: " + "; ".join("`%s` = %s" % (k, v) for k, v in DESCRIPTIONS.items()), "",
             "## Ratios", "", "| clusters | daily / floor (wall) | daily / floor (CPU) | daily / floor_x6 (wall) | naive / daily (wall) "
             "| naive / daily (CPU) | module path / daily (wall) | module path / daily (CPU) | daily_window / floor (wall) "
-            "| daily_window / floor (CPU) | daily_window / daily (wall) | daily_window / daily (CPU) |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "| daily_window / floor (CPU) | daily_window / daily (wall) | daily_window / daily (CPU) "
+            "| daily_fleet / floor (wall) | daily_fleet / floor (CPU) |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for size, row in ratios.items():
         if not row:
             continue
-        out.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % tuple([size] + [row.get(k, "-") for k in (
+        out.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % tuple([size] + [row.get(k, "-") for k in (
             "daily_vs_floor_wall", "daily_vs_floor_cpu", "daily_vs_floor_x6_wall", "naive_vs_daily_wall", "naive_vs_daily_cpu",
             "module_vs_daily_wall", "module_vs_daily_cpu", "daily_window_vs_floor_wall", "daily_window_vs_floor_cpu",
-            "daily_window_vs_daily_wall", "daily_window_vs_daily_cpu")]))
+            "daily_window_vs_daily_wall", "daily_window_vs_daily_cpu", "daily_fleet_vs_floor_wall", "daily_fleet_vs_floor_cpu")]))
     per = {k: v["cpu_per_host_s"] for k, v in fits.items()}
     if "daily" in per:
         out += ["", "Per-cluster CPU (the slopes below): daily / floor %s, naive / daily %s; daily / floor_x6 %s." % (

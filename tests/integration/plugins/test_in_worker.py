@@ -167,3 +167,66 @@ def test_daily_playbook_spawns_no_read_only_module(lab, lab_inventory, tmp_path)
     assert not SPAWNED.findall(run.output), SPAWNED.findall(run.output)[:5]
     # the progress callback's last line: every cluster of the play evaluated
     assert re.search(r"fleet audit: 1/1 clusters evaluated \(100%\), .*, \d+ s elapsed", run.output), run.output[-2000:]
+
+
+FLEET_SECRET = "fleetops-fleet-gather-secret-2c9d"
+# task names as the callback sees them (a role's tasks: "ROLE : NAME")
+GATHER_TASK = "fleetops.prometheus_agent.daily_check : Gather the daily figures of every cluster of the play at once (fleet_gather=fleet)"
+EVALUATE_TASK = "fleetops.prometheus_agent.daily_check : Evaluate the daily checks into fleet_result"
+# the checks whose status does not depend on a few seconds of timing on a healthy lab
+STABLE = ("POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-LAG", "WAL-SIZE", "WAL-HEALTH", "CONFIG")
+
+
+def _daily(inventory, tmp_path, name, gather, limit=None):
+    out = tmp_path / name
+    extra = {"fleet_report_dir": str(out), "fleet_history_file": "", "fleet_module_timeout": 60,
+             "fleet_hosts": "fleet:broken"}
+    if gather:
+        extra["fleet_gather"] = gather
+    # the result_dump callback on (the task events are asserted), custom stats shown
+    run = run_playbook("fleetops.prometheus_agent.daily", inventory, extra_vars=extra, limit=limit, verbosity=3,
+                       cwd=str(tmp_path), env={"ANSIBLE_SHOW_CUSTOM_STATS": "1"})
+    assert run.rc == 0, run.output[-4000:]
+    return run, json.loads((out / "fleet-report.json").read_text())
+
+
+def test_fleet_mode_judges_as_the_host_mode(lab, lab_inventory, tmp_path):
+    """fleet_gather=fleet: one gathering task for the play, one evaluation per host, the same checks as
+    the per-host path; a broken cluster is unknown and the others go on; its no_log password is in no
+    output; no module process; --limit honoured."""
+    hosts = _real(lab)
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(open(lab_inventory, encoding="utf-8").read() +
+                         "    broken:\n      hosts:\n        broken-1:\n          kube_context: no-such-context\n"
+                         "          ansible_connection: local\n"
+                         "          ansible_python_interpreter: \"{{ ansible_playbook_python }}\"\n"
+                         "          kubeconfig: /nonexistent/kubeconfig\n"
+                         "          kube_username: fleetops\n          kube_password: %s\n" % FLEET_SECRET, encoding="utf-8")
+    fleet_run, fleet = _daily(inventory, tmp_path, "fleet", "fleet")
+    host_run, host = _daily(inventory, tmp_path, "host", None)
+
+    assert sorted(fleet["clusters"]) == sorted(hosts + ["broken-1"]) == sorted(host["clusters"])
+    # one gathering task, run once; every host has its own evaluation event
+    assert len([r for r in fleet_run.results if r["task"] == GATHER_TASK]) == 1
+    gathered = fleet_run.results[[r["task"] for r in fleet_run.results].index(GATHER_TASK)]["result"]
+    assert gathered["hosts"] == len(hosts) + 1, gathered.get("statuses")
+    for name in hosts + ["broken-1"]:
+        assert fleet_run.for_host(name, EVALUATE_TASK), name
+    assert not SPAWNED.findall(fleet_run.output), SPAWNED.findall(fleet_run.output)[:5]
+    for name in hosts:
+        by_fleet = [(c["id"], c["status"]) for c in fleet["clusters"][name]["checks"]]
+        by_host = [(c["id"], c["status"]) for c in host["clusters"][name]["checks"]]
+        assert [i for i, _ in by_fleet] == [i for i, _ in by_host], (name, by_fleet, by_host)
+        assert [s for s in by_fleet if s[0] in STABLE] == [s for s in by_host if s[0] in STABLE], (name, by_fleet, by_host)
+        assert fleet["clusters"][name]["status"] != "unknown", fleet["clusters"][name]
+    broken = fleet["clusters"]["broken-1"]
+    assert broken["status"] == "unknown" and host["clusters"]["broken-1"]["status"] == "unknown", broken
+    assert "no-such-context" in json.dumps(broken) or "/nonexistent/kubeconfig" in json.dumps(broken), broken
+    for run in (fleet_run, host_run):
+        assert FLEET_SECRET not in run.output
+    assert FLEET_SECRET not in (tmp_path / "fleet" / "fleet-report.json").read_text()
+
+    limited_run, limited = _daily(inventory, tmp_path, "limited", "fleet", limit=hosts[0])
+    assert sorted(limited["clusters"]) == [hosts[0]], sorted(limited["clusters"])
+    gathered = limited_run.results[[r["task"] for r in limited_run.results].index(GATHER_TASK)]["result"]
+    assert sorted(gathered["results"]) == [hosts[0]]

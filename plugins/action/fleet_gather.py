@@ -1,0 +1,213 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, fleetops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of fleet_gather: every host of the play's batch audited from one worker, with a bounded thread pool.
+
+Run once for the play (``run_once: true``). For each host of ``ansible_play_batch`` the options are
+what that host's own task would get: the variables this task sees on that host (the variable
+manager's ``get_vars`` for host and task, so role defaults, task vars, inventory, registered and
+extra vars with their usual precedence), of which the connection dict and the audit options dict
+are templated in that host's context. The main thread templates one host after the other and hands
+each to the pool as soon as its options are known, so the templating overlaps the clusters' answers.
+Then one wait for what remains of the remote-write window and the second readings, in the same pool.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+import traceback
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.module_utils.common.text.converters import to_native
+from ansible.module_utils.errors import UnsupportedError
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import runners
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
+from ansible_collections.fleetops.prometheus_agent.plugins.modules.agent_audit import argument_spec as audit_spec
+from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_gather import argument_spec
+from ansible_collections.fleetops.prometheus_agent.plugins.modules.remote_write_stats import argument_spec as rw_spec
+from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils.in_worker import LOCAL_CONNECTIONS
+
+AUDIT_SPEC = audit_spec()
+RW_SPEC = rw_spec()
+# what the second reading takes of a host's audit options: the shared options (connection, thresholds)
+RW_KEYS = frozenset(AUDIT_SPEC) & frozenset(RW_SPEC) - frozenset(("baseline",))
+
+
+def validated(module, spec, params):
+    """(validated parameters, no_log values, None) or (None, no_log values, the message the module would fail with)."""
+    validation = ArgumentSpecValidator(spec).validate(dict(params))
+    no_log_values = getattr(validation, "_no_log_values", set())
+    errors = validation.errors.errors
+    if errors:
+        msg = validation.errors.msg
+        if isinstance(errors[0], UnsupportedError):
+            msg = "Unsupported parameters for (fleetops.prometheus_agent.%s) module: %s" % (module, msg)
+        return None, no_log_values, msg
+    return validation.validated_parameters, no_log_values, None
+
+
+def run_part(module, params, check_mode):
+    """(the runner's result, None) or (None, why it stopped): a refused argument or an error is data, never a raise."""
+    try:
+        return runners.run_module(module, params, check_mode=check_mode), None
+    except FleetopsError as exc:  # also MissingLibrary: this host's kind of target needs a library the controller lacks
+        return None, "%s: %s" % (module, to_native(exc))
+    except Exception as exc:  # pylint: disable=broad-except
+        return None, "%s failed: %s (%s)" % (module, to_native(exc), traceback.format_exc(limit=3).splitlines()[-1])
+
+
+def without_omit(options, omit):
+    """``options`` without the values that are the omit placeholder (ansible-core before 2.19 leaves them in)."""
+    return dict((key, value) for key, value in options.items() if omit is None or value != omit)
+
+
+def first_reading_time(audit):
+    """The time of the audit's remote-write reading (the baseline of the second), or None."""
+    try:
+        return float(audit["parts"]["remote_write_stats"]["snapshot"]["time"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+class HostGathering(object):
+    """One host's options, its two readings and the values to scrub from them."""
+
+    def __init__(self, name):
+        self.name = name
+        self.params = None
+        self.no_log_values = set()
+        self.audit = None
+        self.second = None
+        self.errors = []
+
+    def run_audit(self, check_mode):
+        self.audit, error = run_part("agent_audit", self.params, check_mode)
+        if error:
+            self.errors.append(error)
+
+    def needs_second_reading(self, min_window):
+        """True when the audit's remote-write window (since the fleet history's baseline) is shorter than ``min_window``."""
+        try:
+            window = float(((self.audit.get("parts") or {}).get("remote_write_stats") or {}).get("window_seconds") or 0)
+        except (TypeError, ValueError):
+            window = 0.0
+        return window < min_window
+
+    def run_second_reading(self, check_mode):
+        snapshot = ((self.audit.get("parts") or {}).get("remote_write_stats") or {}).get("snapshot")
+        options = dict((key, value) for key, value in self.params.items() if key in RW_KEYS)
+        if snapshot is not None:
+            options["baseline"] = snapshot
+        params, no_log_values, error = validated("remote_write_stats", RW_SPEC, options)
+        self.no_log_values |= no_log_values
+        if error is None:
+            self.second, error = run_part("remote_write_stats", params, check_mode)
+        if error:
+            self.errors.append(error)
+
+    def entry(self):
+        found = {"errors": self.errors}
+        if self.audit is not None:
+            found["agent_audit"] = self.audit
+        if self.second is not None:
+            found["remote_write_stats"] = self.second
+        # what AnsibleModule.exit_json does: no value of a no_log option of this host anywhere in its results
+        return remove_values(found, self.no_log_values) if self.no_log_values else found
+
+
+class ActionModule(ActionBase):
+    """Gather the daily figures of every host of the play's batch; the results by host."""
+
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        _validation, args = self.validate_argument_spec(argument_spec=argument_spec())
+        if args["workers"] < 1:
+            return dict(result, failed=True, msg="workers must be at least 1, got %s" % args["workers"])
+        if args["rw_min_window"] < 0:
+            return dict(result, failed=True, msg="rw_min_window must not be negative, got %s" % args["rw_min_window"])
+        names = list(task_vars.get("ansible_play_batch") or [task_vars.get("inventory_hostname")])
+        check_mode = bool(self._task.check_mode)
+        start = time.time()
+        seconds = {}
+        hosts = [HostGathering(name) for name in names]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(args["workers"], len(hosts)) or 1,
+                                                   thread_name_prefix="fleet_gather") as pool:
+            # the options of one host after the other, each host read as soon as they are known
+            running = []
+            templating = 0.0
+            for host in hosts:
+                began = time.time()
+                self._prepare(host, args, task_vars)
+                templating += time.time() - began
+                if host.params is not None:
+                    running.append(pool.submit(host.run_audit, check_mode))
+            seconds["options"] = round(templating, 3)
+            concurrent.futures.wait(running)
+            seconds["audit"] = round(time.time() - start, 3)
+
+            # one wait for the whole play: what remains of the window after the latest first reading
+            audited = [host for host in hosts if host.audit is not None and host.needs_second_reading(args["rw_min_window"])]
+            times = [t for t in (first_reading_time(host.audit) for host in audited) if t is not None]
+            waited = max(0.0, args["rw_min_window"] - (time.time() - max(times))) if times else 0.0
+            if waited:
+                time.sleep(waited)
+            seconds["wait"] = round(waited, 3)
+
+            began = time.time()
+            concurrent.futures.wait([pool.submit(host.run_second_reading, check_mode) for host in audited])
+            seconds["second_reading"] = round(time.time() - began, 3)
+
+        statuses = {}
+        for host in hosts:
+            status = host.audit.get("status", "unknown") if host.audit is not None else "error"
+            statuses[status] = statuses.get(status, 0) + 1
+        seconds["total"] = round(time.time() - start, 3)
+        result.update(changed=False, results=dict((host.name, host.entry()) for host in hosts), hosts=len(hosts),
+                      statuses=statuses, waited=round(waited, 3), seconds=seconds)
+        return result
+
+    def _prepare(self, host, args, task_vars):
+        """Set ``host.params`` (the validated agent_audit options of that host) or ``host.errors``."""
+        try:
+            host_vars = self._vars_of(host.name, task_vars)
+            templar = self._templar.copy_with_new_env(available_variables=host_vars)
+            connection = templar.template(host_vars["ansible_connection"]) if "ansible_connection" in host_vars \
+                else self._play_context.connection
+            if connection not in LOCAL_CONNECTIONS:
+                host.errors.append("fleet_gather=fleet reads every cluster from the controller, and %s has ansible_connection %s: "
+                                   "use fleet_gather=host for it" % (host.name, connection))
+                return
+            options = {}
+            for kind, var in (("connection", args["connection_var"]), ("audit", args.get("options_var"))):
+                if not var:
+                    continue
+                if var not in host_vars:
+                    host.errors.append("the %s options variable %s is not defined for %s" % (kind, var, host.name))
+                    return
+                value = templar.template(host_vars[var])
+                if not isinstance(value, dict):
+                    host.errors.append("the %s options variable %s of %s is not a dict" % (kind, var, host.name))
+                    return
+                options.update(without_omit(value, task_vars.get("omit")))
+        except Exception as exc:  # pylint: disable=broad-except
+            # an undefined variable, a template that fails: this host's error, not the play's
+            host.errors.append("the options of %s: %s" % (host.name, to_native(exc)))
+            return
+        host.params, host.no_log_values, error = validated("agent_audit", AUDIT_SPEC, options)
+        if error:
+            host.errors.append("agent_audit: %s" % error)
+
+    def _vars_of(self, name, task_vars):
+        """The variables this task sees on host ``name`` (what the strategy would give its worker)."""
+        manager = self._task.get_variable_manager()
+        host = manager._inventory.get_host(name)  # pylint: disable=protected-access
+        return manager.get_vars(play=self._task.get_play(), host=host, task=self._task, include_hostvars=True,
+                                _hosts=task_vars.get("ansible_play_hosts"), _hosts_all=task_vars.get("ansible_play_hosts_all"))
