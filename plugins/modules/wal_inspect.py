@@ -171,6 +171,44 @@ pod:
   returned: in pod mode, when the target names its pod
   type: str
   sample: monitoring/prom-agent-lab-1-0
+pods:
+  description:
+    - In pod mode without O(pod), the WAL of every pod of the selector (shards, replicas, a DaemonSet's pods), read one
+      after the other. C(checks) is then their roll-up (each check the worst of its pods, its message naming the pods
+      that are not ok), C(wal) and C(volume) are those of the first worst pod, and C(pod) names it.
+  returned: in pod mode when O(pod) is not given
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The pod's name.
+      type: str
+    shard:
+      description: The pod's C(operator.prometheus.io/shard) label (null without one).
+      type: str
+    status:
+      description: The worst status of this pod's checks.
+      type: str
+    reason:
+      description: Why this pod's WAL could not be read (null when it was).
+      type: str
+    wal:
+      description: This pod's WAL figures, as C(wal).
+      type: dict
+    volume:
+      description: This pod's volume, as C(volume).
+      type: dict
+    checks:
+      description: This pod's own checks.
+      type: list
+      elements: dict
+  sample: [{"name": "prom-agent-lab-1-0", "shard": "0", "status": "ok", "reason": null, "wal": {"total_bytes": 2097152},
+            "volume": null, "checks": []}]
+pod_count:
+  description: How many pods were read (the length of C(pods)).
+  returned: in pod mode when O(pod) is not given
+  type: int
+  sample: 4
 checks:
   description: The checks C(WAL-SIZE), C(WAL-HEALTH), C(PVC) and C(WAL-ROTATION).
   returned: always
