@@ -45,7 +45,8 @@ options:
     type: float
     default: 0
 notes:
-  - Thresholds (I(thresholds)) used here are C(restarts_warning), C(restarts_critical), C(memory_warning) (bytes),
+  - Thresholds (I(thresholds)) used here are C(pod_events_recent_seconds), C(restarts_warning), C(restarts_critical),
+    C(memory_warning) (bytes),
     C(memory_critical_ratio) (of the container limit) and C(ingest_critical) (samples per second).
 '''
 
@@ -189,6 +190,27 @@ wal:
   type: dict
   sample: {counters: {writes_failed_total: 17, truncations_failed_total: 0}, increase: {writes_failed_total: 17,
            truncations_failed_total: 0}, basis: since the agent started, window_seconds: 3600.0}
+events:
+  description: >-
+    The Warning events of the agent's pods (their current uid: a replaced pod's are left out) and of their StatefulSet or
+    DaemonSet within the last 24 h, as C(kubectl describe) shows them, one entry per object and reason (counts added),
+    newest first: C(reason), C(count), C(last_time), C(age_seconds), C(kind), C(object), C(message) (secrets scrubbed).
+    Read with one LIST of the namespace's events (C(fieldSelector=type=Warning)). POD names the first three
+    (C(events: BackOff x12 on prom-agent-lab-1-0 (last 3 min ago))); FailedScheduling, FailedMount, BackOff, Unhealthy,
+    Evicted, OOMKilling or FailedCreate last seen within C(pod_events_recent_seconds) (15 min) make it at least a warning.
+  returned: Kubernetes (C(null) when the events could not be read, see C(events_error))
+  type: list
+  elements: dict
+  sample:
+    - {reason: BackOff, count: 12, last_time: '2026-12-04T18:39:14Z', age_seconds: 180, kind: Pod, object: prom-agent-lab-1-0,
+       message: Back-off restarting failed container prometheus in pod prom-agent-lab-1-0_monitoring(af4c...)}
+events_error:
+  description: >-
+    Why the events were not read (a 403 of RBAC, an API error); the audit goes on without them and POD's message
+    omits them.
+  returned: when the events list was refused or failed
+  type: str
+  sample: "events not readable (403 Forbidden: this user may not list events in monitoring)"
 snapshot:
   description: The counters with their time; pass it as I(baseline) to a later call.
   returned: when the cluster or agent was reached

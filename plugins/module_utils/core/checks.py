@@ -77,6 +77,10 @@ class Threshold(object):
 # monthly). HEALTH, CONFIG, TARGETS, LOGS, RULES and BACKUP have no numeric threshold.
 THRESHOLDS = (
     # daily
+    Threshold('pod_events_recent_seconds', 'POD', 900, 'seconds',
+              'a Warning event of the agent\'s pods or StatefulSet/DaemonSet that matters (FailedScheduling, FailedMount, BackOff, '
+              'Unhealthy, Evicted, OOMKilling, FailedCreate) last seen this recently makes POD at least a warning; older ones of '
+              'the 24 h window are named in the message only', above=False, inclusive=True),
     Threshold('restarts_warning', 'RESTARTS', 0, 'count', 'container restarts in the last 24 h: a warning above this'),
     Threshold('restarts_critical', 'RESTARTS', 3, 'count', 'container restarts in the last 24 h: critical above this'),
     Threshold('rw_success_warning', 'RW-SUCCESS', 0.995, 'ratio',

@@ -8,7 +8,8 @@ Standard library only. ``summarise(items, now, window_seconds, objects=None)`` t
 ``lastTimestamp``, ``source``) or events.k8s.io/v1 (``regarding``, ``series.count`` /
 ``deprecatedCount``, ``series.lastObservedTime`` / ``eventTime``, ``reportingController``), keeps
 the ``Warning`` ones whose last time lies within the window (and, given ``objects``, that name one
-of those objects), merges the events of one reason on one object (their counts added, the latest
+of those objects; ``objects`` a dict of name to uid also leaves out the events of an earlier object
+of the same name, as ``kubectl describe`` does), merges the events of one reason on one object (their counts added, the latest
 time kept) and returns them newest first: ``reason``, ``count``, ``last_time`` (RFC 3339),
 ``age_seconds``, ``kind``, ``object``, ``message`` (scrubbed).
 
@@ -50,7 +51,7 @@ def _fields(item):
     if last is None:
         last = _time((item.get('metadata') or {}).get('creationTimestamp'))
     message = item.get('message') or item.get('note') or ''
-    return (regarding.get('kind') or '', regarding.get('name') or '', item.get('reason') or 'Unknown',
+    return (regarding.get('kind') or '', regarding.get('name') or '', regarding.get('uid') or '', item.get('reason') or 'Unknown',
             int(count), last, message)
 
 
@@ -60,9 +61,11 @@ def summarise(items, now, window_seconds=DEFAULT_WINDOW_SECONDS, objects=None, s
     for item in items or ():
         if (item or {}).get('type') != 'Warning':
             continue
-        kind, name, reason, count, last, message = _fields(item)
+        kind, name, uid, reason, count, last, message = _fields(item)
         if objects is not None and name not in objects:
             continue
+        if isinstance(objects, dict) and objects.get(name) and uid and uid != objects[name]:
+            continue    # an earlier object of the same name (a pod the StatefulSet has since replaced)
         if last is None or now - last > window_seconds:
             continue
         key = (kind, name, reason)

@@ -604,6 +604,15 @@ class KubeTarget(Target):
         query = [('labelSelector', self.label_selector)] if self.label_selector else None
         return workloads.list_items(self, base, query, what='listing pods') or []
 
+    @property
+    def secrets(self):
+        """The values no message may show (the API key, the credentials)."""
+        return [value for value in self._secrets if value]
+
+    def warning_events(self):
+        """The Warning events of the agent's namespace (one LIST; the API's camelCase JSON)."""
+        return workloads.list_warning_events(self, self.namespace)
+
     def pod_metrics(self, pod_name=None):
         """The metrics.k8s.io PodMetrics of a pod (default: the agent pod) as a dict; raises when not served."""
         return self.get_json('/apis/metrics.k8s.io/v1beta1/namespaces/%s/pods/%s' % (

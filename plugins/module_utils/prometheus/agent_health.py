@@ -27,6 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import events as kube_events
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import exposition
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.checks import make as _check
@@ -149,8 +150,74 @@ def restarts_in_day(pod, now, baseline_pods=None):
     return 0, 'no restart in the last 24 h (restartCount %d)' % pod['restarts']
 
 
-def check_pod(pods, where):
-    thr = {'warning': 'not Running or not Ready', 'critical': 'CrashLoopBackOff or no pod'}
+# Warning events that make POD at least a warning (when last seen within ``pod_events_recent_seconds``);
+# other Warning events of the agent's objects are named in the message only
+POD_EVENT_REASONS = ('FailedScheduling', 'FailedMount', 'BackOff', 'Unhealthy', 'Evicted', 'OOMKilling', 'FailedCreate')
+# events a POD message names (newest first); the rest by count
+MESSAGE_EVENTS = 3
+
+
+def event_objects(raw_pods):
+    """``{name: uid}`` of the objects whose events concern the agent: its pods (the current uid: the
+    events of a replaced pod of the same name are not this pod's) and their StatefulSet/DaemonSet."""
+    objects = {}
+    for pod in raw_pods or ():
+        meta = pod.get('metadata') or {}
+        if meta.get('name'):
+            objects[meta['name']] = meta.get('uid')
+        for ref in meta.get('ownerReferences') or ():
+            if ref.get('kind') in ('StatefulSet', 'DaemonSet') and ref.get('name'):
+                objects[ref['name']] = ref.get('uid')
+    return objects
+
+
+def read_events(target, raw_pods, now, window_seconds=kube_events.DEFAULT_WINDOW_SECONDS):
+    """(summarised Warning events of the agent's pods and controllers within the window, None) or
+    (None, why they could not be read): a refused or failed events list is no failure of the audit."""
+    try:
+        items = target.warning_events()
+    except FleetopsError as exc:
+        status = (getattr(exc, 'details', None) or {}).get('status')
+        if status == 403:
+            return None, 'events not readable (403 Forbidden: this user may not list events in %s)' % target.namespace
+        return None, 'events not read: %s' % exc
+    return kube_events.summarise(items, now, window_seconds, event_objects(raw_pods), getattr(target, 'secrets', ()) or ()), None
+
+
+def events_text(events):
+    """``events: BackOff x12 on prom-agent-x-0 (last 3 min ago); ...`` (None when there are none)."""
+    if not events:
+        return None
+    text = 'events: ' + '; '.join(kube_events.describe(e) for e in events[:MESSAGE_EVENTS])
+    if len(events) > MESSAGE_EVENTS:
+        text += '; and %d more' % (len(events) - MESSAGE_EVENTS)
+    return text
+
+
+def events_status(events, th):
+    """'warning' when an event of ``POD_EVENT_REASONS`` was last seen within ``pod_events_recent_seconds``, else 'ok'."""
+    recent = th.get('pod_events_recent_seconds', _checks.DEFAULT_THRESHOLDS['pod_events_recent_seconds'])
+    for event in events or ():
+        if event['reason'] in POD_EVENT_REASONS and event['age_seconds'] <= recent:
+            return 'warning'
+    return 'ok'
+
+
+def check_pod(pods, where, events=None, th=None):
+    """POD: the pods' phase, readiness, CrashLoopBackOff and termination; ``events`` (``kube.events``
+    summaries) are named after the pods, and one that matters and is recent makes it at least a warning."""
+    th = th or _checks.DEFAULT_THRESHOLDS
+    check = _check_pod_state(pods, where)
+    text = events_text(events)
+    if text and pods:
+        check['status'] = _checks.worst([check['status'], events_status(events, th)])
+        check['message'] = '%s; %s' % (check['message'], text)
+    return check
+
+
+def _check_pod_state(pods, where):
+    thr = {'warning': 'not Running or not Ready, or a recent Warning event (%s)' % ', '.join(POD_EVENT_REASONS),
+           'critical': 'CrashLoopBackOff or no pod'}
     if not pods:
         return _check('POD', 'critical', 0, thr, 'no agent pod found (%s): the agent is not running, or the selector/pod is wrong'
                       % where)
@@ -661,8 +728,12 @@ def gather(target, now=None, baseline=None, thresholds=None, clock=time.time, pa
     container = getattr(target, 'container', None) or 'prometheus'
     pods = []
     where = target.describe()
+    events, events_error = None, None
     if kube:
-        pods = [pod_facts(p, container, now) for p in target.pods()]   # an unreachable API raises: status unknown
+        raw_pods = target.pods()    # an unreachable API raises: status unknown
+        pods = [pod_facts(p, container, now) for p in raw_pods]
+        if raw_pods and hasattr(target, 'warning_events'):
+            events, events_error = read_events(target, raw_pods, now)
     pod = None
     agent = None
     metrics = None
@@ -719,7 +790,7 @@ def gather(target, now=None, baseline=None, thresholds=None, clock=time.time, pa
             pods[0]['health'] = read.get(pods[0]['name'])
     checks = []
     if kube:    # direct mode (url): no pod, so no POD and RESTARTS (left out, not unknown)
-        checks += [check_pod(pods, where), check_restarts(pods, th, now, baseline_pods)]
+        checks += [check_pod(pods, where, events, th), check_restarts(pods, th, now, baseline_pods)]
     checks += [
         check_health(agent, why_down, pods),
         check_memory(agent, pods, th, now),
@@ -738,6 +809,10 @@ def gather(target, now=None, baseline=None, thresholds=None, clock=time.time, pa
         'snapshot': snapshot(now, pods, agent, ingest, metrics, hits),
         'via': 'kubernetes' if kube else 'url',
     }
+    if kube:
+        result['events'] = events
+        if events_error:
+            result['events_error'] = events_error
     if why_down:
         result['agent_error'] = why_down
     if notes:

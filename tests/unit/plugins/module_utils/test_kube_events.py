@@ -50,3 +50,14 @@ def test_objects_filter_and_scrubbed_message():
     assert [s['object'] for s in summary] == ['a-0']
     assert 'hunter22' not in summary[0]['message']
     assert events.describe(summary[0]) == 'Failed x1 on a-0 (last 1 h ago)'
+
+
+def test_objects_with_uids_leave_out_an_earlier_object_of_the_same_name():
+    old = _core('BackOff', 'a-0', '2026-12-04T11:50:00Z')
+    old['involvedObject']['uid'] = 'uid-old'
+    new = _core('Unhealthy', 'a-0', '2026-12-04T11:55:00Z')
+    new['involvedObject']['uid'] = 'uid-new'
+    unknown = _core('FailedMount', 'a-0', '2026-12-04T11:56:00Z')
+    assert [s['reason'] for s in events.summarise([old, new, unknown], NOW, objects={'a-0': 'uid-new'})] == ['FailedMount', 'Unhealthy']
+    assert len(events.summarise([old, new], NOW, objects={'a-0': None})) == 2
+    assert len(events.summarise([old, new], NOW, objects=['a-0'])) == 2
