@@ -18,10 +18,18 @@ author:
 description:
   - Restarts the Prometheus agent of one cluster and verifies it came back, following the
     remediation guardrails of the collection.
-  - C(mode=graceful) patches the pod template annotation C(kubectl.kubernetes.io/restartedAt) of the
-    agent's StatefulSet (what C(kubectl rollout restart) does), waits for the new pod (a new uid) to be
-    Ready, then verifies C(/-/ready) through the pod proxy, that scrape targets are up and that remote
-    write is sending again (samples and bytes sent rising, no retries, lag under I(max_lag_seconds)).
+  - It restarts one pod, never more, the pod named by I(pod), else the least healthy pod of I(label_selector)
+    (not Ready first, then Terminating, then the most restarts).
+  - C(mode=graceful), when the pod's StatefulSet runs more than one pod (C(spec.replicas) above 1, as each
+    shard of a sharded prometheus-operator agent does) or the pod is a DaemonSet's (C(spec.mode=DaemonSet)),
+    deletes that pod alone with its own grace period (C(terminationGracePeriodSeconds)); its controller
+    recreates it (a StatefulSet's under the same name, a DaemonSet's under a new name on the same node) and
+    the other pods keep running. When the StatefulSet runs that one pod, it patches the pod template
+    annotation C(kubectl.kubernetes.io/restartedAt) (what C(kubectl rollout restart) does). When the
+    StatefulSet cannot be read, the pod is deleted alone. C(controller) in the result says which.
+  - It then waits for the new pod (a new uid) to be Ready, and verifies C(/-/ready) through the pod proxy
+    (of the new pod), that scrape targets are up and that remote write is sending again (samples and bytes
+    sent rising, no retries, lag under I(max_lag_seconds)).
   - C(mode=forced) deletes the pod with C(gracePeriodSeconds=0), but only when the pod is stuck
     Terminating past its grace period, or after a graceful restart failed (it tries the graceful
     restart first otherwise).
@@ -46,7 +54,8 @@ extends_documentation_fragment:
 options:
   mode:
     description:
-      - C(graceful) is a rollout restart of the StatefulSet; C(forced) deletes the pod with no grace
+      - C(graceful) deletes the pod with its grace period (a pod of a StatefulSet of several pods, or of a
+        DaemonSet), or is a rollout restart of its StatefulSet of one pod; C(forced) deletes the pod with no grace
         period (only for a pod stuck Terminating, or after the graceful restart failed).
     type: str
     choices: [graceful, forced]
@@ -64,7 +73,9 @@ options:
     choices: [manual, unhealthy, crashloop, stuck_ingest, memory, stuck_terminating, wal_corruption]
     default: manual
   statefulset:
-    description: The agent's StatefulSet. Default is the owner of the agent pod.
+    description:
+      - The agent's StatefulSet. Default is the owner of the agent pod (a StatefulSet or a DaemonSet), else the
+        StatefulSet its name says (C(prom-agent-x-0) -> C(prom-agent-x)).
     type: str
   force:
     description:
@@ -178,6 +189,12 @@ EXAMPLES = r'''
     reason: unhealthy
   register: restart
 
+- name: Restart one pod of a sharded agent (2 shards x 2 replicas); the other three are left alone
+  fleetops.prometheus_agent.agent_restart:
+    context: "{{ kube_context }}"
+    pod: prom-agent-k8s-shard-1-1
+    reason: crashloop
+
 - name: A pod stuck Terminating past its grace period
   fleetops.prometheus_agent.agent_restart:
     context: "{{ kube_context }}"
@@ -232,11 +249,23 @@ before:
   sample: {"name": "prom-agent-lab-1-0", "uid": "6c1f...", "ready": true, "restarts": 0, "phase": "Running",
            "health": {"healthy": true, "ready": true, "error": null}}
 after:
-  description: The pod after the restart (a new uid) and its health.
+  description: The pod after the restart (a new uid; of a DaemonSet, also a new name) and its health.
   returned: when a restart was done
   type: dict
   sample: {"name": "prom-agent-lab-1-0", "uid": "9a2e...", "ready": true, "restarts": 0,
            "health": {"healthy": true, "ready": true, "error": null}}
+controller:
+  description:
+    - The pod's StatefulSet or DaemonSet, how many pods it runs (null when it could not be read), and how a
+      graceful restart acts on the pod (C(pod deletion), or C(rollout restart) for a StatefulSet of one pod).
+  returned: for the agent target, when a pod was found
+  type: dict
+  sample: {"kind": "StatefulSet", "name": "prom-agent-lab-1-shard-1", "pods": 2, "restart": "pod deletion"}
+statefulset:
+  description: The pod's StatefulSet (not returned for a DaemonSet's pod).
+  returned: for the agent target, when the pod is a StatefulSet's
+  type: str
+  sample: prom-agent-lab-1-shard-1
 guard:
   description: The remote-write state read before acting and the decision.
   returned: for the agent target
