@@ -197,7 +197,8 @@ events:
     newest first: C(reason), C(count), C(last_time), C(age_seconds), C(kind), C(object), C(message) (secrets scrubbed).
     Read with one LIST of the namespace's events (C(fieldSelector=type=Warning)). POD names the first three
     (C(events: BackOff x12 on prom-agent-lab-1-0 (last 3 min ago))); FailedScheduling, FailedMount, BackOff, Unhealthy,
-    Evicted, OOMKilling or FailedCreate last seen within C(pod_events_recent_seconds) (15 min) make it at least a warning.
+    Evicted, OOMKilling or FailedCreate (Unhealthy counted 3 times) last seen within C(pod_events_recent_seconds) (15 min) make it at
+    least a warning.
   returned: Kubernetes (C(null) when the events could not be read, see C(events_error))
   type: list
   elements: dict

@@ -153,6 +153,9 @@ def restarts_in_day(pod, now, baseline_pods=None):
 # Warning events that make POD at least a warning (when last seen within ``pod_events_recent_seconds``);
 # other Warning events of the agent's objects are named in the message only
 POD_EVENT_REASONS = ('FailedScheduling', 'FailedMount', 'BackOff', 'Unhealthy', 'Evicted', 'OOMKilling', 'FailedCreate')
+# the count from which an event of POD_EVENT_REASONS counts (1 when not listed): a readiness probe
+# fails once now and then on a busy node; three failures (the default failureThreshold) make the pod unready
+POD_EVENT_MIN_COUNT = {'Unhealthy': 3}
 # events a POD message names (newest first); the rest by count
 MESSAGE_EVENTS = 3
 
@@ -195,10 +198,12 @@ def events_text(events):
 
 
 def events_status(events, th):
-    """'warning' when an event of ``POD_EVENT_REASONS`` was last seen within ``pod_events_recent_seconds``, else 'ok'."""
+    """'warning' when an event of ``POD_EVENT_REASONS`` (counted ``POD_EVENT_MIN_COUNT`` times) was last seen within
+    ``pod_events_recent_seconds``, else 'ok'."""
     recent = th.get('pod_events_recent_seconds', _checks.DEFAULT_THRESHOLDS['pod_events_recent_seconds'])
     for event in events or ():
-        if event['reason'] in POD_EVENT_REASONS and event['age_seconds'] <= recent:
+        if (event['reason'] in POD_EVENT_REASONS and event['age_seconds'] <= recent
+                and event['count'] >= POD_EVENT_MIN_COUNT.get(event['reason'], 1)):
             return 'warning'
     return 'ok'
 

@@ -16,8 +16,9 @@ and records what a kubelet would record for the change it sees since the last re
   ``OOMKilling`` on the node (kernel-monitor, as node-problem-detector records it);
 - ``waiting``/``CrashLoopBackOff``: Warning ``BackOff`` "Back-off restarting failed container
   prometheus in pod NAME_NAMESPACE(UID)", once per back-off (its count grows with the restarts);
-- a running container that was Ready and is not (its start unchanged): Warning ``Unhealthy``
-  "Readiness probe failed: ...", once per probe period while it stays unready;
+- a running container that was Ready and has not been for a probe period (its start unchanged):
+  Warning ``Unhealthy`` "Readiness probe failed: ...", once per probe period while it stays unready
+  (a single slow answer of a busy lab is no event);
 - a deletion (deletionTimestamp): ``Killing`` "Stopping container prometheus" for each container.
 
 A pod created by a client (no node runs it) gets Warning ``FailedScheduling`` (``scheduling_failed``).
@@ -116,7 +117,7 @@ class EventRecorder:
         now = time.time()
         current = {"uid": uid, "restarts": int(main.get("restartCount", 0)), "started": (running or {}).get("startedAt"),
                    "ready": bool(main.get("ready")), "backoff": waiting.get("reason") == "CrashLoopBackOff",
-                   "deleting": bool(meta.get("deletionTimestamp")), "last_unhealthy": 0.0, "was_ready": False}
+                   "deleting": bool(meta.get("deletionTimestamp")), "last_unhealthy": 0.0, "was_ready": False, "unready_since": None}
         with self.lock:
             before = self.seen.get(id(work))
             if before is not None and before["uid"] == uid:
@@ -124,6 +125,8 @@ class EventRecorder:
                 if current["started"] != before["started"]:
                     current["was_ready"] = False
                 current["last_unhealthy"] = before["last_unhealthy"]
+                if not current["ready"] and current["started"] == before["started"]:
+                    current["unready_since"] = before["unready_since"] or now
             self.seen[id(work)] = current
         ref = involved(pod)
 
@@ -156,6 +159,7 @@ class EventRecorder:
                 self.record(namespace, container_ref(main_name), "Warning", "BackOff",
                             "Back-off restarting failed container %s in pod %s_%s(%s)" % (main_name, name, namespace, uid), KUBELET, node, now)
             if (running and current["was_ready"] and not current["ready"] and not current["deleting"]
+                    and now - (current["unready_since"] or now) >= PROBE_PERIOD_SECONDS
                     and now - current["last_unhealthy"] >= PROBE_PERIOD_SECONDS):
                 current["last_unhealthy"] = now
                 self.record(namespace, container_ref(main_name), "Warning", "Unhealthy",

@@ -56,7 +56,7 @@ def test_backoff_on_a_pod_is_named_in_pod_and_makes_it_a_warning():
 def test_one_events_list_for_many_pods_and_the_statefulset_counts():
     pods = [_owned(make_pod(name="prom-agent-lab-1-%d" % i, uid="uid-%d" % i)) for i in range(4)]
     events = [_event("FailedCreate", "prom-agent-lab-1", 60, uid="sts-uid", kind="StatefulSet"),
-              _event("Unhealthy", "prom-agent-lab-1-3", 30, uid="uid-3"),
+              _event("Unhealthy", "prom-agent-lab-1-3", 30, count=4, uid="uid-3"),
               _event("BackOff", "someone-else-0", 10, uid="x")]
     target = EventsTarget(pods=pods, events=events)
     result = ah.gather(target, now=NOW)
@@ -135,3 +135,11 @@ def test_no_events_are_read_without_pods():
 def test_event_objects_are_the_pods_and_their_controllers():
     pods = [_owned(make_pod(name="a-0", uid="u0"), "a"), make_pod(name="b-0", uid="u1")]
     assert ah.event_objects(pods) == {"a-0": "u0", "a": "sts-uid", "b-0": "u1"}
+
+
+def test_one_failed_readiness_probe_is_named_but_three_make_a_warning():
+    once = [_event("Unhealthy", "prom-agent-lab-1-0", 30, count=2)]
+    pod = by_id(ah.gather(EventsTarget(pods=[make_pod()], events=once), now=NOW))["POD"]
+    assert pod["status"] == "ok" and "Unhealthy x2 on prom-agent-lab-1-0" in pod["message"], pod
+    thrice = [_event("Unhealthy", "prom-agent-lab-1-0", 30, count=3)]
+    assert by_id(ah.gather(EventsTarget(pods=[make_pod()], events=thrice), now=NOW))["POD"]["status"] == "warning"
