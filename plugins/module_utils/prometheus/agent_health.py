@@ -721,8 +721,10 @@ def read_pod_metrics(target, pod_name):
         return None
 
 
-def gather(target, now=None, baseline=None, thresholds=None, clock=time.time, page=None):
+def gather(target, now=None, baseline=None, thresholds=None, clock=time.time, page=None, read_events_too=True):
     """The result of ``agent_status`` for one target (no ``changed``).
+
+    ``read_events_too``: False for a reading that is only a baseline (the events are read once a run).
 
     ``page``: a function returning the ``exposition.MetricsPage`` of this reading (one another part
     of an audit may already have read); without it the page is read here.
@@ -737,7 +739,7 @@ def gather(target, now=None, baseline=None, thresholds=None, clock=time.time, pa
     if kube:
         raw_pods = target.pods()    # an unreachable API raises: status unknown
         pods = [pod_facts(p, container, now) for p in raw_pods]
-        if raw_pods and hasattr(target, 'warning_events'):
+        if raw_pods and read_events_too and hasattr(target, 'warning_events'):
             events, events_error = read_events(target, raw_pods, now)
     pod = None
     agent = None

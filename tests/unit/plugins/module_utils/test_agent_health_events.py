@@ -143,3 +143,9 @@ def test_one_failed_readiness_probe_is_named_but_three_make_a_warning():
     assert pod["status"] == "ok" and "Unhealthy x2 on prom-agent-lab-1-0" in pod["message"], pod
     thrice = [_event("Unhealthy", "prom-agent-lab-1-0", 30, count=3)]
     assert by_id(ah.gather(EventsTarget(pods=[make_pod()], events=thrice), now=NOW))["POD"]["status"] == "warning"
+
+
+def test_a_baseline_reading_reads_no_events():
+    target = EventsTarget(pods=[make_pod()], events=[_event("BackOff", "prom-agent-lab-1-0", 60)])
+    result = ah.gather(target, now=NOW, read_events_too=False)
+    assert target.event_reads == 0 and result["events"] is None and "events" not in by_id(result)["POD"]["message"]
