@@ -214,6 +214,9 @@ def run_remote_write_stats(params, target=None, check_mode=False, page=None, dea
         result['agent'] = 'the agent'
         return rw.unknown_result(result, str(problem))
     result['agent'] = target.describe()
+    pods = _several_pods(params, target)
+    if pods:
+        return _pods_stats(params, target, pods, result, th, baseline, page, deadline)
     try:
         reading = rw.read_target(target, page=page() if page is not None else None)
         if (params.get('interval') or 0) > 0 and baseline is None:
@@ -225,7 +228,45 @@ def run_remote_write_stats(params, target=None, check_mode=False, page=None, dea
     except FleetopsError as exc:
         return rw.unknown_result(result, str(exc))
     result['agent'] = target.describe()
-    return rw.stats_result(result, reading, th, baseline)
+    return rw.stats_result(result, reading, th, rw.one_pod_baseline(baseline, getattr(target, 'pod_name', None)))
+
+
+def _several_pods(params, target):
+    """The pods of the agent's selector when it has several (each is read), else None (one reading:
+    ``pod`` given, an agent by ``url``, one pod, or pods that cannot be listed: that reading says why)."""
+    if params.get('pod') or params.get('url') or callable(target) or not hasattr(target, 'for_pod'):
+        return None
+    try:
+        pods = target.pods()
+    except FleetopsError:
+        return None
+    return pods if len(pods) > 1 else None
+
+
+def _pods_stats(params, target, pods, result, th, baseline, page, deadline):
+    """remote_write_stats of every pod of an agent (shards, replicas, DaemonSet): each pod's /metrics
+    through its own pod proxy under the run's deadline, the pod whose page ``page`` reads (agent_audit's,
+    shared with agent_status) from that page."""
+    order = [((p.get('metadata') or {}).get('name'), ((p.get('metadata') or {}).get('labels') or {}).get(
+        agent_health.SHARD_LABEL)) for p in pods]
+    names = [name for name, _shard in order if name]
+    known = {}
+    if page is not None:
+        try:
+            shared = page()
+            known[target.pod_name] = (rw.read_target(target, page=shared), None)
+        except MissingLibrary:
+            raise
+        except FleetopsError:
+            pass        # that pod is read again on its own, and says why
+    readings = rw.read_pods(target, names, known=known)
+    if (params.get('interval') or 0) > 0 and baseline is None:
+        baseline = rw.pods_reading(dict((n, r) for n, (r, _e) in readings.items() if r is not None))
+        deadline.pause(params['interval'])
+        readings = rw.read_pods(target, names)
+    result['agent'] = 'cluster %s pods %s/(%s): %d pods' % (
+        getattr(target, 'cluster', '?'), target.namespace, getattr(target, 'label_selector', None), len(names))
+    return rw.pods_stats_result(result, [(n, s) for n, s in order if n], readings, th, baseline)
 
 
 # ----------------------------------------------------------------------------- wal_inspect

@@ -233,6 +233,37 @@ def make(cid, status, value, threshold, message):
     return Check(cid, status, value, threshold, message).as_dict()
 
 
+ROLLUP_PODS_IN_FULL = 5     # bad pods whose own message a roll-up quotes; the others by name
+ROLLUP_NAMES = 10           # names listed after those, then the count
+
+
+def rollup_pods(entries):
+    """The checks of an agent of several pods from per-pod ``entries`` (each with ``name`` and
+    ``checks``, the same ids in the same order): each check the worst of its pods; its message names
+    the pods that are not ok with their own message (``1 of 4 pods: NAME: ...``; past
+    ROLLUP_PODS_IN_FULL the others by name, then their count), or says how many pods are ok
+    (``... (4 pods)``); its value is the first worst pod's."""
+    rolled = []
+    for index, first in enumerate(entries[0]['checks']):
+        per_pod = [(e['name'], e['checks'][index]) for e in entries if len(e['checks']) > index]
+        bad = [(name, c) for name, c in per_pod if c['status'] != OK]
+        status = worst(c['status'] for _n, c in per_pod)
+        if bad:
+            found = ['%s: %s' % (name, c['message']) for name, c in bad[:ROLLUP_PODS_IN_FULL]]
+            message = '%d of %d pods: %s' % (len(bad), len(per_pod), '; '.join(found))
+            rest = [name for name, _c in bad[ROLLUP_PODS_IN_FULL:]]
+            if rest:
+                shown = ', '.join(rest[:ROLLUP_NAMES]) + (
+                    ' (and %d more)' % (len(rest) - ROLLUP_NAMES) if len(rest) > ROLLUP_NAMES else '')
+                message += '; and %d more: %s' % (len(rest), shown)
+            value = [c for _n, c in bad if c['status'] == status][0]['value']
+        else:
+            message = '%s (%d pods)' % (first['message'], len(per_pod))
+            value = first['value']
+        rolled.append(make(first['id'], status, value, first.get('threshold'), message))
+    return rolled
+
+
 def level(value, warning=None, critical=None, above=True, inclusive=False):
     """``ok``/``warning``/``critical`` of a number against its thresholds, ``unknown`` when None.
 

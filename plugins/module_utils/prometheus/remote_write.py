@@ -37,10 +37,11 @@ import json
 import math
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import exposition
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, MissingLibrary
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import number, span_text, whole
 
 PREFIX = 'prometheus_remote_storage_'
@@ -231,8 +232,13 @@ def as_reading(baseline):
             raise ValueError('baseline is not a snapshot (not JSON)')
     if not isinstance(baseline, dict):
         raise ValueError('baseline must be the snapshot of an earlier remote_write_stats call (a dict)')
-    if 'queues' not in baseline and isinstance(baseline.get('snapshot'), dict):
+    if 'queues' not in baseline and 'pods' not in baseline and isinstance(baseline.get('snapshot'), dict):
         baseline = baseline['snapshot']
+    if isinstance(baseline.get('pods'), dict) and number(baseline.get('time')) is not None:
+        for name, one in baseline['pods'].items():      # an agent of several pods: a reading per pod
+            if not isinstance(one, dict) or not isinstance(one.get('queues'), dict) or number(one.get('time')) is None:
+                raise ValueError('baseline: the reading of pod %s has no time and queues' % name)
+        return baseline
     if not isinstance(baseline.get('queues'), dict) or number(baseline.get('time')) is None:
         raise ValueError('baseline must be the snapshot of an earlier remote_write_stats call (with time and queues)')
     return baseline
@@ -826,4 +832,117 @@ def stats_result(result, reading, th, baseline=None, empty_reason=None):
     found = rw_checks(queues, th)
     result.update(queues=queues, window_seconds=None if window is None else round(window, 3), snapshot=reading,
                   checks=found, status=_checks.result_status(found))
+    return result
+
+
+# ------------------------------------------------------------------ an agent of several pods
+
+PODS_AT_ONCE = 4        # pods whose /metrics are read at the same time
+TOTAL_RATES = ('samples_per_second', 'attempted_per_second', 'failed_per_second', 'retried_per_second',
+               'dropped_per_second', 'dropped_error_per_second', 'bytes_per_second', 'enqueue_retries_per_second')
+ONE_POD_BASELINE = ('the baseline is of one pod (taken before every pod was read): no rates until the next reading; '
+                    'pass baseline (this snapshot) or interval')
+
+
+def pods_reading(readings):
+    """The reading (and snapshot) of an agent of several pods: ``pods`` {name: that pod's own
+    reading, as ``read_queues`` makes it} (the pods that could be read), ``time`` the newest. Each
+    pod keeps its own time, start time, WAL segments and queues: its rates, restarts and lag are its
+    own."""
+    times = [r['time'] for r in readings.values()]
+    return {'version': SNAPSHOT_VERSION, 'time': max(times) if times else None, 'source': 'metrics',
+            'pods': dict(readings)}
+
+
+def read_pods(target, names, clock=None, known=None, workers=PODS_AT_ONCE):
+    """{name: (reading, None) or (None, why not)} of every pod of ``names``, each read through
+    ``target.for_pod(name)`` (the same client and deadline), ``workers`` at a time; ``known``: the
+    pods already read ({name: (reading, error)}), kept as they are."""
+    found = dict(known or {})
+    todo = [name for name in names if name not in found]
+
+    def one(name):
+        try:
+            return read_target(target.for_pod(name), clock), None
+        except FleetopsError as exc:
+            if isinstance(exc, MissingLibrary):
+                raise
+            return None, str(exc)
+    if todo:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo)))) as pool:
+            found.update(zip(todo, pool.map(one, todo)))
+    return found
+
+
+def _pod_baseline(baseline, name):
+    """(the baseline reading of pod ``name`` or None, why there is none)."""
+    if baseline is None:
+        return None, NO_BASELINE
+    if baseline.get('source') == 'query':
+        return None, 'the baseline is a query-API reading: no rates until the next reading'
+    pods = baseline.get('pods')
+    if not isinstance(pods, dict):
+        return None, ONE_POD_BASELINE
+    if name not in pods:
+        return None, 'the pod was not in the baseline (new, or unreadable then): no rates until the next reading'
+    return pods[name], None
+
+
+def one_pod_baseline(baseline, name):
+    """The baseline of a reading of one pod ``name``: ``baseline`` itself, or the reading of that pod
+    in a baseline of several pods (None when it has none: an agent scaled down to one pod, or
+    ``pod`` given, keeps the rates of that pod)."""
+    if baseline is None or not isinstance(baseline.get('pods'), dict):
+        return baseline
+    return baseline['pods'].get(name)
+
+
+def queue_totals(queues):
+    """The figures of ``queues`` (of every pod) added up: each rate summed over the queues that have
+    it (None when none has), pending samples summed, the worst lag, the success ratio of the samples
+    summed over the window."""
+    totals = {'queues': len(queues)}
+    for key in TOTAL_RATES:
+        found = [q[key] for q in queues if q.get(key) is not None]
+        totals[key] = _round(sum(found)) if found else None
+    pending = [q['pending_samples'] for q in queues if q.get('pending_samples') is not None]
+    totals['pending_samples'] = sum(pending) if pending else None
+    lags = [q['lag_seconds'] for q in queues if q.get('lag_seconds') is not None]
+    totals['lag_seconds'] = max(lags) if lags else None
+    windows = [q['window'] for q in queues if q.get('window')]
+    delivered = sum(w.get('delivered') or 0 for w in windows) if windows else None
+    totals['success_ratio'] = _round(success_ratio(
+        delivered, sum(w.get('failed') or 0 for w in windows), sum(w.get('retried') or 0 for w in windows))) \
+        if windows else None
+    return totals
+
+
+def pods_stats_result(result, pods, readings, th, baseline=None):
+    """``result`` (a dict) completed for an agent of several pods: ``pods`` [(name, shard)] in
+    order, ``readings`` {name: (reading, error)} (``read_pods``). Each pod's queues against the
+    same pod's baseline reading, each pod's RW-* checks, rolled up (``core.checks.rollup_pods``:
+    the worst pod named, ``(4 pods)`` when all are ok); ``queues`` every pod's (with ``pod``),
+    ``totals`` their sum, ``pods`` one entry per pod, ``snapshot`` the per-pod reading."""
+    entries, queues, windows = [], [], []
+    for name, shard in pods:
+        reading, error = readings.get(name) or (None, 'the pod was not read')
+        entry = {'name': name, 'shard': shard}
+        if reading is None:
+            entry.update(status='unknown', reason=error, queues=0, samples_per_second=None,
+                         checks=unknown_checks('the pod\'s /metrics could not be read: %s' % error))
+        else:
+            base, why = _pod_baseline(baseline, name)
+            figures, window = queue_figures(reading, base)
+            if window is not None:
+                windows.append(window)
+            found = rw_checks(figures, th, why or NO_BASELINE)
+            queues.extend(dict([('pod', name)] + list(q.items())) for q in figures)
+            entry.update(status=_checks.result_status(found), reason=None, queues=len(figures),
+                         samples_per_second=queue_totals(figures)['samples_per_second'], checks=found)
+        entries.append(entry)
+    checks = _checks.rollup_pods(entries)
+    result.update(queues=queues, totals=queue_totals(queues), pods=entries, pod_count=len(entries),
+                  window_seconds=round(max(windows), 3) if windows else None,
+                  snapshot=pods_reading(dict((n, r) for n, (r, _e) in readings.items() if r is not None)),
+                  checks=checks, status=_checks.result_status(checks))
     return result

@@ -317,24 +317,8 @@ def _pod_entry(pod, one):
                 reason=one.get('reason'), wal=one.get('wal'), volume=one.get('volume'), checks=one['checks'])
 
 
-def rollup_checks(entries):
-    """The cluster's checks of per-pod ``entries`` (each with ``name`` and ``checks``): each check the
-    worst of its pods; its message names the pods that are not ok (with their own message), or says
-    how many pods are ok."""
-    rolled = []
-    for index, first in enumerate(entries[0]['checks']):
-        per_pod = [(e['name'], e['checks'][index]) for e in entries if len(e['checks']) > index]
-        bad = [(name, c) for name, c in per_pod if c['status'] != 'ok']
-        status = _checks.worst(c['status'] for _n, c in per_pod)
-        if bad:
-            found = ['%s: %s' % (name, c['message']) for name, c in bad]
-            message = '%d of %d pods: %s' % (len(bad), len(per_pod), '; '.join(found))
-            value = [c for _n, c in bad if c['status'] == status][0]['value']
-        else:
-            message = '%s (%d pods)' % (first['message'], len(per_pod))
-            value = first['value']
-        rolled.append(_checks.make(first['id'], status, value, first.get('threshold'), message))
-    return rolled
+# the cluster's checks of per-pod entries: each the worst of its pods, the bad pods named (core.checks)
+rollup_checks = _checks.rollup_pods
 
 
 def inspect_pods(params, target, pods):
