@@ -160,3 +160,20 @@ def test_crashloop_backoff_events_and_pod_names_the_pod(events_lab, kube, api):
         assert result["events"][0]["count"] >= 2 and result["events"][0]["kind"] == "Pod"
     finally:
         events_lab.heal("crashloop", CLUSTER, pod=victim)
+
+
+def test_events_refused_by_rbac_are_no_failure(events_lab, kube):
+    """A user whom RBAC refuses events (the lab's group lab:no-events, impersonated): kubectl says
+    Forbidden as the API server words it; agent_status's POD is judged without them and says why."""
+    refused = kube.kubectl(CLUSTER, "--as=auditor", "--as-group=lab:no-events", "get", "events", "-n", NS, check=False)
+    assert refused.returncode != 0 and 'User "auditor" cannot list resource "events" in API group "" in the namespace "monitoring"' in \
+        refused.stderr, refused.stderr
+    assert kube.kubectl(CLUSTER, "--as=auditor", "--as-group=lab:no-events", "get", "pods", "-n", NS).returncode == 0
+    run = run_module("agent_status", {"kubeconfig": str(events_lab.workdir / "kubeconfig"), "context": CLUSTER, "namespace": NS,
+                                      "impersonate_user": "auditor", "impersonate_groups": ["lab:no-events"]},
+                     env={"ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops", "ANSIBLE_PYTHON_INTERPRETER": sys.executable})
+    assert run.rc == 0, run.output[-3000:]
+    result = json.loads(run.stdout[run.stdout.index("{"):])
+    pod = {c["id"]: c for c in result["checks"]}["POD"]
+    assert pod["status"] != "unknown" and "events" not in pod["message"], pod
+    assert result["events"] is None and "403" in result["events_error"] and NS in result["events_error"], result.get("events_error")

@@ -6,6 +6,8 @@ Every cluster knows these users:
   only user that may impersonate;
 - ``lab-viewer``: the cluster's ``viewer_token``, group ``lab:viewers``; impersonating is refused
   with a 403 Status as the real API server words it;
+- RBAC (``authorize``): whoever is (or impersonates) a member of ``lab:no-events`` gets a 403 on
+  events, of either API group; everything else is allowed;
 - ``lab-basic``: HTTP basic auth with the cluster's ``basic_username`` / ``basic_password``;
 - the common name of a client certificate signed by the lab CA (``pki/client.crt`` and
   ``pki/client.key`` are ``lab-cert-user``, group ``lab:cert-users``), on every cluster.
@@ -101,6 +103,26 @@ def impersonation(identity, headers):
         return user, groups, status_obj(403, '%s is forbidden: User "%s" cannot impersonate resource "%s" in API group "" '
                                              "at the cluster scope" % (what[0], identity.user, what[1]), "Forbidden")
     return user, groups, None
+
+
+# RBAC of the lab: everyone may do everything except a member of NO_EVENTS_GROUP (impersonated:
+# ``impersonate_groups: [lab:no-events]``), to whom events (either API group) are forbidden
+NO_EVENTS_GROUP = "lab:no-events"
+VERBS = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete", "POST": "create"}
+
+
+def authorize(user, groups, method, res, namespace, name, watching):  # pylint: disable=too-many-arguments,too-many-positional-arguments
+    """The 403 Status of a request RBAC refuses (None when allowed), worded as the API server words it."""
+    if NO_EVENTS_GROUP not in (groups or ()) or res.name != "events":
+        return None
+    verb = VERBS.get(method, method.lower())
+    if method == "GET" and not name:
+        verb = "watch" if watching else "list"
+    elif method == "DELETE" and not name:
+        verb = "deletecollection"
+    scope = ('in the namespace "%s"' % namespace) if namespace else "at the cluster scope"
+    return status_obj(403, 'events%s is forbidden: User "%s" cannot %s resource "events" in API group "%s" %s' % (
+        (' "%s"' % name) if name else "", user, verb, res.group, scope), "Forbidden", {"kind": "events", **({"name": name} if name else {})})
 
 
 class Audit:

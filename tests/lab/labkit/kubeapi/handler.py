@@ -226,6 +226,7 @@ class Handler(BaseHTTPRequestHandler):
             if refused:
                 self.send_status(refused)
                 return
+            self.user, self.groups = (as_user, as_groups) if as_user else (identity.user, identity.groups)
             if "api-error" in faults:
                 self.send_status(status_obj(500, "Internal error occurred: etcdserver: request timed out", "InternalError",
                                             {"causes": [{"message": "etcdserver: request timed out"}]}))
@@ -293,6 +294,10 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "the server could not find the requested resource", "NotFound")
         if namespace is not None and model.store.get("namespaces", "", namespace) is None and self.command == "POST" and not sub:
             raise ApiError(404, 'namespaces "%s" not found' % namespace, "NotFound", {"name": namespace, "kind": "namespaces"})
+        refused = auth.authorize(getattr(self, "user", None), getattr(self, "groups", ()), self.command, res, namespace, name,
+                                 self.qbool("watch"))
+        if refused:
+            raise ApiError(refused["code"], refused["message"], refused["reason"], refused.get("details"))
         model.refresh()
         kind = kind_for(res)
         if sub:
