@@ -1,0 +1,101 @@
+"""Remote write of every pod (issue 15): remote_write_stats without ``pod`` on a one-cluster lab of 2
+shards x 2 replicas reads the /metrics of each of the four agents (each sends its own share to the
+receiver): four pods' queues with their own rates, totals that add up, every RW check ok saying
+"(4 pods)", a snapshot per pod taken back as the next run's baseline; one crash-looping pod is named
+in the RW checks, the three others not, and still read."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from ansible_runner_helpers import run_module  # pylint: disable=import-error
+from lab_fixtures import scraping, wait_for  # pylint: disable=import-error
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+NS = "monitoring"
+CLUSTER = "lab-1"
+PODS = ["prom-agent-lab-1-0", "prom-agent-lab-1-1", "prom-agent-lab-1-shard-1-0", "prom-agent-lab-1-shard-1-1"]
+RW_IDS = ("RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY", "RW-DROPPED")
+
+
+@pytest.fixture(scope="module", name="shards_lab")
+def fixture_shards_lab():
+    """One cluster, 2 shards x 2 replicas, every pod scraping; stopped afterwards."""
+    if shutil.which("prometheus") is None:
+        pytest.fail("prometheus is not installed: run `make test` (it apt-installs it) or tests/scripts/bootstrap.sh")
+    from labkit.client import LabClient  # pylint: disable=import-outside-toplevel,import-error
+    client = LabClient.up(tempfile.mkdtemp(prefix="fleetops-every-pod-rw-"), clusters=1, shards=2, replicas=2)
+    try:
+        wait_for(lambda: all(scraping(pod["agent_url"]) for pod in client.pods(CLUSTER)), 90, what="every agent pod scraping")
+        yield client
+    finally:
+        client.down()
+
+
+def remote_write_stats(lab, **options):
+    args = {"kubeconfig": str(lab.workdir / "kubeconfig"), "context": CLUSTER, "namespace": NS}
+    args.update(options)
+    run = run_module("remote_write_stats", args,
+                     env={"ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops", "ANSIBLE_PYTHON_INTERPRETER": sys.executable})
+    assert run.rc == 0, run.output[-3000:]
+    result = json.loads(run.stdout[run.stdout.index("{"):])
+    return result, {c["id"]: c for c in result["checks"]}
+
+
+def test_every_pod_sends_its_share_and_the_totals_add_up(shards_lab):
+    result, checks = remote_write_stats(shards_lab, interval=3)
+    assert sorted(q["pod"] for q in result["queues"]) == PODS, result["queues"]
+    assert result["pod_count"] == 4 and sorted(p["name"] for p in result["pods"]) == PODS
+    assert {p["name"]: p["shard"] for p in result["pods"]} == dict(zip(PODS, ["0", "0", "1", "1"]))
+    assert all(q["samples_per_second"] > 0 for q in result["queues"]), result["queues"]
+    totals = result["totals"]
+    assert totals["queues"] == 4
+    assert totals["samples_per_second"] == pytest.approx(sum(q["samples_per_second"] for q in result["queues"]), abs=1e-5)
+    assert totals["bytes_per_second"] == pytest.approx(sum(q["bytes_per_second"] for q in result["queues"]), abs=1e-5)
+    assert totals["pending_samples"] == sum(q["pending_samples"] for q in result["queues"])
+    for cid in RW_IDS:
+        assert checks[cid]["status"] == "ok", checks[cid]
+        assert checks[cid]["message"].endswith("(4 pods)"), checks[cid]
+    assert result["status"] == "ok"
+    # the snapshot holds each pod's own reading; given back, each pod's rates are over its own window
+    assert sorted(result["snapshot"]["pods"]) == PODS
+    again, checks = remote_write_stats(shards_lab, baseline=result["snapshot"])
+    assert again["window_seconds"] > 0 and sorted(q["pod"] for q in again["queues"]) == PODS
+    assert all(q["samples_per_second"] > 0 and not q.get("notes") for q in again["queues"]), again["queues"]
+    assert checks["RW-SUCCESS"]["status"] == "ok", checks["RW-SUCCESS"]
+    # one pod asked for: that pod alone, as before
+    one, _checks = remote_write_stats(shards_lab, pod=PODS[1], interval=2)
+    assert "pods" not in one and "totals" not in one and len(one["queues"]) == 1 and "pod" not in one["queues"][0]
+    assert PODS[1] in one["agent"] and one["queues"][0]["samples_per_second"] > 0
+
+
+def test_one_crash_looping_pod_named_the_others_read(shards_lab):
+    victim = PODS[2]
+    shards_lab.fault("crashloop", CLUSTER, pod=victim)
+    try:
+        def crash_looping():
+            out = subprocess.run(["kubectl", "--kubeconfig", str(shards_lab.workdir / "kubeconfig"), "--context", CLUSTER,
+                                  "get", "pod", "-n", NS, victim], capture_output=True, text=True, timeout=60, check=False).stdout
+            return "CrashLoopBackOff" in out
+        wait_for(crash_looping, 60, what="the victim in CrashLoopBackOff")
+        result, checks = remote_write_stats(shards_lab, interval=3)
+    finally:
+        shards_lab.heal("crashloop", CLUSTER, pod=victim)
+    for cid in RW_IDS:
+        message = checks[cid]["message"]
+        assert checks[cid]["status"] == "unknown", checks[cid]
+        assert message.startswith("1 of 4 pods: %s: the pod's /metrics could not be read" % victim), checks[cid]
+        assert not [name for name in PODS if name != victim and name in message], checks[cid]
+    per_pod = {p["name"]: p for p in result["pods"]}
+    assert per_pod[victim]["status"] == "unknown" and per_pod[victim]["reason"]
+    assert [per_pod[n]["status"] for n in PODS if n != victim] == ["ok", "ok", "ok"]
+    assert sorted(q["pod"] for q in result["queues"]) == [n for n in PODS if n != victim]
+    assert all(q["samples_per_second"] > 0 for q in result["queues"]), result["queues"]
+    wait_for(lambda: shards_lab.status()["pods"][CLUSTER][victim]["ready"], 60, what="the victim ready again")
