@@ -32,6 +32,13 @@ description:
     0) the success ratio is 0 and C(RW-RETRY) and C(RW-LAG) are C(critical), never "100% success".
   - With I(source=query) the same figures come from a central Prometheus or Thanos Query (I(query_url)) as increases over
     I(window), for the series whose I(cluster_label) is I(cluster).
+  - An agent of several pods (prometheus-operator C(shards) and C(replicas), a DaemonSet's pods) read through Kubernetes
+    without O(pod) is read pod by pod, since each pod sends its own share. The C(/metrics) of every pod of the selector is
+    read through its own pod proxy, a few at a time, under the one O(timeout). Each pod's queues are figured against the
+    same pod's reading in the I(baseline) (a restart is judged per pod) and each pod gets its own checks. C(checks) is
+    their roll-up (each check the worst of its pods, its message naming the pods that are not ok, or saying (C(4 pods))
+    when all are), C(queues) holds every pod's queues (with C(pod)), C(totals) their sum, C(pods) one entry per pod.
+    One pod, O(pod) given or an agent at I(url) give one reading, as before.
   - An unreachable cluster or agent gives C(status=unknown) with the reason, not a failed task.
 extends_documentation_fragment:
   - fleetops.prometheus_agent.connection
@@ -42,6 +49,10 @@ options:
     description:
       - The C(snapshot) returned by an earlier call for the same agent (or that whole result). Rates are computed over the
         time between that reading and this one. A counter that went down (the agent restarted) counts from zero.
+      - For an agent of several pods, the snapshot holds a reading per pod and each pod's rates are against its own; a
+        pod not in it (new since), or a snapshot of one pod (taken before every pod was read), gives no rates for that
+        pod until the next reading, saying so. Given to a reading of one pod, the snapshot of several pods is used for
+        that pod.
     type: raw
   interval:
     description:
@@ -145,17 +156,23 @@ source:
   type: str
   sample: metrics
 agent:
-  description: The agent read (cluster and pod, or URL; no secrets).
+  description: The agent read (cluster and pod, or URL; no secrets); for several pods the selector and how many pods.
   returned: always
   type: str
   sample: cluster lab-1 pod monitoring/prom-agent-lab-1-0
 window_seconds:
   description: Seconds between the baseline and this reading (or the I(window) of a query); C(null) without a baseline.
+    For several pods the longest of the pods' windows.
   returned: always
   type: float
   sample: 31.2
 checks:
-  description: The checks C(RW-SUCCESS), C(RW-RETRY), C(RW-LAG), C(RW-PENDING), C(RW-SHARDS), C(RW-LATENCY), C(RW-DROPPED).
+  description:
+    - The checks C(RW-SUCCESS), C(RW-RETRY), C(RW-LAG), C(RW-PENDING), C(RW-SHARDS), C(RW-LATENCY), C(RW-DROPPED), each
+      the worst of the queues.
+    - For several pods, each the worst of the pods, its message (C(1 of 4 pods) then each pod's name and message) naming the pods that are not ok
+      (the first five with their own message, then by name), or the first pod's message and (C(4 pods)) when all are ok;
+      its value that of the first worst pod.
   returned: always
   type: list
   elements: dict
@@ -181,11 +198,16 @@ checks:
       type: str
       sample: "1166.7 samples/s retried and no bytes sent for 30 s: the receiver is down or failing (5xx)"
 queues:
-  description: One entry per remote-write queue.
+  description: One entry per remote-write queue (of every pod, pod by pod, for several pods).
   returned: always
   type: list
   elements: dict
   contains:
+    pod:
+      description: The pod whose queue this is.
+      type: str
+      returned: for several pods
+      sample: prom-agent-lab-1-shard-1-0
     remote_name:
       description: The queue's C(remote_name) label (before 2.15 its C(queue) label).
       type: str
@@ -297,8 +319,55 @@ queues:
       elements: str
       returned: when there is something to say
       sample: ["the agent restarted between the readings: counters counted from 0"]
+totals:
+  description:
+    - The figures of every pod's queues added up, the agent's whole remote write. Each C(*_per_second) rate and
+      C(pending_samples) summed over the queues that have it (C(null) when none has), C(lag_seconds) the worst,
+      C(success_ratio) that of the samples summed over the window, C(queues) how many.
+  returned: for several pods
+  type: dict
+  sample: {queues: 4, samples_per_second: 842.1, attempted_per_second: 842.1, failed_per_second: 0.0,
+           retried_per_second: 0.0, dropped_per_second: 0.0, dropped_error_per_second: null, bytes_per_second: 18660.4,
+           enqueue_retries_per_second: 0.0, pending_samples: 1088, lag_seconds: 0.0, success_ratio: 1.0}
+pods:
+  description: One entry per pod of the selector, in the order listed.
+  returned: for several pods
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The pod's name.
+      type: str
+    shard:
+      description: The pod's C(operator.prometheus.io/shard) label (null without one).
+      type: str
+    status:
+      description: The worst status of this pod's checks.
+      type: str
+    reason:
+      description: Why this pod's C(/metrics) could not be read (null when it was).
+      type: str
+    queues:
+      description: How many remote-write queues this pod has.
+      type: int
+    samples_per_second:
+      description: The samples this pod delivered per second (its queues summed; null without a window).
+      type: float
+    checks:
+      description: This pod's own checks.
+      type: list
+      elements: dict
+  sample: [{"name": "prom-agent-lab-1-0", "shard": "0", "status": "ok", "reason": null, "queues": 1,
+            "samples_per_second": 210.5, "checks": []}]
+pod_count:
+  description: How many pods were read (the length of C(pods)).
+  returned: for several pods
+  type: int
+  sample: 4
 snapshot:
-  description: The raw counters and gauges with the time they were read; pass it as I(baseline) to a later call.
+  description:
+    - The raw counters and gauges with the time they were read; pass it as I(baseline) to a later call.
+    - For several pods C({version, time, source, pods}), C(pods) the reading of each pod that could be read, by name.
   returned: when the metrics were read
   type: dict
   sample: {version: 1, time: 1795503183.0, source: metrics, start_time: 1795503108.72, queues: {}}
