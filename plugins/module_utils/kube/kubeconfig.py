@@ -17,6 +17,15 @@ and a file rewritten meanwhile (a rotated token) is read again. Nothing here con
 * ``signature(path)``: what the cache is keyed by, for callers that cache what they build from a
   file (the API clients of ``target.py``).
 
+Ansible forks a new worker process for every task and host, so an in-process cache alone would
+still parse the whole file once per task and cluster (0.3 CPU-s for 2,000 contexts: a fleet's
+total growing with its square). ``reduced`` therefore keeps, beside the file, an *offset index*
+in the user's cache folder (``$FLEETOPS_CACHE_DIR``, else ``$XDG_CACHE_HOME/fleetops`` or
+``~/.cache/fleetops``, mode 0700): for the file's signature, where each context, cluster and user
+entry lies in the text. It holds names and offsets only, never a credential. A later process
+reads the file, parses just the three entries it needs and checks their names; any doubt (another
+signature, a moved entry, an alias) is a full parse, which writes the index again.
+
 A file that cannot be read or is not a kubeconfig raises ``TargetConfigError``. The parsed
 document is shared: callers get copies of what they may change.
 """
@@ -26,7 +35,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import hashlib
+import json
 import os
+import tempfile
+import textwrap
 import threading
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import TargetConfigError, one_line
@@ -54,29 +67,149 @@ def signature(path):
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-def _read(path):
-    """(doc, {kind: {name: entry}}) of the kubeconfig at ``path``, cached by its signature."""
-    path = os.path.abspath(os.path.expanduser(path))
+KINDS = ('contexts', 'clusters', 'users')
+
+
+def _cached(path):
+    """(signature, doc, index) of the in-process cache when still current, else (signature, None, None)."""
     sig = signature(path)
     with _LOCK:
         cached = _CACHE.get(path)
-        if cached is not None and sig is not None and cached[0] == sig:
-            return cached[1], cached[2]
+    if cached is not None and sig is not None and cached[0] == sig:
+        return cached
+    return sig, None, None
+
+
+def _parse(path):
+    """(text, doc, top node) of the file; the node holds where each entry lies in the text."""
     if yaml is None:  # pragma: no cover
         raise TargetConfigError('the Python library PyYAML is required to read %s' % path)
     try:
         with open(path, 'rb') as handle:
-            doc = yaml.load(handle, Loader=_LOADER)  # nosec - a safe loader
-    except (OSError, yaml.YAMLError) as exc:
+            text = handle.read().decode('utf-8-sig')
+        loader = _LOADER(text)
+        try:
+            node = loader.get_single_node()
+            doc = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except (OSError, ValueError, yaml.YAMLError) as exc:
         raise TargetConfigError('cannot read %s: %s' % (path, one_line(exc, 300)))
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
         raise TargetConfigError('%s is not a kubeconfig (no mapping at the top)' % path)
-    index = dict((kind, _named(doc.get(kind))) for kind in ('contexts', 'clusters', 'users'))
+    return text, doc, node
+
+
+def _read(path):
+    """(doc, {kind: {name: entry}}) of the kubeconfig at ``path``, cached by its signature; the
+    offset index of ``reduced`` written on the way."""
+    path = os.path.abspath(os.path.expanduser(path))
+    sig, doc, index = _cached(path)
+    if doc is not None:
+        return doc, index
+    _text, doc, node = _parse(path)
+    index = dict((kind, _named(doc.get(kind))) for kind in KINDS)
     with _LOCK:
         _CACHE[path] = (sig, doc, index)
+    if sig is not None:
+        _write_offsets(path, sig, doc, node)
     return doc, index
+
+
+# ----------------------------------------------------------------------------- the offset index
+
+def cache_dir():
+    """The folder of the offset indexes (created 0700 on first write)."""
+    found = os.environ.get('FLEETOPS_CACHE_DIR')
+    if not found:
+        found = os.path.join(os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache'), 'fleetops')
+    return found
+
+
+def _offsets_path(path):
+    return os.path.join(cache_dir(), 'kubeconfig-%s.json' % hashlib.sha256(path.encode('utf-8')).hexdigest()[:32])
+
+
+def _entry_span(item):
+    """[start, end, block] of a list entry's node: where its text lies, and whether it is block style."""
+    return [item.start_mark.index, item.end_mark.index, 0 if item.flow_style else item.start_mark.column + 1]
+
+
+def _write_offsets(path, sig, doc, node):
+    """Write the offset index of ``path`` (best effort: a folder that cannot be written only costs speed)."""
+    offsets = {'signature': list(sig), 'current-context': doc.get('current-context')}
+    try:
+        lists = dict((key.value, value) for key, value in node.value if isinstance(key.value, str))
+        for kind in KINDS:
+            found = {}
+            items = lists.get(kind)
+            for item, entry in zip(getattr(items, 'value', None) or [], doc.get(kind) or []):
+                if isinstance(entry, dict) and entry.get('name') is not None and str(entry['name']) not in found:
+                    found[str(entry['name'])] = _entry_span(item)
+            offsets[kind] = found
+        folder = cache_dir()
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=folder, prefix='.kubeconfig-')
+        with os.fdopen(handle, 'w') as out:
+            json.dump(offsets, out)
+        os.replace(tmp, _offsets_path(path))
+    except (OSError, TypeError, ValueError, AttributeError):
+        pass
+
+
+def _entry_at(text, span, name):
+    """The entry whose text lies at ``span``, or None when it is not the entry called ``name``."""
+    start, end, block = span
+    if block:
+        line = text.rfind('\n', 0, start) + 1
+        if start - line != block - 1:
+            return None
+        snippet = textwrap.dedent(' ' * (start - line) + text[start:end])
+    else:
+        snippet = text[start:end]
+    try:
+        entry = yaml.load(snippet, Loader=_LOADER)  # nosec - a safe loader
+    except yaml.YAMLError:
+        return None
+    return entry if isinstance(entry, dict) and str(entry.get('name')) == name else None
+
+
+def _from_offsets(path, context):
+    """(name, {kind: {name: entry}}) of ``context`` and its cluster and user, read through the offset
+    index; None when the index is missing, stale or does not fit the file."""
+    sig = signature(path)
+    try:
+        with open(_offsets_path(path)) as handle:
+            offsets = json.load(handle)
+        if sig is None or offsets.get('signature') != list(sig):
+            return None
+        with open(path, 'rb') as handle:
+            text = handle.read().decode('utf-8-sig')
+    except (OSError, ValueError):
+        return None
+    if signature(path) != sig:
+        return None
+    name = context or offsets.get('current-context')
+    if not name:
+        return None
+    index = dict((kind, {}) for kind in KINDS)
+    span = (offsets.get('contexts') or {}).get(str(name))
+    wanted = _entry_at(text, span, str(name)) if span else None
+    if wanted is None:
+        return None if span or not offsets.get('contexts') else (str(name), index)
+    index['contexts'][str(name)] = wanted
+    spec = wanted.get('context') if isinstance(wanted.get('context'), dict) else {}
+    for kind in ('cluster', 'user'):
+        other = spec.get(kind)
+        span = (offsets.get(kind + 's') or {}).get(str(other)) if other is not None else None
+        if span:
+            entry = _entry_at(text, span, str(other))
+            if entry is None:
+                return None
+            index[kind + 's'][str(other)] = entry
+    return str(name), index
 
 
 def load(path):
@@ -130,8 +263,14 @@ def reduced(path, context=None):
     """The file cut down to ``context`` (default: its current context), that context's cluster and
     user, as a new dict for the client's ``load_kube_config_from_dict``; None when the file has no
     such context."""
-    doc, index = _read(path)
-    name = context or doc.get('current-context')
+    path = os.path.abspath(os.path.expanduser(path))
+    _sig, doc, index = _cached(path)
+    found = _from_offsets(path, context) if doc is None else None
+    if found is not None:
+        name, index = found
+    else:
+        doc, index = _read(path)
+        name = context or doc.get('current-context')
     wanted = index['contexts'].get(str(name)) if name else None
     if wanted is None:
         return None
@@ -153,4 +292,4 @@ def reduced(path, context=None):
     return config
 
 
-__all__ = ['load', 'contexts', 'current_context', 'reduced', 'signature', 'clear_cache', 'FILE_KEYS']
+__all__ = ['load', 'contexts', 'current_context', 'reduced', 'signature', 'clear_cache', 'cache_dir', 'FILE_KEYS']

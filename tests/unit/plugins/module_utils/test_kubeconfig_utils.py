@@ -15,7 +15,8 @@ SECRET = "s3cr3t-token-do-not-print"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
+def _fresh_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLEETOPS_CACHE_DIR", str(tmp_path / "cache"))
     kubeconfig.clear_cache()
     yield
     kubeconfig.clear_cache()
@@ -81,13 +82,13 @@ def test_odd_entries_are_skipped(tmp_path):
 def test_parsed_once_per_file_version(tmp_path, monkeypatch):
     path = _kubeconfig(tmp_path)
     calls = []
-    real = kubeconfig.yaml.load
+    real = kubeconfig._parse  # pylint: disable=protected-access
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(kubeconfig.yaml, "load", counting)
+    monkeypatch.setattr(kubeconfig, "_parse", counting)
     for context in ("c0", "c1", "c2", "c0"):
         kubeconfig.reduced(str(path), context)
     kubeconfig.contexts(str(path))
@@ -115,3 +116,69 @@ def test_unreadable_and_not_a_kubeconfig(tmp_path):
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
     assert kubeconfig.contexts(str(empty)) == [] and kubeconfig.reduced(str(empty), "c0") is None
+
+
+def _no_full_parse(monkeypatch):
+    def refuse(path):
+        raise AssertionError("the whole of %s was parsed" % path)
+    monkeypatch.setattr(kubeconfig, "_parse", refuse)
+
+
+def test_a_new_process_reads_one_context_through_the_offset_index(tmp_path, monkeypatch):
+    """Each Ansible worker is a new process: after one full parse, the others read only their entries."""
+    path = _kubeconfig(tmp_path, contexts=40)
+    expected = {name: kubeconfig.reduced(str(path), name) for name in ("c0", "c17", "c39")}
+    expected[None] = kubeconfig.reduced(str(path))
+    index = list((tmp_path / "cache").iterdir())
+    assert len(index) == 1 and oct((tmp_path / "cache").stat().st_mode & 0o777) == "0o700"
+    # names and offsets only: no credential is copied into the cache
+    assert SECRET not in index[0].read_text() and "127.0.0.1" not in index[0].read_text()
+    kubeconfig.clear_cache()        # what a new worker process starts with
+    _no_full_parse(monkeypatch)
+    for name, reduced in expected.items():
+        assert kubeconfig.reduced(str(path), name) == reduced, name
+    assert kubeconfig.reduced(str(path), "missing") is None
+
+
+def test_flow_style_kubeconfig_through_the_index(tmp_path, monkeypatch):
+    """A kubeconfig written as JSON (flow style) is cut the same way."""
+    doc = yaml.safe_load(_kubeconfig(tmp_path, contexts=5).read_text())
+    path = tmp_path / "kubeconfig.json"
+    path.write_text(__import__("json").dumps(doc, indent=1))
+    expected = kubeconfig.reduced(str(path), "c3")
+    kubeconfig.clear_cache()
+    _no_full_parse(monkeypatch)
+    assert kubeconfig.reduced(str(path), "c3") == expected and expected["users"][0]["user"]["token"] == SECRET + "3"
+
+
+def test_a_stale_or_wrong_index_is_a_full_parse(tmp_path):
+    path = _kubeconfig(tmp_path, contexts=5)
+    kubeconfig.reduced(str(path), "c1")
+    index = next((tmp_path / "cache").iterdir())
+    offsets = __import__("json").loads(index.read_text())
+    # offsets that point at another entry: the name does not match, the file is parsed whole
+    offsets["contexts"]["c1"], offsets["contexts"]["c2"] = offsets["contexts"]["c2"], offsets["contexts"]["c1"]
+    index.write_text(__import__("json").dumps(offsets))
+    kubeconfig.clear_cache()
+    assert kubeconfig.reduced(str(path), "c1")["contexts"][0]["name"] == "c1"
+    # a rewritten file (a rotated token): another signature, the new token
+    text = path.read_text().replace(SECRET + "1", "rotated-token")
+    sig = kubeconfig.signature(str(path))
+    path.write_text(text)
+    os.utime(path, ns=(sig[0] + 10 ** 9, sig[0] + 10 ** 9))
+    kubeconfig.clear_cache()
+    assert kubeconfig.reduced(str(path), "c1")["users"][0]["user"]["token"] == "rotated-token"
+    # a garbage index file
+    index.write_text("{not json")
+    kubeconfig.clear_cache()
+    assert kubeconfig.reduced(str(path), "c4")["contexts"][0]["name"] == "c4"
+
+
+def test_an_unwritable_cache_folder_only_costs_speed(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("FLEETOPS_CACHE_DIR", str(blocker / "cache"))
+    path = _kubeconfig(tmp_path)
+    assert kubeconfig.reduced(str(path), "c2")["contexts"][0]["name"] == "c2"
+    kubeconfig.clear_cache()
+    assert kubeconfig.reduced(str(path), "c2")["contexts"][0]["name"] == "c2"
