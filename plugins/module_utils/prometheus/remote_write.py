@@ -232,8 +232,9 @@ def as_reading(baseline):
             raise ValueError('baseline is not a snapshot (not JSON)')
     if not isinstance(baseline, dict):
         raise ValueError('baseline must be the snapshot of an earlier remote_write_stats call (a dict)')
-    if 'queues' not in baseline and 'pods' not in baseline and isinstance(baseline.get('snapshot'), dict):
-        baseline = baseline['snapshot']
+    if isinstance(baseline.get('snapshot'), dict) and not isinstance(baseline.get('queues'), dict) \
+            and not isinstance(baseline.get('pods'), dict):
+        baseline = baseline['snapshot']     # a whole result (its queues and pods are lists)
     if isinstance(baseline.get('pods'), dict) and number(baseline.get('time')) is not None:
         for name, one in baseline['pods'].items():      # an agent of several pods: a reading per pod
             if not isinstance(one, dict) or not isinstance(one.get('queues'), dict) or number(one.get('time')) is None:

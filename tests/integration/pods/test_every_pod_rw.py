@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -22,6 +23,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 NS = "monitoring"
 CLUSTER = "lab-1"
 PODS = ["prom-agent-lab-1-0", "prom-agent-lab-1-1", "prom-agent-lab-1-shard-1-0", "prom-agent-lab-1-shard-1-1"]
+WAIT = 6    # seconds between two readings: longer than the lab's 5 s scrape interval, so that every pod sent in it
 RW_IDS = ("RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY", "RW-DROPPED")
 
 
@@ -50,7 +52,7 @@ def remote_write_stats(lab, **options):
 
 
 def test_every_pod_sends_its_share_and_the_totals_add_up(shards_lab):
-    result, checks = remote_write_stats(shards_lab, interval=3)
+    result, checks = remote_write_stats(shards_lab, interval=WAIT)
     assert sorted(q["pod"] for q in result["queues"]) == PODS, result["queues"]
     assert result["pod_count"] == 4 and sorted(p["name"] for p in result["pods"]) == PODS
     assert {p["name"]: p["shard"] for p in result["pods"]} == dict(zip(PODS, ["0", "0", "1", "1"]))
@@ -66,12 +68,13 @@ def test_every_pod_sends_its_share_and_the_totals_add_up(shards_lab):
     assert result["status"] == "ok"
     # the snapshot holds each pod's own reading; given back, each pod's rates are over its own window
     assert sorted(result["snapshot"]["pods"]) == PODS
+    time.sleep(WAIT)
     again, checks = remote_write_stats(shards_lab, baseline=result["snapshot"])
     assert again["window_seconds"] > 0 and sorted(q["pod"] for q in again["queues"]) == PODS
     assert all(q["samples_per_second"] > 0 and not q.get("notes") for q in again["queues"]), again["queues"]
     assert checks["RW-SUCCESS"]["status"] == "ok", checks["RW-SUCCESS"]
     # one pod asked for: that pod alone, as before
-    one, _checks = remote_write_stats(shards_lab, pod=PODS[1], interval=2)
+    one, _checks = remote_write_stats(shards_lab, pod=PODS[1], interval=WAIT)
     assert "pods" not in one and "totals" not in one and len(one["queues"]) == 1 and "pod" not in one["queues"][0]
     assert PODS[1] in one["agent"] and one["queues"][0]["samples_per_second"] > 0
 
@@ -85,7 +88,7 @@ def test_one_crash_looping_pod_named_the_others_read(shards_lab):
                                   "get", "pod", "-n", NS, victim], capture_output=True, text=True, timeout=60, check=False).stdout
             return "CrashLoopBackOff" in out
         wait_for(crash_looping, 60, what="the victim in CrashLoopBackOff")
-        result, checks = remote_write_stats(shards_lab, interval=3)
+        result, checks = remote_write_stats(shards_lab, interval=WAIT)
     finally:
         shards_lab.heal("crashloop", CLUSTER, pod=victim)
     for cid in RW_IDS:
@@ -99,3 +102,30 @@ def test_one_crash_looping_pod_named_the_others_read(shards_lab):
     assert sorted(q["pod"] for q in result["queues"]) == [n for n in PODS if n != victim]
     assert all(q["samples_per_second"] > 0 for q in result["queues"]), result["queues"]
     wait_for(lambda: shards_lab.status()["pods"][CLUSTER][victim]["ready"], 60, what="the victim ready again")
+
+
+def run_audit(lab, **options):
+    args = {"kubeconfig": str(lab.workdir / "kubeconfig"), "context": CLUSTER, "namespace": NS,
+            "gather": ["remote_write_stats", "agent_status"]}
+    args.update(options)
+    run = run_module("agent_audit", args,
+                     env={"ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops", "ANSIBLE_PYTHON_INTERPRETER": sys.executable})
+    assert run.rc == 0, run.output[-3000:]
+    return json.loads(run.stdout[run.stdout.index("{"):])
+
+
+def test_agent_audit_reads_every_pod_and_takes_its_snapshot_back(shards_lab):
+    first = run_audit(shards_lab)
+    rw_part = first["parts"]["remote_write_stats"]
+    assert rw_part["pod_count"] == 4 and sorted(q["pod"] for q in rw_part["queues"]) == PODS
+    assert sorted(first["snapshot"]["remote_write_stats"]["pods"]) == PODS
+    assert first["parts"]["agent_status"]["agent"]["pod"] in PODS     # agent_status read its page as before
+    time.sleep(WAIT)
+    second = run_audit(shards_lab, baseline=first["snapshot"])
+    rw_part = second["parts"]["remote_write_stats"]
+    checks = {c["id"]: c for c in rw_part["checks"]}
+    assert rw_part["window_seconds"] >= WAIT and "baseline_notes" not in second
+    assert checks["RW-SUCCESS"]["status"] == "ok" and checks["RW-SUCCESS"]["message"].endswith("(4 pods)"), checks
+    assert all(q["samples_per_second"] > 0 for q in rw_part["queues"]), rw_part["queues"]
+    assert rw_part["totals"]["samples_per_second"] == pytest.approx(
+        sum(q["samples_per_second"] for q in rw_part["queues"]), abs=1e-5)

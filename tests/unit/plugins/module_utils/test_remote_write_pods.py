@@ -60,6 +60,9 @@ def test_four_healthy_pods_are_ok_saying_4_pods_and_the_totals_add_up():
     # the snapshot is one reading per pod, JSON-safe, and taken back as a baseline
     snap = json.loads(json.dumps(result["snapshot"]))
     assert sorted(snap["pods"]) == sorted(NAMES) and snap["time"] == T0 + 60
+    assert rw.as_reading(json.loads(json.dumps(result))) == snap     # a whole result is taken too
+    one = json.loads(json.dumps(rw.stats_result({}, reading(page_242(), T0), TH)))
+    assert rw.as_reading(one) == one["snapshot"]
     again = pods_result(healthy(T0 + 120), rw.as_reading(snap))
     assert again["window_seconds"] == 60.0 and again["totals"]["samples_per_second"] == 100.0
 
