@@ -429,8 +429,8 @@ def test_one_pod_of_a_statefulset_of_two_is_deleted_with_its_grace_the_other_lef
     assert result['controller'] == {'kind': 'StatefulSet', 'name': STS, 'pods': 2, 'restart': 'pod deletion'}
     assert result['statefulset'] == STS and result['action'] == 'graceful'
     assert not patched_statefulset(cluster), 'a rollout restart would replace both replicas'
-    assert deleted_pods(cluster) == [(STS + '-1', {'apiVersion': 'v1', 'kind': 'DeleteOptions', 'gracePeriodSeconds': 600,
-                                                  'preconditions': {'uid': 'uid-%s-1' % STS}})]
+    options = {'apiVersion': 'v1', 'kind': 'DeleteOptions', 'gracePeriodSeconds': 600, 'preconditions': {'uid': 'uid-%s-1' % STS}}
+    assert deleted_pods(cluster) == [(STS + '-1', options)]
     assert cluster.pods[STS + '-0']['metadata']['uid'] == 'uid-%s-0' % STS
     assert result['after']['name'] == STS + '-1' and result['after']['uid'] not in (None, 'uid-%s-1' % STS)
     assert result['verification']['health']['ok']
