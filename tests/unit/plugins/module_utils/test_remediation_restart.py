@@ -509,3 +509,30 @@ def test_forced_fallback_on_a_daemonset_deletes_the_replacement_not_a_neighbour(
     deleted = [name for name, _body in deleted_pods(cluster)]
     assert deleted[0] == names[0] and len(deleted) == 2 and deleted[1] not in names
     assert cluster.pods[names[1]]['metadata']['uid'] == 'uid-' + names[1]
+
+
+class ReplacedWhileWaiting(FakeCluster):
+    """Another run restarts ``victim`` while this one takes the Lease (its POST of the Lease)."""
+
+    victim = None
+
+    def request_json(self, method, path, body=None, query=None, what=None, missing_ok=False, content_type=None):
+        if method == 'POST' and '/leases' in path and self.victim in self.pods:
+            self.new_pod(self.victim, self.pods[self.victim])
+        return super().request_json(method, path, body=body, query=query, what=what, missing_ok=missing_ok,
+                                    content_type=content_type)
+
+
+@pytest.mark.parametrize('daemonset', [False, True])
+def test_a_pod_another_run_restarted_meanwhile_is_left_alone(daemonset):
+    cluster = ReplacedWhileWaiting()
+    if daemonset:
+        cluster.victim = cluster.daemonset_pods('node-a', 'node-b')[0]
+    else:
+        cluster.replicas(STS + '-0', STS + '-1')
+        cluster.victim = STS + '-0'
+    result, failed = go(cluster, pod=cluster.victim)
+    assert not failed and result['changed'] is False, result
+    assert result['msg'] == 'not restarting %s: the pod was %s while this run waited (another run restarted it)' % (
+        cluster.victim, 'deleted' if daemonset else 'replaced')
+    assert not deleted_pods(cluster) and not patched_statefulset(cluster)
