@@ -138,7 +138,7 @@ def test_crashloop_backoff_events_and_pod_names_the_pod(events_lab, kube, api):
         assert event.type == "Warning" and event.involved_object.uid == uid
         assert event.message == "Back-off restarting failed container prometheus in pod %s_%s(%s)" % (victim, NS, uid)
         assert event.last_timestamp >= event.first_timestamp
-        series = [e for e in k8s.EventsV1Api(api).list_namespaced_event(NS, field_selector="regarding.name=%s,reason=BackOff" % victim).items]
+        series = k8s.EventsV1Api(api).list_namespaced_event(NS, field_selector="regarding.name=%s,reason=BackOff" % victim).items
         assert len(series) == 1 and series[0].series.count >= 2 and series[0].deprecated_count == series[0].series.count, series
         restarts = [e for e in core.list_namespaced_event(NS, field_selector="involvedObject.name=%s,reason=Started" % victim).items
                     if e.involved_object.field_path == "spec.containers{prometheus}"]
