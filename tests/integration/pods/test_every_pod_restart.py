@@ -3,7 +3,8 @@
 prometheus-operator's names). The restart acts (as an approved remediation does) on
 prom-agent-lab-1-shard-1-1 only: its StatefulSet runs two pods, so the pod is deleted with its own
 grace period (no rollout restart of the shard), its new pod (the same name, a new uid) is Ready and
-verified, and the uid of each of the three other pods is unchanged."""
+verified, and the uid of each of the three other pods is unchanged. Without ``pod``, the pod a
+restart is for is the least healthy of the selector: the crash-looping one, in check mode."""
 
 from __future__ import annotations
 
@@ -79,3 +80,25 @@ def test_restart_of_one_pod_leaves_the_three_others_alone(shards_lab):
     assert [c["status"] for c in victim["status"]["conditions"] if c["type"] == "Ready"] == ["True"]
     # the shard's StatefulSet was not rolled: its template is as it was
     assert kubectl_json(shards_lab, "get", "statefulset", "prom-agent-lab-1-shard-1")["metadata"].get("generation") == revision
+
+
+def test_without_pod_the_crash_looping_pod_is_the_one_planned(shards_lab):
+    victim = PODS[1]
+    shards_lab.fault("crashloop", CLUSTER, pod=victim)
+    try:
+        wait_for(lambda: "CrashLoopBackOff" in subprocess.run(
+            ["kubectl", "--kubeconfig", str(shards_lab.workdir / "kubeconfig"), "--context", CLUSTER, "get", "pod", "-n", NS, victim],
+            capture_output=True, text=True, timeout=60, check=False).stdout, 60, what="the victim in CrashLoopBackOff")
+        before = uids(shards_lab)
+        run = run_module("agent_restart", {"kubeconfig": str(shards_lab.workdir / "kubeconfig"), "context": CLUSTER, "namespace": NS,
+                                           "reason": "crashloop", "rw_interval": 2, "cooldown_seconds": 0},
+                         check=True, env={"ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops", "ANSIBLE_PYTHON_INTERPRETER": sys.executable})
+        assert run.rc == 0, run.output[-3000:]
+        result = json.loads(run.stdout[run.stdout.index("{"):])
+        assert result["before"]["name"] == victim and result["before"]["ready"] is False, result["before"]
+        assert result["msg"] == "would graceful restart %s (StatefulSet prom-agent-lab-1, this pod alone)" % victim, result
+        assert any(step.startswith("the selector matches 4 pods: restarting %s, the least healthy" % victim) for step in result["steps"])
+        assert uids(shards_lab) == before
+    finally:
+        shards_lab.heal("crashloop", CLUSTER, pod=victim)
+    wait_for(lambda: shards_lab.status()["pods"][CLUSTER][victim]["ready"], 60, what="the victim ready again")
