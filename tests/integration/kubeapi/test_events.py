@@ -158,6 +158,13 @@ def test_crashloop_backoff_events_and_pod_names_the_pod(events_lab, kube, api):
         assert healthy not in pod["message"], pod
         assert [(e["object"], e["reason"]) for e in result["events"]] == [(victim, "BackOff")], result["events"]
         assert result["events"][0]["count"] >= 2 and result["events"][0]["kind"] == "Pod"
+        # agent_audit passes agent_status's result, events included
+        run = run_module("agent_audit", {"kubeconfig": str(events_lab.workdir / "kubeconfig"), "context": CLUSTER, "namespace": NS,
+                                         "gather": ["agent_status"]},
+                         env={"ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops", "ANSIBLE_PYTHON_INTERPRETER": sys.executable})
+        assert run.rc == 0, run.output[-3000:]
+        audit = json.loads(run.stdout[run.stdout.index("{"):])["parts"]["agent_status"]
+        assert [(e["object"], e["reason"]) for e in audit["events"]] == [(victim, "BackOff")], audit.get("events")
     finally:
         events_lab.heal("crashloop", CLUSTER, pod=victim)
 
