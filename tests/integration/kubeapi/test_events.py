@@ -169,6 +169,35 @@ def test_crashloop_backoff_events_and_pod_names_the_pod(events_lab, kube, api):
         events_lab.heal("crashloop", CLUSTER, pod=victim)
 
 
+def test_a_frozen_agent_gets_unhealthy_events_and_pod_names_them(events_lab, kube, api):
+    """agent-freeze (SIGSTOP) on the first pod: not Ready while running, a Warning Unhealthy counted
+    every probe period; thawed and Ready again, POD still names it (recent, three or more
+    failures: at least a warning), and no Unhealthy of the other pod."""
+    victim, other = pod_names(events_lab)[0], pod_names(events_lab)[1]
+    core = k8s.CoreV1Api(api)
+    selector = "involvedObject.name=%s,reason=Unhealthy" % victim
+
+    def unhealthy_count():
+        found = core.list_namespaced_event(NS, field_selector=selector).items
+        return found[0].count if found else 0
+
+    events_lab.fault("agent-freeze", CLUSTER, pod=victim)
+    try:
+        wait_for(lambda: unhealthy_count() >= 3, 60, what="three Unhealthy events of %s" % victim)
+    finally:
+        events_lab.heal("agent-freeze", CLUSTER, pod=victim)
+    found = core.list_namespaced_event(NS, field_selector=selector).items
+    assert len(found) == 1 and found[0].type == "Warning" and found[0].involved_object.field_path == "spec.containers{prometheus}"
+    assert found[0].message.startswith("Readiness probe failed: ") and found[0].source.component == "kubelet", found[0]
+    assert "Unhealthy" in kube.kubectl(CLUSTER, "describe", "pod", "-n", NS, victim).stdout
+    wait_for(lambda: core.read_namespaced_pod(victim, NS).status.container_statuses[0].ready, 60, what="%s Ready again" % victim)
+    result, checks = agent_status(events_lab)
+    pod = checks["POD"]
+    assert pod["status"] == "warning" and "Unhealthy x" in pod["message"] and ("on %s (last " % victim) in pod["message"], pod
+    found = [(e["reason"], e["object"]) for e in result["events"]]
+    assert ("Unhealthy", victim) in found and ("Unhealthy", other) not in found, found
+
+
 def test_events_refused_by_rbac_are_no_failure(events_lab, kube):
     """A user whom RBAC refuses events (the lab's group lab:no-events, impersonated): kubectl says
     Forbidden as the API server words it; agent_status's POD is judged without them and says why."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ from labkit.common import LabError, format_quantity
 PROCESS_FAULTS = (
     "receiver-down", "receiver-4xx", "agent-kill", "crashloop", "wal-corrupt", "wal-corrupt-stopped",
     "wal-corrupt-live",
-    "bad-config", "disk-full", "high-memory", "oom-kill", "stuck-terminating",
+    "bad-config", "disk-full", "high-memory", "oom-kill", "stuck-terminating", "agent-freeze",
 )
 CRASHLOOP_FLAG = "--fleetlab.crashloop-invalid-flag"
 WAL_PAGE_SIZE = 32 * 1024
@@ -156,6 +157,13 @@ def fault(sup, name: str, cluster, pod=None):  # pylint: disable=too-many-return
             agent.extra_args = [CRASHLOOP_FLAG]
         agent.kill()
         return {"flag": CRASHLOOP_FLAG}
+    if name == "agent-freeze":
+        # SIGSTOP: the process lives on (state running) but answers nothing, /-/ready included
+        pid = agent.pid
+        if pid is None:
+            raise LabError("agent of %s is not running" % cluster)
+        os.kill(pid, signal.SIGSTOP)
+        return {"stopped_pid": pid}
     if name == "wal-corrupt":
         _ensure_two_segments(agent)
         details = {}
@@ -268,6 +276,11 @@ def heal(sup, name: str, cluster, pod=None):  # pylint: disable=too-many-return-
             agent.extra_args = []
         agent.reset_backoff()
         return {}
+    if name == "agent-freeze":
+        pid = agent.pid
+        if pid is not None:
+            os.kill(pid, signal.SIGCONT)
+        return {"pid": pid}
     if name == "wal-corrupt":
         return {"pid": agent.pid}
     if name == "wal-corrupt-stopped":
