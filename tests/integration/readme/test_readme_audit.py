@@ -56,7 +56,7 @@ def pinned_ansible_core():
 
 def test_readme_blocks_parse():
     """The section has the blocks the run below relies on: bash, the inventory YAML, bash."""
-    langs = [lang for lang, _ in readme_blocks()]
+    langs = [block[0] for block in readme_blocks()]
     assert langs[:3] == ["bash", "yaml", "bash"], langs
 
 
