@@ -193,9 +193,11 @@ wal:
 events:
   description: >-
     The Warning events of the agent's pods (their current uid: a replaced pod's are left out) and of their StatefulSet or
-    DaemonSet within the last 24 h, as C(kubectl describe) shows them, one entry per object and reason (counts added),
-    newest first: C(reason), C(count), C(last_time), C(age_seconds), C(kind), C(object), C(message) (secrets scrubbed).
-    Read with one LIST of the namespace's events (C(fieldSelector=type=Warning)). POD names the first three
+    DaemonSet within the last 24 h, as C(kubectl describe) shows them, and the OOMKilling events of their nodes whose
+    kernel message names the agent's process (C(Killed process 1234 (prometheus))); one entry per object and reason
+    (counts added), newest first: C(reason), C(count), C(last_time), C(age_seconds), C(kind), C(object), C(message)
+    (secrets scrubbed). Read with one LIST of the namespace's events (C(fieldSelector=type=Warning)) and one of the
+    nodes' OOMKilling events (namespace C(default)). POD names the first three
     (C(events: BackOff x12 on prom-agent-lab-1-0 (last 3 min ago))); FailedScheduling, FailedMount, BackOff, Unhealthy,
     Evicted, OOMKilling or FailedCreate (Unhealthy counted 3 times) last seen within C(pod_events_recent_seconds) (15 min) make it at
     least a warning.
@@ -208,8 +210,9 @@ events:
 events_error:
   description: >-
     Why the events were not read (a 403 of RBAC, an API error); the audit goes on without them and POD's message
-    omits them.
-  returned: when the events list was refused or failed
+    omits them. C(node events not readable ...) when only the nodes' list (namespace C(default)) was refused: the pods'
+    events are there.
+  returned: when an events list was refused or failed
   type: str
   sample: "events not readable (403 Forbidden: this user may not list events in monitoring)"
 snapshot:

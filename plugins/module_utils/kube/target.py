@@ -613,6 +613,10 @@ class KubeTarget(Target):
         """The Warning events of the agent's namespace (one LIST; the API's camelCase JSON)."""
         return workloads.list_warning_events(self, self.namespace)
 
+    def node_oom_events(self):
+        """The OOMKilling events of the nodes (one LIST in ``default``; the API's camelCase JSON)."""
+        return workloads.list_node_oom_events(self)
+
     def pod_metrics(self, pod_name=None):
         """The metrics.k8s.io PodMetrics of a pod (default: the agent pod) as a dict; raises when not served."""
         return self.get_json('/apis/metrics.k8s.io/v1beta1/namespaces/%s/pods/%s' % (

@@ -8,7 +8,7 @@ every error of the API server arrives as an error of ``core/errors.py`` (its HTT
 ``details['status']``, see ``api_status``) and nothing outside ``kube/`` sees the client's
 exceptions. Objects are the API's camelCase dicts.
 
-* reads: ``list_items`` (a LIST page by page), ``list_pods``, ``list_warning_events``, ``get_statefulset``, ``get_controller``
+* reads: ``list_items`` (a LIST page by page), ``list_pods``, ``list_warning_events``, ``list_node_oom_events``, ``get_statefulset``, ``get_controller``
   (a StatefulSet or DaemonSet), ``get_resource``, ``find_agent_resource``;
 * writes: ``rollout_restart`` (what ``kubectl rollout restart`` does), ``delete_pod``,
   ``patch_resource`` (a merge patch of the operator resource);
@@ -80,11 +80,22 @@ def list_items(target, path, query=None, what=None, missing_ok=False, page_size=
             return items
 
 
-def list_warning_events(target, namespace):
+def list_warning_events(target, namespace, field_selector=None):
     """The Warning events (core/v1, the API's camelCase JSON) of ``namespace``: one LIST (paged),
-    ``fieldSelector=type=Warning`` so that the Normal events of a busy namespace are not read."""
-    return list_items(target, namespaced_path('/api/v1', namespace, 'events'), query=[('fieldSelector', 'type=Warning')],
+    ``fieldSelector=type=Warning`` (and ``field_selector``) so that the Normal events of a busy
+    namespace are not read."""
+    selector = 'type=Warning' + (',' + field_selector if field_selector else '')
+    return list_items(target, namespaced_path('/api/v1', namespace, 'events'), query=[('fieldSelector', selector)],
                       what='listing events') or []
+
+
+# where node-problem-detector's kernel monitor records a node's OOMKilling (events of a Node are in ``default``)
+NODE_EVENTS_NAMESPACE = 'default'
+
+
+def list_node_oom_events(target):
+    """The OOMKilling Warning events of the cluster's nodes (one LIST in ``default``)."""
+    return list_warning_events(target, NODE_EVENTS_NAMESPACE, 'reason=OOMKilling,involvedObject.kind=Node')
 
 
 # ------------------------------------------------------------------------------- pods

@@ -174,17 +174,48 @@ def event_objects(raw_pods):
     return objects
 
 
+def _events_refused(exc, namespace):
+    status = (getattr(exc, 'details', None) or {}).get('status')
+    if status == 403:
+        return 'events not readable (403 Forbidden: this user may not list events in %s)' % namespace
+    return 'events not read: %s' % exc
+
+
+def agent_oom_events(items, raw_pods, container='prometheus'):
+    """The OOMKilling events of the agent's nodes whose kernel message names the agent's process
+    (``Killed process 1234 (prometheus)``): an OOM kill of another process on the node is not the agent's."""
+    nodes = set((p.get('spec') or {}).get('nodeName') for p in raw_pods or ())
+    found = []
+    for item in items or ():
+        regarding = item.get('involvedObject') or item.get('regarding') or {}
+        text = item.get('message') or item.get('note') or ''
+        if regarding.get('name') in nodes and ('(prometheus)' in text or '(%s)' % container in text):
+            found.append(item)
+    return found
+
+
 def read_events(target, raw_pods, now, window_seconds=kube_events.DEFAULT_WINDOW_SECONDS):
-    """(summarised Warning events of the agent's pods and controllers within the window, None) or
-    (None, why they could not be read): a refused or failed events list is no failure of the audit."""
+    """(summarised Warning events of the agent's pods and controllers within the window, with the
+    OOMKilling events of their nodes that name the agent's process; None) or (None, why they could
+    not be read): a refused or failed events list is no failure of the audit. The nodes' events
+    (namespace ``default``) refused leave the pods' and say so."""
+    secrets = getattr(target, 'secrets', ()) or ()
     try:
         items = target.warning_events()
     except FleetopsError as exc:
-        status = (getattr(exc, 'details', None) or {}).get('status')
-        if status == 403:
-            return None, 'events not readable (403 Forbidden: this user may not list events in %s)' % target.namespace
-        return None, 'events not read: %s' % exc
-    return kube_events.summarise(items, now, window_seconds, event_objects(raw_pods), getattr(target, 'secrets', ()) or ()), None
+        return None, _events_refused(exc, target.namespace)
+    summary = kube_events.summarise(items, now, window_seconds, event_objects(raw_pods), secrets)
+    why = None
+    reader = getattr(target, 'node_oom_events', None)
+    if reader is not None:
+        try:
+            nodes = agent_oom_events(reader(), raw_pods, getattr(target, 'container', None) or 'prometheus')
+        except FleetopsError as exc:
+            nodes, why = [], 'node ' + _events_refused(exc, 'default')
+        if nodes:
+            summary = sorted(summary + kube_events.summarise(nodes, now, window_seconds, secrets=secrets),
+                             key=lambda e: (e['age_seconds'], e['object'], e['reason']))
+    return summary, why
 
 
 def events_text(events):

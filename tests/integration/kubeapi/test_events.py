@@ -198,6 +198,28 @@ def test_a_frozen_agent_gets_unhealthy_events_and_pod_names_them(events_lab, kub
     assert ("Unhealthy", victim) in found and ("Unhealthy", other) not in found, found
 
 
+def test_an_oom_kill_is_an_oomkilling_event_of_the_node_named_in_pod(events_lab, kube, api):
+    """oom-kill on the second pod (the kernel really kills it): an OOMKilling Warning of its node in
+    ``default`` (kernel-monitor, naming the process), shown by kubectl describe node; POD names it."""
+    victim = pod_names(events_lab)[1]
+    core = k8s.CoreV1Api(api)
+    node = core.read_namespaced_pod(victim, NS).spec.node_name
+    events_lab.fault("oom-kill", CLUSTER, pod=victim)
+    try:
+        wait_for(lambda: core.list_namespaced_event("default", field_selector="reason=OOMKilling,involvedObject.kind=Node").items, 60,
+                 what="an OOMKilling event")
+    finally:
+        events_lab.heal("oom-kill", CLUSTER, pod=victim)
+    found = core.list_namespaced_event("default", field_selector="reason=OOMKilling,involvedObject.name=%s" % node).items
+    assert len(found) == 1 and found[0].type == "Warning" and found[0].source.component == "kernel-monitor", found
+    assert "Killed process" in found[0].message and "(prometheus)" in found[0].message
+    assert "OOMKilling" in kube.kubectl(CLUSTER, "describe", "node", node).stdout
+    wait_for(lambda: core.read_namespaced_pod(victim, NS).status.container_statuses[0].ready, 90, what="%s Ready again" % victim)
+    result, checks = agent_status(events_lab)
+    assert ("Node", node, "OOMKilling") in [(e["kind"], e["object"], e["reason"]) for e in result["events"]], result["events"]
+    assert checks["POD"]["status"] in ("warning", "critical") and ("OOMKilling x1 on %s" % node) in checks["POD"]["message"], checks["POD"]
+
+
 def test_events_refused_by_rbac_are_no_failure(events_lab, kube):
     """A user whom RBAC refuses events (the lab's group lab:no-events, impersonated): kubectl says
     Forbidden as the API server words it; agent_status's POD is judged without them and says why."""

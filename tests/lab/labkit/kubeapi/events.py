@@ -151,7 +151,8 @@ class EventRecorder:
             if current["restarts"] > before["restarts"] or (running and before["started"] is None and current["started"]):
                 if last.get("reason") == "OOMKilled" and current["restarts"] > before["restarts"]:
                     self.record("default", {"kind": "Node", "name": node, "uid": node, "apiVersion": "v1"}, "Warning", "OOMKilling",
-                                "Memory cgroup out of memory: Killed process (prometheus) of container %s in pod %s/%s" % (main_name, namespace, name),
+                                "Memory cgroup out of memory: Killed process (prometheus) total-vm:0kB, anon-rss:0kB, file-rss:0kB "
+                                "(container %s of pod %s/%s)" % (main_name, namespace, name),
                                 KERNEL_MONITOR, node, now)
                 if running:
                     started(main_name)

@@ -149,3 +149,48 @@ def test_a_baseline_reading_reads_no_events():
     target = EventsTarget(pods=[make_pod()], events=[_event("BackOff", "prom-agent-lab-1-0", 60)])
     result = ah.gather(target, now=NOW, read_events_too=False)
     assert target.event_reads == 0 and result["events"] is None and "events" not in by_id(result)["POD"]["message"]
+
+
+def _oom(node, age, process="prometheus"):
+    event = _event("OOMKilling", node, age, uid=node, kind="Node")
+    event["message"] = "Memory cgroup out of memory: Killed process 4242 (%s) total-vm:1234kB, anon-rss:99kB" % process
+    event["involvedObject"].pop("namespace")
+    return event
+
+
+class NodeEventsTarget(EventsTarget):
+    """EventsTarget with the nodes' OOMKilling list (or its error)."""
+
+    def __init__(self, node_events=None, fail_nodes=None, **kwargs):
+        super().__init__(**kwargs)
+        self.node_events = node_events or []
+        self.fail_nodes = fail_nodes
+
+    def node_oom_events(self):
+        self.event_reads += 1
+        if self.fail_nodes:
+            raise self.fail_nodes
+        return self.node_events
+
+
+def test_an_oom_kill_of_the_agent_on_its_node_is_named_and_a_warning():
+    nodes = [_oom("node-1", 120), _oom("node-1", 60, process="java"), _oom("node-9", 30)]
+    target = NodeEventsTarget(pods=[make_pod()], node_events=nodes)
+    result = ah.gather(target, now=NOW)
+    pod = by_id(result)["POD"]
+    assert pod["status"] == "warning" and "events: OOMKilling x1 on node-1 (last 2 min ago)" in pod["message"], pod
+    assert [(e["kind"], e["object"]) for e in result["events"]] == [("Node", "node-1")]
+    assert target.event_reads == 2 and "events_error" not in result
+
+
+def test_pod_and_node_events_merge_newest_first():
+    target = NodeEventsTarget(pods=[make_pod()], events=[_event("BackOff", "prom-agent-lab-1-0", 300)], node_events=[_oom("node-1", 60)])
+    assert [e["reason"] for e in ah.gather(target, now=NOW)["events"]] == ["OOMKilling", "BackOff"]
+
+
+def test_refused_node_events_keep_the_pods_and_say_why():
+    target = NodeEventsTarget(pods=[make_pod()], events=[_event("BackOff", "prom-agent-lab-1-0", 60)],
+                              fail_nodes=FleetopsError("forbidden", status=403))
+    result = ah.gather(target, now=NOW)
+    assert [e["reason"] for e in result["events"]] == ["BackOff"]
+    assert result["events_error"].startswith("node events not readable (403") and "default" in result["events_error"]
