@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import ssl
 import sys
 import tempfile
+import urllib.parse
+import urllib.request
 
 import pytest
 from kubernetes import client as k8s
@@ -88,11 +91,25 @@ def test_healthy_pods_have_normal_events_in_both_apis_and_no_warning(events_lab,
     assert "Scheduled" in seen, seen
 
 
+def audit_entries(lab):
+    """The API requests of the cluster so far (the lab's audit log)."""
+    api = json.loads((lab.workdir / "state.json").read_text())["api"]
+    context = ssl.create_default_context(cafile=api["ca_cert"])
+    with urllib.request.urlopen(api["audit_url"] + "?cluster=" + CLUSTER, context=context, timeout=30) as resp:
+        return json.loads(resp.read())["items"]
+
+
 def test_healthy_pods_give_no_events_in_pod(events_lab):
+    before = len(audit_entries(events_lab))
     result, checks = agent_status(events_lab)
     assert checks["POD"]["status"] == "ok", checks["POD"]
     assert "events" not in checks["POD"]["message"], checks["POD"]
     assert result["events"] == [] and "events_error" not in result
+    # two pods, one events LIST of their namespace and one of the nodes' OOMKilling: not one per pod
+    lists = [(e["path"], urllib.parse.parse_qs(e["query"]).get("fieldSelector")) for e in audit_entries(events_lab)[before:]
+             if e["path"].endswith("/events")]
+    assert lists == [("/clusters/%s/api/v1/namespaces/%s/events" % (CLUSTER, NS), ["type=Warning"]),
+                     ("/clusters/%s/api/v1/namespaces/default/events" % CLUSTER, ["type=Warning,reason=OOMKilling,involvedObject.kind=Node"])], lists
 
 
 def test_discovery_and_kubectl_get_events(kube):
