@@ -123,6 +123,28 @@ def test_discovery_and_kubectl_get_events(kube):
     assert "kubelet, lab-node-1" in wide and "spec.containers{prometheus}" in wide, wide
 
 
+def test_an_event_written_through_events_k8s_io_is_read_through_both(api):
+    events_api, core = k8s.EventsV1Api(api), k8s.CoreV1Api(api)
+    body = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "events-test.1", "namespace": "default"},
+            "eventTime": "2026-12-04T18:00:00.000000Z", "reportingController": "fleetops.test/probe", "reportingInstance": "probe-1",
+            "action": "Probe", "reason": "Tested", "type": "Normal", "note": "written as events.k8s.io/v1",
+            "regarding": {"kind": "Pod", "namespace": "default", "name": "nothing-0"}}
+    created = events_api.create_namespaced_event("default", body)
+    try:
+        assert created.note == "written as events.k8s.io/v1" and created.regarding.name == "nothing-0" and created.metadata.uid
+        core_view = core.read_namespaced_event("events-test.1", "default")
+        assert core_view.message == "written as events.k8s.io/v1" and core_view.involved_object.name == "nothing-0"
+        assert core_view.reporting_component == "fleetops.test/probe" and core_view.source.component == "fleetops.test/probe"
+        patched = events_api.patch_namespaced_event("events-test.1", "default",
+                                                    {"series": {"count": 3, "lastObservedTime": "2026-12-04T18:05:00.000000Z"}})
+        assert patched.series.count == 3 and patched.note == "written as events.k8s.io/v1"
+        core_view = core.read_namespaced_event("events-test.1", "default")
+        assert core_view.count == 3 and core_view.last_timestamp.isoformat().startswith("2026-12-04T18:05:00")
+    finally:
+        events_api.delete_namespaced_event("events-test.1", "default")
+    assert [e.metadata.name for e in core.list_namespaced_event("default", field_selector="reason=Tested").items] == []
+
+
 def test_a_bare_pod_gets_failed_scheduling(events_lab, api):
     core = k8s.CoreV1Api(api)
     body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "events-test-pending"},

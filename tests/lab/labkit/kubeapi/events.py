@@ -34,20 +34,14 @@ import copy
 import threading
 import time
 
-from .kinds import Kind
 from . import watch
-from .util import rfc3339
+from .kinds import Kind
+from .util import ApiError, json_patch, merge_patch, rfc3339, strategic_merge_patch
 
 SCHEDULER = "default-scheduler"
 KUBELET = "kubelet"
 KERNEL_MONITOR = "kernel-monitor"
 PROBE_PERIOD_SECONDS = 5.0
-
-
-def rfc3339_micro(epoch):
-    """``2026-12-04T18:40:01.123456Z`` (the MicroTime of events.k8s.io/v1 ``eventTime``)."""
-    whole = int(epoch)
-    return rfc3339(whole)[:-1] + ".%06dZ" % int((epoch - whole) * 1e6)
 
 
 def involved(obj, field_path=None):
@@ -172,6 +166,13 @@ class EventRecorder:
 
 # ---------------------------------------------------------------- events.k8s.io/v1
 
+def _micro(stamp):
+    """A MicroTime (``...T18:00:00.000000Z``) of an RFC 3339 time in seconds (as it is when it has a fraction)."""
+    if stamp and stamp.endswith("Z") and "." not in stamp:
+        return stamp[:-1] + ".000000Z"
+    return stamp
+
+
 def to_events_v1(event):
     """The events.k8s.io/v1 view of a stored core/v1 Event."""
     meta = copy.deepcopy(event["metadata"])
@@ -179,7 +180,7 @@ def to_events_v1(event):
     first = event.get("firstTimestamp") or meta.get("creationTimestamp")
     out = {
         "apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": meta,
-        "eventTime": event.get("eventTime") or (first[:-1] + ".000000Z" if first and first.endswith("Z") else first),
+        "eventTime": event.get("eventTime") or _micro(first),
         "reportingController": event.get("reportingComponent") or (event.get("source") or {}).get("component", ""),
         "reportingInstance": event.get("reportingInstance") or (event.get("source") or {}).get("host", ""),
         "action": event.get("action") or event.get("reason", ""), "reason": event.get("reason", ""),
@@ -189,7 +190,7 @@ def to_events_v1(event):
     }
     if count > 1:
         last = event.get("lastTimestamp") or first
-        out["series"] = {"count": count, "lastObservedTime": last[:-1] + ".000000Z" if last and last.endswith("Z") else last}
+        out["series"] = {"count": count, "lastObservedTime": _micro(last)}
     if event.get("related"):
         out["related"] = copy.deepcopy(event["related"])
     return out
@@ -210,11 +211,57 @@ def to_core(event):
     }
 
 
+class _AnswerInV1:
+    """The request handler, answering with the events.k8s.io/v1 form of the core/v1 Events it sends."""
+
+    def __init__(self, h):
+        self._h = h
+
+    def __getattr__(self, name):
+        return getattr(self._h, name)
+
+    def send_json(self, code, obj, headers=None):
+        if isinstance(obj, dict) and obj.get("kind") == "Event" and "involvedObject" in obj:
+            obj = to_events_v1(obj)
+        self._h.send_json(code, obj, headers)
+
+
 class EventsV1(Kind):
-    """events.k8s.io/v1: the stored core/v1 Events, converted (reads, watch) and converted back (writes)."""
+    """events.k8s.io/v1: the stored core/v1 Events, converted (reads, watch) and converted back
+    (writes: create, update and patch work on the v1 form and store the core/v1 one; a PUT of an
+    absent event is a 404 here, unlike core/v1)."""
 
     def __init__(self):
-        super().__init__(create_on_put=True, collection_delete=True)
+        super().__init__(create_on_put=False, collection_delete=True)
+
+    def create(self, h, model, res, namespace):
+        super().create(_AnswerInV1(h), model, res, namespace)
+
+    def update(self, h, model, res, namespace, name):
+        super().update(_AnswerInV1(h), model, res, namespace, name)
+
+    def patch(self, h, model, res, namespace, name):
+        """PATCH of the v1 form (merge, strategic merge, JSON patch)."""
+        stored = model.store.get("events", namespace or "", name)
+        if stored is None:
+            raise ApiError(404, 'events.events.k8s.io "%s" not found' % name, "NotFound", {"name": name, "group": res.group, "kind": "events"})
+        old = to_events_v1(stored)
+        ctype = (h.headers.get("Content-Type") or "").split(";")[0].strip()
+        body = h.json_body()
+        if ctype == "application/json-patch+json":
+            new = json_patch(old, body if isinstance(body, list) else [])
+        elif ctype == "application/merge-patch+json":
+            new = merge_patch(old, body)
+        elif ctype == "application/strategic-merge-patch+json":
+            new = strategic_merge_patch(old, body)
+        else:
+            raise ApiError(415, "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, "
+                           "application/merge-patch+json, application/strategic-merge-patch+json", "UnsupportedMediaType")
+        expect = (body.get("metadata") or {}).get("resourceVersion") if isinstance(body, dict) else None
+        self.change(_AnswerInV1(h), model, res, old, new, expect_rv=expect)
+
+    def save(self, model, res, old, new, expect_rv):
+        return model.store.put("events", to_core(new), expect_rv=expect_rv)
 
     def objects(self, h, model, res, namespace):
         return [to_events_v1(e) for e in model.store.list("events", namespace)]
