@@ -121,6 +121,9 @@ def test_discovery_and_kubectl_get_events(kube):
     assert "Started container prometheus" in out and "pod/prom-agent-lab-1-0" in out, out
     wide = kube.kubectl(CLUSTER, "get", "events.v1.events.k8s.io", "-n", NS, "-o", "wide").stdout
     assert "kubelet, lab-node-1" in wide and "spec.containers{prometheus}" in wide, wide
+    sts = kube.kubectl(CLUSTER, "describe", "statefulset", "-n", NS, "prom-agent-lab-1").stdout
+    events_part = sts[sts.index("\nEvents:"):]
+    assert "SuccessfulCreate" in events_part and "create Pod prom-agent-lab-1-1 in StatefulSet prom-agent-lab-1 successful" in events_part, sts
 
 
 def test_an_event_written_through_events_k8s_io_is_read_through_both(api):

@@ -9,7 +9,8 @@ place of ``involvedObject``/``message``/``count``/``source``.
 ``EventRecorder.observe(work, pod)`` runs on each refresh of an agent pod (``Workload.refresh``)
 and records what a kubelet would record for the change it sees since the last refresh:
 
-- a new pod (new uid): ``Scheduled`` (default-scheduler), then ``Pulled``, ``Created``, ``Started``
+- a new pod (new uid): ``SuccessfulCreate`` on its StatefulSet (statefulset-controller) or DaemonSet
+  (daemonset-controller), ``Scheduled`` (default-scheduler), then ``Pulled``, ``Created``, ``Started``
   for each container;
 - a container restart (restartCount grew): ``Pulled``, ``Created``, ``Started`` of ``prometheus``
   again (the same event, its count grows); an OOM kill before it (last termination ``OOMKilled``):
@@ -135,6 +136,15 @@ class EventRecorder:
             self.record(namespace, container_ref(cname), "Normal", "Started", "Started container %s" % cname, KUBELET, node, now)
 
         if before is None or before["uid"] != uid:
+            owner = next((o for o in meta.get("ownerReferences") or () if o.get("controller")), None)
+            if owner is not None:
+                owner_ref = {"kind": owner["kind"], "namespace": namespace, "name": owner["name"], "uid": owner["uid"],
+                             "apiVersion": owner.get("apiVersion", "apps/v1")}
+                if owner["kind"] == "DaemonSet":
+                    self.record(namespace, owner_ref, "Normal", "SuccessfulCreate", "Created pod: %s" % name, "daemonset-controller", None, now)
+                else:
+                    self.record(namespace, owner_ref, "Normal", "SuccessfulCreate", "create Pod %s in StatefulSet %s successful" % (
+                        name, owner["name"]), "statefulset-controller", None, now)
             self.record(namespace, ref, "Normal", "Scheduled", "Successfully assigned %s/%s to %s" % (namespace, name, node), SCHEDULER, None, now)
             for cname, status in statuses.items():
                 if (status.get("state") or {}).get("running") or status.get("restartCount"):
