@@ -11,47 +11,12 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, QueryRefused
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import Deadline, QueryClient
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.scrub import redact, scrub
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import Deadline
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.scrub import scrub
+from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import central_store
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import fleet_checks
 from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_evaluate import argument_spec
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import report as fleet_report
-
-
-def query_scalar(url, promql, timeout=10, validate_certs=True, bearer_token=None, deadline=None):
-    """The smallest value of an instant query at the central query API, or (None, reason).
-    ``deadline``: a ``Deadline`` shared by every query of the action's run (else ``timeout`` each)."""
-    try:
-        found = QueryClient(url, timeout=timeout, validate_certs=validate_certs, bearer_token=bearer_token,
-                            deadline=deadline).query(promql)
-    except QueryRefused as exc:
-        return None, "the query API refused %s: %s" % (promql, redact(to_native(exc))[:200])
-    except (FleetopsError, ValueError) as exc:
-        return None, "the query API at %s did not answer: %s" % (redact(url), redact(to_native(exc))[:200])
-    values = [value for _labels, value in found]
-    if not values:
-        return None, "the query API has no data for %s" % promql
-    return min(values), None
-
-
-# UPTIME over 30 days, where a missing sample is downtime: an agent that is down sends nothing, so the
-# average of its ``up`` samples (``avg_over_time(up[30d])``) never sees its outages. Instead the
-# query looks at ``up`` every 5 minutes (a subquery: each step sees the newest sample of the last
-# 5 minutes, Prometheus's lookback) and divides the steps where it was 1 by the steps since the
-# series' first sample in the window (a cluster added this month is judged since it was added).
-UPTIME_STEP_SECONDS = 300
-# The subquery's steps sit at whole multiples of 5 minutes: those from the first sample to now are
-# floor(now / 5m) - ceil(first / 5m) + 1 (exact, so that a cluster added an hour ago is not judged
-# by a step it never had). A series younger than one step has no step yet: its samples' average.
-UPTIME_QUERY = ("clamp_max(sum_over_time(up{%(s)s}[30d:5m]) / clamp_min(scalar(floor(vector(time() / %(step)d)))"
-                " - ceil(min_over_time(timestamp(up{%(s)s})[30d:5m]) / %(step)d) + 1, 1), 1)"
-                " or avg_over_time(up{%(s)s}[30d])")
-
-
-def uptime_query(selector):
-    """The PromQL of UPTIME for the series ``up{selector}``."""
-    return UPTIME_QUERY % {"s": selector, "step": UPTIME_STEP_SECONDS}
 
 
 class ActionModule(ActionBase):
@@ -82,25 +47,30 @@ class ActionModule(ActionBase):
             context["history"] = history.get(host) or []
 
         url = args.get("query_url")
-        selector = args.get("query_selector") or ""
-        query_timeout = float(args.get("query_timeout") or 10)
-        # every query of this run under one deadline: a silent query API costs query_timeout once
-        query_args = {"timeout": query_timeout, "deadline": Deadline(query_timeout),
-                      "validate_certs": bool(args.get("query_validate_certs", True)),
-                      "bearer_token": args.get("query_bearer_token")}
+        answer = args.get("query_answer")
+        values, reasons = {}, {}
+        if isinstance(answer, dict):
+            # the play's one query per figure (fleet_query), this cluster's part of it
+            values = dict(answer.get("values") or {})
+            reasons = dict(answer.get("reasons") or {})
+            for name in central_store.QUERIES.get(cadence, {}):
+                if name not in values and name not in reasons:
+                    reasons[name] = "the query API has no data for this cluster (%s)" % (answer.get("cluster") or host)
+        elif url:
+            query_timeout = float(args.get("query_timeout") or 10)
+            # every query of this run under one deadline: a silent query API costs query_timeout once
+            values, reasons = central_store.for_cluster(
+                url, cadence, args.get("query_selector") or "", timeout=query_timeout, deadline=Deadline(query_timeout),
+                validate_certs=bool(args.get("query_validate_certs", True)), bearer_token=args.get("query_bearer_token"))
         if cadence == "monthly":
-            if url:
-                context["uptime"], context["uptime_reason"] = query_scalar(url, uptime_query(selector), **query_args)
+            if url or isinstance(answer, dict):
+                context["uptime"], context["uptime_reason"] = values.get("uptime"), reasons.get("uptime")
                 # RIGHTSIZE: the month's peak memory and p95 CPU of the agent's own series
-                memory, _why = query_scalar(url, "max_over_time(process_resident_memory_bytes{%s}[30d])" % selector, **query_args)
-                cpu, _why = query_scalar(url, "quantile_over_time(0.95, rate(process_cpu_seconds_total{%s}[5m])[30d:5m])"
-                                         % selector, **query_args)
-                context["usage_peaks"] = {"memory_bytes": memory, "cpu_cores": cpu}
+                context["usage_peaks"] = {"memory_bytes": values.get("memory_bytes"), "cpu_cores": values.get("cpu_cores")}
             else:
                 context["uptime_reason"] = "UPTIME needs fleet_query_url (the central query API): set it for this cluster"
-        if cadence == "weekly" and url:
-            context["series_week_ago"], _why = query_scalar(
-                url, "max_over_time(prometheus_agent_active_series{%s}[1h] offset 7d)" % selector, **query_args)
+        if cadence == "weekly":
+            context["series_week_ago"] = values.get("series_week_ago")
 
         try:
             fleet_result = fleet_checks.evaluate(cadence, results, args.get("thresholds") or {}, args.get("errors") or [],

@@ -109,6 +109,13 @@ options:
   query_bearer_token:
     description: A bearer token for the query API.
     type: str
+  query_answer:
+    description:
+      - This cluster's part of the play's one query per figure (M(fleetops.prometheus_agent.fleet_query), run once), used
+        instead of asking O(query_url) for this cluster alone. C(values) are the figures by name (C(uptime),
+        C(memory_bytes), C(cpu_cores), C(series_week_ago)), C(reasons) why a figure is missing, C(cluster) the cluster
+        label's value; a figure in neither has no data for this cluster.
+    type: dict
   result_var:
     description: The fact to set.
     type: str
@@ -172,6 +179,7 @@ def argument_spec():
         query_validate_certs=dict(type="bool", default=True),
         query_timeout=dict(type="float", default=10),
         query_bearer_token=dict(type="str", no_log=True),
+        query_answer=dict(type="dict"),
         result_var=dict(type="str", default="fleet_result"),
     )
 

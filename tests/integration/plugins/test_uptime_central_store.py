@@ -151,3 +151,60 @@ def test_rightsize_judges_the_months_peak_from_the_store(store, tmp_path):
 def test_a_query_api_that_is_down_is_unknown(tmp_path):
     check = _uptime("http://127.0.0.1:%d" % _free_port(), "clean", tmp_path)
     assert check["status"] == "unknown" and "did not answer" in check["message"], check
+
+
+FLEET_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Ask once for every cluster
+      fleetops.prometheus_agent.fleet_query:
+        query_url: "{{ url }}"
+        cadence: monthly
+        agent_job: prometheus-agent
+      register: answer
+    - name: Evaluate the holey cluster from its part of the answer
+      fleetops.prometheus_agent.fleet_evaluate:
+        cadence: monthly
+        results: {}
+        query_answer:
+          cluster: holey
+          values: "{{ answer.clusters.holey | default({}) }}"
+          reasons: "{{ answer.reasons }}"
+    - name: Keep both
+      ansible.builtin.copy:
+        content: "{{ {'answer': answer, 'result': fleet_result} | to_json }}"
+        dest: "{{ out }}"
+        mode: "0644"
+"""
+
+
+def _fleet(url, tmp_path):
+    out = tmp_path / "fleet.json"
+    run = run_playbook(FLEET_PLAY, extra_vars={"url": url, "out": str(out)})
+    assert run.rc == 0, run.output[-3000:]
+    return json.loads(out.read_text())
+
+
+def test_one_query_per_figure_answers_for_every_cluster(store, tmp_path):
+    """fleet_query: three queries for the whole fleet, the same figures as the per-cluster queries."""
+    found = _fleet(store, tmp_path)
+    answer = found["answer"]
+    assert answer["queries"] == 3 and answer["reasons"] == {}, answer
+    assert sorted(answer["clusters"]) == ["clean", "holey", "new"], answer["clusters"]
+    assert answer["clusters"]["holey"]["uptime"] == pytest.approx(1 - 0.5 / 30, abs=0.001)
+    assert answer["clusters"]["clean"]["uptime"] >= 0.999 and answer["clusters"]["new"]["uptime"] >= 0.999
+    assert answer["clusters"]["clean"]["memory_bytes"] == 490 * MI
+    # the holey cluster judged from its part: what the per-cluster query gives
+    uptime = {c["id"]: c for c in found["result"]["checks"]}["UPTIME"]
+    alone = _uptime(store, "holey", tmp_path)
+    assert (uptime["status"], uptime["value"]) == (alone["status"], alone["value"]) == ("critical", alone["value"]), (uptime, alone)
+
+
+def test_a_fleet_query_to_an_api_that_is_down_is_a_reason_per_figure(tmp_path):
+    found = _fleet("http://127.0.0.1:%d" % _free_port(), tmp_path)
+    answer = found["answer"]
+    assert answer["clusters"] == {} and sorted(answer["reasons"]) == ["cpu_cores", "memory_bytes", "uptime"], answer
+    assert "did not answer" in answer["reasons"]["uptime"]
+    uptime = {c["id"]: c for c in found["result"]["checks"]}["UPTIME"]
+    assert uptime["status"] == "unknown" and "did not answer" in uptime["message"], uptime
