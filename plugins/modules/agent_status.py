@@ -128,7 +128,9 @@ checks:
 pods:
   description: >-
     Every agent pod the selector (or C(pod)) matches (Kubernetes only), each with C(shard) (its
-    C(operator.prometheus.io/shard) label, C(null) without one) and C(health) (C(healthy), C(ready) and C(error) of its
+    C(operator.prometheus.io/shard) label, C(null) without one), C(agent) (the PrometheusAgent or Prometheus resource it
+    belongs to: its C(operator.prometheus.io/name) label, else its owner StatefulSet/DaemonSet name less C(prom-agent-) and
+    C(-shard-N); C(null) when neither tells; pods of more than one agent make POD a warning naming them) and C(health) (C(healthy), C(ready) and C(error) of its
     /-/healthy and /-/ready read through its own pod proxy, a few pods at a time). POD and HEALTH judge every pod and name
     the bad ones (C(1 of 4 pods: ...)); the other figures are read from the first ready pod (C(agent.pod)).
   returned: always
@@ -138,6 +140,7 @@ pods:
     - name: prom-agent-lab-1-0
       uid: 9d5c...
       shard: '0'
+      agent: lab-1
       health: {healthy: true, ready: true, error: null}
       node: lab-node-1
       phase: Running

@@ -23,6 +23,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -88,7 +89,43 @@ def _state_name(state):
 
 
 SHARD_LABEL = 'operator.prometheus.io/shard'    # prometheus-operator's shard number of a pod
+AGENT_LABEL = 'operator.prometheus.io/name'     # prometheus-operator's name of the pod's PrometheusAgent (or Prometheus)
+# the prefixes of the operator's StatefulSet/DaemonSet names (PrometheusAgent, Prometheus), and its shards' suffix
+OWNER_PREFIXES = ('prom-agent-', 'prometheus-')
+SHARD_SUFFIX = re.compile(r'-shard-[0-9]+$')
 HEALTH_WORKERS = 4      # pods whose /-/healthy and /-/ready are read at the same time
+
+
+def agent_of(meta):
+    """The name of the agent (PrometheusAgent or Prometheus resource) a pod belongs to: its
+    ``operator.prometheus.io/name`` label, else the name of its owner StatefulSet or DaemonSet less
+    the operator's prefix and ``-shard-N``; None when neither tells."""
+    name = (meta.get('labels') or {}).get(AGENT_LABEL)
+    if name:
+        return name
+    for owner in meta.get('ownerReferences') or []:
+        if owner.get('kind') in ('StatefulSet', 'DaemonSet') and owner.get('name'):
+            owner_name = SHARD_SUFFIX.sub('', owner['name'])
+            for prefix in OWNER_PREFIXES:
+                if owner_name.startswith(prefix) and len(owner_name) > len(prefix):
+                    return owner_name[len(prefix):]
+            return owner_name
+    return None
+
+
+def agents_text(pods):
+    """The warning when the selected pods belong to more than one agent, or None: a selector that
+    matches two agents' pods would otherwise audit them as one agent, silently mixed."""
+    counts = {}
+    for pod in pods:
+        if pod.get('agent'):
+            counts[pod['agent']] = counts.get(pod['agent'], 0) + 1
+    if len(counts) < 2:
+        return None
+    names = sorted(counts, key=lambda n: (-counts[n], n))
+    named = pod_names('%s (%d pod%s)' % (n, counts[n], '' if counts[n] == 1 else 's') for n in names)
+    return ('the selector matches the pods of %d agents: %s: give agent_selector %s=NAME per inventory host'
+            % (len(counts), named, AGENT_LABEL))
 
 
 def pod_facts(pod, container='prometheus', now=None):
@@ -113,6 +150,7 @@ def pod_facts(pod, container='prometheus', now=None):
         'name': meta.get('name'),
         'uid': meta.get('uid'),
         'shard': (meta.get('labels') or {}).get(SHARD_LABEL),
+        'agent': agent_of(meta),
         'node': spec.get('nodeName'),
         'phase': status.get('phase'),
         'ready': ready,
@@ -241,9 +279,14 @@ def events_status(events, th):
 
 def check_pod(pods, where, events=None, th=None):
     """POD: the pods' phase, readiness, CrashLoopBackOff and termination; ``events`` (``kube.events``
-    summaries) are named after the pods, and one that matters and is recent makes it at least a warning."""
+    summaries) are named after the pods, and one that matters and is recent makes it at least a warning.
+    Pods of more than one agent (``agents_text``) make it at least a warning that names them."""
     th = th or _checks.DEFAULT_THRESHOLDS
     check = _check_pod_state(pods, where)
+    mixed = agents_text(pods)
+    if mixed:
+        check['status'] = _checks.worst([check['status'], 'warning'])
+        check['message'] = '%s; %s' % (mixed, check['message'])
     text = events_text(events)
     if text and pods:
         check['status'] = _checks.worst([check['status'], events_status(events, th)])
