@@ -15,6 +15,9 @@ Then one wait for what remains of the remote-write window and the second reading
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
+import json
+import os
 import time
 import traceback
 
@@ -71,6 +74,15 @@ def first_reading_time(audit):
         return float(audit["parts"]["remote_write_stats"]["snapshot"]["time"])
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def write_entry(folder, name, entry):
+    """Write one host's entry as JSON in ``folder`` (0600, named by a hash of the host name); its path."""
+    path = os.path.join(folder, "%s.json" % hashlib.sha256(name.encode("utf-8")).hexdigest()[:32])
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(handle, "w") as out:
+        json.dump(entry, out)
+    return path
 
 
 class HostGathering(object):
@@ -169,9 +181,15 @@ class ActionModule(ActionBase):
         for host in hosts:
             status = host.audit.get("status", "unknown") if host.audit is not None else "error"
             statuses[status] = statuses.get(status, 0) + 1
+        result.update(changed=False, hosts=len(hosts), statuses=statuses, waited=round(waited, 3), seconds=seconds)
+        if args.get("results_dir"):
+            try:
+                result["results_files"] = dict((host.name, write_entry(args["results_dir"], host.name, host.entry())) for host in hosts)
+            except (OSError, TypeError, ValueError) as exc:
+                return dict(result, failed=True, msg="cannot write the results to %s: %s" % (args["results_dir"], to_native(exc)))
+        else:
+            result["results"] = dict((host.name, host.entry()) for host in hosts)
         seconds["total"] = round(time.time() - start, 3)
-        result.update(changed=False, results=dict((host.name, host.entry()) for host in hosts), hosts=len(hosts),
-                      statuses=statuses, waited=round(waited, 3), seconds=seconds)
         return result
 
     def _prepare(self, host, args, task_vars):

@@ -56,6 +56,13 @@ options:
     description: Clusters read at the same time (threads of the task's worker).
     type: int
     default: 16
+  results_dir:
+    description:
+      - A private folder (the role makes one with M(ansible.builtin.tempfile) and removes it after the evaluation) where
+        each host's entry is written as its own JSON file (mode 0600), instead of returning them all in C(results).
+      - For large fleets. The task's own result (one AWX job event, held in every worker Ansible forks) then stays
+        small, and each host's evaluation reads only its own file.
+    type: path
 """
 
 EXAMPLES = r"""
@@ -90,10 +97,15 @@ results:
       C(remote_write_stats) the second reading (what M(fleetops.prometheus_agent.remote_write_stats) returns with the
       first as baseline), C(errors) why its gathering stopped (its options were refused, its connection is not local);
       a part that could not be taken is left out.
-  returned: always
+  returned: without O(results_dir)
   type: dict
   sample: {"prod-1": {"agent_audit": {"status": "ok", "checks": [], "parts": {}}, "remote_write_stats": {"status": "ok"},
            "errors": []}}
+results_files:
+  description: With O(results_dir), the file of each host's entry (what C(results) would hold for it), by host.
+  returned: with O(results_dir)
+  type: dict
+  sample: {"prod-1": "/tmp/fleetops-gather-x1y2/4b1d....json"}
 hosts:
   description: How many hosts were gathered.
   returned: always
@@ -127,6 +139,7 @@ def argument_spec():
         options_var=dict(type="str"),
         rw_min_window=dict(type="float", default=10),
         workers=dict(type="int", default=16),
+        results_dir=dict(type="path"),
     )
 
 

@@ -229,4 +229,6 @@ def test_fleet_mode_judges_as_the_host_mode(lab, lab_inventory, tmp_path):
     limited_run, limited = _daily(inventory, tmp_path, "limited", "fleet", limit=hosts[0])
     assert sorted(limited["clusters"]) == [hosts[0]], sorted(limited["clusters"])
     gathered = limited_run.results[[r["task"] for r in limited_run.results].index(GATHER_TASK)]["result"]
-    assert sorted(gathered["results"]) == [hosts[0]]
+    assert sorted(gathered["results_files"]) == [hosts[0]] and "results" not in gathered
+    # each cluster's entry was in its own file of a private folder, removed at the end of the role
+    assert not os.path.exists(os.path.dirname(gathered["results_files"][hosts[0]]))
