@@ -94,6 +94,25 @@ options:
     description: Set C(agent_namespace) to the namespace of the context, when the context names one.
     type: bool
     default: false
+  agents:
+    description:
+      - Several agents (PrometheusAgent, or Prometheus in agent mode, resources) in one cluster, a
+        mapping of a regular expression (C(re.search) in the context name) to the list of that
+        context's agents, each a mapping with C(name) (the resource's name) and optionally
+        C(namespace). A context the first matching pattern lists makes one host per agent instead
+        of one host, so each agent is audited alone, by name.
+      - Each agent host is named C(<context>/<agent>) (an agent's name holds no C(/), so the name
+        is never ambiguous) and gets, besides the variables of its context, C(agent_name),
+        C(agent_selector=operator.prometheus.io/name=<agent>) (the label prometheus-operator gives
+        the pods of each agent), C(agent_namespace) when the entry names one, and
+        C(agent_cluster_label) set to the context name (the cluster, as a one-agent host would have
+        it by default) unless O(vars) sets it. Each such host also joins the group
+        C(context_<context>) (characters not valid in a group name made C(_)).
+      - An agent host whose name is already a context's host is left out with a warning.
+      - Contexts no pattern matches keep one host (the default selector finds their agent; if it
+        matches the pods of several agents, C(agent_status) POD says so and names them).
+    type: dict
+    default: {}
   set_python_interpreter:
     description:
       - Set C(ansible_python_interpreter) to C({{ ansible_playbook_python }}), the Python that runs
@@ -130,6 +149,16 @@ groups:
 vars:
   agent_namespace: monitoring
   fleet_query_url: https://thanos-query.example.com
+
+# Two PrometheusAgent resources (main and infra) in the prod clusters: hosts prod-eu-1/main and
+# prod-eu-1/infra, each auditing the pods of its own agent, both in the group context_prod_eu_1
+# plugin: fleetops.prometheus_agent.kubeconfig
+# agents:
+#   '^prod-':
+#     - name: main
+#       namespace: monitoring
+#     - name: infra
+#       namespace: monitoring-infra
 
 # Groups by region from the context name, e.g. prod-eu-1 -> region_eu
 # plugin: fleetops.prometheus_agent.kubeconfig
@@ -188,10 +217,63 @@ def select(names, include, exclude):
     return kept
 
 
+AGENT_SELECTOR_LABEL = "operator.prometheus.io/name"   # prometheus-operator's name of an agent's pods
+AGENT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")  # a Kubernetes object name (RFC 1123 subdomain)
+
+
+def agent_lists(option):
+    """The ``agents`` option checked: a list of (compiled pattern, [{name, namespace}]), in order."""
+    if not isinstance(option, dict):
+        raise AnsibleParserError("kubeconfig inventory: agents: a mapping of context pattern to a list of agents, not %r" % (option,))
+    lists = []
+    for pattern, agents in option.items():
+        where = "agents.%s" % pattern
+        compiled = _compile([pattern], "agents")[0]
+        if not isinstance(agents, list) or not agents:
+            raise AnsibleParserError("kubeconfig inventory: %s: a non-empty list of agents ({name, namespace}), not %r" % (where, agents))
+        checked, seen = [], set()
+        for agent in agents:
+            agent = {"name": agent} if isinstance(agent, str) else agent
+            if not isinstance(agent, dict) or set(agent) - {"name", "namespace"}:
+                raise AnsibleParserError("kubeconfig inventory: %s: each agent is a mapping of name and namespace, not %r" % (where, agent))
+            name = str(agent.get("name") or "")
+            if not AGENT_NAME.match(name):
+                raise AnsibleParserError("kubeconfig inventory: %s: agent name %r is not a Kubernetes object name "
+                                         "(lower case letters, digits, '-' and '.')" % (where, name))
+            if name in seen:
+                raise AnsibleParserError("kubeconfig inventory: %s: agent %s listed twice" % (where, name))
+            seen.add(name)
+            checked.append({"name": name, "namespace": agent.get("namespace")})
+        lists.append((compiled, checked))
+    return lists
+
+
+def agents_of(context_name, lists):
+    """The agents the first matching pattern lists for a context, or None (one host for the context)."""
+    for pattern, agents in lists:
+        if pattern.search(context_name):
+            return agents
+    return None
+
+
+def agent_host_name(context_name, agent_name):
+    """The inventory host of one agent of a context."""
+    return "%s/%s" % (context_name, agent_name)
+
+
+def context_group_name(context_name):
+    """The group of a context's agent hosts: a valid Ansible group name."""
+    return "context_" + re.sub(r"[^A-Za-z0-9_]", "_", context_name)
+
+
 class InventoryModule(BaseInventoryPlugin, Constructable):
     """Hosts from kubeconfig contexts."""
 
     NAME = "fleetops.prometheus_agent.kubeconfig"
+
+    def __init__(self):
+        super().__init__()
+        self._host_settings = {}
 
     def verify_file(self, path):
         return super().verify_file(path) and path.endswith(("kubeconfig.yml", "kubeconfig.yaml"))
@@ -219,7 +301,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         name_groups = {}
         for group, pattern in (self.get_option("groups") or {}).items():
             name_groups[group] = _compile([pattern], "groups.%s" % group)[0]
-        strict = self.get_option("strict")
         common_vars = self.get_option("vars") or {}
         top_group = self.get_option("group")
         if top_group:
@@ -241,30 +322,61 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         set_interpreter = self.get_option("set_python_interpreter") and "ansible_python_interpreter" not in common_vars
         if set_interpreter and top_group:
             self.inventory.set_variable(top_group, "ansible_python_interpreter", interpreter)
+        agent_patterns = agent_lists(self.get_option("agents") or {})
+        self._host_settings = {"vars": common_vars, "group": top_group, "interpreter": interpreter if set_interpreter else None,
+                               "name_groups": name_groups}
         for name in kept:
-            context = contexts[name]
-            host = self.inventory.add_host(name, group=top_group or None)
-            for key, value in common_vars.items():
-                self.inventory.set_variable(host, key, value)
-            self.inventory.set_variable(host, "ansible_connection", "local")
-            if set_interpreter and not top_group:
-                self.inventory.set_variable(host, "ansible_python_interpreter", interpreter)
-            self.inventory.set_variable(host, "kube_context", name)
-            self.inventory.set_variable(host, "kubeconfig", context["kubeconfig"])
-            self.inventory.set_variable(host, "cluster_name", context["cluster"])
-            if context.get("server"):
-                self.inventory.set_variable(host, "kube_server", context["server"])
-            if self.get_option("use_context_namespace") and context.get("namespace"):
-                self.inventory.set_variable(host, "agent_namespace", context["namespace"])
-            for group, pattern in name_groups.items():
-                if pattern.search(name):
-                    self.inventory.add_group(group)
-                    self.inventory.add_child(group, host)
+            agents = agents_of(name, agent_patterns)
+            if agents is None:
+                self._add_context_host(name, contexts[name])
+                continue
+            group = context_group_name(name)
+            self.inventory.add_group(group)
+            for agent in agents:
+                host_name = agent_host_name(name, agent["name"])
+                if host_name in contexts:
+                    self.display.warning("kubeconfig inventory %s: agent %s of context %s left out: its host name %s is a context's"
+                                         % (path, agent["name"], name, host_name))
+                    continue
+                agent_vars = {"agent_name": agent["name"], "agent_selector": "%s=%s" % (AGENT_SELECTOR_LABEL, agent["name"])}
+                if agent.get("namespace"):
+                    agent_vars["agent_namespace"] = agent["namespace"]
+                if "agent_cluster_label" not in common_vars:
+                    agent_vars["agent_cluster_label"] = name
+                host = self._add_context_host(host_name, contexts[name], agent_vars)
+                self.inventory.add_child(group, host)
 
-            host_vars = self.inventory.get_host(host).get_vars()
-            self._set_composite_vars(self.get_option("compose"), host_vars, host, strict=strict)
-            self._add_host_to_composed_groups(self.get_option("conditional_groups"), host_vars, host, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), host_vars, host, strict=strict)
+    def _add_context_host(self, host_name, context, agent_vars=None):
+        """One host of a context (the context's, or one of its agents' with ``agent_vars``)."""
+        strict = self.get_option("strict")
+        name = context["name"]
+        settings = self._host_settings
+        common_vars, top_group, interpreter = settings["vars"], settings["group"], settings["interpreter"]
+        host = self.inventory.add_host(host_name, group=top_group or None)
+        for key, value in common_vars.items():
+            self.inventory.set_variable(host, key, value)
+        self.inventory.set_variable(host, "ansible_connection", "local")
+        if interpreter and not top_group:
+            self.inventory.set_variable(host, "ansible_python_interpreter", interpreter)
+        self.inventory.set_variable(host, "kube_context", name)
+        self.inventory.set_variable(host, "kubeconfig", context["kubeconfig"])
+        self.inventory.set_variable(host, "cluster_name", context["cluster"])
+        if context.get("server"):
+            self.inventory.set_variable(host, "kube_server", context["server"])
+        if self.get_option("use_context_namespace") and context.get("namespace"):
+            self.inventory.set_variable(host, "agent_namespace", context["namespace"])
+        for key, value in (agent_vars or {}).items():
+            self.inventory.set_variable(host, key, value)
+        for group, pattern in settings["name_groups"].items():
+            if pattern.search(name):
+                self.inventory.add_group(group)
+                self.inventory.add_child(group, host)
+
+        host_vars = self.inventory.get_host(host).get_vars()
+        self._set_composite_vars(self.get_option("compose"), host_vars, host, strict=strict)
+        self._add_host_to_composed_groups(self.get_option("conditional_groups"), host_vars, host, strict=strict)
+        self._add_host_to_keyed_groups(self.get_option("keyed_groups"), host_vars, host, strict=strict)
+        return host
 
     def _warn_about_selection(self, path, names, include, kept):
         """Warn about an include pattern that matches no context, and about an empty result."""

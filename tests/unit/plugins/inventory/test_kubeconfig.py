@@ -218,3 +218,74 @@ def test_python_interpreter_can_be_left_to_discovery(kube_dir):
         group: ''
         """)
     assert "ansible_python_interpreter" not in str(data)
+
+
+def test_agents_make_one_host_per_agent_of_the_contexts_they_match(kube_dir):
+    """Two PrometheusAgent resources in the prod clusters: one host each, selecting its own pods."""
+    data = _inventory(kube_dir, """
+        plugin: fleetops.prometheus_agent.kubeconfig
+        kubeconfigs: [a.yaml, b.yaml]
+        exclude: ['decommissioned']
+        groups:
+          prod: '^prod-'
+        agents:
+          '^prod-eu-':
+            - name: main
+              namespace: monitoring
+            - name: infra
+        vars:
+          agent_namespace: mon-default
+        """)
+    hostvars = data["_meta"]["hostvars"]
+    assert sorted(hostvars) == ["prod-eu-1/infra", "prod-eu-1/main", "prod-us-1", "stg-eu-1"]
+    main = {k: _plain(v) for k, v in hostvars["prod-eu-1/main"].items()}
+    infra = {k: _plain(v) for k, v in hostvars["prod-eu-1/infra"].items()}
+    assert main["kube_context"] == infra["kube_context"] == "prod-eu-1"
+    assert main["cluster_name"] == "c-prod-1"
+    assert main["agent_name"] == "main" and infra["agent_name"] == "infra"
+    assert main["agent_selector"] == "operator.prometheus.io/name=main"
+    assert infra["agent_selector"] == "operator.prometheus.io/name=infra"
+    assert main["agent_namespace"] == "monitoring"
+    assert infra["agent_namespace"] == "mon-default"      # the entry names none: the common vars'
+    assert main["agent_cluster_label"] == infra["agent_cluster_label"] == "prod-eu-1"
+    us1 = {k: _plain(v) for k, v in hostvars["prod-us-1"].items()}
+    assert "agent_name" not in us1 and "agent_selector" not in us1 and "agent_cluster_label" not in us1
+    assert sorted(data["context_prod_eu_1"]["hosts"]) == ["prod-eu-1/infra", "prod-eu-1/main"]
+    assert sorted(data["prod"]["hosts"]) == ["prod-eu-1/infra", "prod-eu-1/main", "prod-us-1"]
+    assert sorted(data["fleet"]["hosts"]) == ["prod-eu-1/infra", "prod-eu-1/main", "prod-us-1", "stg-eu-1"]
+
+
+def test_agents_lists_names_and_groups():
+    lists = plugin.agent_lists({"^prod-": ["main", {"name": "infra", "namespace": "x"}]})
+    assert plugin.agents_of("prod-1", lists) == [{"name": "main", "namespace": None}, {"name": "infra", "namespace": "x"}]
+    assert plugin.agents_of("stg-1", lists) is None
+    assert plugin.agent_host_name("arn:aws:eks:eu-west-1:1:cluster/prod", "main") == "arn:aws:eks:eu-west-1:1:cluster/prod/main"
+    assert plugin.context_group_name("arn:aws:eks:eu-west-1:1:cluster/prod") == "context_arn_aws_eks_eu_west_1_1_cluster_prod"
+
+
+@pytest.mark.parametrize("option, message", [
+    ({"^prod-": []}, "a non-empty list of agents"),
+    ({"^prod-": [{"name": "Main"}]}, "not a Kubernetes object name"),
+    ({"^prod-": [{"name": "a/b"}]}, "not a Kubernetes object name"),
+    ({"^prod-": ["main", "main"]}, "agent main listed twice"),
+    ({"^prod-": [{"name": "main", "selector": "x"}]}, "a mapping of name and namespace"),
+    ({"(": ["main"]}, "invalid regular expression"),
+])
+def test_agents_bad_option_is_a_clear_parser_error(option, message):
+    with pytest.raises(Exception, match=message):
+        plugin.agent_lists(option)
+
+
+def test_agents_cluster_label_set_in_vars_wins(kube_dir):
+    data = _inventory(kube_dir, """
+        plugin: fleetops.prometheus_agent.kubeconfig
+        kubeconfigs: [a.yaml]
+        include: ['^prod-']
+        agents:
+          '.': [main, infra]
+        vars:
+          agent_cluster_label: "{{ kube_context }}"
+        """)
+    hostvars = data["_meta"]["hostvars"]
+    assert sorted(hostvars) == ["prod-eu-1/infra", "prod-eu-1/main"]
+    assert "kube_context" in str(hostvars["prod-eu-1/main"]["agent_cluster_label"])
