@@ -297,10 +297,10 @@ def run_wal_inspect(params, target=None, check_mode=False, deadline=None):
         except FleetopsError:
             pods = []       # the single-pod reading says why
         if len(pods) > 1:   # every pod of the selector, rolled up
-            result = wal_reader.inspect_pods(params, target, pods)
+            result = wal_reader.inspect_pods(params, target, pods, check_mode=check_mode)
             result['wal_path_source'] = source
             return result
-    result = wal_reader.inspect(params, location, target=target)
+    result = wal_reader.inspect(params, location, target=target, check_mode=check_mode)
     result['wal_path_source'] = source
     return result
 

@@ -372,6 +372,8 @@ def argument_spec():
         repair_preview=dict(type='bool', default=False),
         location=dict(type='str', choices=['auto', 'local', 'pod'], default='auto'),
         agent_running=dict(type='bool'),
+        debug_pod=dict(type='bool', default=False),
+        debug_pod_image=dict(type='str', default='busybox:1.36'),
     )
 
 

@@ -21,6 +21,7 @@ from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core imp
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.checks import result_status
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import Deadline
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus.agent_health import SHARD_LABEL
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import debug_pod
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import format as walmod
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import (
     FleetopsError, MissingLibrary, TargetTimeout, TargetUnreachable)
@@ -44,7 +45,12 @@ def choose_location(params, environ=None, home=None):
 
 
 class Unknown(Exception):
-    """The WAL could not be read: the result is ``status: unknown`` with this reason."""
+    """The WAL could not be read: the result is ``status: unknown`` with this reason (and the
+    result's fields in ``extra``, e.g. ``debug_pod``)."""
+
+    def __init__(self, reason, extra=None):
+        super(Unknown, self).__init__(reason)
+        self.extra = extra or {}
 
 
 def read_local(params, deadline=None):
@@ -230,16 +236,30 @@ def _exit_code(status):
     return 1
 
 
-def read_pod(params, target=None):
+def read_pod(params, target=None, check_mode=False):
+    """The WAL in the agent's container through exec; when the container is not running (exec is
+    refused), through a short-lived pod that mounts its volume read-only if ``debug_pod`` is true."""
     path = params['path'].rstrip('/') or '/'
     try:
         if callable(target):
             target = target()
-        rc, out, err = target.exec(walmod.pod_list_argv(path))
+        listed = target.exec(walmod.pod_list_argv(path))
     except MissingLibrary:
         raise
     except FleetopsError as exc:
-        raise Unknown('cannot reach the agent pod: %s' % exc)
+        if callable(target):
+            raise Unknown('cannot reach the agent pod: %s' % exc)
+        return _read_stopped(params, target, path, exc, check_mode)
+    return _read_exec(params, target, path, listed)
+
+
+def _read_exec(params, target, path, listed=None, where='the agent container'):
+    if listed is None:
+        try:
+            listed = target.exec(walmod.pod_list_argv(path))
+        except FleetopsError as exc:
+            raise Unknown('cannot reach %s: %s' % (where, exc))
+    rc, out, err = listed
     extra = {}
     pod = _pod_name(target)
     if pod:
@@ -247,9 +267,9 @@ def read_pod(params, target=None):
     if isinstance(err, bytes):
         err = err.decode('utf-8', 'replace')
     if rc == 3:
-        raise Unknown('WAL directory %s not found in the agent container%s' % (path, ' of %s' % pod if pod else ''))
+        raise Unknown('WAL directory %s not found in %s%s' % (path, where, ' of %s' % pod if pod else ''))
     if rc not in (0, None):
-        raise Unknown('listing %s in the agent container failed (exit %s): %s' % (path, rc, (err or '').strip()[:300]))
+        raise Unknown('listing %s in %s failed (exit %s): %s' % (path, where, rc, (err or '').strip()[:300]))
     listing = walmod.parse_pod_listing(path, out)
     live = params['agent_running']
     if live is None:
@@ -266,6 +286,59 @@ def read_pod(params, target=None):
     return listing, report, compression, extra
 
 
+def _agent_pod(target):
+    get = getattr(target, 'get_json', None)
+    if get is None:
+        return None
+    try:
+        name = target.pod_name
+        return get('/api/v1/namespaces/%s/pods/%s' % (target.namespace, name), what='reading pod %s' % name, missing_ok=True)
+    except FleetopsError:
+        return None
+
+
+def _read_stopped(params, target, path, exc, check_mode):
+    """The exec into the agent container failed: when the pod shows the container not running,
+    ``debug_pod`` reads the WAL through a debug pod (``wal/debug_pod``); otherwise the reason says so."""
+    reason = 'cannot reach the agent pod: %s' % exc
+    agent = _agent_pod(target)
+    container = getattr(target, 'container', None) or 'prometheus'
+    if agent is None or debug_pod.container_running(agent, container) is not False:
+        raise Unknown(reason)
+    name = agent['metadata']['name']
+    state = 'container %s of pod %s/%s is %s (no exec into a container that is not running)' % (
+        container, agent['metadata'].get('namespace'), name, debug_pod.container_state(agent, container))
+    if not params.get('debug_pod'):
+        raise Unknown('%s; %s' % (state, debug_pod.HINT))
+    try:
+        volume = debug_pod.wal_volume(agent, container, path)
+    except debug_pod.NoVolume as why:
+        raise Unknown('%s; no debug pod can read the WAL: %s' % (state, why))
+    image = params.get('debug_pod_image') or debug_pod.DEFAULT_IMAGE
+    if check_mode:
+        facts = dict(name=None, would_create=True, node=(agent.get('spec') or {}).get('nodeName'), claim=volume['claim'],
+                     mount_path=volume['mount_path'], image=image, read_only=True, created=False, deleted=False)
+        raise Unknown('%s; check mode: would create a debug pod on node %s mounting claim %s read-only at %s to read '
+                      'the WAL (nothing created)' % (state, facts['node'], volume['claim'], volume['mount_path']),
+                      {'debug_pod': facts, 'pod': '%s/%s' % (agent['metadata'].get('namespace'), name)})
+    deadline = getattr(target, 'deadline', None)
+    left = deadline.remaining() if deadline is not None else float(params.get('timeout') or 30)
+    params = dict(params, agent_running=False if params.get('agent_running') is None else params['agent_running'])
+
+    def read(pod_target):
+        return _read_exec(params, pod_target, path, where='debug pod %s' % pod_target.pod_name)
+    try:
+        (listing, report, compression, extra), facts = debug_pod.read_through(
+            target, agent, volume, read, image=image, seconds=left / 2)
+    except debug_pod.DebugPodFailed as why:
+        raise Unknown('%s; %s' % (state, why), {'debug_pod': why.facts})
+    except Unknown as why:
+        raise Unknown(str(why), {'debug_pod': getattr(why, 'facts', None)})
+    extra = dict(extra, pod='%s/%s' % (agent['metadata'].get('namespace'), name), debug_pod=facts,
+                 read_through='debug pod %s (%s)' % (facts['name'], state))
+    return listing, report, compression, extra
+
+
 def _pod_compression(target, path, listing):
     name = listing.segments[-1][1]
     try:
@@ -279,7 +352,7 @@ def _pod_compression(target, path, listing):
     return None if found == 'unknown' else found
 
 
-def inspect(params, location, target=None, deadline=None):
+def inspect(params, location, target=None, deadline=None, check_mode=False):
     """The result of ``wal_inspect`` (no ``changed``): ``location`` is ``local`` or ``pod``;
     ``target`` the pod's ``target.Target``, or a function that makes one (called here, so that a
     connection problem becomes the ``unknown`` result). ``params`` holds the module's options
@@ -294,9 +367,10 @@ def inspect(params, location, target=None, deadline=None):
         if location == 'local':
             listing, report, compression, extra = read_local(params, deadline)
         else:
-            listing, report, compression, extra = read_pod(params, target)
+            listing, report, compression, extra = read_pod(params, target, check_mode=check_mode)
     except Unknown as exc:
         reason = str(exc)
+        result.update({k: v for k, v in exc.extra.items() if v is not None})
         result.update(status='unknown', reason=reason, wal={'path': params['path']}, volume=None,
                       checks=walmod.unknown_checks(reason, thresholds))
         return result
@@ -314,19 +388,21 @@ def inspect(params, location, target=None, deadline=None):
 def _pod_entry(pod, one):
     meta = pod.get('metadata') or {}
     return dict(name=meta.get('name'), shard=(meta.get('labels') or {}).get(SHARD_LABEL), status=one['status'],
-                reason=one.get('reason'), wal=one.get('wal'), volume=one.get('volume'), checks=one['checks'])
+                reason=one.get('reason'), wal=one.get('wal'), volume=one.get('volume'), checks=one['checks'],
+                **({'debug_pod': one['debug_pod']} if one.get('debug_pod') else {}))
 
 
 # the cluster's checks of per-pod entries: each the worst of its pods, the bad pods named (core.checks)
 rollup_checks = _checks.rollup_pods
 
 
-def inspect_pods(params, target, pods):
+def inspect_pods(params, target, pods, check_mode=False):
     """``wal_inspect`` of every pod of ``pods`` (the API's pod dicts of ``target``'s selector), one at
     a time through ``target.for_pod``: ``pods`` the per-pod results (name, shard, status, wal,
     volume, checks), ``checks`` their roll-up (``rollup_checks``), ``wal`` the figures of the first
     pod that is worst."""
-    entries = [_pod_entry(pod, inspect(params, 'pod', target=target.for_pod(pod['metadata']['name']))) for pod in pods]
+    entries = [_pod_entry(pod, inspect(params, 'pod', target=target.for_pod(pod['metadata']['name']),
+                                                  check_mode=check_mode)) for pod in pods]
     checks = rollup_checks(entries)
     status = result_status(checks)
     shown = [e for e in entries if e['status'] == status] or entries

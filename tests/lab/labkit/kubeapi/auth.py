@@ -7,7 +7,8 @@ Every cluster knows these users:
 - ``lab-viewer``: the cluster's ``viewer_token``, group ``lab:viewers``; impersonating is refused
   with a 403 Status as the real API server words it;
 - RBAC (``authorize``): whoever is (or impersonates) a member of ``lab:no-events`` gets a 403 on
-  events, of either API group; everything else is allowed;
+  events, of either API group, a member of ``lab:no-pod-create`` on creating pods; everything
+  else is allowed;
 - ``lab-basic``: HTTP basic auth with the cluster's ``basic_username`` / ``basic_password``;
 - the common name of a client certificate signed by the lab CA (``pki/client.crt`` and
   ``pki/client.key`` are ``lab-cert-user``, group ``lab:cert-users``), on every cluster.
@@ -108,11 +109,16 @@ def impersonation(identity, headers):
 # RBAC of the lab: everyone may do everything except a member of NO_EVENTS_GROUP (impersonated:
 # ``impersonate_groups: [lab:no-events]``), to whom events (either API group) are forbidden
 NO_EVENTS_GROUP = "lab:no-events"
+# and a member of NO_POD_CREATE_GROUP may not create pods (a read-only audit account)
+NO_POD_CREATE_GROUP = "lab:no-pod-create"
 VERBS = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete", "POST": "create"}
 
 
 def authorize(user, groups, method, res, namespace, name, watching):  # pylint: disable=too-many-arguments,too-many-positional-arguments
     """The 403 Status of a request RBAC refuses (None when allowed), worded as the API server words it."""
+    if NO_POD_CREATE_GROUP in (groups or ()) and res.name == "pods" and method == "POST" and not name:
+        return status_obj(403, 'pods is forbidden: User "%s" cannot create resource "pods" in API group "" in the namespace "%s"' % (
+            user, namespace), "Forbidden", {"kind": "pods"})
     if NO_EVENTS_GROUP not in (groups or ()) or res.name != "events":
         return None
     verb = VERBS.get(method, method.lower())

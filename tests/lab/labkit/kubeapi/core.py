@@ -45,16 +45,88 @@ class Nodes(ForbiddenDerived):
         super().subresource(h, model, res, namespace, name, sub, parsed)
 
 
+def claim_mounts(model, pod):
+    """A created pod's mounts of the lab's agents' PersistentVolumeClaims: [(mountPath, host
+    directory, read only)] of its first container, or None when it mounts none, mounts one on
+    another node than the claim's (a ReadWriteOnce volume is attached to one node), or a claim of
+    a synthetic agent (no directory). The lab runs such a pod: its exec sees the agent's volume."""
+    spec = pod.get("spec") or {}
+    namespace = pod["metadata"].get("namespace")
+    claims = {}
+    for work in model.workloads():
+        if work.kind == "agent" and work.names.get("pvc") and work.names["namespace"] == namespace:
+            claims[work.names["pvc"]] = work
+    volumes = {}
+    for volume in spec.get("volumes") or []:
+        claim = volume.get("persistentVolumeClaim") or {}
+        work = claims.get(claim.get("claimName"))
+        if work is None:
+            continue
+        data_dir = getattr(work.proc, "data_dir", None)
+        if data_dir is None or (spec.get("nodeName") and spec["nodeName"] != work.node):
+            return None
+        volumes[volume["name"]] = (str(data_dir), bool(claim.get("readOnly")), work.node)
+    containers = spec.get("containers") or []
+    if not volumes or not containers:
+        return None
+    mounts = []
+    for mount in containers[0].get("volumeMounts") or []:
+        found = volumes.get(mount.get("name"))
+        if found is None or not os.path.isdir(mount.get("mountPath") or ""):
+            continue
+        source = os.path.join(found[0], mount["subPath"]) if mount.get("subPath") else found[0]
+        mounts.append((mount["mountPath"], source, found[1] or bool(mount.get("readOnly"))))
+    if mounts:
+        spec.setdefault("nodeName", next(iter(volumes.values()))[2])
+    return mounts or None
+
+
+def mount_argv(mounts, argv):
+    """``argv`` in its own mount namespace with each (path, source, read only) bind-mounted (read
+    only: remounted ``ro``, so a write fails as on a read-only volume: EROFS), working directory /."""
+    script, args = [], []
+    for i, (path, source, read_only) in enumerate(mounts):
+        src, dst = "$%d" % (2 * i + 1), "$%d" % (2 * i + 2)
+        script.append('mount --bind "%s" "%s"' % (src, dst))
+        if read_only:
+            script.append('mount -o remount,bind,ro "%s"' % dst)
+        args += [source, path]
+    script.append("shift %d" % len(args))
+    script.append('cd / && exec "$@"')
+    return ["unshare", "-m", "--propagation", "private", "--", "sh", "-ec", "; ".join(script), "sh"] + args + list(argv)
+
+
+def running_status(pod):
+    """The status of a created pod the lab runs (its containers running and ready)."""
+    now = rfc3339()
+    uid = pod["metadata"].get("uid") or new_uid()
+    statuses = [{"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": True, "started": True, "restartCount": 0,
+                 "state": {"running": {"startedAt": now}}, "lastState": {},
+                 "containerID": "containerd://" + uid.replace("-", "")[:24] + "%02d" % i}
+                for i, c in enumerate(pod["spec"].get("containers") or [])]
+    return {"phase": "Running", "hostIP": "127.0.0.1", "hostIPs": [{"ip": "127.0.0.1"}], "podIP": "127.0.0.1",
+            "podIPs": [{"ip": "127.0.0.1"}], "startTime": now, "qosClass": "Burstable", "containerStatuses": statuses,
+            "conditions": [{"type": kind, "status": "True", "lastProbeTime": None, "lastTransitionTime": now}
+                           for kind in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")]}
+
+
 class Pods(Derived):
     """The pods: one per workload, a real process (or a synthetic agent) behind each; and bare pods
     that clients create (``POST``, e.g. a crowded namespace of a test), which no node runs: they
-    stay Pending (PodScheduled False, Unschedulable) and a DELETE removes them at once."""
+    stay Pending (PodScheduled False, Unschedulable) and a DELETE removes them at once. A bare pod
+    that mounts an agent's PersistentVolumeClaim (``claim_mounts``) runs at once: its exec runs the
+    command with the agent's volume at the pod's mountPath (read-only when the mount or the claim
+    says so), as a debug pod reading a stopped agent's WAL would."""
 
     def admit(self, model, obj):
         spec = obj.setdefault("spec", {})
         spec.setdefault("containers", [])
         spec.setdefault("restartPolicy", "Always")
         spec.setdefault("terminationGracePeriodSeconds", 30)
+        if claim_mounts(model, obj):
+            obj["metadata"].setdefault("uid", new_uid())
+            obj["status"] = running_status(obj)
+            return obj
         obj["status"] = {"phase": "Pending", "qosClass": "BestEffort", "conditions": [
             {"type": "PodScheduled", "status": "False", "lastProbeTime": None, "lastTransitionTime": rfc3339(),
              "reason": "Unschedulable", "message": UNSCHEDULABLE}]}
@@ -181,7 +253,12 @@ def pod_logs(h, model, namespace, name):
 def pod_exec(h, model, namespace, name):
     """pods/exec over WebSocket (v4/v5 channel protocols)."""
     # pylint: disable=too-many-locals
-    pod, work = _pod_and_work(model, namespace, name)
+    pod = model.store.get("pods", namespace, name)
+    mounts = claim_mounts(model, pod) if pod is not None and model.workload_for(namespace, name) is None else None
+    if mounts:
+        work = None
+    else:
+        pod, work = _pod_and_work(model, namespace, name)
     commands = h.query.get("command") or []
     if not commands:
         raise ApiError(400, "you must specify at least 1 command", "BadRequest")
@@ -207,13 +284,13 @@ def pod_exec(h, model, namespace, name):
     h.wfile.flush()
     h.close_connection = True
     h.connection.settimeout(None)
-    proc = work.proc
-    if model.synthetic:
-        proc.ensure_wal()
-    if container == containers[0]:
-        argv = proc.exec_argv(commands)
+    if work is None:
+        argv = mount_argv(mounts, commands)     # a debug pod: the agent's volume at its mountPath
     else:
-        argv = commands
+        proc = work.proc
+        if model.synthetic:
+            proc.ensure_wal()
+        argv = proc.exec_argv(commands) if container == containers[0] else commands
     ws = wsexec.WebSocket(h.connection, h.rfile)
     wsexec.run_exec(ws, protocol, argv, h.qbool("stdin"), h.qbool("stdout") or not h.query.get("stdout"), h.qbool("stderr"))
 
