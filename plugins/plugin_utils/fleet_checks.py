@@ -30,7 +30,7 @@ from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils.releases
 CADENCE_CHECKS = {
     "daily": ("POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS",
               "RW-LATENCY", "RW-DROPPED", "WAL-SIZE", "WAL-HEALTH", "MEMORY", "INGEST", "CONFIG"),
-    "weekly": ("PVC", "WAL-TREND", "TARGETS", "LOGS", "RULES", "SERIES", "OOO"),
+    "weekly": ("PVC", "WAL-TREND", "TARGETS", "MONITORS", "LOGS", "RULES", "SERIES", "OOO"),
     "monthly": ("VERSION", "RIGHTSIZE", "WAL-ROTATION", "BACKUP", "UPTIME"),
 }
 
@@ -49,6 +49,7 @@ COMPUTED = {
     "WAL-TREND": ("wal_inspect",),
     "SERIES": ("agent_status",),
     "OOO": ("agent_status",),
+    "MONITORS": ("agent_status",),
     "VERSION": ("agent_status",),
     "RIGHTSIZE": ("agent_status",),
     "UPTIME": (),
@@ -414,6 +415,52 @@ def check_ooo(agent_result, duplicates, th):
     return make("OOO", "ok", count, threshold, "no out-of-order samples")
 
 
+def _monitor_names(entries, most=5):
+    shown = ["%s %s/%s" % (e.get("kind"), e.get("namespace"), e.get("name")) for e in entries[:most]]
+    return ", ".join(shown + (["%d more" % (len(entries) - most)] if len(entries) > most else []))
+
+
+def check_monitors(agent_result, th):
+    """MONITORS: the ServiceMonitors/PodMonitors the agent selects (agent_status ``monitors``):
+    each with active targets, none (a warning: its selector, namespace or port matches nothing),
+    rejected by the operator (a warning), every target down (critical when that is the share
+    ``monitors_down_critical_ratio`` of the monitors with targets)."""
+    threshold = {"warning": th["monitors_without_targets_warning"], "critical": th["monitors_down_critical_ratio"]}
+    found = dig(agent_result, "monitors")
+    if not isinstance(found, dict):
+        return make("MONITORS", "unknown", None, threshold, "agent_status did not read the agent's monitors "
+                    "(the agent's /api/v1/targets was not read)")
+    if found.get("error"):
+        return make("MONITORS", "unknown", None, threshold, "the monitors could not be read: %s" % found["error"])
+    entries = [e for e in found.get("selected") or [] if isinstance(e, dict)]
+    if not entries:
+        why = found.get("note") or ("the cluster serves no ServiceMonitor or PodMonitor" if found.get("served") is False
+                                    else "no ServiceMonitor or PodMonitor matches its selectors")
+        return make("MONITORS", "ok", {"selected": 0}, threshold, "%s selects no monitor: %s" % (found.get("resource") or "the agent", why))
+    by_state = dict((state, [e for e in entries if e.get("state") == state]) for state in ("ok", "down", "none", "rejected"))
+    value = dict((state, len(items)) for state, items in by_state.items())
+    value["selected"] = len(entries)
+    value["active_targets"] = sum(int(e.get("active") or 0) for e in entries)
+    with_targets = len(by_state["ok"]) + len(by_state["down"])
+    down_ratio = (float(len(by_state["down"])) / with_targets) if with_targets else None
+    parts = []
+    if by_state["rejected"]:
+        parts.append("rejected by the operator: %s (%s)" % (_monitor_names(by_state["rejected"]), by_state["rejected"][0].get("reason")))
+    if by_state["none"]:
+        parts.append("no active target: %s (its selector, namespaceSelector or port matches nothing)" % _monitor_names(by_state["none"]))
+    if by_state["down"]:
+        parts.append("every target down: %s" % _monitor_names(by_state["down"]))
+    status = "ok"
+    if _checks.judge(len(by_state["none"]) + len(by_state["rejected"]), th, warning="monitors_without_targets_warning") != "ok":
+        status = "warning"
+    if by_state["down"]:
+        status = "warning"
+        if _checks.judge(down_ratio, th, critical="monitors_down_critical_ratio") == "critical":
+            status = "critical"
+    ok_text = "%d monitor(s) selected, %d with active targets (%d targets)" % (len(entries), with_targets, value["active_targets"])
+    return make("MONITORS", status, value, threshold, ok_text if not parts else "%s; %s" % (ok_text, "; ".join(parts)))
+
+
 def check_version(facts, target, fleet_versions, th, release_list=None, today=None):
     """VERSION: running version against the release list (support ended, known issues), the
     oldest supported version and the target (default: the newest version in the fleet)."""
@@ -606,6 +653,8 @@ def evaluate(cadence, results, user_thresholds=None, errors=None, previous=None,
         merged["SERIES"] = check_series(facts, context.get("history"), now, th, context.get("series_week_ago")) if agent else \
             make("SERIES", "unknown", None, None, agent_missing)
         merged["OOO"] = check_ooo(agent, context.get("duplicates"), th) if agent else make("OOO", "unknown", None, None, agent_missing)
+        if not (agent or {}).get("via") == "url":     # an agent reached by URL has no operator resource
+            merged["MONITORS"] = check_monitors(agent, th) if agent else make("MONITORS", "unknown", None, None, agent_missing)
     if cadence == "monthly":
         merged["VERSION"] = check_version(facts, context.get("target_version"), context.get("fleet_versions"), th,
                                           context.get("release_list")) if agent else \

@@ -29,7 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import events as kube_events
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import workloads as kube_workloads
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import exposition
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import monitors as _monitors
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.checks import make as _check
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import (
@@ -795,6 +797,22 @@ def read_pod_metrics(target, pod_name):
         return None
 
 
+def read_monitors(target, raw_pods, pod, targets_doc):
+    """``monitors`` (``monitors.read``) of the agent's operator resource; ``{'error': ...}`` when
+    it or the monitors could not be read (the other facts stand)."""
+    if not hasattr(target, 'request_json'):
+        return {'error': 'not reached through Kubernetes'}
+    name = (pod or {}).get('name')
+    raw = next((p for p in raw_pods if (p.get('metadata') or {}).get('name') == name), raw_pods[0] if raw_pods else None)
+    try:
+        kind, res_name, resource = kube_workloads.find_agent_resource(target, target.namespace, pod=raw)
+        if resource is None:
+            return {'error': 'no PrometheusAgent or Prometheus resource found for the agent (%s)' % (res_name or name)}
+        return _monitors.read(target, resource, target.namespace, targets_doc, kind)
+    except FleetopsError as exc:
+        return {'error': str(exc).splitlines()[0][:300]}
+
+
 def gather(target, now=None, baseline=None, thresholds=None, clock=time.time, page=None, read_events_too=True):
     """The result of ``agent_status`` for one target (no ``changed``).
 
@@ -819,6 +837,7 @@ def gather(target, now=None, baseline=None, thresholds=None, clock=time.time, pa
     agent = None
     metrics = None
     targets = None
+    targets_doc = None
     notes = []
     why_down = None
     if kube and not pods:
@@ -842,7 +861,8 @@ def gather(target, now=None, baseline=None, thresholds=None, clock=time.time, pa
             status, body = target.http_get('/api/v1/status/flags')
             flags = _json(body) if status == 200 else None
             status, body = target.http_get('/api/v1/targets')
-            targets = targets_facts(_json(body), now) if status == 200 else None
+            targets_doc = _json(body) if status == 200 else None
+            targets = targets_facts(targets_doc, now) if status == 200 else None
             cpu = _cpu_rate(metrics, baseline, now)
             if cpu is None and kube and pod is not None:
                 cpu = cpu_from_pod_metrics(read_pod_metrics(target, pod['name']), container)
@@ -894,6 +914,8 @@ def gather(target, now=None, baseline=None, thresholds=None, clock=time.time, pa
         result['events'] = events
         if events_error:
             result['events_error'] = events_error
+        if targets_doc is not None:
+            result['monitors'] = read_monitors(target, raw_pods, pod, targets_doc)
     if why_down:
         result['agent_error'] = why_down
     if notes:

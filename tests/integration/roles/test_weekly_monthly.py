@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 # without the test-only result_dump callback (its documentation does not parse on ansible-core 2.19)
 PLAIN = {"ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops"}  # the tests read the report files
-WEEKLY = {"PVC", "WAL-TREND", "TARGETS", "LOGS", "RULES", "SERIES", "OOO"}
+WEEKLY = {"PVC", "WAL-TREND", "TARGETS", "MONITORS", "LOGS", "RULES", "SERIES", "OOO"}
 MONTHLY = {"VERSION", "RIGHTSIZE", "WAL-ROTATION", "BACKUP", "UPTIME"}
 
 RUNBOOK_RULE = {
