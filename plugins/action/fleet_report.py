@@ -33,6 +33,21 @@ class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
 
+    @staticmethod
+    def _agent_of(values):
+        """{cluster, agent} of a host that is one agent of a cluster (``agent_name``, as the kubeconfig
+        inventory's ``agents`` sets it; the cluster is its ``agent_cluster_label``, else its
+        ``kube_context``), or None."""
+        if values is None:
+            return None
+        try:
+            name = values.get("agent_name")
+            if not name:
+                return None
+            return {"agent": to_native(name), "cluster": to_native(values.get("agent_cluster_label") or values.get("kube_context") or "")}
+        except Exception:  # pylint: disable=broad-except
+            return None     # a variable that does not template: the host is reported by its name alone
+
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
@@ -47,7 +62,7 @@ class ActionModule(ActionBase):
             hosts = task_vars.get("ansible_play_hosts_all") or []
         hostvars = task_vars.get("hostvars") or {}
 
-        results, missing = {}, {}
+        results, missing, agents = {}, {}, {}
         # merge mode: the clusters come from the slice reports, not from the hosts of this play
         merging = bool(args.get("merge_dir") or args.get("merge_reports"))
         for host in ([] if merging else hosts):
@@ -68,6 +83,9 @@ class ActionModule(ActionBase):
                                  if host not in (task_vars.get("ansible_play_hosts") or [host]) else
                                  "no check ran for this cluster")
             results[host] = value
+            agent = self._agent_of(values)
+            if agent:
+                agents[host] = agent
 
         cadence, slices = args.get("cadence") or "daily", None
         if merging:
@@ -81,7 +99,7 @@ class ActionModule(ActionBase):
         now = datetime.datetime.now(datetime.timezone.utc)
         use_planner = args.get("remediation", True)
         doc = fleet_report.build(results, cadence, generated_at=now,
-                                 planner=remediation.plan if use_planner else None, missing_reasons=missing)
+                                 planner=remediation.plan if use_planner else None, missing_reasons=missing, agents=agents)
         given = args.get("slice") or {}
         slice_record = report_merge.slice_record(given.get("id"), given.get("number"), given.get("count"))
         if slice_record and not merging:

@@ -99,20 +99,33 @@ def cluster_entry(result, reason_if_missing="the checks did not run for this clu
         except Exception as exc:  # pylint: disable=broad-except
             remediation = [{"action": "none", "reason": "remediation plan failed: %s" % exc}]
     entry["remediation"] = _plain(remediation or [])
+    _add_agent(entry, result)
     return entry
 
 
-def build(results, cadence, generated_at=None, planner=None, missing_reasons=None):
+def _add_agent(entry, agent):
+    """``cluster`` and ``agent`` of a host that is one agent of a cluster (the kubeconfig
+    inventory's ``agents``), kept from ``agent`` (a mapping that has them, or a report entry of a
+    slice being merged)."""
+    if isinstance(agent, dict) and agent.get("agent"):
+        entry["agent"] = str(agent["agent"])
+        entry["cluster"] = str(agent.get("cluster") or "")
+
+
+def build(results, cadence, generated_at=None, planner=None, missing_reasons=None, agents=None):
     """The report document.
 
     ``results``: {inventory host: fleet_result or None}. ``missing_reasons``: {host: why} for
     hosts with no result (a failed or unreachable host). ``planner``: checks -> remediation list.
+    ``agents``: {host: {cluster, agent}} for the hosts that are each one agent of a cluster.
     """
     generated_at = generated_at or datetime.datetime.now(datetime.timezone.utc)
     missing_reasons = missing_reasons or {}
+    agents = agents or {}
     clusters = {}
     for host in sorted(results):
         clusters[str(host)] = cluster_entry(results[host], missing_reasons.get(host, "the checks did not run for this cluster"), planner)
+        _add_agent(clusters[str(host)], agents.get(host))
     summary = {"clusters": len(clusters)}
     for status in STATUSES:
         summary[status] = sum(1 for c in clusters.values() if c["status"] == status)
@@ -385,23 +398,35 @@ class ReportCollector:
         fleet_report_generated_timestamp_seconds."""
         core, _exposition = _prometheus_client()
         doc, cadence = self.doc, self.doc["cadence"]
+        # cluster: the inventory host, or for one agent of a cluster (``agent`` in its entry) the
+        # cluster, with the agent's name in an ``agent`` label; a report with no such host has no
+        # ``agent`` label (its series as before), one with some gives the others agent="" (the same
+        # series for Prometheus as no label)
+        with_agent = any(c.get("agent") for c in doc["clusters"].values())
+        names = ("cluster", "agent") if with_agent else ("cluster",)
         status = core.GaugeMetricFamily("fleet_check_status", "Result of a fleet check: 0 ok, 1 warning, 2 critical, 3 unknown.",
-                                        labels=("cluster", "check", "cadence"))
+                                        labels=names + ("check", "cadence"))
         value = core.GaugeMetricFamily("fleet_check_value", "The value a fleet check measured (in the unit of its threshold).",
-                                       labels=("cluster", "check", "cadence"))
+                                       labels=names + ("check", "cadence"))
         cluster_status = core.GaugeMetricFamily("fleet_cluster_status", "Worst check of a cluster: 0 ok, 1 warning, 2 critical, 3 unknown.",
-                                                labels=("cluster", "cadence"))
+                                                labels=names + ("cadence",))
         seen = set()
         for name, cluster in doc["clusters"].items():
+            agent = cluster.get("agent") or ""
+            who = ((cluster.get("cluster") or name), agent) if agent else ((name, "") if with_agent else (name,))
+            if who in seen:  # one series per cluster (and agent): node_exporter refuses duplicates
+                continue
+            seen.add(who)
+            checks_seen = set()
             for check in cluster["checks"]:
-                if (name, check["id"]) in seen:  # one series per cluster and check (node_exporter refuses duplicates)
+                if check["id"] in checks_seen:  # one series per check
                     continue
-                seen.add((name, check["id"]))
-                status.add_metric((name, check["id"], cadence), PROM_STATUS[check["status"]])
+                checks_seen.add(check["id"])
+                status.add_metric(who + (check["id"], cadence), PROM_STATUS[check["status"]])
                 number = _number(check["value"])
                 if number is not None:
-                    value.add_metric((name, check["id"], cadence), number)
-            cluster_status.add_metric((name, cadence), PROM_STATUS[cluster["status"]])
+                    value.add_metric(who + (check["id"], cadence), number)
+            cluster_status.add_metric(who + (cadence,), PROM_STATUS[cluster["status"]])
         clusters = core.GaugeMetricFamily("fleet_clusters", "Clusters in the report by status.", labels=("status", "cadence"))
         for name in STATUSES:
             clusters.add_metric((name, cadence), doc["summary"][name])

@@ -339,3 +339,41 @@ def test_since_last_audit_new_resolved_still_open(tmp_path):
     assert "Since the last audit (%s): 1 new, 1 resolved, 1 still open" % before["generated_at"] in html
     assert html.index('id="since-last-audit"') < html.index('id="findings"')
     assert "b RW-LAG critical (was warning)" in Path(paths["md"]).read_text()
+
+
+def test_agents_of_one_cluster_reported_each_by_name_with_the_cluster_and_agent_labels():
+    """Two agent hosts of one context (the kubeconfig inventory's agents) and a one-agent host."""
+    doc = report.build({"prod-eu-1/main": _result(), "prod-eu-1/infra": _result("critical", 300.0), "stg-1": _result()},
+                       "daily", agents={"prod-eu-1/main": {"cluster": "prod-eu-1", "agent": "main"},
+                                        "prod-eu-1/infra": {"cluster": "prod-eu-1", "agent": "infra"}})
+    assert sorted(doc["clusters"]) == ["prod-eu-1/infra", "prod-eu-1/main", "stg-1"]
+    assert doc["clusters"]["prod-eu-1/infra"]["agent"] == "infra"
+    assert doc["clusters"]["prod-eu-1/infra"]["cluster"] == "prod-eu-1"
+    assert "agent" not in doc["clusters"]["stg-1"]
+    assert doc["summary"]["critical_clusters"] == ["prod-eu-1/infra"]
+    text = report.render_prom(doc)
+    assert 'fleet_check_status{agent="infra",cadence="daily",check="RW-LAG",cluster="prod-eu-1"} 2.0' in text
+    assert 'fleet_check_status{agent="main",cadence="daily",check="RW-LAG",cluster="prod-eu-1"} 0.0' in text
+    assert 'fleet_cluster_status{agent="",cadence="daily",cluster="stg-1"} 0.0' in text
+    assert "prod-eu-1/main" not in text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert len(families["fleet_cluster_status"].samples) == 3
+    # a slice report merged again keeps them (its entries are the results)
+    again = report.build(dict(doc["clusters"]), "daily")
+    assert again["clusters"]["prod-eu-1/main"]["agent"] == "main"
+    assert again["clusters"]["prod-eu-1/main"]["cluster"] == "prod-eu-1"
+    assert 'fleet_cluster_status{agent="main",cadence="daily",cluster="prod-eu-1"} 0.0' in report.render_prom(again)
+
+
+def test_agent_hosts_in_the_json_html_and_markdown_by_name(tmp_path):
+    doc = report.build({"prod-eu-1/main": _result(), "prod-eu-1/infra": _result("warning", 70.0)}, "daily",
+                       agents={"prod-eu-1/main": {"cluster": "prod-eu-1", "agent": "main"},
+                               "prod-eu-1/infra": {"cluster": "prod-eu-1", "agent": "infra"}})
+    paths = report.write_report(doc, str(tmp_path), str(TEMPLATES / "fleet-report.html.j2"), str(TEMPLATES / "fleet-report.md.j2"))
+    written = json.loads(Path(paths["json"]).read_text())
+    jsonschema.validate(written, SCHEMA)
+    assert written["clusters"]["prod-eu-1/infra"]["agent"] == "infra"
+    html = Path(paths["html"]).read_text()
+    assert '<tr data-cluster="prod-eu-1/main"' in html and '<tr data-cluster="prod-eu-1/infra"' in html
+    markdown = Path(paths["md"]).read_text()
+    assert "prod-eu-1/infra" in markdown     # the Markdown lists the clusters that are not ok
