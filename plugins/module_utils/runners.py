@@ -299,9 +299,20 @@ def run_wal_inspect(params, target=None, check_mode=False, deadline=None):
         if len(pods) > 1:   # every pod of the selector, rolled up
             result = wal_reader.inspect_pods(params, target, pods, check_mode=check_mode)
             result['wal_path_source'] = source
-            return result
+            return _debug_pod_left(result)
     result = wal_reader.inspect(params, location, target=target, check_mode=check_mode)
     result['wal_path_source'] = source
+    return _debug_pod_left(result)
+
+
+def _debug_pod_left(result):
+    """``changed`` is false after a debug pod (created and deleted: the cluster is as it was), true
+    with a warning when one could not be deleted (it ends by itself after its activeDeadlineSeconds)."""
+    left = [e['debug_pod'] for e in [result] + list(result.get('pods') or [])
+            if (e.get('debug_pod') or {}).get('created') and not e['debug_pod'].get('deleted')]
+    if left:
+        result['changed'] = True
+        result.setdefault('warnings', []).extend(d.get('delete_error') or 'debug pod %s left' % d.get('name') for d in left)
     return result
 
 
@@ -426,7 +437,8 @@ def run_agent_audit(params, target=None, check_mode=False, deadline=None):
         # an agent given by url whose WAL is read in its pod: the Kubernetes options make that target
         'wal_inspect': lambda: run_wal_inspect(dict(
             params, path=params['wal_path'], verify=params['wal_verify'], location=params['wal_location'],
-            repair_preview=False, agent_running=None), target if kube else None, deadline=deadline),
+            repair_preview=False, agent_running=None, debug_pod=params.get('wal_debug_pod'),
+            debug_pod_image=params.get('wal_debug_pod_image')), target if kube else None, check_mode, deadline=deadline),
         'agent_logs': lambda: run_agent_logs(dict(
             params, since=params.get('logs_since'), examples=params['log_examples'], state_file=None, tail_lines=None,
             previous=False), target, check_mode, deadline=deadline),

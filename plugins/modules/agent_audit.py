@@ -64,6 +64,16 @@ options:
     type: str
     choices: [auto, local, pod]
     default: auto
+  wal_debug_pod:
+    description:
+      - When the agent's container is not running, read the WAL through a short-lived pod that mounts its volume
+        read-only, as M(fleetops.prometheus_agent.wal_inspect)'s I(debug_pod) (the pod is deleted afterwards).
+    type: bool
+    default: false
+  wal_debug_pod_image:
+    description: The image of that pod, as M(fleetops.prometheus_agent.wal_inspect)'s I(debug_pod_image).
+    type: str
+    default: busybox:1.36
   logs_since:
     description:
       - How far back to read the log, as M(fleetops.prometheus_agent.agent_logs)'s I(since) (C(24h), C(7d), seconds or an
@@ -184,6 +194,8 @@ def argument_spec():
         wal_path=dict(type='path'),
         wal_verify=dict(type='str', choices=['none', 'tail', 'full'], default='tail'),
         wal_location=dict(type='str', choices=['auto', 'local', 'pod'], default='auto'),
+        wal_debug_pod=dict(type='bool', default=False),
+        wal_debug_pod_image=dict(type='str', default='busybox:1.36'),
         logs_since=dict(type='str', default='24h'),
         log_path=dict(type='path'),
         log_examples=dict(type='int', default=3),

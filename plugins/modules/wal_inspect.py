@@ -90,7 +90,38 @@ options:
         segments open (the running agent keeps its active segment open; found through C(/proc) by
         device and inode, so an agent in a container counts too), or, when C(/proc) cannot be read,
         when the last segment was written in the last five minutes.
+      - Through a debug pod (O(debug_pod)) the agent is stopped, so C(false) unless set.
     type: bool
+  debug_pod:
+    description:
+      - When the agent's container is not running (terminated, crash-looping; the kubelet refuses exec
+        into it, so a corrupt WAL that stopped Prometheus would read C(unknown)), create a short-lived
+        pod C(<agent pod>-wal-inspect-<5 random>) in the agent's namespace on the agent pod's node
+        (its C(nodeName)) that mounts the agent's PersistentVolumeClaim (the volume of the mount that
+        holds O(path)) read-only at the same path, wait for it to run (within O(timeout)), read the WAL
+        through exec into it exactly as in the agent's container, and delete it afterwards in every case
+        (also after an error or a timeout; the deletion gets its own 10 seconds). The pod has the
+        labels C(app.kubernetes.io/name=fleetops-wal-inspect), C(fleetops.io/created-by=wal_inspect) and
+        C(fleetops.io/wal-of=<agent pod>), restartPolicy C(Never), an C(activeDeadlineSeconds) so the
+        kubelet ends it even if this run cannot delete it, no service account token, and the agent pod's
+        securityContext (it reads the files as the agent does).
+      - Only a volume another pod can mount qualifies (a PersistentVolumeClaim; an emptyDir of
+        DaemonSet mode does not, C(unknown) with that reason). A refused create (RBAC 403) or a pod that
+        does not run in time is C(unknown) with the reason, never a failure; nothing is left behind.
+      - C(changed) stays C(false); the pod is created and deleted within the task and the cluster is as
+        it was (a read-only audit run every day would otherwise always report a change). It is C(true),
+        with a warning, only when the pod could not be deleted.
+      - In check mode nothing is created; the result is C(unknown) and says which pod would be created.
+      - Needs the rights to create, get and delete pods and to create pods/exec in the agent's namespace.
+      - When C(false) and the container is not running, the C(unknown) reason says that this would read it.
+    type: bool
+    default: false
+  debug_pod_image:
+    description:
+      - The image of the debug pod; it needs C(sh), C(stat), C(date), C(df), C(cat), C(head) and C(tail)
+        (busybox has them) and is run with C(sleep).
+    type: str
+    default: busybox:1.36
 requirements:
   - Local mode, python standard library only; optional C(crc32c) (fast CRC-32C) and C(cramjam) (names zstd records).
   - Pod mode, the C(kubernetes) Python library, and C(sh), C(stat), C(df), C(cat) and C(tail) in the agent's container (busybox has them).
@@ -126,6 +157,12 @@ EXAMPLES = r'''
     verify: full
     repair_preview: true
   register: wal_full
+
+- name: Read the WAL of a stopped agent through a short-lived read-only pod (deleted afterwards)
+  fleetops.prometheus_agent.wal_inspect:
+    context: prod-eu-1
+    verify: full
+    debug_pod: true
 
 - name: An agent on a VM - run on its host, read the WAL directory directly
   fleetops.prometheus_agent.wal_inspect:
@@ -167,10 +204,54 @@ wal_path_source:
   type: str
   sample: flags
 pod:
-  description: The pod (namespace/name) the WAL was read from.
+  description: The pod (namespace/name) the WAL was read from (the agent's pod, also when read through a debug pod).
   returned: in pod mode, when the target names its pod
   type: str
   sample: monitoring/prom-agent-lab-1-0
+read_through:
+  description: That the WAL was read through a debug pod (its name) and why (the agent container's state).
+  returned: when the WAL was read through a debug pod (O(debug_pod))
+  type: str
+  sample: "debug pod monitoring/prom-agent-lab-1-0-wal-inspect-x7k2p (container prometheus of pod monitoring/prom-agent-lab-1-0
+    is terminated (Error, exit 1) (no exec into a container that is not running))"
+debug_pod:
+  description:
+    - The debug pod of O(debug_pod) (also in each entry of C(pods)).
+  returned: when a debug pod was created, refused, or would be created (check mode)
+  type: dict
+  contains:
+    name:
+      description: namespace/name of the pod; C(null) in check mode.
+      type: str
+    would_create:
+      description: C(true) in check mode (nothing created).
+      type: bool
+    node:
+      description: The node it runs on (the agent pod's).
+      type: str
+    claim:
+      description: The PersistentVolumeClaim it mounts read-only.
+      type: str
+    mount_path:
+      description: Where it mounts the claim (the agent container's mountPath).
+      type: str
+    image:
+      description: Its image.
+      type: str
+    read_only:
+      description: Always C(true).
+      type: bool
+    created:
+      description: Whether the API server created it.
+      type: bool
+    deleted:
+      description: Whether it was deleted afterwards.
+      type: bool
+    delete_error:
+      description: Why the deletion failed (it then ends by itself after its activeDeadlineSeconds).
+      type: str
+  sample: {name: monitoring/prom-agent-lab-1-0-wal-inspect-x7k2p, node: lab-node-1, claim: prometheus-prom-agent-lab-1-db-prom-agent-lab-1-0,
+           mount_path: /prometheus, image: "busybox:1.36", read_only: true, created: true, deleted: true}
 pods:
   description:
     - In pod mode without O(pod), the WAL of every pod of the selector (shards, replicas, a DaemonSet's pods), read one
