@@ -636,6 +636,8 @@ class AgentRuntime(ProcessRuntime):
         # every pod of the same PrometheusAgent (itself included; set by the Supervisor)
         self.agent_pods: list = [self]
         self.config_override: str | None = None
+        # the jobs of the ServiceMonitors / PodMonitors the PrometheusAgent selects (set by the API's operator)
+        self.monitor_jobs: list = []
         self.saved_memory_limit = None
         # the high-memory fault: the limit (bytes) this pod runs with, near its usage; the API
         # shows it on the pod as if the pod had been created with it (None: no fault)
@@ -725,6 +727,7 @@ class AgentRuntime(ProcessRuntime):
             {"job_name": "prometheus-agent", "static_configs": [{"targets": self.scrape_targets()}]},
             {"job_name": "node", "static_configs": [{"targets": ["127.0.0.1:%d" % self.supervisor.node_exporter.port]}]},
         ]
+        scrape_configs += json.loads(json.dumps(self.monitor_jobs))
         if self.shards > 1:
             for job in scrape_configs:
                 job["relabel_configs"] = shard_relabel_configs(self.shards, self.shard)
@@ -740,6 +743,16 @@ class AgentRuntime(ProcessRuntime):
         tmp = self.config_path.with_suffix(".tmp")
         tmp.write_text(text + "\n", encoding="utf-8")
         os.replace(tmp, self.config_path)
+
+    def set_monitor_jobs(self, jobs: list) -> str:
+        """Take the scrape jobs of the monitors the PrometheusAgent selects: re-render and reload
+        when they changed. Returns 'unchanged', 'reloaded' or 'reload-failed'."""
+        with self.lock:
+            if jobs == self.monitor_jobs:
+                return "unchanged"
+            self.monitor_jobs = json.loads(json.dumps(jobs))
+            self.write_config()
+        return "reloaded" if self.reload() else "reload-failed"
 
     def reload(self) -> bool:
         """POST /-/reload; True when Prometheus accepted the config."""

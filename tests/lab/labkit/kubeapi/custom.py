@@ -1,10 +1,12 @@
 """The prometheus-operator's custom resources (``monitoring.coreos.com``): PrometheusAgent, run
-through the operator loop, and PrometheusRule, stored. No strategic merge patch (415), as for
+through the operator loop, PrometheusRule, stored, and ServiceMonitor / PodMonitor, stored and
+rendered into the agents' scrape jobs (``monitors``). No strategic merge patch (415), as for
 any custom resource; DELETE answers with the object, not a Status."""
 
 from __future__ import annotations
 
 from .kinds import Kind
+from .monitors import Monitors
 
 
 class PrometheusAgents(Kind):
@@ -18,4 +20,6 @@ class PrometheusAgents(Kind):
 KINDS = {
     ("monitoring.coreos.com", "prometheusagents"): PrometheusAgents(),
     ("monitoring.coreos.com", "prometheusrules"): Kind(create_on_put=True, collection_delete=True),
+    ("monitoring.coreos.com", "servicemonitors"): Monitors(),
+    ("monitoring.coreos.com", "podmonitors"): Monitors(),
 }

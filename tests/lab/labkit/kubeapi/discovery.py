@@ -69,6 +69,10 @@ RESOURCES = [
     Resource("monitoring.coreos.com", "v1alpha1", "prometheusagents", "PrometheusAgent", categories=["prometheus-operator"],
              subresources=[("status", "PrometheusAgent", ["get", "patch", "update"]), ("scale", "Scale", ["get", "patch", "update"])]),
     Resource("monitoring.coreos.com", "v1", "prometheusrules", "PrometheusRule", short=["promrule"], categories=["prometheus-operator"]),
+    Resource("monitoring.coreos.com", "v1", "servicemonitors", "ServiceMonitor", short=["smon"], categories=["prometheus-operator"],
+             subresources=[("status", "ServiceMonitor", ["get", "patch", "update"])]),
+    Resource("monitoring.coreos.com", "v1", "podmonitors", "PodMonitor", short=["pmon"], categories=["prometheus-operator"],
+             subresources=[("status", "PodMonitor", ["get", "patch", "update"])]),
 ]
 
 GROUP_VERSIONS = {

@@ -10,6 +10,7 @@ import time
 
 from .cluster import NODE_NAME, STARTED, Workload, _attr, namespace_object, node_object, workload_names
 from .events import EventRecorder
+from . import monitors
 from .store import Store
 from .util import rfc3339, stable_uid
 
@@ -24,7 +25,7 @@ RECEIVER_NAMES = {
                  "app.kubernetes.io/component": "receive"},
     "agent_selector": "app.kubernetes.io/name=thanos-receive",
 }
-OPERATOR_FIELDS = ("remoteWrite", "resources", "scrapeInterval", "externalLabels", "logLevel", "replicas", "shards", "retention")
+OPERATOR_FIELDS = ("remoteWrite", "resources", "scrapeInterval", "externalLabels", "logLevel", "replicas", "shards", "retention") + monitors.SPEC_FIELDS
 
 
 class ClusterModel:
@@ -69,6 +70,9 @@ class ClusterModel:
             self.store.put("nodes", node_object(name, created, self.agent.capacity_bytes(), node))
         for cr in self.cr_names:
             self.store.put("prometheusagents", self.agent_cr_object(cr))
+        if not synthetic:
+            for resource, obj in monitors.default_monitors(self):
+                self.store.put(resource, obj)
         self.refresh(force=True)
 
     @property
@@ -204,6 +208,8 @@ class ClusterModel:
                         if apply is not None:
                             apply(spec, restart=False)
                 self.applied_specs[cr_name] = copy.deepcopy(spec)
+                if any(spec.get(f) != applied.get(f) for f in monitors.SPEC_FIELDS):
+                    monitors.resync(self)     # the monitors it selects now: their jobs, their status
                 if resources_changed and len(works) == 1:
                     # lock order: store before workload, never the other way round
                     revision = works[0].update_revision()

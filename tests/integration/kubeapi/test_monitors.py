@@ -1,0 +1,136 @@
+"""ServiceMonitor and PodMonitor in the lab (issue 18 item 1) and MONITORS on them: a one-cluster
+lab of its own serves both kinds (kubectl, the kubernetes client), its default monitors
+(ServiceMonitor monitoring/node-exporter, PodMonitor monitoring/prometheus-agent) become real
+scrape jobs once the PrometheusAgent selects them, and agent_status reads each with its targets;
+a ServiceMonitor that selects nothing, created through the API, is a job without targets that
+MONITORS names (warning), the others not."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import urllib.request
+
+import pytest
+from kubernetes import client as k8s
+
+from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import fleet_checks
+from ansible_runner_helpers import run_module  # pylint: disable=import-error
+from kube_helpers import Kube  # pylint: disable=import-error
+from lab_fixtures import scraping, wait_for  # pylint: disable=import-error
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+NS = "monitoring"
+CLUSTER = "lab-1"
+GROUP, VERSION = "monitoring.coreos.com", "v1"
+NODE_POOL = "serviceMonitor/monitoring/node-exporter/0"
+AGENT_POOL = "podMonitor/monitoring/prometheus-agent/0"
+EMPTY = "selects-nothing"
+
+
+@pytest.fixture(scope="module", name="mon_lab")
+def fixture_mon_lab():
+    """One cluster, scraping; stopped afterwards."""
+    if shutil.which("prometheus") is None:
+        pytest.fail("prometheus is not installed: run `make test` (it apt-installs it) or tests/scripts/bootstrap.sh")
+    from labkit.client import LabClient  # pylint: disable=import-outside-toplevel,import-error
+    lab = LabClient.up(tempfile.mkdtemp(prefix="fleetops-monitors-"), clusters=1)
+    try:
+        wait_for(lambda: all(scraping(pod["agent_url"]) for pod in lab.pods(CLUSTER)), 90, what="the agent scraping")
+        yield lab
+    finally:
+        lab.down()
+
+
+@pytest.fixture(scope="module", name="custom")
+def fixture_custom(mon_lab):
+    return k8s.CustomObjectsApi(Kube(mon_lab.workdir, mon_lab).api_client(CLUSTER))
+
+
+def pools(lab):
+    """{scrape pool: [health, ...]} of the agent's active targets."""
+    with urllib.request.urlopen(lab.pods(CLUSTER)[0]["agent_url"] + "/api/v1/targets", timeout=10) as resp:
+        active = json.load(resp)["data"]["activeTargets"]
+    out = {}
+    for item in active:
+        out.setdefault(item["scrapePool"], []).append(item["health"])
+    return out
+
+
+def config_jobs(lab):
+    with urllib.request.urlopen(lab.pods(CLUSTER)[0]["agent_url"] + "/api/v1/status/config", timeout=10) as resp:
+        return json.load(resp)["data"]["yaml"]
+
+
+def agent_status(lab):
+    run = run_module("agent_status", {"kubeconfig": str(lab.workdir / "kubeconfig"), "context": CLUSTER, "namespace": NS},
+                     env={"ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops", "ANSIBLE_PYTHON_INTERPRETER": sys.executable})
+    assert run.rc == 0, run.output[-3000:]
+    return json.loads(run.stdout[run.stdout.index("{"):])
+
+
+def monitors_check(result):
+    return fleet_checks.evaluate("weekly", {"agent_status": result})["checks"]
+
+
+def by_id(checks):
+    return {c["id"]: c for c in checks}
+
+
+def test_served_by_kubectl_and_the_client(mon_lab, custom):
+    kube = Kube(mon_lab.workdir, mon_lab)
+    smons = custom.list_namespaced_custom_object(GROUP, VERSION, NS, "servicemonitors")["items"]
+    pmons = custom.list_namespaced_custom_object(GROUP, VERSION, NS, "podmonitors")["items"]
+    assert [m["metadata"]["name"] for m in smons] == ["node-exporter"]
+    assert [m["metadata"]["name"] for m in pmons] == ["prometheus-agent"]
+    out = kube.kubectl(CLUSTER, "get", "servicemonitors", "-n", NS).stdout
+    assert out.split()[:2] == ["NAME", "AGE"] and "node-exporter" in out, out
+    assert "prometheus-agent" in kube.kubectl(CLUSTER, "get", "pmon", "-n", NS, "-o", "name").stdout
+    resources = kube.kubectl(CLUSTER, "api-resources", "--api-group", GROUP, "-o", "name").stdout.split()
+    assert {"servicemonitors.monitoring.coreos.com", "podmonitors.monitoring.coreos.com"} <= set(resources), resources
+
+
+def test_not_selected_by_default_then_selected(mon_lab, custom):
+    # the lab's PrometheusAgent has no monitor selector (nil: none, as the operator reads it)
+    assert not [p for p in pools(mon_lab) if "/" in p]
+    result = agent_status(mon_lab)
+    assert result["monitors"]["selected"] == [], result["monitors"]
+    assert by_id(monitors_check(result))["MONITORS"]["status"] == "ok"
+    custom.patch_namespaced_custom_object("monitoring.coreos.com", "v1alpha1", NS, "prometheusagents", CLUSTER,
+                                          {"spec": {"serviceMonitorSelector": {}, "podMonitorSelector": {}}})
+    wait_for(lambda: pools(mon_lab).get(NODE_POOL) == ["up"] and pools(mon_lab).get(AGENT_POOL) == ["up"], 60,
+             what="the monitors' jobs scraped")
+    assert {"node", "prometheus-agent"} <= set(pools(mon_lab))      # the lab's own jobs stay
+    result = agent_status(mon_lab)
+    got = {(e["kind"], e["name"]): (e["state"], e["active"], e["up"]) for e in result["monitors"]["selected"]}
+    assert got == {("ServiceMonitor", "node-exporter"): ("ok", 1, 1), ("PodMonitor", "prometheus-agent"): ("ok", 1, 1)}, got
+    check = by_id(monitors_check(result))["MONITORS"]
+    assert check["status"] == "ok" and check["message"] == "2 monitor(s) selected, 2 with active targets (2 targets)", check
+    smon = custom.get_namespaced_custom_object(GROUP, VERSION, NS, "servicemonitors", "node-exporter")
+    wait_for(lambda: custom.get_namespaced_custom_object(GROUP, VERSION, NS, "servicemonitors", "node-exporter").get("status"), 30,
+             what="the monitor's status bindings")
+    smon = custom.get_namespaced_custom_object(GROUP, VERSION, NS, "servicemonitors", "node-exporter")
+    assert smon["status"]["bindings"][0]["conditions"][0]["status"] == "True", smon
+
+
+def test_a_monitor_selecting_nothing_is_named(mon_lab, custom):
+    body = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": EMPTY, "namespace": NS},
+            "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": "nothing-has-this"}}, "endpoints": [{"port": "metrics"}]}}
+    custom.create_namespaced_custom_object(GROUP, VERSION, NS, "servicemonitors", body)
+    try:
+        wait_for(lambda: "serviceMonitor/monitoring/%s/0" % EMPTY in config_jobs(mon_lab), 60, what="its job in the agent's config")
+        assert "serviceMonitor/monitoring/%s/0" % EMPTY not in pools(mon_lab)        # a job without targets
+        result = agent_status(mon_lab)
+        states = {e["name"]: e["state"] for e in result["monitors"]["selected"]}
+        assert states == {EMPTY: "none", "node-exporter": "ok", "prometheus-agent": "ok"}, states
+        check = by_id(monitors_check(result))["MONITORS"]
+        assert check["status"] == "warning", check
+        problem = check["message"].split(";", 1)[1]
+        assert "no active target: ServiceMonitor monitoring/%s" % EMPTY in problem, check
+        assert "node-exporter" not in problem and "prometheus-agent" not in problem, check
+    finally:
+        custom.delete_namespaced_custom_object(GROUP, VERSION, NS, "servicemonitors", EMPTY)
+    wait_for(lambda: "serviceMonitor/monitoring/%s/0" % EMPTY not in config_jobs(mon_lab), 60, what="its job gone")
