@@ -1,0 +1,129 @@
+"""Several agents in one cluster (issue 15): a lab cluster running two PrometheusAgent resources
+(lab-1 and lab-1-2, each its own StatefulSet, pod, WAL and process). The kubeconfig inventory's
+``agents`` makes one host per agent; agent_status on each host (its inventory variables: the
+context, namespace and ``operator.prometheus.io/name=<agent>`` selector) audits that agent's pod
+alone; the default selector, which matches both agents' pods, makes POD a warning naming both."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ansible_runner_helpers import VENV_BIN, ansible_env, run_playbook  # pylint: disable=import-error
+from lab_fixtures import scraping, wait_for  # pylint: disable=import-error
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+CLUSTER = "lab-1"
+AGENTS = {"lab-1": "prom-agent-lab-1-0", "lab-1-2": "prom-agent-lab-1-2-0"}
+HOSTS = sorted("%s/%s" % (CLUSTER, agent) for agent in AGENTS)
+
+PLAY = """
+- name: agent_status of every agent host
+  hosts: fleet
+  gather_facts: false
+  tasks:
+    - name: Read the agent
+      fleetops.prometheus_agent.agent_status:
+        kubeconfig: "{{ kubeconfig }}"
+        context: "{{ kube_context }}"
+        namespace: "{{ agent_namespace }}"
+        label_selector: "{{ agent_selector | default(omit) }}"
+"""
+
+
+@pytest.fixture(scope="module", name="two_agents_lab")
+def fixture_two_agents_lab():
+    """One cluster with two PrometheusAgent resources, every pod scraping; stopped afterwards."""
+    if shutil.which("prometheus") is None:
+        pytest.fail("prometheus is not installed: run `make test` (it apt-installs it) or tests/scripts/bootstrap.sh")
+    from labkit.client import LabClient  # pylint: disable=import-outside-toplevel,import-error
+    client = LabClient.up(tempfile.mkdtemp(prefix="fleetops-several-agents-"), clusters=1, agents_per_cluster=2)
+    try:
+        wait_for(lambda: all(scraping(pod["agent_url"]) for pod in client.pods(CLUSTER)), 90, what="every agent pod scraping")
+        yield client
+    finally:
+        client.down()
+
+
+def write_inventory(lab, agents=True):
+    path = Path(lab.workdir) / ("agents.kubeconfig.yml" if agents else "contexts.kubeconfig.yml")
+    text = """
+        plugin: fleetops.prometheus_agent.kubeconfig
+        kubeconfigs: [%s]
+        vars:
+          agent_namespace: monitoring
+        """ % json.dumps(str(Path(lab.workdir) / "kubeconfig"))
+    if agents:
+        text += """
+        agents:
+          '^lab-1$':
+            - name: lab-1
+            - name: lab-1-2
+        """
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def plain(value):
+    """A value of ``ansible-inventory --list`` (an inventory source's strings are marked unsafe)."""
+    return value.get("__ansible_unsafe", value) if isinstance(value, dict) else value
+
+
+def inventory_list(path):
+    env = ansible_env()
+    env.pop("KUBECONFIG", None)
+    proc = subprocess.run([str(VENV_BIN / "ansible-inventory"), "-i", str(path), "--list"], env=env, capture_output=True,
+                          text=True, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_the_lab_runs_two_agents_each_its_own_statefulset_pod_and_process(two_agents_lab):
+    pods = two_agents_lab.pods(CLUSTER)
+    assert sorted(p["pod"] for p in pods) == sorted(AGENTS.values())
+    assert {p["agent_cr"] for p in pods} == set(AGENTS)
+    assert len({p["pid"] for p in pods}) == 2 and len({p["wal_dir"] for p in pods}) == 2
+    assert all(p["pod_labels"]["operator.prometheus.io/name"] == p["agent_cr"] for p in pods)
+
+
+def test_inventory_makes_one_host_per_agent_and_each_is_audited_by_name(two_agents_lab):
+    inventory = write_inventory(two_agents_lab)
+    data = inventory_list(inventory)
+    hostvars = data["_meta"]["hostvars"]
+    assert sorted(hostvars) == HOSTS
+    assert sorted(data["context_lab_1"]["hosts"]) == HOSTS
+    for agent in AGENTS:
+        host = {k: plain(v) for k, v in hostvars["%s/%s" % (CLUSTER, agent)].items()}
+        assert host["agent_selector"] == "operator.prometheus.io/name=" + agent
+        assert host["agent_cluster_label"] == CLUSTER and host["kube_context"] == CLUSTER
+    run = run_playbook(PLAY, inventory=str(inventory), env={"ANSIBLE_PYTHON_INTERPRETER": str(VENV_BIN / "python")})
+    assert run.rc == 0, run.output[-3000:]
+    for agent, pod_name in AGENTS.items():
+        result = run.result("%s/%s" % (CLUSTER, agent), "Read the agent")
+        checks = {c["id"]: c for c in result["checks"]}
+        assert [p["name"] for p in result["pods"]] == [pod_name], result["pods"]
+        assert [p["agent"] for p in result["pods"]] == [agent]
+        assert checks["POD"]["status"] == "ok", checks["POD"]
+        assert "agents" not in checks["POD"]["message"]
+        assert result["agent"]["pod"] == pod_name
+        assert checks["HEALTH"]["status"] == "ok", checks["HEALTH"]
+
+
+def test_the_default_selector_sees_both_agents_and_pod_warns_naming_both(two_agents_lab):
+    inventory = write_inventory(two_agents_lab, agents=False)
+    assert sorted(inventory_list(inventory)["_meta"]["hostvars"]) == [CLUSTER]
+    run = run_playbook(PLAY, inventory=str(inventory), env={"ANSIBLE_PYTHON_INTERPRETER": str(VENV_BIN / "python")})
+    assert run.rc == 0, run.output[-3000:]
+    result = run.result(CLUSTER, "Read the agent")
+    pod = {c["id"]: c for c in result["checks"]}["POD"]
+    assert sorted(p["name"] for p in result["pods"]) == sorted(AGENTS.values())
+    assert pod["status"] == "warning", pod
+    assert pod["message"].startswith("the selector matches the pods of 2 agents: lab-1 (1 pod), lab-1-2 (1 pod): "
+                                     "give agent_selector operator.prometheus.io/name=NAME per inventory host"), pod
