@@ -91,6 +91,20 @@ def test_debug_pod_reads_the_corrupt_wal_and_is_deleted(stopped_lab):
     assert debug_pods(stopped_lab) == []
 
 
+def test_agent_audit_passes_wal_debug_pod(stopped_lab):
+    """The roles' wal_inspect_debug_pod reaches wal_inspect through agent_audit's wal_debug_pod."""
+    run = run_module("agent_audit", {"kubeconfig": str(stopped_lab.workdir / "kubeconfig"), "context": CLUSTER, "namespace": NS,
+                                     "gather": ["wal_inspect"], "wal_verify": "full", "wal_location": "pod",
+                                     "wal_debug_pod": True, "timeout": 60},
+                     env={"ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops", "ANSIBLE_PYTHON_INTERPRETER": sys.executable})
+    assert run.rc == 0, run.output[-3000:]
+    part = json.loads(run.stdout[run.stdout.index("{"):])["parts"]["wal_inspect"]
+    assert part["status"] == "critical", (part.get("reason"), part["checks"])
+    assert part["debug_pod"]["deleted"] is True
+    assert stopped_lab.fault_details["segment_name"] in next(c for c in part["checks"] if c["id"] == "WAL-HEALTH")["message"]
+    assert debug_pods(stopped_lab) == []
+
+
 def test_check_mode_creates_nothing(stopped_lab):
     before = sorted(p.metadata.name for p in core_api(stopped_lab).list_namespaced_pod(NS).items)
     result, _checks = wal_inspect(stopped_lab, check=True, debug_pod=True)
