@@ -174,6 +174,23 @@ targets:
   returned: always (C(null) when not read)
   type: dict
   sample: {total: 2, up: 2, down: 0, jobs: {node: {up: 1, down: 0, unknown: 0}}, down_targets: []}
+monitors:
+  description: >-
+    The ServiceMonitors and PodMonitors the agent's PrometheusAgent (or Prometheus) selects, for MONITORS (the weekly
+    evaluation): its C(serviceMonitorSelector) / C(podMonitorSelector) (nil selects none, C({}) every one) and their
+    namespace selectors (nil: the agent's namespace, C({}) every namespace). C(resource) (C(PrometheusAgent ns/name)),
+    C(served) (false when the cluster serves no such resource type), C(note) (when the resource has no monitor selector) and
+    C(selected), one entry per monitor: C(kind), C(namespace), C(name), C(pools) (its scrape pools,
+    C(serviceMonitor/<ns>/<name>/<endpoint index>) or C(podMonitor/...)), C(active), C(up), C(down) (its active targets in
+    /api/v1/targets), C(state) (C(ok), C(down) every target down, C(none) no active target, C(rejected) its
+    C(status.bindings) condition C(Accepted=False) for this agent) and C(reason). C({error}) when the resource or the
+    monitors could not be read. One LIST per monitor kind (the agent's namespace, or all namespaces), and the namespaces when
+    a namespace selector has labels.
+  returned: through Kubernetes, when the agent's /api/v1/targets was read
+  type: dict
+  sample: {resource: PrometheusAgent monitoring/main, served: true, selected: [{kind: ServiceMonitor, namespace: monitoring,
+           name: node-exporter, pools: [serviceMonitor/monitoring/node-exporter/0], active: 1, up: 1, down: 0, state: ok,
+           reason: 1 of 1 targets up}]}
 ingest:
   description: >-
     C(samples_appended_total), C(samples_appended_per_second) (with a baseline), C(active_series),

@@ -134,3 +134,24 @@ def test_a_monitor_selecting_nothing_is_named(mon_lab, custom):
     finally:
         custom.delete_namespaced_custom_object(GROUP, VERSION, NS, "servicemonitors", EMPTY)
     wait_for(lambda: "serviceMonitor/monitoring/%s/0" % EMPTY not in config_jobs(mon_lab), 60, what="its job gone")
+
+
+def test_a_rejected_monitor_is_named(mon_lab, custom):
+    body = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor", "metadata": {"name": "no-port", "namespace": NS},
+            "spec": {"selector": {}, "podMetricsEndpoints": [{"path": "/metrics"}]}}
+    custom.create_namespaced_custom_object(GROUP, VERSION, NS, "podmonitors", body)
+    try:
+        wait_for(lambda: (custom.get_namespaced_custom_object(GROUP, VERSION, NS, "podmonitors", "no-port").get("status") or {}).get("bindings"),
+                 30, what="the operator's binding of the monitor")
+        cond = custom.get_namespaced_custom_object(GROUP, VERSION, NS, "podmonitors", "no-port")["status"]["bindings"][0]["conditions"][0]
+        assert (cond["type"], cond["status"], cond["reason"]) == ("Accepted", "False", "InvalidConfiguration"), cond
+        assert "podMonitor/monitoring/no-port/0" not in config_jobs(mon_lab)      # rejected: no job
+        result = agent_status(mon_lab)
+        states = {e["name"]: e["state"] for e in result["monitors"]["selected"]}
+        assert states == {"no-port": "rejected", "node-exporter": "ok", "prometheus-agent": "ok"}, states
+        check = by_id(monitors_check(result))["MONITORS"]
+        assert check["status"] == "warning", check
+        assert "rejected by the operator: PodMonitor monitoring/no-port (PodMonitor no-port: podMetricsEndpoints[0] names no port)" \
+            in check["message"], check
+    finally:
+        custom.delete_namespaced_custom_object(GROUP, VERSION, NS, "podmonitors", "no-port")
