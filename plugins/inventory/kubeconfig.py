@@ -20,7 +20,7 @@ description:
   - Hosts are filtered by name with O(include) and O(exclude) (regular expressions, searched in
     the context name) and grouped by name pattern with O(groups); O(compose), O(keyed_groups)
     and O(conditional_groups) work as in the C(constructed) inventory plugin.
-  - The kubeconfig files are read as YAML only; no cluster is contacted.
+  - The kubeconfig files are read as YAML only; no cluster is contacted (unless O(agents_from_api) is set).
   - The inventory file name must end with C(kubeconfig.yml) or C(kubeconfig.yaml)
     (for example C(fleet.kubeconfig.yml)).
 options:
@@ -113,6 +113,27 @@ options:
         matches the pods of several agents, C(agent_status) POD says so and names them).
     type: dict
     default: {}
+  agents_from_api:
+    description:
+      - List the PrometheusAgent resources (C(monitoring.coreos.com/v1alpha1)) of each context
+        that O(agents) does not list, at inventory time, through the API server of the context;
+        a context with two or more makes one host per agent, as O(agents) does (with the namespace
+        of each resource as C(agent_namespace)). A context with one or none keeps its one host.
+      - The contexts are asked four at a time, each within O(agents_from_api_timeout); a context
+        that cannot be read (unreachable, refused, no credentials) keeps its one host, with a
+        warning that names it and why.
+      - Agents of one name in two namespaces are named C(<context>/<namespace>/<agent>).
+      - This is the only option that contacts the clusters.
+    type: bool
+    default: false
+  agents_from_api_namespace:
+    description: With O(agents_from_api), the namespace to list the PrometheusAgent resources of; empty means every namespace.
+    type: str
+    default: ''
+  agents_from_api_timeout:
+    description: With O(agents_from_api), the seconds each context's list may take.
+    type: int
+    default: 10
   set_python_interpreter:
     description:
       - Set C(ansible_python_interpreter) to C({{ ansible_playbook_python }}), the Python that runs
@@ -256,9 +277,33 @@ def agents_of(context_name, lists):
     return None
 
 
-def agent_host_name(context_name, agent_name):
-    """The inventory host of one agent of a context."""
-    return "%s/%s" % (context_name, agent_name)
+API_WORKERS = 4    # contexts whose PrometheusAgent resources agents_from_api lists at the same time
+
+
+def agents_from_api(contexts, namespace, timeout, workers=API_WORKERS):
+    """{context name: [{name, namespace}] or the error (a string)} of each context (a dict with
+    ``name`` and ``kubeconfig``): its PrometheusAgent resources, read through the collection's
+    kube code, each context within ``timeout`` seconds."""
+    # imported here: only this option needs the kubernetes client at inventory time
+    from concurrent.futures import ThreadPoolExecutor  # pylint: disable=import-outside-toplevel
+    from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import target as kube_target  # pylint: disable=import-outside-toplevel
+    from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import workloads  # pylint: disable=import-outside-toplevel
+
+    def read(context):
+        try:
+            target = kube_target.KubeTarget(kubeconfig=context["kubeconfig"], context=context["name"], timeout=timeout)
+            return workloads.list_agent_resources(target, namespace or None)
+        except Exception as exc:  # pylint: disable=broad-except
+            return str(exc) or exc.__class__.__name__   # one unreadable cluster never stops the inventory
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return dict(zip([c["name"] for c in contexts], pool.map(read, contexts)))
+
+
+def agent_host_name(context_name, agent_name, namespace=None):
+    """The inventory host of one agent of a context (``<context>/<namespace>/<agent>`` when the
+    context has agents of this name in several namespaces)."""
+    return "/".join([context_name] + ([namespace] if namespace else []) + [agent_name])
 
 
 def context_group_name(context_name):
@@ -325,15 +370,28 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         agent_patterns = agent_lists(self.get_option("agents") or {})
         self._host_settings = {"vars": common_vars, "group": top_group, "interpreter": interpreter if set_interpreter else None,
                                "name_groups": name_groups}
+        listed = {}
+        if self.get_option("agents_from_api"):
+            asked = [contexts[name] for name in kept if agents_of(name, agent_patterns) is None]
+            listed = agents_from_api(asked, self.get_option("agents_from_api_namespace"), self.get_option("agents_from_api_timeout"))
+            for name, found in listed.items():
+                if isinstance(found, str):
+                    self.display.warning("kubeconfig inventory %s: agents_from_api: context %s kept as one host: its PrometheusAgent "
+                                         "resources could not be listed: %s" % (path, name, found))
         for name in kept:
             agents = agents_of(name, agent_patterns)
+            found = listed.get(name)
+            if agents is None and isinstance(found, list) and len(found) > 1:
+                agents = found
             if agents is None:
                 self._add_context_host(name, contexts[name])
                 continue
             group = context_group_name(name)
             self.inventory.add_group(group)
+            # agents of one name in two namespaces (agents_from_api): each host names its namespace too
+            twins = len({a["name"] for a in agents}) < len(agents)
             for agent in agents:
-                host_name = agent_host_name(name, agent["name"])
+                host_name = agent_host_name(name, agent["name"], agent.get("namespace") if twins else None)
                 if host_name in contexts:
                     self.display.warning("kubeconfig inventory %s: agent %s of context %s left out: its host name %s is a context's"
                                          % (path, agent["name"], name, host_name))

@@ -333,6 +333,18 @@ def patch_resource(target, kind, namespace, name, patch):
                                what='patching %s %s' % (kind, name))
 
 
+def list_agent_resources(target, namespace=None):
+    """[{name, namespace}] of the cluster's PrometheusAgent resources (of ``namespace``, or of
+    every namespace), sorted: one LIST (paged); none when the CRD is not installed (404)."""
+    api = '/apis/%s/%s' % (OPERATOR_GROUP, KINDS['PrometheusAgent']['version'])
+    plural = KINDS['PrometheusAgent']['plural']
+    path = namespaced_path(api, namespace, plural) if namespace else '%s/%s' % (api, plural)
+    items = list_items(target, path, what='listing PrometheusAgent resources', missing_ok=True) or []
+    found = [{'name': (i.get('metadata') or {}).get('name'), 'namespace': (i.get('metadata') or {}).get('namespace')}
+             for i in items]
+    return sorted((a for a in found if a['name']), key=lambda a: (a['namespace'] or '', a['name']))
+
+
 def find_agent_resource(target, namespace, pod=None, name=None, kind=None):
     """(kind, name, object) of the operator resource behind the agent, or (kind, name, None).
 

@@ -52,14 +52,14 @@ def fixture_two_agents_lab():
         client.down()
 
 
-def write_inventory(lab, agents=True):
+def write_inventory(lab, agents=True, extra=""):
     path = Path(lab.workdir) / ("agents.kubeconfig.yml" if agents else "contexts.kubeconfig.yml")
     text = """
         plugin: fleetops.prometheus_agent.kubeconfig
         kubeconfigs: [%s]
         vars:
           agent_namespace: monitoring
-        """ % json.dumps(str(Path(lab.workdir) / "kubeconfig"))
+        """ % json.dumps(str(Path(lab.workdir) / "kubeconfig")) + extra
     if agents:
         text += """
         agents:
@@ -127,3 +127,17 @@ def test_the_default_selector_sees_both_agents_and_pod_warns_naming_both(two_age
     assert pod["status"] == "warning", pod
     assert pod["message"].startswith("the selector matches the pods of 2 agents: lab-1 (1 pod), lab-1-2 (1 pod): "
                                      "give agent_selector operator.prometheus.io/name=NAME per inventory host"), pod
+
+
+def test_agents_from_api_lists_the_prometheusagent_resources_of_the_cluster(two_agents_lab):
+    inventory = write_inventory(two_agents_lab, agents=False, extra="""
+        agents_from_api: true
+        agents_from_api_timeout: 10
+        """)
+    hostvars = inventory_list(inventory)["_meta"]["hostvars"]
+    assert sorted(hostvars) == HOSTS
+    for agent in AGENTS:
+        host = {k: plain(v) for k, v in hostvars["%s/%s" % (CLUSTER, agent)].items()}
+        assert host["agent_selector"] == "operator.prometheus.io/name=" + agent
+        assert host["agent_namespace"] == "monitoring" and host["agent_name"] == agent
+        assert host["agent_cluster_label"] == CLUSTER

@@ -289,3 +289,40 @@ def test_agents_cluster_label_set_in_vars_wins(kube_dir):
     hostvars = data["_meta"]["hostvars"]
     assert sorted(hostvars) == ["prod-eu-1/infra", "prod-eu-1/main"]
     assert "kube_context" in str(hostvars["prod-eu-1/main"]["agent_cluster_label"])
+
+
+def test_agents_from_api_unreachable_context_keeps_its_host_with_a_warning(tmp_path):
+    """A cluster whose API server does not answer (a closed port) keeps its one host; the
+    contexts the agents option lists are not asked."""
+    (tmp_path / "down.yaml").write_text(textwrap.dedent("""
+        apiVersion: v1
+        kind: Config
+        clusters:
+        - name: down
+          cluster: {server: "https://127.0.0.1:9", insecure-skip-tls-verify: true}
+        contexts:
+        - name: down-1
+          context: {cluster: down, user: u}
+        - name: listed-1
+          context: {cluster: down, user: u}
+        users:
+        - name: u
+          user: {token: sekret-token}
+        """))
+    data, stderr = _inventory(tmp_path, """
+        plugin: fleetops.prometheus_agent.kubeconfig
+        kubeconfigs: [down.yaml]
+        agents_from_api: true
+        agents_from_api_timeout: 3
+        agents:
+          '^listed-': [main, infra]
+        """, with_stderr=True)
+    assert sorted(data["_meta"]["hostvars"]) == ["down-1", "listed-1/infra", "listed-1/main"]
+    flat = " ".join(stderr.split())
+    assert "agents_from_api: context down-1 kept as one host: its PrometheusAgent resources could not be listed" in flat
+    assert "listed-1 kept" not in flat
+    assert "sekret-token" not in stderr
+
+
+def test_agent_host_name_with_a_namespace_for_twins():
+    assert plugin.agent_host_name("prod-1", "main", "team-a") == "prod-1/team-a/main"
