@@ -212,7 +212,7 @@ def _delete(target, namespace, name, facts):
         cleaner.timeout = min(float(getattr(target, 'timeout', None) or CLEANUP_SECONDS), CLEANUP_SECONDS)
     try:
         cleaner.request_json('DELETE', '%s/%s' % (_pods_path(namespace), name), body={'gracePeriodSeconds': 0},
-                            query=[('gracePeriodSeconds', '0')], what='deleting debug pod %s' % name, missing_ok=True)
+                             query=[('gracePeriodSeconds', '0')], what='deleting debug pod %s' % name, missing_ok=True)
         facts['deleted'] = True
     except FleetopsError as exc:
         facts['delete_error'] = 'deleting debug pod %s/%s failed: %s (it ends by itself after its activeDeadlineSeconds)' % (

@@ -401,8 +401,8 @@ def inspect_pods(params, target, pods, check_mode=False):
     a time through ``target.for_pod``: ``pods`` the per-pod results (name, shard, status, wal,
     volume, checks), ``checks`` their roll-up (``rollup_checks``), ``wal`` the figures of the first
     pod that is worst."""
-    entries = [_pod_entry(pod, inspect(params, 'pod', target=target.for_pod(pod['metadata']['name']),
-                                                  check_mode=check_mode)) for pod in pods]
+    entries = [_pod_entry(pod, inspect(params, 'pod', target=target.for_pod(pod['metadata']['name']), check_mode=check_mode))
+               for pod in pods]
     checks = rollup_checks(entries)
     status = result_status(checks)
     shown = [e for e in entries if e['status'] == status] or entries
