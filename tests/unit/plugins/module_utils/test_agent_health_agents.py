@@ -45,8 +45,8 @@ def test_pods_of_two_agents_by_owner_statefulset_shards_of_one_agent_counted_tog
 
 
 def test_one_agent_of_four_pods_shards_and_replicas_is_ok_without_the_warning():
-    pods = [labelled(n, "main") for n in ("prom-agent-main-0", "prom-agent-main-1",
-                                           "prom-agent-main-shard-1-0", "prom-agent-main-shard-1-1")]
+    names = ("prom-agent-main-0", "prom-agent-main-1", "prom-agent-main-shard-1-0", "prom-agent-main-shard-1-1")
+    pods = [labelled(n, "main") for n in names]
     pod = by_id(ah.gather(ShardsTarget(pods), now=NOW))["POD"]
     assert pod["status"] == "ok"
     assert "agents" not in pod["message"]
