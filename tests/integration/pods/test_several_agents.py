@@ -141,3 +141,26 @@ def test_agents_from_api_lists_the_prometheusagent_resources_of_the_cluster(two_
         assert host["agent_selector"] == "operator.prometheus.io/name=" + agent
         assert host["agent_namespace"] == "monitoring" and host["agent_name"] == agent
         assert host["agent_cluster_label"] == CLUSTER
+
+
+def test_the_daily_playbook_audits_each_agent_by_name(two_agents_lab, tmp_path):
+    """The daily playbook on the agents inventory: the report has one entry per agent, each with the
+    cluster and agent, its POD naming its own pod only; the Prometheus text keeps cluster lab-1."""
+    inventory = write_inventory(two_agents_lab)
+    out = tmp_path / "report"
+    run = run_playbook("fleetops.prometheus_agent.daily", str(inventory), cwd=str(tmp_path),
+                       extra_vars={"fleet_report_dir": str(out), "fleet_history_file": "", "fleet_module_timeout": 90},
+                       env={"ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops"})
+    report = out / "fleet-report.json"
+    assert report.exists(), run.output[-5000:]
+    doc = json.loads(report.read_text())
+    assert sorted(doc["clusters"]) == HOSTS
+    for agent, pod_name in AGENTS.items():
+        entry = doc["clusters"]["%s/%s" % (CLUSTER, agent)]
+        assert (entry.get("cluster"), entry.get("agent")) == (CLUSTER, agent)
+        pod = {c["id"]: c for c in entry["checks"]}["POD"]
+        assert pod["status"] == "ok", pod
+        assert pod_name in pod["message"]
+        assert [p for p in AGENTS.values() if p != pod_name][0] not in pod["message"]
+    prom = (out / "fleet-report.prom").read_text()
+    assert 'cluster="lab-1"' in prom and 'agent="lab-1-2"' in prom and 'agent="lab-1"' in prom
