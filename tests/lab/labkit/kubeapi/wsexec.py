@@ -149,8 +149,14 @@ def run_exec(ws, protocol, argv, want_stdin, want_stdout, want_stderr, cwd=None)
     # created yet ("Unknown stream id"): under load a fast command's whole output could go
     time.sleep(EXEC_START_SECONDS)
 
+    def readable(poller):
+        # poll, not select: a busy lab daemon holds more than FD_SETSIZE (1024) descriptors
+        return bool(poller.poll(0))
+
     def pump(pipe, channel, enabled):
         fd = pipe.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
         try:
             while True:
                 data = os.read(fd, CHUNK)
@@ -159,7 +165,7 @@ def run_exec(ws, protocol, argv, want_stdin, want_stdout, want_stderr, cwd=None)
                 # gather what is ready into frames of up to FRAME_MAX: clients that append each frame to
                 # one buffer (the Python client) copy far less with few big frames than with many pipe-sized ones
                 parts, size, eof = [data], len(data), False
-                while size < FRAME_MAX and select.select([fd], [], [], 0)[0]:
+                while size < FRAME_MAX and readable(poller):
                     more = os.read(fd, CHUNK)
                     if not more:
                         eof = True
