@@ -14,8 +14,8 @@ from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import c
 
 
 def _vector(*series):
-    return {"status": "success", "data": {"resultType": "vector",
-                                           "result": [{"metric": labels, "value": [0, str(value)]} for labels, value in series]}}
+    result = [{"metric": labels, "value": [0, str(value)]} for labels, value in series]
+    return {"status": "success", "data": {"resultType": "vector", "result": result}}
 
 
 ANSWERS = {
