@@ -121,6 +121,19 @@ def delete_pod(target, namespace, name, grace_seconds=0, uid=None):
                         missing_ok=True)
 
 
+def create_scratch_pod(target, namespace, body, what):
+    """Create a short-lived pod of our own that only reads (wal_inspect's debug pod, which mounts the
+    agent's volume read-only). Not a change to the agent, so not under the cluster's change lease:
+    its caller deletes it (``delete_scratch_pod``) in every case."""
+    return target.request_json('POST', namespaced_path('/api/v1', namespace, 'pods'), body=body, what=what)
+
+
+def delete_scratch_pod(target, namespace, name, what):
+    """Delete a pod ``create_scratch_pod`` made, with no grace (it holds no data); a pod already gone is fine."""
+    target.request_json('DELETE', namespaced_path('/api/v1', namespace, 'pods', name), body={'gracePeriodSeconds': 0},
+                        query=[('gracePeriodSeconds', '0')], what=what, missing_ok=True)
+
+
 def container_status(pod, container=None):
     statuses = ((pod.get('status') or {}).get('containerStatuses')) or []
     for status in statuses:

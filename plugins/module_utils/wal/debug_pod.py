@@ -22,6 +22,7 @@ import string
 import time
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import workloads
 
 DEFAULT_IMAGE = 'busybox:1.36'
 CONTAINER = 'wal-inspect'
@@ -185,7 +186,7 @@ def read_through(target, agent_pod, volume, read, image=DEFAULT_IMAGE, seconds=3
     end = clock() + max(float(seconds), 1.0)
     try:
         try:
-            target.request_json('POST', _pods_path(namespace), body=body, what='creating debug pod %s' % name)
+            workloads.create_scratch_pod(target, namespace, body, what='creating debug pod %s' % name)
         except FleetopsError as exc:
             raise DebugPodFailed('creating debug pod %s/%s was refused: %s' % (namespace, name, exc))
         facts['created'] = True
@@ -211,8 +212,7 @@ def _delete(target, namespace, name, facts):
         cleaner.deadline = None
         cleaner.timeout = min(float(getattr(target, 'timeout', None) or CLEANUP_SECONDS), CLEANUP_SECONDS)
     try:
-        cleaner.request_json('DELETE', '%s/%s' % (_pods_path(namespace), name), body={'gracePeriodSeconds': 0},
-                             query=[('gracePeriodSeconds', '0')], what='deleting debug pod %s' % name, missing_ok=True)
+        workloads.delete_scratch_pod(cleaner, namespace, name, what='deleting debug pod %s' % name)
         facts['deleted'] = True
     except FleetopsError as exc:
         facts['delete_error'] = 'deleting debug pod %s/%s failed: %s (it ends by itself after its activeDeadlineSeconds)' % (
