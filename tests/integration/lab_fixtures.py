@@ -140,3 +140,20 @@ def fresh_lab(prefix: str, reuse_env: str, clusters: int = 3):
     finally:
         client.down()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def scraping_lab(prefix: str, cluster: str = "lab-1", pods: int | None = None, **lab_args):
+    """Generator for a pytest fixture: a new one-cluster ``LabClient`` of ``lab_args`` (``shards``,
+    ``replicas``, ``mode``, ``nodes``, ``agents_per_cluster``), yielded once every agent pod of
+    ``cluster`` scrapes (and, given ``pods``, there are that many); stopped afterwards."""
+    if shutil.which("prometheus") is None:
+        pytest.fail("prometheus is not installed: run `make test` (it apt-installs it) or tests/scripts/bootstrap.sh")
+    from labkit.client import LabClient  # pylint: disable=import-outside-toplevel
+
+    client = LabClient.up(tempfile.mkdtemp(prefix=prefix), clusters=1, **lab_args)
+    try:
+        wait_for(lambda: (pods is None or len(client.pods(cluster)) == pods)
+                 and all(scraping(pod["agent_url"]) for pod in client.pods(cluster)), 90, what="every agent pod scraping")
+        yield client
+    finally:
+        client.down()

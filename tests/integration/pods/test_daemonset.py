@@ -8,15 +8,13 @@ on the same node) is Ready and verified while the two other pods keep their uid.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
 from ansible_runner_helpers import run_module  # pylint: disable=import-error
-from lab_fixtures import scraping, wait_for  # pylint: disable=import-error
+from lab_fixtures import scraping_lab, wait_for  # pylint: disable=import-error
 
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import fleet_checks
 
@@ -31,16 +29,7 @@ ENV = {"ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops", "ANSIBLE_PYTHON_INTE
 @pytest.fixture(scope="module", name="ds_lab")
 def fixture_ds_lab():
     """One cluster, the agent a DaemonSet on 3 nodes, every pod scraping; stopped afterwards."""
-    if shutil.which("prometheus") is None:
-        pytest.fail("prometheus is not installed: run `make test` (it apt-installs it) or tests/scripts/bootstrap.sh")
-    from labkit.client import LabClient  # pylint: disable=import-outside-toplevel,import-error
-    client = LabClient.up(tempfile.mkdtemp(prefix="fleetops-daemonset-"), clusters=1, mode="daemonset", nodes=NODES)
-    try:
-        wait_for(lambda: len(client.pods(CLUSTER)) == NODES and all(scraping(pod["agent_url"]) for pod in client.pods(CLUSTER)),
-                 90, what="every agent pod scraping")
-        yield client
-    finally:
-        client.down()
+    yield from scraping_lab("fleetops-daemonset-", pods=NODES, mode="daemonset", nodes=NODES)
 
 
 def kubectl_json(lab, *args):

@@ -7,16 +7,14 @@ in the RW checks, the three others not, and still read."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
 
 from ansible_runner_helpers import run_module  # pylint: disable=import-error
-from lab_fixtures import scraping, wait_for  # pylint: disable=import-error
+from lab_fixtures import scraping_lab, wait_for  # pylint: disable=import-error
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -30,15 +28,7 @@ RW_IDS = ("RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LAT
 @pytest.fixture(scope="module", name="shards_lab")
 def fixture_shards_lab():
     """One cluster, 2 shards x 2 replicas, every pod scraping; stopped afterwards."""
-    if shutil.which("prometheus") is None:
-        pytest.fail("prometheus is not installed: run `make test` (it apt-installs it) or tests/scripts/bootstrap.sh")
-    from labkit.client import LabClient  # pylint: disable=import-outside-toplevel,import-error
-    client = LabClient.up(tempfile.mkdtemp(prefix="fleetops-every-pod-rw-"), clusters=1, shards=2, replicas=2)
-    try:
-        wait_for(lambda: all(scraping(pod["agent_url"]) for pod in client.pods(CLUSTER)), 90, what="every agent pod scraping")
-        yield client
-    finally:
-        client.down()
+    yield from scraping_lab("fleetops-every-pod-rw-", shards=2, replicas=2)
 
 
 def remote_write_stats(lab, **options):

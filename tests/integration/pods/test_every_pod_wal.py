@@ -6,14 +6,12 @@ naming that pod, and not the three others, whose own results stay ok."""
 from __future__ import annotations
 
 import json
-import shutil
 import sys
-import tempfile
 
 import pytest
 
 from ansible_runner_helpers import run_module  # pylint: disable=import-error
-from lab_fixtures import scraping, wait_for  # pylint: disable=import-error
+from lab_fixtures import scraping_lab  # pylint: disable=import-error
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -25,15 +23,7 @@ PODS = ["prom-agent-lab-1-0", "prom-agent-lab-1-1", "prom-agent-lab-1-shard-1-0"
 @pytest.fixture(scope="module", name="shards_lab")
 def fixture_shards_lab():
     """One cluster, 2 shards x 2 replicas, every pod scraping; stopped afterwards."""
-    if shutil.which("prometheus") is None:
-        pytest.fail("prometheus is not installed: run `make test` (it apt-installs it) or tests/scripts/bootstrap.sh")
-    from labkit.client import LabClient  # pylint: disable=import-outside-toplevel,import-error
-    client = LabClient.up(tempfile.mkdtemp(prefix="fleetops-every-pod-wal-"), clusters=1, shards=2, replicas=2)
-    try:
-        wait_for(lambda: all(scraping(pod["agent_url"]) for pod in client.pods(CLUSTER)), 90, what="every agent pod scraping")
-        yield client
-    finally:
-        client.down()
+    yield from scraping_lab("fleetops-every-pod-wal-", shards=2, replicas=2)
 
 
 def wal_inspect(lab):

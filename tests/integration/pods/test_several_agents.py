@@ -7,16 +7,14 @@ alone; the default selector, which matches both agents' pods, makes POD a warnin
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from ansible_runner_helpers import VENV_BIN, ansible_env, run_playbook  # pylint: disable=import-error
-from lab_fixtures import scraping, wait_for  # pylint: disable=import-error
+from lab_fixtures import scraping_lab  # pylint: disable=import-error
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -41,15 +39,7 @@ PLAY = """
 @pytest.fixture(scope="module", name="two_agents_lab")
 def fixture_two_agents_lab():
     """One cluster with two PrometheusAgent resources, every pod scraping; stopped afterwards."""
-    if shutil.which("prometheus") is None:
-        pytest.fail("prometheus is not installed: run `make test` (it apt-installs it) or tests/scripts/bootstrap.sh")
-    from labkit.client import LabClient  # pylint: disable=import-outside-toplevel,import-error
-    client = LabClient.up(tempfile.mkdtemp(prefix="fleetops-several-agents-"), clusters=1, agents_per_cluster=2)
-    try:
-        wait_for(lambda: all(scraping(pod["agent_url"]) for pod in client.pods(CLUSTER)), 90, what="every agent pod scraping")
-        yield client
-    finally:
-        client.down()
+    yield from scraping_lab("fleetops-several-agents-", agents_per_cluster=2)
 
 
 def write_inventory(lab, agents=True, extra=""):
