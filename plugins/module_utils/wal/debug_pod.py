@@ -142,15 +142,11 @@ class DebugPodFailed(Exception):
     """The debug pod could not be used (refused, did not start in time); the message says why."""
 
 
-def _pods_path(namespace):
-    return '/api/v1/namespaces/%s/pods' % namespace
-
-
 def _wait_running(target, namespace, name, deadline, clock=time.monotonic, sleep=time.sleep):
     """Wait for the debug pod's container to run, until ``deadline`` (seconds of ``clock``)."""
     last = 'Pending'
     while True:
-        pod = target.get_json('%s/%s' % (_pods_path(namespace), name), what='reading debug pod %s' % name, missing_ok=True)
+        pod = target.get_json(workloads.namespaced_path('/api/v1', namespace, 'pods', name), what='reading debug pod %s' % name, missing_ok=True)
         if pod is None:
             raise DebugPodFailed('debug pod %s/%s is gone before it ran' % (namespace, name))
         if container_running(pod, CONTAINER):
