@@ -13,7 +13,8 @@ and records what a kubelet would record for the change it sees since the last re
   (daemonset-controller), ``Scheduled`` (default-scheduler), then ``Pulled``, ``Created``, ``Started``
   for each container;
 - a container restart (restartCount grew): ``Pulled``, ``Created``, ``Started`` of ``prometheus``
-  again (the same event, its count grows); an OOM kill before it (last termination ``OOMKilled``):
+  again, once per start since the last refresh, also when that start has died again by now (the
+  same event, its count grows); an OOM kill before it (last termination ``OOMKilled``):
   ``OOMKilling`` on the node (kernel-monitor, as node-problem-detector records it);
 - ``waiting``/``CrashLoopBackOff``: Warning ``BackOff`` "Back-off restarting failed container
   prometheus in pod NAME_NAMESPACE(UID)", once per back-off (its count grows with the restarts);
@@ -158,7 +159,9 @@ class EventRecorder:
                                 "Memory cgroup out of memory: Killed process (prometheus) total-vm:0kB, anon-rss:0kB, file-rss:0kB "
                                 "(container %s of pod %s/%s)" % (main_name, namespace, name),
                                 KERNEL_MONITOR, node, now)
-                if running:
+                # every start the kubelet made since the last refresh records Started, also when the
+                # container already died again (a crash loop seen between two of its short runs)
+                for _start in range(max(current["restarts"] - before["restarts"], 1 if running else 0)):
                     started(main_name)
             if current["backoff"] and (not before["backoff"] or current["restarts"] > before["restarts"]):
                 self.record(namespace, container_ref(main_name), "Warning", "BackOff",
