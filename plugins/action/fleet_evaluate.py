@@ -71,6 +71,7 @@ class ActionModule(ActionBase):
                 context["uptime_reason"] = "UPTIME needs fleet_query_url (the central query API): set it for this cluster"
         if cadence == "weekly":
             context["series_week_ago"] = values.get("series_week_ago")
+            context["wal_growth_bytes_per_second"] = values.get("wal_growth_bytes_per_second")
 
         try:
             fleet_result = fleet_checks.evaluate(cadence, results, args.get("thresholds") or {}, args.get("errors") or [],

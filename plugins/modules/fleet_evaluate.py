@@ -114,7 +114,7 @@ options:
     description:
       - This cluster's part of the play's one query per figure (M(fleetops.prometheus_agent.fleet_query), run once), used
         instead of asking O(query_url) for this cluster alone. C(values) are the figures by name (C(uptime),
-        C(memory_bytes), C(cpu_cores), C(series_week_ago)), C(reasons) why a figure is missing, C(cluster) the cluster
+        C(memory_bytes), C(cpu_cores), C(series_week_ago), C(wal_growth_bytes_per_second)), C(reasons) why a figure is missing, C(cluster) the cluster
         label's value; a figure in neither has no data for this cluster.
     type: dict
   result_var:

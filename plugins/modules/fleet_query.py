@@ -19,7 +19,9 @@ description:
     (its option C(query_answer)).
   - Monthly figures are C(uptime) (30 days of the agent's C(up), looked at every 5 minutes, a step without a sample
     counted as down, since the series' first sample), C(memory_bytes) (the month's peak resident memory) and
-    C(cpu_cores) (the 95th percentile of its CPU rate); weekly, C(series_week_ago) (the active series a week ago).
+    C(cpu_cores) (the 95th percentile of its CPU rate); weekly, C(series_week_ago) (the active series a week ago)
+    and C(wal_growth_bytes_per_second) (the slope of the WAL's size over the last 7 days, from Prometheus 2.43 on,
+    for WAL-TREND).
     Of several series of one cluster (replicas, shards), the lowest C(uptime) and the highest of the others are kept.
   - A query API that is down, refuses or times out is data, not a failure, in C(reasons) (the clusters' checks that
     need the figure are then C(unknown) with that reason). Runs as an action plugin on the controller.
@@ -76,7 +78,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 clusters:
-  description: The figures by the cluster label's value, then by name (C(uptime), C(memory_bytes), C(cpu_cores), C(series_week_ago)).
+  description: The figures by the cluster label's value, then by name (C(uptime), C(memory_bytes), C(cpu_cores), C(series_week_ago),
+    C(wal_growth_bytes_per_second)).
   returned: always
   type: dict
   sample: {"prod-1": {"uptime": 0.9833, "memory_bytes": 513802240, "cpu_cores": 0.05}}

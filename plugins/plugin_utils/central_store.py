@@ -6,7 +6,9 @@ the PromQL of the long-window checks, asked for one cluster or for the whole fle
 
 Each cadence's figures (``QUERIES``): monthly ``uptime`` (30 days of ``up``, a missing sample counted
 as down), ``memory_bytes`` and ``cpu_cores`` (the month's peak memory and p95 CPU, for RIGHTSIZE);
-weekly ``series_week_ago`` (SERIES). ``for_cluster`` asks them with one cluster's selector;
+weekly ``series_week_ago`` (SERIES) and ``wal_growth_bytes_per_second`` (WAL-TREND: the slope of the
+WAL's size over the last 7 days, a least-squares fit that the saw-tooth of its truncations every
+two hours does not fool). ``for_cluster`` asks them with one cluster's selector;
 ``by_cluster`` asks each once for every cluster (the series of the agents' job that carry the
 cluster label) and sorts the answers by the label's value, so a play of 500 clusters costs three
 queries, not 1,500. Both return ``(values, reasons)``: a figure that could not be had is absent from
@@ -43,6 +45,9 @@ QUERIES = {
     },
     "weekly": {
         "series_week_ago": "max_over_time(prometheus_agent_active_series{%(s)s}[1h] offset 7d)",
+        # the WAL's size is exported from Prometheus 2.43 on; an older agent has no such series
+        # (the figure is then missing, with its reason, and WAL-TREND uses the history)
+        "wal_growth_bytes_per_second": "deriv(prometheus_tsdb_wal_storage_size_bytes{%(s)s}[7d])",
     },
 }
 SMALLEST = frozenset(("uptime",))

@@ -347,30 +347,39 @@ def _history_before(points, now, min_age, max_age=None):
     return best
 
 
-def check_wal_trend(facts, history, now, th):
-    """WAL-TREND: at the growth since an earlier measurement, when is the volume full."""
+def check_wal_trend(facts, history, now, th, query_rate=None):
+    """WAL-TREND: at the growth since an earlier measurement, when is the volume full.
+
+    The growth is ``query_rate`` (bytes per second: the slope of the WAL's size over the last 7
+    days in the central store) when the store has it, else the change since the newest earlier
+    measurement of 1 h to 8 days ago in the history."""
     threshold = {"warning_days": th["wal_trend_warning_days"], "critical_days": th["wal_trend_critical_days"]}
     used = facts.get("volume_used_bytes", facts.get("wal_bytes"))
     capacity = facts.get("volume_capacity_bytes")
     if used is None or not capacity:
         return make("WAL-TREND", "unknown", None, threshold, "no WAL size or volume capacity was measured, so no trend")
-    earlier = _history_before(history, now, min_age=3600, max_age=8 * 86400)
-    key = "volume_used_bytes" if "volume_used_bytes" in facts else "wal_bytes"
-    if not earlier or number(earlier.get(key)) is None:
-        return make("WAL-TREND", "unknown", None, threshold,
-                    "no measurement from 1 h to 8 days ago yet; the trend is known from the next weekly run on")
-    span = now - earlier["time"]
-    rate = (used - number(earlier[key])) / span
+    rate = number(query_rate)
+    if rate is not None:
+        window = "over the last 7 days (the query API)"
+    else:
+        earlier = _history_before(history, now, min_age=3600, max_age=8 * 86400)
+        key = "volume_used_bytes" if "volume_used_bytes" in facts else "wal_bytes"
+        if not earlier or number(earlier.get(key)) is None:
+            return make("WAL-TREND", "unknown", None, threshold,
+                        "no WAL size from 1 h to 8 days ago in the history, nor its growth from the query API (fleet_query_url);"
+                        " the trend is known from the next weekly run on")
+        span = now - earlier["time"]
+        rate = (used - number(earlier[key])) / span
+        window = "over the last %.1f days" % (span / 86400.0)
     free = capacity - used
     if rate <= 0:
-        return make("WAL-TREND", "ok", 0.0, threshold,
-                    "the WAL volume did not grow over the last %.1f days" % (span / 86400.0))
+        return make("WAL-TREND", "ok", 0.0, threshold, "the WAL volume did not grow %s" % window)
     days = free / rate / 86400.0
     value = round(days, 2)
     status = _checks.judge(days, th, "wal_trend_warning_days", "wal_trend_critical_days")
     return make("WAL-TREND", status, value, threshold,
-                "growing %.1f MiB/day, the volume is full in %.1f days%s" % (
-                    rate * 86400 / 1048576.0, days,
+                "growing %.1f MiB/day %s, the volume is full in %.1f days%s" % (
+                    rate * 86400 / 1048576.0, window, days,
                     ": find why truncation does not keep up (receiver, churn) or grow the volume" if status != "ok" else ""))
 
 
@@ -590,7 +599,7 @@ def evaluate(cadence, results, user_thresholds=None, errors=None, previous=None,
     ``results``: {module name: registered result}. ``context``: computed-check inputs:
     ``now`` (epoch seconds), ``history`` (this cluster's points), ``baseline`` (the first
     remote_write_stats result), ``fleet_versions``, ``target_version``, ``duplicates``
-    (clusters sharing this one's external labels), ``series_week_ago``, ``uptime``,
+    (clusters sharing this one's external labels), ``series_week_ago``, ``wal_growth_bytes_per_second``, ``uptime``,
     ``uptime_reason`` and ``window_note`` (why the remote-write rates are over this run's seconds
     only, not since the last daily run).
     """
@@ -648,7 +657,7 @@ def evaluate(cadence, results, user_thresholds=None, errors=None, previous=None,
     agent_missing = _why_missing("agent_status", results.get("agent_status"))
 
     if cadence == "weekly":
-        merged["WAL-TREND"] = check_wal_trend(facts, context.get("history"), now, th) if _ran(results.get("wal_inspect")) else \
+        merged["WAL-TREND"] = check_wal_trend(facts, context.get("history"), now, th, context.get("wal_growth_bytes_per_second")) if _ran(results.get("wal_inspect")) else \
             make("WAL-TREND", "unknown", None, None, _why_missing("wal_inspect", results.get("wal_inspect")))
         merged["SERIES"] = check_series(facts, context.get("history"), now, th, context.get("series_week_ago")) if agent else \
             make("SERIES", "unknown", None, None, agent_missing)

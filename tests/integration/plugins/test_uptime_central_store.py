@@ -4,7 +4,9 @@ a 12-hour hole (the agent down: it sent nothing), one added 10 days ago. fleet_e
 must count the hole as downtime (about 98.3%, critical), where ``avg_over_time(up[30d])`` reads
 100%; a query API that is down is unknown with the reason. RIGHTSIZE takes the month's peak
 memory from the same store: an hour at 490 MiB of a 512 MiB limit twelve days ago is critical
-though the agent uses 250 MiB now."""
+though the agent uses 250 MiB now. The weekly WAL-TREND takes the WAL's growth from the same store:
+a WAL that grows 2 GiB a day under the saw-tooth of its truncations every two hours is found, one
+that only saw-tooths is not."""
 
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ pytestmark = [pytest.mark.slow]
 DAY = 86400
 STEP = 60          # the agent's self-scrape interval
 MI = 2 ** 20
+GI = 2 ** 30
+WAL_GROWTH_PER_DAY = 2 * GI
 HOLE = (10 * DAY, 10 * DAY + 12 * 3600)   # seconds before now: a 12-hour outage ten days ago
 
 
@@ -49,6 +53,14 @@ def _openmetrics(now):
     for ts in range(start, end + 1, 300):
         spike = end - 12 * DAY <= ts < end - 12 * DAY + 3600
         lines.append('process_resident_memory_bytes{cluster="clean",job="prometheus-agent"} %d %d' % ((490 if spike else 240) * MI, ts))
+    # the WAL's size every 5 minutes for 8 days, truncated every two hours (a saw-tooth of 0 to 600 MiB):
+    # on "clean" growing 2 GiB a day beneath it, on "holey" not growing
+    lines.append("# TYPE prometheus_tsdb_wal_storage_size_bytes gauge")
+    for ts in range(end - 8 * DAY, end + 1, 300):
+        tooth = (ts % 7200) / 7200.0 * 600 * MI
+        for cluster, per_day in (("clean", WAL_GROWTH_PER_DAY), ("holey", 0)):
+            size = 20 * GI + per_day * (ts - end) / DAY + tooth
+            lines.append('prometheus_tsdb_wal_storage_size_bytes{cluster="%s",job="prometheus-agent"} %d %d' % (cluster, size, ts))
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 
@@ -208,3 +220,52 @@ def test_a_fleet_query_to_an_api_that_is_down_is_a_reason_per_figure(tmp_path):
     assert "did not answer" in answer["reasons"]["uptime"]
     uptime = {c["id"]: c for c in found["result"]["checks"]}["UPTIME"]
     assert uptime["status"] == "unknown" and "did not answer" in uptime["message"], uptime
+
+
+WEEKLY_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Ask once for every cluster (weekly figures)
+      fleetops.prometheus_agent.fleet_query:
+        query_url: "{{ url }}"
+        cadence: weekly
+        agent_job: prometheus-agent
+      register: answer
+    - name: Evaluate the weekly checks of each cluster from its part of the answer
+      fleetops.prometheus_agent.fleet_evaluate:
+        cadence: weekly
+        results: {wal_inspect: "{{ wal }}"}
+        query_answer:
+          cluster: "{{ item }}"
+          values: "{{ answer.clusters[item] | default({}) }}"
+          reasons: "{{ answer.reasons }}"
+        result_var: "result_{{ item }}"
+      loop: [clean, holey, new]
+    - name: Keep them
+      ansible.builtin.copy:
+        content: "{{ {'answer': answer, 'clean': result_clean, 'holey': result_holey, 'new': result_new} | to_json }}"
+        dest: "{{ out }}"
+        mode: "0644"
+"""
+
+
+def test_wal_trend_takes_the_weeks_growth_from_the_store(store, tmp_path):
+    """The WAL volume (50 GiB, 40 GiB used) as wal_inspect measured it now; the growth from the store."""
+    out = tmp_path / "weekly.json"
+    wal = {"status": "ok", "checks": [], "wal": {"size_bytes": 20 * GI}, "volume": {"capacity": 50 * GI, "used": 40 * GI}}
+    run = run_playbook(WEEKLY_PLAY, extra_vars={"url": store, "out": str(out), "wal": wal})
+    assert run.rc == 0, run.output[-3000:]
+    found = json.loads(out.read_text())
+    answer = found["answer"]
+    assert answer["queries"] == 2 and sorted(answer["clusters"]) == ["clean", "holey"], answer
+    # the slope over the week, saw-tooth and all: 2 GiB a day on clean, about none on holey
+    assert answer["clusters"]["clean"]["wal_growth_bytes_per_second"] * DAY == pytest.approx(WAL_GROWTH_PER_DAY, rel=0.05), answer
+    assert abs(answer["clusters"]["holey"]["wal_growth_bytes_per_second"] * DAY) < 0.05 * WAL_GROWTH_PER_DAY, answer
+    trend = {name: {c["id"]: c for c in found[name]["checks"]}["WAL-TREND"] for name in ("clean", "holey", "new")}
+    # 10 GiB free at 2 GiB a day: full in about 5 days, under the 7-day warning
+    assert trend["clean"]["status"] == "warning" and trend["clean"]["value"] == pytest.approx(5.0, rel=0.06), trend["clean"]
+    assert "over the last 7 days (the query API)" in trend["clean"]["message"], trend["clean"]
+    assert trend["holey"]["status"] == "ok" or trend["holey"]["value"] > 30, trend["holey"]
+    # no WAL series for this cluster in the store and no history: unknown, saying what is missing
+    assert trend["new"]["status"] == "unknown" and "growth from the query API" in trend["new"]["message"], trend["new"]

@@ -88,6 +88,25 @@ def test_wal_trend():
     assert fc.check_wal_trend(facts, [], NOW, th)["status"] == "unknown"
 
 
+def test_wal_trend_from_the_central_store_before_the_history():
+    th = fc.thresholds()
+    facts = {"volume_used_bytes": 60e9, "volume_capacity_bytes": 100e9}
+    flat = [{"time": NOW - 3 * DAY, "volume_used_bytes": 60e9}]
+    # the store's week-long slope: 20 GB/day against 40 GB free is 2 days, a warning, whatever the history says
+    check = fc.check_wal_trend(facts, flat, NOW, th, query_rate=20e9 / DAY)
+    assert check["status"] == "warning" and check["value"] == 2.0, check
+    assert "over the last 7 days (the query API)" in check["message"], check
+    shrinking = fc.check_wal_trend(facts, [], NOW, th, query_rate=-1.0)
+    assert shrinking["status"] == "ok" and "did not grow over the last 7 days (the query API)" in shrinking["message"]
+    # no slope (an agent before 2.43 exports no WAL size): the history, and its window in the message
+    from_history = fc.check_wal_trend(facts, [{"time": NOW - 2 * DAY, "volume_used_bytes": 40e9}], NOW, th, query_rate=None)
+    assert from_history["status"] == "warning" and "over the last 2.0 days" in from_history["message"], from_history
+    # evaluate passes the weekly context's figure through
+    wal = {"status": "ok", "checks": [], "wal": {"size_bytes": 60e9}, "volume": {"capacity": 100e9, "used": 60e9}}
+    weekly = fc.evaluate("weekly", {"wal_inspect": wal}, context={"now": NOW, "wal_growth_bytes_per_second": 50e9 / DAY})
+    assert {c["id"]: c for c in weekly["checks"]}["WAL-TREND"]["status"] == "critical", weekly["checks"]
+
+
 def test_series_week_over_week():
     th = fc.thresholds()
     week = [{"time": NOW - 7 * DAY, "active_series": 1000}]

@@ -68,7 +68,7 @@ def test_one_query_per_figure_sorted_by_cluster(store):
 def test_for_cluster_names_what_has_no_data(store):
     url, _seen = store
     values, reasons = central_store.for_cluster(url, "weekly", 'cluster="a"', timeout=5)
-    assert values == {} and "no data" in reasons["series_week_ago"]
+    assert values == {} and "no data" in reasons["series_week_ago"] and "no data" in reasons["wal_growth_bytes_per_second"]
 
 
 def test_an_api_that_is_down_is_a_reason_not_an_error():
