@@ -35,8 +35,10 @@ PLAY = """
       fleetops.prometheus_agent.agent_logs:
         since: 1h
     - name: wait
+      # two sends of a queue can be 10 s apart (a 5 s batch deadline, a scrape late under load): a
+      # window that holds at least one whatever the load
       ansible.builtin.pause:
-        seconds: 6
+        seconds: 10
       run_once: true
     - name: rates
       fleetops.prometheus_agent.remote_write_stats:

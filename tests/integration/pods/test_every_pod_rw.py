@@ -21,7 +21,10 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 NS = "monitoring"
 CLUSTER = "lab-1"
 PODS = ["prom-agent-lab-1-0", "prom-agent-lab-1-1", "prom-agent-lab-1-shard-1-0", "prom-agent-lab-1-shard-1-1"]
-WAIT = 6    # seconds between two readings: longer than the lab's 5 s scrape interval, so that every pod sent in it
+# seconds between two readings, so that every pod sent in it: a queue sends at each 5 s tick of its batch
+# deadline what the 5 s scrapes appended, and a scrape late under load leaves a tick with nothing to
+# send, so two sends can be 10 s apart (6 s here saw a pod deliver nothing, in a CI run)
+WAIT = 11
 RW_IDS = ("RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-PENDING", "RW-SHARDS", "RW-LATENCY", "RW-DROPPED")
 
 
