@@ -36,6 +36,7 @@ import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
     target_from_params, uses_kubernetes, validate_common)
@@ -62,6 +63,7 @@ except ImportError:  # pragma: no cover - ansible-core requires PyYAML
     HAS_YAML = False
 
 AUDIT_PARTS = ('remote_write_stats', 'agent_status', 'wal_inspect', 'agent_logs')
+LOGS_AT_ONCE = 4        # pods whose logs are read at the same time
 BACKUP_THRESHOLD = 'export, promtool check config and a throwaway agent from the backup ready'
 RULES_THRESHOLD = 'deployed, current and valid'
 RULES_API = '/apis/%s/v1' % workloads.OPERATOR_GROUP
@@ -125,30 +127,11 @@ def _where(target):
         return 'the agent'
 
 
-class _Once(object):
-    """``func()``'s answer (or its error), computed on the first call only."""
-
-    def __init__(self, func):
-        self.func = func
-        self.done = False
-        self.value = self.error = None
-
-    def __call__(self):
-        if not self.done:
-            self.done = True
-            try:
-                self.value = self.func()
-            except FleetopsError as exc:
-                self.error = exc
-        if self.error is not None:
-            raise self.error
-        return self.value
-
-
 # ----------------------------------------------------------------------------- agent_status
 
-def run_agent_status(params, target=None, check_mode=False, page=None, deadline=None):
-    """agent_status: pods, health, memory, ingest, config, targets (``page``: the /metrics of this reading)."""
+def run_agent_status(params, target=None, check_mode=False, page=None, deadline=None, pod_pages=None):
+    """agent_status: pods, health, memory, ingest, config, targets (``page``: the /metrics of this
+    reading, ``pod_pages``: the other pods' pages of this reading, both shared in agent_audit)."""
     _check_common(params)
     _not_negative(params, 'interval')
     baseline = _parsed(agent_health.as_baseline, params.get('baseline'), 'baseline')
@@ -162,8 +145,8 @@ def run_agent_status(params, target=None, check_mode=False, page=None, deadline=
         if (params.get('interval') or 0) > 0 and baseline is None:
             baseline = agent_health.gather(target, thresholds=thresholds, page=page, read_events_too=False)['snapshot']
             deadline.pause(params['interval'])      # the wait asked for is not the server's time
-            page = None     # the second reading reads its own page
-        result = agent_health.gather(target, baseline=baseline, thresholds=thresholds, page=page)
+            page = pod_pages = None     # the second reading reads its own pages
+        result = agent_health.gather(target, baseline=baseline, thresholds=thresholds, page=page, pod_pages=pod_pages)
     except MissingLibrary:
         raise
     except FleetopsError as exc:
@@ -199,8 +182,9 @@ def _query_stats(params, result, th, deadline):
     return rw.stats_result(result, reading, th, empty_reason=reason)
 
 
-def run_remote_write_stats(params, target=None, check_mode=False, page=None, deadline=None):
-    """remote_write_stats: the queues of /metrics (rates against a baseline) or of the query API."""
+def run_remote_write_stats(params, target=None, check_mode=False, page=None, deadline=None, pod_pages=None):
+    """remote_write_stats: the queues of /metrics (rates against a baseline) or of the query API
+    (``page``, ``pod_pages``: the pages of this reading that another part of agent_audit read)."""
     _check_common(params)
     th = rw.thresholds(params.get('thresholds'))
     result = dict(source=params.get('source') or 'metrics', window_seconds=None, queues=[])
@@ -216,7 +200,7 @@ def run_remote_write_stats(params, target=None, check_mode=False, page=None, dea
     result['agent'] = target.describe()
     pods = _several_pods(params, target)
     if pods:
-        return _pods_stats(params, target, pods, result, th, baseline, page, deadline)
+        return _pods_stats(params, target, pods, result, th, baseline, page, deadline, pod_pages)
     try:
         reading = rw.read_target(target, page=page() if page is not None else None)
         if (params.get('interval') or 0) > 0 and baseline is None:
@@ -243,23 +227,14 @@ def _several_pods(params, target):
     return pods if len(pods) > 1 else None
 
 
-def _pods_stats(params, target, pods, result, th, baseline, page, deadline):
+def _pods_stats(params, target, pods, result, th, baseline, page, deadline, pod_pages=None):
     """remote_write_stats of every pod of an agent (shards, replicas, DaemonSet): each pod's /metrics
-    through its own pod proxy under the run's deadline, the pod whose page ``page`` reads (agent_audit's,
-    shared with agent_status) from that page."""
+    through its own pod proxy under the run's deadline; ``pod_pages`` (agent_audit's, shared with
+    agent_status) or ``page`` (the target's own pod) give pages another part already read."""
     order = [((p.get('metadata') or {}).get('name'), ((p.get('metadata') or {}).get('labels') or {}).get(
         agent_health.SHARD_LABEL)) for p in pods]
     names = [name for name, _shard in order if name]
-    known = {}
-    if page is not None:
-        try:
-            shared = page()
-            known[target.pod_name] = (rw.read_target(target, page=shared), None)
-        except MissingLibrary:
-            raise
-        except FleetopsError:
-            pass        # that pod is read again on its own, and says why
-    readings = rw.read_pods(target, names, known=known)
+    readings = rw.read_pods(target, names, pages=pod_pages or exposition.PodPages(target, own=page))
     if (params.get('interval') or 0) > 0 and baseline is None:
         baseline = rw.pods_reading(dict((n, r) for n, (r, _e) in readings.items() if r is not None))
         deadline.pause(params['interval'])
@@ -345,6 +320,9 @@ def run_agent_logs(params, target=None, check_mode=False, deadline=None):
             result['target'] = 'the agent'
             return logmod.unknown_result(result, str(problem))
         result['target'] = key = target.describe()
+    pods = _several_pods(params, target) if target is not None else None
+    if pods:
+        return _pods_logs(params, target, pods, result, since, now, check_mode)
     after = logmod.load_state(params['state_file'], key) if params.get('state_file') else None
     start = after if after is not None else since
     result['since'] = rfc3339(start)
@@ -362,6 +340,46 @@ def run_agent_logs(params, target=None, check_mode=False, deadline=None):
             result['state_file_updated'] = logmod.save_state(params['state_file'], key, newest, now)
         except (IOError, OSError) as exc:
             raise FleetopsError('state_file %s cannot be written: %s' % (params['state_file'], exc))
+    return result
+
+
+def _pods_logs(params, target, pods, result, since, now, check_mode):
+    """agent_logs of every pod of an agent (shards, replicas, DaemonSet): each pod's log through its
+    own target, a few at a time, each with its own place in the state file (its ``describe()``)."""
+    names = [(p.get('metadata') or {}).get('name') for p in pods if (p.get('metadata') or {}).get('name')]
+    state_file = params.get('state_file')
+
+    def one(name):
+        pinned = target.for_pod(name)
+        key = pinned.describe()
+        after = logmod.load_state(state_file, key) if state_file else None
+        entry = {'name': name}
+        try:
+            text = logmod.read_log(pinned, None, after if after is not None else since, tail_lines=params.get('tail_lines'),
+                                   previous=params.get('previous'))
+        except MissingLibrary:
+            raise
+        except FleetopsError as exc:
+            logmod.unknown_result(entry, str(exc))
+            return entry, key, after, None
+        newest = logmod.logs_result(entry, text, since, after, params.get('examples', 3))
+        return entry, key, after, newest
+
+    with ThreadPoolExecutor(max_workers=min(LOGS_AT_ONCE, len(names))) as pool:
+        done = list(pool.map(one, names))
+    afters = [after for _e, _k, after, _n in done if after is not None]
+    result['since'] = rfc3339(min(afters) if afters else since)
+    result['since_from'] = 'state_file' if afters else ('since' if since is not None else 'none')
+    result['target'] = 'cluster %s pods %s/(%s): %d pods' % (
+        getattr(target, 'cluster', '?'), target.namespace, getattr(target, 'label_selector', None), len(names))
+    logmod.pods_result(result, [entry for entry, _k, _a, _n in done], params.get('examples', 3))
+    if state_file and not check_mode:
+        for _entry, key, after, newest in done:
+            if newest is not None and newest != after:
+                try:
+                    result['state_file_updated'] = logmod.save_state(state_file, key, newest, now) or result['state_file_updated']
+                except (IOError, OSError) as exc:
+                    raise FleetopsError('state_file %s cannot be written: %s' % (state_file, exc))
     return result
 
 
@@ -425,15 +443,18 @@ def run_agent_audit(params, target=None, check_mode=False, deadline=None):
             rw_baseline = kept
     deadline = run_deadline(params, deadline)
     target, problem = _connect(target, params, deadline)
-    page = _Once(functools.partial(exposition.MetricsPage, target)) if target is not None else None
+    page = exposition.PageOnce(functools.partial(exposition.MetricsPage, target)) if target is not None else None
+    # every pod's /metrics once for both parts (an agent of several pods)
+    pod_pages = exposition.PodPages(target, own=page) if target is not None else None
     if problem:
         target = _failing(problem)
     kube = uses_kubernetes(params)
     calls = {
         'remote_write_stats': lambda: run_remote_write_stats(
-            dict(params, source='metrics', baseline=rw_baseline, interval=0), target, page=page, deadline=deadline),
+            dict(params, source='metrics', baseline=rw_baseline, interval=0), target, page=page, deadline=deadline,
+            pod_pages=pod_pages),
         'agent_status': lambda: run_agent_status(dict(params, baseline=status_baseline, interval=0), target, page=page,
-                                                 deadline=deadline),
+                                                 deadline=deadline, pod_pages=pod_pages),
         # an agent given by url whose WAL is read in its pod: the Kubernetes options make that target
         'wal_inspect': lambda: run_wal_inspect(dict(
             params, path=params['wal_path'], verify=params['wal_verify'], location=params['wal_location'],

@@ -184,10 +184,27 @@ source:
   type: str
   sample: kubernetes
 target:
-  description: What was read (cluster and pod, or the file).
+  description: What was read (cluster and pod, or the file; the pods and their count for an agent of several pods).
   returned: always
   type: str
   sample: cluster lab-1 pod monitoring/prom-agent-lab-1-0
+pods:
+  description:
+    - For an agent of several pods (shards, replicas, a DaemonSet) with no O(pod) given, every pod's log is read, a few at
+      a time, each from its own place in O(state_file). The counts and line totals above are the sums of the pods', the
+      examples the pods' own prefixed with the pod's name, and C(LOGS) the worst of the pods' with the pods that are not
+      ok named (C(1 of 4 pods) and each one's own message). One entry per pod here.
+  returned: for an agent of several pods
+  type: list
+  elements: dict
+  sample:
+    - {name: prom-agent-lab-1-0, status: ok, error_lines: 0, warning_lines: 0, lines_scanned: 212, last_timestamp: "2026-11-24T08:04:59.123456Z"}
+    - {name: prom-agent-lab-1-1, status: unknown, reason: "cluster lab-1: the pod's log could not be read"}
+pod_count:
+  description: How many pods' logs were read (an agent of several pods).
+  returned: for an agent of several pods
+  type: int
+  sample: 4
 state_file_updated:
   description: Whether I(state_file) was written.
   returned: always

@@ -131,8 +131,10 @@ pods:
     C(operator.prometheus.io/shard) label, C(null) without one), C(agent) (the PrometheusAgent or Prometheus resource it
     belongs to: its C(operator.prometheus.io/name) label, else its owner StatefulSet/DaemonSet name less C(prom-agent-) and
     C(-shard-N); C(null) when neither tells; pods of more than one agent make POD a warning naming them) and C(health) (C(healthy), C(ready) and C(error) of its
-    /-/healthy and /-/ready read through its own pod proxy, a few pods at a time). POD and HEALTH judge every pod and name
-    the bad ones (C(1 of 4 pods: ...)); the other figures are read from the first ready pod (C(agent.pod)).
+    /-/healthy and /-/ready read through its own pod proxy, a few pods at a time). With more than one pod, each also has
+    C(memory_bytes) and C(config_reload_ok) from its own /metrics (C(metrics_error) when that page could not be read).
+    POD, HEALTH, MEMORY and CONFIG judge every pod and name the bad ones (C(1 of 4 pods: ...)); the other figures are
+    read from the first ready pod (C(agent.pod)).
   returned: always
   type: list
   elements: dict

@@ -268,14 +268,20 @@ def check_wal_writes(agent_result, logs_result, wal_result, th):
                 "%s: %s" % (seen, advice))
 
 
-def pod_table(pods):
-    """One row per agent pod of ``agent_status``'s ``pods``: name, shard, phase, ready, restarts, healthy."""
+def pod_table(pods, rw_pods=None):
+    """One row per agent pod of ``agent_status``'s ``pods``: name, shard, phase, ready, restarts, healthy,
+    resident memory, whether its last config reload succeeded, and from ``rw_pods`` (remote_write_stats's
+    ``pods``) its remote-write status and delivered samples per second."""
+    sent = {p.get("name"): p for p in rw_pods or [] if isinstance(p, dict)}
     rows = []
     for pod in pods or []:
         health = pod.get("health") or {}
         rows.append({"name": pod.get("name"), "shard": pod.get("shard"), "phase": pod.get("phase"), "ready": pod.get("ready"),
                      "restarts": pod.get("restarts"), "healthy": bool(health.get("healthy") and health.get("ready")) if health else None,
-                     "health_error": health.get("error")})
+                     "health_error": health.get("error"), "memory_bytes": pod.get("memory_bytes"),
+                     "config_reload_ok": pod.get("config_reload_ok"),
+                     "rw_status": (sent.get(pod.get("name")) or {}).get("status"),
+                     "samples_per_second": (sent.get(pod.get("name")) or {}).get("samples_per_second")})
     return rows
 
 
@@ -299,7 +305,7 @@ def extract_facts(results):
             facts["memory_limit_bytes"] = limit
     if len(pods) > 1:       # several pods (shards, replicas, DaemonSet): how many, and one row each
         facts["pod_count"] = len(pods)
-        facts["pod_table"] = pod_table(pods)
+        facts["pod_table"] = pod_table(pods, rw.get("pods"))
     series = number(dig(agent, "ingest", "active_series"))
     if series is not None:
         facts["active_series"] = series
@@ -657,7 +663,8 @@ def evaluate(cadence, results, user_thresholds=None, errors=None, previous=None,
     agent_missing = _why_missing("agent_status", results.get("agent_status"))
 
     if cadence == "weekly":
-        merged["WAL-TREND"] = check_wal_trend(facts, context.get("history"), now, th, context.get("wal_growth_bytes_per_second")) if _ran(results.get("wal_inspect")) else \
+        growth = context.get("wal_growth_bytes_per_second")
+        merged["WAL-TREND"] = check_wal_trend(facts, context.get("history"), now, th, growth) if _ran(results.get("wal_inspect")) else \
             make("WAL-TREND", "unknown", None, None, _why_missing("wal_inspect", results.get("wal_inspect")))
         merged["SERIES"] = check_series(facts, context.get("history"), now, th, context.get("series_week_ago")) if agent else \
             make("SERIES", "unknown", None, None, agent_missing)

@@ -543,6 +543,8 @@ def template_context(doc, checks_doc=None):
             "bad": [c for c in cluster["checks"] if c["status"] != "ok"],
             "lines": fold_checks(cluster["checks"], cluster.get("reason", "")),
             "remediation": cluster.get("remediation") or [],
+            # an agent of several pods: one row each (the checks above name the bad ones)
+            "pods": (cluster.get("facts") or {}).get("pod_table") or [],
         })
     rows.sort(key=lambda r: (-r["severity"], r["name"]))
     return {

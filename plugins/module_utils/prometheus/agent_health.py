@@ -390,12 +390,19 @@ def mode_of(flags):
     return 'server'
 
 
+def process_facts(metrics):
+    """``memory_bytes`` (resident) and ``config_reload_ok`` of one agent process from its /metrics
+    families (None each when absent): what MEMORY and CONFIG judge, of every pod."""
+    rss = finite(metrics.value('process_resident_memory_bytes')) if metrics is not None else None
+    reload_ok = finite(metrics.value('prometheus_config_last_reload_successful')) if metrics is not None else None
+    return {'memory_bytes': _int(rss), 'config_reload_ok': None if reload_ok is None else reload_ok == 1}
+
+
 def agent_facts(healthy, ready, buildinfo, flags, metrics, pod=None, now=None, cpu_cores=None):
     """The ``agent`` dict. ``healthy``/``ready``: HTTP status codes (None: no answer)."""
     now = time.time() if now is None else now
     start = finite(metrics.value('process_start_time_seconds')) if metrics is not None else None
-    rss = finite(metrics.value('process_resident_memory_bytes')) if metrics is not None else None
-    reload_ok = finite(metrics.value('prometheus_config_last_reload_successful')) if metrics is not None else None
+    process = process_facts(metrics)
     reload_at = finite(metrics.value('prometheus_config_last_reload_success_timestamp_seconds')) if metrics is not None else None
     limit = quantity((pod or {}).get('limits', {}).get('memory')) if pod else None
     version = _data(buildinfo).get('version')
@@ -407,10 +414,10 @@ def agent_facts(healthy, ready, buildinfo, flags, metrics, pod=None, now=None, c
         'mode': mode_of(_data(flags)),
         'uptime_seconds': int(now - start) if start else None,
         'start_time': start,
-        'memory_bytes': _int(rss),
+        'memory_bytes': process['memory_bytes'],
         'memory_limit_bytes': _int(limit),
         'cpu_cores': cpu_cores,
-        'config_reload_ok': None if reload_ok is None else reload_ok == 1,
+        'config_reload_ok': process['config_reload_ok'],
         'config_last_reload_success_time': reload_at,
         'storage_path': _data(flags).get('storage.agent.path') or None,
     }
@@ -468,27 +475,45 @@ def _check_pods_health(agent, pods, thr):
         len(pods), (agent or {}).get('version') or '?', (agent or {}).get('mode') or '?'))
 
 
-def _pod_health(target, name):
-    """{healthy, ready, error} of one pod, read through its pod proxy."""
+def _pod_health(target, name, pages=None):
+    """{healthy, ready, error} of one pod, read through its pod proxy; with ``pages`` (an
+    ``exposition.PodPages``) also its ``memory_bytes`` and ``config_reload_ok`` from its /metrics
+    (``metrics_error`` when that page could not be read)."""
     try:
         pinned = target.for_pod(name)
         healthy, _b = pinned.http_get('/-/healthy')
         ready, _b = pinned.http_get('/-/ready')
     except FleetopsError as exc:
         return {'healthy': False, 'ready': False, 'error': str(exc)}
-    return {'healthy': healthy == 200, 'ready': ready == 200, 'error': None}
+    found = {'healthy': healthy == 200, 'ready': ready == 200, 'error': None}
+    if pages is not None:
+        try:
+            page = pages.get(name)
+        except FleetopsError as exc:
+            return dict(found, metrics_error=str(exc).splitlines()[0][:300])
+        if page.families is None:
+            return dict(found, metrics_error=str(page.error) if page.error is not None else '/metrics answered %s' % page.status)
+        found.update(process_facts(page.families))
+    return found
 
 
-def read_pods_health(target, pods, known=None, workers=HEALTH_WORKERS):
+def read_pods_health(target, pods, known=None, workers=HEALTH_WORKERS, pages=None):
     """Set ``health`` ({healthy, ready, error}) on every ``pods`` entry: ``known`` ({name: health},
-    the pod already read) as it is, the others read ``workers`` at a time."""
+    the pod already read) as it is, the others read ``workers`` at a time; with ``pages`` each
+    entry also gets the ``memory_bytes`` and ``config_reload_ok`` of its process (or
+    ``metrics_error``)."""
     known = dict(known or {})
     todo = [p['name'] for p in pods if p.get('name') and p['name'] not in known]
     if todo:
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo)))) as pool:
-            known.update(zip(todo, pool.map(lambda name: _pod_health(target, name), todo)))
+            known.update(zip(todo, pool.map(lambda name: _pod_health(target, name, pages), todo)))
     for pod in pods:
-        pod['health'] = known.get(pod.get('name'))
+        health = known.get(pod.get('name'))
+        pod['health'] = {k: v for k, v in health.items() if k in ('healthy', 'ready', 'error')} if health else health
+        if pages is not None and health:
+            for key in ('memory_bytes', 'config_reload_ok', 'metrics_error'):
+                if key in health:
+                    pod[key] = health[key]
     return pods
 
 
@@ -501,11 +526,34 @@ def _oom_recent(pods, now):
     return None
 
 
+def _several(pods):
+    """The pods read one by one (an agent of several pods), or None for an agent of one."""
+    judged = [p for p in pods or [] if p.get('health')]
+    return judged if len(judged) > 1 else None
+
+
+def _not_read(pods, key):
+    """'; not read on NAME (why), ...' of the pods without ``key`` ('' when every pod has it)."""
+    missing = ['%s (%s)' % (p['name'], (p.get('metrics_error') or (p['health'] or {}).get('error') or 'no such metric')[:200])
+               for p in pods if p.get(key) is None]
+    if not missing:
+        return ''
+    text = '; not read on %s' % ', '.join(missing[:MESSAGE_PODS])
+    if len(missing) > MESSAGE_PODS:
+        text += ' and %d more' % (len(missing) - MESSAGE_PODS)
+    return text
+
+
 def check_memory(agent, pods, th, now):
+    """MEMORY: resident memory against the container's limit, an OOM kill of the last 24 h; of
+    every pod when the agent has several (the worst, the pods over a threshold named)."""
     ratio = th['memory_critical_ratio']
     if th.get('memory_critical') is not None and th['memory_critical'] <= 1.5:   # the older key name, a ratio
         ratio = th['memory_critical']
     thr = {'warning': th['memory_warning'], 'critical': 'over %s of the limit or OOMKilled' % ratio}
+    several = _several(pods)
+    if several:
+        return _check_pods_memory(several, th, now, thr, ratio)
     oom = _oom_recent(pods, now)
     used = (agent or {}).get('memory_bytes')
     limit = (agent or {}).get('memory_limit_bytes')
@@ -524,14 +572,45 @@ def check_memory(agent, pods, th, now):
     return _check('MEMORY', 'ok', used, thr, 'resident memory %s%s' % (mib(used), ' of a %s limit' % mib(limit) if limit else ''))
 
 
+def _check_pods_memory(pods, th, now, thr, ratio):
+    found, statuses, read = [], [], []
+    for pod in pods:
+        used = pod.get('memory_bytes')
+        limit = quantity((pod.get('limits') or {}).get('memory'))
+        if used is not None:
+            read.append((used, pod['name'], limit))
+        if _oom_recent([pod], now):
+            statuses.append('critical')
+            found.append('%s was OOMKilled (at %s): raise the memory limit (%s) or cut series (write relabel drop rules)' % (
+                pod['name'], pod.get('last_termination_at'), (pod.get('limits') or {}).get('memory') or 'none'))
+        elif used is not None and limit and ratio is not None and used > ratio * limit:
+            statuses.append('critical')
+            found.append('%s: resident memory %s is %.0f%% of the limit %s, an OOM kill is near; raise the limit or cut series' % (
+                pod['name'], mib(used), 100.0 * used / limit, mib(limit)))
+        elif used is not None and used > th['memory_warning']:
+            statuses.append('warning')
+            found.append('%s: resident memory %s is over %s%s; watch series growth (SERIES) and the limit' % (
+                pod['name'], mib(used), mib(th['memory_warning']), ' (limit %s)' % mib(limit) if limit else ''))
+    top = max(read) if read else None
+    value = top[0] if top else None
+    missing = _not_read(pods, 'memory_bytes')
+    if found:
+        return _check('MEMORY', _checks.worst(statuses), value, thr, _of_pods(found, pods) + missing)
+    if not read:
+        return _checks.unknown('MEMORY', 'the resident memory of no pod could be read' + missing, thr)
+    return _check('MEMORY', 'ok', value, thr, 'resident memory at most %s (%s%s), %d pods%s' % (
+        mib(top[0]), top[1], ' of a %s limit' % mib(top[2]) if top[2] else '', len(pods), missing))
+
+
 def check_config(agent, pods):
+    """CONFIG: the agent's last configuration reload and its config-reloader sidecar; of every pod
+    when the agent has several (a pod whose reload failed named)."""
     thr = {'critical': 'last reload failed'}
+    several = _several(pods)
+    if several:
+        return _check_pods_config(several, thr)
     ok = (agent or {}).get('config_reload_ok')
-    reloader = []
-    for pod in pods or []:
-        for cont in pod.get('containers') or []:
-            if 'reload' in (cont.get('name') or '') and not cont.get('ready'):
-                reloader.append('%s/%s' % (pod['name'], cont['name']))
+    reloader = [name for pod in pods or [] for name in _reloaders_not_ready(pod)]
     if ok is None:
         return _checks.unknown('CONFIG', 'prometheus_config_last_reload_successful could not be read', thr)
     if not ok:
@@ -541,6 +620,31 @@ def check_config(agent, pods):
         return _check('CONFIG', 'warning', 1, thr, 'config reloader not ready in %s: configuration changes will not be applied'
                       % ', '.join(reloader))
     return _check('CONFIG', 'ok', 1, thr, 'the last configuration reload succeeded')
+
+
+def _reloaders_not_ready(pod):
+    return ['%s/%s' % (pod['name'], cont['name']) for cont in pod.get('containers') or []
+            if 'reload' in (cont.get('name') or '') and not cont.get('ready')]
+
+
+def _check_pods_config(pods, thr):
+    found, statuses = [], []
+    for pod in pods:
+        if pod.get('config_reload_ok') is False:
+            statuses.append('critical')
+            found.append('%s: the last configuration reload failed, it runs on its previous config; fix the config (agent_logs '
+                         'shows the error) and do NOT restart it, it would not start' % pod['name'])
+        elif _reloaders_not_ready(pod):
+            statuses.append('warning')
+            found.append('%s: config reloader not ready (%s), configuration changes will not be applied' % (
+                pod['name'], ', '.join(_reloaders_not_ready(pod))))
+    read = [p for p in pods if p.get('config_reload_ok') is not None]
+    missing = _not_read(pods, 'config_reload_ok')
+    if found:
+        return _check('CONFIG', _checks.worst(statuses), 0 if 'critical' in statuses else 1, thr, _of_pods(found, pods) + missing)
+    if not read:
+        return _checks.unknown('CONFIG', 'prometheus_config_last_reload_successful could be read on no pod' + missing, thr)
+    return _check('CONFIG', 'ok', 1, thr, 'the last configuration reload succeeded on %d pods%s' % (len(read), missing))
 
 
 # ----------------------------------------------------------------------------- targets and ingest
@@ -813,13 +917,16 @@ def read_monitors(target, raw_pods, pod, targets_doc):
         return {'error': str(exc).splitlines()[0][:300]}
 
 
-def gather(target, now=None, baseline=None, thresholds=None, clock=time.time, page=None, read_events_too=True):
+def gather(target, now=None, baseline=None, thresholds=None, clock=time.time, page=None, read_events_too=True,
+           pod_pages=None):
     """The result of ``agent_status`` for one target (no ``changed``).
 
     ``read_events_too``: False for a reading that is only a baseline (the events are read once a run).
 
     ``page``: a function returning the ``exposition.MetricsPage`` of this reading (one another part
-    of an audit may already have read); without it the page is read here.
+    of an audit may already have read); without it the page is read here. ``pod_pages``: the
+    ``exposition.PodPages`` of this reading for an agent of several pods (every pod's /metrics gives
+    its MEMORY and CONFIG); without it they are read here.
     """
     th = _checks.merge_thresholds(thresholds or {})
     now = clock() if now is None else now
@@ -883,10 +990,11 @@ def gather(target, now=None, baseline=None, thresholds=None, clock=time.time, pa
     if kube and pods:
         read = {}
         if pod is not None:
-            read[pod['name']] = {'healthy': agent['healthy'], 'ready': agent['ready'], 'error': None} if agent else \
+            read[pod['name']] = {'healthy': agent['healthy'], 'ready': agent['ready'], 'error': None,
+                                 'memory_bytes': agent['memory_bytes'], 'config_reload_ok': agent['config_reload_ok']} if agent else \
                 {'healthy': False, 'ready': False, 'error': why_down}
         if len(pods) > 1:
-            read_pods_health(target, pods, read)
+            read_pods_health(target, pods, read, pages=pod_pages or exposition.PodPages(target, clock, own=page))
         else:
             pods[0]['health'] = read.get(pods[0]['name'])
     checks = []
@@ -896,7 +1004,7 @@ def gather(target, now=None, baseline=None, thresholds=None, clock=time.time, pa
         check_health(agent, why_down, pods),
         check_memory(agent, pods, th, now),
         check_ingest(ingest, targets, th) if agent else _checks.unknown('INGEST', down),
-        check_config(agent, pods) if agent else _checks.unknown('CONFIG', down),
+        check_config(agent, pods) if agent or _several(pods) else _checks.unknown('CONFIG', down),
         check_targets(targets, hits_delta, hits_basis) if agent else _checks.unknown('TARGETS', down),
     ]
     result = {

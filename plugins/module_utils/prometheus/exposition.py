@@ -16,9 +16,10 @@ __metaclass__ = type
 
 import math
 import re
+import threading
 import time
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import ParseError
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, ParseError
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import whole
 
 KNOWN_TYPES = frozenset(('counter', 'gauge', 'histogram', 'summary', 'untyped', 'gaugehistogram', 'info', 'stateset', 'unknown'))
@@ -295,6 +296,64 @@ class MetricsPage(object):
                 self.families = parse(body, source=self.source)
             except ParseError as exc:
                 self.error = exc
+
+
+class PodPages(object):
+    """The ``MetricsPage`` of each pod of an agent of several pods (shards, replicas, a DaemonSet),
+    read once per reading: agent_status's MEMORY and CONFIG and remote_write_stats's queues of the
+    same pods (``agent_audit`` shares one ``PodPages`` between them) each GET a pod's ``/metrics``
+    once, not once per part.
+
+    ``get(name)`` reads pod ``name``'s page through ``target.for_pod(name)`` (the same client and
+    deadline) on its first call and gives that page, or raises that error, on every call; several
+    threads may ask at once. ``own``: a callable giving the page of the target's own pod
+    (``target.pod_name``), which agent_audit reads once for all its parts.
+    """
+
+    def __init__(self, target, clock=time.time, own=None):
+        self.target = target
+        self.clock = clock
+        self.own = own
+        self.lock = threading.Lock()
+        self.entries = {}
+
+    def get(self, name):
+        """The ``MetricsPage`` of pod ``name`` (its target's error when it cannot be read)."""
+        with self.lock:
+            entry = self.entries.get(name)
+            if entry is None:
+                read = self.own if self.own is not None and name == self._own_name() else \
+                    (lambda: MetricsPage(self.target.for_pod(name), self.clock))
+                entry = self.entries[name] = read if isinstance(read, PageOnce) else PageOnce(read)
+        return entry()
+
+    def _own_name(self):
+        try:
+            return self.target.pod_name
+        except FleetopsError:
+            return None
+
+
+class PageOnce(object):
+    """``read()``'s page, or its ``FleetopsError``, from its first call on (one read under a lock)."""
+
+    def __init__(self, read):
+        self.read = read
+        self.lock = threading.Lock()
+        self.done = False
+        self.page = self.error = None
+
+    def __call__(self):
+        with self.lock:
+            if not self.done:
+                try:
+                    self.page = self.read()
+                except FleetopsError as exc:
+                    self.error = exc
+                self.done = True
+        if self.error is not None:
+            raise self.error
+        return self.page
 
 
 def histogram(fams, name, **labels):

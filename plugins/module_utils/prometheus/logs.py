@@ -251,6 +251,37 @@ def logs_result(result, text, since=None, after=None, examples=3):
     return last_epoch
 
 
+def pods_result(result, entries, examples=3):
+    """``result`` (a dict) completed for an agent of several pods from ``entries``, one per pod (in
+    the pods' order): ``{'name': pod}`` completed by ``logs_result`` or ``unknown_result``. The
+    counts and line totals are summed, the examples are the pods' own prefixed with the pod's name
+    (at most ``examples`` per pattern), LOGS is the worst of the pods' with the pods that are not ok
+    named (``1 of 4 pods: NAME: ...``), and ``pods`` keeps one line per pod."""
+    read = [e for e in entries if 'counts' in e]
+    counts = dict((name, sum(e['counts'].get(name, 0) for e in read)) for name in PATTERN_NAMES)
+    samples, first_seen, last_seen = {}, {}, {}
+    for entry in read:
+        for pattern, lines in (entry.get('examples') or {}).items():
+            kept = samples.setdefault(pattern, [])
+            kept.extend('%s: %s' % (entry['name'], line) for line in lines[:max(0, examples - len(kept))])
+        for pattern, stamp in (entry.get('first_seen') or {}).items():
+            first_seen[pattern] = min(stamp, first_seen.get(pattern, stamp))
+        for pattern, stamp in (entry.get('last_seen') or {}).items():
+            last_seen[pattern] = max(stamp, last_seen.get(pattern, stamp))
+    stamps = [e['last_timestamp'] for e in read if e.get('last_timestamp')]
+    checks = _checks.rollup_pods(entries)
+    result.update(
+        counts=counts, examples=samples, first_seen=first_seen, last_seen=last_seen,
+        error_lines=sum(e['error_lines'] for e in read), warning_lines=sum(e['warning_lines'] for e in read),
+        lines_scanned=sum(e['lines_scanned'] for e in read), lines_without_time=sum(e['lines_without_time'] for e in read),
+        last_timestamp=max(stamps) if stamps else None, checks=checks, status=checks[0]['status'], pod_count=len(entries),
+        pods=[dict((k, e[k]) for k in ('name', 'status', 'reason', 'error_lines', 'warning_lines', 'lines_scanned', 'last_timestamp')
+                   if k in e) for e in entries])
+    if not read:
+        result['reason'] = 'the log of no pod could be read'
+    return result
+
+
 def load_state(path, key):
     """The last timestamp (epoch) stored for ``key`` in the state file, or None."""
     if not path or not os.path.exists(path):

@@ -855,16 +855,16 @@ def pods_reading(readings):
             'pods': dict(readings)}
 
 
-def read_pods(target, names, clock=None, known=None, workers=PODS_AT_ONCE):
+def read_pods(target, names, clock=None, pages=None, workers=PODS_AT_ONCE):
     """{name: (reading, None) or (None, why not)} of every pod of ``names``, each read through
-    ``target.for_pod(name)`` (the same client and deadline), ``workers`` at a time; ``known``: the
-    pods already read ({name: (reading, error)}), kept as they are."""
-    found = dict(known or {})
-    todo = [name for name in names if name not in found]
+    ``target.for_pod(name)`` (the same client and deadline), ``workers`` at a time; ``pages``: the
+    ``exposition.PodPages`` of this reading when another part reads the same pods' pages."""
+    found = {}
+    todo = list(names)
 
     def one(name):
         try:
-            return read_target(target.for_pod(name), clock), None
+            return read_target(target.for_pod(name), clock, page=pages.get(name) if pages is not None else None), None
         except FleetopsError as exc:
             if isinstance(exc, MissingLibrary):
                 raise

@@ -45,6 +45,9 @@ def test_an_outage_between_two_daily_runs_shows_in_the_second(roles_lab, roles_i
         assert _window_seconds(checks["RW-SUCCESS"]["message"]) < 60
     kept = json.loads(history.read_text())
     assert all("remote_write_stats" in kept[name][-1]["snapshot"] for name in clusters), kept
+    # the report's "since the last audit": nothing to compare with yet
+    assert sorted(doc["since_last_audit"]["first_audit"]) == sorted(doc["clusters"]), doc["since_last_audit"]
+    first_findings = {(name, c["id"]) for name in clusters for c in doc["clusters"][name]["checks"] if c["status"] != "ok"}
 
     # a receiver outage of 40 s that is over before the second run (the lab's one receiver: every cluster's)
     roles_lab.fault("receiver-down", clusters[0])
@@ -69,6 +72,17 @@ def test_an_outage_between_two_daily_runs_shows_in_the_second(roles_lab, roles_i
         assert "not since the last daily run" not in checks["RW-SUCCESS"]["message"], checks["RW-SUCCESS"]
         assert checks["RW-LAG"]["status"] == "ok", checks["RW-LAG"]
         assert "over the last" in checks["INGEST"]["message"] and checks["INGEST"]["status"] == "ok", checks["INGEST"]
+    # "since the last audit": the retries are a new finding of every cluster (unless the first run
+    # had them too: then still open), with the first run as the previous audit
+    since = doc["since_last_audit"]
+    assert since["first_audit"] == [] and since["previous"], since
+    for name in clusters:
+        bucket = "still_open" if (name, "RW-RETRY") in first_findings else "new"
+        assert {"cluster": name, "id": "RW-RETRY"}.items() <= next(
+            (f for f in since[bucket] if f["cluster"] == name and f["id"] == "RW-RETRY"), {}).items(), (name, bucket, since)
+    markdown = (second_dir / "report" / "fleet-report.md").read_text()
+    assert "## Since the last audit (%s)" % since["previous"] in markdown, markdown[:3000]
+    assert ("**New:**" if since["new"] else "**Still open:**") in markdown and "RW-RETRY" in markdown, markdown[:3000]
     # every cluster had a window since the last run: no wait, no second reading of the queues
     for task in ("Let the short remote-write window", "Read the remote-write queues again"):
         section = run.stdout.split(task)[1].split("TASK [")[0]

@@ -1,14 +1,16 @@
-"""agent_health with several agent pods (shards x replicas): every pod's health read through its
-own pod proxy, POD and HEALTH judged per pod and rolled up (worst of, the bad pods named, the
-healthy ones not), and a one-pod agent judged exactly as before."""
+"""agent_health with several agent pods (shards x replicas): every pod's health and /metrics read
+through its own pod proxy, POD, HEALTH, MEMORY and CONFIG judged per pod and rolled up (worst of,
+the bad pods named, the healthy ones not), and a one-pod agent judged exactly as before."""
 
 from __future__ import annotations
 
 import threading
 
-from test_agent_health import NOW, FakeTarget, by_id, make_pod  # pylint: disable=import-error
+from test_agent_health import CAPTURES, NOW, FakeTarget, by_id, make_pod  # pylint: disable=import-error
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import agent_health as ah
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import exposition
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import remote_write as rw
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import TargetUnreachable
 
 NAMES = ["prom-agent-lab-1-0", "prom-agent-lab-1-1", "prom-agent-lab-1-shard-1-0", "prom-agent-lab-1-shard-1-1"]
@@ -44,13 +46,14 @@ class ShardsTarget(FakeTarget):
 
     def http_get(self, path, timeout=None):
         name = self.pod_name
-        if path in ("/-/healthy", "/-/ready"):
+        if path in ("/-/healthy", "/-/ready", "/metrics"):
             self.log.append((name, path, threading.current_thread().name))
         answer = self.answers.get(name) or {}
         if isinstance(answer, Exception):
             raise answer
         if path in answer:
-            return answer[path], b"no"
+            found = answer[path]
+            return found if isinstance(found, tuple) else (found, b"no")
         return super().http_get(path, timeout)
 
 
@@ -65,7 +68,7 @@ def test_four_healthy_pods_ok_saying_four_pods_each_read_once():
     assert all(p["health"] == {"healthy": True, "ready": True, "error": None} for p in res["pods"])
     # the first pod's health is the agent's reading; the three others through their own proxy, once each
     reads = sorted((name, path) for name, path, _t in target.log)
-    assert reads == sorted([(n, p) for n in NAMES for p in ("/-/healthy", "/-/ready")])
+    assert reads == sorted([(n, p) for n in NAMES for p in ("/-/healthy", "/-/ready", "/metrics")])
     assert {t for name, _p, t in target.log if name != NAMES[0]} != {threading.current_thread().name}
 
 
@@ -165,3 +168,63 @@ def test_fleet_checks_carry_the_roll_up_and_a_row_per_pod():
     assert "pod_count" not in one["facts"] and "pod_table" not in one["facts"] and one["facts"]["pod"] == "prom-agent-lab-1-0"
     healthy = fleet_checks.evaluate("daily", {"agent_status": ah.gather(ShardsTarget(shard_pods()), now=NOW)}, context={"now": NOW})
     assert all("4 pods" in c["message"] for c in healthy["checks"] if c["id"] in ("POD", "HEALTH"))
+
+
+CAPTURED_METRICS = (CAPTURES / "agent_metrics.txt").read_text()
+
+
+def metrics_with(rss=None, reload_ok=None):
+    """The captured /metrics page with another resident memory or reload result (200, body)."""
+    text = CAPTURED_METRICS
+    if rss is not None:
+        text = text.replace("process_resident_memory_bytes 5.3788672e+07", "process_resident_memory_bytes %d" % rss)
+    if reload_ok is not None:
+        text = text.replace("prometheus_config_last_reload_successful 1", "prometheus_config_last_reload_successful %d" % reload_ok)
+    return 200, text.encode()
+
+
+def test_memory_and_config_of_every_pod_ok_saying_how_many():
+    res = ah.gather(ShardsTarget(shard_pods()), now=NOW)
+    checks = by_id(res)
+    assert checks["MEMORY"]["status"] == "ok" and checks["MEMORY"]["message"].endswith(", 4 pods"), checks["MEMORY"]
+    assert checks["MEMORY"]["value"] == 53788672
+    assert checks["CONFIG"]["status"] == "ok" and checks["CONFIG"]["message"].endswith("on 4 pods"), checks["CONFIG"]
+    assert [p["memory_bytes"] for p in res["pods"]] == [53788672] * 4 and all(p["config_reload_ok"] for p in res["pods"])
+
+
+def test_one_pod_near_its_limit_and_one_failed_reload_named_the_others_not():
+    hungry, broken = NAMES[2], NAMES[1]
+    answers = {hungry: {"/metrics": metrics_with(rss=480 * 2 ** 20)}, broken: {"/metrics": metrics_with(reload_ok=0)}}
+    res = ah.gather(ShardsTarget(shard_pods(), answers), now=NOW)
+    memory, config = by_id(res)["MEMORY"], by_id(res)["CONFIG"]
+    # the pods' limit is 512Mi: 480 MiB is 94% of it, over the critical ratio
+    assert memory["status"] == "critical" and memory["message"].startswith("1 of 4 pods: %s: resident memory 480Mi is 94%% of the limit 512Mi" % hungry), memory
+    assert memory["value"] == 480 * 2 ** 20 and not any(n in memory["message"] for n in NAMES if n != hungry), memory
+    assert config["status"] == "critical" and config["message"].startswith("1 of 4 pods: %s: the last configuration reload failed"
+                                                                           % broken), config
+    assert not any(n in config["message"] for n in NAMES if n != broken), config
+
+
+def test_an_oom_kill_of_one_pod_and_an_unreadable_page_of_another():
+    oom = dict(last={"reason": "OOMKilled", "exitCode": 137, "finishedAt": "2026-11-23T12:00:00Z"}, restarts=1)
+    pods = shard_pods({3: oom})
+    res = ah.gather(ShardsTarget(pods, {NAMES[1]: {"/metrics": (200, b"<html>not a metrics page</html>")}}), now=NOW)
+    memory = by_id(res)["MEMORY"]
+    assert memory["status"] == "critical" and ("1 of 4 pods: %s was OOMKilled" % NAMES[3]) in memory["message"], memory
+    assert ("not read on %s (" % NAMES[1]) in memory["message"], memory
+    assert "memory_bytes" not in res["pods"][1] and "not a metrics page" in res["pods"][1]["metrics_error"], res["pods"][1]
+    # a page that cannot be read of every other pod: the pod read (the agent's own) still judges
+    unread = {n: {"/metrics": (503, b"")} for n in NAMES[1:]}
+    config = by_id(ah.gather(ShardsTarget(shard_pods(), unread), now=NOW))["CONFIG"]
+    assert config["status"] == "ok" and config["message"].startswith("the last configuration reload succeeded on 1 pods; not read on")
+
+
+def test_an_audit_reads_each_pods_metrics_once_for_status_and_remote_write():
+    target = ShardsTarget(shard_pods())
+    page = exposition.PageOnce(lambda: exposition.MetricsPage(target))
+    pages = exposition.PodPages(target, own=page)
+    ah.gather(target, now=NOW, page=page, pod_pages=pages)
+    readings = rw.read_pods(target, NAMES, pages=pages)
+    assert all(reading is not None and error is None for reading, error in readings.values()), readings
+    metrics_reads = sorted(name for name, path, _t in target.log if path == "/metrics")
+    assert metrics_reads == sorted(NAMES), metrics_reads

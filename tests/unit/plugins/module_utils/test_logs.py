@@ -134,3 +134,64 @@ def test_hostile_input():
     json.dumps(summary)
     assert summary["error_lines"] >= 1
     assert all(len(x) <= logs.MAX_EXAMPLE_CHARS for v in summary["examples"].values() for x in v)
+
+
+class PodsLogTarget:
+    """An agent of three pods through Kubernetes, each with its own log (an exception: its log cannot be read)."""
+
+    kind = "kubernetes"
+    namespace = "monitoring"
+    cluster = "fake"
+    label_selector = "operator.prometheus.io/name=lab-1"
+
+    def __init__(self, logs_by_pod, pinned=None):
+        self.logs_by_pod = logs_by_pod
+        self.pinned = pinned
+
+    @property
+    def pod_name(self):
+        return self.pinned or sorted(self.logs_by_pod)[0]
+
+    def describe(self):
+        return "cluster fake pod monitoring/%s" % self.pod_name
+
+    def pods(self):
+        return [{"metadata": {"name": name}} for name in sorted(self.logs_by_pod)]
+
+    def for_pod(self, name):
+        return PodsLogTarget(self.logs_by_pod, name)
+
+    def logs(self, since_time=None, tail_lines=None, timestamps=True, previous=False):
+        found = self.logs_by_pod[self.pod_name]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+
+def test_every_pods_log_read_the_bad_one_named_and_each_its_own_state(tmp_path):
+    from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import runners
+    from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import TargetUnreachable
+    from ansible_collections.fleetops.prometheus_agent.plugins.modules import agent_logs
+
+    quiet = "\n".join(kube(s, 'ts=2026-11-24T08:00:%02d.000Z level=info msg="Server is ready"' % s) for s in (1, 2)) + "\n"
+    target = PodsLogTarget({"agent-0": quiet, "agent-1": kube(20, RELOAD) + "\n" + kube(21, OUTAGE) + "\n",
+                            "agent-2": TargetUnreachable("cluster fake: the log of agent-2 could not be read")})
+    state = tmp_path / "logs-state.json"
+    params = {k: v.get("default") for k, v in agent_logs.argument_spec().items()}
+    params.update(since="2026-11-24T07:00:00Z", state_file=str(state), examples=2)
+    result = runners.run_agent_logs(params, target)
+    logs_check = result["checks"][0]
+    assert [c["id"] for c in result["checks"]] == ["LOGS"] and result["status"] == "critical" == logs_check["status"]
+    assert logs_check["message"].startswith("2 of 3 pods: agent-1: since "), logs_check
+    assert "config_reload_failure 1" in logs_check["message"] and "agent-2: cluster fake: the log of agent-2 could not be read" in logs_check["message"]
+    assert "agent-0" not in logs_check["message"]
+    assert result["pod_count"] == 3 and [p["name"] for p in result["pods"]] == ["agent-0", "agent-1", "agent-2"]
+    assert [p["status"] for p in result["pods"]] == ["ok", "critical", "unknown"]
+    assert result["counts"]["config_reload_failure"] == 1 and result["counts"]["remote_write_failure"] == 1
+    assert result["lines_scanned"] == 4 and result["examples"]["config_reload_failure"][0].startswith("agent-1: ")
+    assert result["target"] == "cluster fake pods monitoring/(operator.prometheus.io/name=lab-1): 3 pods"
+    # each pod has its own place in the state file; the next run starts after each pod's own last line
+    kept = json.loads(state.read_text())["targets"]
+    assert sorted(kept) == ["cluster fake pod monitoring/agent-0", "cluster fake pod monitoring/agent-1"], kept
+    again = runners.run_agent_logs(params, target)
+    assert again["since_from"] == "state_file" and again["lines_scanned"] == 0, again

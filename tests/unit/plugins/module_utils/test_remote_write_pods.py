@@ -183,7 +183,7 @@ def test_runner_reads_every_pod_and_names_the_unreachable_one():
 
 def test_runner_shares_the_audit_page_and_keeps_one_pod_as_it_was():
     agent = PodsAgent(dict((name, page_242()) for name in NAMES))
-    page = runners._Once(lambda: runners.exposition.MetricsPage(agent))  # pylint: disable=protected-access
+    page = runners.exposition.PageOnce(lambda: runners.exposition.MetricsPage(agent))
     result = runners.run_remote_write_stats(params(), agent, page=page)
     page()      # agent_status's turn: the same page, not read again
     assert agent.reads == Counter(dict((name, 1) for name in NAMES))

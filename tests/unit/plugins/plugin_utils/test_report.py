@@ -377,3 +377,26 @@ def test_agent_hosts_in_the_json_html_and_markdown_by_name(tmp_path):
     assert '<tr data-cluster="prod-eu-1/main"' in html and '<tr data-cluster="prod-eu-1/infra"' in html
     markdown = Path(paths["md"]).read_text()
     assert "prod-eu-1/infra" in markdown     # the Markdown lists the clusters that are not ok
+
+
+def test_an_agent_of_several_pods_gets_a_row_per_pod_in_its_findings(tmp_path):
+    bad = _result("critical", 300.0)
+    bad["facts"].update(pod_count=2, pod_table=[
+        {"name": "prom-agent-a-0", "shard": "0", "phase": "Running", "ready": True, "restarts": 0, "healthy": True, "health_error": None,
+         "memory_bytes": 250 * 2 ** 20, "config_reload_ok": True, "rw_status": "ok", "samples_per_second": 120.5},
+        {"name": "prom-agent-a-shard-1-0", "shard": "1", "phase": "Running", "ready": False, "restarts": 7, "healthy": False,
+         "health_error": "does not answer", "memory_bytes": None, "config_reload_ok": None, "rw_status": "critical",
+         "samples_per_second": None}])
+    doc = report.build({"a": bad, "b": _result()}, "daily")
+    jsonschema.validate(doc, SCHEMA)
+    paths = report.write_report(doc, str(tmp_path), str(TEMPLATES / "fleet-report.html.j2"), str(TEMPLATES / "fleet-report.md.j2"))
+    html = Path(paths["html"]).read_text()
+    by_cluster = html[html.index('id="findings-by-cluster"'):]
+    assert "<summary>2 pods</summary>" in by_cluster
+    rows = re.findall(r'<tr data-pod="([^"]+)">(.*?)</tr>', by_cluster)
+    assert [name for name, _row in rows] == ["prom-agent-a-0", "prom-agent-a-shard-1-0"]
+    assert "250 MiB" in rows[0][1] and "120.5" in rows[0][1] and '<span class="badge s-ok">ok</span>' in rows[0][1]
+    assert "(does not answer)" in rows[1][1] and '<span class="badge s-critical">critical</span>' in rows[1][1] and ">?<" in rows[1][1]
+    markdown = Path(paths["md"]).read_text()
+    assert "| prom-agent-a-0 | 0 | Running | yes | 0 | yes | 250 MiB | ok | ok | 120.5 |" in markdown, markdown
+    assert "| prom-agent-a-shard-1-0 | 1 | Running | no | 7 | no | ? | ? | critical |  |" in markdown, markdown
