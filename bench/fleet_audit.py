@@ -254,10 +254,11 @@ def _report_summary(report_dir):
 
 
 # ---------------------------------------------------------------------------- lab
-def lab_up(workdir, synthetic):
-    """A lab of synthetic clusters only (no agent processes)."""
+def lab_up(workdir, synthetic, shards=1, replicas=1):
+    """A lab of synthetic clusters only (no agent processes), each agent of ``shards`` x ``replicas`` pods."""
     subprocess.run([str(VENV_BIN / "python"), str(FLEETLAB), "up", "--workdir", str(workdir), "--clusters", "0",
-                    "--synthetic", str(synthetic)], check=True, stdout=subprocess.DEVNULL)
+                    "--synthetic", str(synthetic), "--shards", str(shards), "--replicas", str(replicas)],
+                   check=True, stdout=subprocess.DEVNULL)
 
 
 def lab_down(workdir):
@@ -356,7 +357,8 @@ def markdown(meta, results, ratios, fits, forks):
            "- machine: %(nproc)s CPUs (%(cpu)s), %(memory_gib)s GiB RAM, kernel %(kernel)s, Python %(python)s, %(ansible)s" % meta["machine"],
            "- load average at start: %s (the machine is shared: other engineers' runs compete for the 2 cores)" % (
                ", ".join("%.1f" % x for x in meta["machine"]["loadavg"])),
-           "- forks: %d for every playbook; lab: synthetic clusters of tests/lab/fleetlab (no agent processes), one API server process" % forks,
+           "- forks: %d for every playbook; lab: synthetic clusters of tests/lab/fleetlab (no agent processes), %d agent pod(s) each, "
+           "one API server process" % (forks, meta.get("pods_per_cluster", 1)),
            "", "## Runs", "",
            "| clusters | playbook | rc | wall s | CPU s (tree) | peak PSS MiB (tree) | peak RSS sum MiB | main RSS MiB | procs "
            "| API server CPU s | load before/after |",
@@ -421,6 +423,8 @@ def main(argv=None):
                         help="fleet_module_timeout of the daily playbook (its default 20 s times out on a loaded 2-core machine)")
     parser.add_argument("--out", default=str(BENCH / "results" / "fleet_audit.md"))
     parser.add_argument("--quick", action="store_true", help="sizes 5,15 (a smoke run)")
+    parser.add_argument("--shards", type=int, default=1, help="agent shards per synthetic cluster (the lab it starts)")
+    parser.add_argument("--replicas", type=int, default=1, help="agent replicas per shard (the lab it starts)")
     parser.add_argument("--render", metavar="JSON", help="only write --out again from the fleet_audit.json of an earlier run")
     args = parser.parse_args(argv)
     if args.render:
@@ -445,14 +449,14 @@ def main(argv=None):
         limits[kind] = int(num)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "pods_per_cluster": args.shards * args.replicas,
             "command": " ".join([".venv/bin/python", "bench/fleet_audit.py"] + (argv if argv is not None else sys.argv[1:])),
             "machine": machine()}
     lab = Path(args.lab) if args.lab else work / "lab"
     started = False
     if not args.lab:
-        print("starting a lab of %d synthetic clusters in %s" % (max(sizes), lab), flush=True)
-        lab_up(lab, max(sizes))
+        print("starting a lab of %d synthetic clusters of %d x %d pods in %s" % (max(sizes), args.shards, args.replicas, lab), flush=True)
+        lab_up(lab, max(sizes), args.shards, args.replicas)
         started = True
     results = []
     try:

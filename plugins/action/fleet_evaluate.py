@@ -13,6 +13,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import Deadline
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.scrub import scrub
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import remote_write
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import central_store
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import fleet_checks
 from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_evaluate import argument_spec
@@ -53,7 +54,7 @@ class ActionModule(ActionBase):
             # the play's one query per figure (fleet_query), this cluster's part of it
             values = dict(answer.get("values") or {})
             reasons = dict(answer.get("reasons") or {})
-            for name in central_store.QUERIES.get(cadence, {}):
+            for name in tuple(central_store.QUERIES.get(cadence, {})) + central_store.READINGS.get(cadence, ()):
                 if name not in values and name not in reasons:
                     reasons[name] = "the query API has no data for this cluster (%s)" % (answer.get("cluster") or host)
         elif url:
@@ -69,6 +70,11 @@ class ActionModule(ActionBase):
                 context["usage_peaks"] = {"memory_bytes": values.get("memory_bytes"), "cpu_cores": values.get("cpu_cores")}
             else:
                 context["uptime_reason"] = "UPTIME needs fleet_query_url (the central query API): set it for this cluster"
+        if cadence == "daily" and isinstance(values.get("remote_write"), dict):
+            # the store's day of remote write: what the agent's own reading cannot judge (a first run)
+            store = {"source": "query", "agent": "the central query API", "window_seconds": values["remote_write"].get("window_seconds")}
+            context["store_remote_write"] = remote_write.stats_result(store, values["remote_write"],
+                                                                      remote_write.thresholds(args.get("thresholds")))
         if cadence == "weekly":
             context["series_week_ago"] = values.get("series_week_ago")
             context["wal_growth_bytes_per_second"] = values.get("wal_growth_bytes_per_second")

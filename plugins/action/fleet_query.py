@@ -9,6 +9,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import Deadline
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.scrub import redact, scrub
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import parse_duration
 from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_query import argument_spec
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import central_store
 
@@ -24,10 +25,17 @@ class ActionModule(ActionBase):
         _validation, args = self.validate_argument_spec(argument_spec=argument_spec())
         if args["timeout"] <= 0:
             return dict(result, failed=True, msg="timeout must be more than 0 seconds, got %s" % args["timeout"])
+        try:
+            window = parse_duration(args["window"])
+        except ValueError as exc:
+            return dict(result, failed=True, msg="window: %s" % exc)
+        if not window or window <= 0:
+            return dict(result, failed=True, msg="window must be longer than 0 seconds, got %s" % args["window"])
+        asked = []
         clusters, reasons = central_store.by_cluster(
-            args["query_url"], args["cadence"], cluster_label=args["cluster_label"], job=args["agent_job"],
-            timeout=args["timeout"], deadline=Deadline(args["timeout"]), validate_certs=args["validate_certs"],
+            args["query_url"], args["cadence"], cluster_label=args["cluster_label"], job=args["agent_job"], window_seconds=window,
+            asked=asked, timeout=args["timeout"], deadline=Deadline(args["timeout"]), validate_certs=args["validate_certs"],
             bearer_token=args.get("bearer_token"))
         result.update(scrub({"changed": False, "clusters": clusters, "reasons": reasons,
-                             "queries": len(central_store.QUERIES[args["cadence"]]), "query_url": redact(args["query_url"])}))
+                             "queries": len(asked), "query_url": redact(args["query_url"])}))
         return result

@@ -17,6 +17,10 @@ description:
     set. It sends one instant query per figure of the cadence for the whole fleet, instead of one per cluster, and
     sorts the answers by the value of the cluster label. Each cluster's C(fleetops.prometheus_agent.fleet_evaluate) then takes its part
     (its option C(query_answer)).
+  - The daily figure is C(remote_write), each cluster's remote write over the last O(window) as one reading (the
+    increases of its queues' sent, failed, retried and dropped samples, bytes and send-latency histogram, and their
+    gauges), asked with about ten queries for the whole fleet. The daily role's RW-SUCCESS, RW-RETRY, RW-LATENCY and
+    RW-DROPPED then judge that day, also on a first run with no fleet history.
   - Monthly figures are C(uptime) (30 days of the agent's C(up), looked at every 5 minutes, a step without a sample
     counted as down, since the series' first sample), C(memory_bytes) (the month's peak resident memory) and
     C(cpu_cores) (the 95th percentile of its CPU rate); weekly, C(series_week_ago) (the active series a week ago)
@@ -36,7 +40,12 @@ options:
     description: Whose figures are asked for.
     type: str
     required: true
-    choices: [weekly, monthly]
+    choices: [daily, weekly, monthly]
+  window:
+    description:
+      - The window of the daily figure C(remote_write), a Prometheus duration (C(24h), C(90m)).
+    type: str
+    default: 24h
   cluster_label:
     description: The label that names the cluster on the agents' series at the query API (their external label).
     type: str
@@ -78,8 +87,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 clusters:
-  description: The figures by the cluster label's value, then by name (C(uptime), C(memory_bytes), C(cpu_cores), C(series_week_ago),
-    C(wal_growth_bytes_per_second)).
+  description: The figures by the cluster label's value, then by name (C(remote_write), C(uptime), C(memory_bytes), C(cpu_cores),
+    C(series_week_ago), C(wal_growth_bytes_per_second)).
   returned: always
   type: dict
   sample: {"prod-1": {"uptime": 0.9833, "memory_bytes": 513802240, "cpu_cores": 0.05}}
@@ -107,7 +116,8 @@ def argument_spec():
     """The argument spec of the options documented above, for the action plugin and for ``main``."""
     return dict(
         query_url=dict(type="str", required=True),
-        cadence=dict(type="str", required=True, choices=["weekly", "monthly"]),
+        cadence=dict(type="str", required=True, choices=["daily", "weekly", "monthly"]),
+        window=dict(type="str", default="24h"),
         cluster_label=dict(type="str", default="cluster"),
         agent_job=dict(type="str", default=".*agent.*"),
         validate_certs=dict(type="bool", default=True),

@@ -6,7 +6,8 @@ the PromQL of the long-window checks, asked for one cluster or for the whole fle
 
 Each cadence's figures (``QUERIES``): monthly ``uptime`` (30 days of ``up``, a missing sample counted
 as down), ``memory_bytes`` and ``cpu_cores`` (the month's peak memory and p95 CPU, for RIGHTSIZE);
-weekly ``series_week_ago`` (SERIES) and ``wal_growth_bytes_per_second`` (WAL-TREND: the slope of the
+daily ``remote_write`` (a remote-write reading of each cluster over the last day, for RW-SUCCESS,
+RW-RETRY, RW-LATENCY and RW-DROPPED); weekly ``series_week_ago`` (SERIES) and ``wal_growth_bytes_per_second`` (WAL-TREND: the slope of the
 WAL's size over the last 7 days, a least-squares fit that the saw-tooth of its truncations every
 two hours does not fool). ``for_cluster`` asks them with one cluster's selector;
 ``by_cluster`` asks each once for every cluster (the series of the agents' job that carry the
@@ -18,11 +19,14 @@ smallest value is kept for ``uptime``, the largest for the others.
 
 from __future__ import annotations
 
+import time
+
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, QueryRefused
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import QueryClient
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.scrub import redact
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import remote_write
 
 # UPTIME over 30 days, where a missing sample is downtime: an agent that is down sends nothing, so the
 # average of its ``up`` samples (``avg_over_time(up[30d])``) never sees its outages. Instead the
@@ -51,6 +55,10 @@ QUERIES = {
     },
 }
 SMALLEST = frozenset(("uptime",))
+# the figures that are a whole reading, not one number: daily, each cluster's remote write over the
+# last day (RW-SUCCESS, RW-RETRY, RW-LATENCY and RW-DROPPED judge it when the store has it)
+READINGS = {"daily": ("remote_write",)}
+DAILY_WINDOW_SECONDS = 86400
 
 
 def promql(name, selector):
@@ -99,13 +107,21 @@ def label_value(text):
     return '"%s"' % str(text).replace("\\", "\\\\").replace('"', '\\"')
 
 
-def by_cluster(url, cadence, cluster_label="cluster", job=".*agent.*", **client):
+def by_cluster(url, cadence, cluster_label="cluster", job=".*agent.*", window_seconds=DAILY_WINDOW_SECONDS, asked=None, **client):
     """``({cluster: values}, reasons)``: the cadence's figures of every cluster at once, one query each;
-    ``reasons`` holds why a figure is missing for every cluster (the query failed)."""
+    ``reasons`` holds why a figure is missing for every cluster (the query failed). ``asked``: a list
+    that gets each query sent.
+
+    Daily, the figure ``remote_write`` of a cluster is a remote-write reading of the last
+    ``window_seconds`` (``remote_write.query_readings``: the increases of its queues' counters and
+    latency histogram, each query asked once by the cluster label)."""
+    asked = [] if asked is None else asked
     selector = '%s!="",job=~%s' % (cluster_label, label_value(job))
     clusters, reasons = {}, {}
     for name in QUERIES.get(cadence, {}):
-        found, why = ask(url, promql(name, selector), **client)
+        query = promql(name, selector)
+        asked.append(query)
+        found, why = ask(url, query, **client)
         if why:
             reasons[name] = why
             continue
@@ -114,4 +130,36 @@ def by_cluster(url, cadence, cluster_label="cluster", job=".*agent.*", **client)
             if cluster:
                 entry = clusters.setdefault(cluster, {})
                 entry[name] = _keep(name, entry.get(name), value)
+    if cadence in READINGS:
+        readings, why = _remote_write_readings(url, cluster_label, job, window_seconds, asked, **client)
+        if why:
+            reasons["remote_write"] = why
+        for cluster, reading in readings.items():
+            if reading.get("queues"):
+                clusters.setdefault(cluster, {})["remote_write"] = reading
     return clusters, reasons
+
+
+class _Counting(object):
+    """A query client that keeps each query it sends in ``asked``."""
+
+    def __init__(self, client, asked):
+        self.client, self.asked = client, asked
+
+    def query(self, promql_text, at=None):
+        self.asked.append(promql_text)
+        return self.client.query(promql_text, at=at)
+
+
+def _remote_write_readings(url, cluster_label, job, window_seconds, asked, timeout=10, validate_certs=True, bearer_token=None,
+                           deadline=None):
+    """``({cluster: reading}, None)`` of the remote write of every cluster, or ``({}, reason)``."""
+    try:
+        client = _Counting(QueryClient(url, timeout=timeout, validate_certs=validate_certs, bearer_token=bearer_token,
+                                       deadline=deadline), asked)
+        return remote_write.query_readings(client, window_seconds, cluster_label=cluster_label,
+                                           extra_selector="job=~%s" % label_value(job), now=time.time()), None
+    except QueryRefused as exc:
+        return {}, "the query API refused a remote-write query: %s" % redact(to_native(exc))[:200]
+    except (FleetopsError, ValueError) as exc:
+        return {}, "the query API at %s did not answer: %s" % (redact(url), redact(to_native(exc))[:200])

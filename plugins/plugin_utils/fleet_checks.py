@@ -59,6 +59,8 @@ COMPUTED = {
 RATE_CHECKS = ("RW-SUCCESS", "RW-RETRY")
 # judged over the window too, but a count of lost samples needs no minimum window
 WINDOW_CHECKS = RATE_CHECKS + ("RW-DROPPED",)
+# what the central store's day of remote write (fleet_query daily) can judge too
+STORE_DAY_CHECKS = WINDOW_CHECKS + ("RW-LATENCY",)
 # the checks of an agent's pod: they do not apply to an agent reached by URL (agent_status via=url)
 POD_CHECKS = ("POD", "RESTARTS")
 
@@ -597,6 +599,24 @@ def check_uptime(value, reason, th):
                 "available %.3f%% of the last 30 days%s" % (value * 100, "" if status == "ok" else ": read the restarts and POD history"))
 
 
+def _take_store_day(merged, store):
+    """The central store's day of remote write (a ``remote_write_stats`` result of source query) in
+    ``merged``, for a cluster judged over a short window only (no usable earlier daily run): each of
+    STORE_DAY_CHECKS is the store's where the agent's own reading could not judge it (unknown) or where
+    the store's is worse; never better than what the agent itself shows, since an agent whose remote
+    write fails now cannot put that in the store. A cluster with a window since the last daily run is
+    judged over exactly that window by its own counters (the store's last 24 h would count again what
+    yesterday's run reported)."""
+    for check in store.get("checks") or []:
+        cid = check.get("id")
+        if cid not in STORE_DAY_CHECKS or check.get("status") == "unknown":
+            continue
+        have = merged.get(cid)
+        if have is None or have.get("status") == "unknown" or \
+                _checks.STATUS_ORDER[check["status"]] > _checks.STATUS_ORDER.get(have.get("status"), 0):
+            merged[cid] = dict(check, message="%s (the central query API)" % check.get("message"))
+
+
 # ----------------------------------------------------------------------------- the whole cluster
 
 def evaluate(cadence, results, user_thresholds=None, errors=None, previous=None, context=None):
@@ -605,7 +625,8 @@ def evaluate(cadence, results, user_thresholds=None, errors=None, previous=None,
     ``results``: {module name: registered result}. ``context``: computed-check inputs:
     ``now`` (epoch seconds), ``history`` (this cluster's points), ``baseline`` (the first
     remote_write_stats result), ``fleet_versions``, ``target_version``, ``duplicates``
-    (clusters sharing this one's external labels), ``series_week_ago``, ``wal_growth_bytes_per_second``, ``uptime``,
+    (clusters sharing this one's external labels), ``store_remote_write`` (daily: the central store's
+    day of remote write, a remote_write_stats result), ``series_week_ago``, ``wal_growth_bytes_per_second``, ``uptime``,
     ``uptime_reason`` and ``window_note`` (why the remote-write rates are over this run's seconds
     only, not since the last daily run).
     """
@@ -656,6 +677,10 @@ def evaluate(cadence, results, user_thresholds=None, errors=None, previous=None,
                 if cid in merged:
                     merged[cid] = dict(merged[cid], message="%s (not since the last daily run: %s)" % (
                         merged[cid].get("message"), context["window_note"]))
+
+    if cadence == "daily" and context.get("window_note") and isinstance(context.get("store_remote_write"), dict):
+        # no window since the last daily run (a first run, a new cluster): the store's day where it says more
+        _take_store_day(merged, context["store_remote_write"])
 
     facts = extract_facts(results)
     now = context.get("now")

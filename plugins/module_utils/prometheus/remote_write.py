@@ -727,11 +727,51 @@ def selector(cluster_label, cluster, extra=None):
 
 
 def query_reading(client, window_seconds, cluster=None, cluster_label='cluster', extra_selector=None, now=None):
-    """A reading whose counters are increases over the window, read from the central query API."""
-    sel = selector(cluster_label, cluster, extra_selector)
+    """A reading whose counters are increases over the window, read from the central query API
+    (the series of one cluster, or of ``extra_selector``, summed into one reading)."""
+    return _query_readings(client, window_seconds, selector(cluster_label, cluster, extra_selector), None, now).get(
+        None, _query_reading({}, window_seconds, now))
+
+
+def query_readings(client, window_seconds, cluster_label='cluster', extra_selector=None, now=None):
+    """{value of ``cluster_label``: reading} of every cluster whose remote-write series match
+    ``extra_selector`` and carry the label: the same queries as ``query_reading``, each asked once
+    for the whole fleet (``by`` the label), so 500 clusters cost the queries of one."""
+    sel = selector(cluster_label, None, ','.join(p for p in ('%s!=""' % cluster_label, (extra_selector or '').strip().strip('{}')) if p))
+    return _query_readings(client, window_seconds, sel, cluster_label, now)
+
+
+def _query_reading(queues, window_seconds, now, highest=None, segment=None, watcher=None):
+    return {
+        'version': SNAPSHOT_VERSION,
+        'time': now,
+        'source': 'query',
+        'window_seconds': float(window_seconds),
+        'start_time': None,
+        'highest_timestamp': highest,
+        'wal_segment': segment,
+        'watcher_segments': watcher or {},
+        'queues': queues,
+    }
+
+
+def _query_readings(client, window_seconds, sel, group_label, now):
+    """{group: reading} of the series ``{sel}``: ``group`` the value of ``group_label`` (None: one group)."""
     win = prom_duration(window_seconds)
-    by = 'remote_name, url, queue'
-    queues = {}
+    by = 'remote_name, url, queue' + (', %s' % group_label if group_label else '')
+    groups = {}
+
+    def group_of(labels):
+        key = labels.get(group_label) if group_label else None
+        if group_label and not key:
+            return None
+        if key not in groups:
+            groups[key] = {'queues': {}, 'highest': None, 'segment': None, 'watcher': {}}
+        return groups[key]
+
+    def queue_for(labels):
+        group = group_of(labels)
+        return None if group is None else _queue_of(group['queues'], labels)
 
     # every gauge in one raw query (a raw selector keeps __name__); the newest name wins
     gauge_names = {}
@@ -742,7 +782,7 @@ def query_reading(client, window_seconds, cluster=None, cluster_label='cluster',
     ranks = {}
     for labels, value in client.query(raw, at=now):
         field, rank = gauge_names.get(labels.get('__name__'), (None, None))
-        queue = _queue_of(queues, labels)
+        queue = queue_for(labels)
         value = number(value)
         if field is None or queue is None or value is None:
             continue
@@ -758,50 +798,39 @@ def query_reading(client, window_seconds, cluster=None, cluster_label='cluster',
         for name in names:
             found = client.query('sum by (%s) (increase(%s%s{%s}[%s]))' % (by, PREFIX, name, sel, win), at=now)
             for labels, value in found:
-                queue = _queue_of(queues, labels)
+                queue = queue_for(labels)
                 value = number(value)
                 if queue is not None and value is not None:
                     queue['counters'][field] = queue['counters'].get(field, 0.0) + value
             if found:
                 break
     for labels, value in client.query('sum by (%s, le) (increase(%s%s_bucket{%s}[%s]))' % (by, PREFIX, LATENCY, sel, win), at=now):
-        queue = _queue_of(queues, labels)
+        queue = queue_for(labels)
         value = number(value)
         if queue is not None and value is not None and labels.get('le') is not None:
             _latency_of(queue)['buckets'][labels['le']] = value
     for suffix in ('sum', 'count'):
         for labels, value in client.query('sum by (%s) (increase(%s%s_%s{%s}[%s]))' % (by, PREFIX, LATENCY, suffix, sel, win),
                                           at=now):
-            queue = _queue_of(queues, labels)
+            queue = queue_for(labels)
             value = number(value)
             if queue is not None and value is not None:
                 _latency_of(queue)[suffix] = value
-    highest = None
-    watcher = {}
-    segment = None
     extra = '{__name__=~"%s|%s|%s"%s}' % (HIGHEST_GLOBAL, WAL_SEGMENT, WATCHER_SEGMENT, (',' + sel) if sel else '')
     for labels, value in client.query(extra, at=now):
         value = number(value)
-        if value is None:
+        group = group_of(labels)
+        if value is None or group is None:
             continue
         name = labels.get('__name__')
         if name == HIGHEST_GLOBAL:
-            highest = value if highest is None else max(highest, value)
+            group['highest'] = value if group['highest'] is None else max(group['highest'], value)
         elif name == WAL_SEGMENT:
-            segment = value if segment is None else max(segment, value)
+            group['segment'] = value if group['segment'] is None else max(group['segment'], value)
         elif name == WATCHER_SEGMENT and labels.get('consumer') is not None:
-            watcher[labels['consumer']] = value
-    return {
-        'version': SNAPSHOT_VERSION,
-        'time': now,
-        'source': 'query',
-        'window_seconds': float(window_seconds),
-        'start_time': None,
-        'highest_timestamp': highest,
-        'wal_segment': segment,
-        'watcher_segments': watcher,
-        'queues': queues,
-    }
+            group['watcher'][labels['consumer']] = value
+    return dict((key, _query_reading(g['queues'], window_seconds, now, g['highest'], g['segment'], g['watcher']))
+                for key, g in groups.items())
 
 
 # ------------------------------------------------------------------ the module's result

@@ -1,7 +1,8 @@
 """The daily window on the lab (issue 14): a daily run judges the time since the previous daily run,
 whose counters the fleet history keeps. An outage between two runs shows in the second on every
-cluster it touched, with the window in the message; a restart between runs is said; a first run
-and a corrupt history give a short-window verdict that says why, never an error."""
+cluster it touched, with the window in the message; a first run that asks the central store
+(fleet_daily_query_window) sees the outage in the store's last day; a restart between runs is said;
+a first run and a corrupt history give a short-window verdict that says why, never an error."""
 
 from __future__ import annotations
 
@@ -87,6 +88,20 @@ def test_an_outage_between_two_daily_runs_shows_in_the_second(roles_lab, roles_i
     for task in ("Let the short remote-write window", "Read the remote-write queues again"):
         section = run.stdout.split(task)[1].split("TASK [")[0]
         assert "ok: [" not in section and "changed: [" not in section, (task, section)
+
+    # a first run (no history) that asks the central store (the lab's receiver) for its day of remote
+    # write: the retries of the outage are in it, though the run's own seconds are clean
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    run, doc = daily(roles_inventory, store_dir, extra={"fleet_history_file": "", "fleet_daily_query_window": "24h"})
+    assert run.rc == 0, run.output[-5000:]
+    assert "Ask the central query API once for the last day of remote write" in run.stdout
+    for name in clusters:
+        checks = _checks(doc, name)
+        retry = checks["RW-RETRY"]
+        assert retry["status"] in ("warning", "critical") and retry["message"].endswith("(the central query API)"), (name, retry)
+        assert "over the last 24.0 h" in retry["message"] and "samples retried" in retry["message"], (name, retry)
+        assert checks["RW-LAG"]["status"] == "ok" and "central query API" not in checks["RW-LAG"]["message"], checks["RW-LAG"]
 
     # a restart between runs: counted since the start, and said
     second_end = time.time()

@@ -64,6 +64,9 @@ def inventory(state: dict) -> dict:
         "ansible_connection": "local",
         "ansible_python_interpreter": "{{ ansible_playbook_python }}",
         "fleet_query_url": state["receiver"]["url"],
+        # the receiver holds the whole test session: a daily "first run" judges its own seconds unless a
+        # test asks for the store's day (fleet_daily_query_window) itself
+        "fleet_daily_query_window": "",
         "agent_port": 9090,
         "agent_container": "prometheus",
         "agent_wal_path": "/prometheus/wal",

@@ -202,3 +202,32 @@ def test_an_agent_reached_by_url_has_no_pod_checks():
     result = fc.evaluate("daily", results, context={"baseline": {"snapshot": {"time": NOW}}, "now": NOW})
     by_id = {c["id"]: c for c in result["checks"]}
     assert by_id["POD"]["status"] == "unknown" and "did not report" in by_id["POD"]["message"]
+
+
+def test_the_central_stores_day_of_remote_write_fills_in_and_never_hides():
+    def store(status):
+        return {"status": status, "checks": [dict(_check(c, status), message="store %s" % status)
+                                             for c in ("RW-SUCCESS", "RW-RETRY", "RW-LAG", "RW-LATENCY", "RW-DROPPED")]}
+
+    def by_id(result):
+        return {c["id"]: c for c in result["checks"]}
+
+    # a first run: the agent's own short window could not judge RW-SUCCESS (unknown): the store's day does
+    first = _daily_results()
+    first["remote_write_stats"]["checks"][0] = _check("RW-SUCCESS", "unknown")
+    checks = by_id(fc.evaluate("daily", first, context={"now": NOW, "window_note": "no earlier daily run", "store_remote_write": store("ok")}))
+    assert checks["RW-SUCCESS"]["status"] == "ok" and checks["RW-SUCCESS"]["message"] == "store ok (the central query API)"
+    # the agent fails now (a receiver outage the store cannot see yet): the agent's verdict stays
+    failing = fc.evaluate("daily", _daily_results("critical"), context={"now": NOW, "window_note": "no earlier daily run", "store_remote_write": store("ok")})
+    assert all(by_id(failing)[c]["status"] == "critical" and "store" not in by_id(failing)[c]["message"]
+               for c in ("RW-SUCCESS", "RW-RETRY", "RW-LATENCY", "RW-DROPPED"))
+    # a bad day in the store, a good moment now: the store's, for the checks over a window only (RW-LAG is now)
+    day = by_id(fc.evaluate("daily", _daily_results(), context={"now": NOW, "window_note": "no earlier daily run", "store_remote_write": store("warning")}))
+    assert [day[c]["status"] for c in ("RW-SUCCESS", "RW-RETRY", "RW-LATENCY", "RW-DROPPED")] == ["warning"] * 4
+    assert day["RW-LAG"]["status"] == "ok" and "store" not in day["RW-LAG"]["message"]
+    # the store has nothing to say (unknown): nothing changes
+    same = fc.evaluate("daily", _daily_results(), context={"now": NOW, "window_note": "no earlier daily run", "store_remote_write": store("unknown")})
+    assert same["status"] == "ok" and not any("store" in c["message"] for c in same["checks"])
+    # a window since the last daily run: judged over exactly that window, the store's last 24 h not taken
+    windowed = fc.evaluate("daily", _daily_results(), context={"now": NOW, "store_remote_write": store("critical")})
+    assert windowed["status"] == "ok" and not any("store" in c["message"] for c in windowed["checks"])

@@ -434,3 +434,41 @@ def test_first_drops_on_error_between_two_readings_are_seen():
     # the baseline has no series of samples_dropped_total at all (2.50+, nothing dropped yet)
     _q, check = _dropped(_with_drops(page_242()), _with_drops(page_242(samples=16000), too_old=60))
     assert check["status"] == "warning" and "2.0/s samples dropped on error" in check["message"], check
+
+
+class StoreClient:
+    """A central query API answering the remote-write queries of two clusters (a: 1000 samples sent,
+    10 failed; b: 500 sent) for any window; keeps the queries asked."""
+
+    SAMPLES = {"samples_total": {"a": 1000.0, "b": 500.0}, "samples_failed_total": {"a": 10.0, "b": 0.0}}
+
+    def __init__(self):
+        self.asked = []
+
+    def query(self, promql, at=None):
+        self.asked.append(promql)
+        grouped = "cluster)" in promql
+        for name, by_cluster in self.SAMPLES.items():
+            if "increase(prometheus_remote_storage_%s{" % name in promql:
+                wanted = [c for c in by_cluster if not grouped and 'cluster="%s"' % c in promql] or list(by_cluster)
+                return [(dict({"remote_name": "thanos", "url": "http://r/api/v1/write"}, **({"cluster": c} if grouped else {})),
+                         by_cluster[c]) for c in wanted]
+        return []
+
+
+def test_query_readings_ask_once_for_the_fleet_what_query_reading_asks_per_cluster():
+    fleet_client = StoreClient()
+    readings = rw.query_readings(fleet_client, 86400, cluster_label="cluster", extra_selector='job=~".*agent.*"', now=T0)
+    assert sorted(readings) == ["a", "b"]
+    for cluster in ("a", "b"):
+        one_client = StoreClient()
+        alone = rw.query_reading(one_client, 86400, cluster=cluster, now=T0)
+        assert readings[cluster]["queues"] == alone["queues"], cluster
+        assert len(one_client.asked) == len(fleet_client.asked)      # the same queries, once for the whole fleet
+    assert all('cluster!=""' in q and 'job=~".*agent.*"' in q for q in fleet_client.asked), fleet_client.asked
+    queue = next(iter(readings["a"]["queues"].values()))
+    assert queue["counters"]["samples"] == 1000.0 and queue["counters"]["failed"] == 10.0
+    # judged as remote_write_stats judges a query reading: 1% failed over the day, below the 99.5% warning
+    result = rw.stats_result({"source": "query"}, readings["a"], rw.thresholds())
+    success = by_id(result["checks"])["RW-SUCCESS"]
+    assert success["status"] == "warning" and success["value"] == 0.99 and "over the last 24.0 h" in success["message"], success
