@@ -4,9 +4,12 @@ on this machine), unknown results."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -235,3 +238,40 @@ def test_flat_stream_truncated_frame():
     stream = _frame(2, b"\x01" + b"x" * 1000)[:500]
     with pytest.raises(errors.TargetUnreachable):
         list(wal_reader.FlatStream(KubeLikeTarget(FakeClient(FakeRaw(stream, 100)))).exec_stream(["cat", "x"]))
+
+
+def _odd_files(walcopy):
+    """A named pipe and a symbolic link loop under the next two segment names after the real ones:
+    (the real segments' names, the pipe's, the loop's)."""
+    real = sorted(p.name for p in walcopy.iterdir() if p.name.isdigit())
+    fifo, loop = "%08d" % (int(real[-1]) + 1), "%08d" % (int(real[-1]) + 2)
+    os.mkfifo(walcopy / fifo)          # opening it would wait for a writer for ever
+    (walcopy / loop).symlink_to(loop)
+    return real, fifo, loop
+
+
+@pytest.mark.parametrize("verify", ["tail", "full"])
+def test_a_fifo_and_a_symlink_loop_are_named_not_opened_and_the_rest_is_read(walcopy, verify):
+    real, fifo, loop = _odd_files(walcopy)
+    started = time.monotonic()
+    res = run(path=str(walcopy), location="local", verify=verify, timeout=5)
+    assert time.monotonic() - started < 5, "a named pipe in the WAL directory must not be opened"
+    checks = by_id(res)
+    health = checks["WAL-HEALTH"]
+    # the WAL cannot be verified as a whole: WAL-HEALTH unknown, saying why in a sentence
+    assert health["status"] == "unknown" and ("%s is a named pipe (FIFO), not a regular file: not opened" % fifo) in health["message"]
+    assert "Traceback" not in json.dumps(res) and "Errno" not in health["message"], health
+    assert "symbolic link loop" in json.dumps(res["wal"]), res["wal"]
+    # the rest of the gathering is kept: size, volume and rotation judged from the real segments
+    assert [checks[c]["status"] != "unknown" for c in ("WAL-SIZE", "PVC", "WAL-ROTATION")] == [True] * 3, res["checks"]
+    assert res["wal"]["segment_count"] >= len(real), res["wal"]
+
+
+def test_a_fifo_and_a_symlink_loop_through_the_pod(walcopy):
+    _real, fifo, _loop = _odd_files(walcopy)
+    started = time.monotonic()
+    res = run(target=FakeTarget(), path=str(walcopy), location="pod", verify="full", timeout=10)
+    assert time.monotonic() - started < 10
+    checks = by_id(res)
+    assert "Traceback" not in json.dumps(res) and checks["WAL-SIZE"]["status"] != "unknown", res["checks"]
+    assert checks["WAL-HEALTH"]["status"] == "unknown" and fifo in checks["WAL-HEALTH"]["message"], checks["WAL-HEALTH"]
