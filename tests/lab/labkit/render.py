@@ -49,11 +49,14 @@ def inventory(state: dict) -> dict:
     workdir = Path(state["workdir"])
     with_api = bool(state.get("api"))
     hosts = {}
+    # an agent of several pods (shards, replicas, a DaemonSet) is audited by its selector, every pod;
+    # an agent of one pod keeps its pod pinned
+    one_pod = int(state.get("shards") or 1) * int(state.get("replicas") or 1) == 1 and state.get("mode", "statefulset") != "daemonset"
     for name, info in state["clusters"].items():
         host = {"kube_context": info.get("context", name), "agent_namespace": info.get("namespace", "monitoring")}
         if info.get("agent_selector"):
             host["agent_selector"] = info["agent_selector"]
-        if info.get("pod"):
+        if info.get("pod") and one_pod:
             host["agent_pod"] = info["pod"]
         if not with_api and info.get("agent_url"):
             host["agent_url"] = info["agent_url"]
