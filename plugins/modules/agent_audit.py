@@ -89,6 +89,28 @@ options:
     description: How many example lines to return per log pattern.
     type: int
     default: 3
+  evaluate:
+    description:
+      - Judge the daily checks of this cluster in the same task and set the host fact C(fleet_result), as
+        M(fleetops.prometheus_agent.fleet_evaluate) with I(cadence=daily) would from these parts, when the remote-write
+        window of this reading (since I(baseline)) is at least I(min_window) seconds. RV(evaluated) says whether it did;
+        a shorter window (no usable baseline) needs a second reading and fleet_evaluate after it.
+      - The C(daily_check) role uses it so that a daily run with its window since the last run costs one task per
+        cluster. The evaluation runs in the action plugin on the controller, whichever path ran the audit.
+    type: dict
+    suboptions:
+      min_window:
+        description: The shortest remote-write window (seconds) judged here (the catalog's C(rw_min_window_seconds)).
+        type: float
+        default: 10
+      thresholds:
+        description: As fleet_evaluate's I(thresholds).
+        type: dict
+        default: {}
+      previous:
+        description: As fleet_evaluate's I(previous) (the host's C(fleet_result) of an earlier cadence of the play).
+        type: dict
+        default: {}
 notes:
   - The parts are returned under C(parts), not C(results), a key Ansible keeps for the items of a loop.
 seealso:
@@ -132,6 +154,12 @@ checks:
   type: list
   elements: dict
   sample: [{id: HEALTH, status: ok, value: {healthy: true, ready: true}, threshold: {}, message: healthy and ready}]
+evaluated:
+  description: Whether this task judged the daily checks and set C(fleet_result) (I(evaluate) given and a window of at least
+    I(min_window) seconds).
+  returned: when I(evaluate) is given
+  type: bool
+  sample: true
 parts:
   description:
     - One entry per gathered part, keyed by module name, each what that module returns (its C(status), C(checks) and
@@ -199,6 +227,11 @@ def argument_spec():
         logs_since=dict(type='str', default='24h'),
         log_path=dict(type='path'),
         log_examples=dict(type='int', default=3),
+        evaluate=dict(type='dict', options=dict(
+            min_window=dict(type='float', default=10),
+            thresholds=dict(type='dict', default={}),
+            previous=dict(type='dict', default={}),
+        )),
     )
 
 
