@@ -630,14 +630,15 @@ def _reloaders_not_ready(pod):
 def _check_pods_config(pods, thr):
     found, statuses = [], []
     for pod in pods:
+        reloaders = _reloaders_not_ready(pod)
         if pod.get('config_reload_ok') is False:
             statuses.append('critical')
             found.append('%s: the last configuration reload failed, it runs on its previous config; fix the config (agent_logs '
                          'shows the error) and do NOT restart it, it would not start' % pod['name'])
-        elif _reloaders_not_ready(pod):
+        elif reloaders:
             statuses.append('warning')
             found.append('%s: config reloader not ready (%s), configuration changes will not be applied' % (
-                pod['name'], ', '.join(_reloaders_not_ready(pod))))
+                pod['name'], ', '.join(reloaders)))
     read = [p for p in pods if p.get('config_reload_ok') is not None]
     missing = _not_read(pods, 'config_reload_ok')
     if found:

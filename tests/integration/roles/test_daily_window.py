@@ -84,10 +84,13 @@ def test_an_outage_between_two_daily_runs_shows_in_the_second(roles_lab, roles_i
     markdown = (second_dir / "report" / "fleet-report.md").read_text()
     assert "## Since the last audit (%s)" % since["previous"] in markdown, markdown[:3000]
     assert ("**New:**" if since["new"] else "**Still open:**") in markdown and "RW-RETRY" in markdown, markdown[:3000]
-    # every cluster had a window since the last run: no wait, no second reading of the queues
-    for task in ("Let the short remote-write window", "Read the remote-write queues again"):
-        section = run.stdout.split(task)[1].split("TASK [")[0]
-        assert "ok: [" not in section and "changed: [" not in section, (task, section)
+    # every cluster had a window since the last run and was judged by agent_audit: its daily checks
+    # ended there (meta end_role, no worker), so no wait, no second reading, no separate evaluation
+    # is even started
+    assert "End the daily checks of a cluster that agent_audit judged" in run.stdout, run.stdout[-3000:]
+    for task in ("Let the short remote-write window", "Read the remote-write queues again",
+                 "Evaluate the daily checks into fleet_result"):
+        assert task not in run.stdout, (task, run.stdout[-5000:])
 
     # a first run (no history) that asks the central store (the lab's receiver) for its day of remote
     # write: the retries of the outage are in it, though the run's own seconds are clean

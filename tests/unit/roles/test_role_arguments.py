@@ -135,5 +135,5 @@ def test_the_roles_carry_no_threshold():
 
 
 def test_the_daily_window_is_the_catalogs():
-    spec = _yaml(ROLES / "daily_check" / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+    spec = _yaml(ROLES / "daily_check" / "meta" / "argument_specs.yml")["argument_specs"]["checks"]["options"]
     assert spec["fleet_rw_min_window"]["default"] == checks.DEFAULT_THRESHOLDS["rw_min_window_seconds"]

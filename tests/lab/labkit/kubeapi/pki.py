@@ -27,7 +27,9 @@ class Pki:
         # a client certificate of the lab CA (user lab-cert-user, group lab:cert-users; see auth.py)
         self.client_cert_path = os.path.join(self.dir, "client.crt")
         self.client_key_path = os.path.join(self.dir, "client.key")
-        client = ca.issue_cert(common_name="lab-cert-user", organization_name="lab:cert-users")
+        # one subjectAltName (cryptography 51 refuses a certificate without any); the API server takes
+        # the user from the subject's CN and the groups from its O, as a real one does
+        client = ca.issue_cert("lab-cert-user@lab.invalid", common_name="lab-cert-user", organization_name="lab:cert-users")
         client.cert_chain_pems[0].write_to_path(self.client_cert_path)
         client.private_key_pem.write_to_path(self.client_key_path)
         os.chmod(self.client_key_path, 0o600)

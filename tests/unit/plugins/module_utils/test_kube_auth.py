@@ -21,7 +21,7 @@ kubernetes = pytest.importorskip("kubernetes")
 def cert_files(tmp_path_factory):
     """(certificate, key, certificate and key in one file) of a throwaway CA."""
     base = tmp_path_factory.mktemp("certs")
-    leaf = trustme.CA().issue_cert(common_name="someone")
+    leaf = trustme.CA().issue_cert("someone@lab.invalid", common_name="someone")
     cert, key, both = base / "client.crt", base / "client.key", base / "both.pem"
     leaf.cert_chain_pems[0].write_to_path(str(cert))
     leaf.private_key_pem.write_to_path(str(key))
