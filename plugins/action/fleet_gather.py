@@ -10,6 +10,8 @@ extra vars with their usual precedence), of which the connection dict and the au
 are templated in that host's context. The main thread templates one host after the other and hands
 each to the pool as soon as its options are known, so the templating overlaps the clusters' answers.
 Then one wait for what remains of the remote-write window and the second readings, in the same pool.
+With ``evaluate_var``, each host is then judged here too (what fleet_evaluate does, plugin_utils/evaluation),
+in the main thread one host after the other: the per-host step of the play only takes its ``fleet_result``.
 """
 
 from __future__ import annotations
@@ -30,12 +32,17 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import runners
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError
 from ansible_collections.fleetops.prometheus_agent.plugins.modules.agent_audit import argument_spec as audit_spec
+from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_evaluate import argument_spec as evaluate_spec
 from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_gather import argument_spec
 from ansible_collections.fleetops.prometheus_agent.plugins.modules.remote_write_stats import argument_spec as rw_spec
+from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import evaluation
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils.in_worker import LOCAL_CONNECTIONS
 
 AUDIT_SPEC = audit_spec()
 RW_SPEC = rw_spec()
+EVALUATE_SPEC = evaluate_spec()
+# the variable that holds a host's entry while its evaluate_var is templated
+ENTRY_VAR = "fleet_gather_entry"
 # what the second reading takes of a host's audit options: the shared options (connection, thresholds)
 RW_KEYS = frozenset(AUDIT_SPEC) & frozenset(RW_SPEC) - frozenset(("baseline",))
 
@@ -95,6 +102,9 @@ class HostGathering(object):
         self.audit = None
         self.second = None
         self.errors = []
+        self.host_vars = None
+        self.fleet_result = None
+        self.evaluation_error = None
 
     def run_audit(self, check_mode):
         self.audit, error = run_part("agent_audit", self.params, check_mode)
@@ -127,6 +137,10 @@ class HostGathering(object):
             found["agent_audit"] = self.audit
         if self.second is not None:
             found["remote_write_stats"] = self.second
+        if self.fleet_result is not None:
+            found["fleet_result"] = self.fleet_result
+        if self.evaluation_error is not None:
+            found["evaluation_error"] = self.evaluation_error
         # what AnsibleModule.exit_json does: no value of a no_log option of this host anywhere in its results
         return remove_values(found, self.no_log_values) if self.no_log_values else found
 
@@ -177,6 +191,12 @@ class ActionModule(ActionBase):
             concurrent.futures.wait([pool.submit(host.run_second_reading, check_mode) for host in audited])
             seconds["second_reading"] = round(time.time() - began, 3)
 
+        if args.get("evaluate_var"):
+            began = time.time()
+            for host in hosts:
+                self._evaluate(host, args["evaluate_var"], task_vars)
+            seconds["evaluation"] = round(time.time() - began, 3)
+
         statuses = {}
         for host in hosts:
             status = host.audit.get("status", "unknown") if host.audit is not None else "error"
@@ -195,7 +215,7 @@ class ActionModule(ActionBase):
     def _prepare(self, host, args, task_vars):
         """Set ``host.params`` (the validated agent_audit options of that host) or ``host.errors``."""
         try:
-            host_vars = self._vars_of(host.name, task_vars)
+            host_vars = host.host_vars = self._vars_of(host.name, task_vars)
             templar = self._templar.copy_with_new_env(available_variables=host_vars)
             connection = templar.template(host_vars["ansible_connection"]) if "ansible_connection" in host_vars \
                 else self._play_context.connection
@@ -222,6 +242,31 @@ class ActionModule(ActionBase):
         host.params, host.no_log_values, error = validated("agent_audit", AUDIT_SPEC, options)
         if error:
             host.errors.append("agent_audit: %s" % error)
+
+    def _evaluate(self, host, var, task_vars):
+        """Set ``host.fleet_result`` (fleet_evaluate's, from the options in ``var`` templated for that host with its
+        entry as ``fleet_gather_entry``) or ``host.evaluation_error``, the sentence fleet_evaluate would fail with."""
+        try:
+            host_vars = host.host_vars if host.host_vars is not None else self._vars_of(host.name, task_vars)
+            if var not in host_vars:
+                host.evaluation_error = "the evaluation options variable %s is not defined for %s" % (var, host.name)
+                return
+            templar = self._templar.copy_with_new_env(available_variables=dict(host_vars, **{ENTRY_VAR: host.entry()}))
+            options = templar.template(host_vars[var])
+            if not isinstance(options, dict):
+                host.evaluation_error = "the evaluation options variable %s of %s is not a dict" % (var, host.name)
+                return
+            params, no_log_values, error = validated("fleet_evaluate", EVALUATE_SPEC, without_omit(options, task_vars.get("omit")))
+            host.no_log_values |= no_log_values
+            if error:
+                host.evaluation_error = "fleet_evaluate: %s" % error
+                return
+            host.fleet_result = evaluation.evaluate_host(params, host.name)
+        except evaluation.EvaluationError as exc:
+            host.evaluation_error = to_native(exc)
+        except Exception as exc:  # pylint: disable=broad-except
+            # an undefined variable, a template that fails: this host's error, not the play's
+            host.evaluation_error = "the evaluation options of %s: %s" % (host.name, to_native(exc))
 
     def _vars_of(self, name, task_vars):
         """The variables this task sees on host ``name`` (what the strategy would give its worker)."""

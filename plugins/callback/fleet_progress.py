@@ -15,7 +15,8 @@ author:
 description:
   - >-
     Prints one line, beside the normal output, as clusters are evaluated (each C(fleetops.prometheus_agent.fleet_evaluate)
-    result), at most every O(interval) seconds and once when the last cluster of the play is evaluated, for example
+    result, and each task result that sets the fact C(fleet_result), as M(fleetops.prometheus_agent.agent_audit) does when
+    it judges the day itself), at most every O(interval) seconds and once when the last cluster of the play is evaluated, for example
     C(fleet audit - 120/500 clusters evaluated (24%), 3 critical, 9 warning, 2 unknown, 95 s elapsed).
   - The line names no secret and no check value, only counts.
   - >-
@@ -79,9 +80,15 @@ class CallbackModule(CallbackBase):
             done, self._total or "?", share, found, time.monotonic() - self._start)
 
     def v2_runner_on_ok(self, result):
-        if result._task.action not in EVALUATE_ACTIONS:  # pylint: disable=protected-access
+        found = result._result or {}  # pylint: disable=protected-access
+        fleet_result = (found.get("ansible_facts") or {}).get("fleet_result")
+        if result._task.action in EVALUATE_ACTIONS:  # pylint: disable=protected-access
+            status = found.get("status") or "unknown"
+        elif isinstance(fleet_result, dict):
+            # agent_audit judging the day itself, fleet mode's per-host step, remediation's recheck
+            status = fleet_result.get("status") or "unknown"
+        else:
             return
-        status = (result._result or {}).get("status") or "unknown"  # pylint: disable=protected-access
         self._status[result._host.get_name()] = status  # pylint: disable=protected-access
         now = time.monotonic()
         last = self._total and len(self._status) >= self._total

@@ -24,8 +24,9 @@ description:
     host's remote-write counters again, as M(fleetops.prometheus_agent.remote_write_stats) with the first reading as
     baseline.
   - Returns the results by host; with C(register) and C(run_once) every host of the play gets the registered dict, and
-    a per-host task (the role's M(fleetops.prometheus_agent.fleet_evaluate)) reads its own entry, so each cluster still
-    has its own event and C(fleet_result).
+    a per-host task reads its own entry, so each cluster still has its own event and C(fleet_result) (a
+    M(fleetops.prometheus_agent.fleet_evaluate) of the entry, or, with O(evaluate_var) as the role does, a
+    M(ansible.builtin.set_fact) of the C(fleet_result) this task already judged).
   - A broken or unreachable cluster is that host's C(unknown) result (or its C(errors) when its options are refused),
     never the task's failure. The values of the C(no_log) options of a host (C(api_key), C(url_password), ...) are
     removed from its results as the modules do.
@@ -56,6 +57,15 @@ options:
     description: Clusters read at the same time (threads of the task's worker).
     type: int
     default: 16
+  evaluate_var:
+    description:
+      - The variable holding each host's M(fleetops.prometheus_agent.fleet_evaluate) options (a dict). Set, every host is
+        judged in this task after the gathering. The options are templated with that host's variables and its entry (what
+        RV(results) holds for it) as C(fleet_gather_entry), and the entry gets C(fleet_result), what fleet_evaluate would set,
+        or C(evaluation_error), the sentence fleet_evaluate would fail with.
+      - The per-host step of the play then only takes C(fleet_result) from the entry (the role's M(ansible.builtin.set_fact)),
+        a cheaper task than an evaluation per host.
+    type: str
   results_dir:
     description:
       - A private folder (the role makes one with M(ansible.builtin.tempfile) and removes it after the evaluation) where
@@ -97,6 +107,7 @@ results:
       C(remote_write_stats) the second reading (what M(fleetops.prometheus_agent.remote_write_stats) returns with the
       first as baseline), C(errors) why its gathering stopped (its options were refused, its connection is not local);
       a part that could not be taken is left out.
+    - With O(evaluate_var), also C(fleet_result) (the host's evaluation) or C(evaluation_error) (why it could not be judged).
   returned: without O(results_dir)
   type: dict
   sample: {"prod-1": {"agent_audit": {"status": "ok", "checks": [], "parts": {}}, "remote_write_stats": {"status": "ok"},
@@ -122,7 +133,7 @@ waited:
   type: float
   sample: 0.0
 seconds:
-  description: Wall seconds of each phase (C(options), C(audit), C(wait), C(second_reading), C(total)).
+  description: Wall seconds of each phase (C(options), C(audit), C(wait), C(second_reading), C(evaluation) with O(evaluate_var), C(total)).
   returned: always
   type: dict
   sample: {"options": 21.3, "audit": 140.2, "wait": 0.0, "second_reading": 30.1, "total": 170.3}
@@ -139,6 +150,7 @@ def argument_spec():
         options_var=dict(type="str"),
         rw_min_window=dict(type="float", default=10),
         workers=dict(type="int", default=16),
+        evaluate_var=dict(type="str"),
         results_dir=dict(type="path"),
     )
 

@@ -172,7 +172,8 @@ def test_daily_playbook_spawns_no_read_only_module(lab, lab_inventory, tmp_path)
 FLEET_SECRET = "fleetops-fleet-gather-secret-2c9d"
 # task names as the callback sees them (a role's tasks: "ROLE : NAME")
 GATHER_TASK = "fleetops.prometheus_agent.daily_check : Gather the daily figures of every cluster of the play at once (fleet_gather=fleet)"
-EVALUATE_TASK = "fleetops.prometheus_agent.daily_check : Evaluate the daily checks into fleet_result"
+TAKE_TASK = "fleetops.prometheus_agent.daily_check : Take each cluster's fleet_result from its judgement in the gathering"
+FALLBACK_TASK = "fleetops.prometheus_agent.daily_check : Evaluate the daily checks of a cluster the gathering could not judge"
 # the checks whose status does not depend on a few seconds of timing on a healthy lab
 STABLE = ("POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-LAG", "WAL-SIZE", "WAL-HEALTH", "CONFIG")
 
@@ -210,8 +211,14 @@ def test_fleet_mode_judges_as_the_host_mode(lab, lab_inventory, tmp_path):
     assert len([r for r in fleet_run.results if r["task"] == GATHER_TASK]) == 1
     gathered = fleet_run.results[[r["task"] for r in fleet_run.results].index(GATHER_TASK)]["result"]
     assert gathered["hosts"] == len(hosts) + 1, gathered.get("statuses")
+    assert gathered["seconds"]["evaluation"] >= 0, gathered["seconds"]
+    # every cluster judged in the gathering (the broken one too: unknown, with its reason), each host
+    # taking its own fleet_result in its own event; no evaluation per host after it
     for name in hosts + ["broken-1"]:
-        assert fleet_run.for_host(name, EVALUATE_TASK), name
+        taken = fleet_run.for_host(name, TAKE_TASK)
+        assert taken and taken[0]["result"]["ansible_facts"]["fleet_result"]["checks"], (name, taken)
+        assert taken[0]["result"]["ansible_facts"]["daily_check_fleet_error"] == "", (name, taken)
+        assert not fleet_run.for_host(name, FALLBACK_TASK), name
     assert not SPAWNED.findall(fleet_run.output), SPAWNED.findall(fleet_run.output)[:5]
     for name in hosts:
         by_fleet = [(c["id"], c["status"]) for c in fleet["clusters"][name]["checks"]]

@@ -28,13 +28,14 @@ def _real(lab):
     return sorted(n for n, c in lab.state["clusters"].items() if not c.get("synthetic"))
 
 
-def daily(roles_inventory, tmp_path, limit=None, extra=None):
-    """Run the daily playbook; returns (run, report document)."""
+def daily(roles_inventory, tmp_path, limit=None, extra=None, env=None):
+    """Run the daily playbook (``env`` over PLAIN); returns (run, report document)."""
     out = tmp_path / "report"
     # generous module timeouts: the test machine is shared and often loaded
     extra_vars = {"fleet_report_dir": str(out), "fleet_history_file": "", "fleet_module_timeout": 90}
     extra_vars.update(extra or {})
-    run = run_playbook("fleetops.prometheus_agent.daily", roles_inventory, extra_vars=extra_vars, limit=limit, cwd=str(tmp_path), env=PLAIN)
+    run = run_playbook("fleetops.prometheus_agent.daily", roles_inventory, extra_vars=extra_vars, limit=limit, cwd=str(tmp_path),
+                       env=dict(PLAIN, **(env or {})))
     report = out / "fleet-report.json"
     assert report.exists(), run.output[-5000:]
     return run, json.loads(report.read_text())

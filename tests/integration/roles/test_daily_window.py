@@ -61,7 +61,8 @@ def test_an_outage_between_two_daily_runs_shows_in_the_second(roles_lab, roles_i
 
     second_dir = tmp_path / "second"
     second_dir.mkdir()
-    run, doc = daily(roles_inventory, second_dir, extra={"fleet_history_file": str(history)})
+    run, doc = daily(roles_inventory, second_dir, extra={"fleet_history_file": str(history)},
+                     env={"ANSIBLE_CALLBACKS_ENABLED": "fleetops.prometheus_agent.fleet_progress"})
     assert run.rc == 0, run.output[-5000:]
     since = time.time() - first_run
     for name in clusters:
@@ -88,6 +89,9 @@ def test_an_outage_between_two_daily_runs_shows_in_the_second(roles_lab, roles_i
     # ended there (meta end_role, no worker), so no wait, no second reading, no separate evaluation
     # is even started
     assert "End the daily checks of a cluster that agent_audit judged" in run.stdout, run.stdout[-3000:]
+    # the progress line counts the clusters agent_audit judged itself
+    assert re.search(r"fleet audit: %d/%d clusters evaluated \(100%%\)" % (len(clusters), len(clusters)), run.output), \
+        run.output[-3000:]
     for task in ("Let the short remote-write window", "Read the remote-write queues again",
                  "Evaluate the daily checks into fleet_result"):
         assert task not in run.stdout, (task, run.stdout[-5000:])
