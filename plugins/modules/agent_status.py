@@ -178,12 +178,14 @@ targets:
   sample: {total: 2, up: 2, down: 0, jobs: {node: {up: 1, down: 0, unknown: 0}}, down_targets: []}
 monitors:
   description: >-
-    The ServiceMonitors and PodMonitors the agent's PrometheusAgent (or Prometheus) selects, for MONITORS (the weekly
-    evaluation): its C(serviceMonitorSelector) / C(podMonitorSelector) (nil selects none, C({}) every one) and their
-    namespace selectors (nil: the agent's namespace, C({}) every namespace). C(resource) (C(PrometheusAgent ns/name)),
-    C(served) (false when the cluster serves no such resource type), C(note) (when the resource has no monitor selector) and
-    C(selected), one entry per monitor: C(kind), C(namespace), C(name), C(pools) (its scrape pools,
-    C(serviceMonitor/<ns>/<name>/<endpoint index>) or C(podMonitor/...)), C(active), C(up), C(down) (its active targets in
+    The ServiceMonitors, PodMonitors, Probes and ScrapeConfigs the agent's PrometheusAgent (or Prometheus) selects, for
+    MONITORS (the weekly evaluation): its C(serviceMonitorSelector) / C(podMonitorSelector) / C(probeSelector) /
+    C(scrapeConfigSelector) (nil selects none, C({}) every one) and their namespace selectors (nil: the agent's namespace,
+    C({}) every namespace). C(resource) (C(PrometheusAgent ns/name)), C(served) (false when the cluster serves no such
+    resource type), C(note) (when the resource has no monitor selector) and C(selected), one entry per monitor: C(kind),
+    C(namespace), C(name), C(pools) (its scrape pools, C(serviceMonitor/<ns>/<name>/<endpoint index>) or
+    C(podMonitor/...), the one C(probe/<ns>/<name>) of a Probe, C(scrapeConfig/<ns>/<name>) of a ScrapeConfig
+    (C(monitoring.coreos.com/v1alpha1))), C(active), C(up), C(down) (its active targets in
     /api/v1/targets), C(state) (C(ok), C(down) every target down, C(none) no active target, C(rejected) its
     C(status.bindings) condition C(Accepted=False) for this agent) and C(reason). C({error}) when the resource or the
     monitors could not be read. One LIST per monitor kind (the agent's namespace, or all namespaces), and the namespaces when

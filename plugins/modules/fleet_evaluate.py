@@ -20,7 +20,7 @@ description:
     RW-RETRY C(unknown) when the two remote-write readings were less than C(rw_min_window_seconds) apart.
   - Computes the checks no module makes. WAL-TREND and SERIES from O(history_file) (the figures of earlier
     reports) or the query API, OOO from the out-of-order counter and O(duplicates), MONITORS from agent_status's
-    C(monitors) (the ServiceMonitors/PodMonitors the agent selects and their targets), VERSION against
+    C(monitors) (the ServiceMonitors/PodMonitors/Probes/ScrapeConfigs the agent selects and their targets), VERSION against
     O(target_version) or the newest of O(fleet_versions), RIGHTSIZE from the month's peak use (the query API's, else
     the highest reading of O(history_file) in 30 days, never less than now) against requests and limits,
     UPTIME from 30 days of C(up) at O(query_url), looked at every 5 minutes, a step without a sample counted as down.

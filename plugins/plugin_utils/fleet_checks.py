@@ -437,11 +437,26 @@ def _monitor_names(entries, most=5):
     return ", ".join(shown + (["%d more" % (len(entries) - most)] if len(entries) > most else []))
 
 
+def _by_kind(entries):
+    """{kind: {'selected', 'with_targets', 'none', 'rejected'}} of the selected monitors, per kind."""
+    out = {}
+    for entry in entries:
+        counts = out.setdefault(entry.get("kind") or "?", {"selected": 0, "with_targets": 0, "none": 0, "rejected": 0})
+        counts["selected"] += 1
+        state = entry.get("state")
+        if state in ("ok", "down"):
+            counts["with_targets"] += 1
+        elif state in ("none", "rejected"):
+            counts[state] += 1
+    return out
+
+
 def check_monitors(agent_result, th):
-    """MONITORS: the ServiceMonitors/PodMonitors the agent selects (agent_status ``monitors``):
-    each with active targets, none (a warning: its selector, namespace or port matches nothing),
-    rejected by the operator (a warning), every target down (critical when that is the share
-    ``monitors_down_critical_ratio`` of the monitors with targets)."""
+    """MONITORS: the ServiceMonitors/PodMonitors/Probes/ScrapeConfigs the agent selects (agent_status
+    ``monitors``): each with active targets, none (a warning: its selector, namespace or port
+    matches nothing; a Probe's or ScrapeConfig's targets give nothing), rejected by the operator
+    (a warning), every target down (critical when that is the share ``monitors_down_critical_ratio``
+    of the monitors with targets). ``value.by_kind``: the counts per kind."""
     threshold = {"warning": th["monitors_without_targets_warning"], "critical": th["monitors_down_critical_ratio"]}
     found = dig(agent_result, "monitors")
     if not isinstance(found, dict):
@@ -451,20 +466,25 @@ def check_monitors(agent_result, th):
         return make("MONITORS", "unknown", None, threshold, "the monitors could not be read: %s" % found["error"])
     entries = [e for e in found.get("selected") or [] if isinstance(e, dict)]
     if not entries:
-        why = found.get("note") or ("the cluster serves no ServiceMonitor or PodMonitor" if found.get("served") is False
-                                    else "no ServiceMonitor or PodMonitor matches its selectors")
+        why = found.get("note") or ("the cluster serves no ServiceMonitor, PodMonitor, Probe or ScrapeConfig" if found.get("served") is False
+                                    else "no ServiceMonitor, PodMonitor, Probe or ScrapeConfig matches its selectors")
         return make("MONITORS", "ok", {"selected": 0}, threshold, "%s selects no monitor: %s" % (found.get("resource") or "the agent", why))
     by_state = dict((state, [e for e in entries if e.get("state") == state]) for state in ("ok", "down", "none", "rejected"))
     value = dict((state, len(items)) for state, items in by_state.items())
     value["selected"] = len(entries)
     value["active_targets"] = sum(int(e.get("active") or 0) for e in entries)
+    value["by_kind"] = _by_kind(entries)
     with_targets = len(by_state["ok"]) + len(by_state["down"])
     down_ratio = (float(len(by_state["down"])) / with_targets) if with_targets else None
     parts = []
     if by_state["rejected"]:
         parts.append("rejected by the operator: %s (%s)" % (_monitor_names(by_state["rejected"]), by_state["rejected"][0].get("reason")))
     if by_state["none"]:
-        parts.append("no active target: %s (its selector, namespaceSelector or port matches nothing)" % _monitor_names(by_state["none"]))
+        kinds = set(e.get("kind") for e in by_state["none"])
+        why = "its selector, namespaceSelector or port matches nothing"
+        if kinds - {"ServiceMonitor", "PodMonitor"}:
+            why = "a monitor's selector, namespaceSelector or port matches nothing; a Probe's or ScrapeConfig's targets give none"
+        parts.append("no active target: %s (%s)" % (_monitor_names(by_state["none"]), why))
     if by_state["down"]:
         parts.append("every target down: %s" % _monitor_names(by_state["down"]))
     status = "ok"

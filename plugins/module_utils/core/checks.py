@@ -137,7 +137,7 @@ THRESHOLDS = (
     Threshold('series_growth_critical', 'SERIES', 0.50, 'ratio', 'active series growth week over week: critical above this'),
     Threshold('ooo_warning', 'OOO', 0, 'count', 'out-of-order samples since the agent started: a warning above this'),
     Threshold('monitors_without_targets_warning', 'MONITORS', 0, 'count',
-              'selected ServiceMonitors/PodMonitors with no active target, or rejected by the operator: a warning above this'),
+              'selected ServiceMonitors/PodMonitors/Probes/ScrapeConfigs with no active target, or rejected by the operator: a warning above this'),
     Threshold('monitors_down_critical_ratio', 'MONITORS', 1.0, 'ratio',
               'share of the selected monitors with targets whose every target is down: critical at or above this',
               inclusive=True),

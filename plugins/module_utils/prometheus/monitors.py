@@ -1,16 +1,20 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, fleetops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The ServiceMonitors and PodMonitors an agent selects, and what each produced (runbook
-section 4, weekly): its active targets (up, down) or none, or the operator's rejection.
+"""The ServiceMonitors, PodMonitors, Probes and ScrapeConfigs an agent selects, and what each
+produced (runbook section 4, weekly): its active targets (up, down) or none, or the operator's
+rejection.
 
 Which monitors the operator gives the agent, from its PrometheusAgent (or Prometheus) spec:
-``serviceMonitorSelector`` / ``podMonitorSelector`` nil selects none, ``{}`` every one; the
-``serviceMonitorNamespaceSelector`` / ``podMonitorNamespaceSelector`` nil means the agent's own
+``serviceMonitorSelector`` / ``podMonitorSelector`` / ``probeSelector`` / ``scrapeConfigSelector``
+nil selects none, ``{}`` every one; their ``...NamespaceSelector`` nil means the agent's own
 namespace, ``{}`` every namespace. A monitor's endpoint N is the scrape pool
 ``serviceMonitor/<namespace>/<name>/<N>`` (``podMonitor/...`` for a PodMonitor) of the agent's
-/api/v1/targets. A monitor is rejected when its ``status.bindings`` condition ``Accepted`` is
-``False`` for this agent's resource. No Ansible here.
+/api/v1/targets; a Probe is the one pool ``probe/<namespace>/<name>``, a ScrapeConfig
+(``monitoring.coreos.com/v1alpha1``) the one pool ``scrapeConfig/<namespace>/<name>``
+(``scrapeconfig/...`` from older operators, counted as well), as prometheus-operator's
+promcfg.go names the jobs. A monitor is rejected when its ``status.bindings`` condition
+``Accepted`` is ``False`` for this agent's resource. No Ansible here.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,13 +24,28 @@ __metaclass__ = type
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import workloads
 
 API = '/apis/monitoring.coreos.com/v1'
-# resource plural -> (kind, scrape pool prefix, spec field prefix, the endpoints field)
+API_V1ALPHA1 = '/apis/monitoring.coreos.com/v1alpha1'
+# resource plural -> (kind, scrape pool prefix = spec field prefix, the endpoints field: one scrape
+# pool per endpoint; None: the resource is one scrape pool, without an index)
 MONITOR_KINDS = (
     ('servicemonitors', 'ServiceMonitor', 'serviceMonitor', 'endpoints'),
     ('podmonitors', 'PodMonitor', 'podMonitor', 'podMetricsEndpoints'),
+    ('probes', 'Probe', 'probe', None),
+    ('scrapeconfigs', 'ScrapeConfig', 'scrapeConfig', None),
 )
+# the API group version of each kind (the others: API)
+API_OF = {'scrapeconfigs': API_V1ALPHA1}
+# the selector fields of the agent's spec, in MONITOR_KINDS order
+SELECTOR_FIELDS = tuple(prefix + 'Selector' for _plural, _kind, prefix, _field in MONITOR_KINDS)
 # the monitors named in a message, at most
 MESSAGE_NAMES = 5
+# why a selected, accepted monitor has no active target, by kind
+NONE_REASONS = {
+    'ServiceMonitor': 'no active target (its selector, namespaceSelector or port matches nothing)',
+    'PodMonitor': 'no active target (its selector, namespaceSelector or port matches nothing)',
+    'Probe': 'no active target (its targets: no static target, or its ingress selector matches nothing)',
+    'ScrapeConfig': 'no active target (its staticConfigs and service discovery give no target)',
+}
 
 
 def selects(selector, labels):
@@ -83,6 +102,26 @@ def pool_counts(targets_doc):
     return pools
 
 
+def pool_names(prefix, field, obj):
+    """The scrape pools the operator makes of a monitor: one per endpoint (``<prefix>/<ns>/<name>/<N>``),
+    or the one ``<prefix>/<ns>/<name>`` of a Probe or ScrapeConfig (``field`` None)."""
+    meta = obj.get('metadata') or {}
+    if field is None:
+        return ['%s/%s/%s' % (prefix, meta.get('namespace'), meta.get('name'))]
+    count = max(len(((obj.get('spec') or {}).get(field)) or []), 1)
+    return ['%s/%s/%s/%d' % (prefix, meta.get('namespace'), meta.get('name'), i) for i in range(count)]
+
+
+def _pool_aliases(names):
+    """The pools to count for ``names``: a ScrapeConfig's job was ``scrapeconfig/<ns>/<name>`` before
+    prometheus-operator named it ``scrapeConfig/<ns>/<name>``."""
+    out = list(names)
+    for name in names:
+        if name.startswith('scrapeConfig/'):
+            out.append('scrapeconfig/' + name[len('scrapeConfig/'):])
+    return out
+
+
 def selected(spec, monitors_by_plural, own_namespace, namespace_labels=None):
     """The monitors ``spec`` selects: [(plural, kind, prefix, endpoints field, object)] in name order."""
     out = []
@@ -106,16 +145,16 @@ def summarize(spec, monitors_by_plural, own_namespace, targets_doc, resource_kin
     entries = []
     for _plural, kind, prefix, field, obj in selected(spec, monitors_by_plural, own_namespace, namespace_labels):
         meta = obj.get('metadata') or {}
-        count = max(len(((obj.get('spec') or {}).get(field)) or []), 1)
-        names = ['%s/%s/%s/%d' % (prefix, meta.get('namespace'), meta.get('name'), i) for i in range(count)]
-        up = sum(pools.get(n, {}).get('up', 0) for n in names)
-        down = sum(pools.get(n, {}).get('down', 0) for n in names)
-        active = sum(sum(pools.get(n, {}).values()) for n in names)
+        names = pool_names(prefix, field, obj)
+        counted = _pool_aliases(names)
+        up = sum(pools.get(n, {}).get('up', 0) for n in counted)
+        down = sum(pools.get(n, {}).get('down', 0) for n in counted)
+        active = sum(sum(pools.get(n, {}).values()) for n in counted)
         why = _rejection(obj, resource_kind, resource_name)
         if why:
             state, reason = 'rejected', why
         elif not active:
-            state, reason = 'none', 'no active target (its selector, namespaceSelector or port matches nothing)'
+            state, reason = 'none', NONE_REASONS.get(kind, NONE_REASONS['ServiceMonitor'])
         elif not up and down:
             state, reason = 'down', 'all %d targets down' % down
         else:
@@ -127,9 +166,10 @@ def summarize(spec, monitors_by_plural, own_namespace, targets_doc, resource_kin
 
 def read(target, resource, own_namespace, targets_doc, resource_kind='PrometheusAgent'):
     """The ``monitors`` of agent_status: {'selected': [...summarize...], 'resource': '<kind> <ns>/<name>',
-    'served': False when the cluster serves no ServiceMonitor/PodMonitor}. Reads: one LIST per kind
-    (the agent's namespace, or every namespace when its namespace selector is not nil) and the
-    namespaces when a namespace selector has labels."""
+    'served': False when the cluster does not serve a kind the agent selects (ServiceMonitor,
+    PodMonitor, Probe, ScrapeConfig)}. Reads: one LIST per kind with a selector (the agent's
+    namespace, or every namespace when its namespace selector is not nil) and the namespaces when
+    a namespace selector has labels."""
     spec = (resource or {}).get('spec') or {}
     meta = (resource or {}).get('metadata') or {}
     by_plural, served, labels_needed = {}, True, False
@@ -139,7 +179,8 @@ def read(target, resource, own_namespace, targets_doc, resource_kind='Prometheus
             continue
         ns_selector = spec.get(prefix + 'NamespaceSelector')
         labels_needed = labels_needed or bool(ns_selector)
-        path = workloads.namespaced_path(API, own_namespace, plural) if ns_selector is None else '%s/%s' % (API, plural)
+        api = API_OF.get(plural, API)
+        path = workloads.namespaced_path(api, own_namespace, plural) if ns_selector is None else '%s/%s' % (api, plural)
         items = workloads.list_items(target, path, what='listing %s' % plural, missing_ok=True)
         if items is None:
             served = False
@@ -151,8 +192,9 @@ def read(target, resource, own_namespace, targets_doc, resource_kind='Prometheus
     result = {'resource': '%s %s/%s' % (resource_kind, meta.get('namespace') or own_namespace, meta.get('name')),
               'selected': summarize(spec, by_plural, own_namespace, targets_doc, resource_kind, meta.get('name'), namespace_labels),
               'served': served}
-    if spec.get('serviceMonitorSelector') is None and spec.get('podMonitorSelector') is None:
-        result['note'] = 'the %s has no serviceMonitorSelector or podMonitorSelector: it selects no monitor' % resource_kind
+    if all(spec.get(field) is None for field in SELECTOR_FIELDS):
+        result['note'] = ('the %s has no serviceMonitorSelector, podMonitorSelector, probeSelector or scrapeConfigSelector: '
+                          'it selects no monitor' % resource_kind)
     return result
 
 

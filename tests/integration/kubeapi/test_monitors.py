@@ -3,7 +3,11 @@ lab of its own serves both kinds (kubectl, the kubernetes client), its default m
 (ServiceMonitor monitoring/node-exporter, PodMonitor monitoring/prometheus-agent) become real
 scrape jobs once the PrometheusAgent selects them, and agent_status reads each with its targets;
 a ServiceMonitor that selects nothing, created through the API, is a job without targets that
-MONITORS names (warning), the others not."""
+MONITORS names (warning), the others not.
+
+The fixture reads the agent as the lab starts it (no monitor selector) and then selects the
+monitors, so that each test holds in any order and on any xdist worker (each worker starts the
+module's lab of its own)."""
 
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ GROUP, VERSION = "monitoring.coreos.com", "v1"
 NODE_POOL = "serviceMonitor/monitoring/node-exporter/0"
 AGENT_POOL = "podMonitor/monitoring/prometheus-agent/0"
 EMPTY = "selects-nothing"
+# the agent as the lab starts it, read by the fixture before it selects the monitors
+DEFAULTS = {}
 
 
 @pytest.fixture(scope="module", name="mon_lab")
@@ -40,6 +46,11 @@ def fixture_mon_lab():
     lab = LabClient.up(tempfile.mkdtemp(prefix="fleetops-monitors-"), clusters=1)
     try:
         wait_for(lambda: all(scraping(pod["agent_url"]) for pod in lab.pods(CLUSTER)), 90, what="the agent scraping")
+        DEFAULTS.update(pools=pools(lab), status=agent_status(lab))
+        k8s.CustomObjectsApi(Kube(lab.workdir, lab).api_client(CLUSTER)).patch_namespaced_custom_object(
+            "monitoring.coreos.com", "v1alpha1", NS, "prometheusagents", CLUSTER, {"spec": {"serviceMonitorSelector": {}, "podMonitorSelector": {}}})
+        wait_for(lambda: pools(lab).get(NODE_POOL) == ["up"] and pools(lab).get(AGENT_POOL) == ["up"], 60,
+                 what="the monitors' jobs scraped")
         yield lab
     finally:
         lab.down()
@@ -94,13 +105,12 @@ def test_served_by_kubectl_and_the_client(mon_lab, custom):
 
 
 def test_not_selected_by_default_then_selected(mon_lab, custom):
-    # the lab's PrometheusAgent has no monitor selector (nil: none, as the operator reads it)
-    assert not [p for p in pools(mon_lab) if "/" in p]
-    result = agent_status(mon_lab)
+    # the lab's PrometheusAgent has no monitor selector (nil: none, as the operator reads it): read before the fixture selected them
+    assert not [p for p in DEFAULTS["pools"] if "/" in p]
+    result = DEFAULTS["status"]
     assert result["monitors"]["selected"] == [], result["monitors"]
     assert by_id(monitors_check(result))["MONITORS"]["status"] == "ok"
-    custom.patch_namespaced_custom_object("monitoring.coreos.com", "v1alpha1", NS, "prometheusagents", CLUSTER,
-                                          {"spec": {"serviceMonitorSelector": {}, "podMonitorSelector": {}}})
+    # then the fixture patched in serviceMonitorSelector: {} and podMonitorSelector: {}
     wait_for(lambda: pools(mon_lab).get(NODE_POOL) == ["up"] and pools(mon_lab).get(AGENT_POOL) == ["up"], 60,
              what="the monitors' jobs scraped")
     assert {"node", "prometheus-agent"} <= set(pools(mon_lab))      # the lab's own jobs stay

@@ -133,11 +133,12 @@ def hashmod(value: str, modulus: int) -> int:
     return int.from_bytes(hashlib.md5(value.encode()).digest()[8:], "big") % modulus  # nosec - not for security
 
 
-def shard_relabel_configs(shards: int, shard: int) -> list[dict]:
+def shard_relabel_configs(shards: int, shard: int, source: str = "__address__") -> list[dict]:
     """The relabelling prometheus-operator puts on every scrape job of a sharded agent: hash the
-    target address into ``__tmp_hash`` (modulus = shards) and keep this shard's targets."""
+    target address into ``__tmp_hash`` (modulus = shards) and keep this shard's targets (a Probe's
+    job hashes ``__param_target``, the probed address: its ``__address__`` is the prober)."""
     return [
-        {"source_labels": ["__address__"], "separator": ";", "regex": "(.*)", "modulus": shards,
+        {"source_labels": [source], "separator": ";", "regex": "(.*)", "modulus": shards,
          "target_label": "__tmp_hash", "replacement": "$1", "action": "hashmod"},
         {"source_labels": ["__tmp_hash"], "separator": ";", "regex": str(shard), "replacement": "$1", "action": "keep"},
     ]
@@ -730,7 +731,9 @@ class AgentRuntime(ProcessRuntime):
         scrape_configs += json.loads(json.dumps(self.monitor_jobs))
         if self.shards > 1:
             for job in scrape_configs:
-                job["relabel_configs"] = shard_relabel_configs(self.shards, self.shard)
+                # after the job's own relabelling (a Probe's or ScrapeConfig's), as the operator appends it
+                source = "__param_target" if job["job_name"].startswith("probe/") else "__address__"
+                job["relabel_configs"] = list(job.get("relabel_configs") or []) + shard_relabel_configs(self.shards, self.shard, source)
         return {
             "global": {"scrape_interval": interval, "scrape_timeout": "4s", "external_labels": labels},
             "scrape_configs": scrape_configs,

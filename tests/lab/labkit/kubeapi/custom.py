@@ -1,7 +1,7 @@
 """The prometheus-operator's custom resources (``monitoring.coreos.com``): PrometheusAgent, run
-through the operator loop, PrometheusRule, stored, and ServiceMonitor / PodMonitor, stored and
-rendered into the agents' scrape jobs (``monitors``). No strategic merge patch (415), as for
-any custom resource; DELETE answers with the object, not a Status."""
+through the operator loop, PrometheusRule, stored, and ServiceMonitor / PodMonitor / Probe /
+ScrapeConfig, stored and rendered into the agents' scrape jobs (``monitors``). No strategic merge
+patch (415), as for any custom resource; DELETE answers with the object, not a Status."""
 
 from __future__ import annotations
 
@@ -22,4 +22,6 @@ KINDS = {
     ("monitoring.coreos.com", "prometheusrules"): Kind(create_on_put=True, collection_delete=True),
     ("monitoring.coreos.com", "servicemonitors"): Monitors(),
     ("monitoring.coreos.com", "podmonitors"): Monitors(),
+    ("monitoring.coreos.com", "probes"): Monitors(),
+    ("monitoring.coreos.com", "scrapeconfigs"): Monitors(),
 }

@@ -73,6 +73,10 @@ RESOURCES = [
              subresources=[("status", "ServiceMonitor", ["get", "patch", "update"])]),
     Resource("monitoring.coreos.com", "v1", "podmonitors", "PodMonitor", short=["pmon"], categories=["prometheus-operator"],
              subresources=[("status", "PodMonitor", ["get", "patch", "update"])]),
+    Resource("monitoring.coreos.com", "v1", "probes", "Probe", short=["prb"], categories=["prometheus-operator"],
+             subresources=[("status", "Probe", ["get", "patch", "update"])]),
+    Resource("monitoring.coreos.com", "v1alpha1", "scrapeconfigs", "ScrapeConfig", short=["scfg"], categories=["prometheus-operator"],
+             subresources=[("status", "ScrapeConfig", ["get", "patch", "update"])]),
 ]
 
 GROUP_VERSIONS = {

@@ -1,16 +1,26 @@
-"""The prometheus-operator's ServiceMonitor and PodMonitor (``monitoring.coreos.com/v1``) and what
-the operator makes of them: the scrape jobs of the agents whose PrometheusAgent selects them.
+"""The prometheus-operator's ServiceMonitor, PodMonitor, Probe (``monitoring.coreos.com/v1``) and
+ScrapeConfig (``monitoring.coreos.com/v1alpha1``) and what the operator makes of them: the scrape
+jobs of the agents whose PrometheusAgent selects them.
 
 The operator's rules, as in prometheus-operator: ``serviceMonitorSelector`` /
-``podMonitorSelector`` nil selects no monitor, ``{}`` every monitor; the
-``*NamespaceSelector`` nil means the agent's own namespace, ``{}`` every namespace. A selected
-monitor becomes one job per endpoint, named ``serviceMonitor/<ns>/<name>/<index>`` or
-``podMonitor/<ns>/<name>/<index>`` (the scrape pool of /api/v1/targets); its targets are the
-lab's endpoints (the node-exporter Service, the agent pods) that its ``selector``,
-``namespaceSelector`` and port name match; a monitor that matches nothing is a job with no
-targets. A monitor whose endpoint names no port (``port``, or ``targetPort`` for a
-ServiceMonitor) is rejected: it gets no job and a ``status.bindings`` condition
+``podMonitorSelector`` / ``probeSelector`` / ``scrapeConfigSelector`` nil selects no monitor,
+``{}`` every monitor; the ``*NamespaceSelector`` nil means the agent's own namespace, ``{}``
+every namespace. A selected monitor becomes one job per endpoint, named
+``serviceMonitor/<ns>/<name>/<index>`` or ``podMonitor/<ns>/<name>/<index>`` (the scrape pool of
+/api/v1/targets); its targets are the lab's endpoints (the node-exporter Service, the agent pods)
+that its ``selector``, ``namespaceSelector`` and port name match; a monitor that matches nothing
+is a job with no targets. A monitor whose endpoint names no port (``port``, or ``targetPort`` for
+a ServiceMonitor) is rejected: it gets no job and a ``status.bindings`` condition
 ``Accepted=False`` (reason ``InvalidConfiguration``), as the operator's status subresource says.
+
+A selected Probe is the one job ``probe/<ns>/<name>`` (promcfg.go's ``generateProbeConfig``): its
+``targets.staticConfig.static`` are the targets, each scraped through the prober
+(``__address__`` -> ``__param_target`` -> ``instance``, then ``__address__`` = ``spec.prober.url``,
+``metrics_path`` = ``spec.prober.path``, default ``/probe``, ``params.module``); an ``ingress``
+target finds nothing (the lab has no Ingress): a job without targets. A Probe with neither, or
+without ``prober.url``, is rejected. A selected ScrapeConfig is the one job
+``scrapeConfig/<ns>/<name>`` (``generateScrapeConfig``) with its ``staticConfigs`` as
+``static_configs``; its service discovery configs find nothing in the lab.
 """
 
 from __future__ import annotations
@@ -25,9 +35,14 @@ NODE_EXPORTER_LABELS = {"app.kubernetes.io/name": "node-exporter", "app.kubernet
 MONITOR_LABELS = {"app.kubernetes.io/part-of": "fleetops-lab"}
 # one resync at a time (not the model's lock: a reload takes a while)
 RESYNC_LOCK = threading.Lock()
+# resource -> (kind, job name prefix = the PrometheusAgent's selector field prefix, the endpoints field: a
+# job per endpoint; None: the monitor is one job)
 KINDS_OF = {"servicemonitors": ("ServiceMonitor", "serviceMonitor", "endpoints"),
-            "podmonitors": ("PodMonitor", "podMonitor", "podMetricsEndpoints")}
-SPEC_FIELDS = ("serviceMonitorSelector", "serviceMonitorNamespaceSelector", "podMonitorSelector", "podMonitorNamespaceSelector")
+            "podmonitors": ("PodMonitor", "podMonitor", "podMetricsEndpoints"),
+            "probes": ("Probe", "probe", None),
+            "scrapeconfigs": ("ScrapeConfig", "scrapeConfig", None)}
+SPEC_FIELDS = ("serviceMonitorSelector", "serviceMonitorNamespaceSelector", "podMonitorSelector", "podMonitorNamespaceSelector",
+               "probeSelector", "probeNamespaceSelector", "scrapeConfigSelector", "scrapeConfigNamespaceSelector")
 
 
 def selects(selector, labels):
@@ -99,6 +114,16 @@ def lab_endpoints(model):
 def rejection(resource, monitor):
     """Why the operator rejects a monitor (None: accepted)."""
     kind, _prefix, field = KINDS_OF[resource]
+    mspec = monitor.get("spec") or {}
+    if resource == "probes":
+        targets = mspec.get("targets") or {}
+        if targets.get("staticConfig") is None and targets.get("ingress") is None:
+            return "Probe %s: spec.targets needs a staticConfig or an ingress" % monitor["metadata"]["name"]
+        if not (mspec.get("prober") or {}).get("url"):
+            return "Probe %s: spec.prober.url is required" % monitor["metadata"]["name"]
+        return None
+    if field is None:
+        return None
     for index, endpoint in enumerate((monitor.get("spec") or {}).get(field) or []):
         if not endpoint.get("port") and not (resource == "servicemonitors" and endpoint.get("targetPort")):
             return "%s %s: %s[%d] names no port" % (kind, monitor["metadata"]["name"], field, index)
@@ -115,14 +140,68 @@ def _relabel(items):
     return out
 
 
+def probe_job(probe):
+    """The job of a Probe, as promcfg.go's generateProbeConfig writes it (static targets only)."""
+    meta, mspec = probe["metadata"], probe.get("spec") or {}
+    prober = mspec.get("prober") or {}
+    job = {"job_name": "probe/%s/%s" % (meta.get("namespace"), meta["name"]), "honor_timestamps": True,
+           "metrics_path": prober.get("path") or "/probe"}
+    if mspec.get("interval"):
+        job["scrape_interval"] = mspec["interval"]
+    if mspec.get("scrapeTimeout"):
+        job["scrape_timeout"] = mspec["scrapeTimeout"]
+    if prober.get("scheme"):
+        job["scheme"] = prober["scheme"]
+    if mspec.get("module"):
+        job["params"] = {"module": [mspec["module"]]}
+    relabel = [{"target_label": "job", "replacement": mspec["jobName"]}] if mspec.get("jobName") else []
+    static = (mspec.get("targets") or {}).get("staticConfig")
+    if static is not None:
+        if static.get("static"):
+            labels = dict(static.get("labels") or {})
+            labels.setdefault("namespace", meta.get("namespace"))
+            job["static_configs"] = [{"targets": list(static["static"]), "labels": labels}]
+        relabel += [{"source_labels": ["__address__"], "target_label": "__param_target"},
+                    {"source_labels": ["__param_target"], "target_label": "instance"},
+                    {"target_label": "__address__", "replacement": prober.get("url")}]
+        relabel += _relabel(static.get("relabelingConfigs"))
+    if relabel:
+        job["relabel_configs"] = relabel
+    if mspec.get("metricRelabelings"):
+        job["metric_relabel_configs"] = _relabel(mspec["metricRelabelings"])
+    return job
+
+
+def scrape_config_job(scrape_config):
+    """The job of a ScrapeConfig, as promcfg.go's generateScrapeConfig writes it (staticConfigs only)."""
+    meta, mspec = scrape_config["metadata"], scrape_config.get("spec") or {}
+    job = {"job_name": "scrapeConfig/%s/%s" % (meta.get("namespace"), meta["name"])}
+    for field, key in (("honorTimestamps", "honor_timestamps"), ("honorLabels", "honor_labels"), ("metricsPath", "metrics_path"),
+                       ("params", "params"), ("scrapeInterval", "scrape_interval"), ("scrapeTimeout", "scrape_timeout")):
+        if mspec.get(field) is not None:
+            job[key] = mspec[field]
+    if mspec.get("scheme"):
+        job["scheme"] = str(mspec["scheme"]).lower()
+    groups = [{"targets": list(c.get("targets") or []), "labels": dict(c.get("labels") or {})}
+              for c in mspec.get("staticConfigs") or [] if c.get("targets")]
+    if groups:
+        job["static_configs"] = groups
+    relabel = [{"target_label": "job", "action": "replace", "replacement": mspec["jobName"]}] if mspec.get("jobName") else []
+    relabel += _relabel(mspec.get("relabelings"))
+    if relabel:
+        job["relabel_configs"] = relabel
+    if mspec.get("metricRelabelings"):
+        job["metric_relabel_configs"] = _relabel(mspec["metricRelabelings"])
+    return job
+
+
 def monitor_jobs(model, spec, namespace):
     """The scrape jobs of the monitors that a PrometheusAgent ``spec`` in ``namespace`` selects."""
     jobs = []
     points = lab_endpoints(model)
     for resource, (_kind, prefix, field) in KINDS_OF.items():
-        base = "serviceMonitor" if resource == "servicemonitors" else "podMonitor"
-        selector = spec.get(base + "Selector")
-        ns_selector = spec.get(base + "NamespaceSelector")
+        selector = spec.get(prefix + "Selector")
+        ns_selector = spec.get(prefix + "NamespaceSelector")
         if selector is None:
             continue
         monitors = sorted(model.store.list(resource, None), key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
@@ -131,6 +210,12 @@ def monitor_jobs(model, spec, namespace):
             if not selects(selector, meta.get("labels") or {}) or not _namespace_ok(model, ns_selector, meta.get("namespace"), namespace):
                 continue
             if rejection(resource, mon):
+                continue
+            if resource == "probes":
+                jobs.append(probe_job(mon))
+                continue
+            if resource == "scrapeconfigs":
+                jobs.append(scrape_config_job(mon))
                 continue
             mspec = mon.get("spec") or {}
             where = mspec.get("namespaceSelector") or {}
@@ -163,7 +248,7 @@ def monitor_status(model, resource, monitor):
     """``status.bindings``: one per PrometheusAgent that selects the monitor, Accepted True/False."""
     why = rejection(resource, monitor)
     bindings = []
-    base = "serviceMonitor" if resource == "servicemonitors" else "podMonitor"
+    base = KINDS_OF[resource][1]
     for cr_name in model.cr_names:
         cr = model.store.get("prometheusagents", model.names["namespace"], cr_name)
         spec = (cr or {}).get("spec") or {}
@@ -206,7 +291,7 @@ def resync(model):
 
 
 class Monitors(Kind):
-    """ServiceMonitor, PodMonitor: stored as clients write them; every change runs the operator (``resync``)."""
+    """ServiceMonitor, PodMonitor, Probe, ScrapeConfig: stored as clients write them; every change runs the operator (``resync``)."""
 
     def __init__(self):
         super().__init__(create_on_put=True, collection_delete=True)

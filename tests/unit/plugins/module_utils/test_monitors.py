@@ -153,3 +153,82 @@ def test_weekly_evaluation_has_monitors_except_for_an_agent_by_url():
     assert 'MONITORS' not in [c['id'] for c in by_url['checks']]
     daily = fc.evaluate('daily', {'agent_status': agent})
     assert 'MONITORS' not in [c['id'] for c in daily['checks']]
+
+
+def probe(namespace, name, labels=None, status=None):
+    obj = {'metadata': {'namespace': namespace, 'name': name, 'labels': labels or {}},
+           'spec': {'prober': {'url': 'blackbox:9115'}, 'targets': {'staticConfig': {'static': ['https://a', 'https://b']}}}}
+    if status:
+        obj['status'] = status
+    return obj
+
+
+def scrape_config(namespace, name, labels=None):
+    return {'metadata': {'namespace': namespace, 'name': name, 'labels': labels or {}},
+            'spec': {'staticConfigs': [{'targets': ['10.0.0.1:9100']}]}}
+
+
+def test_probes_and_scrape_configs_are_one_pool_each_named_as_the_operator_does():
+    by_plural = {
+        'probes': [probe('monitoring', 'web'), probe('monitoring', 'silent'), probe('monitoring', 'other-team', {'team': 'b'}),
+                   probe('apps', 'elsewhere'),
+                   probe('monitoring', 'broken', status={'bindings': [{'resource': 'prometheusagents', 'name': 'main', 'conditions': [
+                       {'type': 'Accepted', 'status': 'False', 'message': 'spec.targets needs a staticConfig or an ingress'}]}]})],
+        'scrapeconfigs': [scrape_config('monitoring', 'nodes'), scrape_config('monitoring', 'empty'), scrape_config('monitoring', 'legacy')],
+    }
+    doc = {'data': {'activeTargets': [
+        active('probe/monitoring/web'), active('probe/monitoring/web', 'down'), active('probe/apps/elsewhere'),
+        active('probe/monitoring/other-team'),
+        active('scrapeConfig/monitoring/nodes'),
+        active('scrapeconfig/monitoring/legacy')]}}       # an older operator's job name
+    spec = {'probeSelector': {'matchExpressions': [{'key': 'team', 'operator': 'DoesNotExist'}]}, 'scrapeConfigSelector': {}}
+    got = monitors.summarize(spec, by_plural, 'monitoring', doc, 'PrometheusAgent', 'main')
+    assert [(e['kind'], e['name']) for e in got] == [('Probe', 'broken'), ('Probe', 'silent'), ('Probe', 'web'),
+                                                     ('ScrapeConfig', 'empty'), ('ScrapeConfig', 'legacy'), ('ScrapeConfig', 'nodes')]
+    by_name = dict((e['name'], e) for e in got)
+    assert by_name['web']['pools'] == ['probe/monitoring/web']
+    assert (by_name['web']['state'], by_name['web']['active'], by_name['web']['up'], by_name['web']['down']) == ('ok', 2, 1, 1)
+    assert by_name['silent']['state'] == 'none' and 'its targets' in by_name['silent']['reason']
+    assert by_name['broken']['state'] == 'rejected' and 'staticConfig' in by_name['broken']['reason']
+    assert by_name['nodes']['pools'] == ['scrapeConfig/monitoring/nodes'] and by_name['nodes']['state'] == 'ok'
+    assert by_name['legacy']['state'] == 'ok' and by_name['legacy']['up'] == 1
+    assert by_name['empty']['state'] == 'none' and 'staticConfigs' in by_name['empty']['reason']
+    # nil selectors select none of them
+    assert monitors.summarize({'serviceMonitorSelector': {}}, by_plural, 'monitoring', doc) == []
+
+
+def test_read_lists_probes_in_v1_and_scrape_configs_in_v1alpha1():
+    resource = {'metadata': {'name': 'main', 'namespace': 'monitoring'},
+                'spec': {'probeSelector': {}, 'scrapeConfigSelector': {}, 'scrapeConfigNamespaceSelector': {}}}
+    api = FakeApi({
+        '/apis/monitoring.coreos.com/v1/namespaces/monitoring/probes': [probe('monitoring', 'web')],
+        '/apis/monitoring.coreos.com/v1alpha1/scrapeconfigs': [scrape_config('apps', 'nodes')],
+    })
+    got = monitors.read(api, resource, 'monitoring', {'data': {'activeTargets': [active('probe/monitoring/web')]}})
+    assert api.paths == ['/apis/monitoring.coreos.com/v1/namespaces/monitoring/probes', '/apis/monitoring.coreos.com/v1alpha1/scrapeconfigs']
+    assert [(e['kind'], e['name'], e['state']) for e in got['selected']] == [('Probe', 'web', 'ok'), ('ScrapeConfig', 'nodes', 'none')]
+    assert got['served'] is True and 'note' not in got
+    # a cluster without the ScrapeConfig CRD: not served
+    api = FakeApi({'/apis/monitoring.coreos.com/v1/namespaces/monitoring/probes': []})
+    assert monitors.read(api, resource, 'monitoring', {})['served'] is False
+
+
+def test_read_notes_an_agent_without_any_monitor_selector():
+    got = monitors.read(FakeApi({}), {'metadata': {'name': 'main'}, 'spec': {}}, 'monitoring', {})
+    assert got['selected'] == [] and 'probeSelector or scrapeConfigSelector' in got['note']
+    assert 'note' not in monitors.read(FakeApi({}), {'metadata': {'name': 'main'}, 'spec': {'probeSelector': {}}}, 'monitoring', {})
+
+
+def test_check_monitors_names_probes_and_scrape_configs_and_counts_by_kind():
+    got = check([entry('node-exporter', 'ok', 1, 1), entry('web', 'ok', 2, 2, 'Probe'), entry('silent', 'none', kind='Probe'),
+                 entry('nodes', 'ok', 1, 1, 'ScrapeConfig'), entry('empty', 'none', kind='ScrapeConfig')])
+    assert got['status'] == 'warning', got
+    assert got['message'].startswith('5 monitor(s) selected, 3 with active targets (4 targets); no active target: '
+                                     'Probe monitoring/silent, ScrapeConfig monitoring/empty ('), got
+    assert "a Probe's or ScrapeConfig's targets give none" in got['message']
+    assert got['value']['by_kind'] == {'ServiceMonitor': {'selected': 1, 'with_targets': 1, 'none': 0, 'rejected': 0},
+                                       'Probe': {'selected': 2, 'with_targets': 1, 'none': 1, 'rejected': 0},
+                                       'ScrapeConfig': {'selected': 2, 'with_targets': 1, 'none': 1, 'rejected': 0}}
+    # only ServiceMonitors/PodMonitors without targets: the message as before
+    assert '(its selector, namespaceSelector or port matches nothing)' in check([entry('empty', 'none')])['message']
+    assert 'Probe or ScrapeConfig' in check([], served=False)['message']
