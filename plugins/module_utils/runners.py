@@ -118,23 +118,6 @@ def _failing(exc):
     return connect
 
 
-class _PodsOnce(object):
-    """The target of one audit with its agent pods listed once for every part (agent_status,
-    remote_write_stats, wal_inspect and agent_logs each need them); everything else is the target's."""
-
-    def __init__(self, target):
-        self._target = target
-        self._pods = None
-
-    def pods(self):
-        if self._pods is None:
-            self._pods = self._target.pods()    # an error is not kept: the next part asks again
-        return list(self._pods)
-
-    def __getattr__(self, name):
-        return getattr(self._target, name)
-
-
 def _where(target):
     if target is None or callable(target):
         return 'the agent'
@@ -460,8 +443,6 @@ def run_agent_audit(params, target=None, check_mode=False, deadline=None):
             rw_baseline = kept
     deadline = run_deadline(params, deadline)
     target, problem = _connect(target, params, deadline)
-    if target is not None and hasattr(target, 'pods'):
-        target = _PodsOnce(target)
     page = exposition.PageOnce(functools.partial(exposition.MetricsPage, target)) if target is not None else None
     # every pod's /metrics once for both parts (an agent of several pods)
     pod_pages = exposition.PodPages(target, own=page) if target is not None else None
