@@ -25,7 +25,7 @@ from typing import Callable
 
 import pytest
 
-from labkit.faults import list_segments, record_fragments  # the lab's own WAL helpers
+from labkit.faults import closed_segments_with_data, list_segments, record_fragments  # the lab's own WAL helpers
 from labkit.runtime import http_request
 from lab_fixtures import lab_status, reset_pod, wait_for, wait_scraping
 from reliability_helpers import (AGENT_SIDE_CHECKS, TIMEOUT_PATTERN, MATRIX, MatrixRow, MetricsFaultServer, SilentServer,
@@ -143,18 +143,18 @@ def _data_segments(wal_dir):
     return [p for p in list_segments(Path(wal_dir)) if p.stat().st_size > 0]
 
 
-def _ensure_two_segments(ctx, host):
-    """Every agent start opens a new segment: a new pod gives a WAL of two segments."""
+def _ensure_closed_segment(ctx, host):
+    """Every agent start opens a new segment: a new pod closes the one it was writing."""
     wal = ctx.lab.state["clusters"][host]["wal_dir"]
-    if len(_data_segments(wal)) < 2:
+    if not closed_segments_with_data(Path(wal)):
         reset_pod(ctx.lab, host)
-        wait_for(lambda: len(_data_segments(wal)) >= 2, 60, what="a second WAL segment with data on %s" % host)
+        wait_for(lambda: closed_segments_with_data(Path(wal)), 60, what="a closed WAL segment with data on %s" % host)
 
 
 def torn_tail_inject(ctx, host):
     """Cut the newest closed segment in the middle of its last record (a torn write), on disk."""
-    _ensure_two_segments(ctx, host)
-    seg = _data_segments(ctx.lab.state["clusters"][host]["wal_dir"])[-2]
+    _ensure_closed_segment(ctx, host)
+    seg = closed_segments_with_data(Path(ctx.lab.state["clusters"][host]["wal_dir"]))[-1]
     data = seg.read_bytes()
     frags = record_fragments(data)
     assert frags, "no record in %s" % seg

@@ -75,10 +75,12 @@ def record_fragments(data: bytes) -> list[tuple[int, int, int]]:
 def corrupt_wal(agent) -> dict:
     """Flip bytes in the payload of a record in a middle segment (never the last one) of an
     agent's WAL (stopped, or running: a segment before the last one is closed); the fragment's CRC-32C no longer matches."""
-    segments = [p for p in list_segments(agent.wal_dir) if p.stat().st_size > 0]
-    candidates = segments[:-1]
+    candidates = closed_segments_with_data(agent.wal_dir)
     if not candidates:
-        raise LabError("the WAL of %s has fewer than two segments with data" % agent.cluster)
+        raise LabError("the WAL of %s (%s) has no closed segment with data: %s"
+                       % (agent.cluster, agent.wal_dir,
+                          ", ".join("%s (%d bytes)" % (p.name, p.stat().st_size) for p in list_segments(agent.wal_dir))
+                          or "no segment"))
     segment = candidates[len(candidates) // 2]
     data = bytearray(segment.read_bytes())
     frags = [f for f in record_fragments(bytes(data)) if f[1] in (1, 2) and f[2] >= 8]
@@ -93,17 +95,28 @@ def corrupt_wal(agent) -> dict:
             "segments": [p.name for p in list_segments(agent.wal_dir)]}
 
 
-def _ensure_two_segments(agent):
-    """Every agent start opens a new segment: restart the container until the WAL has two
-    segments with data, so a segment before the last one can be corrupted."""
-    for _attempt in range(3):
-        if len([p for p in list_segments(agent.wal_dir) if p.stat().st_size > 0]) >= 2:
-            return
-        agent.restart_container(grace_seconds=10)
-        deadline = time.time() + 30
-        while not agent.is_ready() and time.time() < deadline:
+def closed_segments_with_data(wal_dir: Path) -> list[Path]:
+    """The segments before the last one (the agent writes only the last; the others are closed)
+    that hold data. Prometheus opens a new segment at every start, so a restart closes the one
+    it was writing."""
+    return [p for p in list_segments(wal_dir)[:-1] if p.stat().st_size > 0]
+
+
+def _close_a_segment_with_data(agent, timeout: float = 60):
+    """Make sure the WAL has a closed segment with data, so it can be corrupted while the agent
+    runs: wait (bounded) until the segment being written holds data, then restart the container,
+    which closes it. Waits for conditions, never for a fixed time: a loaded machine only takes longer."""
+    deadline = time.time() + timeout
+    while not closed_segments_with_data(agent.wal_dir) and time.time() < deadline:
+        segments = list_segments(agent.wal_dir)
+        if segments and segments[-1].stat().st_size > 0:
+            agent.restart_container(grace_seconds=10)
+            # the new segment is opened before the agent reports ready
+            while not (agent.is_ready() and closed_segments_with_data(agent.wal_dir)) and time.time() < deadline:
+                time.sleep(0.25)
+        else:
             time.sleep(0.25)
-        time.sleep(6)
+    # past the deadline corrupt_wal says what the WAL holds
 
 
 def fill_filesystem(path: Path) -> int:
@@ -165,18 +178,18 @@ def fault(sup, name: str, cluster, pod=None):  # pylint: disable=too-many-return
         os.kill(pid, signal.SIGSTOP)
         return {"stopped_pid": pid}
     if name == "wal-corrupt":
-        _ensure_two_segments(agent)
+        _close_a_segment_with_data(agent)
         details = {}
         agent.restart_container(grace_seconds=10, between=lambda: details.update(corrupt_wal(agent)))
         return details
     if name == "wal-corrupt-stopped":
-        _ensure_two_segments(agent)
+        _close_a_segment_with_data(agent)
         agent.stop(grace_seconds=10)
         return corrupt_wal(agent)
     if name == "wal-corrupt-live":
         # a closed segment goes bad under a running agent (a failing disk): Prometheus only reads it
         # again at its next start (or checkpoint), so until then the WAL is corrupt and the pod runs
-        _ensure_two_segments(agent)
+        _close_a_segment_with_data(agent)
         return corrupt_wal(agent)
     if name == "bad-config":
         with sup.lock:
