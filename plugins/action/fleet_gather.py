@@ -10,8 +10,9 @@ extra vars with their usual precedence), of which the connection dict and the au
 are templated in that host's context. The main thread templates one host after the other and hands
 each to the pool as soon as its options are known, so the templating overlaps the clusters' answers.
 Then one wait for what remains of the remote-write window and the second readings, in the same pool.
-With ``evaluate_var``, each host is then judged here too (what fleet_evaluate does, plugin_utils/evaluation),
-in the main thread one host after the other: the per-host step of the play only takes its ``fleet_result``.
+With ``evaluate_var``, each host is judged here too (what fleet_evaluate does, plugin_utils/evaluation), in
+the main thread as soon as its readings are in, while the pool reads the others: the per-host step of
+the play only takes its ``fleet_result``.
 """
 
 from __future__ import annotations
@@ -164,23 +165,39 @@ class ActionModule(ActionBase):
         start = time.time()
         seconds = {}
         hosts = [HostGathering(name) for name in names]
+        evaluate_var = args.get("evaluate_var")
+        judging = [0.0]
+
+        def judge(host):
+            """Judge ``host`` now (its readings are done), in the main thread while the pool reads the others."""
+            if evaluate_var:
+                began = time.time()
+                self._evaluate(host, evaluate_var, task_vars)
+                judging[0] += time.time() - began
+
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(args["workers"], len(hosts)) or 1,
                                                    thread_name_prefix="fleet_gather") as pool:
             # the options of one host after the other, each host read as soon as they are known
-            running = []
+            running = {}
             templating = 0.0
             for host in hosts:
                 began = time.time()
                 self._prepare(host, args, task_vars)
                 templating += time.time() - began
                 if host.params is not None:
-                    running.append(pool.submit(host.run_audit, check_mode))
+                    running[pool.submit(host.run_audit, check_mode)] = host
             seconds["options"] = round(templating, 3)
-            concurrent.futures.wait(running)
+            # a host whose window is long enough is judged as soon as its audit is in
+            audited = []
+            for done in concurrent.futures.as_completed(running):
+                host = running[done]
+                if host.audit is not None and host.needs_second_reading(args["rw_min_window"]):
+                    audited.append(host)
+                else:
+                    judge(host)
             seconds["audit"] = round(time.time() - start, 3)
 
             # one wait for the whole play: what remains of the window after the latest first reading
-            audited = [host for host in hosts if host.audit is not None and host.needs_second_reading(args["rw_min_window"])]
             times = [t for t in (first_reading_time(host.audit) for host in audited) if t is not None]
             waited = max(0.0, args["rw_min_window"] - (time.time() - max(times))) if times else 0.0
             if waited:
@@ -188,14 +205,16 @@ class ActionModule(ActionBase):
             seconds["wait"] = round(waited, 3)
 
             began = time.time()
-            concurrent.futures.wait([pool.submit(host.run_second_reading, check_mode) for host in audited])
+            second = dict((pool.submit(host.run_second_reading, check_mode), host) for host in audited)
+            for done in concurrent.futures.as_completed(second):
+                judge(second[done])
             seconds["second_reading"] = round(time.time() - began, 3)
 
-        if args.get("evaluate_var"):
-            began = time.time()
-            for host in hosts:
-                self._evaluate(host, args["evaluate_var"], task_vars)
-            seconds["evaluation"] = round(time.time() - began, 3)
+        for host in hosts:
+            if host.params is None:
+                judge(host)     # its options failed: the judgement says why
+        if evaluate_var:
+            seconds["evaluation"] = round(judging[0], 3)
 
         statuses = {}
         for host in hosts:

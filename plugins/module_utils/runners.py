@@ -443,6 +443,8 @@ def run_agent_audit(params, target=None, check_mode=False, deadline=None):
             rw_baseline = kept
     deadline = run_deadline(params, deadline)
     target, problem = _connect(target, params, deadline)
+    if hasattr(target, 'keep_pods'):
+        target.keep_pods()    # the parts read; one listing of the pods serves them all
     page = exposition.PageOnce(functools.partial(exposition.MetricsPage, target)) if target is not None else None
     # every pod's /metrics once for both parts (an agent of several pods)
     pod_pages = exposition.PodPages(target, own=page) if target is not None else None

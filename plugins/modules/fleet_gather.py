@@ -133,7 +133,10 @@ waited:
   type: float
   sample: 0.0
 seconds:
-  description: Wall seconds of each phase (C(options), C(audit), C(wait), C(second_reading), C(evaluation) with O(evaluate_var), C(total)).
+  description:
+    - Wall seconds of each phase (C(options), C(audit), C(wait), C(second_reading), C(total)).
+    - With O(evaluate_var), C(evaluation) is the time spent judging the hosts. Each host is judged as soon as its readings are in,
+      while the pool reads the others, so it overlaps C(audit) and C(second_reading).
   returned: always
   type: dict
   sample: {"options": 21.3, "audit": 140.2, "wait": 0.0, "second_reading": 30.1, "total": 170.3}

@@ -39,6 +39,16 @@ def lab_status(lab, cluster) -> dict:
     return lab.status()["clusters"][cluster]
 
 
+def api_audit(lab, cluster, since: float = 0.0) -> list:
+    """The lab API's audit log of ``cluster`` (its last requests: method, path, query, user, decision)
+    from the epoch time ``since`` on."""
+    import ssl  # pylint: disable=import-outside-toplevel
+    api = json.loads((lab.workdir / "state.json").read_text())["api"]
+    context = ssl.create_default_context(cafile=api["ca_cert"])
+    with urllib.request.urlopen("%s?cluster=%s" % (api["audit_url"], cluster), context=context, timeout=30) as resp:
+        return [e for e in json.load(resp)["items"] if e["time"] >= since]
+
+
 def wait_for(predicate, timeout: float, what: str = "condition", interval: float = 0.5):
     """Poll ``predicate()`` until it returns something true; returns it. AssertionError on timeout."""
     deadline = time.time() + timeout

@@ -448,6 +448,7 @@ class KubeTarget(Target):
         self.timeout = timeout
         self._pod = pod
         self._core = self._apps = self._custom = None
+        self._listed_pods = None      # keep_pods(): the one listing of a read-only run
 
     # -- the API objects other code uses directly
     @property
@@ -601,8 +602,19 @@ class KubeTarget(Target):
             pod = self.get_json('%s/%s' % (base, quote(self.fixed_pod, safe='')), what='reading pod %s' % self.fixed_pod,
                                 missing_ok=True)
             return [pod] if pod else []
+        if self._listed_pods:
+            return list(self._listed_pods[0])
         query = [('labelSelector', self.label_selector)] if self.label_selector else None
-        return workloads.list_items(self, base, query, what='listing pods') or []
+        pods = workloads.list_items(self, base, query, what='listing pods') or []
+        if self._listed_pods is not None:
+            self._listed_pods.append(pods)
+        return list(pods)
+
+    def keep_pods(self):
+        """From now on list the agent's pods once: a read-only run whose parts each ask for them
+        (agent_audit: remote write, status, WAL) sees one listing. A copy pinned to a pod
+        (``for_pod``) reads only its own pod; ``forget_pod`` lists them again."""
+        self._listed_pods = []
 
     @property
     def secrets(self):
@@ -650,6 +662,8 @@ class KubeTarget(Target):
         """Resolve the pod again next time (after a restart replaced it)."""
         if not self.fixed_pod:
             self._pod = None
+            if self._listed_pods:
+                self._listed_pods = []
 
     def for_pod(self, name):
         """This target pinned to the pod ``name`` (another pod of the same selector): the same

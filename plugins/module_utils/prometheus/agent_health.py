@@ -284,7 +284,7 @@ def check_pod(pods, where, events=None, th=None):
     summaries) are named after the pods, and one that matters and is recent makes it at least a warning.
     Pods of more than one agent (``agents_text``) make it at least a warning that names them."""
     th = th or _checks.DEFAULT_THRESHOLDS
-    check = _check_pod_state(pods, where)
+    check = _check_pod_state(pods, where, backing_off(events, th))
     mixed = agents_text(pods)
     if mixed:
         check['status'] = _checks.worst([check['status'], 'warning'])
@@ -296,9 +296,18 @@ def check_pod(pods, where, events=None, th=None):
     return check
 
 
-def _check_pod_state(pods, where):
+def backing_off(events, th):
+    """The pods the kubelet backs off restarting (a recent ``BackOff`` event on the pod): crash-looping,
+    also in the seconds between two restarts, when the container runs again and its state is no
+    longer CrashLoopBackOff."""
+    recent = th.get('pod_events_recent_seconds', _checks.DEFAULT_THRESHOLDS['pod_events_recent_seconds'])
+    return set(e['object'] for e in events or () if e.get('reason') == 'BackOff' and e.get('kind', 'Pod') == 'Pod'
+               and e['age_seconds'] <= recent)
+
+
+def _check_pod_state(pods, where, backing_off_pods=frozenset()):
     thr = {'warning': 'not Running or not Ready, or a recent Warning event (%s)' % ', '.join(POD_EVENT_REASONS),
-           'critical': 'CrashLoopBackOff or no pod'}
+           'critical': 'CrashLoopBackOff (or not ready with a recent BackOff event) or no pod'}
     if not pods:
         return _check('POD', 'critical', 0, thr, 'no agent pod found (%s): the agent is not running, or the selector/pod is wrong'
                       % where)
@@ -313,6 +322,13 @@ def _check_pod_state(pods, where):
         elif pod.get('terminating'):
             status = _checks.worst([status, 'warning'])
             found.append('%s is terminating' % pod['name'])
+        elif pod['name'] in backing_off_pods and pod.get('restarts') and not pod.get('ready'):
+            # between two restarts of a crash loop: running again, not ready, and the kubelet backs off
+            status = 'critical'
+            found.append('%s is crash-looping (%s now, not ready, %d restarts, last %s; the kubelet backs off restarting it): '
+                         'read its logs (agent_logs) before anything else'
+                         % (pod['name'], pod.get('waiting_reason') or pod.get('state') or pod.get('phase'), pod['restarts'],
+                            pod.get('last_termination_reason') or 'exit'))
         elif pod.get('phase') != 'Running' or not pod.get('ready'):
             status = _checks.worst([status, 'warning'])
             why = pod.get('waiting_reason') or pod.get('state') or 'not ready'

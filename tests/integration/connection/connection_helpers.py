@@ -5,17 +5,15 @@ tunnels, the lab API's audit log, and one module task against a lab cluster thro
 from __future__ import annotations
 
 import base64
-import json
 import select
 import socket
-import ssl
 import threading
 import time
-import urllib.request
 
 import yaml
 
 from ansible_runner_helpers import run_playbook  # pylint: disable=import-error
+from lab_fixtures import api_audit as audit  # pylint: disable=import-error,unused-import
 
 
 class ConnectProxy:
@@ -121,14 +119,6 @@ class ClosedPort:
 
     def close(self):
         self._socket.close()
-
-
-def audit(lab, cluster, since):
-    """The lab API's audit entries of ``cluster`` from the epoch time ``since`` on."""
-    api = lab.state["api"]
-    ctx = ssl.create_default_context(cafile=api["ca_cert"])
-    with urllib.request.urlopen("%s?cluster=%s" % (api["audit_url"], cluster), context=ctx, timeout=10) as resp:
-        return [e for e in json.load(resp)["items"] if e["time"] >= since]
 
 
 def cluster_args(lab, cluster, **extra):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import urllib.request
 
@@ -60,3 +61,29 @@ class Kube:
         """A kubernetes.client.ApiClient for one context of the lab's kubeconfig."""
         from kubernetes import config  # pylint: disable=import-outside-toplevel
         return config.new_client_from_config(config_file=self.kubeconfig, context=context)
+
+
+# ------------------------------------------------------------------ the agent's side of the monitors
+def agent_pools(lab, cluster):
+    """{scrape pool: [health, ...]} of the active targets of the first agent pod of ``cluster``."""
+    with urllib.request.urlopen(lab.pods(cluster)[0]["agent_url"] + "/api/v1/targets", timeout=10) as resp:
+        active = json.load(resp)["data"]["activeTargets"]
+    out = {}
+    for item in active:
+        out.setdefault(item["scrapePool"], []).append(item["health"])
+    return out
+
+
+def agent_config_yaml(lab, cluster):
+    """The configuration the first agent pod of ``cluster`` runs (``/api/v1/status/config``)."""
+    with urllib.request.urlopen(lab.pods(cluster)[0]["agent_url"] + "/api/v1/status/config", timeout=10) as resp:
+        return json.load(resp)["data"]["yaml"]
+
+
+def agent_status_module(lab, cluster, namespace):
+    """The return of the agent_status module (its own process) for ``cluster``."""
+    from ansible_runner_helpers import run_module  # pylint: disable=import-outside-toplevel,import-error
+    run = run_module("agent_status", {"kubeconfig": str(lab.workdir / "kubeconfig"), "context": cluster, "namespace": namespace},
+                     env={"ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops", "ANSIBLE_PYTHON_INTERPRETER": sys.executable})
+    assert run.rc == 0, run.output[-3000:]
+    return json.loads(run.stdout[run.stdout.index("{"):])

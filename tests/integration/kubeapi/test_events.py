@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import ssl
 import sys
 import tempfile
 import urllib.parse
-import urllib.request
 
 import pytest
 from kubernetes import client as k8s
@@ -21,7 +19,7 @@ from kubernetes import watch
 
 from ansible_runner_helpers import run_module  # pylint: disable=import-error
 from kube_helpers import Kube  # pylint: disable=import-error
-from lab_fixtures import scraping, wait_for  # pylint: disable=import-error
+from lab_fixtures import api_audit, scraping, wait_for  # pylint: disable=import-error
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -91,22 +89,14 @@ def test_healthy_pods_have_normal_events_in_both_apis_and_no_warning(events_lab,
     assert "Scheduled" in seen, seen
 
 
-def audit_entries(lab):
-    """The API requests of the cluster so far (the lab's audit log)."""
-    api = json.loads((lab.workdir / "state.json").read_text())["api"]
-    context = ssl.create_default_context(cafile=api["ca_cert"])
-    with urllib.request.urlopen(api["audit_url"] + "?cluster=" + CLUSTER, context=context, timeout=30) as resp:
-        return json.loads(resp.read())["items"]
-
-
 def test_healthy_pods_give_no_events_in_pod(events_lab):
-    before = len(audit_entries(events_lab))
+    before = len(api_audit(events_lab, CLUSTER))
     result, checks = agent_status(events_lab)
     assert checks["POD"]["status"] == "ok", checks["POD"]
     assert "events" not in checks["POD"]["message"], checks["POD"]
     assert result["events"] == [] and "events_error" not in result
     # two pods, one events LIST of their namespace and one of the nodes' OOMKilling: not one per pod
-    lists = [(e["path"], urllib.parse.parse_qs(e["query"]).get("fieldSelector")) for e in audit_entries(events_lab)[before:]
+    lists = [(e["path"], urllib.parse.parse_qs(e["query"]).get("fieldSelector")) for e in api_audit(events_lab, CLUSTER)[before:]
              if e["path"].endswith("/events")]
     assert lists == [("/clusters/%s/api/v1/namespaces/%s/events" % (CLUSTER, NS), ["type=Warning"]),
                      ("/clusters/%s/api/v1/namespaces/default/events" % CLUSTER, ["type=Warning,reason=OOMKilling,involvedObject.kind=Node"])], lists

@@ -11,19 +11,13 @@ module's lab of its own)."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import sys
-import tempfile
-import urllib.request
 
 import pytest
 from kubernetes import client as k8s
 
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import fleet_checks
-from ansible_runner_helpers import run_module  # pylint: disable=import-error
-from kube_helpers import Kube  # pylint: disable=import-error
-from lab_fixtures import scraping, wait_for  # pylint: disable=import-error
+from kube_helpers import Kube, agent_config_yaml, agent_pools, agent_status_module  # pylint: disable=import-error
+from lab_fixtures import scraping_lab, wait_for  # pylint: disable=import-error
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -40,47 +34,22 @@ DEFAULTS = {}
 @pytest.fixture(scope="module", name="mon_lab")
 def fixture_mon_lab():
     """One cluster, scraping; stopped afterwards."""
-    if shutil.which("prometheus") is None:
-        pytest.fail("prometheus is not installed: run `make test` (it apt-installs it) or tests/scripts/bootstrap.sh")
-    from labkit.client import LabClient  # pylint: disable=import-outside-toplevel,import-error
-    lab = LabClient.up(tempfile.mkdtemp(prefix="fleetops-monitors-"), clusters=1)
+    labs = scraping_lab("fleetops-monitors-", CLUSTER)
     try:
-        wait_for(lambda: all(scraping(pod["agent_url"]) for pod in lab.pods(CLUSTER)), 90, what="the agent scraping")
-        DEFAULTS.update(pools=pools(lab), status=agent_status(lab))
-        k8s.CustomObjectsApi(Kube(lab.workdir, lab).api_client(CLUSTER)).patch_namespaced_custom_object(
-            "monitoring.coreos.com", "v1alpha1", NS, "prometheusagents", CLUSTER, {"spec": {"serviceMonitorSelector": {}, "podMonitorSelector": {}}})
-        wait_for(lambda: pools(lab).get(NODE_POOL) == ["up"] and pools(lab).get(AGENT_POOL) == ["up"], 60,
-                 what="the monitors' jobs scraped")
-        yield lab
+        for lab in labs:  # one lab
+            DEFAULTS.update(pools=agent_pools(lab, CLUSTER), status=agent_status_module(lab, CLUSTER, NS))
+            k8s.CustomObjectsApi(Kube(lab.workdir, lab).api_client(CLUSTER)).patch_namespaced_custom_object(
+                "monitoring.coreos.com", "v1alpha1", NS, "prometheusagents", CLUSTER, {"spec": {"serviceMonitorSelector": {}, "podMonitorSelector": {}}})
+            wait_for(lambda: agent_pools(lab, CLUSTER).get(NODE_POOL) == ["up"] and agent_pools(lab, CLUSTER).get(AGENT_POOL) == ["up"], 60,
+                     what="the monitors' jobs scraped")
+            yield lab
     finally:
-        lab.down()
+        labs.close()  # the lab stops, also when the set-up failed
 
 
 @pytest.fixture(scope="module", name="custom")
 def fixture_custom(mon_lab):
     return k8s.CustomObjectsApi(Kube(mon_lab.workdir, mon_lab).api_client(CLUSTER))
-
-
-def pools(lab):
-    """{scrape pool: [health, ...]} of the agent's active targets."""
-    with urllib.request.urlopen(lab.pods(CLUSTER)[0]["agent_url"] + "/api/v1/targets", timeout=10) as resp:
-        active = json.load(resp)["data"]["activeTargets"]
-    out = {}
-    for item in active:
-        out.setdefault(item["scrapePool"], []).append(item["health"])
-    return out
-
-
-def config_jobs(lab):
-    with urllib.request.urlopen(lab.pods(CLUSTER)[0]["agent_url"] + "/api/v1/status/config", timeout=10) as resp:
-        return json.load(resp)["data"]["yaml"]
-
-
-def agent_status(lab):
-    run = run_module("agent_status", {"kubeconfig": str(lab.workdir / "kubeconfig"), "context": CLUSTER, "namespace": NS},
-                     env={"ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops", "ANSIBLE_PYTHON_INTERPRETER": sys.executable})
-    assert run.rc == 0, run.output[-3000:]
-    return json.loads(run.stdout[run.stdout.index("{"):])
 
 
 def monitors_check(result):
@@ -111,10 +80,10 @@ def test_not_selected_by_default_then_selected(mon_lab, custom):
     assert result["monitors"]["selected"] == [], result["monitors"]
     assert by_id(monitors_check(result))["MONITORS"]["status"] == "ok"
     # then the fixture patched in serviceMonitorSelector: {} and podMonitorSelector: {}
-    wait_for(lambda: pools(mon_lab).get(NODE_POOL) == ["up"] and pools(mon_lab).get(AGENT_POOL) == ["up"], 60,
+    wait_for(lambda: agent_pools(mon_lab, CLUSTER).get(NODE_POOL) == ["up"] and agent_pools(mon_lab, CLUSTER).get(AGENT_POOL) == ["up"], 60,
              what="the monitors' jobs scraped")
-    assert {"node", "prometheus-agent"} <= set(pools(mon_lab))      # the lab's own jobs stay
-    result = agent_status(mon_lab)
+    assert {"node", "prometheus-agent"} <= set(agent_pools(mon_lab, CLUSTER))      # the lab's own jobs stay
+    result = agent_status_module(mon_lab, CLUSTER, NS)
     got = {(e["kind"], e["name"]): (e["state"], e["active"], e["up"]) for e in result["monitors"]["selected"]}
     assert got == {("ServiceMonitor", "node-exporter"): ("ok", 1, 1), ("PodMonitor", "prometheus-agent"): ("ok", 1, 1)}, got
     check = by_id(monitors_check(result))["MONITORS"]
@@ -131,9 +100,9 @@ def test_a_monitor_selecting_nothing_is_named(mon_lab, custom):
             "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": "nothing-has-this"}}, "endpoints": [{"port": "metrics"}]}}
     custom.create_namespaced_custom_object(GROUP, VERSION, NS, "servicemonitors", body)
     try:
-        wait_for(lambda: "serviceMonitor/monitoring/%s/0" % EMPTY in config_jobs(mon_lab), 60, what="its job in the agent's config")
-        assert "serviceMonitor/monitoring/%s/0" % EMPTY not in pools(mon_lab)        # a job without targets
-        result = agent_status(mon_lab)
+        wait_for(lambda: "serviceMonitor/monitoring/%s/0" % EMPTY in agent_config_yaml(mon_lab, CLUSTER), 60, what="its job in the agent's config")
+        assert "serviceMonitor/monitoring/%s/0" % EMPTY not in agent_pools(mon_lab, CLUSTER)        # a job without targets
+        result = agent_status_module(mon_lab, CLUSTER, NS)
         states = {e["name"]: e["state"] for e in result["monitors"]["selected"]}
         assert states == {EMPTY: "none", "node-exporter": "ok", "prometheus-agent": "ok"}, states
         check = by_id(monitors_check(result))["MONITORS"]
@@ -143,7 +112,7 @@ def test_a_monitor_selecting_nothing_is_named(mon_lab, custom):
         assert "node-exporter" not in problem and "prometheus-agent" not in problem, check
     finally:
         custom.delete_namespaced_custom_object(GROUP, VERSION, NS, "servicemonitors", EMPTY)
-    wait_for(lambda: "serviceMonitor/monitoring/%s/0" % EMPTY not in config_jobs(mon_lab), 60, what="its job gone")
+    wait_for(lambda: "serviceMonitor/monitoring/%s/0" % EMPTY not in agent_config_yaml(mon_lab, CLUSTER), 60, what="its job gone")
 
 
 def test_a_rejected_monitor_is_named(mon_lab, custom):
@@ -155,8 +124,8 @@ def test_a_rejected_monitor_is_named(mon_lab, custom):
                  30, what="the operator's binding of the monitor")
         cond = custom.get_namespaced_custom_object(GROUP, VERSION, NS, "podmonitors", "no-port")["status"]["bindings"][0]["conditions"][0]
         assert (cond["type"], cond["status"], cond["reason"]) == ("Accepted", "False", "InvalidConfiguration"), cond
-        assert "podMonitor/monitoring/no-port/0" not in config_jobs(mon_lab)      # rejected: no job
-        result = agent_status(mon_lab)
+        assert "podMonitor/monitoring/no-port/0" not in agent_config_yaml(mon_lab, CLUSTER)      # rejected: no job
+        result = agent_status_module(mon_lab, CLUSTER, NS)
         states = {e["name"]: e["state"] for e in result["monitors"]["selected"]}
         assert states == {"no-port": "rejected", "node-exporter": "ok", "prometheus-agent": "ok"}, states
         check = by_id(monitors_check(result))["MONITORS"]

@@ -12,13 +12,13 @@ import json
 import sys
 import time
 import urllib.parse
-import urllib.request
 
 import pytest
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
 from ansible_runner_helpers import run_module  # pylint: disable=import-error
+from lab_fixtures import api_audit  # pylint: disable=import-error
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import target as kube_target
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import workloads
@@ -54,13 +54,8 @@ def fixture_crowd(kube, cluster, client):
 
 
 def _list_requests(kube, cluster, since):
-    api = kube.lab.state["api"]
-    import ssl  # pylint: disable=import-outside-toplevel
-    ctx = ssl.create_default_context(cafile=api["ca_cert"])
-    with urllib.request.urlopen("%s?cluster=%s" % (api["audit_url"], cluster), context=ctx, timeout=10) as resp:
-        entries = json.loads(resp.read())["items"]
-    return [dict(urllib.parse.parse_qsl(e.get("query") or "")) for e in entries
-            if e["time"] >= since and e["method"] == "GET" and e["path"].endswith("/namespaces/%s/pods" % NS)]
+    return [dict(urllib.parse.parse_qsl(e.get("query") or "")) for e in api_audit(kube.lab, cluster, since)
+            if e["method"] == "GET" and e["path"].endswith("/namespaces/%s/pods" % NS)]
 
 
 def test_bare_pods_are_pending_and_unschedulable(crowd, client):

@@ -15,18 +15,14 @@ The fixture sets everything up once; the tests only read, in any order (and on a
 from __future__ import annotations
 
 import json
-import shutil
-import sys
-import tempfile
 import urllib.request
 
 import pytest
 from kubernetes import client as k8s
 
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import fleet_checks
-from ansible_runner_helpers import run_module  # pylint: disable=import-error
-from kube_helpers import Kube  # pylint: disable=import-error
-from lab_fixtures import scraping, wait_for  # pylint: disable=import-error
+from kube_helpers import Kube, agent_config_yaml, agent_pools, agent_status_module  # pylint: disable=import-error
+from lab_fixtures import scraping_lab, wait_for  # pylint: disable=import-error
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -53,61 +49,36 @@ def scrape_config(name, labels, static_configs):
                      "metricRelabelings": [{"action": "keep", "sourceLabels": ["__name__"], "regex": "node_uname_info"}]}}
 
 
-def pools(lab):
-    """{scrape pool: [health, ...]} of the agent's active targets."""
-    with urllib.request.urlopen(lab.pods(CLUSTER)[0]["agent_url"] + "/api/v1/targets", timeout=10) as resp:
-        active = json.load(resp)["data"]["activeTargets"]
-    out = {}
-    for item in active:
-        out.setdefault(item["scrapePool"], []).append(item["health"])
-    return out
-
-
-def config_yaml(lab):
-    with urllib.request.urlopen(lab.pods(CLUSTER)[0]["agent_url"] + "/api/v1/status/config", timeout=10) as resp:
-        return json.load(resp)["data"]["yaml"]
-
-
 @pytest.fixture(scope="module", name="probe_lab")
 def fixture_probe_lab():
     """One cluster, scraping, whose agent selects the labelled Probes and ScrapeConfigs; stopped afterwards."""
-    if shutil.which("prometheus") is None:
-        pytest.fail("prometheus is not installed: run `make test` (it apt-installs it) or tests/scripts/bootstrap.sh")
-    from labkit.client import LabClient  # pylint: disable=import-outside-toplevel,import-error
-    lab = LabClient.up(tempfile.mkdtemp(prefix="fleetops-probes-"), clusters=1)
+    labs = scraping_lab("fleetops-probes-", CLUSTER)
     try:
-        wait_for(lambda: all(scraping(pod["agent_url"]) for pod in lab.pods(CLUSTER)), 90, what="the agent scraping")
-        custom = k8s.CustomObjectsApi(Kube(lab.workdir, lab).api_client(CLUSTER))
-        agent = lab.pods(CLUSTER)[0]["agent_url"].split("://", 1)[1].rstrip("/")
-        node = lab.state["node_exporter"]["url"].split("://", 1)[1].rstrip("/")
-        for body in (probe("agent-self", SELECTED, {"staticConfig": {"static": PROBED}}, agent),
-                     probe("no-ingress", SELECTED, {"ingress": {"selector": {"matchLabels": {"app": "no-such-ingress"}}}}, agent),
-                     probe("not-selected", {}, {"staticConfig": {"static": PROBED}}, agent)):
-            custom.create_namespaced_custom_object(GROUP, "v1", NS, "probes", body)
-        for body in (scrape_config("node-static", SELECTED, [{"targets": [node], "labels": {"team": "lab"}}]),
-                     scrape_config("no-targets", SELECTED, []),
-                     scrape_config("not-selected", {}, [{"targets": [node]}])):
-            custom.create_namespaced_custom_object(GROUP, "v1alpha1", NS, "scrapeconfigs", body)
-        custom.patch_namespaced_custom_object(GROUP, "v1alpha1", NS, "prometheusagents", CLUSTER,
-                                              {"spec": {"probeSelector": {"matchLabels": SELECTED},
-                                                        "scrapeConfigSelector": {"matchLabels": SELECTED}}})
-        wait_for(lambda: pools(lab).get(PROBE_POOL) == ["up", "up"] and pools(lab).get(SCFG_POOL) == ["up"], 60,
-                 what="the Probe's and the ScrapeConfig's jobs scraped")
-        yield lab
+        for lab in labs:  # one lab
+            custom = k8s.CustomObjectsApi(Kube(lab.workdir, lab).api_client(CLUSTER))
+            agent = lab.pods(CLUSTER)[0]["agent_url"].split("://", 1)[1].rstrip("/")
+            node = lab.state["node_exporter"]["url"].split("://", 1)[1].rstrip("/")
+            for body in (probe("agent-self", SELECTED, {"staticConfig": {"static": PROBED}}, agent),
+                         probe("no-ingress", SELECTED, {"ingress": {"selector": {"matchLabels": {"app": "no-such-ingress"}}}}, agent),
+                         probe("not-selected", {}, {"staticConfig": {"static": PROBED}}, agent)):
+                custom.create_namespaced_custom_object(GROUP, "v1", NS, "probes", body)
+            for body in (scrape_config("node-static", SELECTED, [{"targets": [node], "labels": {"team": "lab"}}]),
+                         scrape_config("no-targets", SELECTED, []),
+                         scrape_config("not-selected", {}, [{"targets": [node]}])):
+                custom.create_namespaced_custom_object(GROUP, "v1alpha1", NS, "scrapeconfigs", body)
+            custom.patch_namespaced_custom_object(GROUP, "v1alpha1", NS, "prometheusagents", CLUSTER,
+                                                  {"spec": {"probeSelector": {"matchLabels": SELECTED},
+                                                            "scrapeConfigSelector": {"matchLabels": SELECTED}}})
+            wait_for(lambda: agent_pools(lab, CLUSTER).get(PROBE_POOL) == ["up", "up"] and agent_pools(lab, CLUSTER).get(SCFG_POOL) == ["up"], 60,
+                     what="the Probe's and the ScrapeConfig's jobs scraped")
+            yield lab
     finally:
-        lab.down()
+        labs.close()  # the lab stops, also when the set-up failed
 
 
 @pytest.fixture(scope="module", name="custom")
 def fixture_custom(probe_lab):
     return k8s.CustomObjectsApi(Kube(probe_lab.workdir, probe_lab).api_client(CLUSTER))
-
-
-def agent_status(lab):
-    run = run_module("agent_status", {"kubeconfig": str(lab.workdir / "kubeconfig"), "context": CLUSTER, "namespace": NS},
-                     env={"ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops", "ANSIBLE_PYTHON_INTERPRETER": sys.executable})
-    assert run.rc == 0, run.output[-3000:]
-    return json.loads(run.stdout[run.stdout.index("{"):])
 
 
 def monitors_check(result):
@@ -138,9 +109,9 @@ def test_served_by_kubectl_and_the_client(probe_lab, custom):
 
 
 def test_the_agent_scrapes_the_selected_ones_as_the_operator_names_them(probe_lab):
-    got = pools(probe_lab)
+    got = agent_pools(probe_lab, CLUSTER)
     assert got[PROBE_POOL] == ["up", "up"] and got[SCFG_POOL] == ["up"], got
-    config = config_yaml(probe_lab)
+    config = agent_config_yaml(probe_lab, CLUSTER)
     # the selected ones without targets are jobs without targets; the unselected ones are no job
     assert PROBE_NONE_POOL in config and SCFG_NONE_POOL in config, config
     assert PROBE_NONE_POOL not in got and SCFG_NONE_POOL not in got, got
@@ -165,7 +136,7 @@ def test_status_bindings(custom):
 
 
 def test_monitors_names_each_selected_one(probe_lab):
-    result = agent_status(probe_lab)
+    result = agent_status_module(probe_lab, CLUSTER, NS)
     got = {(e["kind"], e["name"]): (e["state"], e["active"], e["up"], e["pools"]) for e in result["monitors"]["selected"]}
     assert got == {("Probe", "agent-self"): ("ok", 2, 2, [PROBE_POOL]), ("Probe", "no-ingress"): ("none", 0, 0, [PROBE_NONE_POOL]),
                    ("ScrapeConfig", "node-static"): ("ok", 1, 1, [SCFG_POOL]),

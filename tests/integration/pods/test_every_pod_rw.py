@@ -14,7 +14,7 @@ import time
 import pytest
 
 from ansible_runner_helpers import run_module  # pylint: disable=import-error
-from lab_fixtures import scraping_lab, wait_for  # pylint: disable=import-error
+from lab_fixtures import api_audit, scraping_lab, wait_for  # pylint: disable=import-error
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -122,3 +122,15 @@ def test_agent_audit_reads_every_pod_and_takes_its_snapshot_back(shards_lab):
     assert all(q["samples_per_second"] > 0 for q in rw_part["queues"]), rw_part["queues"]
     assert rw_part["totals"]["samples_per_second"] == pytest.approx(
         sum(q["samples_per_second"] for q in rw_part["queues"]), abs=1e-5)
+
+
+def test_agent_audit_lists_the_pods_once(shards_lab):
+    """Its four parts each need the agent's pods (remote write and the WAL of every pod, the status's
+    pod checks): one LIST of the selector serves them all (issue 13), as the lab API's audit log shows."""
+    since = time.time()
+    result = run_audit(shards_lab, gather=["remote_write_stats", "agent_status", "wal_inspect", "agent_logs"])
+    assert sorted(p["name"] for p in result["parts"]["wal_inspect"]["pods"]) == PODS, result["parts"]["wal_inspect"]
+    assert result["parts"]["remote_write_stats"]["pod_count"] == 4
+    path = "/clusters/%s/api/v1/namespaces/%s/pods" % (CLUSTER, NS)
+    listings = [e for e in api_audit(shards_lab, CLUSTER, since) if e["method"] == "GET" and e["path"] == path]
+    assert len(listings) == 1, listings

@@ -66,6 +66,7 @@ class EventRecorder:
         self.lock = threading.Lock()
         self.seen = {}  # workload id -> what the last refresh showed
         self.sequence = 0
+        self.stored = {}  # the aggregation key of an event -> (namespace, name) of the stored one
 
     def record(self, namespace, ref, event_type, reason, message, component, host=None, now=None):
         """Store an event or count it again on the stored one with the same key. Returns it."""
@@ -74,8 +75,13 @@ class EventRecorder:
         source = {"component": component}
         if host:
             source["host"] = host
+        key = (namespace, tuple(sorted(key_ref.items())), reason, message, event_type, tuple(sorted(source.items())))
         with self.store.lock:
-            for old in self.store.list("events", namespace):
+            # the stored event of the same key (one read, not a scan of the namespace's events): unless
+            # a client deleted it meanwhile, or replaced it with one of its own
+            where = self.stored.get(key)
+            old = self.store.get("events", *where) if where else None
+            if old is not None:
                 old_ref = old.get("involvedObject") or {}
                 if ({k: old_ref.get(k) for k in key_ref} == key_ref and old.get("reason") == reason and old.get("message") == message
                         and old.get("type") == event_type and old.get("source") == source):
@@ -91,6 +97,7 @@ class EventRecorder:
                 "firstTimestamp": rfc3339(now), "lastTimestamp": rfc3339(now), "count": 1, "type": event_type,
                 "eventTime": None, "reportingComponent": component, "reportingInstance": host or "",
             }
+            self.stored[key] = (namespace, name)
             return self.store.put("events", event, create=True)
 
     def scheduling_failed(self, pod, message):

@@ -140,16 +140,30 @@ def _relabel(items):
     return out
 
 
+def _with_spec_fields(job, mspec, fields):
+    """``job`` with each (spec field, job key) of ``fields`` that the spec sets (not empty) copied over."""
+    for field, key in fields:
+        if mspec.get(field) not in (None, ""):
+            job[key] = mspec[field]
+    return job
+
+
+def _with_relabelings(job, mspec, relabel):
+    """``job`` with its relabel_configs (``relabel``, if any) and the spec's metricRelabelings."""
+    if relabel:
+        job["relabel_configs"] = relabel
+    if mspec.get("metricRelabelings"):
+        job["metric_relabel_configs"] = _relabel(mspec["metricRelabelings"])
+    return job
+
+
 def probe_job(probe):
     """The job of a Probe, as promcfg.go's generateProbeConfig writes it (static targets only)."""
     meta, mspec = probe["metadata"], probe.get("spec") or {}
     prober = mspec.get("prober") or {}
-    job = {"job_name": "probe/%s/%s" % (meta.get("namespace"), meta["name"]), "honor_timestamps": True,
-           "metrics_path": prober.get("path") or "/probe"}
-    if mspec.get("interval"):
-        job["scrape_interval"] = mspec["interval"]
-    if mspec.get("scrapeTimeout"):
-        job["scrape_timeout"] = mspec["scrapeTimeout"]
+    job = _with_spec_fields({"job_name": "probe/%s/%s" % (meta.get("namespace"), meta["name"]), "honor_timestamps": True,
+                             "metrics_path": prober.get("path") or "/probe"},
+                            mspec, (("interval", "scrape_interval"), ("scrapeTimeout", "scrape_timeout")))
     if prober.get("scheme"):
         job["scheme"] = prober["scheme"]
     if mspec.get("module"):
@@ -165,21 +179,15 @@ def probe_job(probe):
                     {"source_labels": ["__param_target"], "target_label": "instance"},
                     {"target_label": "__address__", "replacement": prober.get("url")}]
         relabel += _relabel(static.get("relabelingConfigs"))
-    if relabel:
-        job["relabel_configs"] = relabel
-    if mspec.get("metricRelabelings"):
-        job["metric_relabel_configs"] = _relabel(mspec["metricRelabelings"])
-    return job
+    return _with_relabelings(job, mspec, relabel)
 
 
 def scrape_config_job(scrape_config):
     """The job of a ScrapeConfig, as promcfg.go's generateScrapeConfig writes it (staticConfigs only)."""
     meta, mspec = scrape_config["metadata"], scrape_config.get("spec") or {}
-    job = {"job_name": "scrapeConfig/%s/%s" % (meta.get("namespace"), meta["name"])}
-    for field, key in (("honorTimestamps", "honor_timestamps"), ("honorLabels", "honor_labels"), ("metricsPath", "metrics_path"),
-                       ("params", "params"), ("scrapeInterval", "scrape_interval"), ("scrapeTimeout", "scrape_timeout")):
-        if mspec.get(field) is not None:
-            job[key] = mspec[field]
+    job = _with_spec_fields({"job_name": "scrapeConfig/%s/%s" % (meta.get("namespace"), meta["name"])}, mspec,
+                            (("honorTimestamps", "honor_timestamps"), ("honorLabels", "honor_labels"), ("metricsPath", "metrics_path"),
+                             ("params", "params"), ("scrapeInterval", "scrape_interval"), ("scrapeTimeout", "scrape_timeout")))
     if mspec.get("scheme"):
         job["scheme"] = str(mspec["scheme"]).lower()
     groups = [{"targets": list(c.get("targets") or []), "labels": dict(c.get("labels") or {})}
@@ -187,12 +195,7 @@ def scrape_config_job(scrape_config):
     if groups:
         job["static_configs"] = groups
     relabel = [{"target_label": "job", "action": "replace", "replacement": mspec["jobName"]}] if mspec.get("jobName") else []
-    relabel += _relabel(mspec.get("relabelings"))
-    if relabel:
-        job["relabel_configs"] = relabel
-    if mspec.get("metricRelabelings"):
-        job["metric_relabel_configs"] = _relabel(mspec["metricRelabelings"])
-    return job
+    return _with_relabelings(job, mspec, relabel + _relabel(mspec.get("relabelings")))
 
 
 def monitor_jobs(model, spec, namespace):
@@ -230,17 +233,12 @@ def monitor_jobs(model, spec, namespace):
                         continue
                     if str(port) in ports:
                         targets.append(ports[str(port)])
-                job = {"job_name": "%s/%s/%s/%d" % (prefix, meta.get("namespace"), meta["name"], index)}
-                if endpoint.get("interval"):
-                    job["scrape_interval"] = endpoint["interval"]
-                if endpoint.get("path"):
-                    job["metrics_path"] = endpoint["path"]
+                job = _with_spec_fields({"job_name": "%s/%s/%s/%d" % (prefix, meta.get("namespace"), meta["name"], index)},
+                                        endpoint, (("interval", "scrape_interval"), ("path", "metrics_path")))
                 if targets:
                     # the job label is the Service's (or the monitor's) name, as with the operator's relabelling
                     job["static_configs"] = [{"targets": sorted(set(targets)), "labels": {"job": meta["name"]}}]
-                if endpoint.get("metricRelabelings"):
-                    job["metric_relabel_configs"] = _relabel(endpoint["metricRelabelings"])
-                jobs.append(job)
+                jobs.append(_with_relabelings(job, endpoint, []))
     return jobs
 
 

@@ -57,8 +57,10 @@ class Store:
     def list(self, resource, namespace=None):
         """Deep copies of the objects of ``resource`` (in ``namespace`` unless None)."""
         with self.lock:
-            items = [copy.deepcopy(o) for (res, ns, _n), o in sorted(self.objects.items()) if res == resource and (namespace is None or ns == namespace)]
-            return items
+            # the matching ones sorted, not every object of every resource (a namespace of thousands of pods and events)
+            found = sorted((key, obj) for key, obj in self.objects.items()
+                           if key[0] == resource and (namespace is None or key[1] == namespace))
+            return [copy.deepcopy(obj) for _key, obj in found]
 
     def _event(self, kind, resource, obj):
         rv = int(obj["metadata"]["resourceVersion"])

@@ -101,6 +101,28 @@ def test_a_crash_loop_stays_critical_with_its_events():
     assert pod["status"] == "critical" and "CrashLoopBackOff" in pod["message"] and "events: BackOff x5" in pod["message"]
 
 
+def test_a_crash_loop_between_two_restarts_is_critical():
+    """Between two restarts of a crash loop the container runs again (not ready): its state is no longer
+    CrashLoopBackOff, but the kubelet's recent BackOff event on the pod still says it is crash-looping."""
+    last = {"reason": "Error", "exitCode": 1, "finishedAt": rfc3339(NOW - 3)}
+    looping = make_pod(ready=False, restarts=3, last=last)
+    backoff = [_event("BackOff", "prom-agent-lab-1-0", 10, count=3)]
+    pod = by_id(ah.gather(EventsTarget(pods=[looping], events=backoff), now=NOW))["POD"]
+    assert pod["status"] == "critical", pod
+    assert pod["message"].startswith("prom-agent-lab-1-0 is crash-looping (running now, not ready, 3 restarts, last Error"), pod
+    # not ready after restarts, but no BackOff: a warning, as before
+    pod = by_id(ah.gather(EventsTarget(pods=[make_pod(ready=False, restarts=3, last=last)]), now=NOW))["POD"]
+    assert pod["status"] == "warning", pod
+    # ready again, the BackOff of an hour ago: no crash loop
+    old = [_event("BackOff", "prom-agent-lab-1-0", 3600, count=3)]
+    pod = by_id(ah.gather(EventsTarget(pods=[make_pod(restarts=3, last=last)], events=old), now=NOW))["POD"]
+    assert pod["status"] == "ok", pod
+    # the BackOff of another pod names nothing here
+    other = [_event("BackOff", "prom-agent-lab-1-1", 10, count=3)]
+    pod = by_id(ah.gather(EventsTarget(pods=[make_pod(ready=False, restarts=3, last=last)], events=other), now=NOW))["POD"]
+    assert pod["status"] == "warning" and "crash-looping" not in pod["message"], pod
+
+
 def test_events_are_capped_in_the_message():
     events = [_event(reason, "prom-agent-lab-1-0", 60 + i) for i, reason in enumerate(
         ("BackOff", "Unhealthy", "FailedMount", "FailedScheduling", "Evicted"))]
