@@ -197,7 +197,48 @@ stage_integration_long() {
     --junitxml=tests/output/junit-integration-long.xml
 }
 
+# how busy the machine's CPUs were during a stage (all processes, ours and others'): a stage
+# near 100% is bound by CPU, one well below it waits (sleeps, timeouts)
+declare -A busy
+cpu_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8, $5+$6}' /proc/stat 2>/dev/null; }
+cpu_busy() {
+  local b1 i1 b2 i2
+  read -r b1 i1 <<< "$1"; read -r b2 i2 <<< "$2"
+  [ -n "$b1" ] && [ $(( b2 - b1 + i2 - i1 )) -gt 0 ] && echo "$(( 100 * (b2 - b1) / (b2 - b1 + i2 - i1) ))%" || echo "-"
+}
+
+# sanity (ansible-test: its venvs, pylint; single-threaded, on a copy of the collection of its own)
+# runs beside the other stages before integration, which then waits for it: on two cores the
+# stages before integration take about half as long. FLEETOPS_SERIAL_STAGES=1 runs them one by one.
+background=""
+if [ "${FLEETOPS_SERIAL_STAGES:-0}" != 1 ] && [ "$repeat" -eq 1 ] && [ ${#stages[@]} -gt 1 ]; then
+  for s in "${stages[@]}"; do [ "$s" = sanity ] && background=sanity; done
+fi
+bg_pid="" bg_start=0 bg_cpu=""
+start_background() {
+  bg_start=$(date +%s); bg_cpu=$(cpu_ticks)
+  echo
+  echo "######## stage: $1 (runs beside the next stages; its output follows when it ends)"
+  ( "stage_$1" > "tests/output/stage-$1.log" 2>&1 ) &
+  bg_pid=$!
+}
+finish_background() {
+  [ -n "$bg_pid" ] || return 0
+  local status=ok
+  wait "$bg_pid" || { status=FAILED; failed+=("$background"); }
+  took[$background]=$(( $(date +%s) - bg_start ))
+  busy[$background]=$(cpu_busy "$bg_cpu" "$(cpu_ticks)")
+  runs+=("$background")
+  echo
+  echo "######## stage: $background ($status, ran beside the stages above)"
+  cat "tests/output/stage-$background.log"
+  bg_pid=""
+}
+[ -n "$background" ] && start_background "$background"
+
 for s in "${stages[@]}"; do
+  [ "$s" = "$background" ] && continue
+  case $s in integration|integration_long) finish_background ;; esac
   for ((run = 1; run <= repeat; run++)); do
     label=$s
     run_suffix=""
@@ -205,19 +246,22 @@ for s in "${stages[@]}"; do
     echo
     echo "######## stage: $label"
     start=$(date +%s)
+    cpu_before=$(cpu_ticks)
     if "stage_$s"; then status=ok; else failed+=("$label"); status=FAILED; fi
     took[$label]=$(( $(date +%s) - start ))
+    busy[$label]=$(cpu_busy "$cpu_before" "$(cpu_ticks)")
     runs+=("$label")
     [ "$repeat" -gt 1 ] && echo "######## $label: $status in ${took[$label]}s"
   done
 done
+finish_background
 
 [ -n "$coll_base" ] && rm -rf "$coll_base"
 echo
 for s in "${runs[@]}"; do
   status=ok
   for f in "${failed[@]}"; do [ "$f" = "$s" ] && status=FAILED; done
-  printf '  %-15s %-7s %4ss\n' "$s" "$status" "${took[$s]}"
+  printf '  %-15s %-7s %4ss  CPU busy %s\n' "$s" "$status" "${took[$s]}" "${busy[$s]}"
 done
 if [ ${#failed[@]} -gt 0 ]; then
   echo "failed stages: ${failed[*]}"
