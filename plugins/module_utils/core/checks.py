@@ -242,6 +242,25 @@ ROLLUP_PODS_IN_FULL = 5     # bad pods whose own message a roll-up quotes; the o
 ROLLUP_NAMES = 10           # names listed after those, then the count
 
 
+def names_text(names, most=ROLLUP_NAMES):
+    """``a, b, c`` for a few names, ``a, b, ... (and 290 more)`` for many: a message stays a sentence."""
+    names = list(names)
+    if len(names) <= most:
+        return ', '.join(names)
+    return '%s (and %d more)' % (', '.join(names[:most]), len(names) - most)
+
+
+def of_pods(findings, total):
+    """``N of M pods: ...``: the sentence of ``findings`` ((pod name, finding) of each pod that is
+    not ok) among ``total`` pods. The first ROLLUP_PODS_IN_FULL findings in full, the others by
+    name (``names_text``): a namespace of hundreds of pods gives a message a person reads, not one of 50 KB."""
+    text = '%d of %d pods: %s' % (len(findings), total, '; '.join(f for _n, f in findings[:ROLLUP_PODS_IN_FULL]))
+    rest = [name for name, _f in findings[ROLLUP_PODS_IN_FULL:]]
+    if rest:
+        text += '; and %d more: %s' % (len(rest), names_text(rest))
+    return text
+
+
 def rollup_pods(entries):
     """The checks of an agent of several pods from per-pod ``entries`` (each with ``name`` and
     ``checks``, the same ids in the same order): each check the worst of its pods; its message names
@@ -254,13 +273,7 @@ def rollup_pods(entries):
         bad = [(name, c) for name, c in per_pod if c['status'] != OK]
         status = worst(c['status'] for _n, c in per_pod)
         if bad:
-            found = ['%s: %s' % (name, c['message']) for name, c in bad[:ROLLUP_PODS_IN_FULL]]
-            message = '%d of %d pods: %s' % (len(bad), len(per_pod), '; '.join(found))
-            rest = [name for name, _c in bad[ROLLUP_PODS_IN_FULL:]]
-            if rest:
-                shown = ', '.join(rest[:ROLLUP_NAMES]) + (
-                    ' (and %d more)' % (len(rest) - ROLLUP_NAMES) if len(rest) > ROLLUP_NAMES else '')
-                message += '; and %d more: %s' % (len(rest), shown)
+            message = of_pods([(name, '%s: %s' % (name, c['message'])) for name, c in bad], len(per_pod))
             value = [c for _n, c in bad if c['status'] == status][0]['value']
         else:
             message = '%s (%d pods)' % (first['message'], len(per_pod))

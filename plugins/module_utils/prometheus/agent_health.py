@@ -343,29 +343,17 @@ def _check_pod_state(pods, where, backing_off_pods=frozenset()):
 
 
 # pods whose finding a message gives in full; of the others it gives the count and the first names
-MESSAGE_PODS = 5
-MESSAGE_NAMES = 10
-
-
-def pod_names(names, most=MESSAGE_NAMES):
-    """``a, b, c`` for a few names, ``a, b, ... (and 290 more)`` for many: a message stays a sentence."""
-    names = list(names)
-    if len(names) <= most:
-        return ', '.join(names)
-    return '%s (and %d more)' % (', '.join(names[:most]), len(names) - most)
+MESSAGE_PODS = _checks.ROLLUP_PODS_IN_FULL
+MESSAGE_NAMES = _checks.ROLLUP_NAMES
+pod_names = _checks.names_text
 
 
 def _of_pods(found, pods):
-    """The message naming the bad pods: as it is for one pod, "N of M pods: ..." for more, the first
-    MESSAGE_PODS findings in full and the rest by name (each finding starts with its pod's name), so
-    that a namespace of hundreds of pods gives a message a person reads, not one of 50 KB."""
+    """The message naming the bad pods: as it is for one pod, ``N of M pods: ...`` for more
+    (``core.checks.of_pods``; each finding starts with its pod's name)."""
     if len(pods) <= 1:
         return '; '.join(found)
-    text = '%d of %d pods: %s' % (len(found), len(pods), '; '.join(found[:MESSAGE_PODS]))
-    rest = found[MESSAGE_PODS:]
-    if rest:
-        text += '; and %d more: %s' % (len(rest), pod_names(f.split(' ', 1)[0].rstrip(':') for f in rest))
-    return text
+    return _checks.of_pods([(f.split(' ', 1)[0].rstrip(':'), f) for f in found], len(pods))
 
 
 def check_restarts(pods, th, now, baseline_pods=None):
