@@ -36,7 +36,7 @@ from ansible_collections.fleetops.prometheus_agent.plugins.modules.agent_audit i
 from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_evaluate import argument_spec as evaluate_spec
 from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_gather import argument_spec
 from ansible_collections.fleetops.prometheus_agent.plugins.modules.remote_write_stats import argument_spec as rw_spec
-from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import evaluation
+from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import compiled_templates, evaluation
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils.in_worker import LOCAL_CONNECTIONS
 
 AUDIT_SPEC = audit_spec()
@@ -153,6 +153,13 @@ class ActionModule(ActionBase):
     _supports_check_mode = True
 
     def run(self, tmp=None, task_vars=None):
+        # the same template strings for every host of the play: each compiled once
+        with compiled_templates.compiled_once() as compiles:
+            result = self._gather(tmp, task_vars)
+        result["templates"] = dict(compiles)
+        return result
+
+    def _gather(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         _validation, args = self.validate_argument_spec(argument_spec=argument_spec())

@@ -132,6 +132,13 @@ waited:
   returned: always
   type: float
   sample: 0.0
+templates:
+  description:
+    - How many distinct template strings the gathering compiled, and how many times it used one again.
+    - The options of every host are the same template strings, so each is compiled once for the play.
+  returned: always
+  type: dict
+  sample: {"compiled": 52, "reused": 23448}
 seconds:
   description:
     - Wall seconds of each phase (C(options), C(audit), C(wait), C(second_reading), C(total)).
