@@ -24,14 +24,11 @@ The block runs in the forked worker of the one task, so no other task sees the w
 from __future__ import annotations
 
 import contextlib
-import threading
 
 try:  # the internal template engine of ansible-core 2.19
     from ansible._internal._templating import _engine as _template_engine
 except ImportError:  # pragma: no cover - another ansible-core: no cache
     _template_engine = None
-
-_LOCK = threading.Lock()
 
 
 def _engine_class():
@@ -66,10 +63,8 @@ def compiled_once():
             counts["reused"] += 1
         return compiled
 
-    with _LOCK:
-        engine._compile_template = compile_template
+    engine._compile_template = compile_template
     try:
         yield counts
     finally:
-        with _LOCK:
-            engine._compile_template = original
+        engine._compile_template = original

@@ -448,7 +448,8 @@ class KubeTarget(Target):
         self.timeout = timeout
         self._pod = pod
         self._core = self._apps = self._custom = None
-        self._listed_pods = None      # keep_pods(): the one listing of a read-only run
+        self._keep_pods = False       # keep_pods(): a read-only run lists the pods once
+        self._kept_pods = None        # that listing, once made
 
     # -- the API objects other code uses directly
     @property
@@ -602,19 +603,19 @@ class KubeTarget(Target):
             pod = self.get_json('%s/%s' % (base, quote(self.fixed_pod, safe='')), what='reading pod %s' % self.fixed_pod,
                                 missing_ok=True)
             return [pod] if pod else []
-        if self._listed_pods:
-            return list(self._listed_pods[0])
+        if self._kept_pods is not None:
+            return list(self._kept_pods)
         query = [('labelSelector', self.label_selector)] if self.label_selector else None
         pods = workloads.list_items(self, base, query, what='listing pods') or []
-        if self._listed_pods is not None:
-            self._listed_pods.append(pods)
+        if self._keep_pods:
+            self._kept_pods = pods
         return list(pods)
 
     def keep_pods(self):
         """From now on list the agent's pods once: a read-only run whose parts each ask for them
         (agent_audit: remote write, status, WAL) sees one listing. A copy pinned to a pod
         (``for_pod``) reads only its own pod; ``forget_pod`` lists them again."""
-        self._listed_pods = []
+        self._keep_pods = True
 
     @property
     def secrets(self):
@@ -662,8 +663,7 @@ class KubeTarget(Target):
         """Resolve the pod again next time (after a restart replaced it)."""
         if not self.fixed_pod:
             self._pod = None
-            if self._listed_pods:
-                self._listed_pods = []
+            self._kept_pods = None
 
     def for_pod(self, name):
         """This target pinned to the pod ``name`` (another pod of the same selector): the same

@@ -268,10 +268,15 @@ def events_text(events):
     return text
 
 
+def _recent_seconds(th):
+    """How long ago an event may have been last seen to count (``pod_events_recent_seconds``)."""
+    return th.get('pod_events_recent_seconds', _checks.DEFAULT_THRESHOLDS['pod_events_recent_seconds'])
+
+
 def events_status(events, th):
     """'warning' when an event of ``POD_EVENT_REASONS`` (counted ``POD_EVENT_MIN_COUNT`` times) was last seen within
     ``pod_events_recent_seconds``, else 'ok'."""
-    recent = th.get('pod_events_recent_seconds', _checks.DEFAULT_THRESHOLDS['pod_events_recent_seconds'])
+    recent = _recent_seconds(th)
     for event in events or ():
         if (event['reason'] in POD_EVENT_REASONS and event['age_seconds'] <= recent
                 and event['count'] >= POD_EVENT_MIN_COUNT.get(event['reason'], 1)):
@@ -300,7 +305,7 @@ def backing_off(events, th):
     """The pods the kubelet backs off restarting (a recent ``BackOff`` event on the pod): crash-looping,
     also in the seconds between two restarts, when the container runs again and its state is no
     longer CrashLoopBackOff."""
-    recent = th.get('pod_events_recent_seconds', _checks.DEFAULT_THRESHOLDS['pod_events_recent_seconds'])
+    recent = _recent_seconds(th)
     return set(e['object'] for e in events or () if e.get('reason') == 'BackOff' and e.get('kind', 'Pod') == 'Pod'
                and e['age_seconds'] <= recent)
 
