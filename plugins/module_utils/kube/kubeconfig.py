@@ -24,7 +24,9 @@ in the user's cache folder (``$FLEETOPS_CACHE_DIR``, else ``$XDG_CACHE_HOME/flee
 ``~/.cache/fleetops``, mode 0700): for the file's signature, where each context, cluster and user
 entry lies in the text. It holds names and offsets only, never a credential. A later process
 reads the file, parses just the three entries it needs and checks their names; any doubt (another
-signature, a moved entry, an alias) is a full parse, which writes the index again.
+signature, a moved entry, an alias) is a full parse, which writes the index again. A process that
+reads many contexts of one file this way (fleet_gather's pool) keeps the index and the text for the
+file's signature, so it reads and decodes them once, not once per context.
 
 A file that cannot be read or is not a kubeconfig raises ``TargetConfigError``. The parsed
 document is shared: callers get copies of what they may change.
@@ -55,6 +57,10 @@ except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
 FILE_KEYS = {'cluster': ('certificate-authority',), 'user': ('client-certificate', 'client-key', 'tokenFile')}
 
 _CACHE = {}
+# path -> (signature, offset index, text) of the last read through the offset index: a process that
+# reads many contexts of one file (fleet_gather's pool, the in-worker actions) reads and decodes the
+# index and the text once, not once per context
+_OFFSETS = {}
 _LOCK = threading.Lock()
 
 
@@ -180,17 +186,26 @@ def _from_offsets(path, context):
     """(name, {kind: {name: entry}}) of ``context`` and its cluster and user, read through the offset
     index; None when the index is missing, stale or does not fit the file."""
     sig = signature(path)
-    try:
-        with open(_offsets_path(path)) as handle:
-            offsets = json.load(handle)
-        if sig is None or offsets.get('signature') != list(sig):
+    if sig is None:
+        return None
+    with _LOCK:
+        cached = _OFFSETS.get(path)
+    if cached is not None and cached[0] == sig:
+        offsets, text = cached[1], cached[2]
+    else:
+        try:
+            with open(_offsets_path(path)) as handle:
+                offsets = json.load(handle)
+            if not isinstance(offsets, dict) or offsets.get('signature') != list(sig):
+                return None
+            with open(path, 'rb') as handle:
+                text = handle.read().decode('utf-8-sig')
+        except (OSError, ValueError):
             return None
-        with open(path, 'rb') as handle:
-            text = handle.read().decode('utf-8-sig')
-    except (OSError, ValueError):
-        return None
-    if signature(path) != sig:
-        return None
+        if signature(path) != sig:
+            return None
+        with _LOCK:
+            _OFFSETS[path] = (sig, offsets, text)
     name = context or offsets.get('current-context')
     if not name:
         return None
@@ -220,6 +235,7 @@ def load(path):
 def clear_cache():
     with _LOCK:
         _CACHE.clear()
+        _OFFSETS.clear()
 
 
 def _named(items):

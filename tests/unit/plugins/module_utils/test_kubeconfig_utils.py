@@ -140,6 +140,29 @@ def test_a_new_process_reads_one_context_through_the_offset_index(tmp_path, monk
     assert kubeconfig.reduced(str(path), "missing") is None
 
 
+def test_one_process_reads_the_index_and_the_text_once_for_many_contexts(tmp_path, monkeypatch):
+    """fleet_gather's pool reads every context of one file in one process: the index and the text are
+    read once for the file's version, not once per context (a fleet's total growing with its square)."""
+    path = _kubeconfig(tmp_path, contexts=30)
+    expected = {"c%d" % i: kubeconfig.reduced(str(path), "c%d" % i) for i in range(30)}
+    kubeconfig.clear_cache()
+    _no_full_parse(monkeypatch)
+    reads = []
+    index_path = kubeconfig._offsets_path  # pylint: disable=protected-access
+    monkeypatch.setattr(kubeconfig, "_offsets_path", lambda p: reads.append(p) or index_path(p))
+    for name, reduced in expected.items():
+        assert kubeconfig.reduced(str(path), name) == reduced, name
+    assert len(reads) == 1, reads
+    # a rewritten file (a rotated token): its new version is read, never the kept text
+    monkeypatch.undo()
+    kubeconfig.clear_cache()
+    kubeconfig.reduced(str(path), "c3")
+    sig = kubeconfig.signature(str(path))
+    path.write_text(path.read_text().replace(SECRET + "3", "rotated-token"))
+    os.utime(path, ns=(sig[0] + 10 ** 9, sig[0] + 10 ** 9))
+    assert kubeconfig.reduced(str(path), "c3")["users"][0]["user"]["token"] == "rotated-token"
+
+
 def test_flow_style_kubeconfig_through_the_index(tmp_path, monkeypatch):
     """A kubeconfig written as JSON (flow style) is cut the same way."""
     doc = yaml.safe_load(_kubeconfig(tmp_path, contexts=5).read_text())
