@@ -425,6 +425,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="sizes 5,15 (a smoke run)")
     parser.add_argument("--shards", type=int, default=1, help="agent shards per synthetic cluster (the lab it starts)")
     parser.add_argument("--replicas", type=int, default=1, help="agent replicas per shard (the lab it starts)")
+    parser.add_argument("--extra-var", action="append", default=[], metavar="KEY=VALUE",
+                        help="an extra variable of every measured playbook run (repeatable), e.g. fleet_gather_workers=32")
     parser.add_argument("--render", metavar="JSON", help="only write --out again from the fleet_audit.json of an earlier run")
     args = parser.parse_args(argv)
     if args.render:
@@ -447,6 +449,12 @@ def main(argv=None):
         if kind not in PLAYBOOKS or not num.isdigit():
             parser.error("--max wants PLAYBOOK=N, got %s" % item)
         limits[kind] = int(num)
+    given = {}
+    for item in args.extra_var:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            parser.error("--extra-var wants KEY=VALUE, got %s" % item)
+        given[key] = value
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "pods_per_cluster": args.shards * args.replicas,
@@ -467,10 +475,10 @@ def main(argv=None):
                 if size > limits.get(kind, size):
                     continue
                 rundir = Path(tempfile.mkdtemp(prefix="%s-%d-" % (kind, size), dir=str(work)))
-                extra = None
+                extra = dict(given)
                 if kind == "daily_window":
                     # an unmeasured daily run first: its fleet history is where the measured run's windows start
-                    extra = {"fleet_history_file": str(rundir / "fleet-history.json")}
+                    extra["fleet_history_file"] = str(rundir / "fleet-history.json")
                     run_playbook("daily", inventory, args.forks, rundir / "prime", daemon_pid, args.module_timeout, extra)
                 res = run_playbook(kind, inventory, args.forks, rundir, daemon_pid, args.module_timeout, extra)
                 res["size"] = size
