@@ -177,7 +177,9 @@ stage_unit() {
 # worker starts labs of its own, so faults never cross). The daily playbook on 200 synthetic
 # clusters is a scale test: `make test-full` adds it (bench/ measures the fleet at scale).
 LONG_SUITES=(tests/integration/roles/test_daily_synthetic.py)
-WORKERS=${FLEETOPS_TEST_WORKERS:-3}
+# 4 workers on 2 cores: the tests wait (restarts, remote-write windows, timeouts) as much as they
+# compute. Integration took 1242-1377 s with 3 in fresh-clone runs, 887 s with 4 (2026-12-07, same machine)
+WORKERS=${FLEETOPS_TEST_WORKERS:-4}
 
 stage_integration() {
   local ignore=() s
