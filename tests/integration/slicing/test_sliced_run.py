@@ -219,6 +219,42 @@ def _whole_json_files(root: Path):
     return sorted(p.name for p in root.rglob(".tmp-*"))
 
 
+def _children(pids):
+    """The pids of the processes whose parent is in ``pids`` (from /proc)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry, encoding="ascii", errors="replace") as handle:
+                    stat = handle.read()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[1]) in pids:
+                found.add(int(entry))
+    return found
+
+
+def _kill_tree(pid):
+    """SIGKILL ``pid`` and everything it started, as a lost node takes them all. Ansible's workers
+    start sessions of their own, so a kill of the process group alone leaves them running (seen:
+    orphaned workers blocked on their dead parent's pipe for half an hour). The tree is stopped
+    first, so that nothing forks while it is collected."""
+    tree, todo = set(), {pid}
+    while todo:
+        for each in todo:
+            try:
+                os.kill(each, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+        tree |= todo
+        todo = _children(todo) - tree
+    for each in tree:
+        try:
+            os.kill(each, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def test_killed_slices_rerun_leave_nothing_half_written(slicing_lab, tmp_path):
     client, inventory = slicing_lab
     inventory_path = Path(client.workdir) / "inventory.yml"
@@ -235,7 +271,7 @@ def test_killed_slices_rerun_leave_nothing_half_written(slicing_lab, tmp_path):
         time.sleep(0.05)
     for number in (2, 3):
         if procs[number].poll() is None:
-            os.killpg(procs[number].pid, signal.SIGKILL)
+            _kill_tree(procs[number].pid)
     killed = [n for n in (2, 3) if procs[n].wait(timeout=60) == -signal.SIGKILL]
     assert killed, "slices 2 and 3 ended before they could be killed"
     assert procs[1].wait(timeout=1200) == 0
