@@ -125,7 +125,7 @@ def agents_text(pods):
     if len(counts) < 2:
         return None
     names = sorted(counts, key=lambda n: (-counts[n], n))
-    named = pod_names('%s (%d pod%s)' % (n, counts[n], '' if counts[n] == 1 else 's') for n in names)
+    named = _checks.names_text('%s (%d pod%s)' % (n, counts[n], '' if counts[n] == 1 else 's') for n in names)
     return ('the selector matches the pods of %d agents: %s: give agent_selector %s=NAME per inventory host'
             % (len(counts), named, AGENT_LABEL))
 
@@ -341,16 +341,10 @@ def _check_pod_state(pods, where, backing_off_pods=frozenset()):
     if status == 'ok':
         if len(pods) > 1:
             return _check('POD', 'ok', len(pods), thr, '%d pods Running and Ready (%s)' % (
-                len(pods), pod_names(p['name'] for p in pods)))
+                len(pods), _checks.names_text(p['name'] for p in pods)))
         return _check('POD', 'ok', len(pods), thr, '%d agent pod(s) Running and Ready (%s)' % (
-            len(pods), pod_names(p['name'] for p in pods)))
+            len(pods), _checks.names_text(p['name'] for p in pods)))
     return _check('POD', status, len(pods), thr, _of_pods(found, pods))
-
-
-# pods whose finding a message gives in full; of the others it gives the count and the first names
-MESSAGE_PODS = _checks.ROLLUP_PODS_IN_FULL
-MESSAGE_NAMES = _checks.ROLLUP_NAMES
-pod_names = _checks.names_text
 
 
 def _of_pods(found, pods):
@@ -547,9 +541,9 @@ def _not_read(pods, key):
                for p in pods if p.get(key) is None]
     if not missing:
         return ''
-    text = '; not read on %s' % ', '.join(missing[:MESSAGE_PODS])
-    if len(missing) > MESSAGE_PODS:
-        text += ' and %d more' % (len(missing) - MESSAGE_PODS)
+    text = '; not read on %s' % ', '.join(missing[:_checks.ROLLUP_PODS_IN_FULL])
+    if len(missing) > _checks.ROLLUP_PODS_IN_FULL:
+        text += ' and %d more' % (len(missing) - _checks.ROLLUP_PODS_IN_FULL)
     return text
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from test_agent_health import NOW, by_id, make_pod  # pylint: disable=import-error
 from test_agent_health_pods import ShardsTarget  # pylint: disable=import-error
 
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as core_checks
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import agent_health as ah
 
 WARNING = ("the selector matches the pods of 2 agents: main (2 pods), infra (1 pod): "
@@ -80,5 +81,5 @@ def test_many_agents_named_within_the_message_cap():
     pods = [labelled("prom-agent-a%02d-0" % i, "a%02d" % i) for i in range(25)]
     text = ah.agents_text([ah.pod_facts(p, now=NOW) for p in pods])
     assert text.startswith("the selector matches the pods of 25 agents: a00 (1 pod), ")
-    assert "(and %d more)" % (25 - ah.MESSAGE_NAMES) in text
+    assert "(and %d more)" % (25 - core_checks.ROLLUP_NAMES) in text
     assert "a24" not in text
