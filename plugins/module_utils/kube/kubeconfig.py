@@ -182,10 +182,10 @@ def _entry_at(text, span, name):
     return entry if isinstance(entry, dict) and str(entry.get('name')) == name else None
 
 
-def _from_offsets(path, context):
+def _from_offsets(path, context, sig):
     """(name, {kind: {name: entry}}) of ``context`` and its cluster and user, read through the offset
-    index; None when the index is missing, stale or does not fit the file."""
-    sig = signature(path)
+    index of the file's version ``sig`` (its ``signature``, just taken); None when the index is
+    missing, stale or does not fit the file."""
     if sig is None:
         return None
     with _LOCK:
@@ -280,8 +280,8 @@ def reduced(path, context=None):
     user, as a new dict for the client's ``load_kube_config_from_dict``; None when the file has no
     such context."""
     path = os.path.abspath(os.path.expanduser(path))
-    _sig, doc, index = _cached(path)
-    found = _from_offsets(path, context) if doc is None else None
+    sig, doc, index = _cached(path)
+    found = _from_offsets(path, context, sig) if doc is None else None
     if found is not None:
         name, index = found
     else:
