@@ -13,6 +13,8 @@ playbooks run one after the other, alternating, with the same forks:
 - ``floor``: bench/floor/ping.yml, one ``ansible.builtin.ping`` per host (Ansible's own floor);
 - ``floor_x6``: bench/floor/ping_x6.yml, six pings per host (the daily playbook's module count:
   a diagnostic, what Ansible alone costs for that many module tasks);
+- ``floor_set_fact``: bench/floor/set_fact.yml, one ``ansible.builtin.set_fact`` per host (a
+  diagnostic: the floor of fleet mode's per-host step, a task per host without a module process);
 - ``daily``: ``fleetops.prometheus_agent.daily`` (roles/daily_check + roles/fleet_report);
 - ``naive``: bench/naive/runbook.yml, kubectl + jq as ``ansible.builtin.command`` tasks.
 
@@ -50,6 +52,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 PLAYBOOKS = {
     "floor": str(BENCH / "floor" / "ping.yml"),
     "floor_x6": str(BENCH / "floor" / "ping_x6.yml"),
+    "floor_set_fact": str(BENCH / "floor" / "set_fact.yml"),
     "daily": "fleetops.prometheus_agent.daily",
     "daily_module": "fleetops.prometheus_agent.daily",
     "daily_window": "fleetops.prometheus_agent.daily",
@@ -60,6 +63,7 @@ DAILY_KINDS = ("daily", "daily_module", "daily_window", "daily_fleet")
 DESCRIPTIONS = {
     "floor": "1 x ansible.builtin.ping per host",
     "floor_x6": "6 x ansible.builtin.ping per host (diagnostic)",
+    "floor_set_fact": "1 x ansible.builtin.set_fact per host (diagnostic: the floor of fleet mode's per-host step)",
     "daily": "fleetops.prometheus_agent.daily",
     "daily_module": "the daily playbook with FLEETOPS_IN_WORKER=0 (a module process per task, as before the action plugins)",
     "daily_window": "the daily playbook after an earlier daily run (its fleet history: every cluster has its window, no wait, no second read)",

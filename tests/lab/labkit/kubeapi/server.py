@@ -19,6 +19,7 @@ import faulthandler
 import logging
 import secrets
 import signal
+import socket
 import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -49,6 +50,10 @@ class _TlsServer(ThreadingHTTPServer):
     def finish_request(self, request, client_address):
         try:
             request.settimeout(30)
+            # what Go's net package does for every TCP connection, so the real kube-apiserver too: no Nagle
+            # delay. Without it a response's headers and body leave as two small segments, the second held
+            # back until the client's delayed ACK of the first: about 40 ms added to every request.
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             tls = self.ssl_context.wrap_socket(request, server_side=True)
         except (OSError, ValueError):
             try:
