@@ -25,8 +25,8 @@ description:
     baseline.
   - Returns the results by host; with C(register) and C(run_once) every host of the play gets the registered dict, and
     a per-host task reads its own entry, so each cluster still has its own event and C(fleet_result) (a
-    M(fleetops.prometheus_agent.fleet_evaluate) of the entry, or, with O(evaluate_var) as the role does, a
-    M(ansible.builtin.set_fact) of the C(fleet_result) this task already judged).
+    M(fleetops.prometheus_agent.fleet_evaluate) of the entry, or, with O(evaluate_var) and O(results_dir) as the role
+    does, a M(fleetops.prometheus_agent.fleet_gather_result) that takes the C(fleet_result) this task already judged).
   - A broken or unreachable cluster is that host's C(unknown) result (or its C(errors) when its options are refused),
     never the task's failure. The values of the C(no_log) options of a host (C(api_key), C(url_password), ...) are
     removed from its results as the modules do.
@@ -63,8 +63,8 @@ options:
         judged in this task after the gathering. The options are templated with that host's variables and its entry (what
         RV(results) holds for it) as C(fleet_gather_entry), and the entry gets C(fleet_result), what fleet_evaluate would set,
         or C(evaluation_error), the sentence fleet_evaluate would fail with.
-      - The per-host step of the play then only takes C(fleet_result) from the entry (the role's M(ansible.builtin.set_fact)),
-        a cheaper task than an evaluation per host.
+      - The per-host step of the play then only takes C(fleet_result) from the entry (the role's
+        M(fleetops.prometheus_agent.fleet_gather_result)), a cheaper task than an evaluation per host.
     type: str
   results_dir:
     description:
