@@ -9,7 +9,6 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import runners
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import number
 from ansible_collections.fleetops.prometheus_agent.plugins.modules.agent_audit import argument_spec
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import evaluation
@@ -36,9 +35,8 @@ class ActionModule(InWorkerAction):
         if window is None or window < min_window:
             return result       # a short window: a second reading, then fleet_evaluate
         thresholds = dict(wanted.get("thresholds") or {}, rw_min_window_seconds=min_window)
-        args = {"cadence": "daily", "results": dict((part, parts.get(part) or {}) for part in runners.AUDIT_PARTS),
-                "baseline": parts.get("remote_write_stats") or {}, "snapshot": result.get("snapshot"), "thresholds": thresholds,
-                "previous": wanted.get("previous") or {}, "errors": [], "window_note": None}
+        args = dict(evaluation.audit_options(result), cadence="daily", thresholds=thresholds,
+                    previous=wanted.get("previous") or {}, errors=[], window_note=None)
         try:
             fleet_result = evaluation.evaluate_host(args, task_vars.get("inventory_hostname"))
         except evaluation.EvaluationError as exc:

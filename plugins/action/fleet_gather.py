@@ -277,12 +277,19 @@ class ActionModule(ActionBase):
             if var not in host_vars:
                 host.evaluation_error = "the evaluation options variable %s is not defined for %s" % (var, host.name)
                 return
-            templar = self._templar.copy_with_new_env(available_variables=dict(host_vars, **{ENTRY_VAR: host.entry()}))
+            entry = host.entry()    # scrubbed of the host's no_log values
+            templar = self._templar.copy_with_new_env(available_variables=dict(host_vars, **{ENTRY_VAR: entry}))
             options = templar.template(host_vars[var])
             if not isinstance(options, dict):
                 host.evaluation_error = "the evaluation options variable %s of %s is not a dict" % (var, host.name)
                 return
-            params, no_log_values, error = validated("fleet_evaluate", EVALUATE_SPEC, without_omit(options, task_vars.get("omit")))
+            # what the options leave out is the entry's own, taken here rather than templated: the entry's
+            # parts are most of a host's data, and templating copies and tags every value it returns
+            given = without_omit(options, task_vars.get("omit"))
+            options = dict(evaluation.audit_options(entry.get("agent_audit"), entry.get("remote_write_stats")),
+                           errors=list(entry.get("errors") or []))
+            options.update(given)
+            params, no_log_values, error = validated("fleet_evaluate", EVALUATE_SPEC, options)
             host.no_log_values |= no_log_values
             if error:
                 host.evaluation_error = "fleet_evaluate: %s" % error

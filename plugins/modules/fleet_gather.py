@@ -63,6 +63,10 @@ options:
         judged in this task after the gathering. The options are templated with that host's variables and its entry (what
         RV(results) holds for it) as C(fleet_gather_entry), and the entry gets C(fleet_result), what fleet_evaluate would set,
         or C(evaluation_error), the sentence fleet_evaluate would fail with.
+      - The options it does not give are the entry's own, taken without templating (the cheaper way for large
+        fleets). C(results) are the audit's parts (C(agent_status), C(remote_write_stats), C(wal_inspect), C(agent_logs)),
+        with the second remote-write reading in place of the first when there is one, C(baseline) is the first reading,
+        C(snapshot) the audit's and C(errors) the entry's, as agent_audit's own C(evaluate) gives fleet_evaluate.
       - The per-host step of the play then only takes C(fleet_result) from the entry (the role's
         M(fleetops.prometheus_agent.fleet_gather_result)), a cheaper task than an evaluation per host.
     type: str

@@ -16,6 +16,7 @@ import time
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import Deadline
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.runners import AUDIT_PARTS
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.scrub import scrub
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import remote_write
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import central_store
@@ -25,6 +26,18 @@ from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import r
 
 class EvaluationError(Exception):
     """The results of a cluster could not be judged (the message says which cadence and host)."""
+
+
+def audit_options(audit, second_reading=None):
+    """fleet_evaluate's ``results``, ``baseline`` and ``snapshot`` of a daily agent_audit result: each of its
+    parts (an empty dict for a part it does not have), with ``second_reading`` (remote_write_stats over the
+    first reading) in place of the remote-write part when there is one; the first reading is the baseline."""
+    audit = audit or {}
+    parts = audit.get("parts") or {}
+    results = dict((part, parts.get(part) or {}) for part in AUDIT_PARTS)
+    if second_reading is not None:
+        results["remote_write_stats"] = second_reading
+    return {"results": results, "baseline": parts.get("remote_write_stats") or {}, "snapshot": audit.get("snapshot")}
 
 
 def evaluate_host(args, host, now=None):  # pylint: disable=too-many-locals,too-many-branches
