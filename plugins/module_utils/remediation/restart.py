@@ -185,6 +185,20 @@ class Restart:
                                     check_mode=self.check_mode, honour_cooldown=honour_cooldown, result=self.result,
                                     clock=self.clock, sleep=self.sleep, log=self.step)
 
+    def refuse_while_another_run_changes(self, namespace):
+        """No pod to restart: when another run holds the cluster's Lease, it is in the middle of a change (a restart
+        deletes the pod before the StatefulSet makes the new one), so refuse as the Lease would (``LeaseHeld``)
+        rather than report a missing agent."""
+        if not self.p.get('lease', True):
+            return
+        try:
+            current = leases.KubeLeaseApi(self.target).get(namespace, leases.CLUSTER_LEASE)
+        except FleetopsError:
+            return      # the Lease cannot be read: the missing pod is the answer
+        held = leases.held_by_another(current, self.p.get('lease_holder') or leases.default_holder(), self.now())
+        if held is not None:
+            raise held
+
     # ------------------------------------------------------------------ the agent
 
     def agent(self):
@@ -192,6 +206,7 @@ class Restart:
         namespace = p.get('namespace') or 'monitoring'
         pods = workloads.list_pods(self.target, namespace, selector=p.get('label_selector'), name=p.get('pod'))
         if not pods:
+            self.refuse_while_another_run_changes(namespace)
             self.fail('no agent pod found in namespace %s (pod %s, selector %s)' % (namespace, p.get('pod'), p.get('label_selector')))
         pod = workloads.least_healthy(pods)
         self.pin(pod['metadata']['name'])

@@ -96,6 +96,22 @@ def test_no_pod():
     assert failed and result['msg'].startswith('no agent pod found in namespace %s' % NS)
 
 
+def test_no_pod_while_another_run_holds_the_lease_is_its_refusal():
+    # the other run has deleted the pod and the StatefulSet has not made the new one yet
+    cluster = FakeCluster()
+    now = utc(0, cluster)
+    cluster.leases[leases.CLUSTER_LEASE] = {
+        'metadata': {'name': leases.CLUSTER_LEASE, 'resourceVersion': '7'},
+        'spec': {'holderIdentity': 'run-0', 'leaseDurationSeconds': 3000, 'acquireTime': now, 'renewTime': now}}
+    result, failed = go(cluster, pod='prom-agent-gone-0', lease_holder='run-1')
+    assert failed and result['refused'] and 'run-0' in result['msg'], result['msg']
+    assert cluster.leases[leases.CLUSTER_LEASE]['spec']['holderIdentity'] == 'run-0'
+    # the Lease not held (expired, or its own): the missing pod is the answer
+    cluster.leases[leases.CLUSTER_LEASE]['spec']['holderIdentity'] = 'run-1'
+    result, failed = go(cluster, pod='prom-agent-gone-0', lease_holder='run-1')
+    assert failed and not result.get('refused') and result['msg'].startswith('no agent pod found'), result['msg']
+
+
 # ------------------------------------------------------------------------------------ the guardrail
 
 def test_refused_while_the_receiver_is_down_and_nothing_changes():
