@@ -18,7 +18,7 @@ description:
     (C(results_files)); this task, one per host, reads that host's file and sets the host fact C(fleet_result) (or
     O(result_var)) to the judgement it holds, so each cluster keeps its own task, AWX job event and C(fleet_result).
   - The file is read in the task's worker with no templating of its content, the cheapest way Ansible has to give every
-    host a value of its own (a M(ansible.builtin.set_fact) of a C(lookup) of the same file costs about twice as much per host).
+    host a value of its own (a M(ansible.builtin.set_fact) of a C(lookup) of the same file, templated, costs about a third more per host).
   - When the gathering could not judge the host (its options or its evaluation were refused, it has no file, the file
     cannot be read), nothing is set, RV(judged) is false and RV(msg) says why; the task does not fail, so the play can
     evaluate that host on its own with the reason (the role does).

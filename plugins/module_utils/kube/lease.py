@@ -155,6 +155,10 @@ class Lease:
             spec.update(holderIdentity=self.holder, acquireTime=when)
         return {'apiVersion': 'coordination.k8s.io/v1', 'kind': 'Lease', 'metadata': meta, 'spec': spec}
 
+    def refusal(self):
+        """``LeaseHeld`` when another holder has this lease unexpired now, else None: a read, nothing taken."""
+        return held_by_another(self.api.get(self.namespace, self.name), self.holder, self.now())
+
     def acquire(self):
         """Take the lease or raise LeaseHeld. Returns a dict describing it; ``record`` is then the
         change record the lease had (``change_record``)."""

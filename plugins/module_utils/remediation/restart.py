@@ -191,11 +191,12 @@ class Restart:
         rather than report a missing agent."""
         if not self.p.get('lease', True):
             return
+        lease = leases.Lease(leases.KubeLeaseApi(self.target), namespace, leases.CLUSTER_LEASE,
+                             holder=self.p.get('lease_holder'), now=self.now)
         try:
-            current = leases.KubeLeaseApi(self.target).get(namespace, leases.CLUSTER_LEASE)
+            held = lease.refusal()
         except FleetopsError:
             return      # the Lease cannot be read: the missing pod is the answer
-        held = leases.held_by_another(current, self.p.get('lease_holder') or leases.default_holder(), self.now())
         if held is not None:
             raise held
 

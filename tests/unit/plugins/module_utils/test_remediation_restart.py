@@ -90,6 +90,14 @@ def test_statefulset_from_the_pod_name_when_no_owner():
     assert not failed and result['statefulset'] == STS
 
 
+def hold_lease(cluster, holder):
+    """The cluster's Lease held by ``holder`` from the cluster's now, for 3000 s."""
+    now = utc(0, cluster)
+    cluster.leases[leases.CLUSTER_LEASE] = {
+        'metadata': {'name': leases.CLUSTER_LEASE, 'resourceVersion': '7'},
+        'spec': {'holderIdentity': holder, 'leaseDurationSeconds': 3000, 'acquireTime': now, 'renewTime': now}}
+
+
 def test_no_pod():
     cluster = FakeCluster()
     result, failed = go(cluster, pod='prom-agent-gone-0')
@@ -99,10 +107,7 @@ def test_no_pod():
 def test_no_pod_while_another_run_holds_the_lease_is_its_refusal():
     # the other run has deleted the pod and the StatefulSet has not made the new one yet
     cluster = FakeCluster()
-    now = utc(0, cluster)
-    cluster.leases[leases.CLUSTER_LEASE] = {
-        'metadata': {'name': leases.CLUSTER_LEASE, 'resourceVersion': '7'},
-        'spec': {'holderIdentity': 'run-0', 'leaseDurationSeconds': 3000, 'acquireTime': now, 'renewTime': now}}
+    hold_lease(cluster, 'run-0')
     result, failed = go(cluster, pod='prom-agent-gone-0', lease_holder='run-1')
     assert failed and result['refused'] and 'run-0' in result['msg'], result['msg']
     assert cluster.leases[leases.CLUSTER_LEASE]['spec']['holderIdentity'] == 'run-0'
@@ -204,10 +209,7 @@ def test_module_docs_state_the_catalog_limits(module, option, limit):
 
 def test_a_lease_held_by_another_run_refuses():
     cluster = FakeCluster()
-    now = utc(0, cluster)
-    cluster.leases[leases.CLUSTER_LEASE] = {
-        'metadata': {'name': leases.CLUSTER_LEASE, 'resourceVersion': '7'},
-        'spec': {'holderIdentity': 'someone-else', 'leaseDurationSeconds': 3000, 'acquireTime': now, 'renewTime': now}}
+    hold_lease(cluster, 'someone-else')
     for check_mode in (True, False):
         result, failed = go(cluster, check_mode=check_mode)
         assert failed and result['refused'] and 'someone-else' in result['msg'], result['msg']
