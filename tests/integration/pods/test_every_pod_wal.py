@@ -27,8 +27,12 @@ def fixture_shards_lab():
 
 
 def wal_inspect(lab):
+    # The run's deadline covers every pod's execs (a listing, then a read of each file), one pod after
+    # the other; on a loaded 2-core machine four pods took more than the default 10 s, and the last
+    # pod came back unknown. These tests are about what each pod's WAL says, not the deadline
+    # (reliability/test_deadline is): give them room.
     run = run_module("wal_inspect", {"kubeconfig": str(lab.workdir / "kubeconfig"), "context": CLUSTER, "namespace": NS,
-                                     "location": "pod", "verify": "full"},
+                                     "location": "pod", "verify": "full", "timeout": 60},
                      env={"ANSIBLE_CALLBACK_PLUGINS": "/nonexistent-fleetops", "ANSIBLE_PYTHON_INTERPRETER": sys.executable})
     assert run.rc == 0, run.output[-3000:]
     result = json.loads(run.stdout[run.stdout.index("{"):])

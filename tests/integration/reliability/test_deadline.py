@@ -8,9 +8,9 @@ and every read of every request: the API, the pod proxy, exec, logs), so
 * agent_status, agent_audit, remote_write_stats, agent_logs and wal_inspect (pod mode, through
   exec) return ``unknown`` within ``timeout`` + 3 s (timeout 5) in Ansible's worker; as module
   processes, within ``timeout`` + 3 s more than the same module took against the lab's answering
-  API server just before (a module process starts Python and imports the kubernetes client before
-  its deadline starts, which takes 1-10 s on a loaded 2-core machine: the answering run measures
-  that cost in the same moment);
+  API server just before or just after (a module process starts Python and imports the kubernetes
+  client before its deadline starts, which takes 1-10 s on a loaded 2-core machine: the slower of
+  the two answering runs measures that cost in the same moment);
 * the daily playbook with both silent hosts among the lab's healthy clusters completes and writes
   the report, the silent hosts ``unknown`` and the lab's clusters as in the same run without them,
   and costs at most two module timeouts (its two gathering tasks) plus 20 s of noise more than
@@ -78,8 +78,9 @@ def _timed(key, module, args):
 
 
 def _module_play(lab, silent, baseline):
-    """Every module against each silent server; with ``baseline``, each run is preceded by the same
-    module against the lab's answering API server (task ``<key>_answering``)."""
+    """Every module against each silent server; with ``baseline``, each run is preceded and followed
+    by the same module against the lab's answering API server (tasks ``<key>_answering`` and
+    ``<key>_answering_after``)."""
     info = lab.state["clusters"][silent["template"]]
     tasks = []
     for context in SILENT:
@@ -90,6 +91,8 @@ def _module_play(lab, silent, baseline):
             if baseline:
                 tasks += _timed(key + "_answering", module, dict(args, context=ANSWERING))
             tasks += _timed(key, module, args)
+            if baseline:
+                tasks += _timed(key + "_answering_after", module, dict(args, context=ANSWERING))
     return [{"name": "read-only modules against a silent API server", "hosts": "localhost", "gather_facts": False,
              "tasks": tasks}]
 
@@ -110,7 +113,9 @@ def test_every_module_is_unknown_within_its_timeout(lab, silent, tmp_path, in_wo
         for module in MODULES:
             key = "%s_%s" % (module, context.replace("-", "_"))
             result = (by_task.get(key) or {}).get("result") or {}
-            answering = took(key + "_answering") if in_worker == "0" else 0.0
+            # the start-up cost of a module process in the same moment: the slower of the answering
+            # runs just before and just after (one sample of it swings by seconds under load)
+            answering = max(took(key + "_answering"), took(key + "_answering_after")) if in_worker == "0" else 0.0
             bound = TIMEOUT + MARGIN + answering
             rows.append("| %s | %s | %s | %.1f | %s | %.1f |" % (
                 "in the worker" if in_worker == "1" else "module process", module, context, took(key), result.get("status"),
