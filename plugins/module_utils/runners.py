@@ -36,7 +36,6 @@ import os
 import shutil
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.args_common import (
     target_from_params, uses_kubernetes, validate_common)
@@ -63,7 +62,6 @@ except ImportError:  # pragma: no cover - ansible-core requires PyYAML
     HAS_YAML = False
 
 AUDIT_PARTS = ('remote_write_stats', 'agent_status', 'wal_inspect', 'agent_logs')
-LOGS_AT_ONCE = 4        # pods whose logs are read at the same time
 BACKUP_THRESHOLD = 'export, promtool check config and a throwaway agent from the backup ready'
 RULES_THRESHOLD = 'deployed, current and valid'
 RULES_API = '/apis/%s/v1' % workloads.OPERATOR_GROUP
@@ -365,8 +363,7 @@ def _pods_logs(params, target, pods, result, since, now, check_mode):
         newest = logmod.logs_result(entry, text, since, after, params.get('examples', 3))
         return entry, key, after, newest
 
-    with ThreadPoolExecutor(max_workers=min(LOGS_AT_ONCE, len(names))) as pool:
-        done = list(pool.map(one, names))
+    done = workloads.each_pod(one, names)
     afters = [after for _e, _k, after, _n in done if after is not None]
     result['since'] = rfc3339(min(afters) if afters else since)
     result['since_from'] = 'state_file' if afters else ('since' if since is not None else 'none')

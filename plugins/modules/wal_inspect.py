@@ -254,8 +254,9 @@ debug_pod:
            mount_path: /prometheus, image: "busybox:1.36", read_only: true, created: true, deleted: true}
 pods:
   description:
-    - In pod mode without O(pod), the WAL of every pod of the selector (shards, replicas, a DaemonSet's pods), read one
-      after the other. C(checks) is then their roll-up (each check the worst of its pods, its message naming the pods
+    - In pod mode without O(pod), the WAL of every pod of the selector (shards, replicas, a DaemonSet's pods), four
+      pods at a time, all within the one O(timeout) of the run, in the order the API lists them. C(checks) is then
+      their roll-up (each check the worst of its pods, its message naming the pods
       that are not ok), C(wal) and C(volume) are those of the first worst pod, and C(pod) names it.
   returned: in pod mode when O(pod) is not given
   type: list

@@ -14,6 +14,7 @@ exceptions. Objects are the API's camelCase dicts.
   ``patch_resource`` (a merge patch of the operator resource);
 * waits: ``wait_new_pod_ready`` (a StatefulSet pod: the same name, a new uid), ``wait_replacement_ready``
   (also a DaemonSet's pod: a new name on the same node);
+* every pod of an agent: ``each_pod`` (a reading of each, ``PODS_AT_ONCE`` at a time);
 * pod facts (pure): ``pod_summary``, ``owner_statefulset``, ``owner_controller``, ``statefulset_from_pod_name``,
   ``controller_pod_count``, ``replacement_of``, ``grace_period``, ``least_healthy``, ``container_limits``.
 """
@@ -24,6 +25,7 @@ __metaclass__ = type
 
 import time
 
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import units
@@ -38,6 +40,22 @@ KINDS = {
 }
 MERGE_PATCH = 'application/merge-patch+json'
 STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json'
+
+
+# The pods of one agent (shards, replicas, a DaemonSet's) read at the same time: each reading is a few
+# requests or execs that wait on the network and the container, not on this process, so four at a
+# time cost a quarter of the wall time of one after the other, under the same deadline.
+PODS_AT_ONCE = 4
+
+
+def each_pod(read, pods, workers=PODS_AT_ONCE):
+    """``[read(pod) for pod in pods]``, ``workers`` at a time (threads), in the order of ``pods``.
+    ``read`` reports a pod's own failure in what it returns; what it raises stops the whole reading."""
+    pods = list(pods)
+    if len(pods) < 2 or workers < 2:
+        return [read(pod) for pod in pods]
+    with ThreadPoolExecutor(max_workers=min(workers, len(pods))) as pool:
+        return list(pool.map(read, pods))
 
 
 def api_status(error):

@@ -25,7 +25,6 @@ __metaclass__ = type
 import json
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import events as kube_events
@@ -95,7 +94,6 @@ AGENT_LABEL = 'operator.prometheus.io/name'     # prometheus-operator's name of 
 # the prefixes of the operator's StatefulSet/DaemonSet names (PrometheusAgent, Prometheus), and its shards' suffix
 OWNER_PREFIXES = ('prom-agent-', 'prometheus-')
 SHARD_SUFFIX = re.compile(r'-shard-[0-9]+$')
-HEALTH_WORKERS = 4      # pods whose /-/healthy and /-/ready are read at the same time
 
 
 def agent_of(meta):
@@ -500,16 +498,14 @@ def _pod_health(target, name, pages=None):
     return found
 
 
-def read_pods_health(target, pods, known=None, workers=HEALTH_WORKERS, pages=None):
+def read_pods_health(target, pods, known=None, workers=kube_workloads.PODS_AT_ONCE, pages=None):
     """Set ``health`` ({healthy, ready, error}) on every ``pods`` entry: ``known`` ({name: health},
     the pod already read) as it is, the others read ``workers`` at a time; with ``pages`` each
     entry also gets the ``memory_bytes`` and ``config_reload_ok`` of its process (or
     ``metrics_error``)."""
     known = dict(known or {})
     todo = [p['name'] for p in pods if p.get('name') and p['name'] not in known]
-    if todo:
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo)))) as pool:
-            known.update(zip(todo, pool.map(lambda name: _pod_health(target, name, pages), todo)))
+    known.update(zip(todo, kube_workloads.each_pod(lambda name: _pod_health(target, name, pages), todo, workers)))
     for pod in pods:
         health = known.get(pod.get('name'))
         pod['health'] = {k: v for k, v in health.items() if k in ('healthy', 'ready', 'error')} if health else health

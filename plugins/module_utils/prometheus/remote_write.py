@@ -37,9 +37,9 @@ import json
 import math
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core import checks as _checks
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import workloads as kube_workloads
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus import exposition
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import FleetopsError, MissingLibrary
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.units import number, span_text, whole
@@ -867,7 +867,6 @@ def stats_result(result, reading, th, baseline=None, empty_reason=None):
 
 # ------------------------------------------------------------------ an agent of several pods
 
-PODS_AT_ONCE = 4        # pods whose /metrics are read at the same time
 TOTAL_RATES = ('samples_per_second', 'attempted_per_second', 'failed_per_second', 'retried_per_second',
                'dropped_per_second', 'dropped_error_per_second', 'bytes_per_second', 'enqueue_retries_per_second')
 ONE_POD_BASELINE = ('the baseline is of one pod (taken before every pod was read): no rates until the next reading; '
@@ -884,7 +883,7 @@ def pods_reading(readings):
             'pods': dict(readings)}
 
 
-def read_pods(target, names, clock=None, pages=None, workers=PODS_AT_ONCE):
+def read_pods(target, names, clock=None, pages=None, workers=kube_workloads.PODS_AT_ONCE):
     """{name: (reading, None) or (None, why not)} of every pod of ``names``, each read through
     ``target.for_pod(name)`` (the same client and deadline), ``workers`` at a time; ``pages``: the
     ``exposition.PodPages`` of this reading when another part reads the same pods' pages."""
@@ -898,9 +897,7 @@ def read_pods(target, names, clock=None, pages=None, workers=PODS_AT_ONCE):
             if isinstance(exc, MissingLibrary):
                 raise
             return None, str(exc)
-    if todo:
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo)))) as pool:
-            found.update(zip(todo, pool.map(one, todo)))
+    found.update(zip(todo, kube_workloads.each_pod(one, todo, workers)))
     return found
 
 

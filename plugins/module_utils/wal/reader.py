@@ -21,6 +21,7 @@ from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core imp
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.checks import result_status
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.http import Deadline
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.prometheus.agent_health import SHARD_LABEL
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.kube import workloads
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import debug_pod
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import format as walmod
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.errors import (
@@ -396,13 +397,16 @@ def _pod_entry(pod, one):
 rollup_checks = _checks.rollup_pods
 
 
-def inspect_pods(params, target, pods, check_mode=False):
-    """``wal_inspect`` of every pod of ``pods`` (the API's pod dicts of ``target``'s selector), one at
-    a time through ``target.for_pod``: ``pods`` the per-pod results (name, shard, status, wal,
-    volume, checks), ``checks`` their roll-up (``rollup_checks``), ``wal`` the figures of the first
-    pod that is worst."""
-    entries = [_pod_entry(pod, inspect(params, 'pod', target=target.for_pod(pod['metadata']['name']), check_mode=check_mode))
-               for pod in pods]
+def inspect_pods(params, target, pods, check_mode=False, workers=workloads.PODS_AT_ONCE):
+    """``wal_inspect`` of every pod of ``pods`` (the API's pod dicts of ``target``'s selector), each
+    through ``target.for_pod`` under the run's one deadline, ``workers`` pods at a time (each pod's
+    reading is a listing and a read of each file, every one an exec that waits on the pod):
+    ``pods`` the per-pod results (name, shard, status, wal, volume, checks) in the order of
+    ``pods``, ``checks`` their roll-up (``rollup_checks``), ``wal`` the figures of the first pod that
+    is worst."""
+    def one(pod):
+        return _pod_entry(pod, inspect(params, 'pod', target=target.for_pod(pod['metadata']['name']), check_mode=check_mode))
+    entries = workloads.each_pod(one, pods, workers)
     checks = rollup_checks(entries)
     status = result_status(checks)
     shown = [e for e in entries if e['status'] == status] or entries

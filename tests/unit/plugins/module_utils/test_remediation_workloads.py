@@ -213,3 +213,28 @@ def test_delete_pod_with_a_uid_precondition():
     workloads.delete_pod(api, "mon", "p-0", 600, uid="u-1")
     assert api.requests[-1]["body"] == {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 600,
                                         "preconditions": {"uid": "u-1"}}
+
+
+def test_each_pod_keeps_the_order_and_runs_them_together():
+    import threading  # pylint: disable=import-outside-toplevel
+    barrier = threading.Barrier(3, timeout=10)
+    threads = set()
+
+    def read(name):
+        barrier.wait()          # only passes when three readings run at once
+        threads.add(threading.get_ident())
+        return name.upper()
+    assert workloads.each_pod(read, ["c", "a", "b"]) == ["C", "A", "B"]
+    assert len(threads) == 3
+    assert workloads.each_pod(lambda n: threading.get_ident(), ["only"]) == [threading.get_ident()]
+    assert workloads.each_pod(read, []) == []
+
+
+def test_each_pod_raises_what_a_reading_raises():
+    def read(name):
+        if name == "bad":
+            raise TargetUnreachable("cluster x: gone")
+        return name
+    with pytest.raises(TargetUnreachable, match="gone"):
+        workloads.each_pod(read, ["ok", "bad", "ok2"])
+    assert workloads.each_pod(read, ["a", "b"], workers=1) == ["a", "b"]

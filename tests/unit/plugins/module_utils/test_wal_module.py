@@ -275,3 +275,75 @@ def test_a_fifo_and_a_symlink_loop_through_the_pod(walcopy):
     checks = by_id(res)
     assert "Traceback" not in json.dumps(res) and checks["WAL-SIZE"]["status"] != "unknown", res["checks"]
     assert checks["WAL-HEALTH"]["status"] == "unknown" and fifo in checks["WAL-HEALTH"]["message"], checks["WAL-HEALTH"]
+
+
+class ShardedTarget(FakeTarget):
+    """An agent of several pods, each pod's container this machine with a WAL of its own: ``for_pod``
+    pins a target whose commands read that pod's copy (its path in place of ``path``). Each pod's
+    first command (the listing) waits for the other pods' at a barrier, so a reading of one pod after
+    the other fails with BrokenBarrierError instead of passing."""
+
+    def __init__(self, path, dirs, barrier=None):
+        super().__init__()
+        self.path, self.dirs, self.barrier = str(path), dirs, barrier
+
+    def pods(self):
+        return [{"metadata": {"name": name, "labels": {"operator.prometheus.io/shard": str(i)}}}
+                for i, name in enumerate(self.dirs)]
+
+    def for_pod(self, name):
+        return PinnedPod(self, name)
+
+
+class PinnedPod(FakeTarget):
+    def __init__(self, agent, name):
+        super().__init__()
+        self.agent, self.pod_ref, self.listed = agent, name, False
+
+    def _argv(self, argv):
+        return [a.replace(self.agent.path, str(self.agent.dirs[self.pod_ref])) for a in argv]
+
+    def exec(self, argv, timeout=None):
+        if not self.listed and self.agent.barrier is not None:
+            self.listed = True
+            self.agent.barrier.wait()
+        return super().exec(self._argv(argv), timeout)
+
+    def exec_stream(self, argv, chunk_size=None):
+        return super().exec_stream(self._argv(argv), chunk_size)
+
+
+def test_every_pod_is_read_at_the_same_time_and_reported_in_order(walcopy, tmp_path):
+    import threading  # pylint: disable=import-outside-toplevel
+    dirs = {}
+    for name in ("prom-agent-a-0", "prom-agent-a-shard-1-0", "prom-agent-a-shard-2-0"):
+        dirs[name] = tmp_path / name
+        shutil.copytree(walcopy, dirs[name])
+    seg = sorted(p for p in dirs["prom-agent-a-shard-1-0"].iterdir() if p.name.isdigit())[0]
+    frag = next(off for off, typ, n in walgen.read_fragments(seg) if typ & 7 == 1 and n > 20)
+    walgen.flip_byte(seg, frag + 7 + 1)
+    target = ShardedTarget("/prometheus/wal", dirs, barrier=threading.Barrier(3, timeout=10))
+    res = run(path="/prometheus/wal", location="pod", verify="full", target=target)
+    assert [p["name"] for p in res["pods"]] == list(dirs)
+    assert [p["shard"] for p in res["pods"]] == ["0", "1", "2"]
+    assert [by_id(p)["WAL-HEALTH"]["status"] for p in res["pods"]] == ["ok", "critical", "ok"]
+    assert [p["status"] for p in res["pods"]][1] == "critical"
+    health = by_id(res)["WAL-HEALTH"]
+    assert health["status"] == "critical" and health["message"].startswith("1 of 3 pods: prom-agent-a-shard-1-0"), health
+    assert res["pod"] == "prom-agent-a-shard-1-0"
+
+
+def test_one_pod_at_a_time_when_asked(walcopy, tmp_path):
+    dirs = {name: tmp_path / name for name in ("p-0", "p-1")}
+    for path in dirs.values():
+        shutil.copytree(walcopy, path)
+    target = ShardedTarget("/prometheus/wal", dirs)
+    res = wal_reader.inspect_pods(_params(path="/prometheus/wal", verify="tail"), target, target.pods(), workers=1)
+    assert [p["name"] for p in res["pods"]] == ["p-0", "p-1"], res
+    assert [by_id(p)["WAL-HEALTH"]["status"] for p in res["pods"]] == ["ok", "ok"], res
+
+
+def _params(**options):
+    params = {k: v.get("default") for k, v in wal_inspect.argument_spec().items()}
+    params.update(options)
+    return params
