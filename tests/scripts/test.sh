@@ -173,8 +173,9 @@ stage_unit() {
 }
 
 # Every integration suite runs here, the fault matrix and the remediation end-to-end tests too, in
-# pytest-xdist workers (--dist loadfile: the tests of a file stay together in one worker, and each
-# worker starts labs of its own, so faults never cross). The daily playbook on 200 synthetic
+# pytest-xdist workers (--dist loadgroup: the tests of a file stay together in one worker, those of
+# modules/ and roles/ too, see tests/integration/conftest.py; each worker starts labs of its own, so
+# faults never cross). The daily playbook on 200 synthetic
 # clusters is a scale test: `make test-full` adds it (bench/ measures the fleet at scale).
 LONG_SUITES=(tests/integration/roles/test_daily_synthetic.py)
 # 4 workers on 2 cores: the tests wait (restarts, remote-write windows, timeouts) as much as they
@@ -190,7 +191,7 @@ stage_integration() {
     d=${d%/}
     case " ${first[*]} " in *" $d "*) ;; *) rest+=("$d") ;; esac
   done
-  python -m pytest -q -p no:cacheprovider -rfE --durations=15 -n "$WORKERS" --dist loadfile \
+  python -m pytest -q -p no:cacheprovider -rfE --durations=15 -n "$WORKERS" --dist loadgroup \
     "${first[@]}" "${rest[@]}" "${ignore[@]}" --junitxml="tests/output/junit-integration$run_suffix.xml"
 }
 

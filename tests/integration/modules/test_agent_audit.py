@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_agent_status_helpers import assert_checks_shape, clusters, module_defaults, playbook, state  # pylint: disable=import-error
+from .test_agent_status_helpers import assert_checks_shape, clusters, module_defaults, playbook, state
 
 pytestmark = [pytest.mark.lab]
 

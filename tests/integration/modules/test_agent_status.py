@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from lab_fixtures import reset_pod  # pylint: disable=import-error
-from test_agent_status_helpers import assert_checks_shape, by_id, clusters, module_defaults, playbook, state  # pylint: disable=import-error
+from .test_agent_status_helpers import assert_checks_shape, by_id, clusters, module_defaults, playbook, state
 
 pytestmark = [pytest.mark.lab]
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from lab_fixtures import wait_remote_write_caught_up  # pylint: disable=import-error
-from test_agent_status_helpers import assert_checks_shape, by_id, clusters, module_defaults, playbook, state  # pylint: disable=import-error
+from .test_agent_status_helpers import assert_checks_shape, by_id, clusters, module_defaults, playbook, state
 
 pytestmark = [pytest.mark.lab]
 

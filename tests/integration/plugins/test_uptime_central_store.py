@@ -96,6 +96,9 @@ def store(tmp_path_factory):
                 pass
             assert time.time() < deadline and proc.poll() is None, (base / "prometheus.log").read_text()[-3000:]
             time.sleep(0.5)
+        # a first read of every backfilled block: under a loaded CI machine the first 30-day queries
+        # took more than fleet_query's 30 s deadline while the store loaded its blocks
+        _instant(url, "count_over_time(up[30d])")
         yield url
     finally:
         proc.terminate()
@@ -118,7 +121,7 @@ PLAY = """
         results: "{{ results | default({}) }}"
         query_url: "{{ url }}"
         query_selector: 'cluster="{{ cluster }}"'
-        query_timeout: 30
+        query_timeout: 120
     - name: Keep the result
       ansible.builtin.copy:
         content: "{{ fleet_result | to_json }}"
@@ -174,6 +177,7 @@ FLEET_PLAY = """
         query_url: "{{ url }}"
         cadence: monthly
         agent_job: prometheus-agent
+        timeout: 120
       register: answer
     - name: Evaluate the holey cluster from its part of the answer
       fleetops.prometheus_agent.fleet_evaluate:
@@ -231,6 +235,7 @@ WEEKLY_PLAY = """
         query_url: "{{ url }}"
         cadence: weekly
         agent_job: prometheus-agent
+        timeout: 120
       register: answer
     - name: Evaluate the weekly checks of each cluster from its part of the answer
       fleetops.prometheus_agent.fleet_evaluate:

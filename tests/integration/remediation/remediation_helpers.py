@@ -4,6 +4,7 @@ samples) and run the roles and modules against one cluster."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -218,7 +219,6 @@ def nothing_lost(lab, cluster, base):
     assert after >= count, "samples from before the fault were lost: %s before, %s now" % (count, after)
 
 
-
 def pod_ready(lab, cluster):
     try:
         pod = pod_of(lab, cluster)
@@ -226,6 +226,7 @@ def pod_ready(lab, cluster):
         return False
     conds = {c.type: c.status for c in (pod.status.conditions or [])}
     return conds.get("Ready") == "True" and pod.metadata.deletion_timestamp is None
+
 
 class PodUids:
     """The uids the agent pod has had while watching (every 0.5 s, in a thread): one new uid per replacement."""
@@ -251,7 +252,39 @@ class PodUids:
         self.thread.join()
         return self.seen
 
+
 def one_step(limit):
     """The memory limit one +25 % step above ``limit`` (a whole Mi, rounded up, as policy.step_resources)."""
     mib = int(math.ceil({"Mi": 1, "Gi": 1024}[limit[-2:]] * int(limit[:-2]) * 1.25))
     return "%dGi" % (mib // 1024) if mib % 1024 == 0 else "%dMi" % mib
+
+
+@contextlib.contextmanager
+def memory_near_the_limit(lab, cluster):
+    """The lab's high-memory fault (the agent's cgroup limit lowered to usage/0.93) with the PrometheusAgent
+    set to that same limit, as on a real cluster whose limit is too low for the agent; yields the limit.
+    Healed and the resources restored after."""
+    info = lab_state(lab)["clusters"][cluster]
+    _core, custom = kube(lab, cluster)
+    original = (cr_of(lab, cluster)["spec"].get("resources") or {})
+    details = lab.fault("high-memory", cluster)
+    details = details.get("details", details) if isinstance(details, dict) else {}
+    try:
+        limit = details.get("memory_limit")
+        assert limit, details
+        custom.patch_namespaced_custom_object("monitoring.coreos.com", "v1alpha1", info["namespace"], "prometheusagents", info["agent_cr"],
+                                              {"spec": {"resources": dict(original, limits=dict(original.get("limits") or {}, memory=limit))}})
+        wait_until(lambda: pod_ready(lab, cluster) and pod_limit(lab, cluster) == limit, 120, what="the pod with the low limit")
+        yield limit
+    finally:
+        lab.heal("high-memory", cluster)
+        custom.patch_namespaced_custom_object("monitoring.coreos.com", "v1alpha1", info["namespace"], "prometheusagents", info["agent_cr"],
+                                              {"spec": {"resources": original}})
+        wait_until(lambda: pod_ready(lab, cluster), 120, what="the agent after restoring its resources")
+
+
+def pod_limit(lab, cluster):
+    for container in pod_of(lab, cluster).spec.containers:
+        if container.name == "prometheus":
+            return ((container.resources and container.resources.limits) or {}).get("memory")
+    return None

@@ -10,14 +10,13 @@ are in test_remediation_modules.py: two files, so that two pytest-xdist workers 
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import pytest
 
 from remediation_helpers import (  # pylint: disable=import-error
-    lab_state, module, agent_pid, kube, cr_of, pod_of, receiver_count, wait_until, audit, remediate, status_of, bad,
-    unchanged_in_check_mode, baseline, nothing_lost, pod_ready)
+    module, agent_pid, pod_of, receiver_count, wait_until, audit, remediate, status_of, bad, unchanged_in_check_mode,
+    baseline, nothing_lost, pod_ready, memory_near_the_limit)
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -121,37 +120,6 @@ def test_high_memory_resources_step(lab, inventory, cluster, tmp_path):
         after = audit(lab, inventory, cluster, tmp_path, "mem-2")
         assert status_of(after, "MEMORY") != "critical", after["checks"]
     nothing_lost(lab, cluster, base)
-
-
-@contextlib.contextmanager
-def memory_near_the_limit(lab, cluster):
-    """The lab's high-memory fault (the agent's cgroup limit lowered to usage/0.93) with the PrometheusAgent
-    set to that same limit, as on a real cluster whose limit is too low for the agent; yields the limit.
-    Healed and the resources restored after."""
-    info = lab_state(lab)["clusters"][cluster]
-    _core, custom = kube(lab, cluster)
-    original = (cr_of(lab, cluster)["spec"].get("resources") or {})
-    details = lab.fault("high-memory", cluster)
-    details = details.get("details", details) if isinstance(details, dict) else {}
-    try:
-        limit = details.get("memory_limit")
-        assert limit, details
-        custom.patch_namespaced_custom_object("monitoring.coreos.com", "v1alpha1", info["namespace"], "prometheusagents", info["agent_cr"],
-                                              {"spec": {"resources": dict(original, limits=dict(original.get("limits") or {}, memory=limit))}})
-        wait_until(lambda: pod_ready(lab, cluster) and _pod_limit(lab, cluster) == limit, 120, what="the pod with the low limit")
-        yield limit
-    finally:
-        lab.heal("high-memory", cluster)
-        custom.patch_namespaced_custom_object("monitoring.coreos.com", "v1alpha1", info["namespace"], "prometheusagents", info["agent_cr"],
-                                              {"spec": {"resources": original}})
-        wait_until(lambda: pod_ready(lab, cluster), 120, what="the agent after restoring its resources")
-
-
-def _pod_limit(lab, cluster):
-    for container in pod_of(lab, cluster).spec.containers:
-        if container.name == "prometheus":
-            return ((container.resources and container.resources.limits) or {}).get("memory")
-    return None
 
 
 def test_crashloop(lab, inventory, cluster, tmp_path):

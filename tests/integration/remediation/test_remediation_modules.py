@@ -13,8 +13,8 @@ import pytest
 
 from ansible_runner_helpers import run_module  # pylint: disable=import-error
 from remediation_helpers import (  # pylint: disable=import-error
-    CLUSTER_LEASE, lab_state, http_json, conn, module, agent_pid, kube, coordination, drop_lease, lease_record, cr_of,
-    pod_of, wait_until, audit, remediate, status_of, pod_ready, PodUids, one_step)
+    CLUSTER_LEASE, lab_state, http_json, conn, module, agent_pid, kube, coordination, drop_lease, lease_record,
+    cr_of, pod_of, wait_until, audit, remediate, status_of, pod_ready, PodUids, one_step, memory_near_the_limit)
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -136,9 +136,6 @@ def test_two_runs_at_once_restart_once(lab, inventory, cluster):
     other = [r for r in results.values() if not r.get("changed")][0]
     assert other.get("refused") or "not restarting" in other.get("msg", ""), other
     assert pod_of(lab, cluster).metadata.uid != uid
-
-
-
 
 
 def test_two_approved_runs_8s_apart_change_once(lab, inventory, cluster, tmp_path, clean_lease):

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from test_weekly_monthly import _audit, _kubectl
+from .test_weekly_monthly import _audit, _kubectl
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from lab_fixtures import remote_write_lag, reset_pod, wait_for, wait_remote_write_caught_up
-from test_daily_faults import _checks, _real, daily  # pylint: disable=import-error
+from .test_daily_faults import _checks, _real, daily
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from ansible_runner_helpers import run_playbook
-from test_daily_faults import DAILY  # pylint: disable=import-error
+from .test_daily_faults import DAILY
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

@@ -1,0 +1,1 @@
+"""The role tests on a lab of their own (a package, so that its package-scoped ``lab`` stops after its last test)."""
