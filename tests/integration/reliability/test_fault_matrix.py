@@ -188,8 +188,14 @@ def checkpoint_inject(ctx, host):
 
 
 def checkpoint_heal(ctx, host):
+    """Remove the corrupt checkpoint, then a new pod (a fresh log), as the wal-corrupt case does: while
+    the checkpoint was there the running agent may have read it (its WAL truncation does) and logged
+    the corruption, and a later round's WAL-HEALTH on this cluster then judged that log line (once
+    in a CI-loaded fresh-clone run: "receiver 4xx" found lab-3's WAL-HEALTH critical)."""
     _kind, cpdir, _unused = ctx.saved.pop(host)
     shutil.rmtree(cpdir, ignore_errors=True)
+    reset_pod(ctx.lab, host)
+    wait_scraping(ctx.lab, host)
 
 
 def nothing(ctx, host):  # pylint: disable=unused-argument
