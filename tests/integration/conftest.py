@@ -32,26 +32,6 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than 30 seconds")
 
 
-# The packages whose tests share a lab of their own (a package-scoped ``lab``: modules/, roles/). Under
-# pytest-xdist (tests/scripts/test.sh: --dist loadgroup) each such package is one group, so that all
-# its files run on one worker one after the other: the package's lab starts once and stops after the
-# package's last test. Every other file is a group of its own (what --dist loadfile does). Before,
-# a package's files went to several workers, each started the package's lab, and each lab ran idle
-# until the end of the session (a third of an integration run's lab CPU).
-WHOLE_PACKAGES = ("modules", "roles")
-HERE = Path(__file__).resolve().parent
-
-
-def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argument
-    for item in items:
-        try:
-            rel = Path(item.path).resolve().relative_to(HERE)
-        except ValueError:
-            continue
-        group = rel.parts[0] if rel.parts[0] in WHOLE_PACKAGES else rel.as_posix()
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(scope="session")
 def lab():
     """The running lab: a ``labkit.client.LabClient``."""

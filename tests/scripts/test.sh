@@ -174,9 +174,9 @@ stage_unit() {
 
 # Every integration suite runs here, the fault matrix and the remediation end-to-end tests too, in
 # pytest-xdist workers (--dist loadfile: the tests of a file stay together in one worker, in their
-# order; each worker starts labs of its own, so faults never cross). --dist loadgroup with the
-# groups of tests/integration/conftest.py ran test_fault_matrix's test_matrix_counts before the
-# matrix's rounds (5 of 21 rows) in a fresh-clone run: back to loadfile until that is understood. The daily playbook on 200 synthetic
+# order; each worker starts labs of its own, so faults never cross). --dist loadgroup, with a group
+# per package of modules/ and roles/, ran test_fault_matrix's test_matrix_counts before the matrix's
+# rounds (5 of 21 rows) in a fresh-clone run: not used. The daily playbook on 200 synthetic
 # clusters is a scale test: `make test-full` adds it (bench/ measures the fleet at scale).
 LONG_SUITES=(tests/integration/roles/test_daily_synthetic.py)
 # 4 workers on 2 cores: the tests wait (restarts, remote-write windows, timeouts) as much as they

@@ -29,9 +29,14 @@ import walgen  # noqa: E402  pylint: disable=wrong-import-position
 
 def run(target=None, **options):
     """What the module returns for ``options`` (the other options at their defaults)."""
+    return runners.run_module("wal_inspect", _params(**options), target=target)
+
+
+def _params(**options):
+    """wal_inspect's options: ``options``, the others at their defaults."""
     params = {k: v.get("default") for k, v in wal_inspect.argument_spec().items()}
     params.update(options)
-    return runners.run_module("wal_inspect", params, target=target)
+    return params
 
 
 class FakeTarget:
@@ -341,9 +346,3 @@ def test_one_pod_at_a_time_when_asked(walcopy, tmp_path):
     res = wal_reader.inspect_pods(_params(path="/prometheus/wal", verify="tail"), target, target.pods(), workers=1)
     assert [p["name"] for p in res["pods"]] == ["p-0", "p-1"], res
     assert [by_id(p)["WAL-HEALTH"]["status"] for p in res["pods"]] == ["ok", "ok"], res
-
-
-def _params(**options):
-    params = {k: v.get("default") for k, v in wal_inspect.argument_spec().items()}
-    params.update(options)
-    return params
