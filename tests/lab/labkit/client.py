@@ -186,6 +186,10 @@ class LabClient:
         env = dict(os.environ)
         env["PYTHONPATH"] = str(LAB_DIR) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env["PYTHONUNBUFFERED"] = "1"
+        # the Go programs of the lab (agents, receiver, node_exporter) run as in a pod with one
+        # CPU: an idle lab's agents then cost a third less CPU (their runtime's background work
+        # scales with the threads it may run), which a test run of many labs on two cores feels
+        env.setdefault("GOMAXPROCS", "1")
         log_path = workdir / "daemon.log"
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(  # pylint: disable=consider-using-with
