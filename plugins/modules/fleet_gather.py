@@ -32,7 +32,7 @@ description:
     removed from its results as the modules do.
   - Every audit runs on the controller, in the task's worker; a host whose C(ansible_connection) is not local gets an
     error entry (use C(fleet_gather=host) for agents read from their own machine). Needs ansible-core 2.18 or later
-    (the role ends its per-host gathering with C(meta end_role)) and the C(kubernetes) library in the controller's
+    (the role uses C(meta end_role)) and the C(kubernetes) library in the controller's
     Python for clusters reached through Kubernetes.
 extends_documentation_fragment:
   - fleetops.prometheus_agent.attributes

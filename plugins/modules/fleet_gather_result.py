@@ -19,9 +19,13 @@ description:
     O(result_var)) to the judgement it holds, so each cluster keeps its own task, AWX job event and C(fleet_result).
   - The file is read in the task's worker with no templating of its content, the cheapest way Ansible has to give every
     host a value of its own (a M(ansible.builtin.set_fact) of a C(lookup) of the same file, templated, costs about a third more per host).
-  - When the gathering could not judge the host (its options or its evaluation were refused, it has no file, the file
-    cannot be read), nothing is set, RV(judged) is false and RV(msg) says why; the task does not fail, so the play can
-    evaluate that host on its own with the reason (the role does).
+  - When the gathering could not judge the host (its evaluation options were refused, it has no file, the file cannot
+    be read), RV(judged) is false, RV(msg) says why and the fact is an unknown judgement of O(cadence), the one
+    M(fleetops.prometheus_agent.fleet_evaluate) gives with no results and the reason as its error (every check of the
+    cadence C(unknown), saying why), over the host's earlier value of the fact when that is a dict (the checks of its
+    other cadences stay). No other option of the host is taken, as one of them may be what the gathering refused. The
+    task does not fail, and every host of the play leaves it with its own judgement, so nothing needs to run for a
+    host after it.
   - Runs as an action plugin on the controller, no module is shipped to a host.
 extends_documentation_fragment:
   - fleetops.prometheus_agent.attributes
@@ -35,6 +39,11 @@ options:
     description: The fact to set.
     type: str
     default: fleet_result
+  cadence:
+    description: The cadence of the unknown judgement of a host the gathering could not judge.
+    type: str
+    choices: [daily, weekly, monthly]
+    default: daily
 """
 
 EXAMPLES = r"""
@@ -50,7 +59,7 @@ EXAMPLES = r"""
     file: "{{ gathered.results_files[inventory_hostname] | default('') }}"
   register: taken
 
-- name: Say which clusters the gathering could not judge
+- name: Say which clusters the gathering could not judge (their fleet_result is unknown, saying why)
   ansible.builtin.debug:
     msg: "{{ taken.msg }}"
   when: not taken.judged
@@ -58,13 +67,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 judged:
-  description: Whether the host's entry holds its judgement (and the fact is set).
+  description: Whether the host's entry holds its judgement (false, the fact is an unknown judgement saying RV(msg)).
   returned: always
   type: bool
   sample: true
 status:
   description: The host's status in its judgement (C(ok), C(warning), C(critical), C(unknown)).
-  returned: when RV(judged)
+  returned: always
   type: str
   sample: ok
 msg:
@@ -73,8 +82,8 @@ msg:
   type: str
   sample: "fleet_evaluate: the evaluation options variable daily_check_evaluate_options is not defined for prod-1"
 ansible_facts:
-  description: The host fact C(fleet_result) (or O(result_var)), the judgement the gathering made.
-  returned: when RV(judged)
+  description: The host fact C(fleet_result) (or O(result_var)), the judgement the gathering made, or the unknown one.
+  returned: always
   type: dict
   sample: {"fleet_result": {"status": "ok", "checks": [], "facts": {}, "cadences": ["daily"]}}
 """
@@ -88,6 +97,7 @@ def argument_spec():
     return dict(
         file=dict(type="path"),
         result_var=dict(type="str", default="fleet_result"),
+        cadence=dict(type="str", choices=["daily", "weekly", "monthly"], default="daily"),
     )
 
 

@@ -1,6 +1,7 @@
 """fleet_gather_result through ansible-playbook: each host takes its own judgement from its entry file
 of a gathering; a host without one (no file, an unreadable or corrupt file, an entry whose evaluation
-was refused) gets judged false and the reason, never a failure, and keeps the fleet_result it had."""
+was refused) gets judged false and the reason, never a failure, and an unknown fleet_result whose
+every daily check says that reason, over the fleet_result it had (its other keys and checks stay)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ def test_each_host_takes_its_own_judgement_and_a_bad_entry_is_a_reason(tmp_path)
     files["corrupt"].write_text('{"fleet_result": {"status": "ok"', encoding="utf-8")
     files["listed"].write_text("[1, 2]", encoding="utf-8")
     inventory = tmp_path / "inventory.yml"
-    hosts = "".join("        %s: {}\n" % name for name in list(files) + ["unseen"])
-    # fleet_result of an earlier run in the inventory: what a host without a judgement keeps
+    hosts = "".join("        %s: {}\n" % name for name in list(files) + ["unseen"]) + "        notadict: {fleet_result: garbage}\n"
+    # fleet_result of an earlier run in the inventory (a weekly check among its checks): what the unknown
+    # judgement of a host without one is made over; a host whose earlier value is no dict gets it alone
     inventory.write_text("all:\n  vars:\n    ansible_connection: local\n    ansible_python_interpreter: \"{{ ansible_playbook_python }}\"\n"
-                         "    fleet_result: {status: ok, earlier: true}\n"
+                         "    fleet_result: {status: ok, earlier: true, checks: [{id: WAL-GROWTH, status: ok, message: weekly}]}\n"
                          "  children:\n    fleet:\n      hosts:\n" + hosts, encoding="utf-8")
     files_var = dict((name, str(path)) for name, path in files.items())
     play = """
@@ -55,13 +57,22 @@ def test_each_host_takes_its_own_judgement_and_a_bad_entry_is_a_reason(tmp_path)
         "listed": "the entry of listed (%s) is not a JSON object" % files["listed"],
         "gone": "cannot read the entry of gone",
         "unseen": "fleet_gather: no result for unseen",
+        "notadict": "fleet_gather: no result for notadict",
     }
     for name, why in reasons.items():
         taken = run.result(name, TASK)
-        assert taken["judged"] is False and why in taken["msg"], (name, taken)
-        assert "ansible_facts" not in taken and not taken.get("failed"), (name, taken)
-        # the host keeps what it had: nothing of a missing judgement overwrites it
-        assert run.result(name, "Show what each host holds")["fleet_result"] == {"status": "ok", "earlier": True}, name
+        assert taken["judged"] is False and why in taken["msg"] and not taken.get("failed"), (name, taken)
+        held = run.result(name, "Show what each host holds")["fleet_result"]
+        assert taken["ansible_facts"] == {"fleet_result": held} and taken["status"] == held["status"] == "unknown", (name, taken)
+        daily = [c for c in held["checks"] if c["id"] != "WAL-GROWTH"]
+        # every daily check unknown, saying why
+        assert len(daily) >= 9 and all(c["status"] == "unknown" and why in c["message"] for c in daily), (name, daily)
+        assert held["cadences"] == ["daily"] and why in held["errors"][-1], (name, held)
+        if name == "notadict":
+            assert "earlier" not in held and [c["id"] for c in held["checks"]] == [c["id"] for c in daily], held
+        else:
+            # made over the earlier result: its keys and its weekly check stay
+            assert held["earlier"] is True and held["checks"][0] == {"id": "WAL-GROWTH", "status": "ok", "message": "weekly"}, held
     assert run.stats.get("good", {}).get("failures", 0) == 0 and all(
         not run.stats.get(name, {}).get("failures") for name in reasons), run.stats
 

@@ -173,7 +173,7 @@ FLEET_SECRET = "fleetops-fleet-gather-secret-2c9d"
 # task names as the callback sees them (a role's tasks: "ROLE : NAME")
 GATHER_TASK = "fleetops.prometheus_agent.daily_check : Gather the daily figures of every cluster of the play at once (fleet_gather=fleet)"
 TAKE_TASK = "fleetops.prometheus_agent.daily_check : Take each cluster's fleet_result from its judgement in the gathering"
-FALLBACK_TASK = "fleetops.prometheus_agent.daily_check : Evaluate the daily checks of a cluster the gathering could not judge"
+DAILY_ROLE = "fleetops.prometheus_agent.daily_check : "
 # the checks whose status does not depend on a few seconds of timing on a healthy lab
 STABLE = ("POD", "RESTARTS", "HEALTH", "RW-SUCCESS", "RW-LAG", "WAL-SIZE", "WAL-HEALTH", "CONFIG")
 
@@ -213,12 +213,16 @@ def test_fleet_mode_judges_as_the_host_mode(lab, lab_inventory, tmp_path):
     assert gathered["hosts"] == len(hosts) + 1, gathered.get("statuses")
     assert gathered["seconds"]["evaluation"] >= 0, gathered["seconds"]
     # every cluster judged in the gathering (the broken one too: unknown, with its reason), each host
-    # taking its own fleet_result in its own event; no evaluation per host after it
+    # taking its own fleet_result in its own event; nothing of the role runs for a host after it
     for name in hosts + ["broken-1"]:
         taken = fleet_run.for_host(name, TAKE_TASK)
         assert taken and taken[0]["result"]["ansible_facts"]["fleet_result"]["checks"], (name, taken)
         assert taken[0]["result"]["judged"] is True and "msg" not in taken[0]["result"], (name, taken)
-        assert not fleet_run.for_host(name, FALLBACK_TASK), name
+        role_tasks = [r["task"] for r in fleet_run.for_host(name) if r["task"].startswith(DAILY_ROLE)
+                      and "Remove the folder" not in r["task"]]    # run once, on the first host, after every host's step
+        assert role_tasks[-1] == TAKE_TASK, (name, role_tasks)
+    # no per-host meta task after the gathering either (each one a task banner per host)
+    assert "TASK [%sEnd the daily checks" % DAILY_ROLE not in fleet_run.stdout, fleet_run.stdout[-3000:]
     assert not SPAWNED.findall(fleet_run.output), SPAWNED.findall(fleet_run.output)[:5]
     for name in hosts:
         by_fleet = [(c["id"], c["status"]) for c in fleet["clusters"][name]["checks"]]
