@@ -6,7 +6,9 @@ Enabled by bench/fleet_audit.py with ANSIBLE_CALLBACK_PLUGINS=bench/callback_plu
 ANSIBLE_CALLBACKS_ENABLED=task_timing and FLEETOPS_TASK_TIMING naming the output file. Per task:
 the hosts it ran on, the sum / max of the per-host durations (worker start to result: fork,
 templating, module transfer and run, result processing in the worker) and the task's span
-(first start to last result, what the play waited for it).
+(first start to last result, what the play waited for it); for a task whose result names its own
+phases in seconds (fleet_gather's ``seconds``: options, audit, wait, second_reading, evaluation,
+total), those phases as ``phases_s``.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ class CallbackModule(CallbackBase):
             entry["max_s"] = max(entry["max_s"], took)
         entry["last_end"] = now
         entry["statuses"][status] = entry["statuses"].get(status, 0) + 1
+        phases = result._result.get("seconds")  # pylint: disable=protected-access
+        if isinstance(phases, dict):
+            entry["phases_s"] = dict((str(k), v) for k, v in phases.items() if isinstance(v, (int, float)))
 
     def v2_runner_on_ok(self, result):
         self._done(result, "ok")
