@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import heapq
 import json
 import os
 import time
@@ -194,28 +195,11 @@ class ActionModule(ActionBase):
                 if host.params is not None:
                     running[pool.submit(host.run_audit, check_mode)] = host
             seconds["options"] = round(templating, 3)
-            # a host whose window is long enough is judged as soon as its audit is in
-            audited = []
-            for done in concurrent.futures.as_completed(running):
-                host = running[done]
-                if host.audit is not None and host.needs_second_reading(args["rw_min_window"]):
-                    audited.append(host)
-                else:
-                    judge(host)
-            seconds["audit"] = round(time.time() - start, 3)
-
-            # one wait for the whole play: what remains of the window after the latest first reading
-            times = [t for t in (first_reading_time(host.audit) for host in audited) if t is not None]
-            waited = max(0.0, args["rw_min_window"] - (time.time() - max(times))) if times else 0.0
-            if waited:
-                time.sleep(waited)
-            seconds["wait"] = round(waited, 3)
-
-            began = time.time()
-            second = dict((pool.submit(host.run_second_reading, check_mode), host) for host in audited)
-            for done in concurrent.futures.as_completed(second):
-                judge(second[done])
-            seconds["second_reading"] = round(time.time() - began, 3)
+            # a host whose window is long enough is judged as soon as its audit is in; a host that needs a
+            # second reading gets it in the same pool as soon as its own first reading is rw_min_window old,
+            # while the others are still being read: only the last hosts' windows are waited for
+            waited, audit_end = self._read_twice(pool, running, args["rw_min_window"], check_mode, judge, seconds, start)
+            seconds["second_reading"] = round(time.time() - audit_end, 3)
 
         for host in hosts:
             if host.params is None:
@@ -237,6 +221,60 @@ class ActionModule(ActionBase):
             result["results"] = dict((host.name, host.entry()) for host in hosts)
         seconds["total"] = round(time.time() - start, 3)
         return result
+
+    @staticmethod
+    def _read_twice(pool, running, min_window, check_mode, judge, seconds, start):
+        """Wait for the audits of ``running`` ({future: host}) and the second readings they need, each host's
+        second reading submitted to ``pool`` once its own first reading is ``min_window`` seconds old, while the
+        pool still reads the others (a host whose reading has no time: with the last of them). Every host is
+        judged as soon as its last reading is in. Returns (the seconds the main thread only waited for windows,
+        when the last audit came in)."""
+        pending = dict((future, (host, "audit")) for future, host in running.items())
+        due = []        # heap of (when its second reading may start, n, host)
+        untimed = []    # hosts needing a second reading whose first reading has no time
+        audits_left = len(running)
+        audit_end = time.time()
+        waited = 0.0
+        count = 0
+        while pending or due:
+            while due and due[0][0] <= time.time():
+                host = heapq.heappop(due)[2]
+                pending[pool.submit(host.run_second_reading, check_mode)] = (host, "second")
+            if not pending:
+                # every reading so far is in: nothing to do until the next window ends
+                pause = max(0.0, due[0][0] - time.time())
+                time.sleep(pause)
+                waited += pause
+                continue
+            timeout = max(0.0, due[0][0] - time.time()) if due else None
+            done = concurrent.futures.wait(list(pending), timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED)[0]
+            for future in done:
+                host, kind = pending.pop(future)
+                if kind == "audit":
+                    audits_left -= 1
+                    if host.audit is not None and host.needs_second_reading(min_window):
+                        first = first_reading_time(host.audit)
+                        if first is None:
+                            untimed.append(host)
+                        else:
+                            count += 1
+                            heapq.heappush(due, (first + min_window, count, host))
+                        if audits_left:
+                            continue
+                    else:
+                        judge(host)
+                    if not audits_left:
+                        audit_end = time.time()
+                        last = max([when for when, _n, _h in due] or [audit_end])
+                        for other in untimed:
+                            count += 1
+                            heapq.heappush(due, (last, count, other))
+                        untimed = []
+                else:
+                    judge(host)
+        seconds["audit"] = round(audit_end - start, 3)
+        seconds["wait"] = round(waited, 3)
+        return waited, audit_end
 
     def _prepare(self, host, args, task_vars):
         """Set ``host.params`` (the validated agent_audit options of that host) or ``host.errors``."""

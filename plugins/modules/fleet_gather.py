@@ -19,10 +19,11 @@ description:
     host and module.
   - For each host it takes the options that host's own tasks would get, the dictionary variable O(connection_var)
     (the C(agent_connection) role's C(agent_connection_options)) and the dictionary variable O(options_var), templated
-    with that host's variables, and runs what M(fleetops.prometheus_agent.agent_audit) does. After the gathering it
-    waits only for what remains of O(rw_min_window) since the latest first remote-write reading, then reads every
-    host's remote-write counters again, as M(fleetops.prometheus_agent.remote_write_stats) with the first reading as
-    baseline.
+    with that host's variables, and runs what M(fleetops.prometheus_agent.agent_audit) does. A host whose window since
+    the last daily run is too short gets its remote-write counters read again, as
+    M(fleetops.prometheus_agent.remote_write_stats) with the first reading as baseline, as soon as its own first reading
+    is O(rw_min_window) old, in the same pool while the others are still read; only the last hosts' windows are
+    waited for.
   - Returns the results by host; with C(register) and C(run_once) every host of the play gets the registered dict, and
     a per-host task reads its own entry, so each cluster still has its own event and C(fleet_result) (a
     M(fleetops.prometheus_agent.fleet_evaluate) of the entry, or, with O(evaluate_var) and O(results_dir) as the role
@@ -49,8 +50,9 @@ options:
     type: str
   rw_min_window:
     description:
-      - Seconds the two remote-write readings of a cluster must be apart at least; after the gathering the task waits only for
-        what remains of it since the latest first reading (a large fleet fills it with its own gathering).
+      - Seconds the two remote-write readings of a cluster must be apart at least. Each cluster's second reading starts when its
+        own first reading is that old (a large fleet fills the window with its own gathering); the task waits only when
+        every reading so far is in and a window has not ended yet.
     type: float
     default: 10
   workers:
@@ -132,7 +134,7 @@ statuses:
   type: dict
   sample: {"ok": 1990, "warning": 8, "unknown": 2}
 waited:
-  description: Seconds waited between the gathering and the second remote-write readings.
+  description: Seconds the task only waited for remote-write windows to end (every reading so far was in).
   returned: always
   type: float
   sample: 0.0
@@ -145,7 +147,9 @@ templates:
   sample: {"compiled": 52, "reused": 23448}
 seconds:
   description:
-    - Wall seconds of each phase (C(options), C(audit), C(wait), C(second_reading), C(total)).
+    - Wall seconds of each phase (C(options), C(audit), C(wait), C(second_reading), C(total)). C(audit) ends with the last
+      first reading, C(second_reading) is from then to the last second reading (the second readings of the hosts read
+      first run during C(audit)), C(wait) is RV(waited).
     - With O(evaluate_var), C(evaluation) is the time spent judging the hosts. Each host is judged as soon as its readings are in,
       while the pool reads the others, so it overlaps C(audit) and C(second_reading).
   returned: always
