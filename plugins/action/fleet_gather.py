@@ -9,7 +9,8 @@ manager's ``get_vars`` for host and task, so role defaults, task vars, inventory
 extra vars with their usual precedence), of which the connection dict and the audit options dict
 are templated in that host's context. The main thread templates one host after the other and hands
 each to the pool as soon as its options are known, so the templating overlaps the clusters' answers.
-Then one wait for what remains of the remote-write window and the second readings, in the same pool.
+A host whose remote-write window is too short gets its second reading in the same pool as soon as its
+own first reading is ``rw_min_window`` old, while the others are still read (``_read_twice``).
 With ``evaluate_var``, each host is judged here too (what fleet_evaluate does, plugin_utils/evaluation), in
 the main thread as soon as its readings are in, while the pool reads the others: the per-host step of
 the play only takes its ``fleet_result``.
@@ -250,28 +251,26 @@ class ActionModule(ActionBase):
             done = concurrent.futures.wait(list(pending), timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED)[0]
             for future in done:
                 host, kind = pending.pop(future)
-                if kind == "audit":
-                    audits_left -= 1
-                    if host.audit is not None and host.needs_second_reading(min_window):
-                        first = first_reading_time(host.audit)
-                        if first is None:
-                            untimed.append(host)
-                        else:
-                            count += 1
-                            heapq.heappush(due, (first + min_window, count, host))
-                        if audits_left:
-                            continue
-                    else:
-                        judge(host)
-                    if not audits_left:
-                        audit_end = time.time()
-                        last = max([when for when, _n, _h in due] or [audit_end])
-                        for other in untimed:
-                            count += 1
-                            heapq.heappush(due, (last, count, other))
-                        untimed = []
-                else:
+                if kind == "second":
                     judge(host)
+                    continue
+                audits_left -= 1
+                if host.audit is None or not host.needs_second_reading(min_window):
+                    judge(host)
+                else:
+                    first = first_reading_time(host.audit)
+                    if first is None:
+                        untimed.append(host)
+                    else:
+                        count += 1
+                        heapq.heappush(due, (first + min_window, count, host))
+                if not audits_left:
+                    audit_end = time.time()
+                    last = max([when for when, _n, _h in due] or [audit_end])
+                    for other in untimed:
+                        count += 1
+                        heapq.heappush(due, (last, count, other))
+                    untimed = []
         seconds["audit"] = round(audit_end - start, 3)
         seconds["wait"] = round(waited, 3)
         return waited, audit_end
