@@ -33,9 +33,12 @@ description:
     deletes every segment after the corrupted one and cuts the corrupted one at the corruption.
   - Two ways to reach the WAL. C(local) reads I(path) on the machine the module runs on (an agent on
     a VM, or the WAL of a stopped pod's volume mounted somewhere); it needs nothing beyond the Python
-    standard library. C(pod) runs C(sh), C(stat), C(date) and C(df) in the agent's container through
-    the Kubernetes API (pods/exec) and streams the segments out with C(cat) (C(tail -c) for a part)
-    to verify them; memory stays flat whatever the WAL size (32 pages are read at a time).
+    standard library. C(pod) runs one shell script in the agent's container through the Kubernetes
+    API (pods/exec), with C(stat), C(date), C(df), C(cat), C(tail -c) and C(head -c); for
+    I(verify=tail) and I(verify=none) that one exec lists the directory and streams the segments to
+    verify, each between two lines that carry a boundary drawn anew for each exec; I(verify=full)
+    streams each file with an exec of its own. Memory stays flat whatever the WAL size (32 pages
+    are read at a time).
   - CRC-32C comes from the C(crc32c) Python package when it is installed (C speed, hardware
     instructions where the CPU has them) and otherwise from a pure-Python table implementation
     (correct, about a hundred times slower); the result says which one in C(wal.crc_implementation).

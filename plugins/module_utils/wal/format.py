@@ -740,25 +740,10 @@ def list_local(path, now=None):
     return listing.finish()
 
 
-# pod mode: one exec lists the directory, the clock and the volume (busybox or GNU userland)
-POD_LIST_SCRIPT = r'''
-cd "$1" || exit 3
-echo "__NOW__ $(date +%s)"
-for f in * */*; do
-  [ -e "$f" ] || continue
-  stat -c '%s %Y %F|%n' "$f" 2>/dev/null || ls -ld --time-style=+%s "$f"
-done
-echo "__DF__"
-df -P -B1 . 2>/dev/null || df -P -k .
-'''
-
-
-def pod_list_argv(path):
-    return ['sh', '-c', POD_LIST_SCRIPT, 'wal_inspect', path]
-
-
 def parse_pod_listing(path, out, now=None):
-    """Parse the output of ``pod_list_argv`` into a ``WalListing``."""
+    """Parse a pod's listing (the first part of ``reader.POD_READ_SCRIPT``'s output: ``__NOW__``
+    and the pod's clock, a line per entry from ``stat -c '%s %Y %F|%n'`` or ``ls -ld``, ``__DF__``
+    and ``df -P``) into a ``WalListing``."""
     if isinstance(out, bytes):
         out = out.decode('utf-8', 'replace')
     pod_now = None

@@ -5,14 +5,16 @@
 
 What ``wal_inspect`` (and ``agent_audit``) return, free of Ansible: ``inspect(params, location,
 target)``. The page and record logic is in ``format.py``; this module gets the bytes there: a local
-listing and files, or ``ls``/``du``/``df`` and ``cat`` through the exec WebSocket (``FlatStream``
-reads the frames itself so memory stays flat whatever the segment size).
+listing and files, or one exec in the pod that lists the directory and streams the files the
+verification reads first (``PodReading``; ``FlatStream`` reads the exec WebSocket's frames itself so
+memory stays flat whatever the segment size).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import binascii
 import json
 import os
 import socket
@@ -218,6 +220,160 @@ class FlatStream(object):
             raise FleetopsError('%s exited %s: %s' % (where, rc, err.decode('utf-8', 'replace').strip()[-300:]))
 
 
+# pod mode reads the WAL with one exec: the listing (the directory, the pod's clock, the volume; busybox
+# or GNU userland), then the files that ``verify`` reads first, each between a header and a trailer line
+# that carry this exec's random boundary ($2). ``tail``: the last TAIL_PAGES pages ($5) of the segment
+# before the newest and the whole newest; ``none``: the newest segment's first page (its compression);
+# ``full``: no file (each is read by an exec of its own, see ``walmod.pod_opener``). The two highest
+# numbered regular files named by digits are the newest segments (Prometheus names them %08d).
+POD_READ_SCRIPT = r'''
+b=$2
+cd "$1" || { echo "$b nodir"; exit 0; }
+echo "__NOW__ $(date +%s)"
+for f in * */*; do
+  [ -e "$f" ] || continue
+  stat -c '%s %Y %F|%n' "$f" 2>/dev/null || ls -ld --time-style=+%s "$f"
+done
+echo "__DF__"
+df -P -B1 . 2>/dev/null || df -P -k .
+echo "$b files"
+send() {
+  echo "$b file $2 $1"
+  if [ -n "$3" ]; then
+    { err=$(head -c "$3" "$1" 2>&1 >&3); rc=$?; } 3>&1
+  elif [ "$2" -gt 0 ]; then
+    { err=$(tail -c +$(($2 + 1)) "$1" 2>&1 >&3); rc=$?; } 3>&1
+  else
+    { err=$(cat "$1" 2>&1 >&3); rc=$?; } 3>&1
+  fi
+  there=0
+  [ -e "$1" ] && there=1
+  [ "$rc" = 0 ] || err=$(printf '%s' "$err" | tr '\n' ' ' | head -c 300)
+  printf '\n%s end %s %s %s\n' "$b" "$rc" "$there" "$err"
+}
+prev=
+last=
+for f in [0-9]*; do
+  case $f in *[!0-9]*) continue ;; esac
+  [ -f "$f" ] || continue
+  prev=$last
+  last=$f
+done
+if [ -n "$last" ]; then
+  case $3 in
+  tail)
+    if [ -n "$prev" ] && size=$(stat -c %s "$prev" 2>/dev/null); then
+      start=$(( (size / $4 - $5) * $4 ))
+      [ "$start" -gt 0 ] || start=0
+      send "$prev" "$start"
+    fi
+    send "$last" 0 ;;
+  none)
+    send "$last" 0 "$4" ;;
+  esac
+fi
+echo "$b done"
+'''
+
+
+def pod_read_argv(path, verify, boundary):
+    return ['sh', '-c', POD_READ_SCRIPT, 'wal_inspect', path, boundary, verify, str(walmod.PAGE_SIZE),
+            str(walmod.TAIL_PAGES)]
+
+
+class PodReading(object):
+    """The WAL of a pod read by one exec of ``POD_READ_SCRIPT`` (three before: the listing, then a
+    ``tail`` and a ``cat``; each exec in a real cluster goes through the API server and the kubelet and
+    starts a process in the container).
+
+    Made, it has read the listing (``found``: the directory is there; ``listing``: its text for
+    ``walmod.parse_pod_listing``); ``take(rel, start)`` then hands on the next file of the output as an
+    iterator of chunks, memory flat, when it is the one asked for. The verification's plan is made in
+    Python from the listing and stays the authority: when the next file is not the one asked for (a
+    segment cut between the listing and the read, a file the listing could not tell), the output is
+    given up and ``take`` returns None, for an exec of its own. The boundary is 24 random hex digits,
+    new for each exec, so no WAL byte sequence can end a file early; a file's end is where its trailer
+    starts, whatever its size became while it was read.
+    """
+
+    def __init__(self, target, path, verify, boundary=None):
+        self.boundary = boundary or binascii.hexlify(os.urandom(12)).decode('ascii')
+        self._mark = self.boundary.encode('ascii')
+        self._chunks = iter(FlatStream(target).exec_stream(pod_read_argv(path, verify, self.boundary)))
+        self._buf = b''
+        self._open = True
+        self.where = 'the WAL reading of %s' % path
+        while self._mark not in self._buf:
+            if not self._more():
+                raise TargetUnreachable('%s ended before its listing did' % self.where)
+        at = self._buf.index(self._mark)
+        self.listing, self._buf = self._buf[:at], self._buf[at:]
+        self.found = self._line().split(b' ')[1:2] == [b'files']
+        self._open = self.found
+
+    def _more(self):
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            return False
+        self._buf = self._buf + chunk if self._buf else chunk
+        return True
+
+    def _line(self):
+        while b'\n' not in self._buf:
+            if not self._more():
+                raise TargetUnreachable('%s ended inside a line' % self.where)
+        line, self._buf = self._buf.split(b'\n', 1)
+        return line
+
+    def take(self, rel, start):
+        """The bytes of ``rel`` from byte ``start`` (an iterator of chunks) when they come next in
+        the output; None when they do not (the output is then closed). At the file's end the
+        iterator raises ``FileNotFoundError`` when the file was gone before it could be read, and
+        ``FleetopsError`` when reading it failed (with the command's message)."""
+        if self._open:
+            header = self._line().split(b' ', 3)
+            if header == [self._mark, b'file', str(start).encode('ascii'), rel.encode('utf-8', 'surrogateescape')]:
+                return self._file(rel)
+        self.close()
+        return None
+
+    def _file(self, rel):
+        end = b'\n' + self._mark + b' end '
+        keep = len(end) - 1
+        trailer = None
+        try:
+            while True:
+                at = self._buf.find(end)
+                if at >= 0:
+                    piece, self._buf = self._buf[:at], self._buf[at + 1:]
+                    if piece:
+                        yield piece
+                    break
+                if len(self._buf) > keep:
+                    piece, self._buf = self._buf[:-keep], self._buf[-keep:]
+                    yield piece
+                if not self._more():
+                    raise TargetUnreachable('%s ended inside file %s' % (self.where, rel))
+            trailer = self._line().split(b' ', 4)[2:]
+        finally:
+            if trailer is None:     # closed before its end, or broken: the output cannot go on
+                self.close()
+        rc, there, err = (trailer + [b'', b'', b''])[:3]
+        if rc != b'0':
+            if there == b'0':
+                raise FileNotFoundError('%s: No such file (gone before it could be read)' % rel)
+            raise FleetopsError('reading %s in the pod failed (exit %s): %s' % (
+                rel, rc.decode('ascii', 'replace'), err.decode('utf-8', 'replace').strip()))
+
+    def close(self):
+        """Give up the rest of the output (closes the exec)."""
+        self._open = False
+        close = getattr(self._chunks, 'close', None)
+        if close is not None:
+            close()
+
+
 def _exit_code(status):
     """The exit code from the exec error channel's Status (``Success``, or ``ExitCode`` causes)."""
     if not status:
@@ -244,46 +400,53 @@ def read_pod(params, target=None, check_mode=False):
     try:
         if callable(target):
             target = target()
-        listed = target.exec(walmod.pod_list_argv(path))
+        reading = PodReading(target, path, params['verify'])
     except MissingLibrary:
         raise
     except FleetopsError as exc:
         if callable(target):
             raise Unknown('cannot reach the agent pod: %s' % exc)
         return _read_stopped(params, target, path, exc, check_mode)
-    return _read_exec(params, target, path, listed)
+    return _read_exec(params, target, path, reading=reading)
 
 
-def _read_exec(params, target, path, listed=None, where='the agent container'):
-    if listed is None:
+def _read_exec(params, target, path, reading=None, where='the agent container'):
+    if reading is None:
         try:
-            listed = target.exec(walmod.pod_list_argv(path))
+            reading = PodReading(target, path, params['verify'])
         except FleetopsError as exc:
             raise Unknown('cannot reach %s: %s' % (where, exc))
-    rc, out, err = listed
+    try:
+        return _read_listed(params, target, path, reading, where)
+    finally:
+        reading.close()
+
+
+def _read_listed(params, target, path, reading, where):
     extra = {}
     pod = _pod_name(target)
     if pod:
         extra['pod'] = pod
-    if isinstance(err, bytes):
-        err = err.decode('utf-8', 'replace')
-    if rc == 3:
+    if not reading.found:
         raise Unknown('WAL directory %s not found in %s%s' % (path, where, ' of %s' % pod if pod else ''))
-    if rc not in (0, None):
-        raise Unknown('listing %s in %s failed (exit %s): %s' % (path, where, rc, (err or '').strip()[:300]))
-    listing = walmod.parse_pod_listing(path, out)
+    listing = walmod.parse_pod_listing(path, reading.listing)
     live = params['agent_running']
     if live is None:
         live = True
+    streamed = walmod.pod_opener(FlatStream(target), path)
+
+    def opener(rel, start):
+        chunks = reading.take(rel, start)
+        return streamed(rel, start) if chunks is None else chunks
     try:
-        report = walmod.verify_listing(listing, params['verify'], walmod.pod_opener(FlatStream(target), path), live=live)
+        report = walmod.verify_listing(listing, params['verify'], opener, live=live)
     except FleetopsError as exc:
         # the listing stands; the verification could not finish (connection lost, container gone)
         report = walmod.WalReport(listing, params['verify'], live).finish()
         report.error = 'streaming the segments out of the pod failed: %s' % exc
     compression = None
     if params['verify'] == 'none' and listing.segments:
-        compression = _pod_compression(target, path, listing)
+        compression = _pod_compression(target, path, listing, reading)
     return listing, report, compression, extra
 
 
@@ -340,13 +503,21 @@ def _read_stopped(params, target, path, exc, check_mode):
     return listing, report, compression, extra
 
 
-def _pod_compression(target, path, listing):
+def _pod_compression(target, path, listing, reading):
+    """The compression of the newest segment's first page: from the reading when it holds that page,
+    else through an exec of ``head`` of its own; None when it cannot be told."""
     name = listing.segments[-1][1]
     try:
-        rc, out, _err = target.exec(['head', '-c', str(walmod.PAGE_SIZE), path + '/' + name])
-    except FleetopsError:
+        chunks = reading.take(name, 0)
+        if chunks is None:
+            rc, out, _err = target.exec(['head', '-c', str(walmod.PAGE_SIZE), path + '/' + name])
+            if rc not in (0, None):
+                return None
+        else:
+            out = b''.join(chunks)
+    except (FleetopsError, OSError):
         return None
-    if rc not in (0, None) or not out:
+    if not out:
         return None
     res = walmod.Verifier(read_size=walmod.PAGE_SIZE).verify([out], name, last=True, live=True)
     found = walmod.compression_name(res.compression)

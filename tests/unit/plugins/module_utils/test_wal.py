@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import format as wal
+from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.wal import reader as wal_reader
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "wal"
 REAL = FIXTURES / "real-2.42"
@@ -496,8 +497,9 @@ def test_pod_list_script_runs_here_and_matches_local_listing(tmp_path):
     d = tmp_path / "wal"
     shutil.copytree(REAL, d)
     (d / "checkpoint.00000099.tmp").mkdir()
-    proc = subprocess.run(wal.pod_list_argv(str(d)), capture_output=True, check=True)
-    pod = wal.parse_pod_listing(str(d), proc.stdout)
+    reading = wal_reader.PodReading(FakeTarget(), str(d), "none")
+    assert reading.found
+    pod = wal.parse_pod_listing(str(d), reading.listing)
     loc = wal.list_local(str(d), now=pod.now)
     assert pod.segments == [(i, n, s, int(m)) for i, n, s, m in loc.segments]
     ps, ls_ = pod.summary(), loc.summary()
@@ -513,8 +515,8 @@ def test_pod_list_script_runs_here_and_matches_local_listing(tmp_path):
 
 
 def test_pod_list_script_missing_dir():
-    proc = subprocess.run(wal.pod_list_argv("/nonexistent/wal"), capture_output=True, check=False)
-    assert proc.returncode == 3
+    reading = wal_reader.PodReading(FakeTarget(), "/nonexistent/wal", "tail")
+    assert reading.found is False and reading.take("00000001", 0) is None
 
 
 def test_parse_busybox_style_output():
@@ -576,7 +578,7 @@ class FakeTarget:
 
 def test_pod_opener_streams_with_cat_and_tail(genwal):
     target = FakeTarget(chunk=5000)
-    listing = wal.parse_pod_listing(str(genwal), target.exec(wal.pod_list_argv(str(genwal)))[1])
+    listing = wal.parse_pod_listing(str(genwal), wal_reader.PodReading(target, str(genwal), "full").listing)
     report = wal.verify_listing(listing, "tail", wal.pod_opener(target, str(genwal)), live=True)
     local = wal.verify_listing(wal.list_local(str(genwal)), "tail", wal.local_opener(str(genwal)), live=True)
     assert report.verify_facts()["verified_bytes"] == local.verify_facts()["verified_bytes"]
