@@ -26,10 +26,8 @@ import os
 import time
 import traceback
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.common.text.converters import to_native
-from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetops.prometheus_agent.plugins.module_utils import runners
@@ -39,7 +37,7 @@ from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_evaluat
 from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_gather import argument_spec
 from ansible_collections.fleetops.prometheus_agent.plugins.modules.remote_write_stats import argument_spec as rw_spec
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import compiled_templates, evaluation
-from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils.in_worker import LOCAL_CONNECTIONS
+from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils.in_worker import LOCAL_CONNECTIONS, validated
 
 AUDIT_SPEC = audit_spec()
 RW_SPEC = rw_spec()
@@ -48,19 +46,6 @@ EVALUATE_SPEC = evaluate_spec()
 ENTRY_VAR = "fleet_gather_entry"
 # what the second reading takes of a host's audit options: the shared options (connection, thresholds)
 RW_KEYS = frozenset(AUDIT_SPEC) & frozenset(RW_SPEC) - frozenset(("baseline",))
-
-
-def validated(module, spec, params):
-    """(validated parameters, no_log values, None) or (None, no_log values, the message the module would fail with)."""
-    validation = ArgumentSpecValidator(spec).validate(dict(params))
-    no_log_values = getattr(validation, "_no_log_values", set())
-    errors = validation.errors.errors
-    if errors:
-        msg = validation.errors.msg
-        if isinstance(errors[0], UnsupportedError):
-            msg = "Unsupported parameters for (fleetops.prometheus_agent.%s) module: %s" % (module, msg)
-        return None, no_log_values, msg
-    return validation.validated_parameters, no_log_values, None
 
 
 def run_part(module, params, check_mode):

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_evaluate import argument_spec as evaluate_spec
 from ansible_collections.fleetops.prometheus_agent.plugins.modules.fleet_gather_result import argument_spec
 from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils import evaluation
+from ansible_collections.fleetops.prometheus_agent.plugins.plugin_utils.in_worker import validated
 
 EVALUATE_SPEC = evaluate_spec()
 
@@ -45,10 +45,10 @@ def unjudged(cadence, why, previous, host):
     (the host's earlier result: its other cadences' checks stay). Nothing else of the host's options is
     taken: one of them may be what the gathering's evaluation refused."""
     options = {"cadence": cadence, "results": {}, "errors": [why], "previous": previous if isinstance(previous, dict) else {}}
-    validation = ArgumentSpecValidator(EVALUATE_SPEC).validate(options)
-    if validation.errors.errors:     # a cadence fleet_evaluate does not know: the option's own choices
-        raise evaluation.EvaluationError(validation.errors.msg)
-    return evaluation.evaluate_host(validation.validated_parameters, host)
+    params, _no_log_values, error = validated("fleet_evaluate", EVALUATE_SPEC, options)
+    if error:     # a cadence fleet_evaluate does not know: the option's own choices
+        raise evaluation.EvaluationError(error)
+    return evaluation.evaluate_host(params, host)
 
 
 class ActionModule(ActionBase):

@@ -50,6 +50,20 @@ from ansible_collections.fleetops.prometheus_agent.plugins.module_utils.core.err
 LOCAL_CONNECTIONS = ("local", "ansible.builtin.local")
 
 
+def validated(module, spec, params):
+    """Options checked the way the module's AnsibleModule checks them: (validated parameters, no_log
+    values, None), or (None, no_log values, the message the module would fail with)."""
+    validation = ArgumentSpecValidator(spec).validate(dict(params))
+    no_log_values = getattr(validation, "_no_log_values", set())
+    errors = validation.errors.errors  # (the container itself is always true)
+    if errors:
+        msg = validation.errors.msg
+        if isinstance(errors[0], UnsupportedError):
+            msg = "Unsupported parameters for (fleetops.prometheus_agent.%s) module: %s" % (module, msg)
+        return None, no_log_values, msg
+    return validation.validated_parameters, no_log_values, None
+
+
 def in_worker_enabled():
     """False when the user turned the in-worker path off (``FLEETOPS_IN_WORKER=0``)."""
     return os.environ.get("FLEETOPS_IN_WORKER", "1").strip().lower() not in ("0", "false", "no", "off")
@@ -117,15 +131,9 @@ class InWorkerAction(ActionBase):
     def _run_in_worker(self, args):
         """The module's result computed here, or None when the module process must do it (a missing library)."""
         # argument errors fail the task with the message the module's AnsibleModule gives
-        validation = ArgumentSpecValidator(type(self).ARGUMENT_SPEC()).validate(args)
-        no_log_values = getattr(validation, "_no_log_values", set())
-        errors = validation.errors.errors  # (the container itself is always true)
-        if errors:
-            msg = validation.errors.msg
-            if isinstance(errors[0], UnsupportedError):
-                msg = "Unsupported parameters for (fleetops.prometheus_agent.%s) module: %s" % (self.MODULE_NAME, msg)
-            return remove_values({"failed": True, "changed": False, "msg": msg}, no_log_values)
-        params = validation.validated_parameters
+        params, no_log_values, error = validated(self.MODULE_NAME, type(self).ARGUMENT_SPEC(), args)
+        if error:
+            return remove_values({"failed": True, "changed": False, "msg": error}, no_log_values)
         try:
             outcome = run_result(self.MODULE_NAME, params, bool(self._task.check_mode), runners.run_module)
         except MissingLibrary:
